@@ -1,0 +1,121 @@
+/**
+ * The engine's public surface: what the Express middleware, the standalone server and
+ * the CLI build on. `createPmServer` (server.ts) returns a `PmServer`.
+ *
+ * HTTP surface of `PmServer.handle`, paths relative to where it is mounted (the
+ * standalone server mounts it at `/`, so the federation endpoint is `POST /`):
+ *
+ * | method and path                | what                                                         |
+ * | ------------------------------ | ------------------------------------------------------------ |
+ * | `POST /`                       | the federation endpoint (PROTOCOL.md §2–§5)                  |
+ * | `GET /`                        | a short page saying this is a pm endpoint                    |
+ * | `POST /api/messages`           | owner: send (JSON `SendInput`) → 202 `{message, deliveries}` |
+ * | `GET /api/messages/{id}`       | owner: one message by ID (URI-encoded) → `MessageLookup`     |
+ * | `DELETE /api/messages/{id}`    | owner: delete it everywhere → `{deleted: N}`                 |
+ * | `GET /api/inbox?site=&limit=`  | owner: received messages, newest arrival first               |
+ * | `GET /api/outbox?site=&limit=` | owner: sent messages with deliveries, newest first           |
+ *
+ * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
+ * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
+ */
+import type { HttpClient } from "./http/types.js";
+import type { Store } from "./store/types.js";
+import type { Flow, ProtocolEvent, ReceivedMessage, SendInput, SentMessage } from "./types.js";
+
+/** §7 receiver policy of one site. */
+export type WritePolicy = "anyone" | "contacts" | "nobody";
+
+export interface SitePolicy {
+  policy?: WritePolicy;
+  /** Site URLs that may always write (contacts mode). */
+  contacts?: string[];
+  /** Site URLs that may never write; wins over everything (§7). */
+  blocked?: string[];
+}
+
+/** Retry schedule of §6 ("exponential back-off and jitter, for up to 3 days"). */
+export interface RetryOptions {
+  /** First back-off, ms (default 5 000). */
+  baseDelayMs?: number;
+  /** Longest back-off, ms (default 1 hour). */
+  maxDelayMs?: number;
+  /** Give up after this long since the first try, ms (default 3 days). */
+  giveUpAfterMs?: number;
+  /** §6: a receiver that has not come back with request/grant within this is a retryable failure (default 60 000). */
+  handshakeTimeoutMs?: number;
+}
+
+export interface Logger {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+export interface PmServerOptions {
+  /** The endpoint URL as the world sees it: what the sites' rel=pm name (E in PROTOCOL.md). */
+  endpoint: string;
+  /** Site URLs whose inbox and outbox this server holds. */
+  sites: string[];
+  /** Where everything is kept. */
+  store: Store;
+  /** Development mode: http, IP addresses, loopback and private addresses allowed (§6). */
+  dev?: boolean;
+  /** The owner API's bearer token; without one the owner API answers 401 to everything. */
+  ownerToken?: string;
+  /** Outbound client; default: `createHttpClient({ dev })`. */
+  http?: HttpClient;
+  /** Flow used by `send` when the input names none (§4: token flow by default). */
+  defaultFlow?: Flow;
+  /** §7 policies, keyed by site URL. */
+  policies?: Record<string, SitePolicy>;
+  /** §4 step 4: lifetime of standing tokens this server grants, seconds (default 30 days). */
+  grantLifetimeSeconds?: number;
+  /** §6 Abuse: notify/authorize per minute per sender site (60) and per client address (300). */
+  rateLimits?: { perSenderPerMinute?: number; perClientPerMinute?: number };
+  retry?: RetryOptions;
+  /** Largest federation body, bytes (§2: 256 KiB). */
+  maxBodyBytes?: number;
+  /** Called for every protocol step made or answered (the demo's trace, logs). */
+  onEvent?: (event: ProtocolEvent) => void;
+  logger?: Logger;
+  /** Milliseconds since the epoch; tests move time with it. */
+  now?: () => number;
+}
+
+/** `GET /api/messages/{id}`: the message as sent and/or as received. */
+export interface MessageLookup {
+  sent: SentMessage | null;
+  received: ReceivedMessage[];
+}
+
+export interface ListQuery {
+  site?: string;
+  limit?: number;
+}
+
+export interface RequestContext {
+  /** Path relative to where the server is mounted, starting with `/` (default: the request URL's path). */
+  path?: string;
+  /** The client's IP address, for §6 rate limits. */
+  clientAddress?: string;
+}
+
+export interface PmServer {
+  /** Canonical endpoint URL. */
+  readonly endpoint: string;
+  /** Canonical site URLs held. */
+  readonly sites: readonly string[];
+  readonly dev: boolean;
+  /** Answers any request of the HTTP surface above; never throws. */
+  handle(request: Request, context?: RequestContext): Promise<Response>;
+  /** Stores the message and one pending delivery per recipient, then starts delivering. */
+  send(input: SendInput): Promise<SentMessage>;
+  inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
+  outbox(query?: ListQuery): Promise<SentMessage[]>;
+  getMessage(id: string): Promise<MessageLookup>;
+  deleteMessage(id: string): Promise<number>;
+  /** Resumes stored work (pending deliveries and handshakes) and starts the queue. */
+  start(): Promise<void>;
+  /** Stops taking work, lets what is under way finish (at most `graceMs`, default 10 s), closes the store. */
+  close(graceMs?: number): Promise<void>;
+}

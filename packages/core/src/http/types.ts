@@ -1,0 +1,59 @@
+/**
+ * The outbound HTTP client every fetch and POST goes through (PROTOCOL.md §6). The
+ * engine depends only on this interface; `createHttpClient` is the real one (undici with
+ * an address-checking connector), tests may wrap it to count or log requests.
+ */
+
+export interface HttpGetOptions {
+  /** Most bytes of body read (§1: 1 MiB); the rest is not read. */
+  maxBytes?: number;
+  /** Most redirects followed (§1: 5). */
+  maxRedirects?: number;
+  /** Time for the whole exchange, redirects included (§1: 5 s). */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  /**
+   * Streaming consumers (§1 discovery "MAY stop at the first match"): called with each
+   * chunk of body as it arrives (within `maxBytes`) and the response so far; when it
+   * returns true the client stops reading and cancels the body. Not called for bodies of
+   * redirects.
+   */
+  stopWhen?: (chunk: Uint8Array, response: { url: string; status: number; headers: Headers }) => boolean;
+}
+
+export interface HttpPostOptions {
+  headers?: Record<string, string>;
+  /** §6: 10 s for a POST's answer. */
+  timeoutMs?: number;
+  /** §6: 64 KiB of answer read. */
+  maxBytes?: number;
+}
+
+/** A fetched page: the final URL after redirects, its status, headers and (limited) body. */
+export interface FetchedPage {
+  url: string;
+  status: number;
+  headers: Headers;
+  /** Body bytes read, at most `maxBytes`. */
+  body: Uint8Array;
+  /** True when the body was longer than `maxBytes` and was cut. */
+  truncated: boolean;
+  /** The URLs visited, the first one included. */
+  redirects: string[];
+}
+
+/** A POST's answer. `json` is the parsed body when it was JSON, else `undefined`. */
+export interface PostAnswer {
+  url: string;
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+export interface HttpClient {
+  /** §1: GET following redirects (each hop checked by §6), with time and size limits. */
+  get(url: string, options?: HttpGetOptions): Promise<FetchedPage>;
+  /** §2: POST an `application/x-www-form-urlencoded` body; redirects are not followed. */
+  postForm(url: string, form: URLSearchParams, options?: HttpPostOptions): Promise<PostAnswer>;
+}

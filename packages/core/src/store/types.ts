@@ -1,0 +1,84 @@
+/**
+ * The storage interface every adapter implements (STYLE.md practice 7).
+ *
+ * The engine keeps a handful of collections of JSON documents, each with a string `_id`
+ * chosen by the engine (composite identities are hashed into it with `keyOf`, so
+ * uniqueness is the `_id`'s). Queries are deliberately small — equality on fields, one
+ * optional range, one sort, a limit — so an adapter over nedb, SQL or a key-value store
+ * stays short.
+ *
+ * Promises every adapter keeps:
+ * - **Durability**: when a write resolves, the document survives the process being
+ *   killed (it has been handed to the operating system; the nedb adapter does not fsync,
+ *   so a power loss may lose the last writes).
+ * - **Atomicity**: each call is atomic on its one document. `insert` fails with
+ *   `DuplicateKeyError` when `_id` exists; `update` with `expect` is a compare-and-set —
+ *   of two concurrent calls expecting the same value, exactly one succeeds. Single-use
+ *   codes and tokens rely on this.
+ * - **Isolation between processes**: none is promised. The nedb adapter is for one
+ *   process and refuses a second one on the same folder (lock file).
+ * - Documents come back as copies: changing one does not change the store.
+ */
+
+/** Names of the engine's collections. */
+export const COLLECTIONS = [
+  "outbox", // messages written by this server's sites (sender role)
+  "deliveries", // one per (outgoing message, recipient): the durable delivery queue
+  "inbox", // messages received (receiver role), keyed by (recipient, sender, message)
+  "secrets", // codes and tokens this server issued, as hashes
+  "grants", // standing tokens this server was granted (sender role, §4), keyed by (S, R, E_R)
+  "handshakes", // receiver-side work started by notify/authorize (§3/§4 steps 3–4)
+  "settings", // per-site settings (policy, contacts, block list)
+] as const;
+export type CollectionName = (typeof COLLECTIONS)[number];
+
+export type Scalar = string | number | boolean | null;
+
+export interface Doc {
+  _id: string;
+  [field: string]: unknown;
+}
+
+export interface Query {
+  /** Every field equals the value (`null` matches a missing field too). */
+  where?: Record<string, Scalar>;
+  /** One range condition on a numeric or string field. */
+  range?: { field: string; gt?: Scalar; gte?: Scalar; lt?: Scalar; lte?: Scalar };
+  sort?: { field: string; order: "asc" | "desc" };
+  limit?: number;
+}
+
+export interface Store {
+  /** Inserts a new document. @throws DuplicateKeyError when `_id` exists. */
+  insert<T extends Doc>(collection: CollectionName, doc: T): Promise<void>;
+  /** The document with this `_id`, or `null`. */
+  get<T extends Doc>(collection: CollectionName, id: string): Promise<T | null>;
+  /**
+   * Sets the fields of `patch` (a field set to `undefined` is removed) on the document,
+   * when every field of `expect` equals its current value (`null` matches a missing
+   * field). Resolves `true` when the document was changed, `false` when it is missing or
+   * `expect` did not hold.
+   */
+  update(collection: CollectionName, id: string, patch: Record<string, unknown>, expect?: Record<string, Scalar>): Promise<boolean>;
+  /** Inserts or replaces the whole document. */
+  put<T extends Doc>(collection: CollectionName, doc: T): Promise<void>;
+  /** Removes the document; `true` when it existed. */
+  remove(collection: CollectionName, id: string): Promise<boolean>;
+  /** Documents matching the query. */
+  find<T extends Doc>(collection: CollectionName, query?: Query): Promise<T[]>;
+  /** How many documents match `where`. */
+  count(collection: CollectionName, where?: Record<string, Scalar>): Promise<number>;
+  /** Flushes and releases the store (nedb: compacts and removes the lock). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** `insert` of an `_id` that exists. */
+export class DuplicateKeyError extends Error {
+  override name = "DuplicateKeyError";
+  constructor(
+    readonly collection: CollectionName,
+    readonly id: string,
+  ) {
+    super(`A document with _id ${id} already exists in ${collection}.`);
+  }
+}
