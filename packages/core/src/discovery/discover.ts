@@ -1,0 +1,110 @@
+/**
+ * PROTOCOL.md §1 Discovery: W3C Webmention endpoint discovery (Webmention §3.1.2) with
+ * the rel value `pm`. `discoverEndpoint` makes the one GET; `endpointFromResponse`
+ * decides from what came back, so the rules can be read (and tested) apart from the
+ * network.
+ */
+import { PmError } from "../errors.js";
+import type { FetchedPage, HttpClient, HttpGetOptions } from "../http/types.js";
+import { refusalOf, type UrlPolicy } from "../urls.js";
+import { createPmLinkFinder, type PmLinkFinder, type PmLinkMatch } from "./html.js";
+import { findPmLink } from "./link-header.js";
+
+/** §1 limits: 5 redirects, 5 s in all, 1 MiB read. */
+export const DISCOVERY_LIMITS = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 } as const;
+
+/** What §1 found for a site. `endpoint` is `null` exactly when `source` is `"none"`. */
+export interface Discovery {
+  /** The endpoint URL (WHATWG serialization), or `null`: the page names no endpoint (§1 step 5). */
+  endpoint: string | null;
+  /** The final URL of the response, after redirects (§1 step 4). */
+  url: string;
+  /** Where the endpoint came from: a `Link` header (§1 step 2), the HTML (step 3), or nowhere. */
+  source: "link-header" | "html" | "none";
+}
+
+const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
+
+/**
+ * PROTOCOL.md §1: finds the pm endpoint of `siteUrl`. GETs it (≤ 5 redirects, each hop
+ * checked by §6; ≤ 5 s; ≤ 1 MiB, stopping at the first match), then applies
+ * `endpointFromResponse`.
+ * @throws PmError `discovery_failed` (non-2xx final answer, redirect loop or more than 5
+ *   redirects), `address_refused` (§6, or an endpoint the URL rules refuse), `timeout`,
+ *   `network_error`, as the client reports them.
+ */
+export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy: UrlPolicy): Promise<Discovery> {
+  let finder: PmLinkFinder | undefined;
+  const stopWhen: HttpGetOptions["stopWhen"] = (chunk, response) => {
+    // Nothing in the body can matter: a non-2xx answer, a Link header that wins, or not HTML.
+    if (!isSuccess(response.status) || findPmLink(response.headers.get("link")) || !isHtml(response.headers)) return true;
+    finder ??= createPmLinkFinder({ charset: charsetOf(response.headers) });
+    return finder.write(chunk);
+  };
+  const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, stopWhen });
+  return endpointFromResponse(page, policy, finder?.end());
+}
+
+/**
+ * PROTOCOL.md §1 steps 2–5 on a fetched page: a non-2xx answer fails; the first `Link`
+ * header link with `rel` ∋ `pm` wins, resolved against the final URL; else, for HTML,
+ * the first `<link>`/`<a>` with `rel` ∋ `pm`, resolved against the document's base URL
+ * (`html` is that element when the caller already streamed the body through a finder;
+ * otherwise `page.body` is parsed here). Only `http:`/`https:` results are endpoints;
+ * one the URL rules refuse under `policy` is an error.
+ * @throws PmError `discovery_failed` for a non-2xx answer, `address_refused` for a refused endpoint.
+ */
+export function endpointFromResponse(page: FetchedPage, policy: UrlPolicy, html?: PmLinkMatch | null): Discovery {
+  const none: Discovery = { endpoint: null, url: page.url, source: "none" };
+  if (!isSuccess(page.status)) {
+    throw new PmError("discovery_failed", `${page.url} answered ${page.status}; discovery needs a 2xx answer (PROTOCOL.md §1).`);
+  }
+  const header = findPmLink(page.headers.get("link"));
+  if (header) return accept(resolve(header.target, page.url), "link-header", page.url, policy) ?? none;
+  if (!isHtml(page.headers)) return none;
+  const found = html !== undefined ? html : parseBody(page);
+  if (!found) return none;
+  // A relative <base href> is itself resolved against the page (HTML: "frozen base URL").
+  const base = (found.baseHref !== undefined && resolve(found.baseHref, page.url)) || page.url;
+  return accept(resolve(found.href, base), "html", page.url, policy) ?? none;
+}
+
+function parseBody(page: FetchedPage): PmLinkMatch | null {
+  const finder = createPmLinkFinder({ charset: charsetOf(page.headers) });
+  finder.write(page.body);
+  return finder.end();
+}
+
+/** §1 step 5: only http(s) is an endpoint; one the URL rules refuse is an error that says so. */
+function accept(endpoint: string | undefined, source: Discovery["source"], pageUrl: string, policy: UrlPolicy): Discovery | undefined {
+  if (endpoint === undefined) return undefined;
+  const url = new URL(endpoint);
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  const refusal = refusalOf(url, policy);
+  if (refusal) {
+    throw new PmError("address_refused", `${pageUrl} names the pm endpoint ${endpoint}, which is refused: ${refusal}.`);
+  }
+  return { endpoint, url: pageUrl, source };
+}
+
+/** WHATWG URL resolution; `undefined` when the reference does not parse (then there is no endpoint). */
+function resolve(reference: string, base: string): string | undefined {
+  return URL.canParse(reference, base) ? new URL(reference, base).href : undefined;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status <= 299;
+}
+
+function mediaType(headers: Headers): string {
+  return (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+function isHtml(headers: Headers): boolean {
+  return HTML_TYPES.has(mediaType(headers));
+}
+
+function charsetOf(headers: Headers): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(headers.get("content-type") ?? "");
+  return match?.[1];
+}

@@ -1,0 +1,379 @@
+/**
+ * The real `HttpClient` (PROTOCOL.md §1 limits, §6 "Outgoing requests"): undici's
+ * `fetch` over a dedicated `Agent` whose connector resolves each host name once, checks
+ * every address it got against §6, and connects to the checked address itself — no
+ * second resolution between check and connect, so DNS rebinding cannot slip a private
+ * address in. Redirects are followed by hand so every hop is checked the same way.
+ */
+import { lookup as dnsLookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { Agent, buildConnector, fetch, type Response as UndiciResponse } from "undici";
+import { PmError } from "../errors.js";
+import { refusalOf, type UrlPolicy } from "../urls.js";
+import { canonicalIp, isRefusedAddress } from "./addresses.js";
+import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./types.js";
+
+/** Sent with every request, so site owners can tell who fetched their page. */
+export const DEFAULT_USER_AGENT = "indiepm/0.1 (+https://github.com/indiepm)";
+
+/** `Accept` of a GET: discovery wants HTML, and takes anything (§1: a `Link` header may be on any answer). */
+export const GET_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
+
+/** Default limits: §1 for GET (5 s in all, 1 MiB, 5 redirects), §6 for POST answers (10 s, 64 KiB). */
+export const DEFAULT_HTTP_LIMITS = {
+  getTimeoutMs: 5_000,
+  getMaxBytes: 1024 * 1024,
+  maxRedirects: 5,
+  postTimeoutMs: 10_000,
+  postMaxBytes: 64 * 1024,
+} as const;
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** Resolves a host name to every address it has (like `dns.lookup(name, { all: true })`). */
+export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
+
+export interface HttpClientOptions {
+  /**
+   * Development mode (PROTOCOL.md "URLs", §6): http, IP hosts, localhost and every
+   * address allowed. Production (`false`) refuses all of them.
+   */
+  dev: boolean;
+  /** `User-Agent` of every request (default `DEFAULT_USER_AGENT`). */
+  userAgent?: string;
+  /** Name resolution (default: `node:dns` `lookup` with `all: true`). */
+  lookup?: Lookup;
+  /**
+   * IP addresses production mode connects to although §6 refuses them: a peer you run on
+   * purpose inside your network, or a test server. Plain addresses, no ranges. The URL
+   * rules (https, a domain name) still apply.
+   */
+  allowedAddresses?: readonly string[];
+  /** Extra certificate authorities (PEM) to trust besides Node's: a private PKI, tests. */
+  ca?: string | readonly string[];
+  /** §1: time for a GET, redirects and body included (default 5 000 ms). */
+  getTimeoutMs?: number;
+  /** §1: most body bytes a GET reads (default 1 MiB). */
+  getMaxBytes?: number;
+  /** §1: most redirects a GET follows (default 5). */
+  maxRedirects?: number;
+  /** §6: time for a POST and its answer (default 10 000 ms). */
+  postTimeoutMs?: number;
+  /** §6: most bytes of a POST's answer (default 64 KiB); a longer answer is `bad_response`. */
+  postMaxBytes?: number;
+}
+
+/** An `HttpClient` that owns connections; `close()` ends them (tests, shutdown). */
+export interface ClosableHttpClient extends HttpClient {
+  close(): Promise<void>;
+}
+
+interface Settings {
+  dev: boolean;
+  userAgent: string;
+  lookup: Lookup;
+  allowed: ReadonlySet<string>;
+  ca: string[] | undefined;
+  getTimeoutMs: number;
+  getMaxBytes: number;
+  maxRedirects: number;
+  postTimeoutMs: number;
+  postMaxBytes: number;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The outbound client of PROTOCOL.md §6: every hop's URL checked against the URL rules,
+ * every address against §6 (production), §1/§6 time and size limits.
+ * @throws PmError `invalid_config` when an option is wrong.
+ */
+export function createHttpClient(options: HttpClientOptions): ClosableHttpClient {
+  const settings = parseOptions(options);
+  const agent = new Agent({ connect: addressCheckingConnector(settings) });
+  const policy: UrlPolicy = { dev: settings.dev };
+
+  async function get(url: string, opts: HttpGetOptions = {}): Promise<FetchedPage> {
+    const timeoutMs = opts.timeoutMs ?? settings.getTimeoutMs;
+    const maxBytes = opts.maxBytes ?? settings.getMaxBytes;
+    const maxRedirects = opts.maxRedirects ?? settings.maxRedirects;
+    const signal = AbortSignal.timeout(timeoutMs);
+    let current = checkTarget(url, policy);
+    const visited: string[] = [];
+    try {
+      for (;;) {
+        visited.push(current.href);
+        const response = await fetch(current, {
+          method: "GET",
+          headers: { "user-agent": settings.userAgent, accept: GET_ACCEPT, ...opts.headers },
+          redirect: "manual",
+          signal,
+          dispatcher: agent,
+        });
+        const location = response.headers.get("location");
+        if (REDIRECT_STATUSES.has(response.status) && location !== null) {
+          void response.body?.cancel().catch(ignore);
+          current = nextHop(current, location, visited, maxRedirects, policy);
+          continue;
+        }
+        const info = { url: current.href, status: response.status, headers: copyHeaders(response) };
+        const read = await readLimited(response, maxBytes, opts.stopWhen && ((chunk) => opts.stopWhen!(chunk, info)));
+        return { ...info, body: read.body, truncated: read.truncated, redirects: visited };
+      }
+    } catch (error) {
+      throw asPmError(error, signal, current, timeoutMs);
+    }
+  }
+
+  async function postForm(url: string, form: URLSearchParams, opts: HttpPostOptions = {}): Promise<PostAnswer> {
+    const timeoutMs = opts.timeoutMs ?? settings.postTimeoutMs;
+    const maxBytes = opts.maxBytes ?? settings.postMaxBytes;
+    const signal = AbortSignal.timeout(timeoutMs);
+    const target = checkTarget(url, policy);
+    try {
+      const response = await fetch(target, {
+        method: "POST",
+        headers: {
+          "user-agent": settings.userAgent,
+          accept: "application/json",
+          ...opts.headers,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: form.toString(),
+        redirect: "manual",
+        signal,
+        dispatcher: agent,
+      });
+      const read = await readLimited(response, maxBytes);
+      if (read.truncated) {
+        throw new PmError("bad_response", `${target.host} answered with more than ${maxBytes} bytes (PROTOCOL.md §6 limit).`);
+      }
+      const text = new TextDecoder().decode(read.body);
+      return { url: target.href, status: response.status, headers: copyHeaders(response), text, json: parseJson(text) };
+    } catch (error) {
+      throw asPmError(error, signal, target, timeoutMs);
+    }
+  }
+
+  return { get, postForm, close: () => agent.close() };
+}
+
+function parseOptions(options: HttpClientOptions): Settings {
+  const fail = (message: string): never => {
+    throw new PmError("invalid_config", message);
+  };
+  if (typeof options !== "object" || options === null) fail("createHttpClient needs an options object, e.g. { dev: false }.");
+  if (typeof options.dev !== "boolean") fail("createHttpClient: `dev` must be true or false (false in production).");
+  const positive = (name: keyof typeof DEFAULT_HTTP_LIMITS, allowZero = false): number => {
+    const value = options[name] ?? DEFAULT_HTTP_LIMITS[name];
+    if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) fail(`createHttpClient: \`${name}\` must be a ${allowZero ? "non-negative" : "positive"} whole number, got ${String(value)}.`);
+    return value;
+  };
+  const allowed = new Set<string>();
+  for (const ip of options.allowedAddresses ?? []) {
+    const canonical = canonicalIp(ip);
+    if (canonical === undefined) fail(`createHttpClient: allowedAddresses holds ${JSON.stringify(ip)}, which is not an IP address.`);
+    else allowed.add(canonical);
+  }
+  if (options.userAgent !== undefined && (typeof options.userAgent !== "string" || options.userAgent.trim() === "")) {
+    fail("createHttpClient: `userAgent` must be a non-empty string.");
+  }
+  if (options.lookup !== undefined && typeof options.lookup !== "function") fail("createHttpClient: `lookup` must be a function.");
+  return {
+    dev: options.dev,
+    userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
+    lookup: options.lookup ?? defaultLookup,
+    allowed,
+    ca: options.ca === undefined ? undefined : typeof options.ca === "string" ? [options.ca] : [...options.ca],
+    getTimeoutMs: positive("getTimeoutMs"),
+    getMaxBytes: positive("getMaxBytes"),
+    maxRedirects: positive("maxRedirects", true),
+    postTimeoutMs: positive("postTimeoutMs"),
+    postMaxBytes: positive("postMaxBytes"),
+  };
+}
+
+async function defaultLookup(hostname: string): Promise<ResolvedAddress[]> {
+  const found = await dnsLookup(hostname, { all: true });
+  return found.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
+}
+
+/** The URL rules (PROTOCOL.md "URLs") on a URL about to be requested. */
+function checkTarget(url: string | URL, policy: UrlPolicy): URL {
+  if (!URL.canParse(String(url))) throw new PmError("invalid_request", `${String(url)} is not an absolute URL.`);
+  const target = new URL(String(url));
+  target.hash = "";
+  const refusal = refusalOf(target, policy);
+  if (refusal) throw new PmError("address_refused", `Refused to fetch ${target.href}: ${refusal}.`);
+  return target;
+}
+
+/** §1: the next hop of a redirect, checked like the first one; a loop or a 6th redirect fails. */
+function nextHop(current: URL, location: string, visited: string[], maxRedirects: number, policy: UrlPolicy): URL {
+  if (!URL.canParse(location, current)) {
+    throw new PmError("discovery_failed", `${current.href} redirected to ${JSON.stringify(location)}, which is not a URL.`);
+  }
+  const next = new URL(location, current);
+  next.hash = "";
+  if (visited.includes(next.href)) {
+    throw new PmError("discovery_failed", `Redirect loop: ${current.href} redirected back to ${next.href}.`);
+  }
+  if (visited.length > maxRedirects) {
+    throw new PmError("discovery_failed", `${visited[0]} redirected more than ${maxRedirects} times (PROTOCOL.md §1 limit).`);
+  }
+  return checkTarget(next, policy);
+}
+
+/**
+ * The connector of the client's `Agent`: resolve once, check every address (§6,
+ * production only), connect to a checked address with TLS still verifying the host name.
+ */
+function addressCheckingConnector(settings: Settings): buildConnector.connector {
+  const connect = buildConnector(settings.ca ? { ca: settings.ca } : {});
+  return (opts, callback) => {
+    resolveChecked(opts.hostname, settings).then(
+      (addresses) => {
+        // SNI and certificate checks use the name, the socket uses the checked address.
+        const servername = opts.servername || (isIP(opts.hostname) ? undefined : opts.hostname);
+        const attempt = (index: number): void => {
+          connect({ ...opts, hostname: addresses[index]!, ...(servername ? { servername } : {}) }, (...args) => {
+            if (args[0] !== null && index + 1 < addresses.length) attempt(index + 1);
+            else callback(...args);
+          });
+        };
+        attempt(0);
+      },
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
+    );
+  };
+}
+
+/**
+ * §6 "checked after DNS resolution": every address of the name must be acceptable — a
+ * name with one private address among public ones is refused rather than half-trusted.
+ */
+async function resolveChecked(hostname: string, settings: Settings): Promise<string[]> {
+  let addresses: string[];
+  if (isIP(hostname)) {
+    addresses = [hostname];
+  } else {
+    try {
+      addresses = (await settings.lookup(hostname)).map((a) => a.address);
+    } catch (error) {
+      const code = errorCode(error);
+      throw new PmError("network_error", `Could not resolve ${hostname}${code ? ` (${code})` : ""}.`, { cause: error });
+    }
+    if (addresses.length === 0) throw new PmError("network_error", `Could not resolve ${hostname}: no address.`);
+  }
+  if (settings.dev) return addresses;
+  for (const address of addresses) {
+    if (settings.allowed.has(canonicalIp(address) ?? address)) continue;
+    const reason = isRefusedAddress(address);
+    if (reason === undefined) continue;
+    const what = address === hostname ? address : `${hostname} (${address})`;
+    throw new PmError(
+      "address_refused",
+      `Refused to connect to ${what}: the address is ${reason} (PROTOCOL.md §6; development mode allows it).`,
+    );
+  }
+  return addresses;
+}
+
+/**
+ * Reads at most `maxBytes` of the body; `onChunk` sees each piece within the limit and
+ * stops the read by returning true. Whatever is not read is cancelled.
+ */
+async function readLimited(
+  response: UndiciResponse,
+  maxBytes: number,
+  onChunk?: (chunk: Uint8Array) => boolean,
+): Promise<{ body: Uint8Array; truncated: boolean }> {
+  const reader = response.body?.getReader();
+  if (!reader) return { body: new Uint8Array(0), truncated: false };
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const finish = (truncated: boolean, cancel: boolean) => {
+    if (cancel) void reader.cancel().catch(ignore);
+    return { body: concat(chunks, total), truncated };
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return finish(false, false);
+    const room = maxBytes - total;
+    const chunk = value.byteLength > room ? value.subarray(0, room) : value;
+    if (chunk.byteLength > 0) {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+      let stop: boolean;
+      try {
+        stop = onChunk?.(chunk) ?? false;
+      } catch (error) {
+        finish(false, true);
+        throw new ConsumerError(error);
+      }
+      if (stop) return finish(false, true);
+    }
+    if (chunk !== value) return finish(true, true);
+  }
+}
+
+/** An error thrown by a caller's `stopWhen`: passed on as it is, not as a network error. */
+class ConsumerError {
+  constructor(readonly error: unknown) {}
+}
+
+function asPmError(error: unknown, signal: AbortSignal, url: URL, timeoutMs: number): unknown {
+  if (error instanceof ConsumerError) return error.error;
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof PmError) return e;
+  }
+  if (signal.aborted) {
+    return new PmError("timeout", `${url.host} did not answer within ${timeoutMs} ms (${url.href}).`, { cause: error });
+  }
+  const code = errorCode(error);
+  if (code?.startsWith("UND_ERR_") && code.endsWith("_TIMEOUT")) {
+    return new PmError("timeout", `${url.host} did not answer in time (${code}).`, { cause: error });
+  }
+  return new PmError("network_error", `Could not reach ${url.host}: ${code ?? (error instanceof Error ? error.message : String(error))}.`, {
+    cause: error,
+  });
+}
+
+/** The first `code` (ECONNREFUSED, ENOTFOUND, UND_ERR_…) along an error's cause chain. */
+function errorCode(error: unknown): string | undefined {
+  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+function copyHeaders(response: UndiciResponse): Headers {
+  const headers = new Headers();
+  for (const [name, value] of response.headers) headers.append(name, value);
+  return headers;
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function ignore(): void {}

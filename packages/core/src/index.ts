@@ -1,0 +1,49 @@
+/**
+ * @indiepm/core — the rel=pm private-messaging protocol (../shared/PROTOCOL.md) as a
+ * framework-free engine: web-standard `Request`/`Response` in, decisions and outgoing
+ * requests out.
+ */
+export type {
+  ListQuery,
+  Logger,
+  MessageLookup,
+  PmServer,
+  PmServerOptions,
+  RequestContext,
+  RetryOptions,
+  SitePolicy,
+  WritePolicy,
+} from "./api.js";
+export { createPmServer, DEFAULT_GRANT_LIFETIME_SECONDS } from "./server.js";
+export type { DeliveryStatus, DeliveryView, Flow, ProtocolEvent, ReceivedMessage, Role, SendInput, SentMessage } from "./types.js";
+
+// §2 errors
+export { ERROR_STATUS, LOCAL_ERROR_CODES, PmError, errorResponse, isProtocolErrorCode, jsonResponse } from "./errors.js";
+export type { ErrorBody, ErrorCode, LocalErrorCode, ProtocolErrorCode } from "./errors.js";
+
+// URLs and secrets
+export { canonicalUrl, isIpHost, isMessageId, parseSiteUrl, refusalOf, MAX_MESSAGE_ID_LENGTH } from "./urls.js";
+export type { UrlPolicy } from "./urls.js";
+export { hashSecret, newSecret } from "./secrets.js";
+
+// §1 discovery and §6 outgoing requests
+export { discoverEndpoint } from "./discovery/discover.js";
+export type { Discovery } from "./discovery/discover.js";
+export { createHttpClient } from "./http/client.js";
+export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./http/types.js";
+
+// §2–§5 request parsing (pure)
+export { encodeForm, isFormContentType, parseForm } from "./protocol/form.js";
+export type { FormParams } from "./protocol/form.js";
+export { ACTIONS, MAX_BODY_BYTES, MAX_CONTENT_BYTES, bearerToken, isRfc3339, parseFederationRequest } from "./protocol/params.js";
+export type { Action, FederationRequest } from "./protocol/params.js";
+export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, retryAfterMs } from "./protocol/retry.js";
+export { allowsSender } from "./protocol/policy.js";
+
+// §5/§6 content
+export { sanitizeHtml } from "./sanitize.js";
+
+// storage
+export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";
+export type { CollectionName, Doc, Query, Scalar, Store } from "./store/types.js";
+export { createMemoryStore, openNedbStore } from "./store/index.js";

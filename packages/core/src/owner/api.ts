@@ -1,0 +1,64 @@
+/**
+ * The owner API (api.ts's route table): JSON over HTTP with `Authorization: Bearer
+ * OWNER_TOKEN`, used by the CLI and scripts. Errors have the §2 shape.
+ */
+import { timingSafeEqual, createHash } from "node:crypto";
+import type { PmServer } from "../api.js";
+import { PmError, errorResponse, jsonResponse } from "../errors.js";
+import { bearerToken } from "../protocol/params.js";
+import { readLimited } from "../protocol/federation.js";
+import type { SendInput } from "../types.js";
+
+const MAX_JSON_BYTES = 512 * 1024;
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export async function handleOwnerApi(server: PmServer, ownerToken: string | undefined, request: Request, path: string): Promise<Response> {
+  try {
+    const presented = bearerToken(request.headers.get("authorization"));
+    if (!ownerToken || !presented || !sameSecret(presented, ownerToken)) {
+      throw new PmError("invalid_token", "The owner API needs Authorization: Bearer with this server's owner token.");
+    }
+    const url = new URL(request.url);
+    const method = request.method.toUpperCase();
+    const query = {
+      ...(url.searchParams.get("site") ? { site: url.searchParams.get("site")! } : {}),
+      ...(url.searchParams.get("limit") ? { limit: Number(url.searchParams.get("limit")) || 100 } : {}),
+    };
+    if (path === "/api/inbox" && method === "GET") return jsonResponse(await server.inbox(query));
+    if (path === "/api/outbox" && method === "GET") return jsonResponse(await server.outbox(query));
+    if (path === "/api/messages" && method === "POST") {
+      const body = await readLimited(request, MAX_JSON_BYTES);
+      let input: SendInput;
+      try {
+        input = JSON.parse(Buffer.from(body).toString("utf8")) as SendInput;
+      } catch (cause) {
+        throw new PmError("invalid_request", "The body is not JSON.", { cause });
+      }
+      if (!input || typeof input !== "object" || Array.isArray(input)) throw new PmError("invalid_request", "The body must be a JSON object.");
+      const sent = await server.send(input);
+      return jsonResponse({ message: sent.message, deliveries: sent.deliveries }, 202);
+    }
+    const one = /^\/api\/messages\/(.+)$/.exec(path);
+    if (one) {
+      const id = decodeURIComponent(one[1]!);
+      if (method === "GET") {
+        const found = await server.getMessage(id);
+        if (!found.sent && found.received.length === 0) throw new PmError("unknown_message", `No message ${id} is held here.`);
+        return jsonResponse(found);
+      }
+      if (method === "DELETE") {
+        const deleted = await server.deleteMessage(id);
+        if (deleted === 0) throw new PmError("unknown_message", `No message ${id} is held here.`);
+        return jsonResponse({ deleted });
+      }
+    }
+    return jsonResponse({ error: "invalid_request", error_description: `No owner API route ${method} ${path}.` }, path.startsWith("/api/") ? 404 : 405);
+  } catch (error) {
+    return errorResponse(error);
+  }
+}

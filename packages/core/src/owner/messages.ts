@@ -1,0 +1,192 @@
+/**
+ * What the owner does with messages: write one (stored with one pending delivery per
+ * recipient, §6 Durability), and read the inbox and outbox in the shapes of CLI.md.
+ */
+import { randomUUID } from "node:crypto";
+import type { ListQuery, MessageLookup } from "../api.js";
+import { PmError } from "../errors.js";
+import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "../protocol/params.js";
+import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
+import { keyOf } from "../secrets.js";
+import type { Store } from "../store/types.js";
+import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
+import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
+
+export interface OwnerContext {
+  endpoint: string;
+  sites: ReadonlySet<string>;
+  urlPolicy: UrlPolicy;
+  store: Store;
+  defaultFlow: Flow;
+  now(): number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const MAX_LIST = 1000;
+
+/** Validates what the owner asks to send; one sentence naming the field on error. */
+export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<{ outbox: OutboxDoc; deliveries: DeliveryDoc[] }> {
+  const bad = (text: string) => new PmError("invalid_request", text);
+  if (typeof input?.from !== "string" || !URL.canParse(input.from)) throw bad("from must be the URL of a site this server holds.");
+  const sender = canonicalUrl(input.from);
+  if (!ctx.sites.has(sender)) throw bad(`from: this server holds no site ${sender}.`);
+  if (typeof input.content !== "string" || input.content.length === 0) throw bad("content is missing.");
+  if (utf8Length(input.content) > MAX_CONTENT_BYTES) throw new PmError("too_large", "content is over 64 KiB.");
+  for (const field of ["subject", "html", "inReplyTo", "id", "published"] as const) {
+    if (input[field] !== undefined && typeof input[field] !== "string") throw bad(`${field} must be a string.`);
+  }
+  if (input.inReplyTo !== undefined && !isMessageId(input.inReplyTo)) throw bad("inReplyTo is not a message ID (an absolute URI).");
+  if (input.id !== undefined && !isMessageId(input.id)) throw bad("id is not a message ID (an absolute URI).");
+  if (input.published !== undefined && !isRfc3339(input.published)) throw bad("published is not an RFC 3339 date-time.");
+  if (input.flow !== undefined && input.flow !== "token" && input.flow !== "message") throw bad('flow must be "token" or "message".');
+  if (input.to !== undefined && (!Array.isArray(input.to) || input.to.some((t) => typeof t !== "string"))) throw bad("to must be a list of site URLs.");
+
+  let recipients = [...new Set((input.to ?? []).map((t) => parseSiteUrl(t, "to", ctx.urlPolicy)))];
+  if (recipients.length === 0 && input.inReplyTo) recipients = await threadParticipants(ctx, sender, input.inReplyTo);
+  recipients = recipients.filter((r) => r !== sender);
+  if (recipients.length === 0) throw bad("to: name at least one recipient site.");
+
+  const now = ctx.now();
+  const message = input.id ?? new URL(`messages/${randomUUID()}`, ctx.endpoint).href;
+  if (await ctx.store.get("outbox", keyOf(sender, message))) throw bad(`id: ${message} was already sent.`);
+  const flow = input.flow ?? ctx.defaultFlow;
+  const outbox: OutboxDoc = {
+    _id: keyOf(sender, message),
+    message,
+    sender,
+    recipients,
+    ...(recipients.length > 1 && !input.hideRecipients ? { to: recipients } : {}),
+    content: input.content,
+    ...(input.html ? { contentHtml: input.html } : {}),
+    ...(input.subject ? { name: input.subject } : {}),
+    ...(input.inReplyTo ? { inReplyTo: input.inReplyTo } : {}),
+    published: input.published ?? iso(now),
+    flow,
+    createdAt: now,
+  };
+  const deliveries = recipients.map<DeliveryDoc>((recipient) => ({
+    _id: keyOf(sender, recipient, message),
+    message,
+    sender,
+    recipient,
+    flow,
+    status: "pending",
+    stage: "discover",
+    rev: 0,
+    attempts: 0,
+    nextAttemptAt: now,
+    createdAt: now,
+    updatedAt: now,
+  }));
+  return { outbox, deliveries };
+}
+
+/**
+ * §5: a reply goes by default to the participants of its thread — the sender of the
+ * message it answers and its `to` — less the one replying.
+ */
+async function threadParticipants(ctx: OwnerContext, self: string, inReplyTo: string): Promise<string[]> {
+  const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: inReplyTo, recipient: self } });
+  const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { message: inReplyTo, sender: self } });
+  const people = new Set<string>();
+  for (const m of received) [m.sender, ...(m.to ?? [])].forEach((p) => people.add(p));
+  for (const m of sent) m.recipients.forEach((p) => people.add(p));
+  people.delete(self);
+  return [...people];
+}
+
+export function deliveryView(d: DeliveryDoc): DeliveryView {
+  return {
+    recipient: d.recipient,
+    status: d.status,
+    ...(d.status === "failed" && d.error ? { error: d.error } : {}),
+    ...(d.detail ? { detail: d.detail } : {}),
+    updatedAt: iso(d.updatedAt),
+  };
+}
+
+export function sentView(o: OutboxDoc, deliveries: DeliveryDoc[]): SentMessage {
+  const byRecipient = new Map(deliveries.map((d) => [d.recipient, d]));
+  return {
+    message: o.message,
+    sender: o.sender,
+    content: o.content,
+    published: o.published,
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    ...(o.contentHtml !== undefined ? { contentHtml: o.contentHtml } : {}),
+    ...(o.inReplyTo !== undefined ? { inReplyTo: o.inReplyTo } : {}),
+    ...(o.to !== undefined ? { to: o.to } : {}),
+    deliveries: o.recipients.flatMap((r) => {
+      const d = byRecipient.get(r);
+      return d ? [deliveryView(d)] : [];
+    }),
+  };
+}
+
+export function receivedView(m: InboxDoc): ReceivedMessage {
+  return {
+    message: m.message,
+    sender: m.sender,
+    recipient: m.recipient,
+    content: m.content,
+    published: m.published,
+    receivedAt: iso(m.receivedAt),
+    ...(m.name !== undefined ? { name: m.name } : {}),
+    ...(m.contentHtml !== undefined ? { contentHtml: m.contentHtml } : {}),
+    ...(m.inReplyTo !== undefined ? { inReplyTo: m.inReplyTo } : {}),
+    ...(m.to !== undefined ? { to: m.to } : {}),
+    ...(m.read ? { read: true } : {}),
+  };
+}
+
+function listLimit(query: ListQuery): number {
+  const n = query.limit ?? 100;
+  return Math.max(1, Math.min(MAX_LIST, Math.floor(n)));
+}
+
+function siteFilter(ctx: OwnerContext, site: string | undefined): string | undefined {
+  if (site === undefined) return undefined;
+  if (!URL.canParse(site)) throw new PmError("invalid_request", "site is not a URL.");
+  return canonicalUrl(site);
+}
+
+export async function listInbox(ctx: OwnerContext, query: ListQuery = {}): Promise<ReceivedMessage[]> {
+  const site = siteFilter(ctx, query.site);
+  const docs = await ctx.store.find<InboxDoc>("inbox", {
+    ...(site ? { where: { recipient: site } } : {}),
+    sort: { field: "receivedAt", order: "desc" },
+    limit: listLimit(query),
+  });
+  return docs.map(receivedView);
+}
+
+export async function listOutbox(ctx: OwnerContext, query: ListQuery = {}): Promise<SentMessage[]> {
+  const site = siteFilter(ctx, query.site);
+  const docs = await ctx.store.find<OutboxDoc>("outbox", {
+    ...(site ? { where: { sender: site } } : {}),
+    sort: { field: "createdAt", order: "desc" },
+    limit: listLimit(query),
+  });
+  return Promise.all(docs.map(async (o) => sentView(o, await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } }))));
+}
+
+export async function lookupMessage(ctx: OwnerContext, id: string): Promise<MessageLookup> {
+  const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { message: id }, limit: 1 });
+  const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: id } });
+  const first = sent[0];
+  return {
+    sent: first ? sentView(first, await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: first.sender, message: id } })) : null,
+    received: received.map(receivedView),
+  };
+}
+
+/** Deletes a message wherever this server holds it; pending deliveries of it stop. */
+export async function deleteMessage(ctx: OwnerContext, id: string): Promise<number> {
+  let n = 0;
+  for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { message: id } })) {
+    for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: id } })) await ctx.store.remove("deliveries", d._id);
+    if (await ctx.store.remove("outbox", o._id)) n++;
+  }
+  for (const m of await ctx.store.find<InboxDoc>("inbox", { where: { message: id } })) if (await ctx.store.remove("inbox", m._id)) n++;
+  return n;
+}

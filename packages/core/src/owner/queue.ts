@@ -1,0 +1,105 @@
+/**
+ * The durable work queue: picks due deliveries (sender role) and handshakes (receiver
+ * role) from the store and runs them, so stored work resumes after a restart (§6
+ * Durability). One timer for the earliest due item; `wake()` for new work.
+ */
+import type { Engine } from "../protocol/engine.js";
+import type { DeliveryDoc, HandshakeDoc } from "../protocol/records.js";
+import { runHandshake } from "../protocol/receiver.js";
+import { runDelivery } from "../protocol/sender.js";
+
+const BATCH = 64;
+
+export class WorkQueue {
+  readonly #engine: Engine;
+  readonly #concurrency: number;
+  readonly #running = new Map<string, Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #scheduled = false;
+  #ticking = false;
+  #again = false;
+  #stopped = true;
+
+  constructor(engine: Engine, concurrency = 16) {
+    this.#engine = engine;
+    this.#concurrency = concurrency;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.wake();
+  }
+
+  wake(): void {
+    if (this.#stopped || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#tick();
+    });
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    this.#ticking = true;
+    try {
+      do {
+        this.#again = false;
+        if (this.#stopped) return;
+        const now = this.#engine.now();
+        const due = { range: { field: "nextAttemptAt", lte: now }, sort: { field: "nextAttemptAt", order: "asc" as const }, limit: BATCH };
+        const deliveries = await this.#engine.store.find<DeliveryDoc>("deliveries", { where: { status: "pending" }, ...due });
+        const handshakes = await this.#engine.store.find<HandshakeDoc>("handshakes", { where: { state: "active" }, ...due });
+        for (const doc of deliveries) this.#run(`d ${doc._id}`, () => runDelivery(this.#engine, doc));
+        for (const doc of handshakes) this.#run(`h ${doc._id}`, () => runHandshake(this.#engine, doc));
+      } while (this.#again);
+      await this.#arm();
+    } catch (error) {
+      if (!this.#stopped) {
+        this.#engine.log.error("work queue failed", { error: error instanceof Error ? error.message : String(error) });
+        this.#armIn(1000);
+      }
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  #run(key: string, task: () => Promise<void>): void {
+    if (this.#running.has(key) || this.#running.size >= this.#concurrency) return;
+    const done = task()
+      .catch((error: unknown) => this.#engine.log.error("work item failed", { key, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }))
+      .finally(() => {
+        this.#running.delete(key);
+        this.wake();
+      });
+    this.#running.set(key, done);
+  }
+
+  /** Sets the timer for the earliest pending item. */
+  async #arm(): Promise<void> {
+    const next = async (collection: "deliveries" | "handshakes", where: Record<string, string>) =>
+      (await this.#engine.store.find<{ _id: string; nextAttemptAt: number }>(collection, { where, sort: { field: "nextAttemptAt", order: "asc" }, limit: 1 }))[0]?.nextAttemptAt;
+    const times = [await next("deliveries", { status: "pending" }), await next("handshakes", { state: "active" })].filter((t): t is number => t !== undefined);
+    if (times.length === 0) return;
+    this.#armIn(Math.max(0, Math.min(...times) - this.#engine.now()));
+  }
+
+  #armIn(ms: number): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.wake(), Math.min(ms + 5, 2 ** 31 - 1));
+    this.#timer.unref();
+  }
+
+  /** Stops taking work and waits (at most `graceMs`) for what is running. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    const running = Promise.allSettled([...this.#running.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([running, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    if (timer) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What every protocol module shares: configuration, the store, the outbound client
+ * wrapped so each request becomes a traced protocol step, and the clock.
+ */
+import type { Logger } from "../api.js";
+import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
+import { PmError, type ErrorCode } from "../errors.js";
+import type { HttpClient, PostAnswer } from "../http/types.js";
+import type { CollectionName, Store } from "../store/types.js";
+import type { Flow, ProtocolEvent } from "../types.js";
+import type { UrlPolicy } from "../urls.js";
+import type { RetrySchedule } from "./retry.js";
+
+export interface Engine {
+  /** Canonical E of this server. */
+  endpoint: string;
+  sites: ReadonlySet<string>;
+  urlPolicy: UrlPolicy;
+  store: Store;
+  http: HttpClient;
+  retry: RetrySchedule;
+  grantLifetimeSeconds: number;
+  now(): number;
+  random(): number;
+  log: Logger;
+  emit(event: ProtocolEvent): void;
+  /** Asks the queue to look for due work now. */
+  wake(): void;
+}
+
+export interface StepContext {
+  flow: Flow;
+  step: number;
+  message?: string;
+  sender?: string;
+  recipient?: string;
+}
+
+/** §1 discovery as a traced step. */
+export async function discoverStep(engine: Engine, site: string, ctx: StepContext): Promise<Discovery> {
+  try {
+    const found = await discoverEndpoint(site, engine.http, engine.urlPolicy);
+    engine.emit({ ...ctx, action: "discover", from: engine.endpoint, to: site, status: 200, ...(found.endpoint ? { detail: `rel=pm → ${found.endpoint}` } : { detail: "no rel=pm" }) });
+    return found;
+  } catch (error) {
+    const code = error instanceof PmError ? error.code : "network_error";
+    engine.emit({ ...ctx, action: "discover", from: engine.endpoint, to: site, status: code, detail: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
+}
+
+/** §2: one outgoing federation POST as a traced step. Network failures throw PmError. */
+export async function postStep(
+  engine: Engine,
+  url: string,
+  form: URLSearchParams,
+  ctx: StepContext,
+  headers?: Record<string, string>,
+): Promise<PostAnswer> {
+  const action = form.get("action") as ProtocolEvent["action"];
+  try {
+    const answer = await engine.http.postForm(url, form, headers ? { headers } : {});
+    engine.emit({ ...ctx, action, from: engine.endpoint, to: url, status: answer.status });
+    return answer;
+  } catch (error) {
+    const code = error instanceof PmError ? error.code : "network_error";
+    engine.emit({ ...ctx, action, from: engine.endpoint, to: url, status: code, detail: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
+}
+
+/**
+ * Changes a document that carries a `rev`, retrying on concurrent change: `change`
+ * gets the current document and returns the fields to set (or `null` to leave it).
+ * Resolves the document as written, or `null` when missing or left alone.
+ */
+export async function mutate<T extends { _id: string; rev: number }>(
+  store: Store,
+  collection: CollectionName,
+  id: string,
+  change: (doc: T) => Partial<T> | null,
+): Promise<T | null> {
+  for (let i = 0; i < 20; i++) {
+    const doc = await store.get<T & { [k: string]: unknown }>(collection, id);
+    if (!doc) return null;
+    const patch = change(doc);
+    if (!patch) return null;
+    const next = { ...doc, ...patch, rev: doc.rev + 1 };
+    if (await store.update(collection, id, { ...patch, rev: doc.rev + 1 }, { rev: doc.rev })) return next;
+  }
+  throw new Error(`Could not update ${collection} ${id}: too much concurrent change.`);
+}
+
+export function errorCodeOf(error: unknown): ErrorCode {
+  return error instanceof PmError ? error.code : "network_error";
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

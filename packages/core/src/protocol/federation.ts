@@ -1,0 +1,79 @@
+/**
+ * PROTOCOL.md §2: the federation endpoint. One `POST`, checks in the order §2 gives —
+ * body and `content` size (413), form and parameters (400), rate limit (429), bearer
+ * token (401), the site named (404), policy (403), the rest — and the first that fails
+ * answers.
+ */
+import type { SitePolicy } from "../api.js";
+import { PmError, errorResponse } from "../errors.js";
+import type { Engine } from "./engine.js";
+import { isFormContentType, parseForm } from "./form.js";
+import { bearerToken, parseFederationRequest } from "./params.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { answerAuthorize, answerDeliver, answerNotify, checkDeliverToken } from "./receiver.js";
+import { answerGrant, answerRequest, answerVerify } from "./sender.js";
+
+export interface FederationContext {
+  engine: Engine;
+  policies: Record<string, SitePolicy>;
+  rateLimiter: RateLimiter;
+  maxBodyBytes: number;
+}
+
+/** Reads at most `limit` bytes of a body; more is `413 too_large` (§2). */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw new PmError("too_large", `The body is over ${Math.floor(limit / 1024)} KiB.`);
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new PmError("too_large", `The body is over ${Math.floor(limit / 1024)} KiB.`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Answers one federation request; never throws. */
+export async function handleFederation(ctx: FederationContext, request: Request, clientAddress: string | undefined): Promise<Response> {
+  const { engine } = ctx;
+  try {
+    const body = await readLimited(request, ctx.maxBodyBytes);
+    if (!isFormContentType(request.headers.get("content-type"))) {
+      throw new PmError("invalid_request", "The body must be application/x-www-form-urlencoded.");
+    }
+    const req = parseFederationRequest(parseForm(body), engine.urlPolicy);
+    if (req.action === "notify" || req.action === "authorize") {
+      const wait = ctx.rateLimiter.hit(req.sender, clientAddress, engine.now());
+      if (wait !== undefined) throw new PmError("rate_limited", "Too many requests; come back later.", { retryAfter: wait });
+    }
+    switch (req.action) {
+      case "notify":
+        return await answerNotify(engine, ctx.policies, req);
+      case "authorize":
+        return await answerAuthorize(engine, ctx.policies, req);
+      case "verify":
+        return await answerVerify(engine, req);
+      case "request":
+        return await answerRequest(engine, req);
+      case "grant":
+        return await answerGrant(engine, req);
+      case "deliver": {
+        const secret = await checkDeliverToken(engine, req, bearerToken(request.headers.get("authorization")));
+        return await answerDeliver(engine, ctx.policies, req, secret);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof PmError) || error.status === 500) {
+      engine.log.error("federation request failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    }
+    return errorResponse(error);
+  }
+}

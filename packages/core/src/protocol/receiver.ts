@@ -1,0 +1,197 @@
+/**
+ * The receiver role, E_R: answering `notify`/`authorize` (PROTOCOL.md §3/§4 step 2),
+ * the dialback it then makes (steps 3–4), and `deliver` (step 6, §5).
+ */
+import type { SitePolicy } from "../api.js";
+import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
+import { sanitizeHtml } from "../sanitize.js";
+import { hashSecret, keyOf, newSecret } from "../secrets.js";
+import { DuplicateKeyError } from "../store/types.js";
+import { describe, discoverStep, errorCodeOf, mutate, postStep, type Engine, type StepContext } from "./engine.js";
+import { encodeForm } from "./form.js";
+import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
+import { mayWrite } from "./policy.js";
+import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
+import { backoffDelay, classifyAnswer } from "./retry.js";
+import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
+
+/** How long the receiver keeps trying its dialback before dropping it (the sender re-notifies anyway). */
+export const HANDSHAKE_GIVE_UP_MS = 60 * 60_000;
+
+/** §2 "the site named" (404) then §7 policy (403), for notify and authorize. */
+async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string }): Promise<void> {
+  if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
+  if (!(await mayWrite(engine.store, policies, req.recipient, req.sender))) {
+    throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
+  }
+}
+
+/**
+ * §3 step 2: `notify`. Stores the dialback work before answering 202 (§6 Durability).
+ * A message already stored, or a handshake for it under way, starts nothing new.
+ */
+export async function answerNotify(engine: Engine, policies: Record<string, SitePolicy>, req: NotifyRequest): Promise<Response> {
+  await admit(engine, policies, req);
+  const accepted = jsonResponse({ status: "accepted" }, 202);
+  if (await engine.store.get("inbox", keyOf(req.recipient, req.sender, req.message))) return accepted;
+  const id = keyOf("notify", req.recipient, req.sender, req.message);
+  await startHandshake(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message });
+  return accepted;
+}
+
+/** §4 step 2: `authorize`. As notify, for the code C. */
+export async function answerAuthorize(engine: Engine, policies: Record<string, SitePolicy>, req: AuthorizeRequest): Promise<Response> {
+  await admit(engine, policies, req);
+  const id = keyOf("authorize", req.recipient, req.sender, hashSecret(req.code));
+  await startHandshake(engine, id, { kind: "authorize", sender: req.sender, recipient: req.recipient, code: req.code });
+  return jsonResponse({ status: "accepted" }, 202);
+}
+
+async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code">): Promise<void> {
+  const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
+  if (existing?.state === "active") return;
+  const now = engine.now();
+  await engine.store.put<HandshakeDoc>("handshakes", {
+    _id: id,
+    ...fields,
+    state: "active",
+    rev: (existing?.rev ?? 0) + 1,
+    attempts: 0,
+    nextAttemptAt: now,
+    createdAt: now,
+    updatedAt: now,
+  });
+  engine.wake();
+}
+
+/**
+ * §3/§4 steps 3–4, run by the queue: discover E_S' from S (this, not the notify, proves
+ * who speaks for S), `verify`, then issue T and send `request` or `grant`.
+ */
+export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<void> {
+  if (doc.state !== "active") return;
+  const flow = doc.kind === "notify" ? "message" : "token";
+  const ctx: StepContext = { flow, step: 3, sender: doc.sender, recipient: doc.recipient, ...(doc.message ? { message: doc.message } : {}) };
+  let endpoint: string | null;
+  try {
+    endpoint = (await discoverStep(engine, doc.sender, ctx)).endpoint;
+  } catch (error) {
+    const code = errorCodeOf(error);
+    return code === "address_refused" ? end(engine, doc, "failed", code, describe(error)) : again(engine, doc, code, describe(error));
+  }
+  if (!endpoint) return end(engine, doc, "failed", "no_endpoint", `${doc.sender} names no rel=pm endpoint.`);
+
+  const verify = encodeForm({ action: "verify", sender: doc.sender, recipient: doc.recipient, message: doc.message, code: doc.code });
+  const verified = await post(engine, endpoint, verify, ctx, [200]);
+  if (verified.kind !== "ok") return verified.kind === "retry" ? again(engine, doc, verified.code, verified.detail, verified.afterMs) : end(engine, doc, "failed", verified.code, verified.detail);
+  if ((verified.json as { valid?: unknown } | undefined)?.valid !== true) {
+    return end(engine, doc, "failed", "bad_response", `${endpoint} answered verify without "valid": true.`);
+  }
+
+  const now = engine.now();
+  const token = newSecret();
+  const secret: SecretDoc =
+    doc.kind === "notify"
+      ? { _id: hashSecret(token), kind: "message-token", sender: doc.sender, recipient: doc.recipient, message: doc.message!, createdAt: now, expiresAt: now + MESSAGE_TOKEN_LIFETIME_MS }
+      : { _id: hashSecret(token), kind: "standing-token", sender: doc.sender, recipient: doc.recipient, createdAt: now, expiresAt: now + engine.grantLifetimeSeconds * 1000 };
+  await engine.store.insert("secrets", secret);
+  const step4 =
+    doc.kind === "notify"
+      ? encodeForm({ action: "request", sender: doc.sender, recipient: doc.recipient, message: doc.message, endpoint: engine.endpoint, token })
+      : encodeForm({ action: "grant", sender: doc.sender, recipient: doc.recipient, code: doc.code, endpoint: engine.endpoint, token, expires_in: String(engine.grantLifetimeSeconds) });
+  const answered = await post(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
+  if (answered.kind === "ok") return end(engine, doc, "done");
+  if (answered.kind === "final" && secret.kind === "standing-token") {
+    // A standing token nobody will use is withdrawn rather than left to live for a month.
+    await engine.store.update("secrets", secret._id, { revokedAt: engine.now() });
+  }
+  return answered.kind === "retry" ? again(engine, doc, answered.code, answered.detail, answered.afterMs) : end(engine, doc, "failed", answered.code, answered.detail);
+}
+
+type PostResult = { kind: "ok"; json: unknown } | { kind: "retry"; code: ErrorCode; detail: string; afterMs?: number } | { kind: "final"; code: ErrorCode; detail: string };
+
+async function post(engine: Engine, url: string, form: URLSearchParams, ctx: StepContext, expected: number[]): Promise<PostResult> {
+  try {
+    const answer = await postStep(engine, url, form, ctx);
+    const outcome = classifyAnswer(answer, expected, engine.now());
+    if (outcome.kind === "ok") return { kind: "ok", json: answer.json };
+    if (outcome.kind === "invalid_token") return { kind: "final", code: "bad_response", detail: outcome.detail };
+    return outcome;
+  } catch (error) {
+    const code = errorCodeOf(error);
+    return code === "address_refused" ? { kind: "final", code, detail: describe(error) } : { kind: "retry", code, detail: describe(error) };
+  }
+}
+
+async function again(engine: Engine, doc: HandshakeDoc, code: ErrorCode, detail: string, afterMs?: number): Promise<void> {
+  const now = engine.now();
+  const delay = afterMs ?? backoffDelay(doc.attempts + 1, engine.retry, engine.random);
+  const limit = Math.min(engine.retry.giveUpAfterMs, HANDSHAKE_GIVE_UP_MS);
+  if (now + delay - doc.createdAt > limit) return end(engine, doc, "failed", code, `Gave up; last: ${detail}`);
+  await mutate<HandshakeDoc>(engine.store, "handshakes", doc._id, (d) =>
+    d.state === "active" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: now + delay, error: code, detail, updatedAt: now } : null,
+  );
+}
+
+async function end(engine: Engine, doc: HandshakeDoc, state: "done" | "failed", code?: ErrorCode, detail?: string): Promise<void> {
+  await mutate<HandshakeDoc>(engine.store, "handshakes", doc._id, (d) =>
+    d.state === "active" && d.rev === doc.rev ? { state, error: code, detail, code: undefined, updatedAt: engine.now() } : null,
+  );
+  if (state === "failed") engine.log.warn("handshake failed", { kind: doc.kind, sender: doc.sender, recipient: doc.recipient, error: code, detail });
+}
+
+/**
+ * §3 step 6 / §4 step 6 / §5: `deliver`. The bearer token must be live and bound to
+ * (S, R) — and to M in the message flow. The message is stored once per (R, S, M): a
+ * repeat answers `200 duplicate` and changes nothing.
+ */
+export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<SecretDoc> {
+  const unauthorized = (why: string) => new PmError("invalid_token", why);
+  if (!bearer) throw unauthorized("A deliver needs Authorization: Bearer with the token from request or grant.");
+  const secret = await engine.store.get<SecretDoc>("secrets", hashSecret(bearer));
+  const now = engine.now();
+  if (!secret || secret.kind === "code") throw unauthorized("The token is unknown.");
+  if (secret.revokedAt !== undefined) throw unauthorized("The token was revoked.");
+  if (secret.expiresAt <= now) throw unauthorized("The token has expired.");
+  if (secret.sender !== req.sender || secret.recipient !== req.recipient) throw unauthorized("The token was issued for other sites.");
+  if (secret.kind === "message-token" && secret.message !== req.message) throw unauthorized("The token was issued for another message.");
+  return secret;
+}
+
+export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {
+  if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
+  if (policies[req.recipient]?.blocked?.includes(req.sender)) {
+    throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
+  }
+  const now = engine.now();
+  // §3 step 6: T is used up by the 201 (or by a 200 duplicate); presented again for the
+  // same (S, R, M) before it expires, it gets 200 duplicate and changes nothing.
+  if (secret.kind === "message-token" && secret.usedAt !== undefined) return jsonResponse({ status: "duplicate" }, 200);
+  let duplicate = false;
+  const doc: InboxDoc = {
+    _id: keyOf(req.recipient, req.sender, req.message),
+    message: req.message,
+    sender: req.sender,
+    recipient: req.recipient,
+    content: req.content,
+    published: req.published,
+    receivedAt: now,
+    ...(req.name !== undefined ? { name: req.name } : {}),
+    ...(req.contentHtml !== undefined ? { contentHtml: sanitizeHtml(req.contentHtml) } : {}),
+    ...(req.inReplyTo !== undefined ? { inReplyTo: req.inReplyTo } : {}),
+    ...(req.to !== undefined ? { to: req.to } : {}),
+  };
+  try {
+    await engine.store.insert("inbox", doc);
+  } catch (error) {
+    if (!(error instanceof DuplicateKeyError)) throw error;
+    duplicate = true;
+  }
+  if (secret.kind === "message-token") {
+    await engine.store.update("secrets", secret._id, { usedAt: now, usedFor: req.message, lastUsedAt: now }, { usedAt: null });
+    await engine.store.update("handshakes", keyOf("notify", req.recipient, req.sender, req.message), { state: "done", updatedAt: now });
+  } else {
+    await engine.store.update("secrets", secret._id, { lastUsedAt: now });
+  }
+  return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
+}

@@ -1,0 +1,162 @@
+/**
+ * The documents the engine stores (see store/types.ts for the promises behind them).
+ * Each one says which step of PROTOCOL.md creates and changes it.
+ */
+import type { ErrorCode } from "../errors.js";
+import type { DeliveryStatus, Flow } from "../types.js";
+
+/** A message written by one of this server's sites. `_id = keyOf(sender, message)`. */
+export interface OutboxDoc {
+  _id: string;
+  message: string;
+  sender: string;
+  /** Every site it is delivered to. */
+  recipients: string[];
+  /** §5 `to` as sent: the recipients shown, absent when each sees only itself. */
+  to?: string[];
+  content: string;
+  contentHtml?: string;
+  name?: string;
+  inReplyTo?: string;
+  published: string;
+  flow: Flow;
+  createdAt: number;
+  [field: string]: unknown;
+}
+
+/**
+ * Where a delivery is (sender role):
+ * - `discover`: §3/§4 step 1, then notify or authorize (step 2), or straight to `deliver`
+ *   with a standing token (§4 step 6);
+ * - `awaiting-request` / `awaiting-grant`: step 2 was accepted; §6 gives the receiver
+ *   `handshakeTimeoutMs` to come back with step 4;
+ * - `deliver`: step 6, with the token from step 4.
+ */
+export type DeliveryStage = "discover" | "awaiting-request" | "awaiting-grant" | "deliver";
+
+/** One (message, recipient): the durable delivery queue. `_id = keyOf(sender, recipient, message)`. */
+export interface DeliveryDoc {
+  _id: string;
+  message: string;
+  sender: string;
+  recipient: string;
+  flow: Flow;
+  status: DeliveryStatus;
+  stage: DeliveryStage;
+  /** Optimistic concurrency: every change expects the `rev` it read and adds one. */
+  rev: number;
+  /** Failed tries so far (drives the back-off). */
+  attempts: number;
+  firstTriedAt?: number;
+  /** When the queue takes it up next (pending only). */
+  nextAttemptAt: number;
+  /** E_R as discovered at step 1. */
+  endpoint?: string;
+  /** §3 step 4: the single-use token E_R sent with `request` (kept until used). */
+  token?: string;
+  tokenExpiresAt?: number;
+  /** §4: `_id` of the code (in `secrets`) whose grant this delivery waits for or used. */
+  handshake?: string;
+  /** §4: this delivery went through a handshake of its own; a 401 after it is final. */
+  freshHandshake?: boolean;
+  error?: ErrorCode;
+  detail?: string;
+  createdAt: number;
+  updatedAt: number;
+  [field: string]: unknown;
+}
+
+/** What kind of secret this server issued. */
+export type SecretKind =
+  /** §4 step 2: code C for (S, R, E_R), single use, 5 minutes (sender role). */
+  | "code"
+  /** §3 step 4: token T for (S, R, M), single use, 10 minutes (receiver role). */
+  | "message-token"
+  /** §4 step 4: standing token T for (S, R) (receiver role). */
+  | "standing-token";
+
+/** An issued code or token, stored only as its hash (§6 Secrets). `_id = hashSecret(secret)`. */
+export interface SecretDoc {
+  _id: string;
+  kind: SecretKind;
+  sender: string;
+  recipient: string;
+  message?: string;
+  /** Codes: the E_R they were issued for (§4 step 5). */
+  endpoint?: string;
+  expiresAt: number;
+  createdAt: number;
+  /** Single-use secrets: when used up. */
+  usedAt?: number;
+  /** Message tokens: the message they were used for. */
+  usedFor?: string;
+  /** Codes: until when deliveries may join this handshake (the §6 wait for `grant`). */
+  awaitUntil?: number;
+  /** Codes withdrawn after `endpoint_mismatch` (§4 step 5); tokens revoked by the owner. */
+  revokedAt?: number;
+  lastUsedAt?: number;
+  [field: string]: unknown;
+}
+
+/** A standing token this server was granted (§4 step 5). `_id = keyOf(sender, recipient, endpoint)`. */
+export interface GrantDoc {
+  _id: string;
+  sender: string;
+  recipient: string;
+  endpoint: string;
+  /** Kept in clear: it is this server's credential to present, not one it checks. */
+  token: string;
+  expiresAt: number;
+  grantedAt: number;
+  [field: string]: unknown;
+}
+
+/**
+ * Receiver-side work a `notify` or `authorize` started (§3/§4 steps 3–4), stored before
+ * the 202 so it survives a restart (§6 Durability).
+ * `_id = keyOf("notify", recipient, sender, message)` or `keyOf("authorize", recipient, sender, hash(code))`.
+ */
+export interface HandshakeDoc {
+  _id: string;
+  kind: "notify" | "authorize";
+  sender: string;
+  recipient: string;
+  message?: string;
+  /** The sender's code (§4), kept in clear for verify/grant; it lives 5 minutes. */
+  code?: string;
+  /** `active` until step 4 was answered; then `done` or `failed`. */
+  state: "active" | "done" | "failed";
+  rev: number;
+  attempts: number;
+  nextAttemptAt: number;
+  createdAt: number;
+  updatedAt: number;
+  error?: ErrorCode;
+  detail?: string;
+  [field: string]: unknown;
+}
+
+/** A received message. `_id = keyOf(recipient, sender, message)` (§2: keyed by sender and ID, per recipient). */
+export interface InboxDoc {
+  _id: string;
+  message: string;
+  sender: string;
+  recipient: string;
+  content: string;
+  published: string;
+  receivedAt: number;
+  name?: string;
+  contentHtml?: string;
+  inReplyTo?: string;
+  to?: string[];
+  read?: boolean;
+  [field: string]: unknown;
+}
+
+/** Per-site settings (§7). `_id = site URL`. */
+export interface SettingsDoc {
+  _id: string;
+  /** Sites this site has written to: contacts kept automatically (§7). */
+  wroteTo?: string[];
+  [field: string]: unknown;
+}

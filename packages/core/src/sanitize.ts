@@ -1,0 +1,66 @@
+/**
+ * PROTOCOL.md §5 (`content-html`: "the receiver sanitizes it with an allow-list before
+ * it stores or shows it") and §6 "Content": DOMPurify with an allow-list of harmless
+ * formatting. Nothing that runs, loads or styles survives: no scripts or event
+ * handlers, no `style`/`class`/`id`, no images (a remote image is a read receipt for
+ * whoever sent it), no forms or frames, and links only to `http:`, `https:` and
+ * `mailto:` (a relative link means nothing in a message received from elsewhere).
+ */
+import createDOMPurify, { type Config, type DOMPurify, type WindowLike } from "dompurify";
+import { JSDOM } from "jsdom";
+
+/** Elements kept; anything else is removed and its text kept (script-like content is dropped). */
+export const ALLOWED_TAGS = [
+  "p", "br", "hr", "span", "a", "em", "strong", "b", "i", "u", "s", "del", "ins", "sub", "sup", "q", "cite", "abbr",
+  "blockquote", "code", "pre", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+  "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td",
+] as const;
+
+/** Attributes kept on allowed elements: link targets, tooltips (`abbr`), table spans. */
+export const ALLOWED_ATTRIBUTES = ["href", "title", "colspan", "rowspan"] as const;
+
+/** Link schemes kept; `href`s with any other scheme, or none, are removed. */
+const SAFE_LINK = /^(?:https?|mailto):/i;
+
+/** `rel` of every kept link: no ranking credit, no `window.opener`, no Referer to the sender's links. */
+export const LINK_REL = "nofollow noopener noreferrer";
+
+const CONFIG: Config = {
+  ALLOWED_TAGS: [...ALLOWED_TAGS],
+  ALLOWED_ATTR: [...ALLOWED_ATTRIBUTES],
+  // DOMPurify checks every attribute not listed as URI-safe against ALLOWED_URI_REGEXP.
+  ADD_URI_SAFE_ATTR: ["colspan", "rowspan"],
+  ALLOWED_URI_REGEXP: SAFE_LINK,
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: false,
+  ALLOW_UNKNOWN_PROTOCOLS: false,
+  ALLOW_SELF_CLOSE_IN_ATTR: false,
+  FORBID_ATTR: ["style", "class", "id"],
+};
+
+// One jsdom window for the process, made on first use: creating a window costs
+// milliseconds and megabytes, and DOMPurify leaves nothing behind in it between calls.
+let purifier: DOMPurify | undefined;
+
+function getPurifier(): DOMPurify {
+  if (purifier) return purifier;
+  const { window } = new JSDOM("");
+  const instance = createDOMPurify(window as unknown as WindowLike);
+  instance.addHook("afterSanitizeAttributes", (node) => {
+    if (node.nodeName === "A" && (node as Element).hasAttribute("href")) {
+      (node as Element).setAttribute("rel", LINK_REL);
+    }
+  });
+  purifier = instance;
+  return instance;
+}
+
+/**
+ * PROTOCOL.md §5 `content-html`, §6 "Content": the HTML of a received message with
+ * only the allow-listed formatting left (`ALLOWED_TAGS`, `ALLOWED_ATTRIBUTES`, links to
+ * http(s)/mailto carrying `rel="nofollow noopener noreferrer"`). Safe to store and to
+ * insert into a page as HTML.
+ */
+export function sanitizeHtml(html: string): string {
+  return getPurifier().sanitize(String(html), CONFIG);
+}

@@ -1,0 +1,489 @@
+/**
+ * The embedded default `Store`: one nedb datafile per collection in a data folder
+ * (`<dir>/<collection>.db`), nothing to install or run beside indiepm.
+ *
+ * How nedb behaves, and what this adapter adds because of it:
+ * - nedb keeps every document in memory and appends each write as one line to its file;
+ *   a write's promise resolves after the append (the `Store` durability promise). Opening
+ *   rewrites ("compacts") the file. Two processes on one folder therefore erase each
+ *   other's writes, so the folder is locked (`LOCK`) for one process.
+ * - nedb reads its files with a line splitter that also breaks at U+2028, U+2029 and
+ *   U+0085, which `JSON.stringify` leaves unescaped: one message containing them made the
+ *   whole datafile unloadable. Lines are written with those characters escaped.
+ * - nedb drops unreadable lines silently below 10 % of a file and refuses above. Here a
+ *   torn last line (a crash mid-append) is repaired with the original kept aside, and any
+ *   other unreadable line is refused, naming the file: no document disappears unnoticed.
+ * - Top-level objects and arrays are stored as JSON text (`{"~json": "…"}`): nested keys
+ *   may then contain "." or "$" (URLs as keys), and equality stays strict (nedb would
+ *   match `{to: "x"}` against an array containing "x"), as in the memory store.
+ * - nedb's `$in: [null]` and `{f: null}` do not match a missing field; the `Store`'s
+ *   `null` does, so it becomes `{$or: [{f: null}, {f: {$exists: false}}]}`.
+ */
+import { constants } from "node:fs";
+import { copyFile, mkdir, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import Datastore from "nedb-promises";
+import { PmError } from "../errors.js";
+import { checkCollection, checkDocument, checkFieldName, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "./memory.js";
+import { COLLECTIONS, DuplicateKeyError, type CollectionName, type Doc, type Query, type Scalar, type Store } from "./types.js";
+
+export interface NedbStoreOptions {
+  /** The data folder; created (with parents) when missing. */
+  dir: string;
+  /** Rewrite each datafile as one line per document on `close()` (default `true`). */
+  compactOnClose?: boolean;
+  /**
+   * Fields to index, per collection; an entry replaces that collection's default list.
+   * Defaults: the fields the engine queries by (`deliveries.status`, `…nextAttemptAt`,
+   * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, `handshakes.state`).
+   */
+  indexes?: Partial<Record<CollectionName, string[]>>;
+  /** Told, in one sentence each, about repairs made while opening (torn last line, stale lock). */
+  onRepair?: (message: string) => void;
+}
+
+const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
+  outbox: ["sender"],
+  deliveries: ["status", "nextAttemptAt"],
+  inbox: ["recipient", "receivedAt"],
+  secrets: [],
+  grants: [],
+  handshakes: ["state"],
+  settings: [],
+};
+
+const LOCK_FILE = "LOCK";
+
+/** The line breaks of nedb's reader (@seald-io/nedb lib/byline.js), to count lines as it does. */
+const NEDB_LINE_BREAKS = /\r\n|[\n\v\f\r\x85\u2028\u2029]/;
+/** The ones of them `JSON.stringify` leaves raw (it escapes the other control characters). */
+const UNESCAPED_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/** Key of the wrapper holding a top-level object or array as JSON text. */
+const JSON_FIELD = "~json";
+
+type NedbDatastore = Datastore<{ _id: string }>;
+/** The parts of the wrapped @seald-io/nedb datastore that nedb-promises does not type. */
+interface NedbInternals {
+  __original: { compactDatafileAsync(): Promise<void>; indexes: Record<string, unknown> };
+}
+
+/**
+ * Opens (creating it if needed) the data folder `options.dir` for this process only.
+ *
+ * @throws PmError `store_error` when another live process holds the folder, or a datafile
+ *   is corrupt beyond a torn last line; `invalid_config` for a wrong option.
+ */
+export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
+  const settings = checkOptions(options);
+  const dir = path.resolve(settings.dir);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw new PmError("store_error", `The data folder ${dir} cannot be created: ${messageOf(error)}.`, { cause: error });
+  }
+  const releaseLock = await acquireLock(dir, settings.onRepair);
+
+  const datastores = new Map<CollectionName, NedbDatastore>();
+  try {
+    const opened = await Promise.allSettled(
+      COLLECTIONS.map(async (collection) => {
+        const datastore = await openDatafile(path.join(dir, `${collection}.db`), settings.indexes[collection], settings.onRepair);
+        datastores.set(collection, datastore);
+      }),
+    );
+    const failure = opened.find((result) => result.status === "rejected");
+    if (failure !== undefined) throw failure.reason;
+  } catch (error) {
+    await releaseLock();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  const pending = new Set<Promise<unknown>>();
+
+  /** Runs one call: refused once closing, tracked so `close()` waits for it, nedb failures given a code. */
+  function run<T>(collection: CollectionName, operation: (datastore: NedbDatastore) => Promise<T>): Promise<T> {
+    if (closing !== undefined) return Promise.reject(closedStoreError());
+    const call = (async () => {
+      checkCollection(collection);
+      const datastore = datastores.get(collection);
+      if (datastore === undefined) throw new PmError("store_error", `Unknown collection ${collection}.`);
+      try {
+        return await operation(datastore);
+      } catch (error) {
+        if (error instanceof PmError || error instanceof DuplicateKeyError) throw error;
+        throw new PmError("store_error", `The ${collection} datafile in ${dir} failed: ${messageOf(error)}.`, { cause: error });
+      }
+    })();
+    pending.add(call);
+    const settle = () => pending.delete(call);
+    call.then(settle, settle);
+    return call;
+  }
+
+  return {
+    insert(collection, doc) {
+      return run(collection, async (datastore) => {
+        checkDocument(doc);
+        try {
+          await datastore.insert(encodeDocument(doc));
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new DuplicateKeyError(collection, doc._id);
+          throw error;
+        }
+      });
+    },
+
+    get<T extends Doc>(collection: CollectionName, id: string) {
+      return run(collection, async (datastore) => {
+        checkId(id);
+        const found = await datastore.findOne({ _id: id });
+        return found === null ? null : (decodeDocument(found) as T);
+      });
+    },
+
+    update(collection, id, patch, expect) {
+      return run(collection, async (datastore) => {
+        checkId(id);
+        checkPatch(patch);
+        if (expect !== undefined) checkWhere(expect, "expect");
+        const $set: Record<string, unknown> = {};
+        const $unset: Record<string, true> = {};
+        for (const [field, value] of Object.entries(patch)) {
+          if (value === undefined) $unset[field] = true;
+          else $set[field] = encodeValue(value);
+        }
+        // One nedb update is one task of its executor queue: finding the document with the
+        // expected values and changing it cannot interleave with another call.
+        const conditions = expect === undefined || Object.keys(expect).length === 0 ? {} : { $and: [toNedbQuery(expect)] };
+        const changed = await datastore.update({ _id: id, ...conditions }, { $set, $unset });
+        return changed > 0;
+      });
+    },
+
+    put(collection, doc) {
+      return run(collection, async (datastore) => {
+        checkDocument(doc);
+        await datastore.update({ _id: doc._id }, encodeDocument(doc), { upsert: true });
+      });
+    },
+
+    remove(collection, id) {
+      return run(collection, async (datastore) => {
+        checkId(id);
+        return (await datastore.remove({ _id: id }, {})) > 0;
+      });
+    },
+
+    find<T extends Doc>(collection: CollectionName, query: Query = {}) {
+      return run(collection, async (datastore) => {
+        checkQuery(query);
+        if (query.limit === 0) return [];
+        let cursor = datastore.find(toNedbQuery(query.where, query.range));
+        if (query.sort !== undefined) cursor = cursor.sort({ [query.sort.field]: query.sort.order === "asc" ? 1 : -1 });
+        if (query.limit !== undefined) cursor = cursor.limit(query.limit);
+        return (await cursor).map((found) => decodeDocument(found) as T);
+      });
+    },
+
+    count(collection, where) {
+      return run(collection, async (datastore) => {
+        if (where !== undefined) checkWhere(where, "where");
+        return datastore.count(toNedbQuery(where));
+      });
+    },
+
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled([...pending]);
+        try {
+          if (settings.compactOnClose) {
+            for (const datastore of datastores.values()) await internals(datastore).compactDatafileAsync();
+          }
+        } finally {
+          await releaseLock();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+interface CheckedOptions {
+  dir: string;
+  compactOnClose: boolean;
+  indexes: Record<CollectionName, readonly string[]>;
+  onRepair: (message: string) => void;
+}
+
+function checkOptions(options: NedbStoreOptions): CheckedOptions {
+  const invalid = (sentence: string) => new PmError("invalid_config", sentence);
+  if (typeof options !== "object" || options === null) throw invalid("openNedbStore needs an options object with a dir.");
+  if (typeof options.dir !== "string" || options.dir.trim() === "") throw invalid("The store option dir must name the data folder.");
+  if (options.compactOnClose !== undefined && typeof options.compactOnClose !== "boolean") throw invalid("The store option compactOnClose must be true or false.");
+  if (options.onRepair !== undefined && typeof options.onRepair !== "function") throw invalid("The store option onRepair must be a function.");
+  const indexes: Record<CollectionName, readonly string[]> = { ...DEFAULT_INDEXES };
+  for (const [collection, fields] of Object.entries(options.indexes ?? {})) {
+    if (!(COLLECTIONS as readonly string[]).includes(collection)) {
+      throw invalid(`The store option indexes names an unknown collection ${collection}; expected one of ${COLLECTIONS.join(", ")}.`);
+    }
+    if (!Array.isArray(fields) || fields.some((field) => typeof field !== "string")) throw invalid(`The store option indexes.${collection} must be a list of field names.`);
+    for (const field of fields) {
+      try {
+        checkFieldName(field, `indexes.${collection}`);
+      } catch (error) {
+        throw invalid(messageOf(error));
+      }
+    }
+    indexes[collection as CollectionName] = fields;
+  }
+  return { dir: options.dir, compactOnClose: options.compactOnClose ?? true, indexes, onRepair: options.onRepair ?? (() => {}) };
+}
+
+// ---------------------------------------------------------------------------------------
+// The lock: one process per data folder.
+
+interface LockHolder {
+  pid: number;
+  startedAt?: string;
+}
+
+/** Takes `dir/LOCK` for this process, or refuses; resolves to the function that releases it. */
+async function acquireLock(dir: string, onRepair: (message: string) => void): Promise<() => Promise<void>> {
+  const lockPath = path.join(dir, LOCK_FILE);
+  // The token tells our lock from a later holder's, so release never removes another's.
+  const content = JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() });
+  const release = async () => {
+    try {
+      if ((await readFile(lockPath, "utf8")) === content) await unlink(lockPath);
+    } catch (error) {
+      if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
+    }
+  };
+
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await writeFile(lockPath, content, { flag: "wx" });
+      return release;
+    } catch (error) {
+      if (codeOf(error) !== "EEXIST") throw new PmError("store_error", `The lock ${lockPath} cannot be created: ${messageOf(error)}.`, { cause: error });
+    }
+    const holder = await readLockHolder(lockPath);
+    if (holder === "gone") continue;
+    if (holder !== "unreadable" && isAlive(holder.pid)) {
+      throw new PmError("store_error", `The data folder ${dir} is in use by another indiepm process (pid ${holder.pid}); stop it or use another --data folder.`);
+    }
+    // Two processes taking over one stale lock in the same instant could both succeed;
+    // a stale lock is left by a crash, so that needs two starts racing right after one.
+    try {
+      await unlink(lockPath);
+    } catch (error) {
+      if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The stale lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
+    }
+    const who = holder === "unreadable" ? "an unreadable lock" : `the lock of process ${holder.pid}, which no longer runs`;
+    onRepair(`Took over ${who} in the data folder ${dir}.`);
+  }
+  throw new PmError("store_error", `The lock ${lockPath} keeps changing; another indiepm process is starting on the data folder ${dir}.`);
+}
+
+/** The lock's holder; a lock file being written right now is read again before it counts as unreadable. */
+async function readLockHolder(lockPath: string): Promise<LockHolder | "gone" | "unreadable"> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let text: string;
+    try {
+      text = await readFile(lockPath, "utf8");
+    } catch (error) {
+      if (codeOf(error) === "ENOENT") return "gone";
+      throw new PmError("store_error", `The lock ${lockPath} cannot be read: ${messageOf(error)}.`, { cause: error });
+    }
+    try {
+      const holder: unknown = JSON.parse(text);
+      if (typeof holder === "object" && holder !== null && "pid" in holder && Number.isSafeInteger(holder.pid) && (holder.pid as number) > 0) {
+        return holder as LockHolder;
+      }
+    } catch {
+      // fall through: read again once
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return "unreadable";
+}
+
+/** `kill(pid, 0)` sends nothing: it only asks whether the process exists (EPERM: it does, as another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return codeOf(error) !== "ESRCH";
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening one datafile.
+
+async function openDatafile(file: string, indexFields: readonly string[], onRepair: (message: string) => void): Promise<NedbDatastore> {
+  await checkDatafile(file, onRepair);
+  const datastore = Datastore.create({
+    filename: file,
+    // checkDatafile let no unreadable line through; should nedb still find one, refuse.
+    corruptAlertThreshold: 0,
+    afterSerialization: escapeLineBreaks,
+    beforeDeserialization: (line: string) => line,
+  });
+  try {
+    await datastore.load();
+  } catch (error) {
+    const counts = error as { corruptItems?: unknown; dataLength?: unknown };
+    if (typeof counts.corruptItems === "number" && typeof counts.dataLength === "number") {
+      throw corruptFileError(file, counts.corruptItems, counts.dataLength, [], error);
+    }
+    throw new PmError("store_error", `The data file ${file} cannot be loaded: ${messageOf(error)}.`, { cause: error });
+  }
+  // Indexes persist in the datafile; drop the ones no longer asked for.
+  const wanted = new Set(indexFields);
+  for (const field of Object.keys(internals(datastore).indexes)) {
+    if (field !== "_id" && !wanted.has(field)) await datastore.removeIndex(field);
+  }
+  for (const fieldName of wanted) await datastore.ensureIndex({ fieldName });
+  return datastore;
+}
+
+/**
+ * Reads the datafile as nedb will and decides before nedb does: all lines readable → load;
+ * only the last one unreadable (a torn append) → keep the original aside, write the file
+ * without it, load; anything else → refuse with the file and the lines named.
+ */
+async function checkDatafile(file: string, onRepair: (message: string) => void): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if (codeOf(error) === "ENOENT") return; // a new collection (or nedb's `file~` recovery)
+    throw new PmError("store_error", `The data file ${file} cannot be read: ${messageOf(error)}.`, { cause: error });
+  }
+  const lines = text
+    .split(NEDB_LINE_BREAKS)
+    .map((line, index) => ({ line, number: index + 1 }))
+    .filter(({ line }) => line !== "");
+  const unreadable = lines.filter(({ line }) => !isDocumentLine(line));
+  if (unreadable.length === 0) return;
+
+  const last = lines.at(-1);
+  if (last === undefined || unreadable.length > 1 || unreadable[0] !== last) {
+    throw corruptFileError(file, unreadable.length, lines.length, unreadable.map(({ number }) => number));
+  }
+  const aside = `${file}.torn-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  try {
+    await copyFile(file, aside, constants.COPYFILE_EXCL);
+    await writeFileSynced(`${file}.repairing`, lines.slice(0, -1).map(({ line }) => `${line}\n`).join(""));
+    await rename(`${file}.repairing`, file);
+  } catch (error) {
+    throw new PmError("store_error", `The data file ${file} ends with a torn line and cannot be repaired: ${messageOf(error)}.`, { cause: error });
+  }
+  onRepair(`The data file ${file} ended with a torn line (line ${last.number}, a write cut short); it was dropped and the original kept as ${aside}.`);
+}
+
+function isDocumentLine(line: string): boolean {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+function corruptFileError(file: string, unreadable: number, total: number, lineNumbers: number[], cause?: unknown): PmError {
+  const which = lineNumbers.length === 0 ? "" : ` (line${lineNumbers.length === 1 ? "" : "s"} ${lineNumbers.slice(0, 10).join(", ")}${lineNumbers.length > 10 ? ", …" : ""})`;
+  return new PmError(
+    "store_error",
+    `The data file ${file} is corrupt (${unreadable} of ${total} lines unreadable); restore it from a backup, or remove the unreadable lines${which} and start again.`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** Writes and flushes to disk, so the rename that follows never exposes an empty file. */
+async function writeFileSynced(file: string, text: string): Promise<void> {
+  const handle = await open(file, "w");
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function escapeLineBreaks(line: string): string {
+  // These characters only occur inside JSON strings, where `\uXXXX` means the same.
+  return line.replace(UNESCAPED_LINE_BREAKS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Documents and queries in nedb's terms.
+
+function encodeValue(value: unknown): unknown {
+  return typeof value === "object" && value !== null ? { [JSON_FIELD]: JSON.stringify(value) } : value;
+}
+
+function decodeValue(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const text = (value as Record<string, unknown>)[JSON_FIELD];
+  return typeof text === "string" ? JSON.parse(text) : value;
+}
+
+function encodeDocument(doc: Doc): Record<string, unknown> {
+  const encoded: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(doc)) if (value !== undefined) encoded[field] = encodeValue(value);
+  return encoded;
+}
+
+function decodeDocument(found: Record<string, unknown>): Doc {
+  const doc: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(found)) doc[field] = decodeValue(value);
+  return doc as Doc;
+}
+
+/**
+ * Plain equalities stay top-level fields so nedb can answer them from an index; `null`
+ * (missing or null) and a range on a field already compared go under `$and`.
+ */
+function toNedbQuery(where: Record<string, Scalar> = {}, range?: Query["range"]): Record<string, unknown> {
+  const query: Record<string, unknown> = {};
+  const and: Record<string, unknown>[] = [];
+  for (const [field, value] of Object.entries(where)) {
+    if (value === null) and.push({ $or: [{ [field]: null }, { [field]: { $exists: false } }] });
+    else query[field] = value;
+  }
+  if (range !== undefined) {
+    const bounds: Record<string, Scalar> = {};
+    for (const [bound, operator] of [["gt", "$gt"], ["gte", "$gte"], ["lt", "$lt"], ["lte", "$lte"]] as const) {
+      const value = range[bound];
+      if (value !== undefined) bounds[operator] = value;
+    }
+    if (Object.keys(bounds).length > 0) {
+      if (Object.hasOwn(query, range.field)) and.push({ [range.field]: bounds });
+      else query[range.field] = bounds;
+    }
+  }
+  if (and.length > 0) query.$and = and;
+  return query;
+}
+
+function internals(datastore: NedbDatastore): NedbInternals["__original"] {
+  return (datastore as unknown as NedbInternals).__original;
+}
+
+/** nedb's unique-index refusal (`errorType: "uniqueViolated"`, from its AVL tree). */
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { errorType?: unknown }).errorType === "uniqueViolated";
+}
+
+function codeOf(error: unknown): unknown {
+  return typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\.$/, "");
+}

@@ -1,0 +1,7 @@
+/**
+ * `@indiepm/express`: a rel=pm endpoint and its owner API inside an existing Express 5
+ * app (`indiepm()`), and the Link header that makes the app's pages name it (`pmLink()`).
+ */
+export { indiepm, type IndiePmRouter } from "./router.js";
+export type { IndiePmEngineOptions, IndiePmOptions, IndiePmServerOptions } from "./options.js";
+export { pmLink, linkNamesPm, type PmLinkMiddleware, type PmLinkOptions } from "./pm-link.js";

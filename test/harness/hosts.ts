@@ -1,0 +1,204 @@
+/**
+ * The seed's four hosts as real HTTP servers on loopback (STYLE.md practice 9): two
+ * sites that name their pm endpoint with rel=pm, and two pm servers. Every call makes
+ * fresh ports and a fresh data folder.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createPmServer, openNedbStore, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
+import { createNodeHandler } from "@indiepm/core/node";
+
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A loopback HTTP server whose handler can be swapped; `stop()`/`resume()` close and reopen the same port. */
+export class LoopbackHost {
+  server: Server | undefined;
+  port = 0;
+  handler: Listener = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  async listen(): Promise<this> {
+    const server = createServer((req, res) => this.handler(req, res));
+    server.keepAliveTimeout = 500;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this;
+  }
+
+  /** Closes the port (connections refused from now on). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Opens the same port again. */
+  async resume(): Promise<void> {
+    if (!this.server) await this.listen();
+  }
+}
+
+/** A personal site: its home page names `endpoint` with `<link rel="pm">` (or a Link header). */
+export class Site extends LoopbackHost {
+  endpoint = "";
+  /** How the page names its endpoint. */
+  mode: "html" | "link-header" | "none" = "html";
+  requests = 0;
+
+  constructor() {
+    super();
+    this.handler = (req, res) => {
+      this.requests++;
+      if (this.mode === "link-header") res.setHeader("link", `<${this.endpoint}>; rel="pm"`);
+      res.setHeader("content-type", "text/html; charset=utf-8");
+      const link = this.mode === "html" ? `<link rel="pm" href="${this.endpoint}">` : "";
+      res.end(`<!doctype html><html><head><title>${this.url}</title>${link}</head><body><h1>Home</h1></body></html>`);
+    };
+  }
+}
+
+export interface PmHostOptions {
+  sites: string[];
+  dataDir: string;
+  overrides?: Partial<PmServerOptions>;
+  events?: ProtocolEvent[];
+}
+
+/** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder. */
+export class PmHost extends LoopbackHost {
+  pm!: PmServer;
+  store!: Store;
+  options!: PmHostOptions;
+
+  async startServer(options: PmHostOptions): Promise<this> {
+    this.options = options;
+    if (!this.server) await this.listen();
+    this.store = await openNedbStore({ dir: options.dataDir });
+    this.pm = createPmServer({
+      endpoint: this.url,
+      sites: options.sites,
+      store: this.store,
+      dev: true,
+      ownerToken: OWNER_TOKEN,
+      retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60_000 },
+      logger: quietLogger,
+      ...(options.events ? { onEvent: (e: ProtocolEvent) => options.events!.push(e) } : {}),
+      ...options.overrides,
+    });
+    this.handler = createNodeHandler(this.pm, { logger: quietLogger });
+    await this.pm.start();
+    return this;
+  }
+
+  /** Stops the engine and the port, as a crash-free shutdown would. */
+  async shutdown(): Promise<void> {
+    await this.stop();
+    await this.pm.close(1_000);
+  }
+
+  /** Starts again on the same port with the same data folder: stored work resumes. */
+  async restart(): Promise<void> {
+    await this.resume();
+    await this.startServer(this.options);
+  }
+}
+
+export const OWNER_TOKEN = "owner-token-for-tests-0123456789";
+
+export const quietLogger = {
+  info: () => {},
+  warn: () => {},
+  error: (message: string, data?: Record<string, unknown>) => {
+    if (process.env.INDIEPM_TEST_LOG) console.error(message, data);
+  },
+};
+
+export interface FourHosts {
+  alice: { site: Site; pm: PmHost };
+  bob: { site: Site; pm: PmHost };
+  /** Every protocol step either pm server made. */
+  events: ProtocolEvent[];
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * alice.example.org → pm.alice.example.uk, bob.example.com → pm.bob.example.net, on
+ * loopback. `overrides` apply to both pm servers (or per side).
+ */
+export async function fourHosts(
+  options: { alice?: Partial<PmServerOptions>; bob?: Partial<PmServerOptions> } = {},
+): Promise<FourHosts> {
+  const dataDir = await mkdtemp(join(tmpdir(), "indiepm-e2e-"));
+  const events: ProtocolEvent[] = [];
+  const aliceSite = await new Site().listen();
+  const bobSite = await new Site().listen();
+  const alicePm = await new PmHost().listen();
+  const bobPm = await new PmHost().listen();
+  aliceSite.endpoint = alicePm.url;
+  bobSite.endpoint = bobPm.url;
+  await alicePm.startServer({ sites: [aliceSite.url], dataDir: join(dataDir, "alice"), events, ...(options.alice ? { overrides: options.alice } : {}) });
+  await bobPm.startServer({ sites: [bobSite.url], dataDir: join(dataDir, "bob"), events, ...(options.bob ? { overrides: options.bob } : {}) });
+  return {
+    alice: { site: aliceSite, pm: alicePm },
+    bob: { site: bobSite, pm: bobPm },
+    events,
+    dataDir,
+    async close() {
+      await Promise.allSettled([alicePm.shutdown(), bobPm.shutdown(), aliceSite.stop(), bobSite.stop()]);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value (or throws after `timeoutMs`). */
+export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "the condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The delivery of `message` to `recipient` once it is no longer pending. */
+export async function settled(pm: PmServer, message: string, timeoutMs = 10_000) {
+  return waitFor(
+    async () => {
+      const sent = (await pm.getMessage(message)).sent;
+      return sent && sent.deliveries.every((d) => d.status !== "pending") ? sent : undefined;
+    },
+    timeoutMs,
+    `the deliveries of ${message} to settle`,
+  );
+}
+
+/** A raw federation POST, as another implementation (or an attacker) would send it. */
+export async function postForm(url: string, params: Record<string, string | string[]>, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const form = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : [v]) form.append(k, x);
+  const res = await fetch(url, { method: "POST", body: form, headers });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body, headers: res.headers };
+}
