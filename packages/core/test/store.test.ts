@@ -265,7 +265,7 @@ describe("nedb store only", () => {
       await writeFile(file, `garbage\n${fiveDocuments}\u0000\u0000\u0000\n{"_id":"x","a`);
       await expect(openNedbStore({ dir })).rejects.toMatchObject({
         code: "store_error",
-        message: `The data file ${file} is corrupt (3 of 8 lines unreadable); restore it from a backup, or remove the unreadable lines (line 1, 7, 8) and start again.`,
+        message: `The data file ${file} is corrupt (3 of 8 lines unreadable); restore it from a backup, or remove the unreadable lines (lines 1, 7, 8) and start again.`,
       });
     });
 

@@ -1,0 +1,160 @@
+/**
+ * The standalone pm server (`indiepm serve`, and in-process for the demo and tests): a
+ * node:http server whose root URL is the federation endpoint (`POST /`) and whose
+ * `api/` is the owner API, both answered by the engine through `createNodeHandler`.
+ */
+import { mkdir } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { createPmServer, openNedbStore } from "@indiepm/core";
+import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
+import { createNodeHandler } from "@indiepm/core/node";
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_DATA_DIR = ".indiepm";
+/** CLI.md: on SIGTERM/SIGINT, accepted work gets at most 10 s. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpoint" | "store">> {
+  /** Port to listen on (default 8080; 0 picks a free one). */
+  port?: number;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Folder of the embedded store (default `./.indiepm`); ignored when `store` is given. */
+  dataDir?: string;
+  /** A store to use instead of the embedded one (tests: `createMemoryStore()`). */
+  store?: Store;
+  /** The endpoint URL as the world sees it (default `http://HOST:PORT/` with the bound port). */
+  publicUrl?: string;
+}
+
+export interface StandaloneServer {
+  /** The endpoint URL (canonical), what the sites' rel=pm name. */
+  readonly url: string;
+  /** The port actually bound. */
+  readonly port: number;
+  readonly host: string;
+  readonly server: PmServer;
+  readonly httpServer: Server;
+  /**
+   * Stops taking requests, lets accepted ones finish, then closes the engine and its
+   * store; all within `graceMs` (default 10 s). Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Logs to stderr, never stdout: `serve`'s stdout starts with its listening line. */
+export function stderrLogger(write: (text: string) => void = (t) => void process.stderr.write(t)): Logger {
+  const line = (level: string, message: string, data?: Record<string, unknown>): void => {
+    write(`${new Date().toISOString()} ${level} ${message}${data && Object.keys(data).length > 0 ? ` ${JSON.stringify(data)}` : ""}\n`);
+  };
+  return {
+    info: (message, data) => line("info", message, data),
+    warn: (message, data) => line("warn", message, data),
+    error: (message, data) => line("error", message, data),
+  };
+}
+
+/** `http://HOST:PORT/`, with IPv6 literals in brackets. */
+export function defaultPublicUrl(host: string, port: number): string {
+  const shown = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return new URL(`http://${shown}:${port}/`).href;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off("listening", onListening);
+      const why =
+        error.code === "EADDRINUSE"
+          ? `port ${port} on ${host} is already in use`
+          : error.code === "EACCES"
+            ? `no permission to listen on port ${port}`
+            : error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND"
+              ? `${host} is not an address of this machine`
+              : `cannot listen on ${host}:${port} (${error.code ?? error.message})`;
+      reject(new Error(why, { cause: error }));
+    };
+    const onListening = (): void => {
+      server.off("error", onError);
+      resolvePromise(server.address() as AddressInfo);
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(port, host);
+  });
+}
+
+function delay(ms: number): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolvePromise) => {
+    timer = setTimeout(resolvePromise, ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * Starts a standalone server: opens the store, listens, then creates and starts the
+ * engine with the endpoint URL known (the bound port when `publicUrl` is not given).
+ * Requests that arrive before the engine is ready are answered 503.
+ * @throws PmError `invalid_config` from the engine's option checks; an Error saying why it cannot listen.
+ */
+export async function startServer(options: StartServerOptions = {}): Promise<StandaloneServer> {
+  const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, store: givenStore, publicUrl, ...engineOptions } = options;
+  const logger = engineOptions.logger ?? stderrLogger();
+
+  let store: Store;
+  if (givenStore) {
+    store = givenStore;
+  } else {
+    const dir = resolve(dataDir ?? DEFAULT_DATA_DIR);
+    await mkdir(dir, { recursive: true });
+    store = await openNedbStore({ dir });
+  }
+
+  let handler: ReturnType<typeof createNodeHandler> | undefined;
+  const httpServer = createServer((req, res) => {
+    if (handler) return handler(req, res);
+    res.writeHead(503, { "content-type": "application/json; charset=utf-8", "retry-after": "1" });
+    res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: "The server is starting." }));
+  });
+
+  let engine: PmServer;
+  let address: AddressInfo;
+  try {
+    address = await listen(httpServer, port, host);
+    const endpoint = publicUrl ?? defaultPublicUrl(host, address.port);
+    engine = createPmServer({ ...engineOptions, sites: engineOptions.sites ?? [], endpoint, store, logger });
+  } catch (error) {
+    httpServer.close();
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  await engine.start();
+  handler = createNodeHandler(engine, { logger, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
+    closing ??= (async () => {
+      const deadline = Date.now() + graceMs;
+      const stopped = new Promise<void>((resolvePromise) => httpServer.close(() => resolvePromise()));
+      // Keep-alive connections that go idle while we wait would hold close() open.
+      const idle = setInterval(() => httpServer.closeIdleConnections(), 50);
+      const timeout = delay(graceMs);
+      try {
+        httpServer.closeIdleConnections();
+        await Promise.race([stopped, timeout.promise]);
+      } finally {
+        clearInterval(idle);
+        timeout.cancel();
+        httpServer.closeAllConnections();
+      }
+      await engine.close(Math.max(0, deadline - Date.now()));
+    })();
+    return closing;
+  };
+
+  return { url: engine.endpoint, port: address.port, host, server: engine, httpServer, close };
+}

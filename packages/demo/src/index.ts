@@ -1,0 +1,2 @@
+export { startDemo, type Demo, type DemoHost } from "./hosts.js";
+export { Tracer } from "./trace.js";
