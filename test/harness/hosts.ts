@@ -77,6 +77,8 @@ export interface PmHostOptions {
   dataDir: string;
   overrides?: Partial<PmServerOptions>;
   events?: ProtocolEvent[];
+  /** Wraps the store as it is opened (tests that inject storage failures). */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder. */
@@ -88,7 +90,8 @@ export class PmHost extends LoopbackHost {
   async startServer(options: PmHostOptions): Promise<this> {
     this.options = options;
     if (!this.server) await this.listen();
-    this.store = await openNedbStore({ dir: options.dataDir });
+    const opened = await openNedbStore({ dir: options.dataDir });
+    this.store = options.wrapStore ? options.wrapStore(opened) : opened;
     this.pm = createPmServer({
       endpoint: this.url,
       sites: options.sites,
@@ -137,13 +140,29 @@ export interface FourHosts {
   close(): Promise<void>;
 }
 
+/** The four URLs, known once the ports are open (for overrides keyed by site, e.g. `policies`). */
+export interface HostUrls {
+  aliceSite: string;
+  bobSite: string;
+  alicePm: string;
+  bobPm: string;
+}
+
+/** Options for one pm server: fixed, or computed from the four URLs. */
+export type HostOverrides = Partial<PmServerOptions> | ((urls: HostUrls) => Partial<PmServerOptions>);
+
+export interface FourHostsOptions {
+  alice?: HostOverrides;
+  bob?: HostOverrides;
+  /** Wraps a pm server's store as it is opened (again on every restart). */
+  wrapStore?: { alice?: (store: Store) => Store; bob?: (store: Store) => Store };
+}
+
 /**
  * alice.example.org → pm.alice.example.uk, bob.example.com → pm.bob.example.net, on
  * loopback. `overrides` apply to both pm servers (or per side).
  */
-export async function fourHosts(
-  options: { alice?: Partial<PmServerOptions>; bob?: Partial<PmServerOptions> } = {},
-): Promise<FourHosts> {
+export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHosts> {
   const dataDir = await mkdtemp(join(tmpdir(), "indiepm-e2e-"));
   const events: ProtocolEvent[] = [];
   const aliceSite = await new Site().listen();
@@ -152,8 +171,24 @@ export async function fourHosts(
   const bobPm = await new PmHost().listen();
   aliceSite.endpoint = alicePm.url;
   bobSite.endpoint = bobPm.url;
-  await alicePm.startServer({ sites: [aliceSite.url], dataDir: join(dataDir, "alice"), events, ...(options.alice ? { overrides: options.alice } : {}) });
-  await bobPm.startServer({ sites: [bobSite.url], dataDir: join(dataDir, "bob"), events, ...(options.bob ? { overrides: options.bob } : {}) });
+  const urls: HostUrls = { aliceSite: aliceSite.url, bobSite: bobSite.url, alicePm: alicePm.url, bobPm: bobPm.url };
+  const resolve = (o: HostOverrides | undefined) => (typeof o === "function" ? o(urls) : o);
+  const aliceOverrides = resolve(options.alice);
+  const bobOverrides = resolve(options.bob);
+  await alicePm.startServer({
+    sites: [aliceSite.url],
+    dataDir: join(dataDir, "alice"),
+    events,
+    ...(aliceOverrides ? { overrides: aliceOverrides } : {}),
+    ...(options.wrapStore?.alice ? { wrapStore: options.wrapStore.alice } : {}),
+  });
+  await bobPm.startServer({
+    sites: [bobSite.url],
+    dataDir: join(dataDir, "bob"),
+    events,
+    ...(bobOverrides ? { overrides: bobOverrides } : {}),
+    ...(options.wrapStore?.bob ? { wrapStore: options.wrapStore.bob } : {}),
+  });
   return {
     alice: { site: aliceSite, pm: alicePm },
     bob: { site: bobSite, pm: bobPm },

@@ -47,3 +47,4 @@ export { sanitizeHtml } from "./sanitize.js";
 export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";
 export type { CollectionName, Doc, Query, Scalar, Store } from "./store/types.js";
 export { createMemoryStore, openNedbStore } from "./store/index.js";
+export type { NedbStoreOptions } from "./store/index.js";

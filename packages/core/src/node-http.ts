@@ -168,7 +168,10 @@ export async function toWebRequest(req: IncomingMessage, options: ToWebRequestOp
   if (BODYLESS.has(method)) return new Request(url, { method, headers });
   if (options.body !== undefined && options.body.byteLength > options.maxBodyBytes) throw tooLarge(options.maxBodyBytes);
   const body = options.body ?? (await readBody(req, options.maxBodyBytes));
-  return new Request(url, { method, headers, body: body.byteLength > 0 ? body : null });
+  if (body.byteLength === 0) return new Request(url, { method, headers });
+  // A view on a SharedArrayBuffer is not a BodyInit; copy only then.
+  const bytes = body.buffer instanceof ArrayBuffer ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body);
+  return new Request(url, { method, headers, body: bytes });
 }
 
 /**

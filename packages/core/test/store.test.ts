@@ -306,9 +306,9 @@ describe("nedb store only", () => {
           const created = line.$$indexCreated as { fieldName?: string } | undefined;
           return created?.fieldName === undefined ? [] : [created.fieldName];
         });
-      expect((await indexed("deliveries")).sort()).toEqual(["nextAttemptAt", "status"]);
-      expect((await indexed("inbox")).sort()).toEqual(["receivedAt", "recipient"]);
-      expect(await indexed("outbox")).toEqual(["sender"]);
+      expect((await indexed("deliveries")).sort()).toEqual(["handshake", "message", "nextAttemptAt", "status"]);
+      expect((await indexed("inbox")).sort()).toEqual(["message", "receivedAt", "recipient"]);
+      expect((await indexed("outbox")).sort()).toEqual(["message", "sender"]);
       expect(await indexed("handshakes")).toEqual(["state"]);
       expect(await indexed("secrets")).toEqual([]);
     });

@@ -87,13 +87,14 @@ export function pmLink(...args: unknown[]): PmLinkMiddleware {
 
   return function pmLinkMiddleware(_req, res, next) {
     const writeHead = res.writeHead;
+    const original = writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
     res.writeHead = function patchedWriteHead(this: ServerResponse, statusCode: number, ...rest: unknown[]) {
       // Once sent, node:http refuses a second writeHead itself; let it say so.
-      if (this.headersSent) return (writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...rest);
+      if (this.headersSent) return original.call(this, statusCode, ...rest);
       const reason = typeof rest[0] === "string" ? rest[0] : undefined;
       applyWriteHeadHeaders(this, reason === undefined ? rest[0] : rest[1]);
       addPmLink(this, linkValue);
-      return reason === undefined ? writeHead.call(this, statusCode) : writeHead.call(this, statusCode, reason);
+      return reason === undefined ? original.call(this, statusCode) : original.call(this, statusCode, reason);
     } as ServerResponse["writeHead"];
     next();
   };

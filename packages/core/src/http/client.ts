@@ -337,9 +337,14 @@ function asPmError(error: unknown, signal: AbortSignal, url: URL, timeoutMs: num
   if (code?.startsWith("UND_ERR_") && code.endsWith("_TIMEOUT")) {
     return new PmError("timeout", `${url.host} did not answer in time (${code}).`, { cause: error });
   }
-  return new PmError("network_error", `Could not reach ${url.host}: ${code ?? (error instanceof Error ? error.message : String(error))}.`, {
-    cause: error,
-  });
+  return new PmError("network_error", `Could not reach ${url.host}: ${code ?? innermostMessage(error)}.`, { cause: error });
+}
+
+/** The message of the deepest cause ("bad port" rather than fetch's "fetch failed"). */
+function innermostMessage(error: unknown): string {
+  let message = String(error);
+  for (let e: unknown = error; e instanceof Error; e = e.cause) message = e.message;
+  return message;
 }
 
 /** The first `code` (ECONNREFUSED, ENOTFOUND, UND_ERR_…) along an error's cause chain. */

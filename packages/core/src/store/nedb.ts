@@ -44,9 +44,9 @@ export interface NedbStoreOptions {
 }
 
 const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
-  outbox: ["sender"],
-  deliveries: ["status", "nextAttemptAt"],
-  inbox: ["recipient", "receivedAt"],
+  outbox: ["sender", "message"],
+  deliveries: ["status", "nextAttemptAt", "message", "handshake"],
+  inbox: ["recipient", "receivedAt", "message"],
   secrets: [],
   grants: [],
   handshakes: ["state"],
