@@ -22,6 +22,12 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** The refusal in CLI terms: "development mode" is `--dev` here. */
+export function withDevHint(refusal: string, dev: boolean): string {
+  const text = refusal.replace(/development mode/g, "--dev");
+  return dev || text.includes("--dev") ? text : `${text} (--dev allows it)`;
+}
+
 export async function runDiscover(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommand("discover", argv, OPTIONS, true);
   if (positionals.length !== 1) throw usage("discover", positionals.length === 0 ? "the site URL is missing" : "give one site URL");
@@ -33,7 +39,7 @@ export async function runDiscover(argv: readonly string[], io: Io): Promise<numb
   // §6 / "URLs": refuse what a production server refuses, before connecting.
   const refusal = refusalOf(url, { dev });
   if (refusal) {
-    throw new CliError(`indiepm discover: ${url.href} is refused: ${refusal}${dev ? "" : " (--dev allows it)"}.`);
+    throw new CliError(`indiepm discover: ${url.href} is refused: ${withDevHint(refusal, dev)}.`);
   }
 
   const http = createHttpClient({ dev });

@@ -9,6 +9,7 @@ import { PmError, newSecret, refusalOf } from "@indiepm/core";
 import type { Flow, PmServerOptions, SitePolicy } from "@indiepm/core";
 import { flag, parseCommand, stringList, stringValue, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence, usageError } from "./cli-error.js";
+import { withDevHint } from "./discover.js";
 import type { Io } from "./io.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS, startServer, stderrLogger } from "./standalone.js";
 
@@ -136,7 +137,7 @@ function checkUrlSetting(label: string, value: string, dev: boolean): string {
   if (!URL.canParse(value)) throw usage("serve", `${label} must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
   const url = new URL(value);
   const refusal = refusalOf(url, { dev });
-  if (refusal) throw usage("serve", `${label} ${JSON.stringify(value)} is refused: ${refusal}${dev ? "" : " (--dev allows it for local testing)"}`);
+  if (refusal) throw usage("serve", `${label} ${JSON.stringify(value)} is refused: ${withDevHint(refusal, dev)}`);
   if (url.hash) throw usage("serve", `${label} ${JSON.stringify(value)} must not have a fragment`);
   return url.href;
 }

@@ -11,7 +11,13 @@ import { createPmLinkFinder, type PmLinkFinder, type PmLinkMatch } from "./html.
 import { findPmLink } from "./link-header.js";
 
 /** §1 limits: 5 redirects, 5 s in all, 1 MiB read. */
-export const DISCOVERY_LIMITS = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 } as const;
+export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 };
+
+export interface DiscoveryLimits {
+  maxRedirects: number;
+  timeoutMs: number;
+  maxBytes: number;
+}
 
 /** What §1 found for a site. `endpoint` is `null` exactly when `source` is `"none"`. */
 export interface Discovery {
@@ -28,12 +34,17 @@ const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 /**
  * PROTOCOL.md §1: finds the pm endpoint of `siteUrl`. GETs it (≤ 5 redirects, each hop
  * checked by §6; ≤ 5 s; ≤ 1 MiB, stopping at the first match), then applies
- * `endpointFromResponse`.
+ * `endpointFromResponse`. `limits` exists for tests and tools; the protocol's are the defaults.
  * @throws PmError `discovery_failed` (non-2xx final answer, redirect loop or more than 5
  *   redirects), `address_refused` (§6, or an endpoint the URL rules refuse), `timeout`,
  *   `network_error`, as the client reports them.
  */
-export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy: UrlPolicy): Promise<Discovery> {
+export async function discoverEndpoint(
+  siteUrl: string,
+  http: HttpClient,
+  policy: UrlPolicy,
+  limits: Partial<DiscoveryLimits> = {},
+): Promise<Discovery> {
   let finder: PmLinkFinder | undefined;
   const stopWhen: HttpGetOptions["stopWhen"] = (chunk, response) => {
     // Nothing in the body can matter: a non-2xx answer, a Link header that wins, or not HTML.
@@ -41,7 +52,7 @@ export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy
     finder ??= createPmLinkFinder({ charset: charsetOf(response.headers) });
     return finder.write(chunk);
   };
-  const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, stopWhen });
+  const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, ...limits, stopWhen });
   return endpointFromResponse(page, policy, finder?.end());
 }
 

@@ -14,6 +14,7 @@ import { mayWrite } from "./policy.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
 import { backoffDelay, classifyAnswer } from "./retry.js";
 import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
+import { tokenVerdict } from "./tokens.js";
 
 /** How long the receiver keeps trying its dialback before dropping it (the sender re-notifies anyway). */
 export const HANDSHAKE_GIVE_UP_MS = 60 * 60_000;
@@ -146,16 +147,11 @@ async function end(engine: Engine, doc: HandshakeDoc, state: "done" | "failed", 
  * repeat answers `200 duplicate` and changes nothing.
  */
 export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<SecretDoc> {
-  const unauthorized = (why: string) => new PmError("invalid_token", why);
-  if (!bearer) throw unauthorized("A deliver needs Authorization: Bearer with the token from request or grant.");
+  if (!bearer) throw new PmError("invalid_token", "A deliver needs Authorization: Bearer with the token from request or grant.");
   const secret = await engine.store.get<SecretDoc>("secrets", hashSecret(bearer));
-  const now = engine.now();
-  if (!secret || secret.kind === "code") throw unauthorized("The token is unknown.");
-  if (secret.revokedAt !== undefined) throw unauthorized("The token was revoked.");
-  if (secret.expiresAt <= now) throw unauthorized("The token has expired.");
-  if (secret.sender !== req.sender || secret.recipient !== req.recipient) throw unauthorized("The token was issued for other sites.");
-  if (secret.kind === "message-token" && secret.message !== req.message) throw unauthorized("The token was issued for another message.");
-  return secret;
+  const verdict = tokenVerdict(secret, req, engine.now());
+  if (!verdict.ok) throw new PmError("invalid_token", verdict.why);
+  return secret!;
 }
 
 export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {

@@ -12,6 +12,7 @@ import type { GrantRequest, RequestRequest, VerifyRequest } from "./params.js";
 import { rememberContact } from "./policy.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "./records.js";
 import { backoffDelay, classifyAnswer, type Outcome } from "./retry.js";
+import { codeIsLive } from "./tokens.js";
 
 /** §4 step 2: codes live at most 5 minutes. */
 export const CODE_LIFETIME_MS = 5 * 60_000;
@@ -271,15 +272,7 @@ export async function answerVerify(engine: Engine, req: VerifyRequest): Promise<
 /** The code doc when `code` is live and was issued for exactly (S, R); else `invalid_code`. */
 async function liveCode(engine: Engine, sender: string, recipient: string, code: string): Promise<SecretDoc> {
   const doc = engine.sites.has(sender) ? await engine.store.get<SecretDoc>("secrets", hashSecret(code)) : null;
-  if (
-    !doc ||
-    doc.kind !== "code" ||
-    doc.sender !== sender ||
-    doc.recipient !== recipient ||
-    doc.usedAt !== undefined ||
-    doc.revokedAt !== undefined ||
-    doc.expiresAt <= engine.now()
-  ) {
+  if (!codeIsLive(doc, sender, recipient, engine.now())) {
     throw new PmError("invalid_code", "The code is unknown, expired, used, or was issued for other sites.");
   }
   return doc;
