@@ -46,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   out(`  pm.alice.example.uk  ${demo.alicePm.url}   standalone pm server`);
   out(`  bob.example.com      ${demo.bobSite.url}   Express site, Link: rel="pm" header (pmLink)`);
   out(`  pm.bob.example.net   ${demo.bobPm.url}   Express app mounting indiepm()`);
+  out("Each line is one protocol step, printed when its answer arrives. Step 5 prints before");
+  out("step 4: the sender's endpoint checks the recipient's rel=pm before it answers step 4.");
   out();
 
   let ok = true;
@@ -68,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     out();
     out("Inboxes:");
     for (const [who, pm] of [["Bob", demo.bobPm.pm], ["Alice", demo.alicePm.pm]] as const) {
-      for (const m of await pm.inbox()) out(`  ${who} got from ${m.sender}: ${m.name ? `[${m.name}] ` : ""}${m.content}`);
+      for (const m of await pm.inbox()) out(`  ${who} got from ${tracer.label(m.sender)}: ${m.name ? `[${m.name}] ` : ""}${m.content}`);
     }
   } catch (error) {
     ok = false;

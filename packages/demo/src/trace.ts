@@ -14,6 +14,11 @@ export class Tracer {
     this.#names.set(new URL(url).host, name);
   }
 
+  /** The seed's name of a URL's host, or the host. */
+  label(url: string): string {
+    return this.#label(url);
+  }
+
   #label(url: string): string {
     return this.#names.get(new URL(url).host) ?? new URL(url).host;
   }
