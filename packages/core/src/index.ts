@@ -27,9 +27,15 @@ export type { UrlPolicy } from "./urls.js";
 export { hashSecret, newSecret } from "./secrets.js";
 
 // §1 discovery and §6 outgoing requests
-export { discoverEndpoint } from "./discovery/discover.js";
-export type { Discovery } from "./discovery/discover.js";
-export { createHttpClient } from "./http/client.js";
+export { discoverEndpoint, endpointFromResponse, DISCOVERY_LIMITS } from "./discovery/discover.js";
+export type { Discovery, DiscoveryLimits } from "./discovery/discover.js";
+export { createPmLinkFinder, findPmLinkInHtml, relHasPm } from "./discovery/html.js";
+export type { PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "./discovery/html.js";
+export { findPmLink, parseLinkHeader } from "./discovery/link-header.js";
+export type { LinkValue } from "./discovery/link-header.js";
+export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
+export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
+export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresses.js";
 export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./http/types.js";
 
 // §2–§5 request parsing (pure)

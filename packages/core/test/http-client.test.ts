@@ -82,6 +82,16 @@ describe("GET in development mode (§1)", () => {
     expect(server.requests[0]!.headers.accept).toBe(GET_ACCEPT);
   });
 
+  it("lets the userAgent option and per-call headers (any case) replace the defaults", async () => {
+    const server = await serve((_req, res) => res.end("ok"));
+    await client({ dev: true, userAgent: "custom/1" }).get(server.origin);
+    await client({ dev: true }).get(server.origin, { headers: { "User-Agent": "per-call/2", ACCEPT: "text/plain" } });
+    expect(server.requests.map((r) => [r.headers["user-agent"], r.headers.accept])).toEqual([
+      ["custom/1", GET_ACCEPT],
+      ["per-call/2", "text/plain"],
+    ]);
+  });
+
   it("uses an injected lookup, and dev mode lets it name loopback", async () => {
     const server = await serve((_req, res) => res.end("ok"));
     const lookup = fakeDns({ "site.test": ["127.0.0.1"] });

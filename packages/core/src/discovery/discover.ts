@@ -46,9 +46,12 @@ export async function discoverEndpoint(
   limits: Partial<DiscoveryLimits> = {},
 ): Promise<Discovery> {
   let finder: PmLinkFinder | undefined;
+  let bodyMatters: boolean | undefined;
   const stopWhen: HttpGetOptions["stopWhen"] = (chunk, response) => {
-    // Nothing in the body can matter: a non-2xx answer, a Link header that wins, or not HTML.
-    if (!isSuccess(response.status) || findPmLink(response.headers.get("link")) || !isHtml(response.headers)) return true;
+    // Decided once per answer: the body cannot matter after a non-2xx answer, when a
+    // Link header wins, or when it is not HTML.
+    bodyMatters ??= isSuccess(response.status) && !findPmLink(response.headers.get("link")) && isHtml(response.headers);
+    if (!bodyMatters) return true;
     finder ??= createPmLinkFinder({ charset: charsetOf(response.headers) });
     return finder.write(chunk);
   };

@@ -60,7 +60,10 @@ const HEAD_ELEMENTS = new Set([
 
 const ASCII_WHITESPACE = /[\t\n\f\r ]+/;
 
-/** True when a `rel` value holds the token `pm` (HTML: ASCII whitespace separated, ASCII case-insensitive). */
+/**
+ * PROTOCOL.md §1 step 3: true when a `rel` value holds the token `pm` (HTML: ASCII
+ * whitespace separated, ASCII case-insensitive; `not-pm` is not `pm`).
+ */
 export function relHasPm(rel: string): boolean {
   return rel.split(ASCII_WHITESPACE).some((token) => token.length === 2 && token.replace(/[A-Z]/g, (c) => c.toLowerCase()) === "pm");
 }
@@ -149,7 +152,7 @@ export function createPmLinkFinder(options: PmLinkFinderOptions = {}): PmLinkFin
   };
 }
 
-/** §1 step 3 on a whole document held in memory (tests, the benchmark). */
+/** PROTOCOL.md §1 steps 3–4 on a whole document held in memory (tests, the benchmark). */
 export function findPmLinkInHtml(html: string): PmLinkMatch | null {
   const finder = createPmLinkFinder();
   finder.write(html);

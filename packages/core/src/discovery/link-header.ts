@@ -17,11 +17,12 @@ export interface LinkValue {
 const WHITESPACE = /[ \t\r\n]/;
 
 /**
- * Parses `Link` header field values — one string per header line, or one already
- * combined with commas (as `Headers.get` does) — into their link-values in order.
- * Commas and semicolons inside `<…>` and inside quoted strings belong to them. A
- * malformed link-value is skipped up to the next comma outside quotes.
- * RFC 8288 §3 and Appendix B.2.
+ * PROTOCOL.md §1 step 2 (RFC 8288 §3, Appendix B.2): parses `Link` header field values
+ * — one string per header line, or one already combined with commas (as `Headers.get`
+ * does) — into their link-values in order. Commas and semicolons inside `<…>` and
+ * inside quoted strings belong to them. A malformed link-value is skipped up to the
+ * next comma outside quotes. The `anchor` parameter is kept but not applied: Webmention
+ * discovery ignores it, and so does §1.
  */
 export function parseLinkHeader(values: string | readonly string[] | null | undefined): LinkValue[] {
   if (values === null || values === undefined) return [];

@@ -120,7 +120,8 @@ function refusalOfIpv4(ip: number): string | undefined {
 }
 
 /**
- * An IPv4 address written in any form the WHATWG URL host parser (and `inet_aton`)
+ * PROTOCOL.md §6 ("IPv4 written in decimal, octal or hex"): an IPv4 address written in
+ * any form the WHATWG URL host parser (and `inet_aton`)
  * accepts — one to four dot-separated parts, each decimal, octal (leading `0`) or hex
  * (`0x`), the last part filling the remaining bytes, one trailing dot allowed — as a
  * dotted quad; `undefined` when `host` is not such a literal. `new URL()` already
@@ -226,7 +227,8 @@ function ipv6ToBigInt(groups: number[]): bigint {
 }
 
 /**
- * One spelling per address, for comparing addresses written differently: IPv4 as a
+ * One spelling per address, for comparing addresses written differently (the §6
+ * exemptions of `HttpClientOptions.allowedAddresses`): IPv4 as a
  * dotted quad, IPv6 as eight lowercase unpadded groups without zone. IPv4-mapped IPv6
  * stays IPv6 (it is a different socket address). `undefined` when not an IP.
  */

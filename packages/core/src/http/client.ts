@@ -108,7 +108,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
         visited.push(current.href);
         const response = await fetch(current, {
           method: "GET",
-          headers: { "user-agent": settings.userAgent, accept: GET_ACCEPT, ...opts.headers },
+          headers: mergeHeaders({ "user-agent": settings.userAgent, accept: GET_ACCEPT }, opts.headers),
           redirect: "manual",
           signal,
           dispatcher: agent,
@@ -137,9 +137,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
       const response = await fetch(target, {
         method: "POST",
         headers: {
-          "user-agent": settings.userAgent,
-          accept: "application/json",
-          ...opts.headers,
+          ...mergeHeaders({ "user-agent": settings.userAgent, accept: "application/json" }, opts.headers),
           "content-type": "application/x-www-form-urlencoded",
         },
         body: form.toString(),
@@ -354,6 +352,13 @@ function errorCode(error: unknown): string | undefined {
     if (typeof code === "string") return code;
   }
   return undefined;
+}
+
+/** The caller's headers over the defaults, names lowercased so `User-Agent` replaces `user-agent`. */
+function mergeHeaders(defaults: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
+  const merged = { ...defaults };
+  for (const [name, value] of Object.entries(extra)) merged[name.toLowerCase()] = value;
+  return merged;
 }
 
 function copyHeaders(response: UndiciResponse): Headers {
