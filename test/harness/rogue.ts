@@ -18,12 +18,12 @@ export interface Received {
   at: number;
 }
 
-/** What a scripted endpoint answers; `then` runs after the answer was sent. */
+/** What a scripted endpoint answers; `after` runs once the answer was sent (not `then`: that would make it a thenable). */
 export interface Answer {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
-  then?: () => Promise<unknown>;
+  after?: () => Promise<unknown>;
 }
 
 /** The answers of a pm endpoint that says yes to everything (PROTOCOL.md §2's success table). */
@@ -45,8 +45,8 @@ export function yes(received: Received): Answer {
  */
 export class ScriptedEndpoint extends LoopbackHost {
   received: Received[] = [];
-  /** Follow-up work started by `then`, so tests can wait for it. */
-  pending: Promise<unknown>[] = [];
+  /** Failures of `after` work (a test that expects none checks this is empty). */
+  errors: unknown[] = [];
   answer: (received: Received) => Answer | Promise<Answer> = yes;
 
   constructor(answer?: (received: Received) => Answer | Promise<Answer>) {
@@ -71,7 +71,10 @@ export class ScriptedEndpoint extends LoopbackHost {
     res.setHeader("content-type", "application/json");
     for (const [k, v] of Object.entries(answer.headers ?? {})) res.setHeader(k, v);
     res.end(JSON.stringify(answer.body ?? {}));
-    if (answer.then) this.pending.push(new Promise((r) => res.once("finish", r)).then(answer.then));
+    if (answer.after) {
+      const after = answer.after;
+      void new Promise((r) => res.once("finish", r)).then(after).catch((error: unknown) => void this.errors.push(error));
+    }
   }
 
   of(action: string): Received[] {
@@ -81,11 +84,6 @@ export class ScriptedEndpoint extends LoopbackHost {
   /** Waits for the `n`th (1-based) POST with `action`. */
   async next(action: string, n = 1, timeoutMs = 5_000): Promise<Received> {
     return waitFor(() => this.of(action)[n - 1], timeoutMs, `${action} #${n} at ${this.url}`);
-  }
-
-  /** Every token or code this endpoint was handed, in a parameter or a bearer header. */
-  secretsSeen(): string[] {
-    return this.received.flatMap((r) => [r.params.get("token"), r.params.get("code"), r.authorization].filter((x): x is string => !!x));
   }
 }
 
@@ -102,7 +100,7 @@ export function actAsReceiver(self: ScriptedEndpoint, senderPm: string, otherwis
     return {
       status: 202,
       body: { status: "accepted" },
-      then: async () => {
+      after: async () => {
         const token = `token-of-the-scripted-receiver-${tokens.length}-0123456789abcdef`;
         tokens.push(token);
         if (r.action === "notify") {
@@ -121,7 +119,7 @@ export function actAsReceiver(self: ScriptedEndpoint, senderPm: string, otherwis
 }
 
 /** A POST with any body and headers, for requests that are not forms. */
-export async function postRaw(url: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+export async function postRaw(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(url, { method: "POST", body, headers });
   const text = await res.text();
   let parsed: any = text;
