@@ -6,7 +6,7 @@
  * became of alice's delivery.
  */
 import { describe, expect, it, onTestFinished } from "vitest";
-import { fourHosts, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
+import { fourHosts, OWNER_TOKEN, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
@@ -294,11 +294,14 @@ const attacks: Attack[] = [
     async run({ h }) {
       const before = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "before", flow: "token" });
       expect(await aliceDelivery(h, before.message)).toMatchObject({ status: "delivered" });
-      // bob's owner revokes the token (§4). The engine has no owner call for it yet, so the
-      // test changes bob's store as that call would.
-      const granted = await h.bob.pm.store.find("secrets", { where: { kind: "standing-token" } });
-      expect(granted).toHaveLength(1);
-      await h.bob.pm.store.update("secrets", granted[0]!._id, { revokedAt: Date.now() });
+      // bob's owner revokes the token (§4) through the owner API.
+      const listed = await fetch(`${h.bob.pm.url}api/tokens`, { headers: { authorization: `Bearer ${OWNER_TOKEN}` } });
+      const granted = (await listed.json()) as { id: string; sender: string; revokedAt?: string }[];
+      expect(granted).toEqual([expect.objectContaining({ sender: h.alice.site.url })]);
+      expect(granted[0]).not.toHaveProperty("revokedAt");
+      const revoked = await fetch(`${h.bob.pm.url}api/tokens/${granted[0]!.id}`, { method: "DELETE", headers: { authorization: `Bearer ${OWNER_TOKEN}` } });
+      expect(revoked.status).toBe(200);
+      expect((await h.bob.pm.pm.tokens())[0]).toHaveProperty("revokedAt");
       const after = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "after", flow: "token" });
       expect(await aliceDelivery(h, after.message)).toMatchObject({ status: "delivered" });
       expect(h.events.filter((e) => ["authorize", "grant", "deliver"].includes(e.action)).map((e) => `${e.action} ${e.status}`)).toEqual([

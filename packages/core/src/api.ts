@@ -14,6 +14,8 @@
  * | `DELETE /api/messages/{id}`    | owner: delete it everywhere → `{deleted: N}`                 |
  * | `GET /api/inbox?site=&limit=`  | owner: received messages, newest arrival first               |
  * | `GET /api/outbox?site=&limit=` | owner: sent messages with deliveries, newest first           |
+ * | `GET /api/tokens?site=`        | owner: standing tokens this server granted (§4), not secrets |
+ * | `DELETE /api/tokens/{id}`      | owner: revoke one; it then answers `401 invalid_token`       |
  *
  * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
@@ -93,6 +95,20 @@ export interface ListQuery {
   limit?: number;
 }
 
+/** A standing token this server granted (§4 step 4), as the owner sees it: never the secret. */
+export interface GrantedToken {
+  /** Stable identifier for revoking (the SHA-256 of the token, which is all that is stored). */
+  id: string;
+  /** The site allowed to write. */
+  sender: string;
+  /** The site of this server it may write to. */
+  recipient: string;
+  createdAt: string;
+  expiresAt: string;
+  lastUsedAt?: string;
+  revokedAt?: string;
+}
+
 export interface RequestContext {
   /** Path relative to where the server is mounted, starting with `/` (default: the request URL's path). */
   path?: string;
@@ -114,6 +130,10 @@ export interface PmServer {
   outbox(query?: ListQuery): Promise<SentMessage[]>;
   getMessage(id: string): Promise<MessageLookup>;
   deleteMessage(id: string): Promise<number>;
+  /** §4: standing tokens this server granted, newest first (revoked ones included, marked). */
+  tokens(query?: { site?: string }): Promise<GrantedToken[]>;
+  /** §4: "A recipient's owner can revoke any standing token." `false` when unknown. */
+  revokeToken(id: string): Promise<boolean>;
   /** Resumes stored work (pending deliveries and handshakes) and starts the queue. */
   start(): Promise<void>;
   /** Stops taking work, lets what is under way finish (at most `graceMs`, default 10 s), closes the store. */

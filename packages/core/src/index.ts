@@ -4,6 +4,7 @@
  * requests out.
  */
 export type {
+  GrantedToken,
   ListQuery,
   Logger,
   MessageLookup,

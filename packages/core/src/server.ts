@@ -7,7 +7,7 @@ import { PmError, jsonResponse } from "./errors.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./owner/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
-import { deleteMessage, listInbox, listOutbox, lookupMessage, prepareSend, sentView, type OwnerContext } from "./owner/messages.js";
+import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MAX_BODY_BYTES } from "./protocol/params.js";
@@ -154,6 +154,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
     outbox: (query) => listOutbox(owner, query),
     getMessage: (id) => lookupMessage(owner, id),
     deleteMessage: (id) => deleteMessage(owner, id),
+    tokens: (query) => listTokens(owner, query),
+    revokeToken: (id) => revokeToken(owner, id),
     async start() {
       queue?.start();
     },

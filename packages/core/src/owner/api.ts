@@ -43,6 +43,12 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
       const sent = await server.send(input);
       return jsonResponse({ message: sent.message, deliveries: sent.deliveries }, 202);
     }
+    if (path === "/api/tokens" && method === "GET") return jsonResponse(await server.tokens(query.site ? { site: query.site } : {}));
+    const token = /^\/api\/tokens\/([^/]+)$/.exec(path);
+    if (token && method === "DELETE") {
+      if (!(await server.revokeToken(decodeURIComponent(token[1]!)))) throw new PmError("invalid_request", "No standing token has that id.");
+      return jsonResponse({ revoked: true });
+    }
     const one = /^\/api\/messages\/(.+)$/.exec(path);
     if (one) {
       const id = decodeURIComponent(one[1]!);

@@ -3,10 +3,10 @@
  * recipient, §6 Durability), and read the inbox and outbox in the shapes of CLI.md.
  */
 import { randomUUID } from "node:crypto";
-import type { ListQuery, MessageLookup } from "../api.js";
+import type { GrantedToken, ListQuery, MessageLookup } from "../api.js";
 import { PmError } from "../errors.js";
 import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "../protocol/params.js";
-import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
+import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
@@ -189,4 +189,31 @@ export async function deleteMessage(ctx: OwnerContext, id: string): Promise<numb
   }
   for (const m of await ctx.store.find<InboxDoc>("inbox", { where: { message: id } })) if (await ctx.store.remove("inbox", m._id)) n++;
   return n;
+}
+
+/** §4: the standing tokens this server granted, as the owner sees them. */
+export async function listTokens(ctx: OwnerContext, query: { site?: string } = {}): Promise<GrantedToken[]> {
+  const site = siteFilter(ctx, query.site);
+  const docs = await ctx.store.find<SecretDoc>("secrets", {
+    where: { kind: "standing-token", ...(site ? { recipient: site } : {}) },
+    sort: { field: "createdAt", order: "desc" },
+    limit: MAX_LIST,
+  });
+  return docs.map((d) => ({
+    id: d._id,
+    sender: d.sender,
+    recipient: d.recipient,
+    createdAt: iso(d.createdAt),
+    expiresAt: iso(d.expiresAt),
+    ...(d.lastUsedAt !== undefined ? { lastUsedAt: iso(d.lastUsedAt) } : {}),
+    ...(d.revokedAt !== undefined ? { revokedAt: iso(d.revokedAt) } : {}),
+  }));
+}
+
+/** §4: revokes a standing token; `deliver` with it then answers 401 `invalid_token`. */
+export async function revokeToken(ctx: OwnerContext, id: string): Promise<boolean> {
+  const doc = await ctx.store.get<SecretDoc>("secrets", id);
+  if (!doc || doc.kind !== "standing-token") return false;
+  if (doc.revokedAt !== undefined) return true;
+  return ctx.store.update("secrets", id, { revokedAt: ctx.now() }, { revokedAt: null });
 }

@@ -135,8 +135,11 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   if (!outbox) return fail(engine, doc, "deliver", "unknown_message", "The message was deleted before it was delivered.");
   let token: string | undefined;
   let grantId: string | undefined;
-  if (doc.flow === "message") {
-    if (doc.token && (doc.tokenExpiresAt ?? 0) > now) token = doc.token;
+  // A single-use token from `request` (§3 step 4) is used whatever flow the delivery
+  // started with: the receiver checked R's endpoint for it, and it names this message.
+  const messageToken = doc.token && (doc.tokenExpiresAt ?? 0) > now ? doc.token : undefined;
+  if (messageToken || doc.flow === "message") {
+    token = messageToken;
   } else if (doc.endpoint) {
     grantId = keyOf(doc.sender, doc.recipient, doc.endpoint);
     const grant = await engine.store.get<GrantDoc>("grants", grantId);
@@ -173,7 +176,7 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   if (outcome.kind === "invalid_token") {
     // §4: 401 is final for the message flow and for a token from this delivery's own
     // handshake; otherwise the standing token is dropped and one new handshake made.
-    if (doc.flow === "message" || doc.freshHandshake) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
+    if (messageToken || doc.freshHandshake) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
     if (grantId) await engine.store.remove("grants", grantId);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" && d.stage === "deliver" ? { stage: "discover", nextAttemptAt: engine.now(), updatedAt: engine.now() } : null,
