@@ -41,6 +41,7 @@ function describeParseError(error: unknown): string {
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const flag = quoted?.split(" ")[0] ?? "";
       if (/argument missing/i.test(message)) return `option ${flag} needs a value`;
+      if (/ambiguous/i.test(message)) return `option ${flag} needs a value (write ${flag}=VALUE for one that starts with "-")`;
       if (/does not take an argument/i.test(message)) return `option ${flag} takes no value`;
       return message.replace(/\.$/, "");
     }

@@ -4,7 +4,7 @@
  * back as `PmError` with the server's code; an unreachable server as `CliError`.
  */
 import { PmError } from "@indiepm/core";
-import type { DeliveryView, ErrorCode, ListQuery, MessageLookup, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
+import type { DeliveryView, ErrorCode, GrantedToken, ListQuery, MessageLookup, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
 import { CliError } from "./cli-error.js";
 
 /** api.ts's owner routes, relative to the server URL (`{id}` is URI-encoded). */
@@ -14,6 +14,8 @@ export const OWNER_ROUTES = {
   deleteMessage: { method: "DELETE", path: "api/messages/{id}" },
   inbox: { method: "GET", path: "api/inbox" },
   outbox: { method: "GET", path: "api/outbox" },
+  tokens: { method: "GET", path: "api/tokens" },
+  revokeToken: { method: "DELETE", path: "api/tokens/{id}" },
 } as const;
 
 export type OwnerRoute = keyof typeof OWNER_ROUTES;
@@ -39,6 +41,10 @@ export interface OwnerClient {
   deleteMessage(id: string): Promise<number>;
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
   outbox(query?: ListQuery): Promise<SentMessage[]>;
+  /** §4: standing tokens the server granted (never the secrets). */
+  tokens(query?: { site?: string }): Promise<GrantedToken[]>;
+  /** §4: revokes one. @throws PmError when the server refuses (no such token: `invalid_request`). */
+  revokeToken(id: string): Promise<void>;
 }
 
 /** The server URL as a base that `api/…` resolves under, whatever the user typed after the path. */
@@ -109,5 +115,9 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
     deleteMessage: async (id) => (await call<{ deleted: number }>("deleteMessage", { id })).deleted,
     inbox: (query) => call<ReceivedMessage[]>("inbox", query ? { query } : {}),
     outbox: (query) => call<SentMessage[]>("outbox", query ? { query } : {}),
+    tokens: (query) => call<GrantedToken[]>("tokens", query ? { query } : {}),
+    async revokeToken(id) {
+      await call<unknown>("revokeToken", { id });
+    },
   };
 }

@@ -7,15 +7,6 @@ import { flag, parseCommand, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence } from "./cli-error.js";
 import type { Io } from "./io.js";
 
-export const DISCOVER_USAGE = `Usage: indiepm discover [--dev] URL
-
-Prints the pm endpoint of the site at URL (PROTOCOL.md §1) on the last line of stdout.
-No endpoint, or any fetch error, exits 1 with the reason on stderr.
-
-Options:
-  --dev        development mode: allow http, IP addresses, loopback and private addresses
-  -h, --help   show this help
-`;
 
 const OPTIONS = {
   dev: { type: "boolean" },

@@ -3,18 +3,9 @@ import { flag, parseCommand } from "./args.js";
 import { EXIT_OK } from "./cli-error.js";
 import { inboxJson, inboxListing, jsonDocument } from "./format.js";
 import type { Io } from "./io.js";
-import { LIST_OPTIONS, LIST_OPTIONS_HELP, listQuery } from "./list.js";
+import { LIST_OPTIONS, listQuery } from "./list.js";
 import { ownerClient, ownerFailure } from "./owner.js";
 
-export const INBOX_USAGE = `Usage: indiepm inbox [--site SITE] [--limit N] [--json]
-
-Lists received messages, newest arrival first. --json prints an array of objects with
-message, sender, recipient, content, published (as received), receivedAt, and where
-present name, contentHtml (sanitized), inReplyTo, to.
-
-Options:
-${LIST_OPTIONS_HELP}
-`;
 
 export async function runInbox(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parseCommand("inbox", argv, LIST_OPTIONS, false);

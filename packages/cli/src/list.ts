@@ -1,7 +1,7 @@
 /** What `inbox` and `outbox` share: `--site`, `--limit` and the owner options. */
 import type { ListQuery } from "@indiepm/core";
 import { stringValue, usage, type ParsedValues } from "./args.js";
-import { OWNER_OPTIONS, OWNER_OPTIONS_HELP, siteArgument } from "./owner.js";
+import { OWNER_OPTIONS, siteArgument } from "./owner.js";
 
 export const LIST_OPTIONS = {
   ...OWNER_OPTIONS,
@@ -9,9 +9,6 @@ export const LIST_OPTIONS = {
   limit: { type: "string" },
 } as const;
 
-export const LIST_OPTIONS_HELP = `  --site SITE    only this site's messages
-  --limit N      at most N messages
-${OWNER_OPTIONS_HELP}`;
 
 export function listQuery(command: string, values: ParsedValues): ListQuery {
   const query: ListQuery = {};

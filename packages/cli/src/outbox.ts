@@ -3,18 +3,9 @@ import { flag, parseCommand } from "./args.js";
 import { EXIT_OK } from "./cli-error.js";
 import { jsonDocument, outboxJson, outboxListing } from "./format.js";
 import type { Io } from "./io.js";
-import { LIST_OPTIONS, LIST_OPTIONS_HELP, listQuery } from "./list.js";
+import { LIST_OPTIONS, listQuery } from "./list.js";
 import { ownerClient, ownerFailure } from "./owner.js";
 
-export const OUTBOX_USAGE = `Usage: indiepm outbox [--site SITE] [--limit N] [--json]
-
-Lists sent messages, newest first, with where each delivery stands. --json prints an
-array of objects with message, sender, content, published, and where present name,
-contentHtml, inReplyTo, to, plus deliveries [{recipient, status, error?}].
-
-Options:
-${LIST_OPTIONS_HELP}
-`;
 
 export async function runOutbox(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parseCommand("outbox", argv, LIST_OPTIONS, false);

@@ -7,9 +7,9 @@ import { PmError } from "@indiepm/core";
 import { usage, type OptionSpecs, type ParsedValues, stringValue } from "./args.js";
 import { CliError, sentence } from "./cli-error.js";
 import { createOwnerClient, type OwnerClient } from "./client.js";
+import { DEFAULT_SERVER } from "./defaults.js";
 import type { Io } from "./io.js";
 
-export const DEFAULT_SERVER = "http://127.0.0.1:8080/";
 
 export const OWNER_OPTIONS = {
   server: { type: "string" },
@@ -18,10 +18,6 @@ export const OWNER_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpecs;
 
-export const OWNER_OPTIONS_HELP = `  --server URL   the indiepm server (default: env INDIEPM_SERVER, else ${DEFAULT_SERVER})
-  --token T      the owner token (default: env INDIEPM_TOKEN)
-  --json         print one JSON document on stdout and nothing else there
-  -h, --help     show this help`;
 
 /** The owner API client the flags and environment name. @throws CliError (exit 2) when one is missing or wrong. */
 export function ownerClient(command: string, values: ParsedValues, io: Io): OwnerClient {

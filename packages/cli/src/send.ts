@@ -9,31 +9,9 @@ import { EXIT_FAILURE, EXIT_OK } from "./cli-error.js";
 import type { OwnerClient } from "./client.js";
 import { canonical, deliveryJson, deliveryLines, jsonDocument, terminalSafe } from "./format.js";
 import type { Io } from "./io.js";
-import { OWNER_OPTIONS, OWNER_OPTIONS_HELP, ownerClient, ownerFailure, siteArgument } from "./owner.js";
+import { DEFAULT_SEND_TIMEOUT_SECONDS } from "./defaults.js";
+import { OWNER_OPTIONS, ownerClient, ownerFailure, siteArgument } from "./owner.js";
 
-export const SEND_USAGE = `Usage: indiepm send --from SITE --to SITE [--to SITE…] [options] TEXT
-
-Writes a message from SITE (one this server holds) and delivers it to each recipient.
-With several --to, each recipient is shown the others, unless --hide-recipients.
-Without --no-wait it waits for every delivery to end (at most --timeout seconds),
-showing progress on stderr.
-
-Options:
-  --from SITE          the sending site (required)
-  --to SITE            a recipient site (required; repeatable)
-  --subject S          a subject line
-  --reply-to ID        the message ID this answers
-  --html H             an HTML version of TEXT (the receiver sanitizes it)
-  --flow token|message token flow (default) or message flow (PROTOCOL.md §3/§4)
-  --hide-recipients    each recipient sees only itself in \`to\`
-  --no-wait            return once the server took the message
-  --timeout SECONDS    how long to wait for the deliveries (default 60)
-${OWNER_OPTIONS_HELP}
-
-Exit status: 0 when every delivery ended as delivered (with --no-wait: when the server
-took the message), 1 otherwise, 2 for a usage error.
---json prints {"message": ID, "deliveries": [{"recipient", "status", "error"?}]}.
-`;
 
 const OPTIONS = {
   ...OWNER_OPTIONS,
@@ -48,12 +26,11 @@ const OPTIONS = {
   timeout: { type: "string" },
 } as const;
 
-const DEFAULT_TIMEOUT_SECONDS = 60;
 const POLL_FIRST_MS = 200;
 const POLL_MAX_MS = 1_000;
 
 function parseTimeout(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
+  if (value === undefined) return DEFAULT_SEND_TIMEOUT_SECONDS;
   if (!/^\d+(\.\d+)?$/.test(value)) throw usage("send", `--timeout must be a number of seconds, got ${JSON.stringify(value)}`);
   return Number(value);
 }

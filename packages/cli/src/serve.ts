@@ -11,27 +11,9 @@ import { flag, parseCommand, stringList, stringValue, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence, usageError } from "./cli-error.js";
 import { withDevHint } from "./discover.js";
 import type { Io } from "./io.js";
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS, startServer, stderrLogger } from "./standalone.js";
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
+import { startServer, stderrLogger } from "./standalone.js";
 
-export const SERVE_USAGE = `Usage: indiepm serve [options]
-
-Runs a standalone pm server. Its federation endpoint is the root URL (POST /); the owner
-API is under api/. The owner token is env INDIEPM_TOKEN (with --dev one is made up and
-printed on stderr). The first line on stdout is "indiepm listening on URL".
-SIGTERM or SIGINT stops it: accepted requests get 10 s to finish, then it exits 0.
-
-Options:
-  --port N            port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
-  --host H            address to listen on (default ${DEFAULT_HOST})
-  --data DIR          where the embedded store keeps its files (default ./${DEFAULT_DATA_DIR})
-  --site URL          a site whose inbox and outbox this server holds; repeatable
-  --public-url URL    the endpoint URL as the world sees it (default http://HOST:PORT/)
-  --dev               development mode: allows http, ports and loopback/private addresses
-  --config FILE       the same settings from a JSON file; flags win. Keys: port, host,
-                      data (relative to the file), sites, publicUrl, dev, and the engine's
-                      policies, defaultFlow, grantLifetimeSeconds, rateLimits
-  -h, --help          show this help
-`;
 
 const OPTIONS = {
   port: { type: "string" },

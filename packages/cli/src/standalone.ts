@@ -10,12 +10,8 @@ import { resolve } from "node:path";
 import { createPmServer, openNedbStore } from "@indiepm/core";
 import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
 
-export const DEFAULT_PORT = 8080;
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_DATA_DIR = ".indiepm";
-/** CLI.md: on SIGTERM/SIGINT, accepted work gets at most 10 s. */
-export const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpoint" | "store">> {
   /** Port to listen on (default 8080; 0 picks a free one). */
@@ -132,7 +128,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
     await store.close().catch(() => undefined);
     throw error;
   }
-  await engine.start();
+  try {
+    await engine.start();
+  } catch (error) {
+    httpServer.close();
+    await engine.close(0).catch(() => undefined);
+    throw error;
+  }
   handler = createNodeHandler(engine, { logger, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
 
   let closing: Promise<void> | undefined;

@@ -7,7 +7,12 @@
  * `mailto:` (a relative link means nothing in a message received from elsewhere).
  */
 import createDOMPurify, { type Config, type DOMPurify, type WindowLike } from "dompurify";
-import { JSDOM } from "jsdom";
+import { createRequire } from "node:module";
+import type { JSDOM as JSDOMClass } from "jsdom";
+
+// jsdom takes about a second to load: it is required on first use (it is CommonJS), so
+// the CLI and servers that never sanitize do not pay for it.
+const require = createRequire(import.meta.url);
 
 /** Elements kept; anything else is removed and its text kept (script-like content is dropped). */
 export const ALLOWED_TAGS = [
@@ -44,6 +49,7 @@ let purifier: DOMPurify | undefined;
 
 function getPurifier(): DOMPurify {
   if (purifier) return purifier;
+  const { JSDOM } = require("jsdom") as { JSDOM: typeof JSDOMClass };
   const { window } = new JSDOM("");
   const instance = createDOMPurify(window as unknown as WindowLike);
   instance.addHook("afterSanitizeAttributes", (node) => {

@@ -55,11 +55,12 @@ export function createPmServer(options: PmServerOptions): PmServer {
   const dev = options.dev ?? false;
   if (typeof dev !== "boolean") throw invalid("option `dev` must be true or false.");
   const endpoint = checkUrl(options.endpoint, "endpoint", dev);
-  if (!Array.isArray(options.sites) || options.sites.length === 0) throw invalid("option `sites` must list at least one site URL.");
+  // No sites is allowed (CLI.md: `serve` without `--site`): every notify is then 404.
+  if (!Array.isArray(options.sites)) throw invalid("option `sites` must be a list of site URLs.");
   const sites = options.sites.map((s, i) => checkUrl(s, `sites[${i}]`, dev));
   if (!isStore(options.store)) throw invalid("option `store` must be a Store (openNedbStore or createMemoryStore).");
-  if (options.ownerToken !== undefined && (typeof options.ownerToken !== "string" || options.ownerToken.length < 16)) {
-    throw invalid("option `ownerToken` must be a string of at least 16 characters.");
+  if (options.ownerToken !== undefined && (typeof options.ownerToken !== "string" || options.ownerToken.trim() === "")) {
+    throw invalid("option `ownerToken` must be a non-empty string.");
   }
   const defaultFlow = options.defaultFlow ?? "token";
   if (defaultFlow !== "token" && defaultFlow !== "message") throw invalid('option `defaultFlow` must be "token" or "message".');

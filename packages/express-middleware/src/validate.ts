@@ -3,7 +3,7 @@
  * names the option and, where it can, the fix (STYLE.md practice 5; helmet's
  * "Did you mean `maxAge`?").
  */
-import { PmError } from "@indiepm/core";
+import { PmError, refusalOf } from "@indiepm/core";
 
 /** A start-up error: `PmError("invalid_config")` whose message names the option. */
 export function configError(factory: string, sentence: string): PmError {
@@ -82,20 +82,16 @@ export function checkKnownKeys(factory: string, options: Record<string, unknown>
 
 /**
  * An absolute http(s) URL without fragment or credentials, in canonical form
- * (PROTOCOL.md "URLs"). Outside development mode also https with a domain-name host.
+ * (PROTOCOL.md "URLs"); in production also what core's `refusalOf` accepts (https, a
+ * domain name, not localhost).
  */
 export function checkUrl(factory: string, field: string, value: unknown, options: { production: boolean }): string {
   const wrong = (why: string): PmError => configError(factory, `option \`${field}\` ${why}, got ${shown(value)}.`);
   if (typeof value !== "string" || !URL.canParse(value)) throw wrong("must be an absolute http(s) URL");
   const url = new URL(value);
   if (url.protocol !== "https:" && url.protocol !== "http:") throw wrong("must be an absolute http(s) URL");
-  if (url.username || url.password) throw wrong("must not contain a user name or password");
   if (url.hash || value.includes("#")) throw wrong("must not have a fragment");
-  if (options.production) {
-    if (url.protocol !== "https:") throw wrong("must be an https URL outside development mode (set `dev: true` to allow http)");
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    if (/^[\d.]+$/.test(host) || host.includes(":")) throw wrong("must name a domain, not an IP address, outside development mode (set `dev: true` to allow it)");
-    if (/(^|\.)localhost\.?$/i.test(host)) throw wrong("must not be localhost outside development mode (set `dev: true` to allow it)");
-  }
+  const refusal = refusalOf(url, { dev: !options.production });
+  if (refusal) throw wrong(`is refused: ${refusal.replace(/\(use development mode for http\)/, "(set `dev: true` for local testing)")}`);
   return url.href;
 }

@@ -1,0 +1,14 @@
+/** Defaults of CLI.md, in one place. */
+
+/** `serve --port` (0 picks a free port). */
+export const DEFAULT_PORT = 8080;
+/** `serve --host`. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** `serve --data`, relative to the working folder. */
+export const DEFAULT_DATA_DIR = ".indiepm";
+/** Client commands' `--server` without INDIEPM_SERVER. */
+export const DEFAULT_SERVER = "http://127.0.0.1:8080/";
+/** On SIGTERM/SIGINT, accepted work gets at most 10 s. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/** `send --timeout`, seconds. */
+export const DEFAULT_SEND_TIMEOUT_SECONDS = 60;

@@ -1,0 +1,105 @@
+/**
+ * Usage texts (`--help`) of every command. Kept apart from the commands, with no import
+ * of the engine, so `--help` answers at once.
+ */
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SERVER } from "./defaults.js";
+
+export const MAIN_USAGE = `Usage: indiepm COMMAND [options]
+
+Private messages between personal websites (rel=pm).
+
+Commands:
+  serve       run a standalone pm server
+  discover    print the pm endpoint a site names
+  send        write a message and deliver it
+  inbox       list received messages
+  outbox      list sent messages and their deliveries
+
+Client commands talk to a running server: --server URL (default env INDIEPM_SERVER,
+else http://127.0.0.1:8080/) and the owner token in env INDIEPM_TOKEN (or --token).
+Run \`indiepm COMMAND --help\` for a command's options.
+`;
+
+export const OWNER_OPTIONS_HELP = `  --server URL   the indiepm server (default: env INDIEPM_SERVER, else ${DEFAULT_SERVER})
+  --token T      the owner token (default: env INDIEPM_TOKEN)
+  --json         print one JSON document on stdout and nothing else there
+  -h, --help     show this help`;
+
+export const LIST_OPTIONS_HELP = `  --site SITE    only this site's messages
+  --limit N      at most N messages
+${OWNER_OPTIONS_HELP}`;
+
+export const SERVE_USAGE = `Usage: indiepm serve [options]
+
+Runs a standalone pm server. Its federation endpoint is the root URL (POST /); the owner
+API is under api/. The owner token is env INDIEPM_TOKEN (with --dev one is made up and
+printed on stderr). The first line on stdout is "indiepm listening on URL".
+SIGTERM or SIGINT stops it: accepted requests get 10 s to finish, then it exits 0.
+
+Options:
+  --port N            port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
+  --host H            address to listen on (default ${DEFAULT_HOST})
+  --data DIR          where the embedded store keeps its files (default ./${DEFAULT_DATA_DIR})
+  --site URL          a site whose inbox and outbox this server holds; repeatable
+  --public-url URL    the endpoint URL as the world sees it (default http://HOST:PORT/)
+  --dev               development mode: allows http, ports and loopback/private addresses
+  --config FILE       the same settings from a JSON file; flags win. Keys: port, host,
+                      data (relative to the file), sites, publicUrl, dev, and the engine's
+                      policies, defaultFlow, grantLifetimeSeconds, rateLimits
+  -h, --help          show this help
+`;
+
+export const DISCOVER_USAGE = `Usage: indiepm discover [--dev] URL
+
+Prints the pm endpoint of the site at URL (PROTOCOL.md §1) on the last line of stdout.
+No endpoint, or any fetch error, exits 1 with the reason on stderr.
+
+Options:
+  --dev        development mode: allow http, IP addresses, loopback and private addresses
+  -h, --help   show this help
+`;
+
+export const SEND_USAGE = `Usage: indiepm send --from SITE --to SITE [--to SITE…] [options] TEXT
+
+Writes a message from SITE (one this server holds) and delivers it to each recipient.
+With several --to, each recipient is shown the others, unless --hide-recipients.
+Without --no-wait it waits for every delivery to end (at most --timeout seconds),
+showing progress on stderr.
+
+Options:
+  --from SITE          the sending site (required)
+  --to SITE            a recipient site (required; repeatable)
+  --subject S          a subject line
+  --reply-to ID        the message ID this answers
+  --html H             an HTML version of TEXT (the receiver sanitizes it)
+  --flow token|message token flow (default) or message flow (PROTOCOL.md §3/§4)
+  --hide-recipients    each recipient sees only itself in \`to\`
+  --no-wait            return once the server took the message
+  --timeout SECONDS    how long to wait for the deliveries (default 60)
+${OWNER_OPTIONS_HELP}
+
+Exit status: 0 when every delivery ended as delivered (with --no-wait: when the server
+took the message), 1 otherwise, 2 for a usage error.
+--json prints {"message": ID, "deliveries": [{"recipient", "status", "error"?}]}.
+`;
+
+export const INBOX_USAGE = `Usage: indiepm inbox [--site SITE] [--limit N] [--json]
+
+Lists received messages, newest arrival first. --json prints an array of objects with
+message, sender, recipient, content, published (as received), receivedAt, and where
+present name, contentHtml (sanitized), inReplyTo, to.
+
+Options:
+${LIST_OPTIONS_HELP}
+`;
+
+export const OUTBOX_USAGE = `Usage: indiepm outbox [--site SITE] [--limit N] [--json]
+
+Lists sent messages, newest first, with where each delivery stands. --json prints an
+array of objects with message, sender, content, published, and where present name,
+contentHtml, inReplyTo, to, plus deliveries [{recipient, status, error?}].
+
+Options:
+${LIST_OPTIONS_HELP}
+`;
+
