@@ -2,20 +2,25 @@
  * The seed's four hosts, each a real HTTP server on loopback, each built the way a real
  * owner would build it:
  *
- * | seed name            | here                                                           |
- * | -------------------- | -------------------------------------------------------------- |
- * | alice.example.org    | a static site whose pages carry `<link rel="pm">`              |
- * | pm.alice.example.uk  | the standalone server (`indiepm serve`'s engine and handler)   |
- * | bob.example.com      | an Express app made discoverable by `pmLink()` (a Link header) |
- * | pm.bob.example.net   | an Express app mounting `indiepm()`                            |
+ * | seed name            | here                                                                                  |
+ * | -------------------- | ------------------------------------------------------------------------------------- |
+ * | alice.example.org    | an Eleventy site (examples/alice-site) whose pages the plugin gives `<link rel="pm">` |
+ * | pm.alice.example.uk  | the standalone server (`indiepm serve`'s engine and handler)                          |
+ * | bob.example.com      | an Eleventy site (examples/bob-site) served by Express, discoverable by `pmLink()`    |
+ * | pm.bob.example.net   | an Express app mounting `indiepm()`                                                   |
+ *
+ * The sites are built at start-up, once the ports are known: each names its pm server's URL.
  */
-import { mkdir } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import Eleventy from "@11ty/eleventy";
 import express from "express";
 import { createPmServer, openNedbStore, type PmServer, type ProtocolEvent } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
+import eleventyPmPlugin, { type IndiepmPluginOptions } from "@indiepm/eleventy-plugin";
 import { indiepm, pmLink } from "@indiepm/express";
 
 export interface DemoHost {
@@ -53,20 +58,55 @@ async function listen(server: Server, port: number): Promise<string> {
 
 const quiet = { info: () => {}, warn: () => {}, error: (m: string, d?: unknown) => console.error(m, d ?? "") };
 
-function page(title: string, body: string, head = ""): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${title}</title>
-${head}
-</head>
-<body>
-<h1>${title}</h1>
-${body}
-</body>
-</html>
-`;
+/** The example sites (examples/ at the repository root; this file is in packages/demo/src or dist). */
+const EXAMPLES = fileURLToPath(new URL("../../../examples/", import.meta.url));
+
+/**
+ * Builds examples/<name> into `output` with Eleventy and the rel=pm plugin: the one config
+ * line of the plugin's README, added from code because the endpoint is a loopback URL
+ * known only now.
+ */
+async function buildSite(name: string, output: string, plugin: IndiepmPluginOptions): Promise<void> {
+  const elev = new Eleventy(join(EXAMPLES, name), output, {
+    quietMode: true,
+    config: (eleventyConfig) => {
+      eleventyConfig.addPlugin(eleventyPmPlugin, plugin);
+    },
+  });
+  elev.disableLogger(); // the demo's output is the protocol trace
+  await elev.write();
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".xml": "application/atom+xml; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
+
+/** A URL path decoded, or one that matches no file when its %-escapes are malformed. */
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return "/.malformed/";
+  }
+}
+
+/** A static host for a built site: `/x/` serves `x/index.html`; nothing outside `root`, no `_headers`. */
+function staticSite(folder: string) {
+  const root = resolve(folder);
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const path = safeDecode(new URL(req.url ?? "/", "http://site").pathname);
+    const file = resolve(root, `.${path.endsWith("/") ? `${path}index.html` : path}`);
+    const found = file.startsWith(root + sep) && !file.endsWith(`${sep}_headers`) && (await stat(file).catch(() => null))?.isFile();
+    if (!found || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(found ? 405 : 404, { "content-type": "text/plain; charset=utf-8" }).end(found ? "Method not allowed\n" : "Not found\n");
+      return;
+    }
+    const body = await readFile(file);
+    res.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length });
+    res.end(req.method === "HEAD" ? undefined : body);
+  };
 }
 
 export async function startDemo(options: { dataDir: string; portBase: number; onEvent: (e: ProtocolEvent) => void }): Promise<Demo> {
@@ -83,11 +123,18 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   const bobSiteUrl = await listen(bobSiteServer, port(3));
   const bobPmUrl = await listen(bobPmServer, port(4));
 
-  // alice.example.org: a static page with <link rel="pm"> in its head (§1 step 3).
-  const alicePage = page("Alice's home page", "<p>Hi, I'm Alice. Write to me privately: my pm endpoint is linked in this page's head.</p>", `<link rel="pm" href="${alicePmUrl}">`);
+  // The two sites, built by Eleventy with the rel=pm plugin now that the endpoints are known.
+  const sitesDir = join(options.dataDir, "sites");
+  await buildSite("alice-site", join(sitesDir, "alice"), { endpoint: alicePmUrl });
+  await buildSite("bob-site", join(sitesDir, "bob"), { endpoint: bobPmUrl, headers: true });
+
+  // alice.example.org: a static site; every page has <link rel="pm"> in its head (§1 step 3).
+  const serveAlice = staticSite(join(sitesDir, "alice"));
   aliceSiteServer.on("request", (req, res) => {
-    res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
-    res.end(req.url === "/" ? alicePage : page("Not found", ""));
+    serveAlice(req, res).catch((error: unknown) => {
+      console.error("alice.example.org:", error);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
   });
 
   // pm.alice.example.uk: the standalone server's engine, nedb store, node:http handler.
@@ -104,12 +151,12 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   alicePmServer.on("request", createNodeHandler(alicePm));
   await alicePm.start();
 
-  // bob.example.com: an existing Express site; one line (pmLink) makes it discoverable (§1 step 2).
+  // bob.example.com: his Eleventy site served by Express; one line (pmLink) adds the Link
+  // header (§1 step 2), which discovery reads before the page's own <link rel="pm">.
   const bobSite = express();
   bobSite.use(pmLink({ endpoint: bobPmUrl }));
-  bobSite.get("/", (_req, res) => {
-    res.type("html").send(page("Bob's home page", "<p>Hi, I'm Bob. My pm endpoint is named by this page's <code>Link</code> header.</p>"));
-  });
+  bobSite.use("/_headers", (_req, res) => void res.status(404).end()); // a static host's file, not a page
+  bobSite.use(express.static(join(sitesDir, "bob")));
   bobSiteServer.on("request", bobSite);
 
   // pm.bob.example.net: an Express app mounting the indiepm router at its root.

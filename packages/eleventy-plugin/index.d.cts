@@ -1,0 +1,3 @@
+// Types of the CommonJS entry (index.cjs): the plugin function itself.
+declare const indiepm: typeof import("./dist/index.js").default;
+export = indiepm;

@@ -1,0 +1,171 @@
+/**
+ * The plugin's options, checked once when Eleventy runs the plugin (STYLE.md practice 5):
+ * a wrong option stops the build before any page is written, with one sentence that
+ * names the option and, where it can, the fix.
+ */
+import { canonicalUrl, isIpHost, isLocalhostName, refusalOf } from "@indiepm/core/urls";
+import { PmPluginError } from "./errors.js";
+import { globToRegExp } from "./glob.js";
+
+export interface IndiepmPluginOptions {
+  /** The absolute URL of your pm endpoint (PROTOCOL.md §1), e.g. `"https://pm.alice.example.uk/"`. */
+  endpoint: string;
+  /**
+   * Development only: accept an `http:` endpoint on a host that is not loopback, or an
+   * IP-address host. Production pm servers refuse both (PROTOCOL.md "URLs"). Default `false`.
+   */
+  allowHttp?: boolean;
+  /**
+   * Which HTML outputs get the link: `"all"` (default), `"home"` (the page whose URL is
+   * `/`), `"none"` (use the `pmLink` shortcode or `headers` only), or one or more globs of
+   * output paths relative to the output folder (`"index.html"`, `"blog/**\/*.html"`).
+   */
+  pages?: "all" | "home" | "none" | string | readonly string[];
+  /** Rewrite the `href` of rel=pm links a page already has to `endpoint`, instead of leaving the page alone. Default `false`. */
+  replace?: boolean;
+  /** Also write `Link: <endpoint>; rel="pm"` rules into `_headers` in the output folder (Netlify, Cloudflare Pages). Default `false`. */
+  headers?: boolean;
+}
+
+export type PageScope =
+  | { kind: "all" }
+  | { kind: "home" }
+  | { kind: "none" }
+  | { kind: "globs"; patterns: readonly string[]; regexps: readonly RegExp[] };
+
+export interface ResolvedOptions {
+  /** The endpoint in canonical form (`new URL(endpoint).href`, PROTOCOL.md "URLs"). */
+  endpoint: string;
+  pages: PageScope;
+  replace: boolean;
+  headers: boolean;
+}
+
+const PLUGIN = "@indiepm/eleventy-plugin";
+const KNOWN = ["endpoint", "allowHttp", "pages", "replace", "headers"] as const;
+const EXAMPLE = `{ endpoint: "https://pm.example.com/" }`;
+
+function configError(sentence: string): PmPluginError {
+  return new PmPluginError("invalid_config", `${PLUGIN}: ${sentence}`);
+}
+
+/** A value as it reads in a message: strings quoted (and cut short), other things by kind. */
+function shown(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Edit distance, for "did you mean" (helmet's way with misspelt options). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+function suggestion(key: string): string | undefined {
+  const ranked = KNOWN.map((k) => ({ k, d: k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k) })).sort((x, y) => x.d - y.d);
+  const best = ranked[0]!;
+  return best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.k : undefined;
+}
+
+/** Hosts that are this machine: `localhost` names (RFC 6761), 127.0.0.0/8, `::1`, and IPv4-mapped 127.x. */
+export function isLoopbackHost(hostname: string): boolean {
+  if (isLocalhostName(hostname)) return true;
+  const host = hostname.toLowerCase();
+  // URL serialization has already turned 0x7f.1, 2130706433 and the like into dotted decimal.
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
+  return host === "[::1]" || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
+}
+
+function checkEndpoint(value: unknown, allowHttp: boolean): string {
+  if (value === undefined || value === "") {
+    throw configError(`option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, ${EXAMPLE}).`);
+  }
+  if (typeof value !== "string" || !URL.canParse(value)) {
+    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${shown(value)}.`);
+  }
+  const url = new URL(value);
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${shown(value)}.`);
+  }
+  const refusal = refusalOf(url, { dev: true }); // user name or password
+  if (refusal) throw configError(`option \`endpoint\` is refused: ${refusal}, got ${shown(value)}.`);
+  if (url.hash || value.includes("#")) throw configError(`option \`endpoint\` must not have a fragment, got ${shown(value)}.`);
+  if (!allowHttp && !isLoopbackHost(url.hostname)) {
+    if (url.protocol === "http:") {
+      throw configError(
+        `option \`endpoint\` is http on ${url.hostname}, which is not loopback, and pm servers refuse http endpoints in production; use https, or set \`allowHttp: true\` while developing.`,
+      );
+    }
+    if (isIpHost(url.hostname)) {
+      throw configError(
+        `option \`endpoint\` names the IP address ${url.hostname}, and pm servers accept only domain names in production; use a domain name, or set \`allowHttp: true\` while developing.`,
+      );
+    }
+  }
+  return canonicalUrl(url);
+}
+
+function checkBoolean(options: Record<string, unknown>, key: string): boolean {
+  const value = options[key];
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw configError(`option \`${key}\` must be true or false, got ${shown(value)}.`);
+  return value;
+}
+
+function checkPages(value: unknown): PageScope {
+  if (value === undefined || value === "all") return { kind: "all" };
+  if (value === "home") return { kind: "home" };
+  if (value === "none") return { kind: "none" };
+  const patterns = typeof value === "string" ? [value] : Array.isArray(value) ? (value as unknown[]) : undefined;
+  if (!patterns || patterns.length === 0 || patterns.some((p) => typeof p !== "string" || p.trim() === "")) {
+    throw configError(`option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got ${shown(value)}.`);
+  }
+  const strings = patterns as string[];
+  return { kind: "globs", patterns: strings, regexps: strings.map(globToRegExp) };
+}
+
+/**
+ * Checks what was passed to `addPlugin(indiepm, options)` and returns the options with
+ * their defaults.
+ * @throws PmPluginError `invalid_config`, one sentence naming the option.
+ */
+export function resolveOptions(raw: unknown): ResolvedOptions {
+  if (!isPlainObject(raw)) {
+    throw configError(`options must be an object such as ${EXAMPLE}, got ${shown(raw)}.`);
+  }
+  for (const key of Object.keys(raw)) {
+    if ((KNOWN as readonly string[]).includes(key)) continue;
+    const guess = suggestion(key);
+    throw configError(
+      guess
+        ? `unknown option \`${key}\`; did you mean \`${guess}\`?`
+        : `unknown option \`${key}\` (known options: ${KNOWN.map((k) => `\`${k}\``).join(", ")}).`,
+    );
+  }
+  const allowHttp = checkBoolean(raw, "allowHttp");
+  return {
+    endpoint: checkEndpoint(raw.endpoint, allowHttp),
+    pages: checkPages(raw.pages),
+    replace: checkBoolean(raw, "replace"),
+    headers: checkBoolean(raw, "headers"),
+  };
+}
