@@ -1,10 +1,12 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    // A real Ghost takes minutes to install: `pnpm test:ghost` (vitest.ghost.config.ts) runs it.
+    exclude: [...configDefaults.exclude, "test/ghost/real-ghost.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPmServer, openNedbStore, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
+import { createWebInbox, withWebInbox, type WebInbox } from "@indiepm/web";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -59,15 +60,20 @@ export class Site extends LoopbackHost {
   /** How the page names its endpoint. */
   mode: "html" | "link-header" | "none" = "html";
   requests = 0;
+  /** More of the page's head (IndieAuth's `<link rel="indieauth-metadata">`, for the web inbox's sign-in). */
+  head = "";
+  /** More `Link` header values. */
+  links: string[] = [];
 
   constructor() {
     super();
     this.handler = (req, res) => {
       this.requests++;
-      if (this.mode === "link-header") res.setHeader("link", `<${this.endpoint}>; rel="pm"`);
+      const links = [...this.links, ...(this.mode === "link-header" ? [`<${this.endpoint}>; rel="pm"`] : [])];
+      if (links.length > 0) res.setHeader("link", links.join(", "));
       res.setHeader("content-type", "text/html; charset=utf-8");
       const link = this.mode === "html" ? `<link rel="pm" href="${this.endpoint}">` : "";
-      res.end(`<!doctype html><html><head><title>${this.url}</title>${link}</head><body><h1>Home</h1></body></html>`);
+      res.end(`<!doctype html><html><head><title>${this.url}</title>${link}${this.head}</head><body><h1>Home</h1></body></html>`);
     };
   }
 }
@@ -79,6 +85,8 @@ export interface PmHostOptions {
   events?: ProtocolEvent[];
   /** Wraps the store as it is opened (tests that inject storage failures). */
   wrapStore?: (store: Store) => Store;
+  /** Serve the owner's web inbox at the root too (`POST /` and `/api/` stay the engine's), as `indiepm serve` does. */
+  inbox?: boolean;
 }
 
 /** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder. */
@@ -86,6 +94,7 @@ export class PmHost extends LoopbackHost {
   pm!: PmServer;
   store!: Store;
   options!: PmHostOptions;
+  inbox: WebInbox | undefined;
 
   async startServer(options: PmHostOptions): Promise<this> {
     this.options = options;
@@ -103,7 +112,8 @@ export class PmHost extends LoopbackHost {
       ...(options.events ? { onEvent: (e: ProtocolEvent) => options.events!.push(e) } : {}),
       ...options.overrides,
     });
-    this.handler = createNodeHandler(this.pm, { logger: quietLogger });
+    this.inbox = options.inbox ? createWebInbox({ server: this.pm, url: this.url, logger: quietLogger, pollSeconds: 1 }) : undefined;
+    this.handler = createNodeHandler(this.inbox ? withWebInbox(this.pm, this.inbox) : this.pm, { logger: quietLogger });
     await this.pm.start();
     return this;
   }
@@ -112,6 +122,7 @@ export class PmHost extends LoopbackHost {
   async shutdown(): Promise<void> {
     await this.stop();
     await this.pm.close(1_000);
+    await this.inbox?.close();
   }
 
   /** Starts again on the same port with the same data folder: stored work resumes. */
@@ -154,6 +165,8 @@ export type HostOverrides = Partial<PmServerOptions> | ((urls: HostUrls) => Part
 export interface FourHostsOptions {
   alice?: HostOverrides;
   bob?: HostOverrides;
+  /** Both pm servers also serve the web inbox at their root. */
+  inbox?: boolean;
   /** Wraps a pm server's store as it is opened (again on every restart). */
   wrapStore?: { alice?: (store: Store) => Store; bob?: (store: Store) => Store };
 }
@@ -181,6 +194,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     events,
     ...(aliceOverrides ? { overrides: aliceOverrides } : {}),
     ...(options.wrapStore?.alice ? { wrapStore: options.wrapStore.alice } : {}),
+    ...(options.inbox ? { inbox: true } : {}),
   });
   await bobPm.startServer({
     sites: [bobSite.url],
@@ -188,6 +202,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     events,
     ...(bobOverrides ? { overrides: bobOverrides } : {}),
     ...(options.wrapStore?.bob ? { wrapStore: options.wrapStore.bob } : {}),
+    ...(options.inbox ? { inbox: true } : {}),
   });
   return {
     alice: { site: aliceSite, pm: alicePm },

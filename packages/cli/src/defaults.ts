@@ -12,3 +12,7 @@ export const DEFAULT_SERVER = "http://127.0.0.1:8080/";
 export const SHUTDOWN_GRACE_MS = 10_000;
 /** `send --timeout`, seconds. */
 export const DEFAULT_SEND_TIMEOUT_SECONDS = 60;
+/** `ghost proxy --upstream`: where `indiepm serve` listens by default. */
+export const DEFAULT_PM_UPSTREAM = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+/** `ghost proxy --ghost`: where Ghost listens by default. */
+export const DEFAULT_GHOST_UPSTREAM = "http://127.0.0.1:2368";

@@ -2,7 +2,7 @@
  * Usage texts (`--help`) of every command. Kept apart from the commands, with no import
  * of the engine, so `--help` answers at once.
  */
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SERVER } from "./defaults.js";
+import { DEFAULT_DATA_DIR, DEFAULT_GHOST_UPSTREAM, DEFAULT_HOST, DEFAULT_PM_UPSTREAM, DEFAULT_PORT, DEFAULT_SERVER } from "./defaults.js";
 
 export const MAIN_USAGE = `Usage: indiepm COMMAND [options]
 
@@ -14,6 +14,7 @@ Commands:
   send        write a message and deliver it
   inbox       list received messages
   outbox      list sent messages and their deliveries
+  ghost       give a Ghost blog private messages: setup (the link), proxy (a snippet)
 
 Client commands talk to a running server: --server URL (default env INDIEPM_SERVER,
 else http://127.0.0.1:8080/) and the owner token in env INDIEPM_TOKEN (or --token).
@@ -103,3 +104,40 @@ Options:
 ${LIST_OPTIONS_HELP}
 `;
 
+
+export const GHOST_USAGE = `Usage: indiepm ghost setup --url GHOST_URL --staff-token TOKEN --endpoint PM_URL [options]
+       indiepm ghost setup --url GHOST_URL --staff-token TOKEN --remove [options]
+       indiepm ghost proxy --server nginx|caddy --site URL --pm-url URL [options]
+
+Ghost has no server-side plugins, so the indiepm server runs beside Ghost.
+
+setup puts <link rel="pm" href="PM_URL"> into Ghost's site-wide code injection
+(Settings → Code injection → Site header) through the Admin API, keeping everything
+already there; a second run changes nothing, a new endpoint replaces the old link.
+Then it fetches the home page and runs discovery (PROTOCOL.md §1) to prove the link
+is live. It needs a staff access token (Ghost Admin → Settings → Staff → your profile
+→ Staff access token): Ghost lets an integration's Admin API key only read settings,
+and given one, setup prints the snippet to paste by hand.
+
+  --url URL            the Ghost site (its public URL)
+  --staff-token TOKEN  ID:SECRET (default: env GHOST_STAFF_TOKEN)
+  --endpoint URL       the pm endpoint the site names
+  --remove             take the pm link out instead
+  --dry-run            show the change; write nothing
+  --admin-url URL      Ghost's admin address, where it is not the site URL
+  --dev                allow http and loopback/private addresses (production: https only)
+  --json               print {site, endpoint, action, changed, written, before, after,
+                       proof: {url, endpoint, source}} on stdout
+
+proxy prints a reverse-proxy snippet: the pm endpoint and the inbox (a path of the
+blog such as https://blog.example/.pm/, or a subdomain such as https://pm.blog.example/)
+go to the indiepm server, and Ghost's HTML answers get Link: <PM_URL>; rel="pm".
+
+  --server nginx|caddy the reverse proxy in front of Ghost
+  --site URL           the Ghost site (its public URL)
+  --pm-url URL         the pm endpoint as the world sees it (ends with /)
+  --upstream URL       the indiepm server (default ${DEFAULT_PM_UPSTREAM})
+  --ghost URL          Ghost itself (default ${DEFAULT_GHOST_UPSTREAM})
+
+  -h, --help           show this help
+`;

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { wantsHelp } from "./args.js";
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, sentence } from "./cli-error.js";
-import { DISCOVER_USAGE, INBOX_USAGE, MAIN_USAGE, OUTBOX_USAGE, SEND_USAGE, SERVE_USAGE } from "./help.js";
+import { DISCOVER_USAGE, GHOST_USAGE, INBOX_USAGE, MAIN_USAGE, OUTBOX_USAGE, SEND_USAGE, SERVE_USAGE } from "./help.js";
 import { processIo, type Io } from "./io.js";
 
 type Run = (argv: readonly string[], io: Io) => Promise<number>;
@@ -23,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   send: { usage: SEND_USAGE, load: async () => (await import("./send.js")).runSend },
   inbox: { usage: INBOX_USAGE, load: async () => (await import("./inbox.js")).runInbox },
   outbox: { usage: OUTBOX_USAGE, load: async () => (await import("./outbox.js")).runOutbox },
+  ghost: { usage: GHOST_USAGE, load: async () => (await import("./ghost.js")).runGhost },
 };
 
 function version(): string {

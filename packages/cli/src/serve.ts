@@ -234,6 +234,7 @@ export async function runServe(argv: readonly string[], io: Io): Promise<number>
       io.stderr(`indiepm serve: development mode; made up an owner token for this run: INDIEPM_TOKEN=${settings.ownerToken}\n`);
     }
     io.stdout(`indiepm listening on ${running.url}\n`);
+    if (running.inbox) io.stderr(`indiepm serve: web inbox at ${running.inbox.url} (sign in with your site's IndieAuth).\n`);
     const signal = await stop.wait;
     io.stderr(`indiepm serve: ${signal} received; finishing accepted requests (at most ${SHUTDOWN_GRACE_MS / 1000} s).\n`);
     await running.close(SHUTDOWN_GRACE_MS);

@@ -1,7 +1,8 @@
 /**
  * The standalone pm server (`indiepm serve`, and in-process for the demo and tests): a
  * node:http server whose root URL is the federation endpoint (`POST /`) and whose
- * `api/` is the owner API, both answered by the engine through `createNodeHandler`.
+ * `api/` is the owner API, both answered by the engine through `createNodeHandler`;
+ * every other path is the owner's web inbox (`@indiepm/web`), `GET /` first.
  */
 import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -10,6 +11,7 @@ import { resolve } from "node:path";
 import { createPmServer, openNedbStore } from "@indiepm/core";
 import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
+import { createWebInbox, withWebInbox, type WebInbox } from "@indiepm/web";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
 
 
@@ -24,11 +26,19 @@ export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpo
   store?: Store;
   /** The endpoint URL as the world sees it (default `http://HOST:PORT/` with the bound port). */
   publicUrl?: string;
+  /**
+   * The owner's web inbox at the root URL (`GET /`; `POST /` stays the federation
+   * endpoint), signed in with IndieAuth. Default `true`; `false` leaves the engine's
+   * short page at `GET /`.
+   */
+  inbox?: boolean;
 }
 
 export interface StandaloneServer {
   /** The endpoint URL (canonical), what the sites' rel=pm name. */
   readonly url: string;
+  /** The web inbox at the root URL, unless `inbox: false`. */
+  readonly inbox: WebInbox | undefined;
   /** The port actually bound. */
   readonly port: number;
   readonly host: string;
@@ -98,7 +108,7 @@ function delay(ms: number): { promise: Promise<void>; cancel(): void } {
  * @throws PmError `invalid_config` from the engine's option checks; an Error saying why it cannot listen.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<StandaloneServer> {
-  const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, store: givenStore, publicUrl, ...engineOptions } = options;
+  const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, store: givenStore, publicUrl, inbox: withInbox = true, ...engineOptions } = options;
   const logger = engineOptions.logger ?? stderrLogger();
 
   let store: Store;
@@ -135,7 +145,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
     await engine.close(0).catch(() => undefined);
     throw error;
   }
-  handler = createNodeHandler(engine, { logger, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
+  const inbox = withInbox ? createWebInbox({ server: engine, url: engine.endpoint, logger }) : undefined;
+  handler = createNodeHandler(inbox ? withWebInbox(engine, inbox) : engine, { logger, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
@@ -154,9 +165,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
         httpServer.closeAllConnections();
       }
       await engine.close(Math.max(0, deadline - Date.now()));
+      await inbox?.close();
     })();
     return closing;
   };
 
-  return { url: engine.endpoint, port: address.port, host, server: engine, httpServer, close };
+  return { url: engine.endpoint, inbox, port: address.port, host, server: engine, httpServer, close };
 }

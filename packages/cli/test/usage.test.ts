@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { runMain } from "./helpers.js";
 
-const COMMANDS = ["serve", "discover", "send", "inbox", "outbox"];
+const COMMANDS = ["serve", "discover", "send", "inbox", "outbox", "ghost"];
 
 /** One sentence: one line, ending with a full stop, no stack. */
 function expectOneSentence(stderr: string): void {

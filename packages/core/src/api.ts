@@ -16,6 +16,11 @@
  * | `GET /api/outbox?site=&limit=` | owner: sent messages with deliveries, newest first           |
  * | `GET /api/tokens?site=`        | owner: standing tokens this server granted (§4), not secrets |
  * | `DELETE /api/tokens/{id}`      | owner: revoke one; it then answers `401 invalid_token`       |
+ * | `GET /api/settings?site=`      | owner: §7 policy, contacts, block list, webhook → `SiteSettings` |
+ * | `PATCH /api/settings?site=`    | owner: change them (JSON `SettingsChange`) → `SiteSettings`  |
+ * | `GET /api/conversations?site=&q=` | owner: conversations (threads, §5), latest activity first |
+ * | `GET /api/conversations/{id}`  | owner: one conversation with its messages in order → `Thread` |
+ * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
  *
  * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
@@ -109,6 +114,96 @@ export interface GrantedToken {
   revokedAt?: string;
 }
 
+/** §7 and notifications of one site, as they apply now: stored changes plus configuration. */
+export interface SiteSettings {
+  site: string;
+  policy: WritePolicy;
+  /** Contacts added by hand (configured ones included). */
+  contacts: string[];
+  /** Contacts kept automatically: the sites this site wrote to. */
+  wroteTo: string[];
+  blocked: string[];
+  /** Where a small JSON document is POSTed for each new message. */
+  webhook?: string;
+  /** What the server's `policies` option fixes; the owner's changes cannot remove it. */
+  configured: SitePolicy;
+}
+
+/** A change to a site's settings; every field is optional. */
+export interface SettingsChange {
+  policy?: WritePolicy;
+  /** A URL, or `null` to remove the webhook. */
+  webhook?: string | null;
+  addContacts?: string[];
+  /** Removes hand-added and automatic contacts alike. */
+  removeContacts?: string[];
+  block?: string[];
+  unblock?: string[];
+}
+
+/**
+ * A conversation: the messages of one of this server's sites linked by `in-reply-to`
+ * (PROTOCOL.md §5), received and sent. Its `id` is stable while its first message is.
+ */
+export interface Conversation {
+  id: string;
+  /** The site of this server it belongs to. */
+  site: string;
+  /** The message ID the thread starts from (it may be one this server does not hold). */
+  root: string;
+  subject?: string;
+  /** The other sites in it: senders, recipients and `to`, less `site`. */
+  participants: string[];
+  messages: number;
+  unread: number;
+  /** RFC 3339 of the latest message (received or written). */
+  lastAt: string;
+  /** The start of the latest message's text. */
+  snippet: string;
+  /** Who wrote the latest message. */
+  lastSender: string;
+}
+
+/** One message of a thread: as received, or as sent with its deliveries. */
+export type ThreadItem = (ReceivedMessage & { direction: "received" }) | (SentMessage & { direction: "sent"; createdAt: string });
+
+export interface Thread extends Conversation {
+  /** Oldest first; a reply never before the message it answers. */
+  items: ThreadItem[];
+}
+
+export interface ConversationQuery {
+  site?: string;
+  /** Only conversations with a message whose text, subject or sites contain this (case-insensitive). */
+  q?: string;
+  limit?: number;
+}
+
+/** `GET /api/export`: everything the owner keeps, in the CLI's shapes. */
+export interface ExportDocument {
+  exportedAt: string;
+  endpoint: string;
+  sites: string[];
+  inbox: ReceivedMessage[];
+  outbox: SentMessage[];
+  settings: SiteSettings[];
+}
+
+/**
+ * Short-lived secrets held by the owner's browser (signed-in sessions, sign-ins under
+ * way), stored only as hashes, expiring on their own.
+ */
+export interface OwnerSessions {
+  /** A new random secret (32 bytes, base64url) for `data`, living `lifetimeMs`. */
+  create(kind: string, data: Record<string, unknown>, lifetimeMs: number): Promise<string>;
+  /** The data of a live secret of this kind, or `null`. */
+  get(kind: string, secret: string): Promise<{ data: Record<string, unknown>; createdAt: number; expiresAt: number } | null>;
+  /** As `get`, and removes it: of concurrent calls, one gets it (single use). */
+  take(kind: string, secret: string): Promise<{ data: Record<string, unknown>; createdAt: number; expiresAt: number } | null>;
+  /** Removes it; `true` when it existed. */
+  remove(kind: string, secret: string): Promise<boolean>;
+}
+
 export interface RequestContext {
   /** Path relative to where the server is mounted, starting with `/` (default: the request URL's path). */
   path?: string;
@@ -129,11 +224,32 @@ export interface PmServer {
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
   outbox(query?: ListQuery): Promise<SentMessage[]>;
   getMessage(id: string): Promise<MessageLookup>;
-  deleteMessage(id: string): Promise<number>;
+  /** Deletes a message everywhere this server holds it, or only in one site's boxes. Resolves how many copies. */
+  deleteMessage(id: string, query?: { site?: string }): Promise<number>;
   /** §4: standing tokens this server granted, newest first (revoked ones included, marked). */
   tokens(query?: { site?: string }): Promise<GrantedToken[]>;
   /** §4: "A recipient's owner can revoke any standing token." `false` when unknown. */
   revokeToken(id: string): Promise<boolean>;
+  /** §7 and the webhook of one of this server's sites. */
+  settings(site: string): Promise<SiteSettings>;
+  /** Changes them; one sentence naming the field when a value is wrong (`invalid_request`). */
+  updateSettings(site: string, change: SettingsChange): Promise<SiteSettings>;
+  /** Conversations (§5 threads), latest activity first. */
+  conversations(query?: ConversationQuery): Promise<Conversation[]>;
+  /** One conversation with its messages, or `null`. */
+  thread(id: string): Promise<Thread | null>;
+  /** Marks received messages read or unread: one message (by ID) or a whole conversation. Resolves how many changed. */
+  markRead(target: { message: string } | { conversation: string }, read: boolean): Promise<number>;
+  /** Deletes every message of a conversation (pending deliveries of them stop). Resolves how many. */
+  deleteConversation(id: string): Promise<number>;
+  /** Unread received messages, and when the latest message arrived (the inbox's "new message" indicator). */
+  inboxStatus(query?: { site?: string }): Promise<{ unread: number; latestReceivedAt?: string }>;
+  /** Every message (and the settings) of one site, or of all. */
+  exportAll(query?: { site?: string }): Promise<ExportDocument>;
+  /** Deletes every message of one site, or of all: inbox, outbox, pending deliveries and webhooks. Resolves how many messages. */
+  deleteAll(query?: { site?: string }): Promise<number>;
+  /** Secrets of the owner's browser sessions (the web inbox). */
+  readonly sessions: OwnerSessions;
   /** Resumes stored work (pending deliveries and handshakes) and starts the queue. */
   start(): Promise<void>;
   /** Stops taking work, lets what is under way finish (at most `graceMs`, default 10 s), closes the store. */

@@ -4,15 +4,23 @@
  * requests out.
  */
 export type {
+  Conversation,
+  ConversationQuery,
+  ExportDocument,
   GrantedToken,
   ListQuery,
   Logger,
   MessageLookup,
+  OwnerSessions,
   PmServer,
   PmServerOptions,
   RequestContext,
   RetryOptions,
+  SettingsChange,
   SitePolicy,
+  SiteSettings,
+  Thread,
+  ThreadItem,
   WritePolicy,
 } from "./api.js";
 export { createPmServer, DEFAULT_GRANT_LIFETIME_SECONDS } from "./server.js";
@@ -33,6 +41,8 @@ export type { Discovery, DiscoveryLimits } from "./discovery/discover.js";
 export { createPmLinkFinder, findPmLinkInHtml, relHasPm } from "./discovery/html.js";
 export type { PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "./discovery/html.js";
 export { findPmLink, parseLinkHeader } from "./discovery/link-header.js";
+export { linksInHtml } from "./discovery/links.js";
+export type { HtmlLink } from "./discovery/links.js";
 export type { LinkValue } from "./discovery/link-header.js";
 export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
 export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
@@ -45,7 +55,10 @@ export type { FormParams } from "./protocol/form.js";
 export { ACTIONS, MAX_BODY_BYTES, MAX_CONTENT_BYTES, bearerToken, isRfc3339, parseFederationRequest } from "./protocol/params.js";
 export type { Action, FederationRequest } from "./protocol/params.js";
 export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, retryAfterMs } from "./protocol/retry.js";
-export { allowsSender } from "./protocol/policy.js";
+export { allowsSender, effectiveSettings, WRITE_POLICIES } from "./protocol/policy.js";
+export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
+export { webhookPayload } from "./protocol/webhooks.js";
+export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 
 // §5/§6 content
 export { sanitizeHtml } from "./sanitize.js";

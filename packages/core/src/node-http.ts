@@ -239,7 +239,7 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * answered `413 too_large` in the §2 shape; an unexpected failure `500 server_error`,
  * logged, without a stack.
  */
-export function createNodeHandler(server: PmServer, options: NodeHandlerOptions = {}): NodeHandler {
+export function createNodeHandler(server: Pick<PmServer, "handle">, options: NodeHandlerOptions = {}): NodeHandler {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_FEDERATION_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new PmError("invalid_config", `createNodeHandler: option \`maxBodyBytes\` must be a whole number of bytes, got ${String(maxBodyBytes)}.`);

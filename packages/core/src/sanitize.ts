@@ -7,6 +7,7 @@
  * `mailto:` (a relative link means nothing in a message received from elsewhere).
  */
 import createDOMPurify, { type Config, type DOMPurify, type WindowLike } from "dompurify";
+import { Parser } from "htmlparser2";
 import { createRequire } from "node:module";
 import type { JSDOM as JSDOMClass } from "jsdom";
 
@@ -65,8 +66,48 @@ function getPurifier(): DOMPurify {
  * PROTOCOL.md §5 `content-html`, §6 "Content": the HTML of a received message with
  * only the allow-listed formatting left (`ALLOWED_TAGS`, `ALLOWED_ATTRIBUTES`, links to
  * http(s)/mailto carrying `rel="nofollow noopener noreferrer"`). Safe to store and to
- * insert into a page as HTML.
+ * insert into a page as HTML. HTML over `HTML_LIMITS` becomes its text, escaped.
  */
 export function sanitizeHtml(html: string): string {
-  return getPurifier().sanitize(String(html), CONFIG);
+  const text = String(html);
+  const shape = measureHtml(text);
+  if (shape.elements > HTML_LIMITS.maxElements || shape.depth > HTML_LIMITS.maxDepth) return shape.escapedText;
+  return getPurifier().sanitize(text, CONFIG);
+}
+
+/**
+ * The most elements, and the deepest nesting, that `sanitizeHtml` hands to DOMPurify.
+ * DOMPurify on jsdom takes time that grows with the square of the elements it unwraps
+ * and of the nesting depth: 10,000 `<div>x</div>` (120 KB, well within a `deliver`)
+ * kept a server busy for more than a minute. HTML beyond these limits — far beyond a
+ * personal message's — is reduced to its text, escaped: linear in its size, and safe.
+ */
+export const HTML_LIMITS = { maxElements: 500, maxDepth: 64 } as const;
+
+/** Elements whose text is not shown (DOMPurify drops their content too). */
+const HIDDEN_CONTENT = new Set(["script", "style", "template", "noscript", "iframe", "noembed", "noframes", "xmp", "plaintext", "title", "textarea", "select", "svg", "math", "head", "audio", "video", "object"]);
+
+/** One linear pass (htmlparser2's tokenizer, no DOM): how many elements, how deep, and the visible text escaped. */
+function measureHtml(html: string): { elements: number; depth: number; escapedText: string } {
+  let elements = 0;
+  let depth = 0;
+  let deepest = 0;
+  let hidden = 0;
+  const text: string[] = [];
+  const parser = new Parser({
+    onopentag(name) {
+      elements++;
+      deepest = Math.max(deepest, ++depth);
+      if (HIDDEN_CONTENT.has(name)) hidden++;
+    },
+    onclosetag(name) {
+      depth = Math.max(0, depth - 1);
+      if (HIDDEN_CONTENT.has(name)) hidden = Math.max(0, hidden - 1);
+    },
+    ontext(data) {
+      if (hidden === 0) text.push(data);
+    },
+  });
+  parser.end(html);
+  return { elements, depth: deepest, escapedText: text.join("").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`) };
 }

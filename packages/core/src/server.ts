@@ -8,6 +8,10 @@ import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./owner/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
+import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
+import { deleteAll, exportAll } from "./owner/export.js";
+import { createOwnerSessions } from "./owner/sessions.js";
+import { applySettingsChange, siteSettings } from "./protocol/policy.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MAX_BODY_BYTES } from "./protocol/params.js";
@@ -123,6 +127,11 @@ export function createPmServer(options: PmServerOptions): PmServer {
   const federation: FederationContext = { engine, policies, rateLimiter: new RateLimiter(rateLimits), maxBodyBytes };
   const owner: OwnerContext = { endpoint, sites: engine.sites, urlPolicy: engine.urlPolicy, store, defaultFlow, now };
   let closing: Promise<void> | undefined;
+  const heldSite = (site: string): string => {
+    const canonical = typeof site === "string" && URL.canParse(site) ? new URL(site).href : undefined;
+    if (!canonical || !engine.sites.has(canonical)) throw new PmError("invalid_request", `This server holds no site ${String(site)}.`);
+    return canonical;
+  };
 
   const server: PmServer = {
     endpoint,
@@ -154,9 +163,23 @@ export function createPmServer(options: PmServerOptions): PmServer {
     inbox: (query) => listInbox(owner, query),
     outbox: (query) => listOutbox(owner, query),
     getMessage: (id) => lookupMessage(owner, id),
-    deleteMessage: (id) => deleteMessage(owner, id),
+    deleteMessage: (id, query) => deleteMessage(owner, id, query?.site === undefined ? undefined : heldSite(query.site)),
     tokens: (query) => listTokens(owner, query),
     revokeToken: (id) => revokeToken(owner, id),
+    settings: async (site) => siteSettings(store, policies, heldSite(site)),
+    async updateSettings(site, change) {
+      const key = heldSite(site);
+      await applySettingsChange(store, key, change, engine.urlPolicy);
+      return siteSettings(store, policies, key);
+    },
+    conversations: (query) => listConversations(owner, query),
+    thread: (id) => getThread(owner, id),
+    markRead: (target, read) => markRead(owner, target, read),
+    deleteConversation: (id) => deleteConversation(owner, id),
+    inboxStatus: (query) => inboxStatus(owner, query),
+    exportAll: (query) => exportAll(owner, policies, query),
+    deleteAll: (query) => deleteAll(owner, query),
+    sessions: createOwnerSessions(store, now),
     async start() {
       queue?.start();
     },

@@ -62,6 +62,8 @@ export interface SendInput {
   flow?: Flow;
   /** CLI.md `--hide-recipients`: each recipient sees only itself in `to`. */
   hideRecipients?: boolean;
+  /** §7 `vouch`: a page on a site the recipients count as a contact, linking to `from` (first contact). */
+  vouch?: string;
   /** The message ID; minted under the endpoint's origin when absent (§2 Formats). */
   id?: string;
   /** RFC 3339; now when absent. */

@@ -21,7 +21,9 @@ import express from "express";
 import { createPmServer, openNedbStore, type PmServer, type ProtocolEvent } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import eleventyPmPlugin, { type IndiepmPluginOptions } from "@indiepm/eleventy-plugin";
-import { indiepm, pmLink } from "@indiepm/express";
+import { indiepm, indiepmInbox, pmLink } from "@indiepm/express";
+import { createWebInbox, withWebInbox } from "@indiepm/web";
+import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/web/dev-authorization-server";
 
 export interface DemoHost {
   name: string;
@@ -30,6 +32,10 @@ export interface DemoHost {
 }
 
 export interface Demo {
+  /** The small IndieAuth authorization server both sites name, so their owners can sign in to their inboxes. */
+  auth: DevAuthorizationServer;
+  /** The owners' web inboxes: alice's at her standalone server's root, bob's under /inbox/ of his Express app. */
+  inboxes: { alice: string; bob: string };
   aliceSite: DemoHost;
   alicePm: DemoHost & { pm: PmServer; ownerToken: string };
   bobSite: DemoHost;
@@ -123,6 +129,10 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   const bobSiteUrl = await listen(bobSiteServer, port(3));
   const bobPmUrl = await listen(bobPmServer, port(4));
 
+  // A small IndieAuth authorization server on loopback that both sites name (Link header),
+  // so each owner can sign in to their web inbox with their own site.
+  const auth = await startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl], port: port(5) }).catch(() => startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl] }));
+
   // The two sites, built by Eleventy with the rel=pm plugin now that the endpoints are known.
   const sitesDir = join(options.dataDir, "sites");
   await buildSite("alice-site", join(sitesDir, "alice"), { endpoint: alicePmUrl });
@@ -131,6 +141,7 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   // alice.example.org: a static site; every page has <link rel="pm"> in its head (§1 step 3).
   const serveAlice = staticSite(join(sitesDir, "alice"));
   aliceSiteServer.on("request", (req, res) => {
+    res.setHeader("link", auth.linkHeader);
     serveAlice(req, res).catch((error: unknown) => {
       console.error("alice.example.org:", error);
       if (!res.headersSent) res.writeHead(500).end();
@@ -148,12 +159,15 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
     onEvent: options.onEvent,
     logger: quiet,
   });
-  alicePmServer.on("request", createNodeHandler(alicePm));
+  // Its web inbox at the root, as `indiepm serve` has it (POST / stays the endpoint).
+  const aliceInbox = createWebInbox({ server: alicePm, url: alicePmUrl, logger: quiet });
+  alicePmServer.on("request", createNodeHandler(withWebInbox(alicePm, aliceInbox)));
   await alicePm.start();
 
   // bob.example.com: his Eleventy site served by Express; one line (pmLink) adds the Link
   // header (§1 step 2), which discovery reads before the page's own <link rel="pm">.
   const bobSite = express();
+  bobSite.use((_req, res, next) => void (res.setHeader("link", auth.linkHeader), next()));
   bobSite.use(pmLink({ endpoint: bobPmUrl }));
   bobSite.use("/_headers", (_req, res) => void res.status(404).end()); // a static host's file, not a page
   bobSite.use(express.static(join(sitesDir, "bob")));
@@ -170,6 +184,8 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
     logger: quiet,
   });
   const bobPmApp = express();
+  const bobInbox = indiepmInbox({ server: bobPm, url: `${bobPmUrl}inbox/`, logger: quiet });
+  bobPmApp.use("/inbox", bobInbox); // the owner's web inbox, at a path of his choice
   bobPmApp.use("/", indiepm({ server: bobPm }));
   bobPmServer.on("request", bobPmApp);
   await bobPm.start();
@@ -178,8 +194,11 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
     for (const s of [aliceSiteServer, alicePmServer, bobSiteServer, bobPmServer]) s.closeAllConnections();
     await Promise.all([aliceSiteServer, alicePmServer, bobSiteServer, bobPmServer].map((s) => new Promise((r) => s.close(r))));
     await Promise.all([alicePm.close(2_000), bobPm.close(2_000)]);
+    await Promise.all([aliceInbox.close(), bobInbox.close(), auth.close()]);
   };
   return {
+    auth,
+    inboxes: { alice: aliceInbox.url, bob: bobInbox.inbox.url },
     aliceSite: { name: "alice.example.org", url: aliceSiteUrl, server: aliceSiteServer },
     alicePm: { name: "pm.alice.example.uk", url: alicePmUrl, server: alicePmServer, pm: alicePm, ownerToken: token("alice") },
     bobSite: { name: "bob.example.com", url: bobSiteUrl, server: bobSiteServer },

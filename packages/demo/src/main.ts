@@ -84,6 +84,11 @@ export async function main(argv: string[]): Promise<number> {
     out(ok ? "demo: both flows delivered." : "demo: a delivery failed.");
     return ok ? 0 : 1;
   }
+  out("Your inboxes (sign in with the site's address; its IndieAuth server asks you to Approve):");
+  out(`  ${demo.inboxes.alice}   Alice's inbox: sign in as ${demo.aliceSite.url}`);
+  out(`  ${demo.inboxes.bob}   Bob's inbox: sign in as ${demo.bobSite.url}`);
+  out(`  (${demo.auth.url} is the demo's IndieAuth authorization server; it asks for no password.)`);
+  out();
   out("Look around (Ctrl-C to stop):");
   out(`  ${demo.aliceSite.url}   Alice's page (view source: rel=pm)`);
   out(`  curl -i ${demo.bobSite.url}   Bob's page (the Link header)`);

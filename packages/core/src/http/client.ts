@@ -128,7 +128,15 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     }
   }
 
-  async function postForm(url: string, form: URLSearchParams, opts: HttpPostOptions = {}): Promise<PostAnswer> {
+  function postForm(url: string, form: URLSearchParams, opts: HttpPostOptions = {}): Promise<PostAnswer> {
+    return post(url, form.toString(), "application/x-www-form-urlencoded", opts);
+  }
+
+  function postJson(url: string, body: unknown, opts: HttpPostOptions = {}): Promise<PostAnswer> {
+    return post(url, JSON.stringify(body), "application/json", opts);
+  }
+
+  async function post(url: string, body: string, contentType: string, opts: HttpPostOptions): Promise<PostAnswer> {
     const timeoutMs = opts.timeoutMs ?? settings.postTimeoutMs;
     const maxBytes = opts.maxBytes ?? settings.postMaxBytes;
     const signal = AbortSignal.timeout(timeoutMs);
@@ -138,9 +146,9 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
         method: "POST",
         headers: {
           ...mergeHeaders({ "user-agent": settings.userAgent, accept: "application/json" }, opts.headers),
-          "content-type": "application/x-www-form-urlencoded",
+          "content-type": contentType,
         },
-        body: form.toString(),
+        body,
         redirect: "manual",
         signal,
         dispatcher: agent,
@@ -156,7 +164,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     }
   }
 
-  return { get, postForm, close: () => agent.close() };
+  return { get, postForm, postJson, close: () => agent.close() };
 }
 
 function parseOptions(options: HttpClientOptions): Settings {

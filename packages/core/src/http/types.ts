@@ -56,4 +56,9 @@ export interface HttpClient {
   get(url: string, options?: HttpGetOptions): Promise<FetchedPage>;
   /** §2: POST an `application/x-www-form-urlencoded` body; redirects are not followed. */
   postForm(url: string, form: URLSearchParams, options?: HttpPostOptions): Promise<PostAnswer>;
+  /**
+   * POST a JSON document (the owner's webhook); limits and checks as `postForm`.
+   * Optional so that clients written before it still fit; without it webhooks fail.
+   */
+  postJson?(url: string, body: unknown, options?: HttpPostOptions): Promise<PostAnswer>;
 }

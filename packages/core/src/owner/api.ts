@@ -3,7 +3,7 @@
  * OWNER_TOKEN`, used by the CLI and scripts. Errors have the §2 shape.
  */
 import { timingSafeEqual, createHash } from "node:crypto";
-import type { PmServer } from "../api.js";
+import type { PmServer, SettingsChange } from "../api.js";
 import { PmError, errorResponse, jsonResponse } from "../errors.js";
 import { bearerToken } from "../protocol/params.js";
 import { readLimited } from "../protocol/federation.js";
@@ -15,6 +15,18 @@ function sameSecret(a: string, b: string): boolean {
   const ha = createHash("sha256").update(a).digest();
   const hb = createHash("sha256").update(b).digest();
   return timingSafeEqual(ha, hb);
+}
+
+async function readJson(request: Request): Promise<object> {
+  const body = await readLimited(request, MAX_JSON_BYTES);
+  let input: unknown;
+  try {
+    input = JSON.parse(Buffer.from(body).toString("utf8"));
+  } catch (cause) {
+    throw new PmError("invalid_request", "The body is not JSON.", { cause });
+  }
+  if (!input || typeof input !== "object" || Array.isArray(input)) throw new PmError("invalid_request", "The body must be a JSON object.");
+  return input;
 }
 
 export async function handleOwnerApi(server: PmServer, ownerToken: string | undefined, request: Request, path: string): Promise<Response> {
@@ -32,18 +44,27 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
     if (path === "/api/inbox" && method === "GET") return jsonResponse(await server.inbox(query));
     if (path === "/api/outbox" && method === "GET") return jsonResponse(await server.outbox(query));
     if (path === "/api/messages" && method === "POST") {
-      const body = await readLimited(request, MAX_JSON_BYTES);
-      let input: SendInput;
-      try {
-        input = JSON.parse(Buffer.from(body).toString("utf8")) as SendInput;
-      } catch (cause) {
-        throw new PmError("invalid_request", "The body is not JSON.", { cause });
-      }
-      if (!input || typeof input !== "object" || Array.isArray(input)) throw new PmError("invalid_request", "The body must be a JSON object.");
+      const input = (await readJson(request)) as SendInput;
       const sent = await server.send(input);
       return jsonResponse({ message: sent.message, deliveries: sent.deliveries }, 202);
     }
     if (path === "/api/tokens" && method === "GET") return jsonResponse(await server.tokens(query.site ? { site: query.site } : {}));
+    if (path === "/api/settings") {
+      const site = url.searchParams.get("site") ?? (server.sites.length === 1 ? server.sites[0]! : "");
+      if (method === "GET") return jsonResponse(await server.settings(site));
+      if (method === "PATCH" || method === "POST") return jsonResponse(await server.updateSettings(site, (await readJson(request)) as SettingsChange));
+    }
+    if (path === "/api/conversations" && method === "GET") {
+      const q = url.searchParams.get("q");
+      return jsonResponse(await server.conversations({ ...query, ...(q ? { q } : {}) }));
+    }
+    const conversation = /^\/api\/conversations\/([^/]+)$/.exec(path);
+    if (conversation && method === "GET") {
+      const thread = await server.thread(decodeURIComponent(conversation[1]!));
+      if (!thread) throw new PmError("unknown_message", "No such conversation is held here.");
+      return jsonResponse(thread);
+    }
+    if (path === "/api/export" && method === "GET") return jsonResponse(await server.exportAll(query.site ? { site: query.site } : {}));
     const token = /^\/api\/tokens\/([^/]+)$/.exec(path);
     if (token && method === "DELETE") {
       if (!(await server.revokeToken(decodeURIComponent(token[1]!)))) throw new PmError("invalid_request", "No standing token has that id.");

@@ -32,12 +32,13 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
   if (!ctx.sites.has(sender)) throw bad(`from: this server holds no site ${sender}.`);
   if (typeof input.content !== "string" || input.content.length === 0) throw bad("content is missing.");
   if (utf8Length(input.content) > MAX_CONTENT_BYTES) throw new PmError("too_large", "content is over 64 KiB.");
-  for (const field of ["subject", "html", "inReplyTo", "id", "published"] as const) {
+  for (const field of ["subject", "html", "inReplyTo", "id", "published", "vouch"] as const) {
     if (input[field] !== undefined && typeof input[field] !== "string") throw bad(`${field} must be a string.`);
   }
   if (input.inReplyTo !== undefined && !isMessageId(input.inReplyTo)) throw bad("inReplyTo is not a message ID (an absolute URI).");
   if (input.id !== undefined && !isMessageId(input.id)) throw bad("id is not a message ID (an absolute URI).");
   if (input.published !== undefined && !isRfc3339(input.published)) throw bad("published is not an RFC 3339 date-time.");
+  const vouch = input.vouch ? parseSiteUrl(input.vouch, "vouch", ctx.urlPolicy) : undefined;
   if (input.flow !== undefined && input.flow !== "token" && input.flow !== "message") throw bad('flow must be "token" or "message".');
   if (input.to !== undefined && (!Array.isArray(input.to) || input.to.some((t) => typeof t !== "string"))) throw bad("to must be a list of site URLs.");
 
@@ -60,6 +61,7 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     ...(input.html ? { contentHtml: input.html } : {}),
     ...(input.subject ? { name: input.subject } : {}),
     ...(input.inReplyTo ? { inReplyTo: input.inReplyTo } : {}),
+    ...(vouch ? { vouch } : {}),
     published: input.published ?? iso(now),
     flow,
     createdAt: now,
@@ -72,6 +74,7 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     flow,
     status: "pending",
     stage: "discover",
+    ...(vouch ? { vouch } : {}),
     rev: 0,
     attempts: 0,
     nextAttemptAt: now,
@@ -180,14 +183,14 @@ export async function lookupMessage(ctx: OwnerContext, id: string): Promise<Mess
   };
 }
 
-/** Deletes a message wherever this server holds it; pending deliveries of it stop. */
-export async function deleteMessage(ctx: OwnerContext, id: string): Promise<number> {
+/** Deletes a message wherever this server holds it (or only in `site`'s boxes); pending deliveries of it stop. */
+export async function deleteMessage(ctx: OwnerContext, id: string, site?: string): Promise<number> {
   let n = 0;
-  for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { message: id } })) {
+  for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { message: id, ...(site ? { sender: site } : {}) } })) {
     for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: id } })) await ctx.store.remove("deliveries", d._id);
     if (await ctx.store.remove("outbox", o._id)) n++;
   }
-  for (const m of await ctx.store.find<InboxDoc>("inbox", { where: { message: id } })) if (await ctx.store.remove("inbox", m._id)) n++;
+  for (const m of await ctx.store.find<InboxDoc>("inbox", { where: { message: id, ...(site ? { recipient: site } : {}) } })) if (await ctx.store.remove("inbox", m._id)) n++;
   return n;
 }
 

@@ -4,9 +4,10 @@
  * Durability). One timer for the earliest due item; `wake()` for new work.
  */
 import type { Engine } from "../protocol/engine.js";
-import type { DeliveryDoc, HandshakeDoc } from "../protocol/records.js";
+import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../protocol/records.js";
 import { runHandshake } from "../protocol/receiver.js";
 import { runDelivery } from "../protocol/sender.js";
+import { runWebhook } from "../protocol/webhooks.js";
 
 const BATCH = 64;
 
@@ -55,6 +56,8 @@ export class WorkQueue {
         const handshakes = await this.#engine.store.find<HandshakeDoc>("handshakes", { where: { state: "active" }, ...due });
         for (const doc of deliveries) this.#run(`d ${doc._id}`, () => runDelivery(this.#engine, doc));
         for (const doc of handshakes) this.#run(`h ${doc._id}`, () => runHandshake(this.#engine, doc));
+        const webhooks = await this.#engine.store.find<WebhookDoc>("webhooks", { where: { status: "pending" }, ...due });
+        for (const doc of webhooks) this.#run(`w ${doc._id}`, () => runWebhook(this.#engine, doc));
       } while (this.#again);
       await this.#arm();
     } catch (error) {
@@ -80,9 +83,9 @@ export class WorkQueue {
 
   /** Sets the timer for the earliest pending item. */
   async #arm(): Promise<void> {
-    const next = async (collection: "deliveries" | "handshakes", where: Record<string, string>) =>
+    const next = async (collection: "deliveries" | "handshakes" | "webhooks", where: Record<string, string>) =>
       (await this.#engine.store.find<{ _id: string; nextAttemptAt: number }>(collection, { where, sort: { field: "nextAttemptAt", order: "asc" }, limit: 1 }))[0]?.nextAttemptAt;
-    const times = [await next("deliveries", { status: "pending" }), await next("handshakes", { state: "active" })].filter((t): t is number => t !== undefined);
+    const times = [await next("deliveries", { status: "pending" }), await next("handshakes", { state: "active" }), await next("webhooks", { status: "pending" })].filter((t): t is number => t !== undefined);
     if (times.length === 0) return;
     this.#armIn(Math.max(0, Math.min(...times) - this.#engine.now()));
   }

@@ -53,7 +53,10 @@ function decodeComponent(raw: string): string {
     } else if (ch < 0x80) {
       bytes.push(ch);
     } else {
-      bytes.push(...Buffer.from(plus[i]!, "utf8"));
+      // A whole code point: both halves of a surrogate pair (U+10000 and above) at once.
+      const char = String.fromCodePoint(plus.codePointAt(i)!);
+      bytes.push(...Buffer.from(char, "utf8"));
+      i += char.length - 1;
     }
   }
   return decodeUtf8(Uint8Array.from(bytes), "The form body does not decode to valid UTF-8.");

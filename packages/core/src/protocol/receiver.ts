@@ -10,7 +10,9 @@ import { DuplicateKeyError } from "../store/types.js";
 import { describe, discoverStep, errorCodeOf, mutate, postStep, type Engine, type StepContext } from "./engine.js";
 import { encodeForm } from "./form.js";
 import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
-import { mayWrite } from "./policy.js";
+import { siteSettings, verdictFor } from "./policy.js";
+import { checkVouch } from "./vouch.js";
+import { enqueueWebhook } from "./webhooks.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
 import { backoffDelay, classifyAnswer } from "./retry.js";
 import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
@@ -19,12 +21,21 @@ import { tokenVerdict } from "./tokens.js";
 /** How long the receiver keeps trying its dialback before dropping it (the sender re-notifies anyway). */
 export const HANDSHAKE_GIVE_UP_MS = 60 * 60_000;
 
-/** §2 "the site named" (404) then §7 policy (403), for notify and authorize. */
-async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string }): Promise<void> {
+/**
+ * §2 "the site named" (404) then §7 policy (403), for notify and authorize: the block
+ * list first and before any fetch; a sender the policy refuses may still be admitted by
+ * its `vouch` page in `contacts` mode (the only fetch made before answering).
+ */
+async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string; vouch?: string }): Promise<void> {
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
-  if (!(await mayWrite(engine.store, policies, req.recipient, req.sender))) {
-    throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
+  const settings = await siteSettings(engine.store, policies, req.recipient);
+  const verdict = verdictFor(settings, req.sender);
+  if (verdict === "allowed") return;
+  if (verdict === "refused" && settings.policy === "contacts" && req.vouch) {
+    await checkVouch(engine.http, req.vouch, req.sender, [...settings.contacts, ...settings.wroteTo]);
+    return;
   }
+  throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
 }
 
 /**
@@ -156,7 +167,8 @@ export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bea
 
 export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
-  if (policies[req.recipient]?.blocked?.includes(req.sender)) {
+  const settings = await siteSettings(engine.store, policies, req.recipient);
+  if (verdictFor(settings, req.sender) === "blocked") {
     throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
   }
   const now = engine.now();
@@ -189,5 +201,6 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
   } else {
     await engine.store.update("secrets", secret._id, { lastUsedAt: now });
   }
+  if (!duplicate && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
   return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
 }

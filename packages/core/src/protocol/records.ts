@@ -18,6 +18,8 @@ export interface OutboxDoc {
   contentHtml?: string;
   name?: string;
   inReplyTo?: string;
+  /** §7 `vouch` sent with notify/authorize. */
+  vouch?: string;
   published: string;
   flow: Flow;
   createdAt: number;
@@ -59,6 +61,8 @@ export interface DeliveryDoc {
   handshake?: string;
   /** §4: this delivery went through a handshake of its own; a 401 after it is final. */
   freshHandshake?: boolean;
+  /** §7 `vouch` for notify/authorize, as the owner gave it. */
+  vouch?: string;
   error?: ErrorCode;
   detail?: string;
   createdAt: number;
@@ -153,10 +157,54 @@ export interface InboxDoc {
   [field: string]: unknown;
 }
 
-/** Per-site settings (§7). `_id = site URL`. */
+/**
+ * Per-site settings (§7, notifications), as the owner changed them; the `policies` option
+ * of `createPmServer` adds to them (see protocol/policy.ts). `_id = site URL`.
+ */
 export interface SettingsDoc {
   _id: string;
+  /** Optimistic concurrency (absent on documents written before it existed). */
+  rev?: number;
   /** Sites this site has written to: contacts kept automatically (§7). */
   wroteTo?: string[];
+  /** §7 `anyone` / `contacts` / `nobody`, as the owner chose. */
+  policy?: "anyone" | "contacts" | "nobody";
+  /** Contacts added by hand (§7). */
+  contacts?: string[];
+  /** The block list (§7): always wins. */
+  blocked?: string[];
+  /** Where a small JSON document is POSTed for each new message. */
+  webhook?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A secret the owner's browser holds: a signed-in session or a sign-in under way
+ * (IndieAuth `state`). Stored only as the hash of the secret. `_id = hashSecret(secret)`.
+ */
+export interface SessionDoc {
+  _id: string;
+  kind: string;
+  data: Record<string, unknown>;
+  createdAt: number;
+  expiresAt: number;
+  [field: string]: unknown;
+}
+
+/** One notification of a new message to the owner's webhook, retried like a delivery (§6). `_id = keyOf("webhook", recipient, sender, message)`. */
+export interface WebhookDoc {
+  _id: string;
+  site: string;
+  url: string;
+  payload: Record<string, unknown>;
+  status: DeliveryStatus;
+  rev: number;
+  attempts: number;
+  nextAttemptAt: number;
+  firstTriedAt?: number;
+  error?: ErrorCode;
+  detail?: string;
+  createdAt: number;
+  updatedAt: number;
   [field: string]: unknown;
 }

@@ -68,7 +68,7 @@ async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string): Promi
       : null,
   );
   if (!waiting) return;
-  const form = encodeForm({ action: "notify", sender: doc.sender, recipient: doc.recipient, message: doc.message });
+  const form = encodeForm({ action: "notify", sender: doc.sender, recipient: doc.recipient, message: doc.message, vouch: doc.vouch });
   const outcome = await send(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
   return settle(engine, waiting, "awaiting-request", outcome);
@@ -120,7 +120,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string): Pr
       : null,
   );
   if (!waiting) return;
-  const form = encodeForm({ action: "authorize", sender: doc.sender, recipient: doc.recipient, code });
+  const form = encodeForm({ action: "authorize", sender: doc.sender, recipient: doc.recipient, code, vouch: doc.vouch });
   const outcome = await send(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
   // The handshake did not start: no one may join it any more.

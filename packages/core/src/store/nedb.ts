@@ -18,9 +18,15 @@
  *   match `{to: "x"}` against an array containing "x"), as in the memory store.
  * - nedb's `$in: [null]` and `{f: null}` do not match a missing field; the `Store`'s
  *   `null` does, so it becomes `{$or: [{f: null}, {f: {$exists: false}}]}`.
+ * - nedb answers a sorted `find` by sorting every candidate before applying the limit
+ *   (2 s for the first inbox page of 100,000 messages, bench/inbox.js), and takes its
+ *   candidates from the *last* indexed field of the query, not the most selective one.
+ *   Here a sorted and limited `find` walks the sort field's index in order and stops at
+ *   the limit, and equality conditions are ordered so nedb picks the narrowest index.
  */
 import { constants } from "node:fs";
 import { copyFile, mkdir, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import Datastore from "nedb-promises";
@@ -51,6 +57,8 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
   grants: [],
   handshakes: ["state"],
   settings: [],
+  sessions: [],
+  webhooks: ["status"],
 };
 
 const LOCK_FILE = "LOCK";
@@ -64,10 +72,37 @@ const UNESCAPED_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
 const JSON_FIELD = "~json";
 
 type NedbDatastore = Datastore<{ _id: string }>;
+type NedbDocument = Record<string, unknown>;
+/** A node of nedb's AVL index tree (@seald-io/binary-search-tree): documents sharing one key. */
+interface IndexNode {
+  key?: unknown;
+  data: NedbDocument[];
+  left: IndexNode | null;
+  right: IndexNode | null;
+}
+interface NedbIndex {
+  sparse: boolean;
+  tree: { tree: IndexNode };
+  getMatching(value: unknown): NedbDocument[];
+}
 /** The parts of the wrapped @seald-io/nedb datastore that nedb-promises does not type. */
 interface NedbInternals {
-  __original: { compactDatafileAsync(): Promise<void>; indexes: Record<string, unknown> };
+  __original: {
+    compactDatafileAsync(): Promise<void>;
+    indexes: Record<string, NedbIndex>;
+    executor: { pushAsync<T>(task: () => T | Promise<T>): Promise<T> };
+  };
 }
+/** nedb's own matcher, order and copy (@seald-io/nedb lib/model.js): an index walk filters and orders exactly as its `find`. */
+interface NedbModel {
+  match(doc: NedbDocument, query: Record<string, unknown>): boolean;
+  compareThings(a: unknown, b: unknown): number;
+  deepCopy<T>(value: T): T;
+}
+const nedbModel = createRequire(createRequire(import.meta.url).resolve("nedb-promises"))("@seald-io/nedb/lib/model.js") as NedbModel;
+
+/** Below this many candidates nedb's own sort is as quick as a walk. */
+const WALK_MIN_CANDIDATES = 256;
 
 /**
  * Opens (creating it if needed) the data folder `options.dir` for this process only.
@@ -181,7 +216,12 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       return run(collection, async (datastore) => {
         checkQuery(query);
         if (query.limit === 0) return [];
-        let cursor = datastore.find(toNedbQuery(query.where, query.range));
+        const { query: nedbQuery, candidates } = narrowestFirst(datastore, toNedbQuery(query.where, query.range));
+        if (query.sort !== undefined && query.limit !== undefined && candidates > WALK_MIN_CANDIDATES) {
+          const walked = await walkSortIndex(datastore, nedbQuery, query as WalkableQuery, candidates);
+          if (walked !== null) return walked.map((found) => decodeDocument(found) as T);
+        }
+        let cursor = datastore.find(nedbQuery);
         if (query.sort !== undefined) cursor = cursor.sort({ [query.sort.field]: query.sort.order === "asc" ? 1 : -1 });
         if (query.limit !== undefined) cursor = cursor.limit(query.limit);
         return (await cursor).map((found) => decodeDocument(found) as T);
@@ -191,7 +231,7 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
     count(collection, where) {
       return run(collection, async (datastore) => {
         if (where !== undefined) checkWhere(where, "where");
-        return datastore.count(toNedbQuery(where));
+        return datastore.count(narrowestFirst(datastore, toNedbQuery(where)).query);
       });
     },
 
@@ -328,7 +368,7 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
   await checkDatafile(file, onRepair);
   const datastore = Datastore.create({
     filename: file,
-    // checkDatafile let no unreadable line through; should nedb still find one, refuse.
+    // Any unreadable line (checkDatafile took care of a torn last one) is refused.
     corruptAlertThreshold: 0,
     afterSerialization: escapeLineBreaks,
     beforeDeserialization: (line: string) => line,
@@ -338,6 +378,9 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
   } catch (error) {
     const counts = error as { corruptItems?: unknown; dataLength?: unknown };
     if (typeof counts.corruptItems === "number" && typeof counts.dataLength === "number") {
+      // nedb found an unreadable line before the last: name them (nedb changed nothing).
+      const { lines, unreadable } = await scanDatafile(file);
+      if (unreadable.length > 0) throw corruptFileError(file, unreadable.length, lines.length, unreadable.map(({ number }) => number), error);
       throw corruptFileError(file, counts.corruptItems, counts.dataLength, [], error);
     }
     throw new PmError("store_error", `The data file ${file} cannot be loaded: ${messageOf(error)}.`, { cause: error });
@@ -352,27 +395,26 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
 }
 
 /**
- * Reads the datafile as nedb will and decides before nedb does: all lines readable → load;
- * only the last one unreadable (a torn append) → keep the original aside, write the file
- * without it, load; anything else → refuse with the file and the lines named.
+ * Decides before nedb does: last line readable → load (nedb, with `corruptAlertThreshold:
+ * 0`, refuses any other unreadable line, and `openDatafile` then names them); only the
+ * last one unreadable (a torn append) → keep the original aside, write the file without
+ * it, load; anything else → refuse with the file and the lines named. Only the end of
+ * the file is read unless the last line is torn: reading and parsing all of it here as
+ * well as in nedb cost a second and a few hundred MB at 100,000 messages (bench/inbox.js).
  */
 async function checkDatafile(file: string, onRepair: (message: string) => void): Promise<void> {
-  let text: string;
+  let last: string | undefined;
   try {
-    text = await readFile(file, "utf8");
+    last = await lastLine(file);
   } catch (error) {
     if (codeOf(error) === "ENOENT") return; // a new collection (or nedb's `file~` recovery)
     throw new PmError("store_error", `The data file ${file} cannot be read: ${messageOf(error)}.`, { cause: error });
   }
-  const lines = text
-    .split(NEDB_LINE_BREAKS)
-    .map((line, index) => ({ line, number: index + 1 }))
-    .filter(({ line }) => line !== "");
-  const unreadable = lines.filter(({ line }) => !isDocumentLine(line));
-  if (unreadable.length === 0) return;
+  if (last === undefined || isDocumentLine(last)) return;
 
-  const last = lines.at(-1);
-  if (last === undefined || unreadable.length > 1 || unreadable[0] !== last) {
+  const { lines, unreadable } = await scanDatafile(file);
+  const torn = lines.at(-1);
+  if (torn === undefined || unreadable.length > 1 || unreadable[0] !== torn) {
     throw corruptFileError(file, unreadable.length, lines.length, unreadable.map(({ number }) => number));
   }
   const aside = `${file}.torn-${new Date().toISOString().replace(/[:.]/g, "-")}`;
@@ -383,7 +425,48 @@ async function checkDatafile(file: string, onRepair: (message: string) => void):
   } catch (error) {
     throw new PmError("store_error", `The data file ${file} ends with a torn line and cannot be repaired: ${messageOf(error)}.`, { cause: error });
   }
-  onRepair(`The data file ${file} ended with a torn line (line ${last.number}, a write cut short); it was dropped and the original kept as ${aside}.`);
+  onRepair(`The data file ${file} ended with a torn line (line ${torn.number}, a write cut short); it was dropped and the original kept as ${aside}.`);
+}
+
+/** Every non-empty line of the datafile, split as nedb splits them, and the unreadable ones. */
+async function scanDatafile(file: string): Promise<{ lines: { line: string; number: number }[]; unreadable: { line: string; number: number }[] }> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new PmError("store_error", `The data file ${file} cannot be read: ${messageOf(error)}.`, { cause: error });
+  }
+  const lines = text
+    .split(NEDB_LINE_BREAKS)
+    .map((line, index) => ({ line, number: index + 1 }))
+    .filter(({ line }) => line !== "");
+  return { lines, unreadable: lines.filter(({ line }) => !isDocumentLine(line)) };
+}
+
+/** The last non-empty line of a file (split as nedb splits), reading it from the end; `undefined` when there is none. */
+async function lastLine(file: string): Promise<string | undefined> {
+  const handle = await open(file, "r");
+  try {
+    let end = (await handle.stat()).size;
+    let tail = Buffer.alloc(0);
+    // Doubling reads keep a file that is one huge line (corrupt) linear to read.
+    for (let size = 64 * 1024; end > 0; size *= 2) {
+      const start = Math.max(0, end - size);
+      const chunk = Buffer.alloc(end - start);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, start);
+      tail = Buffer.concat([chunk.subarray(0, bytesRead), tail]);
+      end = start;
+      // A character cut at the start of `tail` decodes as U+FFFD, never as a line break.
+      const lines = tail.toString("utf8").split(NEDB_LINE_BREAKS);
+      let index = lines.length - 1;
+      while (index >= 0 && lines[index] === "") index--;
+      // Whole once a line break precedes it, or the file's start does.
+      if (index > 0 || (index === 0 && end === 0)) return lines[index];
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 function isDocumentLine(line: string): boolean {
@@ -469,6 +552,85 @@ function toNedbQuery(where: Record<string, Scalar> = {}, range?: Query["range"])
   }
   if (and.length > 0) query.$and = and;
   return query;
+}
+
+type WalkableQuery = Query & { sort: NonNullable<Query["sort"]>; limit: number };
+
+/**
+ * nedb takes its candidates from the last field of the query that has an index; this
+ * puts the indexed equality with the fewest documents last, and says how many that is
+ * (`Infinity`: no index narrows the query, every document is a candidate).
+ */
+function narrowestFirst(datastore: NedbDatastore, query: Record<string, unknown>): { query: Record<string, unknown>; candidates: number } {
+  const indexes = internals(datastore).indexes;
+  let best: string | undefined;
+  let candidates = Infinity;
+  for (const [field, value] of Object.entries(query)) {
+    const index = indexes[field];
+    if (index === undefined || (typeof value === "object" && value !== null)) continue;
+    const matching = index.getMatching(value).length;
+    if (matching <= candidates) [best, candidates] = [field, matching];
+  }
+  if (best === undefined) return { query, candidates };
+  const { [best]: value, ...rest } = query;
+  return { query: { ...rest, [best]: value }, candidates };
+}
+
+/**
+ * A sorted, limited `find` answered from the sort field's index: its documents in key
+ * order (the order nedb's sort gives; documents with equal keys in index order), each
+ * checked with nedb's own matcher, until `limit` match. Subtrees outside a range on the
+ * sort field are skipped. Gives up (`null`: let nedb sort) once it has looked at more
+ * documents than sorting the `candidates` would cost, so a walk past many documents
+ * that do not match is never much worse than nedb's plan. Runs as one task of nedb's
+ * queue, like a `find`.
+ */
+function walkSortIndex(datastore: NedbDatastore, query: Record<string, unknown>, { sort, limit, range }: WalkableQuery, candidates: number): Promise<NedbDocument[] | null> {
+  const nedb = internals(datastore);
+  return nedb.executor.pushAsync(async () => {
+    const index = nedb.indexes[sort.field];
+    if (index === undefined || index.sparse) return null;
+    const onSortField = range !== undefined && range.field === sort.field;
+    const lower = onSortField ? [range.gt, range.gte].filter((b) => b !== undefined) : [];
+    const upper = onSortField ? [range.lt, range.lte].filter((b) => b !== undefined) : [];
+    const budget = Number.isFinite(candidates) ? Math.ceil(candidates * Math.log2(candidates)) : Infinity;
+    const found: NedbDocument[] = [];
+    let looked = 0;
+    for (const doc of inKeyOrder(index.tree.tree, sort.order === "desc", lower, upper)) {
+      if (++looked > budget) return null;
+      if (!nedbModel.match(doc, query)) continue;
+      found.push(nedbModel.deepCopy(doc));
+      if (found.length === limit) break;
+    }
+    return found;
+  });
+}
+
+/**
+ * The documents of an index tree in key order (or reversed), in-order without recursion.
+ * A subtree whose keys all lie below a lower bound (above an upper one) is skipped:
+ * nedb's `$gt`… compare only values of one type, and the tree orders values by type
+ * first, so none of it could match.
+ */
+function* inKeyOrder(root: IndexNode, descending: boolean, lower: Scalar[], upper: Scalar[]): Generator<NedbDocument> {
+  if (!Object.hasOwn(root, "key")) return; // an empty tree
+  const below = (node: IndexNode) => lower.some((bound) => nedbModel.compareThings(node.key, bound) < 0);
+  const above = (node: IndexNode) => upper.some((bound) => nedbModel.compareThings(node.key, bound) > 0);
+  // Ascending: left subtree, node, right subtree; descending: the mirror image.
+  const first = (node: IndexNode) => (descending ? (above(node) ? null : node.right) : below(node) ? null : node.left);
+  const second = (node: IndexNode) => (descending ? (below(node) ? null : node.left) : above(node) ? null : node.right);
+  const stack: IndexNode[] = [];
+  let node: IndexNode | null = root;
+  while (node !== null || stack.length > 0) {
+    while (node !== null) {
+      stack.push(node);
+      node = first(node);
+    }
+    const current = stack.pop()!;
+    if (descending) for (let i = current.data.length - 1; i >= 0; i--) yield current.data[i]!;
+    else yield* current.data;
+    node = second(current);
+  }
 }
 
 function internals(datastore: NedbDatastore): NedbInternals["__original"] {

@@ -28,7 +28,9 @@ export const COLLECTIONS = [
   "secrets", // codes and tokens this server issued, as hashes
   "grants", // standing tokens this server was granted (sender role, §4), keyed by (S, R, E_R)
   "handshakes", // receiver-side work started by notify/authorize (§3/§4 steps 3–4)
-  "settings", // per-site settings (policy, contacts, block list)
+  "settings", // per-site settings (policy, contacts, block list, webhook)
+  "sessions", // owner sign-in sessions and pending sign-ins, keyed by the hash of their secret
+  "webhooks", // notifications of new messages to the owner's webhook, queued and retried like deliveries
 ] as const;
 export type CollectionName = (typeof COLLECTIONS)[number];
 

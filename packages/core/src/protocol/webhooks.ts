@@ -1,0 +1,96 @@
+/**
+ * Notifications: when a site has a webhook URL, each new message stored for it (§5
+ * `deliver`, 201) queues one small JSON document for that URL — stored before the 201,
+ * so it survives a restart — and the work queue POSTs it through the guarded client
+ * (§6 "Outgoing requests": webhooks too), retried like deliveries (§6 "Retries").
+ */
+import { PmError, type ErrorCode } from "../errors.js";
+import { keyOf } from "../secrets.js";
+import { DuplicateKeyError } from "../store/types.js";
+import { describe, errorCodeOf, mutate, type Engine } from "./engine.js";
+import type { InboxDoc, WebhookDoc } from "./records.js";
+import { backoffDelay } from "./retry.js";
+
+/** How much of the text a notification carries. */
+export const WEBHOOK_EXCERPT_CHARS = 200;
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** Pure: the document POSTed for a new message. */
+export function webhookPayload(m: InboxDoc): Record<string, unknown> {
+  const text = m.content.replace(/\s+/g, " ").trim();
+  return {
+    type: "message",
+    recipient: m.recipient,
+    sender: m.sender,
+    message: m.message,
+    published: m.published,
+    receivedAt: iso(m.receivedAt),
+    ...(m.name !== undefined ? { name: m.name } : {}),
+    excerpt: text.length > WEBHOOK_EXCERPT_CHARS ? `${text.slice(0, WEBHOOK_EXCERPT_CHARS - 1)}…` : text,
+  };
+}
+
+/** Queues the notification of `m` for `url`; once per message. */
+export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): Promise<void> {
+  const now = engine.now();
+  try {
+    await engine.store.insert<WebhookDoc>("webhooks", {
+      _id: keyOf("webhook", m.recipient, m.sender, m.message),
+      site: m.recipient,
+      url,
+      payload: webhookPayload(m),
+      status: "pending",
+      rev: 0,
+      attempts: 0,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+    });
+  } catch (error) {
+    if (!(error instanceof DuplicateKeyError)) throw error;
+  }
+  engine.wake();
+}
+
+/** Run by the work queue: one POST; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
+export async function runWebhook(engine: Engine, doc: WebhookDoc): Promise<void> {
+  if (doc.status !== "pending") return;
+  const now = engine.now();
+  const firstTriedAt = doc.firstTriedAt ?? now;
+  if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
+  let status: number;
+  let afterMs: number | undefined;
+  try {
+    if (!engine.http.postJson) throw new PmError("invalid_config", "The outbound HTTP client cannot POST JSON (it has no postJson).");
+    const answer = await engine.http.postJson(doc.url, doc.payload);
+    status = answer.status;
+    const retryAfter = answer.headers.get("retry-after");
+    if (retryAfter && /^\d+$/.test(retryAfter.trim())) afterMs = Number(retryAfter.trim()) * 1000;
+  } catch (error) {
+    const code = errorCodeOf(error);
+    if (code === "address_refused" || code === "invalid_config") return finish(engine, doc, "failed", code, describe(error));
+    return again(engine, doc, firstTriedAt, code, describe(error));
+  }
+  if (status >= 200 && status <= 299) return finish(engine, doc, "delivered");
+  if (status === 429 || status >= 500) return again(engine, doc, firstTriedAt, status === 429 ? "rate_limited" : "server_error", `The webhook answered ${status}.`, afterMs);
+  return finish(engine, doc, "failed", "bad_response", `The webhook answered ${status}.`);
+}
+
+async function again(engine: Engine, doc: WebhookDoc, firstTriedAt: number, code: ErrorCode, detail: string, afterMs?: number): Promise<void> {
+  const now = engine.now();
+  const delay = afterMs ?? backoffDelay(doc.attempts + 1, engine.retry, engine.random);
+  if (now + delay - firstTriedAt > engine.retry.giveUpAfterMs) return finish(engine, doc, "failed", code, `Gave up retrying; last: ${detail}`);
+  await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
+    d.status === "pending" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: now + delay, error: code, detail, updatedAt: now } : null,
+  );
+}
+
+async function finish(engine: Engine, doc: WebhookDoc, status: "delivered" | "failed", code?: ErrorCode, detail?: string): Promise<void> {
+  if (status === "delivered") {
+    await engine.store.remove("webhooks", doc._id);
+    return;
+  }
+  await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) => (d.status === "pending" ? { status, error: code, detail, updatedAt: engine.now() } : null));
+  engine.log.warn("webhook failed", { site: doc.site, url: doc.url, error: code, detail });
+}

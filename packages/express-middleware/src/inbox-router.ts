@@ -1,0 +1,82 @@
+/**
+ * `indiepmInbox(options)`: the owner's web inbox (`@indiepm/web`) as an Express 5 router,
+ * mounted wherever the owner likes, beside the `indiepm()` router whose engine it shows:
+ *
+ * ```js
+ * const pm = indiepm({ endpoint: "https://example.com/pm/", sites: ["https://example.com/"], dataDir: ".indiepm" });
+ * app.use("/pm", pm);
+ * app.use("/inbox", indiepmInbox({ server: pm.server, url: "https://example.com/inbox/" }));
+ * ```
+ */
+import express from "express";
+import type { Router } from "express";
+import type { HttpClient, Logger, PmServer } from "@indiepm/core";
+import { createWebInbox, type WebInbox } from "@indiepm/web";
+import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
+import { errorLogger, webHandler } from "./web-bridge.js";
+
+const FACTORY = "indiepmInbox";
+const OPTION_NAMES = ["server", "url", "http", "sessionLifetimeSeconds", "pollSeconds", "logger"];
+/** Forms of the inbox: a message (64 KiB of text), its HTML, the rest. */
+const MAX_FORM_BYTES = 256 * 1024;
+
+export interface IndiePmInboxOptions {
+  /** The engine: `indiepm(...).server`, or one made with `createPmServer`. */
+  server: PmServer;
+  /** The absolute URL where this router is mounted, e.g. "https://example.com/inbox/" (links, cookies, IndieAuth client_id). */
+  url: string;
+  /** Outbound client for IndieAuth (default: the engine's kind of guarded client). */
+  http?: HttpClient;
+  /** How long a sign-in lasts, seconds (default 14 days). */
+  sessionLifetimeSeconds?: number;
+  /** How often an open page asks whether a message arrived, seconds (default 10). */
+  pollSeconds?: number;
+  logger?: Logger;
+}
+
+export interface IndiePmInboxRouter extends Router {
+  readonly inbox: WebInbox;
+  /** Closes the inbox's own outbound client (not the engine). */
+  close(): Promise<void>;
+}
+
+/** Creates the inbox router; options are checked once, here. */
+export function indiepmInbox(options: IndiePmInboxOptions): IndiePmInboxRouter;
+export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
+  if (looksLikeMiddlewareCall(args)) {
+    throw configError(FACTORY, 'it appears you wrote `app.use(indiepmInbox)`, but it should be `app.use("/inbox", indiepmInbox({ server, url }))`.');
+  }
+  const options = args[0];
+  if (!isPlainObject(options)) throw configError(FACTORY, `options must be an object such as { server, url }, got ${shown(options)}.`);
+  checkKnownKeys(FACTORY, options, OPTION_NAMES);
+  const server = options.server as Partial<PmServer> | undefined;
+  if (typeof server !== "object" || server === null || typeof server.handle !== "function" || typeof server.conversations !== "function") {
+    throw configError(FACTORY, `option \`server\` must be a PmServer (indiepm(...).server or createPmServer()), got ${shown(options.server)}.`);
+  }
+  if (typeof options.url !== "string" || !URL.canParse(options.url)) {
+    throw configError(FACTORY, `option \`url\` must be the absolute URL the router is mounted at, e.g. "https://example.com/inbox/", got ${shown(options.url)}.`);
+  }
+  const { url, http, sessionLifetimeSeconds, pollSeconds, logger } = options as unknown as IndiePmInboxOptions;
+  const inbox = createWebInbox({
+    server: server as PmServer,
+    url,
+    ...(http ? { http } : {}),
+    ...(sessionLifetimeSeconds !== undefined ? { sessionLifetimeSeconds } : {}),
+    ...(pollSeconds !== undefined ? { pollSeconds } : {}),
+    ...(logger ? { logger } : {}),
+  });
+  const router = express.Router() as IndiePmInboxRouter;
+  router.use(
+    webHandler((request, context) => inbox.handle(request, { path: context.path }), {
+      maxBodyBytes: MAX_FORM_BYTES,
+      log: errorLogger(logger),
+      started: Promise.resolve(true),
+      baseUrl: new URL(inbox.url).origin,
+    }),
+  );
+  Object.defineProperties(router, {
+    inbox: { value: inbox, enumerable: true },
+    close: { value: () => inbox.close(), enumerable: true },
+  });
+  return router;
+}

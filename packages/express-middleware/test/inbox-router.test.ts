@@ -1,0 +1,36 @@
+/** `indiepmInbox()`: the web inbox at a path of the owner's choice (issue 5). */
+import express from "express";
+import request from "supertest";
+import { describe, expect, it } from "vitest";
+import { createMemoryStore, createPmServer } from "@indiepm/core";
+import { indiepm, indiepmInbox } from "../src/index.js";
+
+const quiet = { info() {}, warn() {}, error() {} };
+const engine = () => createPmServer({ endpoint: "http://127.0.0.1:9/pm/", sites: ["http://127.0.0.1:9/"], store: createMemoryStore(), dev: true, logger: quiet });
+
+describe("indiepmInbox", () => {
+  it("serves the sign-in page at its mount path, beside the endpoint", async () => {
+    const server = engine();
+    const app = express();
+    app.use("/pm", indiepm({ server }));
+    const inbox = indiepmInbox({ server, url: "http://127.0.0.1:9/inbox/" });
+    app.use("/inbox", inbox);
+    const res = await request(app).get("/inbox/");
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('action="/inbox/signin"');
+    expect(res.headers["set-cookie"]?.[0]).toMatch(/Path=\/inbox\/; Max-Age=3600; HttpOnly; SameSite=Lax$/);
+    expect((await request(app).get("/inbox/static/style.css")).status).toBe(200);
+    expect((await request(app).get("/inbox/settings")).headers.location).toBe("/inbox/");
+    expect((await request(app).get("/pm/")).text).toContain("rel=pm private-messaging endpoint");
+    await inbox.close();
+  });
+
+  it.each([
+    ["app.use(indiepmInbox)", () => (indiepmInbox as unknown as (...a: unknown[]) => unknown)({}, {}, () => {}), /should be `app.use\("\/inbox", indiepmInbox/],
+    ["no server", () => indiepmInbox({ url: "http://127.0.0.1:9/inbox/" } as never), /option `server` must be a PmServer/],
+    ["no url", () => indiepmInbox({ server: engine() } as never), /option `url` must be the absolute URL/],
+    ["a typo", () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSecond: 2 } as never), /pollSeconds/],
+  ])("refuses %s at start-up with one sentence", (_, call, message) => {
+    expect(call).toThrow(message);
+  });
+});

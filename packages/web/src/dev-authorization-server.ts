@@ -1,0 +1,200 @@
+/**
+ * A small IndieAuth authorization server for demos and tests, on loopback: it serves the
+ * metadata document (IndieAuth §4.1.1), an authorization page where whoever holds the
+ * browser approves a sign-in as one of the sites it was given (§5.2: PKCE S256 required,
+ * `state` and `iss` returned), and redeems codes for the profile URL (§5.3.2–§5.3.3).
+ *
+ * It checks no password: anyone who reaches it may sign in as its sites. It is for
+ * `pnpm demo` and the browser tests, never for a site on the internet. A site names it
+ * with `Link: <METADATA>; rel="indieauth-metadata"` (the `linkHeader` it gives) or the
+ * equivalent `<link>` elements.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
+import { sendWebResponse, toWebRequest } from "@indiepm/core/node";
+import { html, type Html } from "./html.js";
+import { pkceChallenge } from "./indieauth.js";
+import { sameSecret } from "./security.js";
+
+export interface DevAuthorizationServerOptions {
+  /** Profile URLs it signs in (canonical). */
+  sites: string[];
+  /** Port on 127.0.0.1 (default 0: any free one). */
+  port?: number;
+  /** Approve at once, without the page (tests of the flow that need no clicking). */
+  autoApprove?: boolean;
+}
+
+export interface DevAuthorizationServer {
+  /** Its base URL: the issuer. */
+  readonly url: string;
+  readonly metadataUrl: string;
+  readonly authorizationEndpoint: string;
+  /** `Link` header value naming it for a site (rel=indieauth-metadata and rel=authorization_endpoint). */
+  readonly linkHeader: string;
+  /** The same as `<link>` elements for a page's head. */
+  readonly linkElements: string;
+  /** Sites it signs in; may be changed. */
+  sites: string[];
+  close(): Promise<void>;
+}
+
+interface Code {
+  clientId: string;
+  redirectUri: string;
+  challenge: string;
+  me: string;
+  expiresAt: number;
+}
+
+const CODE_LIFETIME_MS = 60_000;
+/** The approve form redirects to the client: CSP form-action covers redirects, so its origin is allowed too. */
+const pageCsp = (formTarget?: string) => `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTarget ? ` ${formTarget}` : ""}; frame-ancestors 'none'; base-uri 'none'`;
+
+function page(title: string, body: Html, status = 200, formTarget?: string): Response {
+  const doc = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1c1c28}
+h1{font-size:1.4rem}.box{border:1px solid #ccd;border-radius:.6rem;padding:1rem 1.25rem}
+button{font:inherit;padding:.5rem 1.1rem;border-radius:.4rem;border:1px solid #3346c2;background:#3346c2;color:#fff;cursor:pointer;margin-right:.5rem}
+button.no{background:#fff;color:#3346c2}label{display:block;margin:.4rem 0}small{color:#555}</style></head>
+<body><main class="box">${body}</main></body></html>`;
+  return new Response(doc.value, { status, headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": pageCsp(formTarget), "cache-control": "no-store" } });
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
+}
+
+function redirectTo(url: string): Response {
+  return new Response(null, { status: 302, headers: { location: url, "cache-control": "no-store" } });
+}
+
+/** The request parameters of §5.2, checked; an error sentence when they are wrong. */
+function authorizationRequest(params: URLSearchParams): { ok: true; clientId: string; redirectUri: string; state: string; challenge: string; me: string | null } | { ok: false; why: string } {
+  const get = (name: string) => params.get(name) ?? "";
+  if (get("response_type") !== "code") return { ok: false, why: "response_type must be code." };
+  const clientId = get("client_id");
+  const redirectUri = get("redirect_uri");
+  if (!URL.canParse(clientId) || !URL.canParse(redirectUri)) return { ok: false, why: "client_id and redirect_uri must be URLs." };
+  // §4.2.2: a redirect_uri on another origin than client_id would need the client's metadata; this one refuses it.
+  if (new URL(clientId).origin !== new URL(redirectUri).origin) return { ok: false, why: "redirect_uri must be on the client_id's origin." };
+  if (!get("state")) return { ok: false, why: "state is missing." };
+  if (get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(get("code_challenge"))) return { ok: false, why: "PKCE with code_challenge_method=S256 is required." };
+  return { ok: true, clientId: new URL(clientId).href, redirectUri: new URL(redirectUri).href, state: get("state"), challenge: get("code_challenge"), me: params.get("me") };
+}
+
+export async function startDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
+  const codes = new Map<string, Code>();
+  const httpServer: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/`;
+  const metadataUrl = `${url}.well-known/oauth-authorization-server`;
+  const authorizationEndpoint = `${url}auth`;
+  const self: DevAuthorizationServer = {
+    url,
+    metadataUrl,
+    authorizationEndpoint,
+    linkHeader: `<${metadataUrl}>; rel="indieauth-metadata", <${authorizationEndpoint}>; rel="authorization_endpoint"`,
+    linkElements: `<link rel="indieauth-metadata" href="${metadataUrl}"><link rel="authorization_endpoint" href="${authorizationEndpoint}">`,
+    sites: options.sites.map((s) => new URL(s).href),
+    close: () =>
+      new Promise<void>((resolve) => {
+        httpServer.closeAllConnections();
+        httpServer.close(() => resolve());
+      }),
+  };
+
+  const approve = (req: { clientId: string; redirectUri: string; state: string; challenge: string }, me: string): Response => {
+    const code = randomBytes(24).toString("base64url");
+    codes.set(code, { clientId: req.clientId, redirectUri: req.redirectUri, challenge: req.challenge, me, expiresAt: Date.now() + CODE_LIFETIME_MS });
+    const back = new URL(req.redirectUri);
+    back.searchParams.set("code", code);
+    back.searchParams.set("state", req.state);
+    back.searchParams.set("iss", url);
+    return redirectTo(back.href);
+  };
+
+  async function handle(request: Request): Promise<Response> {
+    const { pathname, searchParams } = new URL(request.url);
+    if (pathname === "/.well-known/oauth-authorization-server" && request.method === "GET") {
+      return json({
+        issuer: url,
+        authorization_endpoint: authorizationEndpoint,
+        token_endpoint: `${url}token`,
+        response_types_supported: ["code"],
+        grant_types_supported: ["authorization_code"],
+        code_challenge_methods_supported: ["S256"],
+        authorization_response_iss_parameter_supported: true,
+      });
+    }
+    if (pathname === "/auth" && request.method === "GET") {
+      const req = authorizationRequest(searchParams);
+      if (!req.ok) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>${req.why}</p>`, 400);
+      const hinted = req.me && URL.canParse(req.me) ? new URL(req.me).href : undefined;
+      if (options.autoApprove && hinted && self.sites.includes(hinted)) return approve(req, hinted);
+      const choices = hinted && self.sites.includes(hinted) ? [hinted] : self.sites;
+      const hidden = (["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method"] as const).map(
+        (n) => html`<input type="hidden" name="${n}" value="${searchParams.get(n) ?? ""}">`,
+      );
+      return page(
+        "Sign in",
+        html`<h1>Sign in to ${new URL(req.clientId).host}?</h1>
+<p><small>Development authorization server: it signs in whoever is at this browser, no password. For demos and tests only.</small></p>
+<form method="post" action="/auth/approve">${hidden}
+<fieldset style="border:0;padding:0"><legend>Sign in as</legend>
+${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${i === 0 ? " checked" : ""}> ${s}</label>`)}
+</fieldset>
+<p><button type="submit" name="decision" value="approve">Approve</button><button class="no" type="submit" name="decision" value="deny">Deny</button></p>
+</form>`,
+        200,
+        new URL(req.redirectUri).origin,
+      );
+    }
+    if (pathname === "/auth/approve" && request.method === "POST") {
+      const form = new URLSearchParams(await request.text());
+      const req = authorizationRequest(form);
+      if (!req.ok) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>${req.why}</p>`, 400);
+      if (form.get("decision") !== "approve") {
+        const back = new URL(req.redirectUri);
+        back.searchParams.set("error", "access_denied");
+        back.searchParams.set("state", req.state);
+        back.searchParams.set("iss", url);
+        return redirectTo(back.href);
+      }
+      const me = form.get("me") ?? "";
+      if (!URL.canParse(me) || !self.sites.includes(new URL(me).href)) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>This server signs in only ${self.sites.join(", ")}.</p>`, 400);
+      return approve(req, new URL(me).href);
+    }
+    if (pathname === "/auth" && request.method === "POST") {
+      // §5.3.2: redeeming the code for the profile URL.
+      const form = new URLSearchParams(await request.text());
+      const code = codes.get(form.get("code") ?? "");
+      codes.delete(form.get("code") ?? "");
+      const bad = (description: string) => json({ error: "invalid_grant", error_description: description }, 400);
+      if (form.get("grant_type") !== "authorization_code") return bad("grant_type must be authorization_code.");
+      if (!code || code.expiresAt < Date.now()) return bad("The code is unknown, used or expired.");
+      if (form.get("client_id") !== code.clientId || form.get("redirect_uri") !== code.redirectUri) return bad("client_id or redirect_uri differ from the request's.");
+      const verifier = form.get("code_verifier") ?? "";
+      if (!sameSecret(pkceChallenge(verifier), code.challenge)) return bad("The code_verifier does not match the code_challenge.");
+      return json({ me: code.me });
+    }
+    return page("Not found", html`<h1>Not found</h1>`, 404);
+  }
+
+  httpServer.on("request", (req, res) => {
+    void (async () => {
+      try {
+        const request = await toWebRequest(req, { maxBodyBytes: 64 * 1024 });
+        await sendWebResponse(res, await handle(request));
+      } catch {
+        if (!res.headersSent) res.writeHead(400).end();
+        else res.destroy();
+      }
+    })();
+  });
+  return self;
+}

@@ -1,0 +1,22 @@
+/**
+ * @indiepm/web — the owner's web inbox for an indiepm server (`createWebInbox`), and how
+ * the standalone server composes it with the engine (`withWebInbox`).
+ */
+export { createWebInbox, withWebInbox } from "./inbox.js";
+export type { WebInbox, WebInboxContext, WebInboxOptions } from "./inbox.js";
+export { WebInboxError, WEB_ERROR_CODES } from "./errors.js";
+export type { WebErrorCode } from "./errors.js";
+export { CONTENT_SECURITY_POLICY } from "./security.js";
+export {
+  authorizationLinksFromPage,
+  authorizationUrl,
+  discoverAuthorizationServer,
+  normalizeProfileUrl,
+  pkceChallenge,
+  pkcePair,
+  processMetadata,
+  processProfileResponse,
+  redeemCode,
+  verifyMe,
+} from "./indieauth.js";
+export type { AuthorizationServer } from "./indieauth.js";

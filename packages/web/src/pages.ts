@@ -1,0 +1,415 @@
+/**
+ * The inbox's pages: pure functions from data to `Html`, escaped by default (html.ts).
+ * Every page works without JavaScript; `static/app.js` enhances it (live delivery
+ * status, the new-message banner, local times).
+ */
+import { sanitizeHtml, type Conversation, type DeliveryView, type GrantedToken, type SiteSettings, type Thread, type ThreadItem } from "@indiepm/core";
+import { html, trusted, type Html, type Part } from "./html.js";
+
+/** What every signed-in page knows. */
+export interface Frame {
+  /** Path prefix of the inbox, ending in `/` (`/` standalone, `/inbox/` under Express). */
+  base: string;
+  /** The signed-in site; absent on the sign-in page. */
+  site?: string;
+  csrf?: string;
+  unread?: number;
+  latestReceivedAt?: string;
+  /** Which main navigation entry is current. */
+  current?: "inbox" | "compose" | "settings";
+  notice?: string;
+  error?: string;
+  /** `<noscript>` refresh while deliveries are pending and JavaScript is off. */
+  refreshSeconds?: number;
+  /** How often app.js asks whether a message arrived, ms. */
+  pollMs?: number;
+}
+
+export const NOTICES: Record<string, string> = {
+  sent: "Sent. Delivery status updates below.",
+  saved: "Saved.",
+  read: "Marked as read.",
+  unread: "Marked as unread.",
+  deleted: "Deleted.",
+  revoked: "Token revoked: it now answers 401 invalid_token.",
+  "deleted-all": "Every message was deleted.",
+  "signed-out": "You are signed out.",
+  expired: "Your session ended; sign in again.",
+};
+
+/** "bob.example.com" for "https://bob.example.com/", the path kept where there is one. */
+export function siteLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
+    return `${u.host}${path}${u.search}`;
+  } catch {
+    return url;
+  }
+}
+
+/** Server-side time in UTC; app.js shows it in the reader's own zone. */
+export function timeTag(iso: string | undefined): Html {
+  if (!iso) return html``;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return html`<time>${iso}</time>`;
+  const text = `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 16)} UTC`;
+  return html`<time datetime="${d.toISOString()}">${text}</time>`;
+}
+
+function csrfField(frame: Frame): Html {
+  return html`<input type="hidden" name="csrf" value="${frame.csrf ?? ""}">`;
+}
+
+export function layout(frame: Frame, title: string, main: Part, status = ""): Html {
+  const b = frame.base;
+  const nav = (key: Frame["current"], href: string, label: Part) =>
+    html`<a href="${href}"${frame.current === key ? html` aria-current="page"` : ""}>${label}</a>`;
+  const unread = frame.unread ?? 0;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>${title} · indiepm</title>
+<link rel="stylesheet" href="${b}static/style.css">
+<link rel="icon" href="${b}static/icon.svg" type="image/svg+xml">
+<script src="${b}static/app.js" defer></script>
+${frame.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${frame.refreshSeconds}"></noscript>` : ""}
+</head>
+<body${frame.site ? html` data-status-url="${b}status.json" data-unread="${unread}" data-latest="${frame.latestReceivedAt ?? ""}" data-poll-ms="${frame.pollMs ?? 10_000}"` : ""}>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <a class="brand" href="${b}"><span class="logo" aria-hidden="true">✉</span> indiepm</a>
+  ${
+    frame.site
+      ? html`<nav aria-label="Main">
+    ${nav("inbox", b, html`Inbox${unread > 0 ? html` <span class="badge" id="unread-badge"><span class="visually-hidden">, </span>${unread}<span class="visually-hidden"> unread</span></span>` : ""}`)}
+    ${nav("compose", `${b}compose`, "Write")}
+    ${nav("settings", `${b}settings`, "Settings")}
+  </nav>
+  <div class="account">
+    <span class="me" title="${frame.site}">${siteLabel(frame.site)}</span>
+    <form method="post" action="${b}signout">${csrfField(frame)}<button class="link" type="submit">Sign out</button></form>
+  </div>`
+      : ""
+  }
+</header>
+<div id="new-message" class="banner" role="status" aria-live="polite" hidden></div>
+<main id="main" tabindex="-1">
+${frame.notice && NOTICES[frame.notice] ? html`<p class="notice" role="status">${NOTICES[frame.notice]}</p>` : ""}
+${frame.error ? html`<p class="error" role="alert">${frame.error}</p>` : ""}
+${main}
+</main>
+${status}
+</body>
+</html>
+`;
+}
+
+export function signInPage(frame: Frame, p: { preCsrf: string; me: string; sites: readonly string[] }): Html {
+  return layout(
+    frame,
+    "Sign in",
+    html`<section class="card narrow signin">
+  <h1>Sign in to your inbox</h1>
+  <p>Enter your site's address. You will be sent to the sign-in page your site names (IndieAuth), and come back here.</p>
+  <form method="post" action="${frame.base}signin">
+    <input type="hidden" name="csrf" value="${p.preCsrf}">
+    <label for="me">Your site</label>
+    <input id="me" name="me" type="text" inputmode="url" autocomplete="url" autocapitalize="off" spellcheck="false" required placeholder="example.com" value="${p.me}">
+    <button class="primary" type="submit">Sign in</button>
+  </form>
+  ${p.sites.length > 0 ? html`<p class="hint">This server holds the inbox of ${p.sites.map((s, i) => html`${i > 0 ? ", " : ""}<strong>${siteLabel(s)}</strong>`)}.</p>` : ""}
+</section>`,
+  );
+}
+
+/** The page between the sign-in form and the authorization endpoint (a form may only post to this origin: CSP form-action). */
+export function redirectPage(frame: Frame, url: string): Html {
+  const host = siteLabel(url);
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="0;url=${url}">
+<title>Signing in · indiepm</title><link rel="stylesheet" href="${frame.base}static/style.css"></head>
+<body><main id="main" class="card narrow"><h1>Signing in…</h1><p>Taking you to your site's sign-in page at <strong>${host}</strong>. <a href="${url}">Continue</a> if nothing happens.</p></main></body></html>`;
+}
+
+export function messagePage(frame: Frame, title: string, text: string, back?: { href: string; label: string }): Html {
+  return layout(frame, title, html`<section class="card narrow"><h1>${title}</h1><p>${text}</p>${back ? html`<p><a href="${back.href}">${back.label}</a></p>` : ""}</section>`);
+}
+
+function participantsText(list: readonly string[]): Html {
+  if (list.length === 0) return html`<span>yourself</span>`;
+  return html`${list.map((p, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(p)}</span>`)}`;
+}
+
+export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: string }): Html {
+  const b = frame.base;
+  const list =
+    p.conversations.length === 0
+      ? html`<p class="empty">${p.q ? html`No conversation matches “${p.q}”.` : html`No messages yet. <a href="${b}compose">Write one</a>.`}</p>`
+      : html`<ul class="conversations">${p.conversations.map(
+          (c) => html`<li class="conversation${c.unread > 0 ? " unread" : ""}">
+  <a href="${b}c/${c.id}">
+    <span class="line1"><span class="who">${participantsText(c.participants)}</span>${timeTag(c.lastAt)}</span>
+    <span class="line2"><span class="subject">${c.subject ?? "(no subject)"}</span>${c.messages > 1 ? html` <span class="count" title="${c.messages} messages">${c.messages}</span>` : ""}${
+      c.unread > 0 ? html` <span class="badge">${c.unread}<span class="visually-hidden"> unread</span></span>` : ""
+    }</span>
+    <span class="snippet">${c.lastSender === frame.site ? html`<span class="you">You:</span> ` : ""}${c.snippet}</span>
+  </a>
+</li>`,
+        )}</ul>`;
+  return layout(
+    { ...frame, current: "inbox" },
+    p.q ? `Search: ${p.q}` : "Inbox",
+    html`<div class="inbox-head">
+  <h1>${p.q ? "Search" : "Conversations"}</h1>
+  <a class="button primary" href="${b}compose">Write</a>
+</div>
+<form class="search" role="search" method="get" action="${b}">
+  <label for="q" class="visually-hidden">Search messages</label>
+  <input id="q" name="q" type="search" value="${p.q}" placeholder="Search messages and sites">
+  <button type="submit">Search</button>
+  ${p.q ? html`<a href="${b}">Clear</a>` : ""}
+</form>
+${list}`,
+  );
+}
+
+const STATUS_TEXT: Record<string, string> = { pending: "sending…", delivered: "delivered", failed: "failed" };
+
+export function deliveryList(message: string, deliveries: readonly DeliveryView[]): Html {
+  return html`<ul class="deliveries" data-message="${message}" aria-label="Delivery">${deliveries.map(
+    (d) => html`<li class="delivery ${d.status}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${STATUS_TEXT[d.status] ?? d.status}${
+      d.status === "failed" && d.error ? ` (${d.error})` : ""
+    }</span>${d.detail && d.status !== "delivered" ? html`<span class="detail">${d.detail}</span>` : ""}</li>`,
+  )}</ul>`;
+}
+
+function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: number, previous: ThreadItem | undefined): Html {
+  const b = frame.base;
+  const mine = item.direction === "sent";
+  const recipients = item.direction === "sent" ? (item.to ?? item.deliveries.map((d) => d.recipient)) : (item.to ?? [item.recipient]);
+  const shownTo = recipients.map((r) => (r === frame.site ? "you" : siteLabel(r)));
+  const answersEarlier = item.inReplyTo && previous && previous.message !== item.inReplyTo ? thread.items.find((i) => i.message === item.inReplyTo) : undefined;
+  const id = `m${index}`;
+  // Received HTML was sanitized by the engine before it was stored (§5); what this site sent is sanitized here, as the owner typed it.
+  const markup = item.contentHtml === undefined ? undefined : item.direction === "sent" ? sanitizeHtml(item.contentHtml) : item.contentHtml;
+  const body = markup ? html`<div class="body rich">${trusted(markup)}</div>` : html`<div class="body text">${item.content}</div>`;
+  return html`<li class="message ${mine ? "sent" : "received"}${item.direction === "received" && !item.read ? " unread" : ""}" id="${id}">
+<article aria-labelledby="${id}-from">
+  <header>
+    <span class="from" id="${id}-from">${mine ? "You" : siteLabel(item.sender)}</span>
+    <span class="to">to ${shownTo.join(", ")}</span>
+    ${timeTag(item.direction === "sent" ? item.createdAt : item.receivedAt)}
+  </header>
+  ${item.name && item.name !== thread.subject ? html`<p class="msg-subject">${item.name}</p>` : ""}
+  ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${siteLabel(answersEarlier.sender)}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
+  ${body}
+  ${item.direction === "sent" ? deliveryList(item.message, item.deliveries) : ""}
+  <div class="message-actions">
+    ${
+      item.direction === "received"
+        ? html`<form method="post" action="${b}m/read">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="conversation" value="${thread.id}"><input type="hidden" name="read" value="${item.read ? "0" : "1"}"><button class="link" type="submit">Mark ${item.read ? "unread" : "read"}</button></form>`
+        : ""
+    }
+    <details class="danger-zone"><summary>Delete</summary>
+      <form method="post" action="${b}m/delete">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="conversation" value="${thread.id}"><button class="danger" type="submit">Delete this message</button></form>
+    </details>
+  </div>
+</article>
+</li>`;
+}
+
+/** Who a reply from the thread goes to (PROTOCOL.md §5): the participants of the message it answers. */
+export function replyTargets(site: string, last: ThreadItem): string[] {
+  const people = last.direction === "received" ? [last.sender, ...(last.to ?? [])] : last.deliveries.map((d) => d.recipient);
+  return [...new Set(people)].filter((p) => p !== site);
+}
+
+export function threadPage(frame: Frame, thread: Thread, draft = ""): Html {
+  const b = frame.base;
+  const last = thread.items.at(-1);
+  const targets = last && frame.site ? replyTargets(frame.site, last) : [];
+  const pending = thread.items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending"));
+  const unread = thread.items.some((i) => i.direction === "received" && !i.read);
+  return layout(
+    { ...frame, current: "inbox", ...(pending ? { refreshSeconds: 3 } : {}) },
+    thread.subject ?? "Conversation",
+    html`<nav class="crumbs" aria-label="Breadcrumb"><a href="${b}">← Conversations</a></nav>
+<div class="thread-head">
+  <h1>${thread.subject ?? "(no subject)"}</h1>
+  <p class="participants">With ${participantsText(thread.participants)} · ${thread.messages} message${thread.messages === 1 ? "" : "s"}</p>
+  <div class="thread-actions">
+    <form method="post" action="${b}c/${thread.id}/read">${csrfField(frame)}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
+    <details class="danger-zone"><summary>Delete conversation</summary>
+      <form method="post" action="${b}c/${thread.id}/delete">${csrfField(frame)}<p>Delete all ${thread.messages} messages of this conversation from this server? Others keep their copies.</p><button class="danger" type="submit">Yes, delete it</button></form>
+    </details>
+  </div>
+</div>
+<ol class="messages" data-live-status="${b}c/${thread.id}/status.json" aria-live="polite">
+${thread.items.map((item, i) => messageItem(frame, thread, item, i, thread.items[i - 1]))}
+</ol>
+${
+  last && targets.length > 0
+    ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply">
+  ${csrfField(frame)}
+  <h2 id="reply-heading">Reply</h2>
+  <p class="hint" id="reply-to">To ${targets.map((t, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(t)}</span>`)}: the people in this conversation, no one else.</p>
+  <label for="reply-text">Your reply</label>
+  <textarea id="reply-text" name="content" rows="4" required aria-describedby="reply-to">${draft}</textarea>
+  <div class="form-actions"><button class="primary" type="submit">Send reply</button><span class="hint kbd-hint">Ctrl+Enter sends</span></div>
+</form>`
+    : ""
+}`,
+  );
+}
+
+export interface ComposeValues {
+  to: string;
+  subject: string;
+  content: string;
+  html: string;
+  vouch: string;
+  hide: boolean;
+}
+
+export function composePage(frame: Frame, v: ComposeValues): Html {
+  const b = frame.base;
+  return layout(
+    { ...frame, current: "compose" },
+    "Write",
+    html`<h1>Write a message</h1>
+<form class="compose card" method="post" action="${b}compose">
+  ${csrfField(frame)}
+  <p class="from">From <strong>${siteLabel(frame.site ?? "")}</strong></p>
+  <label for="to">To</label>
+  <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint">
+  <p class="hint" id="to-hint">One site or several, separated by commas or spaces. Several make a group: each sees who else it went to.</p>
+  <label class="check"><input type="checkbox" name="hide" value="1"${v.hide ? " checked" : ""}> Hide the recipients from each other</label>
+  <label for="subject">Subject <span class="optional">(optional)</span></label>
+  <input id="subject" name="subject" type="text" value="${v.subject}">
+  <label for="content">Message</label>
+  <textarea id="content" name="content" rows="10" required>${v.content}</textarea>
+  <details${v.html ? " open" : ""}><summary>Formatted version (HTML, optional)</summary>
+    <label for="html">HTML</label>
+    <textarea id="html" name="html" rows="5" aria-describedby="html-hint">${v.html}</textarea>
+    <p class="hint" id="html-hint">Sent beside the plain text; each recipient keeps only harmless formatting (links, emphasis, lists).</p>
+  </details>
+  <details${v.vouch ? " open" : ""}><summary>First contact (vouch, optional)</summary>
+    <label for="vouch">Vouch page</label>
+    <input id="vouch" name="vouch" type="url" value="${v.vouch}" aria-describedby="vouch-hint">
+    <p class="hint" id="vouch-hint">For someone who accepts messages only from their contacts: a page on one of their contacts' sites that links to yours.</p>
+  </details>
+  <div class="form-actions"><button class="primary" type="submit">Send</button><span class="hint kbd-hint">Ctrl+Enter sends</span></div>
+</form>`,
+  );
+}
+
+const POLICY_TEXT = {
+  anyone: ["Anyone", "Every site may write to you (the block list still applies)."],
+  contacts: ["Contacts only", "Sites you wrote to or added, and first contacts vouched for by one of them."],
+  nobody: ["Nobody", "No new messages are accepted."],
+} as const;
+
+export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken[]): Html {
+  const b = frame.base;
+  const configuredContacts = new Set(s.configured.contacts ?? []);
+  const configuredBlocked = new Set(s.configured.blocked ?? []);
+  const contacts = [...new Set([...s.contacts, ...s.wroteTo])].sort();
+  const siteForm = (action: string, field: string, value: string, label: string, cls = "link") =>
+    html`<form method="post" action="${b}settings/${action}">${csrfField(frame)}<input type="hidden" name="${field}" value="${value}"><button class="${cls}" type="submit">${label}<span class="visually-hidden"> ${siteLabel(value)}</span></button></form>`;
+  return layout(
+    { ...frame, current: "settings" },
+    "Settings",
+    html`<h1>Settings</h1>
+<section class="card" aria-labelledby="policy-h">
+  <h2 id="policy-h">Who may write to you</h2>
+  <form method="post" action="${b}settings/policy">
+    ${csrfField(frame)}
+    <fieldset><legend class="visually-hidden">Who may write to you</legend>
+    ${(Object.keys(POLICY_TEXT) as (keyof typeof POLICY_TEXT)[]).map(
+      (p) => html`<label class="choice"><input type="radio" name="policy" value="${p}"${s.policy === p ? " checked" : ""}> <span><strong>${POLICY_TEXT[p][0]}</strong><span class="hint">${POLICY_TEXT[p][1]}</span></span></label>`,
+    )}
+    </fieldset>
+    <button type="submit">Save</button>
+  </form>
+</section>
+
+<section class="card" aria-labelledby="contacts-h">
+  <h2 id="contacts-h">Contacts</h2>
+  ${
+    contacts.length === 0
+      ? html`<p class="empty">No contacts yet. Everyone you write to becomes one.</p>`
+      : html`<ul class="sites">${contacts.map(
+          (c) => html`<li><span class="site">${siteLabel(c)}</span> <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
+            configuredContacts.has(c) ? "" : siteForm("contacts/remove", "site", c, "Remove")
+          }</li>`,
+        )}</ul>`
+  }
+  <form class="inline" method="post" action="${b}settings/contacts/add">
+    ${csrfField(frame)}
+    <label for="contact">Add a contact</label>
+    <span class="row"><input id="contact" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="carol.example"><button type="submit">Add</button></span>
+  </form>
+</section>
+
+<section class="card" aria-labelledby="blocked-h">
+  <h2 id="blocked-h">Blocked sites</h2>
+  <p class="hint">A blocked site is refused (403 forbidden) before anything of it is fetched, whatever else is set here.</p>
+  ${
+    s.blocked.length === 0
+      ? html`<p class="empty">Nobody is blocked.</p>`
+      : html`<ul class="sites">${s.blocked.map(
+          (c) => html`<li><span class="site">${siteLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock")}</li>`,
+        )}</ul>`
+  }
+  <form class="inline" method="post" action="${b}settings/blocked/add">
+    ${csrfField(frame)}
+    <label for="block">Block a site</label>
+    <span class="row"><input id="block" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="spam.example"><button class="danger" type="submit">Block</button></span>
+  </form>
+</section>
+
+<section class="card" aria-labelledby="notify-h">
+  <h2 id="notify-h">Notifications</h2>
+  <form method="post" action="${b}settings/webhook">
+    ${csrfField(frame)}
+    <label for="webhook">Webhook URL <span class="optional">(optional)</span></label>
+    <span class="row"><input id="webhook" name="webhook" type="url" value="${s.webhook ?? ""}" placeholder="https://example.com/hooks/pm" aria-describedby="webhook-hint"><button type="submit">Save</button></span>
+    <p class="hint" id="webhook-hint">Each new message is announced there with a small JSON POST (sender, subject, the start of the text), retried like a delivery. Leave empty for none.</p>
+  </form>
+</section>
+
+<section class="card" aria-labelledby="tokens-h">
+  <h2 id="tokens-h">Standing tokens</h2>
+  <p class="hint">Sites that may deliver to you without a new handshake (PROTOCOL.md §4). A revoked token is refused; that site then has to ask again.</p>
+  ${
+    tokens.length === 0
+      ? html`<p class="empty">No tokens were granted yet.</p>`
+      : html`<div class="table-wrap"><table class="tokens">
+    <thead><tr><th scope="col">Site</th><th scope="col">Granted</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+    <tbody>${tokens.map(
+      (t) => html`<tr${t.revokedAt ? html` class="revoked"` : ""}><td class="site">${siteLabel(t.sender)}</td><td>${timeTag(t.createdAt)}</td><td>${timeTag(t.expiresAt)}</td><td>${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td>${
+        t.revokedAt ? html`revoked ${timeTag(t.revokedAt)}` : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger")
+      }</td></tr>`,
+    )}</tbody></table></div>`
+  }
+</section>
+
+<section class="card" aria-labelledby="data-h">
+  <h2 id="data-h">Your data</h2>
+  <p><a class="button" href="${b}export.json" download>Download all messages (JSON)</a></p>
+  <details class="danger-zone"><summary>Delete everything</summary>
+    <form method="post" action="${b}settings/delete-all">
+      ${csrfField(frame)}
+      <p>Every message you received and sent from ${siteLabel(s.site)} is deleted from this server; messages still being delivered stop. Settings and contacts stay.</p>
+      <label class="check"><input type="checkbox" name="confirm" value="yes" required> Yes, delete all my messages</label>
+      <button class="danger" type="submit">Delete everything</button>
+    </form>
+  </details>
+</section>`,
+  );
+}

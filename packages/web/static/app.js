@@ -1,0 +1,128 @@
+// indiepm web inbox: progressive enhancement only. Every page works without this file;
+// with it, delivery status updates live, a banner says when a message arrives, times
+// show in the reader's zone, and Ctrl+Enter sends. Served from the inbox's own origin
+// (CSP script-src 'self'); it never inserts HTML, only text.
+"use strict";
+
+(() => {
+  const DELIVERY_POLL_MS = 1500;
+  const INBOX_POLL_MS = 10000;
+  const STATE_TEXT = { pending: "sending…", delivered: "delivered", failed: "failed" };
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" }, cache: "no-store" });
+    if (!response.ok) throw new Error(`${url}: ${response.status}`);
+    return response.json();
+  }
+
+  // Times: "2025-11-26 14:32 UTC" becomes the reader's local date and time.
+  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  function localTimes(root) {
+    for (const el of root.querySelectorAll("time[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (!Number.isNaN(date.getTime())) {
+        el.title = el.textContent;
+        el.textContent = format.format(date);
+      }
+    }
+  }
+
+  // Live delivery status of the sent messages of a conversation.
+  function liveDeliveries() {
+    const list = document.querySelector("[data-live-status]");
+    if (!list || !list.querySelector(".delivery.pending")) return;
+    const url = list.getAttribute("data-live-status");
+    const tick = async () => {
+      try {
+        const status = await getJson(url);
+        for (const m of status.messages) {
+          const ul = [...list.querySelectorAll("ul.deliveries")].find((u) => u.getAttribute("data-message") === m.message);
+          if (!ul) continue;
+          for (const d of m.deliveries) {
+            const li = [...ul.children].find((x) => x.getAttribute("data-recipient") === d.recipient);
+            if (!li) continue;
+            li.className = `delivery ${d.status}`;
+            const state = li.querySelector(".state");
+            const text = (STATE_TEXT[d.status] || d.status) + (d.status === "failed" && d.error ? ` (${d.error})` : "");
+            if (state && state.textContent !== text) state.textContent = text;
+            let detail = li.querySelector(".detail");
+            const detailText = d.detail && d.status !== "delivered" ? d.detail : "";
+            if (detailText && !detail) {
+              detail = document.createElement("span");
+              detail.className = "detail";
+              li.append(detail);
+            }
+            if (detail) detail.textContent = detailText;
+          }
+        }
+        if (status.pending) setTimeout(tick, DELIVERY_POLL_MS);
+      } catch {
+        setTimeout(tick, DELIVERY_POLL_MS * 4);
+      }
+    };
+    setTimeout(tick, DELIVERY_POLL_MS);
+  }
+
+  // "New message" indicator: polls the unread count; no web push, nothing leaves the inbox.
+  function newMessageIndicator() {
+    const url = document.body.getAttribute("data-status-url");
+    if (!url) return;
+    const every = Math.max(1000, Number(document.body.getAttribute("data-poll-ms")) || INBOX_POLL_MS);
+    let latest = document.body.getAttribute("data-latest") || "";
+    const banner = document.getElementById("new-message");
+    const base = document.querySelector(".brand")?.getAttribute("href") || "./";
+    const tick = async () => {
+      try {
+        const status = await getJson(url);
+        const arrived = (status.latestReceivedAt || "") !== latest && (status.latestReceivedAt || "") > latest;
+        if (arrived && banner) {
+          banner.replaceChildren();
+          const text = document.createElement("span");
+          text.textContent = status.unread === 1 ? "A new message arrived." : `New messages: ${status.unread} unread.`;
+          const link = document.createElement("a");
+          link.href = base;
+          link.textContent = "Show inbox";
+          banner.append(text, link);
+          banner.hidden = false;
+          document.title = `(${status.unread}) ${document.title.replace(/^\(\d+\) /, "")}`;
+        }
+        latest = status.latestReceivedAt || latest;
+      } catch {
+        // Signed out or offline: try again later.
+      }
+      setTimeout(tick, every);
+    };
+    setTimeout(tick, every);
+  }
+
+  // Ctrl+Enter (or Cmd+Enter) in a message box sends its form.
+  function quickSend() {
+    document.addEventListener("keydown", (event) => {
+      const target = event.target;
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target instanceof HTMLTextAreaElement && target.form) {
+        event.preventDefault();
+        target.form.requestSubmit();
+      }
+    });
+  }
+
+  // A form submitted once is not submitted twice by an impatient second click.
+  function singleSubmit() {
+    document.addEventListener("submit", (event) => {
+      const form = event.target;
+      if (!(form instanceof HTMLFormElement)) return;
+      if (form.dataset.sending === "1") {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.sending = "1";
+      setTimeout(() => delete form.dataset.sending, 5000);
+    });
+  }
+
+  localTimes(document);
+  liveDeliveries();
+  newMessageIndicator();
+  quickSend();
+  singleSubmit();
+})();

@@ -1,0 +1,368 @@
+/**
+ * The web inbox over real HTTP on loopback: IndieAuth sign-in (discovery, PKCE, state,
+ * iss, code redemption, `me` checks), sessions and cookies, CSRF, the Content-Security-
+ * Policy, escaping, and the owner's pages.
+ */
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createMemoryStore, createPmServer } from "@indiepm/core";
+import { CONTENT_SECURITY_POLICY, createWebInbox } from "../src/index.js";
+import { Browser, quiet, startInboxHost, type InboxHost } from "./support.js";
+
+let host: InboxHost;
+beforeEach(async () => {
+  host = await startInboxHost();
+});
+afterEach(async () => {
+  await host.close();
+});
+
+const ALICE = "https://alice.example.org/";
+
+async function receive(fields: { sender?: string; content: string; name?: string; contentHtml?: string; to?: string[]; inReplyTo?: string; message?: string }) {
+  const message = fields.message ?? `urn:uuid:${randomUUID()}`;
+  await host.store.insert("inbox", {
+    _id: randomUUID(),
+    message,
+    sender: fields.sender ?? ALICE,
+    recipient: host.site,
+    content: fields.content,
+    published: "2025-01-01T10:00:00Z",
+    receivedAt: Date.now(),
+    ...(fields.name ? { name: fields.name } : {}),
+    ...(fields.contentHtml ? { contentHtml: fields.contentHtml } : {}),
+    ...(fields.to ? { to: fields.to } : {}),
+    ...(fields.inReplyTo ? { inReplyTo: fields.inReplyTo } : {}),
+  });
+  return message;
+}
+
+describe("signed out", () => {
+  it("GET / is the sign-in page: a form with a field named me, under a strict CSP", async () => {
+    const b = new Browser();
+    const res = await b.fetch(host.pmUrl);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toBe(CONTENT_SECURITY_POLICY);
+    expect(CONTENT_SECURITY_POLICY).toBe("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("referrer-policy")).toBe("same-origin");
+    const page = await res.text();
+    expect(page).toMatch(/<form method="post" action="\/signin">/);
+    expect(page).toMatch(/<label for="me">Your site<\/label>\s*<input id="me" name="me"/);
+    expect(page).not.toMatch(/<script>|style="|onclick=/);
+  });
+
+  it.each(["/settings", "/compose", "/c/abc"])("GET %s sends to the sign-in page", async (path) => {
+    const res = await new Browser().fetch(new URL(path, host.pmUrl).href);
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/");
+  });
+
+  it("JSON status answers 401 without a session", async () => {
+    const res = await new Browser().fetch(`${host.pmUrl}status.json`);
+    expect(res.status).toBe(401);
+  });
+
+  it("the federation endpoint and owner API still answer at POST / and /api/", async () => {
+    const res = await fetch(host.pmUrl, { method: "POST", body: new URLSearchParams({ action: "verify" }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_request" });
+    const api = await fetch(`${host.pmUrl}api/inbox`, { headers: { authorization: "Bearer owner-token-0123456789abcdef" } });
+    expect(api.status).toBe(200);
+  });
+
+  it("serves its script and stylesheet from its own origin, with the CSP and an ETag", async () => {
+    for (const [file, type] of [["app.js", "text/javascript"], ["style.css", "text/css"], ["icon.svg", "image/svg+xml"]]) {
+      const res = await fetch(`${host.pmUrl}static/${file}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain(type);
+      const again = await fetch(`${host.pmUrl}static/${file}`, { headers: { "if-none-match": res.headers.get("etag")! } });
+      expect(again.status).toBe(304);
+    }
+    expect((await fetch(`${host.pmUrl}static/../package.json`)).status).not.toBe(200);
+  });
+});
+
+describe("IndieAuth sign-in", () => {
+  it("discovers the authorization server, sends PKCE S256 and state, redeems the code, and signs in", async () => {
+    const b = new Browser();
+    const form = await (await b.fetch(host.pmUrl)).text();
+    const started = await b.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: host.site.replace(/\/$/, "") });
+    expect(started.status).toBe(200);
+    const target = new URL(/content="0;url=([^"]+)"/.exec(await started.text())![1]!.replace(/&amp;/g, "&"));
+    expect(target.origin + target.pathname).toBe(host.auth.authorizationEndpoint);
+    expect(Object.fromEntries(target.searchParams)).toMatchObject({
+      response_type: "code",
+      client_id: host.pmUrl,
+      redirect_uri: `${host.pmUrl}auth/callback`,
+      code_challenge_method: "S256",
+      me: host.site,
+    });
+    expect(target.searchParams.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(target.searchParams.get("state")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const page = await b.signIn(host);
+    expect(page).toContain("Conversations");
+    const session = b.setCookies.find((c) => c.startsWith("indiepm_session_") && !/Max-Age=0/.test(c))!;
+    expect(session).toMatch(/; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+    // The session secret is stored only as a hash.
+    const secret = session.split(";")[0]!.split("=")[1]!;
+    expect(JSON.stringify(await host.store.find("sessions"))).not.toContain(secret);
+  });
+
+  it("finds the authorization endpoint from <link rel=authorization_endpoint> too (no metadata)", async () => {
+    host.siteHead.links = [];
+    host.siteHead.html = `<link rel="authorization_endpoint" href="${host.auth.authorizationEndpoint}">`;
+    expect(await new Browser().signIn(host)).toContain("Conversations");
+  });
+
+  it("refuses a site this server does not hold, before fetching it", async () => {
+    const b = new Browser();
+    const form = await (await b.fetch(host.pmUrl)).text();
+    const res = await b.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: "https://mallory.example/" });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("This server holds no inbox for mallory.example.");
+  });
+
+  it("refuses a site that advertises no authorization endpoint", async () => {
+    host.siteHead.links = [];
+    const b = new Browser();
+    const form = await (await b.fetch(host.pmUrl)).text();
+    const res = await b.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: host.site });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("advertises no IndieAuth authorization endpoint");
+  });
+
+  it("refuses a callback in a browser that did not start the sign-in (state bound to a cookie)", async () => {
+    const victim = new Browser();
+    const attacker = new Browser();
+    const form = await (await attacker.fetch(host.pmUrl)).text();
+    const page = await (await attacker.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: host.site })).text();
+    const state = new URL(/content="0;url=([^"]+)"/.exec(page)![1]!.replace(/&amp;/g, "&")).searchParams.get("state")!;
+    const res = await victim.fetch(`${host.pmUrl}auth/callback?code=x&state=${state}&iss=${encodeURIComponent(host.auth.url)}`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("not started in this browser");
+    expect([...victim.cookies.keys()].some((k) => k.startsWith("indiepm_session_"))).toBe(false);
+  });
+
+  it("refuses an iss that is not the metadata's issuer, and a state used twice", async () => {
+    const b = new Browser();
+    const form = await (await b.fetch(host.pmUrl)).text();
+    const page = await (await b.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: host.site })).text();
+    const state = new URL(/content="0;url=([^"]+)"/.exec(page)![1]!.replace(/&amp;/g, "&")).searchParams.get("state")!;
+    const bad = await b.fetch(`${host.pmUrl}auth/callback?code=x&state=${state}&iss=${encodeURIComponent("http://127.0.0.1:1/")}`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("another authorization server");
+  });
+
+  it.each([
+    ["on another host, not vouched for by the same authorization endpoint", "http://127.0.0.1:9/other/", /could not be checked|another authorization endpoint/],
+    ["on the same host but not held here", "SITE/other/", /this server holds no inbox for that site/],
+  ])("refuses a me returned %s", async (_, other, message) => {
+    await host.close();
+    host = await startInboxHost({ authSites: (site) => [site, other.replace("SITE/", site)] });
+    const b = new Browser();
+    const error = await b.signIn(host, host.site, other.replace("SITE/", host.site)).catch((e: Error) => e);
+    expect(String(error)).toMatch(/callback answered 400/);
+    expect(String(error)).toMatch(message);
+  });
+
+  it("signs out: the session is gone on the server too", async () => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const secret = [...b.cookies].find(([k]) => k.startsWith("indiepm_session_"))![1];
+    const out = await b.post(`${host.pmUrl}signout`, { csrf: Browser.csrf(page) });
+    expect(out.status).toBe(303);
+    expect(await host.pm.sessions.get("web-session", secret)).toBeNull();
+    expect(await (await b.fetch(host.pmUrl)).text()).toContain("Sign in to your inbox");
+  });
+
+  it("marks the cookies Secure when the inbox is on https", async () => {
+    const pm = createPmServer({ endpoint: "https://pm.example.net/", sites: ["https://example.net/"], store: createMemoryStore(), logger: quiet });
+    const inbox = createWebInbox({ server: pm, url: "https://pm.example.net/" });
+    const res = await inbox.handle(new Request("https://pm.example.net/"));
+    expect(res.headers.getSetCookie()[0]).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+    await inbox.close();
+  });
+
+  it("refuses an http inbox URL outside development mode", () => {
+    const pm = createPmServer({ endpoint: "https://pm.example.net/", sites: [], store: createMemoryStore(), logger: quiet });
+    expect(() => createWebInbox({ server: pm, url: "http://pm.example.net/" })).toThrow(/must be https/);
+  });
+});
+
+describe("CSRF", () => {
+  it.each([
+    ["a form posted from another origin", { from: "http://evil.example" }, {}],
+    ["a form without the session's token", {}, { csrf: "" }],
+    ["a form with another token", {}, { csrf: "x".repeat(43) }],
+  ])("refuses %s", async (_, init, override) => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const res = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(page), to: "http://127.0.0.1:9/", content: "hi", ...override }, init);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain("cross-site request refused");
+    expect(await host.pm.outbox()).toEqual([]);
+  });
+
+  it("refuses a sign-in form posted from another origin", async () => {
+    const b = new Browser();
+    const form = await (await b.fetch(host.pmUrl)).text();
+    const res = await b.post(`${host.pmUrl}signin`, { csrf: Browser.csrf(form), me: host.site }, { from: "http://evil.example" });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe("the owner's pages", () => {
+  it("lists conversations with unread counts; opening one reads it; escapes everything received", async () => {
+    const first = await receive({ content: "<script>alert(1)</script> & more", name: `"><img src=x onerror=alert(1)>` });
+    await receive({ content: "second", inReplyTo: first });
+    const b = new Browser();
+    const inbox = await b.signIn(host);
+    expect(inbox).toContain("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;");
+    expect(inbox).not.toContain("<img src=x");
+    expect(inbox).toMatch(/class="badge">2<span class="visually-hidden"> unread/);
+    const link = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
+    const thread = await (await b.fetch(`${host.pmUrl}c/${link}`)).text();
+    expect(thread).toContain("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more");
+    expect(thread).not.toContain("<script>alert");
+    expect(thread.indexOf("&lt;script&gt;")).toBeLessThan(thread.indexOf(">second<"));
+    expect((await host.pm.inboxStatus()).unread).toBe(0);
+    // Mark unread again.
+    const unread = await b.post(`${host.pmUrl}c/${link}/read`, { csrf: Browser.csrf(thread), read: "0" });
+    expect(unread.status).toBe(303);
+    expect((await host.pm.inboxStatus()).unread).toBe(2);
+  });
+
+  it("composes to several sites (a visible group) and shows each delivery's status", async () => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
+    const res = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), to: "http://127.0.0.1:9/a/, http://127.0.0.1:9/b/", subject: "Hello", content: "Hi both" });
+    expect(res.status).toBe(303);
+    const thread = await (await b.fetch(new URL(res.headers.get("location")!, host.pmUrl).href)).text();
+    expect(thread).toContain("Sent. Delivery status updates below.");
+    expect(thread).toMatch(/data-recipient="http:\/\/127\.0\.0\.1:9\/a\/"/);
+    const [sent] = await host.pm.outbox();
+    expect(sent).toMatchObject({ name: "Hello", content: "Hi both", to: ["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"] });
+    expect(page).toContain("Conversations");
+    const id = /\/c\/([A-Za-z0-9_-]+)/.exec(res.headers.get("location")!)![1]!;
+    const live = await (await b.fetch(`${host.pmUrl}c/${id}/status.json`)).json();
+    expect(live.messages[0].deliveries.map((d: { recipient: string }) => d.recipient)).toEqual(["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"]);
+  });
+
+  it("re-renders compose with a sentence when a recipient is not a site", async () => {
+    const b = new Browser();
+    await b.signIn(host);
+    const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
+    const res = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), to: "not a url at all ::", content: "keep me" });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain('role="alert"');
+    expect(page).toContain("keep me");
+  });
+
+  it("replies to the thread's participants and no one else", async () => {
+    const carol = "https://carol.example/";
+    const first = await receive({ content: "Group hello", to: [host.site, carol] });
+    const b = new Browser();
+    const inbox = await b.signIn(host);
+    const id = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
+    const thread = await (await b.fetch(`${host.pmUrl}c/${id}`)).text();
+    expect(thread).toMatch(/To <span class="site">alice\.example\.org<\/span>, <span class="site">carol\.example<\/span>/);
+    // A `to` smuggled into the form is ignored: the server computes the recipients.
+    await b.post(`${host.pmUrl}c/${id}/reply`, { csrf: Browser.csrf(thread), content: "Hi all", to: "https://mallory.example/" });
+    const [reply] = await host.pm.outbox();
+    expect(reply).toMatchObject({ inReplyTo: first, to: [ALICE, carol] });
+    expect(reply!.deliveries.map((d) => d.recipient)).toEqual([ALICE, carol]);
+  });
+
+  it("settings: policy, contacts, block list, webhook, and a token revoked", async () => {
+    const b = new Browser();
+    await b.signIn(host);
+    const settings = async () => (await b.fetch(`${host.pmUrl}settings`)).text();
+    let page = await settings();
+    await b.post(`${host.pmUrl}settings/policy`, { csrf: Browser.csrf(page), policy: "contacts" });
+    await b.post(`${host.pmUrl}settings/contacts/add`, { csrf: Browser.csrf(page), site: "carol.example" });
+    await b.post(`${host.pmUrl}settings/blocked/add`, { csrf: Browser.csrf(page), site: "https://spam.example" });
+    await b.post(`${host.pmUrl}settings/webhook`, { csrf: Browser.csrf(page), webhook: "http://127.0.0.1:9/hook" });
+    expect(await host.pm.settings(host.site)).toMatchObject({ policy: "contacts", contacts: ["https://carol.example/"], blocked: ["https://spam.example/"], webhook: "http://127.0.0.1:9/hook" });
+    page = await settings();
+    expect(page).toMatch(/value="contacts" checked/);
+    expect(page).toContain("spam.example");
+    await host.store.insert("secrets", { _id: "t".repeat(64), kind: "standing-token", sender: ALICE, recipient: host.site, createdAt: Date.now(), expiresAt: Date.now() + 1e9 });
+    page = await settings();
+    expect(page).toContain("Revoke");
+    const revoked = await b.post(`${host.pmUrl}settings/tokens/revoke`, { csrf: Browser.csrf(page), id: "t".repeat(64) });
+    expect(revoked.headers.get("location")).toBe("/settings?notice=revoked");
+    expect((await host.pm.tokens())[0]!.revokedAt).toBeDefined();
+  });
+
+  it("exports everything as a JSON download, and deletes everything when confirmed", async () => {
+    await receive({ content: "keep a copy" });
+    const b = new Browser();
+    await b.signIn(host);
+    const res = await b.fetch(`${host.pmUrl}export.json`);
+    expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="indiepm-127\.0\.0\.1_\d+-\d{4}-\d{2}-\d{2}\.json"$/);
+    expect((await res.json()).inbox.map((m: { content: string }) => m.content)).toEqual(["keep a copy"]);
+    const page = await (await b.fetch(`${host.pmUrl}settings`)).text();
+    expect((await b.post(`${host.pmUrl}settings/delete-all`, { csrf: Browser.csrf(page) })).status).toBe(400);
+    expect(await host.pm.inbox()).toHaveLength(1);
+    expect((await b.post(`${host.pmUrl}settings/delete-all`, { csrf: Browser.csrf(page), confirm: "yes" })).status).toBe(303);
+    expect(await host.pm.inbox()).toEqual([]);
+  });
+
+  it("searches", async () => {
+    await receive({ content: "the picnic is on" });
+    await receive({ content: "budget" });
+    const b = new Browser();
+    await b.signIn(host);
+    const page = await (await b.fetch(`${host.pmUrl}?q=PICNIC`)).text();
+    expect(page).toContain("the picnic is on");
+    expect(page).not.toContain("budget");
+  });
+});
+
+describe("profile URLs as typed", () => {
+  it.each([
+    ["example.com", false, "https://example.com/"],
+    ["  https://example.com/~me ", false, "https://example.com/~me"],
+    ["127.0.0.1:4001", true, "http://127.0.0.1:4001/"],
+    ["localhost:4001/", true, "http://localhost:4001/"],
+  ])("%s (dev %s) is %s", async (typed, dev, expected) => {
+    const { normalizeProfileUrl } = await import("../src/indieauth.js");
+    expect(normalizeProfileUrl(typed, { dev })).toBe(expected);
+  });
+
+  it.each([["", "Enter the address"], ["http://example.com/", "only https"], ["https://example.com/#me", "no #fragment"]])("refuses %j", async (typed, message) => {
+    const { normalizeProfileUrl } = await import("../src/indieauth.js");
+    expect(() => normalizeProfileUrl(typed, { dev: false })).toThrow(message);
+  });
+});
+
+describe("IndieAuth responses (pure)", () => {
+  it.each([
+    ["no authorization_endpoint", { issuer: "https://auth.example/" }, "no_authorization_endpoint"],
+    ["no issuer", { authorization_endpoint: "https://auth.example/auth" }, "discovery_failed"],
+    ["an issuer on another origin", { issuer: "https://evil.example/", authorization_endpoint: "https://auth.example/auth" }, "discovery_failed"],
+    ["an http endpoint in production", { issuer: "https://auth.example/", authorization_endpoint: "http://auth.example/auth" }, "no_authorization_endpoint"],
+  ])("metadata with %s is refused", async (_, json, code) => {
+    const { processMetadata } = await import("../src/indieauth.js");
+    expect(() => processMetadata(json, "https://auth.example/.well-known/oauth-authorization-server", { dev: false })).toThrow(expect.objectContaining({ code }));
+  });
+
+  it.each([
+    ["a 400 with an error", 400, { error: "invalid_grant" }],
+    ["no me", 200, {}],
+    ["a me with a fragment", 200, { me: "https://example.com/#x" }],
+    ["a me that is not http(s)", 200, { me: "mailto:me@example.com" }],
+  ])("a profile answer with %s is refused", async (_, status, json) => {
+    const { processProfileResponse } = await import("../src/indieauth.js");
+    expect(() => processProfileResponse(status, json, "https://auth.example/auth")).toThrow(expect.objectContaining({ code: "redeem_failed" }));
+  });
+
+  it("PKCE S256: the challenge is the base64url SHA-256 of the verifier (RFC 7636 appendix B)", async () => {
+    const { pkceChallenge } = await import("../src/indieauth.js");
+    expect(pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  });
+});
