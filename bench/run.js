@@ -4,7 +4,7 @@
  * measured in the same run (never absolute targets checked by timed unit tests).
  *
  *   pnpm bench                      all benchmarks
- *   pnpm bench -- --only discovery  one of them (discovery, eleventy)
+ *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox)
  *   pnpm bench -- --json FILE       also write the figures as one JSON object
  */
 import { existsSync } from "node:fs";
@@ -17,11 +17,14 @@ const { values } = parseArgs({
 });
 
 const suites = {
+  delivery: async () => (await import("./delivery.js")).runDeliveryBench(),
+  "first-contact": async () => (await import("./first-contact.js")).runFirstContactBench(),
   discovery: async () => (await import("./discovery.js")).runDiscoveryBench(),
   eleventy: async () => {
     if (!existsSync(new URL("./eleventy.js", import.meta.url))) return {};
     return (await import("./eleventy.js")).runEleventyBench();
   },
+  inbox: async () => (await import("./inbox.js")).runInboxBench(),
 };
 
 const figures = {};
