@@ -96,6 +96,9 @@ describe("§4 token flow", () => {
     expect(hosts.events.filter((e) => e.action === "grant")).toHaveLength(1);
     expect(hosts.events.filter((e) => e.action === "deliver")).toHaveLength(4);
     expect((await bob.pm.pm.inbox()).map((m) => m.content).sort()).toEqual(["1", "2", "3", "4"]);
+    // The owner sees the one standing token bob's server granted, and that it was used.
+    const tokens = await bob.pm.pm.tokens();
+    expect(tokens).toEqual([expect.objectContaining({ sender: alice.site.url, recipient: bob.site.url, lastUsedAt: expect.any(String) })]);
   });
 
   it("messages written at once share one handshake", async () => {

@@ -18,6 +18,9 @@ import { backoffDelay, classifyAnswer } from "./retry.js";
 import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
 import { tokenVerdict } from "./tokens.js";
 
+/** How precisely a standing token's `lastUsedAt` is kept. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
 /** How long the receiver keeps trying its dialback before dropping it (the sender re-notifies anyway). */
 export const HANDSHAKE_GIVE_UP_MS = 60 * 60_000;
 
@@ -198,7 +201,9 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
   if (secret.kind === "message-token") {
     await engine.store.update("secrets", secret._id, { usedAt: now, usedFor: req.message, lastUsedAt: now }, { usedAt: null });
     await engine.store.update("handshakes", keyOf("notify", req.recipient, req.sender, req.message), { state: "done", updatedAt: now });
-  } else {
+  } else if (secret.lastUsedAt === undefined || now - secret.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+    // "Last used" is for the owner's eye: a minute's resolution saves a store write per
+    // message in a busy conversation (bench/delivery.js: one append instead of two).
     await engine.store.update("secrets", secret._id, { lastUsedAt: now });
   }
   if (!duplicate && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
