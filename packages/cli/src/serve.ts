@@ -27,7 +27,7 @@ const OPTIONS = {
 } as const;
 
 /** Keys a `--config` file may have: CLI.md's, then the engine options this server adds. */
-export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits"] as const;
+export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits", "retry"] as const;
 
 interface ConfigFile {
   port?: number;
@@ -40,6 +40,7 @@ interface ConfigFile {
   defaultFlow?: Flow;
   grantLifetimeSeconds?: number;
   rateLimits?: PmServerOptions["rateLimits"];
+  retry?: PmServerOptions["retry"];
 }
 
 export interface ServeSettings {
@@ -52,7 +53,7 @@ export interface ServeSettings {
   ownerToken: string;
   /** True when the token was made up here (`--dev` without INDIEPM_TOKEN). */
   generatedToken: boolean;
-  engine: Pick<PmServerOptions, "policies" | "defaultFlow" | "grantLifetimeSeconds" | "rateLimits">;
+  engine: Pick<PmServerOptions, "policies" | "defaultFlow" | "grantLifetimeSeconds" | "rateLimits" | "retry">;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -107,6 +108,7 @@ async function readConfig(path: string): Promise<ConfigFile> {
     throw bad("grantLifetimeSeconds", "must be a whole number of seconds", c.grantLifetimeSeconds);
   }
   if (c.rateLimits !== undefined && !isPlainObject(c.rateLimits)) throw bad("rateLimits", "must be an object such as {\"perSenderPerMinute\": 60}", c.rateLimits);
+  if (c.retry !== undefined && !isPlainObject(c.retry)) throw bad("retry", "must be an object such as {\"baseDelayMs\": 5000}", c.retry);
 
   const config = c as ConfigFile;
   // A path in a config file means the same wherever the server is started from.
@@ -178,6 +180,7 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
       ...(config.defaultFlow !== undefined ? { defaultFlow: config.defaultFlow } : {}),
       ...(config.grantLifetimeSeconds !== undefined ? { grantLifetimeSeconds: config.grantLifetimeSeconds } : {}),
       ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
+      ...(config.retry !== undefined ? { retry: config.retry } : {}),
     },
   };
 }
