@@ -14,19 +14,8 @@ export interface DeliveryJson {
   error?: string;
 }
 
-/** CLI.md `inbox --json`. */
-export interface InboxJson {
-  message: string;
-  sender: string;
-  recipient: string;
-  content: string;
-  published: string;
-  receivedAt: string;
-  name?: string;
-  contentHtml?: string;
-  inReplyTo?: string;
-  to?: string[];
-}
+/** CLI.md `inbox --json`: the received message's fields, exactly those CLI.md names. */
+export type InboxJson = Omit<ReceivedMessage, "read">;
 
 /** CLI.md `outbox --json`. */
 export interface OutboxJson {

@@ -10,8 +10,8 @@
  */
 import express from "express";
 import type { Router } from "express";
-import type { HttpClient, Logger, PmServer } from "@indiepm/core";
-import { createWebInbox, type WebInbox } from "@indiepm/web";
+import type { PmServer } from "@indiepm/core";
+import { createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, webHandler } from "./web-bridge.js";
 
@@ -20,19 +20,8 @@ const OPTION_NAMES = ["server", "url", "http", "sessionLifetimeSeconds", "pollSe
 /** Forms of the inbox: a message (64 KiB of text), its HTML, the rest. */
 const MAX_FORM_BYTES = 256 * 1024;
 
-export interface IndiePmInboxOptions {
-  /** The engine: `indiepm(...).server`, or one made with `createPmServer`. */
-  server: PmServer;
-  /** The absolute URL where this router is mounted, e.g. "https://example.com/inbox/" (links, cookies, IndieAuth client_id). */
-  url: string;
-  /** Outbound client for IndieAuth (default: the engine's kind of guarded client). */
-  http?: HttpClient;
-  /** How long a sign-in lasts, seconds (default 14 days). */
-  sessionLifetimeSeconds?: number;
-  /** How often an open page asks whether a message arrived, seconds (default 10). */
-  pollSeconds?: number;
-  logger?: Logger;
-}
+/** The web inbox's options (`@indiepm/web`), checked here once. */
+export type IndiePmInboxOptions = WebInboxOptions;
 
 export interface IndiePmInboxRouter extends Router {
   readonly inbox: WebInbox;
