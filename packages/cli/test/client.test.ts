@@ -50,6 +50,20 @@ describe("startServer", () => {
   });
 });
 
+describe("a request node:http cannot parse", () => {
+  it("gets the §2 JSON error, not a bare 400", async () => {
+    const { connect } = await import("node:net");
+    const url = new URL(bob.url);
+    const socket = connect(Number(url.port), url.hostname);
+    // The body ends before its Content-Length, then the client half-closes.
+    socket.end("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\naction");
+    let answer = "";
+    for await (const chunk of socket) answer += chunk;
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "invalid_request" });
+  });
+});
+
 describe("indiepm send", () => {
   it("delivers and prints exactly one JSON document with --json; exit 0", async () => {
     const { code, stdout, stderr } = await runMain(
