@@ -120,6 +120,8 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
 
   async function handle(request: Request): Promise<Response> {
     const { pathname, searchParams } = new URL(request.url);
+    // Browsers ask every origin for an icon; "none" is an answer, a 404 is a console error.
+    if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
     if (pathname === "/.well-known/oauth-authorization-server" && request.method === "GET") {
       return json({
         issuer: url,

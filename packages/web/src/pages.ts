@@ -132,7 +132,7 @@ export function redirectPage(frame: Frame, url: string): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="0;url=${url}">
-<title>Signing in · indiepm</title><link rel="stylesheet" href="${frame.base}static/style.css"></head>
+<title>Signing in · indiepm</title><link rel="icon" href="${frame.base}static/icon.svg" type="image/svg+xml"><link rel="stylesheet" href="${frame.base}static/style.css"></head>
 <body><main id="main" class="card narrow"><h1>Signing in…</h1><p>Taking you to your site's sign-in page at <strong>${host}</strong>. <a href="${url}">Continue</a> if nothing happens.</p></main></body></html>`;
 }
 
