@@ -138,6 +138,20 @@ describe("§6 Durability under SIGKILL", () => {
     expect(alice.starts).toBeGreaterThan(1);
   }, 240_000);
 
+  it("the receiver down for longer than several back-off steps, then back: every queued delivery completes", async () => {
+    await bob.kill9();
+    const accepted: string[] = [];
+    for (let i = 0; i < 20; i++) accepted.push((await send(i))!);
+    // Back-off from 100 ms doubling to 1 s: 4 s down is several steps.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const { body: waiting } = await alice.api<SentMessage[]>("api/outbox?limit=1000");
+    expect(waiting.map((m) => m.deliveries[0]?.status)).toEqual(Array(20).fill("pending"));
+    await bob.start();
+    const outbox = await allDelivered(20, 30_000);
+    expect(outbox.map((m) => m.deliveries[0]?.status)).toEqual(Array(20).fill("delivered"));
+    expectExactlyOnce(accepted, await inbox());
+  }, 60_000);
+
   it("a torn last line in an nedb file (killed mid-write): the server starts, keeps every message, and sets the torn line aside", async () => {
     const accepted: string[] = [];
     for (let i = 0; i < 3; i++) accepted.push((await send(i))!);
