@@ -5,20 +5,9 @@
  */
 import type { Flow } from "@indiepm/core";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { fourHosts, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
-import { ScriptedEndpoint, actAsReceiver, tappedHttp, type Answer, type Received } from "../harness/rogue.js";
-
-async function start(options: FourHostsOptions = {}): Promise<FourHosts> {
-  const h = await fourHosts(options);
-  onTestFinished(() => h.close());
-  return h;
-}
-
-async function scripted(): Promise<ScriptedEndpoint> {
-  const endpoint = await new ScriptedEndpoint().listen();
-  onTestFinished(() => endpoint.stop());
-  return endpoint;
-}
+import { startHosts as start, scriptedEndpoint as scripted } from "../harness/scoped.js";
+import { postForm, settled, waitFor, type FourHosts } from "../harness/hosts.js";
+import { actAsReceiver, tappedHttp, type Answer, type Received } from "../harness/rogue.js";
 
 const send = (h: FourHosts, content: string, flow: Flow) => h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content, flow });
 const stepsOf = (h: FourHosts, action: string) => h.events.filter((e) => e.action === action).map((e) => e.status);

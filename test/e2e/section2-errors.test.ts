@@ -4,9 +4,10 @@
  * fails answers"). Rows are named `STATUS-CODE-what`, after the answer they expect.
  */
 import type { CollectionName, PmServerOptions } from "@indiepm/core";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { fourHosts, postForm, settled, waitFor, type FourHosts, type HostOverrides } from "../harness/hosts.js";
-import { ScriptedEndpoint, faultyStore, movableClock, postRaw, recordingLogger } from "../harness/rogue.js";
+import { describe, expect, it } from "vitest";
+import { startHosts as start, scriptedEndpoint as scripted } from "../harness/scoped.js";
+import { postForm, settled, waitFor, type FourHosts, type HostOverrides } from "../harness/hosts.js";
+import { faultyStore, movableClock, postRaw, recordingLogger } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
 
@@ -31,18 +32,6 @@ const KiB = 1024;
 const PUBLISHED = "2024-05-01T10:00:00Z";
 /** A token or code of the right shape that nobody issued. */
 const UNKNOWN_SECRET = "A".repeat(43);
-
-async function start(options: Parameters<typeof fourHosts>[0] = {}): Promise<FourHosts> {
-  const h = await fourHosts(options);
-  onTestFinished(() => h.close());
-  return h;
-}
-
-async function scripted(): Promise<ScriptedEndpoint> {
-  const endpoint = await new ScriptedEndpoint().listen();
-  onTestFinished(() => endpoint.stop());
-  return endpoint;
-}
 
 function send(h: FourHosts, wire: Wire) {
   const url = wire.at === "alice" ? h.alice.pm.url : h.bob.pm.url;

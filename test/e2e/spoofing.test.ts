@@ -6,6 +6,7 @@
  * became of alice's delivery.
  */
 import { describe, expect, it, onTestFinished } from "vitest";
+import { scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { fourHosts, OWNER_TOKEN, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
 
@@ -30,12 +31,6 @@ interface Attack {
 
 const PUBLISHED = "2024-05-01T10:00:00Z";
 const OTHER_SITE = "http://127.0.0.1:9/carol/";
-
-async function scripted(): Promise<ScriptedEndpoint> {
-  const endpoint = await new ScriptedEndpoint().listen();
-  onTestFinished(() => endpoint.stop());
-  return endpoint;
-}
 
 function expectError(answer: { status: number; body: unknown }, status: number, error: string) {
   expect({ status: answer.status, body: answer.body }).toEqual({ status, body: { error, error_description: expect.any(String) } });

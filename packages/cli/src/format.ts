@@ -17,18 +17,8 @@ export interface DeliveryJson {
 /** CLI.md `inbox --json`: the received message's fields, exactly those CLI.md names. */
 export type InboxJson = Omit<ReceivedMessage, "read">;
 
-/** CLI.md `outbox --json`. */
-export interface OutboxJson {
-  message: string;
-  sender: string;
-  content: string;
-  published: string;
-  name?: string;
-  contentHtml?: string;
-  inReplyTo?: string;
-  to?: string[];
-  deliveries: DeliveryJson[];
-}
+/** CLI.md `outbox --json`: the sent message's fields, with deliveries as `send --json` shows them. */
+export type OutboxJson = Omit<SentMessage, "deliveries"> & { deliveries: DeliveryJson[] };
 
 /** Canonical form (PROTOCOL.md "URLs") of a site URL; left as is when it does not parse. */
 export function canonical(url: string): string {
