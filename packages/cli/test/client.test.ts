@@ -13,6 +13,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 
 let aliceSite: TinyServer;
 let bobSite: TinyServer;
+let carolSite: TinyServer;
 let alice: StandaloneServer;
 let bob: StandaloneServer;
 const endpoints: Record<string, string> = {};
@@ -29,16 +30,19 @@ function site(name: string): Promise<TinyServer> {
 beforeAll(async () => {
   aliceSite = await site("alice");
   bobSite = await site("bob");
+  carolSite = await site("carol");
   const common = { port: 0, dev: true, ownerToken: TOKEN, logger: quiet, retry: { baseDelayMs: 50, maxDelayMs: 200 } };
   alice = await startServer({ ...common, sites: [aliceSite.url], store: createMemoryStore() });
-  bob = await startServer({ ...common, sites: [bobSite.url], store: createMemoryStore() });
+  // One pm server may serve many sites (PROTOCOL.md, Actors): bob's also holds carol's.
+  bob = await startServer({ ...common, sites: [bobSite.url, carolSite.url], store: createMemoryStore() });
   endpoints.alice = alice.url;
   endpoints.bob = bob.url;
+  endpoints.carol = bob.url;
 });
 
 afterAll(async () => {
   await Promise.all([alice?.close(1000), bob?.close(1000)]);
-  await Promise.all([aliceSite?.close(), bobSite?.close()]);
+  await Promise.all([aliceSite?.close(), bobSite?.close(), carolSite?.close()]);
 });
 
 const as = (server: StandaloneServer) => ({ INDIEPM_SERVER: server.url, INDIEPM_TOKEN: TOKEN });
@@ -159,5 +163,37 @@ describe("human-readable listings", () => {
     const { code, stdout } = await runMain(["inbox"], as(alice));
     expect(code).toBe(0);
     expect(stdout).toBe("No messages.\n");
+  });
+});
+
+// Last: these add newer messages, which the listings above would otherwise show first.
+describe("indiepm send to a group", () => {
+  it("several --to show each recipient the others (to); --html, --reply-to carried; --hide-recipients shows none", async () => {
+    const inReplyTo = "urn:uuid:0b7d2c4e-6a51-4c3e-9f0a-2f6c1d9e8a77";
+    const received = async (message: string) =>
+      (JSON.parse((await runMain(["inbox", "--json"], as(bob))).stdout) as Record<string, unknown>[]).filter((m) => m.message === message);
+
+    const group = await runMain(
+      ["send", "--from", aliceSite.url, "--to", bobSite.url, "--to", carolSite.url, "--html", "<p>Hi <b>both</b></p>", "--reply-to", inReplyTo, "--timeout", "20", "--json", "Hi both"],
+      as(alice),
+    );
+    expect(group.code).toBe(0);
+    const sent = JSON.parse(group.stdout) as { message: string; deliveries: unknown[] };
+    expect(sent.deliveries).toEqual([
+      { recipient: bobSite.url, status: "delivered" },
+      { recipient: carolSite.url, status: "delivered" },
+    ]);
+    const copies = await received(sent.message);
+    expect(copies.map((m) => m.recipient).sort()).toEqual([bobSite.url, carolSite.url].sort());
+    for (const m of copies) {
+      expect(m).toMatchObject({ content: "Hi both", inReplyTo, to: [bobSite.url, carolSite.url] });
+      expect(m.contentHtml).toContain("<b>both</b>");
+    }
+
+    const hidden = await runMain(["send", "--from", aliceSite.url, "--to", bobSite.url, "--to", carolSite.url, "--hide-recipients", "--timeout", "20", "--json", "Just you"], as(alice));
+    expect(hidden.code).toBe(0);
+    const hiddenCopies = await received((JSON.parse(hidden.stdout) as { message: string }).message);
+    expect(hiddenCopies).toHaveLength(2);
+    for (const m of hiddenCopies) expect(m).not.toHaveProperty("to");
   });
 });
