@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -75,6 +75,7 @@ describe("nedb store only", () => {
     opened.push(store);
     return store;
   }
+  const keepOpened = (store: Store) => opened.push(store);
 
   beforeEach(async () => {
     dir = await makeTempDir();
@@ -169,14 +170,44 @@ describe("nedb store only", () => {
       expect(await readdir(dir)).not.toContain("LOCK");
     });
 
+    const openHere = (folder: string) =>
+      `The data folder ${folder} is already open in this process (pid ${process.pid}); close that store first or use another --data folder.`;
+
     it("refuses a second opener in the same process, then opens once the first closed", async () => {
       const first = await openStore();
       const error = await openNedbStore({ dir }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(PmError);
-      expect(error).toMatchObject({ code: "store_error", message: inUse(dir, process.pid) });
+      expect(error).toMatchObject({ code: "store_error", message: openHere(dir) });
+      // Under another name for the same folder (a symlink) too.
+      const alias = `${dir}-alias`;
+      await symlink(dir, alias);
+      await expect(openNedbStore({ dir: alias })).rejects.toMatchObject({ code: "store_error", message: openHere(alias) });
+      await rm(alias);
       await first.close();
       const second = await openStore();
       expect(await second.count("outbox")).toBe(0);
+    });
+
+    it("of two opens started together in one process, one opens and the other refuses", async () => {
+      const results = await Promise.allSettled([openNedbStore({ dir }), openNedbStore({ dir })]);
+      const opened = results.filter((r): r is PromiseFulfilledResult<Store> => r.status === "fulfilled").map((r) => r.value);
+      for (const store of opened) keepOpened(store);
+      expect(opened).toHaveLength(1);
+      expect(results.find((r) => r.status === "rejected")).toMatchObject({ reason: { code: "store_error", message: openHere(dir) } });
+    });
+
+    it("takes over a lock naming this process's pid that this process does not hold (a restarted PID 1 container)", async () => {
+      // Written by the previous life of this pid: same pid, another open's token.
+      await writeFile(path.join(dir, "LOCK"), JSON.stringify({ pid: process.pid, startedAt: "2020-01-01T00:00:00.000Z", token: "previous-life" }));
+      const onRepair = vi.fn();
+      const store = await openStore({ onRepair });
+      expect(onRepair).toHaveBeenCalledWith(`Took over the lock of an earlier process with this process's pid ${process.pid} (a restarted container) in the data folder ${dir}.`);
+      const lock = JSON.parse(await readFile(path.join(dir, "LOCK"), "utf8")) as Record<string, unknown>;
+      expect(lock).toMatchObject({ pid: process.pid, token: expect.any(String) });
+      expect(lock.token).not.toBe("previous-life");
+      await store.insert("outbox", { _id: "m1" });
+      // ...and still refuses a second open while it holds the folder.
+      await expect(openNedbStore({ dir })).rejects.toMatchObject({ code: "store_error", message: openHere(dir) });
     });
 
     it("refuses while another live process holds the lock", async () => {
@@ -297,6 +328,34 @@ describe("nedb store only", () => {
       for (let n = 1; n <= 3; n++) await store.update("deliveries", "d1", { attempts: n });
       await store.close();
       expect(documentLines(await datafileLines(path.join(dir, "deliveries.db")))).toHaveLength(4);
+    });
+
+    it("a removed document leaves its datafile within compactAfterRemoveMs, without close", async () => {
+      const store = await openStore({ compactAfterRemoveMs: 100 });
+      const marker = `gone-${crypto.randomUUID()}`;
+      await store.insert("inbox", { _id: "m1", content: marker });
+      await store.update("inbox", "m1", { read: true });
+      await store.insert("inbox", { _id: "m2", content: "kept" });
+      await store.remove("inbox", "m1");
+      const file = path.join(dir, "inbox.db");
+      // Appended so far: the text is still on disk right after the remove.
+      expect(await readFile(file, "utf8")).toContain(marker);
+      await vi.waitFor(async () => expect(await readFile(file, "utf8")).not.toContain(marker), { timeout: 5_000, interval: 25 });
+      expect(documentLines(await datafileLines(file))).toEqual([{ _id: "m2", content: "kept" }]);
+    });
+
+    it("compact() rewrites at once; with compactOnClose: false, close still rewrites what held removed documents", async () => {
+      const store = await openStore({ compactOnClose: false });
+      const marker = `gone-${crypto.randomUUID()}`;
+      await store.insert("outbox", { _id: "m1", content: marker });
+      await store.remove("outbox", "m1");
+      await store.compact!();
+      expect(await readFile(path.join(dir, "outbox.db"), "utf8")).not.toContain(marker);
+      await store.insert("inbox", { _id: "m2", content: marker });
+      await store.remove("inbox", "m2");
+      await store.close();
+      expect(await readFile(path.join(dir, "inbox.db"), "utf8")).not.toContain(marker);
+      await expect(store.compact!()).rejects.toMatchObject({ code: "store_error" });
     });
 
     it("indexes the fields the engine queries by default", async () => {

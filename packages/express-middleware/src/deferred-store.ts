@@ -17,6 +17,7 @@ export function deferredStore(opening: Promise<Store>): Store {
     remove: async (collection, id) => (await opening).remove(collection, id),
     find: async (collection, query) => (await opening).find(collection, query),
     count: async (collection, where) => (await opening).count(collection, where),
+    compact: async () => (await opening).compact?.(),
     async close() {
       let store: Store;
       try {

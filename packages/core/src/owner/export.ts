@@ -30,7 +30,11 @@ export async function exportAll(ctx: OwnerContext, policies: Record<string, Site
   return doc;
 }
 
-/** Deletes every message of the sites: inbox, outbox, their deliveries (pending ones stop) and queued webhooks. Settings and tokens stay. */
+/**
+ * Deletes every message of the sites: inbox, outbox, their deliveries (pending ones stop)
+ * and queued webhooks. Settings and tokens stay. Then the store is compacted, so nothing
+ * of the deleted messages is left in its files (nedb appends; see store/nedb.ts).
+ */
 export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}): Promise<number> {
   let n = 0;
   for (const site of sitesOf(ctx, query.site)) {
@@ -39,5 +43,6 @@ export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}
     for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { sender: site } })) if (await ctx.store.remove("outbox", o._id)) n++;
     for (const w of await ctx.store.find<WebhookDoc>("webhooks", { where: { site } })) await ctx.store.remove("webhooks", w._id);
   }
+  await ctx.store.compact?.();
   return n;
 }

@@ -6,7 +6,14 @@
  * - nedb keeps every document in memory and appends each write as one line to its file;
  *   a write's promise resolves after the append (the `Store` durability promise). Opening
  *   rewrites ("compacts") the file. Two processes on one folder therefore erase each
- *   other's writes, so the folder is locked (`LOCK`) for one process.
+ *   other's writes, so the folder is locked (`LOCK`) for one process. A lock naming this
+ *   process's own pid but not held by this process is stale: a restarted container is
+ *   PID 1 again and finds the lock of its previous life (also PID 1).
+ * - A removed document stays in the file (its lines, and a tombstone line) until the
+ *   file is rewritten, so a deleted message would stay readable on disk. A collection is
+ *   compacted `COMPACT_AFTER_REMOVE_MS` after its first remove since the last compaction,
+ *   and at once by `compact()` (the owner's "delete everything" calls it); a crash before
+ *   that is covered by opening, which compacts.
  * - nedb reads its files with a line splitter that also breaks at U+2028, U+2029 and
  *   U+0085, which `JSON.stringify` leaves unescaped: one message containing them made the
  *   whole datafile unloadable. Lines are written with those characters escaped.
@@ -25,7 +32,7 @@
  *   the limit, and equality conditions are ordered so nedb picks the narrowest index.
  */
 import { constants } from "node:fs";
-import { copyFile, mkdir, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readFile, realpath, rename, unlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -45,6 +52,8 @@ export interface NedbStoreOptions {
    * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, `handshakes.state`).
    */
   indexes?: Partial<Record<CollectionName, string[]>>;
+  /** How long a removed document may stay in its datafile before it is compacted, ms (default `COMPACT_AFTER_REMOVE_MS`). */
+  compactAfterRemoveMs?: number;
   /** Told, in one sentence each, about repairs made while opening (torn last line, stale lock). */
   onRepair?: (message: string) => void;
 }
@@ -62,6 +71,22 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
 };
 
 const LOCK_FILE = "LOCK";
+
+/**
+ * How long a removed document may stay in its datafile: a remove arms one timer per
+ * store, and when it fires every collection removed from since its last compaction is
+ * rewritten. A timer (not a share of deleted lines) so that one deleted message leaves
+ * the disk as surely as many, and a mass delete costs one rewrite, not one per share.
+ */
+export const COMPACT_AFTER_REMOVE_MS = 30_000;
+
+/**
+ * The data folders this process holds, with the token of each one's lock, shared by every
+ * copy of this module in the process (src and dist can both be loaded): a second open of
+ * a held folder is refused, while a lock naming this pid that is not in here was left by
+ * an earlier process that had the same pid.
+ */
+const HELD_LOCKS: Map<string, string> = ((globalThis as { [key: symbol]: Map<string, string> | undefined })[Symbol.for("indiepm.nedb.heldLocks")] ??= new Map());
 
 /** The line breaks of nedb's reader (@seald-io/nedb lib/byline.js), to count lines as it does. */
 const NEDB_LINE_BREAKS = /\r\n|[\n\v\f\r\x85\u2028\u2029]/;
@@ -138,6 +163,40 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
   let closing: Promise<void> | undefined;
   const pending = new Set<Promise<unknown>>();
 
+  // Collections removed from since their last compaction, and the timer that compacts them.
+  const removedFrom = new Set<CollectionName>();
+  let compactTimer: NodeJS.Timeout | undefined;
+  /** Rewrites the datafiles of `collections` (nedb queues it behind the writes already made). */
+  async function compactNow(collections: Iterable<CollectionName>): Promise<void> {
+    for (const collection of [...collections]) {
+      removedFrom.delete(collection);
+      const datastore = datastores.get(collection);
+      if (datastore === undefined) continue;
+      try {
+        await internals(datastore).compactDatafileAsync();
+      } catch (error) {
+        removedFrom.add(collection);
+        throw new PmError("store_error", `The ${collection} datafile in ${dir} cannot be compacted: ${messageOf(error)}.`, { cause: error });
+      }
+    }
+    if (removedFrom.size === 0 && compactTimer !== undefined) {
+      clearTimeout(compactTimer);
+      compactTimer = undefined;
+    }
+  }
+  function removed(collection: CollectionName): void {
+    removedFrom.add(collection);
+    if (compactTimer !== undefined || closing !== undefined) return;
+    compactTimer = setTimeout(() => {
+      compactTimer = undefined;
+      const call = compactNow(removedFrom).catch((error: unknown) => settings.onRepair(messageOf(error) + "; it is tried again at close."));
+      pending.add(call);
+      void call.finally(() => pending.delete(call));
+    }, settings.compactAfterRemoveMs);
+    // A pending compaction never keeps the process alive: close() and the next open do it too.
+    compactTimer.unref();
+  }
+
   /** Runs one call: refused once closing, tracked so `close()` waits for it, nedb failures given a code. */
   function run<T>(collection: CollectionName, operation: (datastore: NedbDatastore) => Promise<T>): Promise<T> {
     if (closing !== undefined) return Promise.reject(closedStoreError());
@@ -208,7 +267,9 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
     remove(collection, id) {
       return run(collection, async (datastore) => {
         checkId(id);
-        return (await datastore.remove({ _id: id }, {})) > 0;
+        const gone = (await datastore.remove({ _id: id }, {})) > 0;
+        if (gone) removed(collection);
+        return gone;
       });
     },
 
@@ -235,13 +296,21 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       });
     },
 
+    compact() {
+      if (closing !== undefined) return Promise.reject(closedStoreError());
+      const call = compactNow(datastores.keys());
+      pending.add(call);
+      void call.catch(() => undefined).finally(() => pending.delete(call));
+      return call;
+    },
+
     close() {
       closing ??= (async () => {
+        if (compactTimer !== undefined) clearTimeout(compactTimer);
         await Promise.allSettled([...pending]);
         try {
-          if (settings.compactOnClose) {
-            for (const datastore of datastores.values()) await internals(datastore).compactDatafileAsync();
-          }
+          // Without compactOnClose, still rewrite what holds removed documents.
+          await compactNow(settings.compactOnClose ? datastores.keys() : removedFrom);
         } finally {
           await releaseLock();
         }
@@ -254,6 +323,7 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
 interface CheckedOptions {
   dir: string;
   compactOnClose: boolean;
+  compactAfterRemoveMs: number;
   indexes: Record<CollectionName, readonly string[]>;
   onRepair: (message: string) => void;
 }
@@ -264,6 +334,8 @@ function checkOptions(options: NedbStoreOptions): CheckedOptions {
   if (typeof options.dir !== "string" || options.dir.trim() === "") throw invalid("The store option dir must name the data folder.");
   if (options.compactOnClose !== undefined && typeof options.compactOnClose !== "boolean") throw invalid("The store option compactOnClose must be true or false.");
   if (options.onRepair !== undefined && typeof options.onRepair !== "function") throw invalid("The store option onRepair must be a function.");
+  const compactAfterRemoveMs = options.compactAfterRemoveMs ?? COMPACT_AFTER_REMOVE_MS;
+  if (!Number.isSafeInteger(compactAfterRemoveMs) || compactAfterRemoveMs < 0) throw invalid("The store option compactAfterRemoveMs must be a whole number of milliseconds.");
   const indexes: Record<CollectionName, readonly string[]> = { ...DEFAULT_INDEXES };
   for (const [collection, fields] of Object.entries(options.indexes ?? {})) {
     if (!(COLLECTIONS as readonly string[]).includes(collection)) {
@@ -279,7 +351,7 @@ function checkOptions(options: NedbStoreOptions): CheckedOptions {
     }
     indexes[collection as CollectionName] = fields;
   }
-  return { dir: options.dir, compactOnClose: options.compactOnClose ?? true, indexes, onRepair: options.onRepair ?? (() => {}) };
+  return { dir: options.dir, compactOnClose: options.compactOnClose ?? true, compactAfterRemoveMs, indexes, onRepair: options.onRepair ?? (() => {}) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -293,39 +365,64 @@ interface LockHolder {
 /** Takes `dir/LOCK` for this process, or refuses; resolves to the function that releases it. */
 async function acquireLock(dir: string, onRepair: (message: string) => void): Promise<() => Promise<void>> {
   const lockPath = path.join(dir, LOCK_FILE);
-  // The token tells our lock from a later holder's, so release never removes another's.
-  const content = JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() });
+  // One key per folder however it is named (a symlink, a relative path).
+  const key = await realpath(dir).catch(() => dir);
+  // The token tells our lock from a later holder's, so release never removes another's,
+  // and this open from an earlier process that had the same pid.
+  const token = randomUUID();
+  const content = JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), token });
   const release = async () => {
+    if (HELD_LOCKS.get(key) === token) HELD_LOCKS.delete(key);
     try {
       if ((await readFile(lockPath, "utf8")) === content) await unlink(lockPath);
     } catch (error) {
       if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
     }
   };
-
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      await writeFile(lockPath, content, { flag: "wx" });
-      return release;
-    } catch (error) {
-      if (codeOf(error) !== "EEXIST") throw new PmError("store_error", `The lock ${lockPath} cannot be created: ${messageOf(error)}.`, { cause: error });
-    }
-    const holder = await readLockHolder(lockPath);
-    if (holder === "gone") continue;
-    if (holder !== "unreadable" && isAlive(holder.pid)) {
-      throw new PmError("store_error", `The data folder ${dir} is in use by another indiepm process (pid ${holder.pid}); stop it or use another --data folder.`);
-    }
-    // Two processes taking over one stale lock in the same instant could both succeed;
-    // a stale lock is left by a crash, so that needs two starts racing right after one.
-    try {
-      await unlink(lockPath);
-    } catch (error) {
-      if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The stale lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
-    }
-    const who = holder === "unreadable" ? "an unreadable lock" : `the lock of process ${holder.pid}, which no longer runs`;
-    onRepair(`Took over ${who} in the data folder ${dir}.`);
+  const heldHere = () =>
+    new PmError("store_error", `The data folder ${dir} is already open in this process (pid ${process.pid}); close that store first or use another --data folder.`);
+  // Claimed before any await, so two opens in one process cannot both pass.
+  if (HELD_LOCKS.has(key)) throw heldHere();
+  HELD_LOCKS.set(key, token);
+  try {
+    return await takeLock();
+  } catch (error) {
+    if (HELD_LOCKS.get(key) === token) HELD_LOCKS.delete(key);
+    throw error;
   }
-  throw new PmError("store_error", `The lock ${lockPath} keeps changing; another indiepm process is starting on the data folder ${dir}.`);
+
+  async function takeLock(): Promise<() => Promise<void>> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await writeFile(lockPath, content, { flag: "wx" });
+        return release;
+      } catch (error) {
+        if (codeOf(error) !== "EEXIST") throw new PmError("store_error", `The lock ${lockPath} cannot be created: ${messageOf(error)}.`, { cause: error });
+      }
+      const holder = await readLockHolder(lockPath);
+      if (holder === "gone") continue;
+      // Our own pid, not held by this process (HELD_LOCKS): an earlier life of this pid wrote it.
+      const ownPid = holder !== "unreadable" && holder.pid === process.pid;
+      if (holder !== "unreadable" && !ownPid && isAlive(holder.pid)) {
+        throw new PmError("store_error", `The data folder ${dir} is in use by another indiepm process (pid ${holder.pid}); stop it or use another --data folder.`);
+      }
+      // Two processes taking over one stale lock in the same instant could both succeed;
+      // a stale lock is left by a crash, so that needs two starts racing right after one.
+      try {
+        await unlink(lockPath);
+      } catch (error) {
+        if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The stale lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
+      }
+      const who =
+        holder === "unreadable"
+          ? "an unreadable lock"
+          : ownPid
+            ? `the lock of an earlier process with this process's pid ${holder.pid} (a restarted container)`
+            : `the lock of process ${holder.pid}, which no longer runs`;
+      onRepair(`Took over ${who} in the data folder ${dir}.`);
+    }
+    throw new PmError("store_error", `The lock ${lockPath} keeps changing; another indiepm process is starting on the data folder ${dir}.`);
+  }
 }
 
 /** The lock's holder; a lock file being written right now is read again before it counts as unreadable. */

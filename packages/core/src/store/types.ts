@@ -72,6 +72,12 @@ export interface Store {
   count(collection: CollectionName, where?: Record<string, Scalar>): Promise<number>;
   /** Flushes and releases the store (nedb: compacts and removes the lock). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Rewrites what the store keeps on disk so that removed documents leave no trace there
+   * (nedb appends every write; a removed document's lines stay until its file is
+   * rewritten). Optional: a store that removes in place has nothing to do.
+   */
+  compact?(): Promise<void>;
 }
 
 /** `insert` of an `_id` that exists. */
