@@ -26,6 +26,7 @@
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
  */
 import type { HttpClient } from "./http/types.js";
+import type { TrustProxy, TrustProxyValue } from "./http/trust-proxy.js";
 import type { Store } from "./store/types.js";
 import type { Flow, ProtocolEvent, ReceivedMessage, SendInput, SentMessage } from "./types.js";
 
@@ -82,6 +83,13 @@ export interface PmServerOptions {
   retry?: RetryOptions;
   /** Largest federation body, bytes (§2: 256 KiB). */
   maxBodyBytes?: number;
+  /**
+   * Reverse proxies trusted to name the client in `X-Forwarded-For`, for the §6
+   * per-client limits: `false` (default), a number of hops, or proxy addresses and CIDR
+   * ranges (`"loopback"`, `["10.0.0.0/8"]`). `true` is refused (any client could then
+   * choose its address). Applied by `createNodeHandler` and the Express middleware.
+   */
+  trustProxy?: TrustProxyValue;
   /** Called for every protocol step made or answered (the demo's trace, logs). */
   onEvent?: (event: ProtocolEvent) => void;
   logger?: Logger;
@@ -217,6 +225,8 @@ export interface PmServer {
   /** Canonical site URLs held. */
   readonly sites: readonly string[];
   readonly dev: boolean;
+  /** The checked `trustProxy` option: who the HTTP bridges take the client address from. */
+  readonly trustProxy: TrustProxy;
   /** Answers any request of the HTTP surface above; never throws. */
   handle(request: Request, context?: RequestContext): Promise<Response>;
   /** Stores the message and one pending delivery per recipient, then starts delivering. */

@@ -6,10 +6,17 @@
  * The body is read here, under a hard limit (PROTOCOL.md §2: a federation body is at most
  * 256 KiB): a request that announces or sends more is refused with `too_large` as soon as
  * that is known, and the rest is never buffered.
+ *
+ * The client address (`RequestContext.clientAddress`, which the §6 rate limits count) is
+ * the connection's, or behind a trusted reverse proxy the one `X-Forwarded-For` names
+ * (http/trust-proxy.ts, the one place of that rule).
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Logger, PmServer } from "./api.js";
 import { PmError, errorResponse } from "./errors.js";
+import { clientAddressResolver, parseTrustProxy, type TrustProxy, type TrustProxyValue } from "./http/trust-proxy.js";
+
+export { clientAddressOf, clientAddressResolver, parseTrustProxy, TRUST_PROXY_OFF, type TrustProxy, type TrustProxyValue } from "./http/trust-proxy.js";
 
 /** PROTOCOL.md §2: the largest federation request body, bytes (256 KiB). */
 export const MAX_FEDERATION_BODY_BYTES = 256 * 1024;
@@ -227,8 +234,14 @@ export interface NodeHandlerOptions {
   baseUrl?: string;
   /** Largest request body, bytes (default 256 KiB, PROTOCOL.md §2). */
   maxBodyBytes?: number;
-  /** Where unexpected failures are logged (default: `console.error`). */
-  logger?: Pick<Logger, "error">;
+  /** Where unexpected failures (and the one warning about `X-Forwarded-For`) are logged (default: the console). */
+  logger?: Pick<Logger, "error"> & Partial<Pick<Logger, "warn">>;
+  /**
+   * Which reverse proxies in front are trusted to name the client in `X-Forwarded-For`
+   * (see http/trust-proxy.ts). Default: the server's own `trustProxy` (`createPmServer`'s
+   * option), else off.
+   */
+  trustProxy?: TrustProxy | TrustProxyValue;
 }
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -239,7 +252,7 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * answered `413 too_large` in the §2 shape; an unexpected failure `500 server_error`,
  * logged, without a stack.
  */
-export function createNodeHandler(server: Pick<PmServer, "handle">, options: NodeHandlerOptions = {}): NodeHandler {
+export function createNodeHandler(server: Pick<PmServer, "handle"> & Partial<Pick<PmServer, "trustProxy">>, options: NodeHandlerOptions = {}): NodeHandler {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_FEDERATION_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new PmError("invalid_config", `createNodeHandler: option \`maxBodyBytes\` must be a whole number of bytes, got ${String(maxBodyBytes)}.`);
@@ -247,6 +260,13 @@ export function createNodeHandler(server: Pick<PmServer, "handle">, options: Nod
   if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) {
     throw new PmError("invalid_config", `createNodeHandler: option \`baseUrl\` must be an absolute URL, got ${JSON.stringify(options.baseUrl)}.`);
   }
+  const given = options.trustProxy ?? server.trustProxy;
+  const trust = isTrustProxy(given) ? given : parseTrustProxy(given, "createNodeHandler: option `trustProxy`");
+  const warn = (message: string): void => {
+    if (options.logger?.warn) options.logger.warn(message);
+    else if (!options.logger) console.warn(`indiepm: ${message}`);
+  };
+  const clientAddressOf = clientAddressResolver(trust, warn);
   const logError = (error: unknown, req: IncomingMessage): void => {
     const log = options.logger?.error.bind(options.logger);
     const data = { method: req.method, url: req.url, error: error instanceof Error ? error.stack ?? error.message : String(error) };
@@ -260,7 +280,7 @@ export function createNodeHandler(server: Pick<PmServer, "handle">, options: Nod
       try {
         const request = await toWebRequest(req, { maxBodyBytes, ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }) });
         const context: { path: string; clientAddress?: string } = { path: new URL(request.url).pathname };
-        const clientAddress = req.socket.remoteAddress;
+        const clientAddress = clientAddressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
         if (clientAddress !== undefined) context.clientAddress = clientAddress;
         response = await server.handle(request, context);
       } catch (error) {
@@ -281,4 +301,8 @@ export function createNodeHandler(server: Pick<PmServer, "handle">, options: Nod
       }
     })();
   };
+}
+
+function isTrustProxy(value: unknown): value is TrustProxy {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && typeof (value as TrustProxy).trusts === "function";
 }

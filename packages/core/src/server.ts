@@ -5,6 +5,7 @@
 import type { Logger, PmServer, PmServerOptions, RequestContext, SitePolicy } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
 import { createHttpClient } from "./http/client.js";
+import { parseTrustProxy } from "./http/trust-proxy.js";
 import { WorkQueue } from "./owner/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
@@ -95,6 +96,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     perClientPerMinute: positive(options.rateLimits?.perClientPerMinute, "rateLimits.perClientPerMinute", DEFAULT_RATE_LIMITS.perClientPerMinute),
   };
   const maxBodyBytes = positive(options.maxBodyBytes, "maxBodyBytes", MAX_BODY_BYTES);
+  const trustProxy = parseTrustProxy(options.trustProxy);
   const now = options.now ?? Date.now;
   const log = options.logger ?? consoleLogger;
   const onEvent = options.onEvent;
@@ -137,6 +139,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     endpoint,
     sites,
     dev,
+    trustProxy,
     async handle(request: Request, context: RequestContext = {}): Promise<Response> {
       const path = context.path ?? new URL(request.url).pathname;
       if (closing) return jsonResponse({ error: "temporarily_unavailable", error_description: "The server is shutting down." }, 503, { "retry-after": "10" });

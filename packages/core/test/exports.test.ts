@@ -73,7 +73,11 @@ it("@indiepm/core/node exports exactly these names", () => {
   expect(Object.keys(node).sort()).toMatchInlineSnapshot(`
     [
       "MAX_FEDERATION_BODY_BYTES",
+      "TRUST_PROXY_OFF",
+      "clientAddressOf",
+      "clientAddressResolver",
       "createNodeHandler",
+      "parseTrustProxy",
       "readBody",
       "requestUrl",
       "sendWebResponse",

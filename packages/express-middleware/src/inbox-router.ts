@@ -13,7 +13,8 @@ import type { Router } from "express";
 import type { PmServer } from "@indiepm/core";
 import { createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
-import { errorLogger, webHandler } from "./web-bridge.js";
+import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
+import { TRUST_PROXY_OFF } from "@indiepm/core/node";
 
 const FACTORY = "indiepmInbox";
 const OPTION_NAMES = ["server", "url", "http", "sessionLifetimeSeconds", "pollSeconds", "logger"];
@@ -56,9 +57,12 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
   });
   const router = express.Router() as IndiePmInboxRouter;
   router.use(
-    webHandler((request, context) => inbox.handle(request, { path: context.path }), {
+    // The client address goes along (the sign-in limiter counts it), by the engine's rule.
+    webHandler((request, context) => inbox.handle(request, context), {
       maxBodyBytes: MAX_FORM_BYTES,
       log: errorLogger(logger),
+      warn: warningLogger(logger),
+      trustProxy: (server as PmServer).trustProxy ?? TRUST_PROXY_OFF,
       started: Promise.resolve(true),
       baseUrl: new URL(inbox.url).origin,
     }),

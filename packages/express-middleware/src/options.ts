@@ -43,6 +43,7 @@ const ENGINE_KEYS = {
   rateLimits: true,
   retry: true,
   maxBodyBytes: true,
+  trustProxy: true,
   onEvent: true,
   logger: true,
   now: true,

@@ -6,10 +6,11 @@
 import express from "express";
 import type { Router } from "express";
 import { createPmServer, openNedbStore } from "@indiepm/core";
+import { TRUST_PROXY_OFF } from "@indiepm/core/node";
 import type { PmServer, Store } from "@indiepm/core";
 import { deferredStore } from "./deferred-store.js";
 import { parseOptions, type IndiePmOptions } from "./options.js";
-import { describeFailure, errorLogger, webHandler } from "./web-bridge.js";
+import { describeFailure, errorLogger, warningLogger, webHandler } from "./web-bridge.js";
 
 /** The router `indiepm()` returns, with a handle on its engine. */
 export interface IndiePmRouter extends Router {
@@ -63,7 +64,15 @@ export function indiepm(...args: unknown[]): IndiePmRouter {
   );
 
   const router = express.Router() as IndiePmRouter;
-  router.use(webHandler((request, context) => server.handle(request, context), { maxBodyBytes, log: logError, started }));
+  router.use(
+    webHandler((request, context) => server.handle(request, context), {
+      maxBodyBytes,
+      log: logError,
+      warn: warningLogger(parsed.logger),
+      started,
+      trustProxy: server.trustProxy ?? TRUST_PROXY_OFF,
+    }),
+  );
   Object.defineProperties(router, {
     server: { value: server, enumerable: true },
     ready: { value: ready, enumerable: true },

@@ -6,13 +6,49 @@
  */
 import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from "express";
 import { PmError, errorResponse, isProtocolErrorCode, type Logger } from "@indiepm/core";
-import { sendWebResponse, toWebRequest } from "@indiepm/core/node";
+import { TRUST_PROXY_OFF, clientAddressOf, clientAddressResolver, sendWebResponse, toWebRequest, type TrustProxy } from "@indiepm/core/node";
 import { bodyAlreadyRead, rebuildBody } from "./parsed-body.js";
 
 export type Log = (message: string, data?: Record<string, unknown>) => void;
 
 export function errorLogger(logger: Logger | undefined): Log {
   return logger ? logger.error.bind(logger) : (message, data) => console.error(message, data);
+}
+
+export function warningLogger(logger: Logger | undefined): Log {
+  return logger ? logger.warn.bind(logger) : (message) => console.warn(`indiepm: ${message}`);
+}
+
+/**
+ * Who the client is (`RequestContext.clientAddress`, counted by the §6 rate limits).
+ * One rule per request, never two: when the host app set Express's `trust proxy`, Express
+ * decides (`req.ip`) and the engine's `trustProxy` is not applied on top (warned once if
+ * both are set); otherwise the engine's rule (core http/trust-proxy.ts) reads
+ * `X-Forwarded-For`. An app `trust proxy` of `true` lets any client pick its address, so
+ * it is not followed: the connection's address counts, and that is logged once.
+ */
+export function clientAddressRule(trust: TrustProxy, warn: Log): (req: ExpressRequest) => string | undefined {
+  const engineRule = clientAddressResolver(trust, (message) => warn(message), "indiepm's `trustProxy` option (or the app's Express `trust proxy` setting)");
+  let warnedPermissive = false;
+  let warnedBoth = false;
+  return (req) => {
+    const appSetting: unknown = typeof req.app?.get === "function" ? req.app.get("trust proxy") : undefined;
+    if (appSetting === undefined || appSetting === false || appSetting === 0) return engineRule(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+    if (appSetting === true) {
+      if (!warnedPermissive) {
+        warnedPermissive = true;
+        warn(
+          "The app's Express `trust proxy` setting is true, which lets any client choose its address for the rate limits with X-Forwarded-For; indiepm counts the connection's address instead until it is a number of proxy hops (1) or the proxy's addresses (loopback).",
+        );
+      }
+      return clientAddressOf(req.socket.remoteAddress, undefined, TRUST_PROXY_OFF);
+    }
+    if (trust.kind !== "off" && !warnedBoth) {
+      warnedBoth = true;
+      warn(`indiepm's \`trustProxy\` option (${trust.description}) is not applied: the app's Express \`trust proxy\` setting decides the client address (req.ip); set only one of them.`);
+    }
+    return clientAddressOf(req.ip, undefined, TRUST_PROXY_OFF);
+  };
 }
 
 export function describeFailure(error: unknown): string {
@@ -33,12 +69,17 @@ export interface BridgeOptions {
   started: Promise<boolean>;
   /** Origin of request URLs instead of the Host header's (the inbox's configured URL). */
   baseUrl?: string;
+  /** The engine's `trustProxy` (`PmServer.trustProxy`); see `clientAddressRule`. */
+  trustProxy: TrustProxy;
+  /** Where the once-only warnings go. */
+  warn: Log;
 }
 
 export function webHandler(
   handle: (request: Request, context: { path: string; clientAddress?: string }) => Promise<Response>,
   options: BridgeOptions,
 ): RequestHandler {
+  const clientAddressOfRequest = clientAddressRule(options.trustProxy, options.warn);
   const run = async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
     let response: Response;
     try {
@@ -53,7 +94,8 @@ export function webHandler(
         ...(origin === undefined ? {} : { baseUrl: origin }),
         ...(body === undefined ? {} : { body }),
       });
-      response = await handle(request, { path: req.path, ...(req.ip === undefined ? {} : { clientAddress: req.ip }) });
+      const clientAddress = clientAddressOfRequest(req);
+      response = await handle(request, { path: req.path, ...(clientAddress === undefined ? {} : { clientAddress }) });
     } catch (error) {
       // PmErrors with a protocol code are answers (413, 400…); anything else is a failure to log.
       if (!(error instanceof PmError && isProtocolErrorCode(error.code))) {
