@@ -44,9 +44,14 @@ Options:
   --site URL          a site whose inbox and outbox this server holds; repeatable
   --public-url URL    the endpoint URL as the world sees it (default http://HOST:PORT/)
   --dev               development mode: allows http, ports and loopback/private addresses
+  --trust-proxy VALUE the reverse proxies in front, whose X-Forwarded-For names the client
+                      for the rate limits: a number of hops (1), or proxy addresses and
+                      CIDR ranges, comma-separated (loopback = 127.0.0.1/8 and ::1);
+                      default false (no proxy). true is refused: any client could then
+                      choose its own address
   --config FILE       the same settings from a JSON file; flags win. Keys: port, host,
                       data (relative to the file), sites, publicUrl, dev, and the engine's
-                      policies, defaultFlow, grantLifetimeSeconds, rateLimits
+                      policies, defaultFlow, grantLifetimeSeconds, rateLimits, trustProxy
   -h, --help          show this help
 `;
 

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { PmError, newSecret, refusalOf } from "@indiepm/core";
 import type { Flow, PmServerOptions, SitePolicy } from "@indiepm/core";
+import { parseTrustProxy, type TrustProxyValue } from "@indiepm/core/node";
 import { flag, parseCommand, stringList, stringValue, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence, usageError } from "./cli-error.js";
 import { withDevHint } from "./discover.js";
@@ -21,13 +22,14 @@ const OPTIONS = {
   data: { type: "string" },
   site: { type: "string", multiple: true },
   "public-url": { type: "string" },
+  "trust-proxy": { type: "string" },
   dev: { type: "boolean" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 /** Keys a `--config` file may have: CLI.md's, then the engine options this server adds. */
-export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits", "retry"] as const;
+export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits", "retry", "trustProxy"] as const;
 
 interface ConfigFile {
   port?: number;
@@ -41,6 +43,7 @@ interface ConfigFile {
   grantLifetimeSeconds?: number;
   rateLimits?: PmServerOptions["rateLimits"];
   retry?: PmServerOptions["retry"];
+  trustProxy?: TrustProxyValue;
 }
 
 export interface ServeSettings {
@@ -53,7 +56,7 @@ export interface ServeSettings {
   ownerToken: string;
   /** True when the token was made up here (`--dev` without INDIEPM_TOKEN). */
   generatedToken: boolean;
-  engine: Pick<PmServerOptions, "policies" | "defaultFlow" | "grantLifetimeSeconds" | "rateLimits" | "retry">;
+  engine: Pick<PmServerOptions, "policies" | "defaultFlow" | "grantLifetimeSeconds" | "rateLimits" | "retry" | "trustProxy">;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -126,6 +129,15 @@ function checkUrlSetting(label: string, value: string, dev: boolean): string {
   return url.href;
 }
 
+/** A trust-proxy value, checked by the engine's rule; its one sentence names `label`. @throws CliError (exit 2). */
+function checkTrustProxy(value: unknown, label: string): TrustProxyValue {
+  try {
+    return parseTrustProxy(value, label).description;
+  } catch (error) {
+    throw usageError(`indiepm serve: ${sentence(error).replace(/^indiepm:\s*/, "")}`);
+  }
+}
+
 /** Flags, then the config file, then defaults. @throws CliError (exit 2) for anything wrong. */
 export async function serveSettings(argv: readonly string[], io: Io): Promise<ServeSettings> {
   const { values } = parseCommand("serve", argv, OPTIONS, false);
@@ -166,6 +178,10 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
     throw usageError("indiepm serve: outside --dev the endpoint must be an https URL with a domain name; pass --public-url with the URL the world reaches this server at.");
   }
 
+  // Issue 9 item 11: checked here so a permissive value stops the start with exit 2.
+  const trustFlag = stringValue(values, "trust-proxy");
+  const trustProxy = trustFlag !== undefined ? checkTrustProxy(trustFlag, "--trust-proxy") : config.trustProxy === undefined ? undefined : checkTrustProxy(config.trustProxy, inConfig("trustProxy"));
+
   return {
     port,
     host,
@@ -181,6 +197,7 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
       ...(config.grantLifetimeSeconds !== undefined ? { grantLifetimeSeconds: config.grantLifetimeSeconds } : {}),
       ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
       ...(config.retry !== undefined ? { retry: config.retry } : {}),
+      ...(trustProxy !== undefined ? { trustProxy } : {}),
     },
   };
 }

@@ -154,7 +154,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
     throw error;
   }
   const inbox = withInbox ? createWebInbox({ server: engine, url: engine.endpoint, logger }) : undefined;
-  handler = createNodeHandler(inbox ? withWebInbox(engine, inbox) : engine, { logger, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
+  // The engine's checked trustProxy: withWebInbox's handler does not carry it.
+  handler = createNodeHandler(inbox ? withWebInbox(engine, inbox) : engine, { logger, trustProxy: engine.trustProxy, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
