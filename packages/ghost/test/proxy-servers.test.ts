@@ -3,7 +3,9 @@
  * on loopback: a stand-in Ghost (an HTML page and a stylesheet) and a stand-in indiepm
  * server behind the proxy. Checks that Ghost's HTML gets `Link: <…>; rel="pm"`, its
  * stylesheet does not, and the pm path reaches the indiepm server with the prefix
- * taken off. Skipped where nginx or caddy is not installed (`apt-get install nginx caddy`).
+ * taken off, and that a request through the proxy arrives with the client's address as the
+ * rightmost X-Forwarded-For entry (what `serve --trust-proxy` reads, issue 9 item 11),
+ * whatever the client wrote there itself. Skipped where nginx or caddy is not installed (`apt-get install nginx caddy`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -12,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { clientAddressOf, parseTrustProxy } from "@indiepm/core/node";
 import { proxySnippet } from "../src/index.js";
 
 function installed(command: string): boolean {
@@ -55,7 +58,7 @@ async function upstreams(): Promise<{ ghost: number; pm: number }> {
       req.on("data", (chunk: Buffer) => (body += chunk.toString()));
       req.on("end", () => {
         res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify({ request: `${req.method} ${req.url}`, host: req.headers.host, body }));
+        res.end(JSON.stringify({ request: `${req.method} ${req.url}`, host: req.headers.host, body, forwardedFor: req.headers["x-forwarded-for"], remote: req.socket.remoteAddress }));
       });
     }),
   );
@@ -121,11 +124,11 @@ interface Answer {
 }
 
 /** node:http, not fetch: fetch will not send a Host header of our choosing. */
-function request(url: string, options: { method?: string; host?: string; body?: string } = {}): Promise<Answer> {
+function request(url: string, options: { method?: string; host?: string; body?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = options.host ? { host: options.host } : {};
+    const headers: Record<string, string> = { ...options.headers, ...(options.host ? { host: options.host } : {}) };
     if (options.body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
-    const req = httpRequest(url, { method: options.method ?? "GET", headers }, (res) => {
+    const req = httpRequest(url, { method: options.method ?? "GET", headers, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -151,6 +154,13 @@ async function checkProxy(siteOrigin: string, pmBase: string, pmHost: string | u
   expect(JSON.parse(post.body)).toMatchObject({ request: "POST /", body: "action=notify" });
   const inbox = await request(`${pmBase}inbox?page=2`, host);
   expect(JSON.parse(inbox.body)).toMatchObject({ request: "GET /inbox?page=2" });
+
+  // The client (at 127.0.0.5) claims another address; the proxy puts the real one last.
+  const forwarded = await request(pmBase, { method: "POST", body: "action=notify", ...host, localAddress: "127.0.0.5", headers: { "x-forwarded-for": "203.0.113.66" } });
+  const seen = JSON.parse(forwarded.body) as { forwardedFor: string; remote: string };
+  expect(seen.forwardedFor.split(",").at(-1)!.trim()).toBe("127.0.0.5");
+  // The one proxy in front is trusted (serve --trust-proxy loopback trusts it as 127.0.0.1): the client is 127.0.0.5.
+  expect(clientAddressOf(seen.remote, seen.forwardedFor, parseTrustProxy("127.0.0.1"))).toBe("127.0.0.5");
 }
 
 describe.skipIf(!HAS_NGINX)("nginx runs the snippet", () => {
