@@ -23,7 +23,25 @@
  *
  * **Existing endpoints** are found as PROTOCOL.md §1 step 3 finds them (and as the core's
  * discovery does): a `<link>` or `<a>` with an `href` and a `rel` whose tokens include
- * `pm`, outside comments and `<template>` contents, attributes decoded.
+ * `pm`, outside comments and `<template>` contents, attributes decoded. A page that already
+ * has one costs no more than a page that has none: when the link is in a head of the
+ * usual shape (the `pmLink` shortcode's, or one written by hand), regular expressions that
+ * accept a strict subset of what the tokenizer accepts find it (see `simpleHeadPmLink`).
+ *
+ * **Whole documents only** (`isWholeDocument`): Eleventy also runs transforms on fragments
+ * with an `.html` output path — the `renderTransforms` filter of feeds (eleventy-plugin-rss)
+ * passes each post's content with the post's own page. A browser would open a head for a
+ * fragment too, so the rule is the author's intent as the start of the text shows it: a
+ * whole document declares itself with a doctype or an `<html>`, `<head>` or `<body>` start
+ * tag — the document's own structure, which no fragment has — before its first body content. Only whitespace, a byte order mark, comments (and what HTML reads as
+ * comments: `<?xml …?>`, `<![CDATA[…]]>`, `<!other>`), end tags, and the head's own elements
+ * (`<base>`, `<basefont>`, `<bgsound>`, `<link>`, `<meta>`, `<title>`, `<style>`,
+ * `<script>`, `<noscript>`, `<noframes>`, `<template>`, with their contents) may come
+ * before it. Anything else — another start tag (`<p>`, `<h1>`, `<img>`), text, `</br>`
+ * (read as `<br>`) — is body content, and the text is a fragment: left byte for byte.
+ * So is a text that is only head elements (a `<link>`-only fragment). A page without a
+ * doctype, `<html>`, `<head>` or `<body>` (`<title>t</title><p>x`) is a fragment by this
+ * rule: give it a doctype, as every layout should have.
  */
 import { QuoteType, Tokenizer, type TokenizerCallbacks } from "htmlparser2";
 
@@ -41,6 +59,8 @@ export interface PmLinkInPage {
 }
 
 export type InjectionOutcome =
+  /** Not a whole document (a feed entry's content, say): unchanged, byte for byte. */
+  | "fragment"
   /** The link was inserted. */
   | "inserted"
   /** The page already names the endpoint; unchanged. */
@@ -211,6 +231,79 @@ export function tokenizerHeadInsertionIndex(html: string): number {
   return insertAt === -1 ? html.length : insertAt;
 }
 
+// Whole documents (see the module comment). The fast path: a doctype or `<html>`, `<head>`,
+// `<body>` start tag right at the start, after whitespace only — what every layout writes.
+const DOCUMENT_START = new RegExp(`^\\uFEFF?${WS}*<(?:!doctype|(?:html|head|body)(?:${WS}|/|>))`, "i");
+/** The start tags of the document's own structure. */
+const DOCUMENT_ELEMENTS = new Set(["html", "head", "body"]);
+
+/** The head's own start tags ("in head" insertion mode): they do not open the body. */
+const HEAD_ELEMENTS = new Set(["base", "basefont", "bgsound", "link", "meta", "title", "style", "script", "noscript", "noframes", "template"]);
+/** Head elements whose contents are text to the tokenizer (and to a browser). */
+const RAW_TEXT_HEAD_ELEMENTS = new Set(["title", "style", "script", "noframes"]);
+
+/**
+ * True when `html` is a whole document, not a fragment: a doctype or an `<html>`, `<head>`
+ * or `<body>` start tag comes before its first body content (see the module comment).
+ */
+export function isWholeDocument(html: string): boolean {
+  return DOCUMENT_START.test(html) || tokenizerIsWholeDocument(html);
+}
+
+/** `isWholeDocument` by the tokenizer alone (exported for the tests that hold the fast path to it). */
+export function tokenizerIsWholeDocument(html: string): boolean {
+  let answer = false;
+  let rawText: string | undefined; // in <title>, <style>, <script>, <noframes>: their text is theirs
+  let templateDepth = 0; // in <template> contents, which are not the document's
+  let inNoscript = false; // <noscript> in the head is text to a browser with scripting on
+
+  const tokenizer = new Tokenizer({ decodeEntities: false }, {
+    ...NO_CALLBACKS,
+    ondeclaration(start) {
+      // `<!doctype …>`; any other `<!…>` is a bogus comment to HTML.
+      if (templateDepth === 0 && !inNoscript && nameIs(html, start, Math.min(start + 7, html.length), "doctype")) decide(true);
+    },
+    onopentagname(start, end) {
+      const name = asciiLower(html.slice(start, end));
+      if (templateDepth > 0 || inNoscript) {
+        if (name === "template") templateDepth++;
+        return;
+      }
+      if (DOCUMENT_ELEMENTS.has(name)) return decide(true);
+      if (!HEAD_ELEMENTS.has(name)) return decide(false);
+      if (name === "template") templateDepth++;
+      else if (name === "noscript") inNoscript = true;
+      else if (RAW_TEXT_HEAD_ELEMENTS.has(name)) rawText = name;
+    },
+    onclosetag(start, end) {
+      const name = asciiLower(html.slice(start, end));
+      if (name === rawText) rawText = undefined;
+      else if (templateDepth > 0) {
+        if (name === "template") templateDepth--;
+      } else if (inNoscript) {
+        if (name === "noscript") inNoscript = false;
+      } else if (name === "br") decide(false); // `</br>` is read as `<br>`
+    },
+    ontext(start, end) {
+      if (rawText !== undefined || templateDepth > 0 || inNoscript) return;
+      let i = start;
+      while (i < end && (isHtmlSpace(html.charCodeAt(i)) || (i === 0 && html.charCodeAt(0) === 0xfeff))) i++;
+      if (i < end) decide(false);
+    },
+  });
+
+  let stopped = false;
+  function decide(whole: boolean): void {
+    answer = whole;
+    stopped = true;
+    tokenizer.pause();
+  }
+
+  tokenizer.write(html);
+  if (!stopped) tokenizer.end();
+  return answer; // nothing but whitespace, comments and head elements: a fragment
+}
+
 /** PROTOCOL.md §1 step 3: a `rel` value holds the token `pm` (ASCII whitespace separated, ASCII case-insensitive). */
 export function relHasPm(rel: string): boolean {
   return rel.split(/[\t\n\f\r ]+/).some((token) => token.length === 2 && asciiLower(token) === "pm");
@@ -256,6 +349,82 @@ interface Attribute {
  */
 export function findPmLinks(html: string, options: { all?: boolean } = {}): PmLinkInPage[] {
   if (!MAY_NAME_PM.test(html)) return [];
+  const first = simpleHeadPmLink(html);
+  if (first !== undefined) {
+    // Everything before it was read as simple head elements, so it is the page's first.
+    if (!options.all) return [first.link];
+    // Any later rel=pm element would make the cheap test match again after this one.
+    MAY_NAME_PM_FROM.lastIndex = first.end;
+    if (!MAY_NAME_PM_FROM.test(html)) return [first.link];
+  }
+  return tokenizerFindPmLinks(html, options);
+}
+
+// The fast path for pages that already name an endpoint in a head of the usual shape:
+// after `SIMPLE_HEAD`, one head element at a time — `<meta>`, `<link>`, `<base>` with
+// simple attributes, `<title>` text without `<`, `<style>`/`<script>` text without `</` or
+// `<!` (so the first `</` is their end tag, for the tokenizer and a browser alike) — up to
+// the first rel=pm `<link>`. Like `SIMPLE_HEAD`, these accept a strict subset of what the
+// tokenizer accepts; anything else (a comment, `<noscript>`, `</head>`, text) goes to it.
+const MAY_NAME_PM_FROM = new RegExp(MAY_NAME_PM.source, "gi");
+const RAW_TEXT = "[^<]*(?:<(?![/!])[^<]*)*";
+const HEAD_ITEM = new RegExp(
+  `${WS}*(?:<(meta|link|base)(${ATTRIBUTES})>|<title(?:${ATTRIBUTES})>[^<]*</title${WS}*>|<(style|script)(?:${ATTRIBUTES})>${RAW_TEXT}</\\3${WS}*>)`,
+  "iy",
+);
+/** One attribute, its parts captured: leading whitespace, name, and a double-quoted, single-quoted or unquoted value. */
+const ATTRIBUTE_PARTS = new RegExp(
+  `(${WS}+)([^\\t\\n\\f\\r "'<>/=]+)(?:${WS}*=${WS}*(?:"([^"]*)"|'([^']*)'|([^\\t\\n\\f\\r "'=<>\`]+)))?`,
+  "y",
+);
+
+/**
+ * The first rel=pm `<link>` of a page whose head, up to that link, is of the simple shape
+ * (with `end`, the index just after it); `undefined` when the page is not of that shape or
+ * the simple part of its head has none — then the tokenizer decides.
+ */
+export function simpleHeadPmLink(html: string): { link: PmLinkInPage; end: number } | undefined {
+  const head = SIMPLE_HEAD.exec(html);
+  if (!head) return undefined;
+  HEAD_ITEM.lastIndex = head[0].length;
+  for (let item = HEAD_ITEM.exec(html); item; item = HEAD_ITEM.exec(html)) {
+    if (item[1] === undefined || asciiLower(item[1]) !== "link") continue;
+    const end = HEAD_ITEM.lastIndex;
+    // The attributes start after `<link`, just before `item[2]`, which ends before the `>`.
+    const attributesEnd = end - 1;
+    const attributesStart = attributesEnd - item[2]!.length;
+    const attributes = new Map<string, Attribute>();
+    ATTRIBUTE_PARTS.lastIndex = attributesStart;
+    for (let a = ATTRIBUTE_PARTS.exec(html); a && a.index < attributesEnd; a = ATTRIBUTE_PARTS.exec(html)) {
+      const name = asciiLower(a[2]!);
+      if (attributes.has(name)) continue; // of a repeated attribute the first wins
+      const nameEnd = a.index + a[1]!.length + a[2]!.length;
+      const matchEnd = a.index + a[0].length;
+      const attribute: Attribute =
+        a[3] !== undefined
+          ? { nameEnd, valueStart: matchEnd - 1 - a[3].length, valueEnd: matchEnd - 1, quote: QuoteType.Double }
+          : a[4] !== undefined
+            ? { nameEnd, valueStart: matchEnd - 1 - a[4].length, valueEnd: matchEnd - 1, quote: QuoteType.Single }
+            : a[5] !== undefined
+              ? { nameEnd, valueStart: matchEnd - a[5].length, valueEnd: matchEnd, quote: QuoteType.Unquoted }
+              : { nameEnd, valueStart: -1, valueEnd: -1, quote: QuoteType.NoValue };
+      attributes.set(name, attribute);
+    }
+    const rel = attributes.get("rel");
+    const href = attributes.get("href");
+    if (rel && href && relHasPm(attributeValue(html, rel))) {
+      return { link: { element: "link", href: attributeValue(html, href), ...href }, end };
+    }
+  }
+  return undefined;
+}
+
+function attributeValue(html: string, a: Attribute): string {
+  return a.valueStart === -1 ? "" : decodeAttribute(html.slice(a.valueStart, a.valueEnd), a.quote);
+}
+
+/** `findPmLinks` by the tokenizer alone (exported for the tests that hold the fast path to it). */
+export function tokenizerFindPmLinks(html: string, options: { all?: boolean } = {}): PmLinkInPage[] {
   const found: PmLinkInPage[] = [];
   let templateDepth = 0;
   let element: "link" | "a" | undefined;
@@ -300,7 +469,7 @@ export function findPmLinks(html: string, options: { all?: boolean } = {}): PmLi
     },
   });
 
-  const valueOf = (a: Attribute): string => (a.valueStart === -1 ? "" : decodeAttribute(html.slice(a.valueStart, a.valueEnd), a.quote));
+  const valueOf = (a: Attribute): string => attributeValue(html, a);
 
   function endOfStartTag(): void {
     if (!element) return;
@@ -337,7 +506,8 @@ export function namesEndpoint(href: string, endpoint: string): boolean {
 /**
  * Puts `<link rel="pm" href="endpoint">` at the start of `html`'s head, unless the page
  * already names a rel=pm endpoint: then the page is returned as it is, or with `replace`,
- * with the `href` of each of its rel=pm links set to `endpoint`.
+ * with the `href` of each of its rel=pm links set to `endpoint`. A fragment (not a whole
+ * document, `isWholeDocument`) is returned as it is.
  */
 export function injectPmLink(html: string, endpoint: string, options: { replace?: boolean } = {}): Injection {
   return pmLinkInjector(endpoint, options)(html);
@@ -351,6 +521,7 @@ export function pmLinkInjector(endpoint: string, options: { replace?: boolean } 
 }
 
 function inject(html: string, endpoint: string, element: string, value: string, replace: boolean): Injection {
+  if (!isWholeDocument(html)) return { html, outcome: "fragment" };
   const existing = findPmLinks(html, { all: replace });
   if (existing.length > 0) {
     if (!replace) return { html, outcome: namesEndpoint(existing[0]!.href, endpoint) ? "present" : "other" };

@@ -1,6 +1,7 @@
 /**
  * Where the link goes, and when a page is left alone: one row per case (STYLE.md
- * practice 8). Every "inserted" row is also checked against a real HTML parser (jsdom,
+ * practice 8). Fragments (a feed entry's content) are left byte for byte; which texts are
+ * whole documents is a table of its own. Every "inserted" row is also checked against a real HTML parser (jsdom,
  * the core's dependency): the link must be in `document.head`, be the page's first rel=pm
  * element (PROTOCOL.md §1 step 3), and leave the document mode (doctype) as it was.
  */
@@ -11,9 +12,13 @@ import {
   findPmLinks,
   headInsertionIndex,
   injectPmLink,
+  isWholeDocument,
   relHasPm,
   simpleHeadInsertionIndex,
+  simpleHeadPmLink,
+  tokenizerFindPmLinks,
   tokenizerHeadInsertionIndex,
+  tokenizerIsWholeDocument,
   type InjectionOutcome,
 } from "../src/html.js";
 
@@ -50,9 +55,14 @@ const inserted: Row[] = [
   { name: "no <head>: text opens the head, after the doctype", input: "  \n<!-- a --><!doctype html>\nHello", expected: "  \n<!-- a --><!doctype html>\nLINKHello" },
   { name: "no <head>: </head> opens it", input: "<!doctype html></head><p>x", expected: "<!doctype html>LINK</head><p>x" },
   { name: "no <head>: other end tags before it are ignored", input: "<!doctype html></p></div><p>x", expected: "<!doctype html></p></div>LINK<p>x" },
-  { name: "a fragment without doctype", input: "<p>just a fragment</p>", expected: "LINK<p>just a fragment</p>" },
+  { name: "no doctype: <html> declares a document", input: "<html><p>x</p></html>", expected: "<html>LINK<p>x</p></html>" },
+  { name: "no doctype: <head> declares a document", input: "<head><title>t</title></head><p>x", expected: "<head>LINK<title>t</title></head><p>x" },
+  { name: "no doctype: <body> declares a document", input: "\n<body><p>x</p></body>", expected: "\nLINK<body><p>x</p></body>" },
+  { name: "no doctype: a comment, then <html>", input: "<!-- built 2024 -->\n<HTML lang=en><HEAD><TITLE>t</TITLE>", expected: "<!-- built 2024 -->\n<HTML lang=en><HEAD>LINK<TITLE>t</TITLE>" },
+  { name: "no doctype: head elements, then <html>", input: "<meta charset=utf-8><title>t</title><html><p>x", expected: "<meta charset=utf-8>LINK<title>t</title><html><p>x" },
   { name: "a doctype and nothing else", input: "<!doctype html>\n", expected: "<!doctype html>\nLINK" },
-  { name: "after a byte order mark", input: "\uFEFFHello", expected: "\uFEFFLINKHello" },
+  { name: "after a byte order mark", input: "\uFEFF<!doctype html>Hello", expected: "\uFEFF<!doctype html>LINKHello" },
+  { name: "a byte order mark, then <html>", input: "\uFEFF<html>Hello", expected: "\uFEFF<html>LINKHello" },
   { name: "an XML declaration is a comment to HTML", input: '<?xml version="1.0"?><!doctype html><html><head><title>t</title>', expected: '<?xml version="1.0"?><!doctype html><html><head>LINK<title>t</title>' },
   { name: "rel=pm in a comment does not count", input: "<!doctype html><head><!-- <link rel=pm href=https://o/> --></head>", expected: "<!doctype html><head>LINK<!-- <link rel=pm href=https://o/> --></head>" },
   { name: "rel=pm in <template> contents does not count", input: "<!doctype html><head><template><link rel=pm href=https://o/></template></head>", expected: "<!doctype html><head>LINK<template><link rel=pm href=https://o/></template></head>" },
@@ -75,6 +85,134 @@ const replaced: Row[] = [
   { name: "single-quoted, unquoted and empty hrefs, all of them", input: "<head><link rel=pm href='https://o/'><a rel=pm href=https://o/>a</a><a rel=pm href>b</a>", expected: `<head><link rel=pm href="${E}"><a rel=pm href="${E}">a</a><a rel=pm href="${E}">b</a>` },
   { name: "an href with a character reference", input: '<head><link rel="pm" href="https://o/?a=1&amp;b=2" title="t">', expected: `<head><link rel="pm" href="${E}" title="t">` },
 ];
+
+/**
+ * Whole documents and fragments (see `isWholeDocument`): a doctype or an `<html>`, `<head>`
+ * or `<body>` start tag before the first body content makes a document; whitespace,
+ * comments, end tags and the head's own elements may come before it.
+ */
+const fragments: { name: string; input: string }[] = [
+  { name: "a paragraph (a feed entry's content)", input: "<p>Leverage agile frameworks.</p>\n<h2 id=\"section\">Section</h2>\n" },
+  { name: "a heading first", input: "<h1>Title</h1><p>x</p>" },
+  { name: "whitespace, then a paragraph", input: "\n\t  <p>x</p>" },
+  { name: "a comment, then a paragraph", input: "<!-- <!doctype html><html> --><p>x</p>" },
+  { name: "a byte order mark, then a paragraph", input: "\uFEFF<p>x</p>" },
+  { name: "plain text", input: "Just text, no tags." },
+  { name: "a character reference", input: "&nbsp;<p>x</p>" },
+  { name: "an image first (eleventy-img's <picture>)", input: '<picture><source type="image/avif" srcset="/img/a.avif"><img src="/img/a.png" alt="a"></picture>' },
+  { name: "a <link>-only fragment", input: '<link rel="stylesheet" href="/style.css">' },
+  { name: "a <link>, then a paragraph", input: '<link rel="stylesheet" href="/style.css">\n<p>x</p>' },
+  { name: "a rel=pm link of its own, even with replace", input: '<link rel="pm" href="https://other.example/"><p>x</p>' },
+  { name: "a <style>, then a heading (the base blog's post layout)", input: "<style>pre { tab-size: 2 }</style>\n<h1>Post</h1>" },
+  { name: "<html> inside a <script> is text", input: '<script>document.write("<html>")</script><p>x</p>' },
+  { name: "<html> inside a <template> does not count", input: "<template><html><head></head></template><p>x</p>" },
+  { name: "<head> inside <noscript> does not count", input: "<noscript><head></noscript><p>x</p>" },
+  { name: "a doctype inside a <template> does not count", input: "<template><!doctype html></template><p>x</p>" },
+  { name: "<title> without doctype or <html>", input: "<title>t</title><p>x</p>" },
+  { name: "a doctype after body content is not the document's", input: "<p>x</p><!doctype html><html>" },
+  { name: "</br> is read as <br>", input: "</br><html>" },
+  { name: "an XML declaration, then a paragraph", input: '<?xml version="1.0"?><p>x</p>' },
+  { name: "<htmlx> is not <html>", input: "<htmlx><head>" },
+  { name: "only comments and head elements", input: "<!-- a --><meta name=x content=y>\n<title>t</title>" },
+];
+
+const documents: { name: string; input: string }[] = [
+  { name: "<!doctype html>", input: "<!doctype html><p>x" },
+  { name: "<!DOCTYPE html> with a legacy string", input: '<!DOCTYPE html SYSTEM "about:legacy-compat"><p>x' },
+  { name: "<!doctypehtml> (no space: still a doctype)", input: "<!doctypehtml><p>x" },
+  { name: "whitespace and a comment, then a doctype", input: "  \n<!-- c -->\n<!doctype html><p>x" },
+  { name: "<html> without doctype", input: '<html lang="en"><p>x' },
+  { name: "<HEAD> without doctype", input: "<HEAD><p>x" },
+  { name: "<body> without doctype", input: "<body><p>x" },
+  { name: "<html/>", input: "<html/><p>x" },
+  { name: "a <link>, then <head>", input: '<link rel="stylesheet" href="/a.css">\n<head><p>x' },
+  { name: "a <script> with text, then <html>", input: "<script>if (a < b) go()</script><html>" },
+  { name: "a <template> with a paragraph, then <html>", input: "<template><p>x</p></template><html>" },
+  { name: "a <noscript> with a paragraph, then <html>", input: "<noscript><p>x</p></noscript><html>" },
+  { name: "end tags before <html>", input: "</p></div><html>" },
+];
+
+describe("whole documents get the link; fragments are left byte for byte", () => {
+  it.each(fragments)("fragment: $name", ({ input }) => {
+    expect(isWholeDocument(input)).toBe(false);
+    expect(tokenizerIsWholeDocument(input)).toBe(false);
+    expect(injectPmLink(input, E)).toEqual({ html: input, outcome: "fragment" });
+    expect(injectPmLink(input, E, { replace: true })).toEqual({ html: input, outcome: "fragment" });
+  });
+
+  it.each(documents)("document: $name", ({ input }) => {
+    expect(isWholeDocument(input)).toBe(true);
+    expect(tokenizerIsWholeDocument(input)).toBe(true);
+    const result = injectPmLink(input, E);
+    expect(result.outcome).toBe("inserted");
+    const doc = parse(result.html);
+    const link = doc.querySelector('link[rel="pm"]');
+    expect(link?.getAttribute("href")).toBe(E);
+    expect(doc.head.contains(link)).toBe(true);
+  });
+
+  // The fast path (a regular expression on the start) must give the tokenizer's answer.
+  const starts = ["", "\uFEFF", "\n  ", "<!-- c -->", "<?xml version='1.0'?>", "<meta charset=utf-8>", "<link rel=stylesheet href=a>", "<p>x</p>", "text"];
+  const firsts = ["<!doctype html>", "<!DOCTYPE html>", "<html>", "<html lang=en>", "<HTML/>", "<head>", "<body>", "<htmlx>", "<header>", "<bodyx>", "<p>", "", "<title>t</title>", "<script>x</script>", "</br>", "<!-- <html> -->"];
+  const corpus = starts.flatMap((a) => firsts.flatMap((b) => firsts.map((c) => a + b + c)));
+  it(`the fast path agrees with the tokenizer on ${corpus.length} starts`, () => {
+    expect(corpus.filter((text) => isWholeDocument(text) !== tokenizerIsWholeDocument(text))).toEqual([]);
+  });
+});
+
+describe("the fast path for pages that already name the endpoint", () => {
+  // Heads of the usual shape, with the link at different places, and shapes it must leave to the tokenizer.
+  const heads = [
+    "<!doctype html>\n<html lang=\"en\">\n<head>\n",
+    "<!DOCTYPE html><HTML><HEAD PROFILE=x>",
+    "<head>",
+  ];
+  const before = [
+    "",
+    '<meta charset="utf-8">\n',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>Alice &amp; Bob</title>\n',
+    "<style>body { color: red } a > b { }</style>\n<script type=module>if (a < b) go()</script>\n",
+    '<link rel="stylesheet" href="/a.css">\n<link rel="alternate" type="application/atom+xml" href="/feed.xml">\n',
+    "<!-- a comment --><meta charset=utf-8>",
+    "<noscript><link rel=pm href=https://ns.example/></noscript>",
+    "<script>x = '</b>'</script>",
+    "<template><link rel=pm href=https://t.example/></template>",
+    "<title>a <link rel=pm href=https://title.example/></title>",
+    '<meta content="<link rel=pm href=https://attr.example/>">',
+  ];
+  const links = [
+    `<link rel="pm" href="${E}">`,
+    `<LINK REL="me PM" HREF='${E}'>`,
+    `<link rel=pm href=${E}>`,
+    `<link rel=pm href=${E} />`,
+    '<link href="https://pm.example/?a=1&amp;b=2" rel="pm" title="t">',
+    '<link rel="&#112;m" href="https://other.example/">',
+    '<link rel="not-pm" href="https://other.example/">',
+    '<link rel="pm">',
+    '<link rel="pm" rel="me" href="https://first-rel-wins.example/">',
+    '<link rel=pm href="https://a.example/" href="https://second.example/">',
+  ];
+  const afters = ["</head><body></body>", '</head><body><a rel="pm" href="https://body.example/">b</a>', "<link rel=pm href=https://second.example/></head>"];
+  const corpus = heads.flatMap((h) => before.flatMap((b) => links.flatMap((l) => afters.map((a) => h + b + l + a))));
+
+  it(`finds what the tokenizer finds, first and all, on ${corpus.length} pages`, () => {
+    const disagree = corpus.filter(
+      (page) =>
+        JSON.stringify(findPmLinks(page)) !== JSON.stringify(tokenizerFindPmLinks(page)) ||
+        JSON.stringify(findPmLinks(page, { all: true })) !== JSON.stringify(tokenizerFindPmLinks(page, { all: true })),
+    );
+    expect(disagree).toEqual([]);
+    const fast = corpus.filter((page) => simpleHeadPmLink(page) !== undefined);
+    for (const page of fast) expect(simpleHeadPmLink(page)!.link).toEqual(tokenizerFindPmLinks(page)[0]);
+    expect(fast.length).toBeGreaterThan(corpus.length / 4); // it does answer for the usual shapes
+  });
+
+  it("answers for the pmLink shortcode's link in the base blog's head", () => {
+    const page = `<!doctype html>\n<html lang="en">\n\t<head>\n\t\t<meta charset="utf-8">\n\t\t<meta name="viewport" content="width=device-width, initial-scale=1.0">\n\t\t<title>Blog</title>\n\t\t<meta name="description" content="d">\n\t\t<link rel="alternate" href="/feed/feed.xml" type="application/atom+xml" title="Blog">\n\t\t<style>/* css */ a { color: red }</style>\n\t\t<script type="module">class A extends HTMLElement {}</script>\n\t\t${LINK}\n\t</head>\n\t<body><p>x</p></body></html>`;
+    expect(simpleHeadPmLink(page)?.link.href).toBe(E);
+    expect(injectPmLink(page, E)).toEqual({ html: page, outcome: "present" });
+  });
+});
 
 /** Parses the page as a browser gets it from a server: UTF-8 bytes (so a BOM is the decoder's, not text). */
 function parse(html: string) {
