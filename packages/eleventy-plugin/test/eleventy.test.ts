@@ -75,16 +75,21 @@ describe("every HTML page names the endpoint", () => {
     expect(await s.read("about/index.html")).toBe(pages["/about/"]);
   });
 
-  it("pages without a head get the link where HTML parsing opens the head, after the doctype", async () => {
+  it("pages without a head get the link where HTML parsing opens the head, after the doctype; fragments are left as they are", async () => {
     const s = await site({
       "bare.html": "---\npermalink: /bare/\n---\n<!doctype html>\n<title>Bare</title>\n<p>No head here.</p>\n",
+      "no-doctype.html": "---\npermalink: /no-doctype/\n---\n<html><body><p>Old school.</p></body></html>\n",
       "fragment.njk": "---\npermalink: /fragment.html\n---\n<p>A fragment</p>\n",
       "body-only.md": "---\npermalink: /body-only/\n---\nJust *Markdown*, no layout.\n",
     });
     const pages = byUrl(await buildJson(s, { config: withPlugin() }));
     expect(pages["/bare/"]).toBe(`<!doctype html>\n${LINK}<title>Bare</title>\n<p>No head here.</p>\n`);
-    expect(pages["/fragment.html"]).toBe(`${LINK}<p>A fragment</p>\n`);
-    expect(pages["/body-only/"]).toBe(`${LINK}<p>Just <em>Markdown</em>, no layout.</p>\n`);
+    expect(pages["/no-doctype/"]).toBe(`<html>${LINK}<body><p>Old school.</p></body></html>\n`);
+    // Not whole documents (no doctype, <html>, <head> or <body>): byte for byte what Eleventy made.
+    const plain = byUrl(await buildJson(s));
+    expect(pages["/fragment.html"]).toBe("<p>A fragment</p>\n");
+    expect(pages["/body-only/"]).toBe(plain["/body-only/"]);
+    expect(pages["/body-only/"]).toBe("<p>Just <em>Markdown</em>, no layout.</p>\n");
   });
 
   it("a page that already names a rel=pm endpoint is left as it is; `replace` rewrites it", async () => {
