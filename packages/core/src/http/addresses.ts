@@ -3,86 +3,168 @@
  * to connect to. Pure functions of a string; the connector in `client.ts` applies them
  * to every address DNS gives, and to IP-literal hosts, before a socket is opened.
  *
- * The refused set is the IANA special-purpose registries' "not globally reachable"
- * blocks (RFC 6890 and successors): §6 names loopback, private, link-local,
- * unique-local, multicast and unspecified; CGNAT, broadcast, reserved, documentation
- * and benchmarking blocks are refused for the same reason (they reach no public site
- * but may reach something inside). IPv6 forms that carry an IPv4 address (mapped,
- * compatible, NAT64, 6to4, Teredo) are judged by the IPv4 address they carry.
+ * The refused set is not a hand-picked list but the two tables below (`IPV4_SPECIAL_PURPOSE_BLOCKS`,
+ * `IPV6_SPECIAL_PURPOSE_BLOCKS`): every block
+ * of the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890, RFC 8190),
+ * with the registry's name, RFC and "Globally Reachable" value, plus the few blocks §6
+ * names that live in other registries (multicast) or were retired from it (site-local,
+ * IPv4-compatible). An address is judged by the most specific block that holds it, so
+ * the registry's globally reachable exceptions inside a refused block (2001:1::1 in
+ * 2001::/23, 192.0.0.9 in 192.0.0.0/24) stay reachable. Blocks whose addresses carry an
+ * IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo) are judged by the address they carry.
  */
 
-interface Block {
-  /** Network address (IPv4 as an unsigned 32-bit number, IPv6 as a 128-bit bigint). */
+/** Where a row comes from: the IANA registries, or §6's own list. */
+export type BlockSource = "iana-ipv4-special" | "iana-ipv6-special" | "protocol-6";
+
+/** How a block's addresses carry an IPv4 address (the address is judged by it). */
+export type Carrier = "low-32-bits" | "6to4" | "teredo";
+
+/** One block of the special-purpose registries, as IANA lists it. */
+export interface SpecialPurposeBlock {
+  /** The registry's "Address Block". */
+  cidr: string;
+  /** The registry's "Name". */
+  name: string;
+  /** The registry's "RFC". */
+  rfc: string;
+  source: BlockSource;
+  /**
+   * The registry's "Globally Reachable": `false` is refused, `true` is a reachable
+   * exception (usually inside a refused block), `"n/a"` (deprecated blocks, 6to4,
+   * Teredo) is refused unless the block carries an IPv4 address.
+   */
+  globallyReachable: boolean | "n/a";
+  /** Set when the block's addresses carry an IPv4 address: judged by that address. */
+  carries?: Carrier;
+}
+
+const v4 = (cidr: string, name: string, rfc: string, globallyReachable: boolean | "n/a", source: BlockSource = "iana-ipv4-special"): SpecialPurposeBlock => ({ cidr, name, rfc, source, globallyReachable });
+const v6 = (cidr: string, name: string, rfc: string, globallyReachable: boolean | "n/a", carries?: Carrier, source: BlockSource = "iana-ipv6-special"): SpecialPurposeBlock => ({
+  cidr,
+  name,
+  rfc,
+  source,
+  globallyReachable,
+  ...(carries ? { carries } : {}),
+});
+
+/**
+ * PROTOCOL.md §6: the IANA IPv4 Special-Purpose Address Registry (iana-ipv4-special-registry),
+ * every row, and the IPv4 multicast space §6 names. Checked against the registry of 2025.
+ */
+export const IPV4_SPECIAL_PURPOSE_BLOCKS: readonly SpecialPurposeBlock[] = [
+  v4("0.0.0.0/8", "\"This network\"", "RFC 791 §3.2", false),
+  v4("0.0.0.0/32", "\"This host on this network\"", "RFC 1122 §3.2.1.3", false),
+  v4("10.0.0.0/8", "Private-Use", "RFC 1918", false),
+  v4("100.64.0.0/10", "Shared Address Space", "RFC 6598", false),
+  v4("127.0.0.0/8", "Loopback", "RFC 1122 §3.2.1.3", false),
+  v4("169.254.0.0/16", "Link Local", "RFC 3927", false),
+  v4("172.16.0.0/12", "Private-Use", "RFC 1918", false),
+  v4("192.0.0.0/24", "IETF Protocol Assignments", "RFC 6890 §2.1", false),
+  v4("192.0.0.0/29", "IPv4 Service Continuity Prefix", "RFC 7335", false),
+  v4("192.0.0.8/32", "IPv4 dummy address", "RFC 7600", false),
+  v4("192.0.0.9/32", "Port Control Protocol Anycast", "RFC 7723", true),
+  v4("192.0.0.10/32", "Traversal Using Relays around NAT Anycast", "RFC 8155", true),
+  v4("192.0.0.170/32", "NAT64/DNS64 Discovery", "RFC 8880, RFC 7050 §2.2", false),
+  v4("192.0.0.171/32", "NAT64/DNS64 Discovery", "RFC 8880, RFC 7050 §2.2", false),
+  v4("192.0.2.0/24", "Documentation (TEST-NET-1)", "RFC 5737", false),
+  v4("192.31.196.0/24", "AS112-v4", "RFC 7535", true),
+  v4("192.52.193.0/24", "AMT", "RFC 7450", true),
+  v4("192.88.99.0/24", "Deprecated (6to4 Relay Anycast)", "RFC 7526", "n/a"),
+  v4("192.168.0.0/16", "Private-Use", "RFC 1918", false),
+  v4("192.175.48.0/24", "Direct Delegation AS112 Service", "RFC 7534", true),
+  v4("198.18.0.0/15", "Benchmarking", "RFC 2544", false),
+  v4("198.51.100.0/24", "Documentation (TEST-NET-2)", "RFC 5737", false),
+  v4("203.0.113.0/24", "Documentation (TEST-NET-3)", "RFC 5737", false),
+  v4("240.0.0.0/4", "Reserved", "RFC 1112 §4", false),
+  v4("255.255.255.255/32", "Limited Broadcast", "RFC 8190, RFC 919 §7", false),
+  // §6 "multicast": the IPv4 Multicast Address Space registry, not the special-purpose one.
+  v4("224.0.0.0/4", "Multicast", "RFC 5771", false, "protocol-6"),
+];
+
+/**
+ * PROTOCOL.md §6: the IANA IPv6 Special-Purpose Address Registry (iana-ipv6-special-registry),
+ * every row, and the blocks §6 names from elsewhere: multicast, the retired site-local
+ * and IPv4-compatible forms, IPv4-translated (SIIT).
+ */
+export const IPV6_SPECIAL_PURPOSE_BLOCKS: readonly SpecialPurposeBlock[] = [
+  v6("::1/128", "Loopback Address", "RFC 4291", false),
+  v6("::/128", "Unspecified Address", "RFC 4291", false),
+  v6("::ffff:0:0/96", "IPv4-mapped Address", "RFC 4291", false, "low-32-bits"),
+  v6("64:ff9b::/96", "IPv4-IPv6 Translat.", "RFC 6052", true, "low-32-bits"),
+  v6("64:ff9b:1::/48", "IPv4-IPv6 Translat. (local-use)", "RFC 8215", false),
+  v6("100::/64", "Discard-Only Address Block", "RFC 6666", false),
+  v6("100:0:0:1::/64", "Dummy IPv6 Prefix", "RFC 9780", false),
+  v6("2001::/23", "IETF Protocol Assignments", "RFC 2928", false),
+  v6("2001::/32", "TEREDO", "RFC 4380, RFC 8190", "n/a", "teredo"),
+  v6("2001:1::1/128", "Port Control Protocol Anycast", "RFC 7723", true),
+  v6("2001:1::2/128", "Traversal Using Relays around NAT Anycast", "RFC 8155", true),
+  v6("2001:1::3/128", "DNS-SD Service Registration Protocol Anycast", "RFC 9665", true),
+  v6("2001:2::/48", "Benchmarking", "RFC 5180, RFC Errata 1752", false),
+  v6("2001:3::/32", "AMT", "RFC 7450", true),
+  v6("2001:4:112::/48", "AS112-v6", "RFC 7535", true),
+  v6("2001:10::/28", "Deprecated (previously ORCHID)", "RFC 4843", "n/a"),
+  v6("2001:20::/28", "ORCHIDv2", "RFC 7343", true),
+  v6("2001:30::/28", "Drone Remote ID Protocol Entity Tags (DETs) Prefix", "RFC 9374", true),
+  v6("2001:db8::/32", "Documentation", "RFC 3849", false),
+  v6("2002::/16", "6to4", "RFC 3056", "n/a", "6to4"),
+  v6("2620:4f:8000::/48", "Direct Delegation AS112 Service", "RFC 7534", true),
+  v6("3fff::/20", "Documentation", "RFC 9637", false),
+  v6("5f00::/16", "Segment Routing (SRv6) SIDs", "RFC 9602", false),
+  v6("fc00::/7", "Unique-Local", "RFC 4193, RFC 8190", false),
+  v6("fe80::/10", "Link-Local Unicast", "RFC 4291", false),
+  // §6 "multicast" and retired forms, from the IPv6 Address Space registry and RFCs.
+  v6("ff00::/8", "Multicast", "RFC 4291 §2.7", false, undefined, "protocol-6"),
+  v6("fec0::/10", "Site-Local (deprecated)", "RFC 3879", false, undefined, "protocol-6"),
+  v6("::/96", "IPv4-compatible (deprecated)", "RFC 4291 §2.5.5.1", false, undefined, "protocol-6"),
+  v6("::ffff:0:0:0/96", "IPv4-translated", "RFC 2765", false, undefined, "protocol-6"),
+];
+
+interface Compiled {
+  block: SpecialPurposeBlock;
   base: bigint;
   bits: number;
-  cidr: string;
-  reason: string;
 }
 
-/** Blocks whose addresses carry an IPv4 address; `embedded` extracts it. */
-interface CarrierBlock extends Omit<Block, "reason"> {
-  name: string;
-  embedded: (ip: bigint) => number;
+function compile(blocks: readonly SpecialPurposeBlock[], width: 32 | 128): Compiled[] {
+  return blocks
+    .map((block) => {
+      const [address = "", bits = ""] = block.cidr.split("/");
+      const base = width === 32 ? BigInt(parseDottedQuad(address) ?? Number.NaN) : ipv6ToBigInt(parseIpv6Groups(address) ?? []);
+      return { block, base, bits: Number(bits) };
+    })
+    // Most specific first: the first block that holds an address decides.
+    .sort((a, b) => b.bits - a.bits);
 }
 
-function v4Block(cidr: string, reason: string): Block {
-  const [address = "", bits = ""] = cidr.split("/");
-  return { base: BigInt(parseDottedQuad(address) ?? 0), bits: Number(bits), cidr, reason };
+const IPV4_COMPILED = compile(IPV4_SPECIAL_PURPOSE_BLOCKS, 32);
+const IPV6_COMPILED = compile(IPV6_SPECIAL_PURPOSE_BLOCKS, 128);
+
+function mostSpecific(ip: bigint, width: 32 | 128, table: readonly Compiled[]): SpecialPurposeBlock | undefined {
+  return table.find(({ base, bits }) => {
+    const shift = BigInt(width - bits);
+    return ip >> shift === base >> shift;
+  })?.block;
 }
 
-function v6Block(cidr: string, reason: string): Block {
-  const [address = "", bits = ""] = cidr.split("/");
-  return { base: ipv6ToBigInt(parseIpv6Groups(address) ?? []), bits: Number(bits), cidr, reason };
-}
-
-// Order matters only for the reason given: the first block that holds an address names it.
-const IPV4_REFUSED: readonly Block[] = [
-  v4Block("0.0.0.0/8", "unspecified (\"this network\")"),
-  v4Block("10.0.0.0/8", "private"),
-  v4Block("100.64.0.0/10", "shared address space (CGNAT)"),
-  v4Block("127.0.0.0/8", "loopback"),
-  v4Block("169.254.0.0/16", "link-local"),
-  v4Block("172.16.0.0/12", "private"),
-  v4Block("192.0.0.0/24", "IETF protocol assignments"),
-  v4Block("192.0.2.0/24", "documentation (TEST-NET-1)"),
-  v4Block("192.168.0.0/16", "private"),
-  v4Block("198.18.0.0/15", "benchmarking"),
-  v4Block("198.51.100.0/24", "documentation (TEST-NET-2)"),
-  v4Block("203.0.113.0/24", "documentation (TEST-NET-3)"),
-  v4Block("224.0.0.0/4", "multicast"),
-  v4Block("255.255.255.255/32", "broadcast"),
-  v4Block("240.0.0.0/4", "reserved"),
-];
-
-const IPV6_REFUSED: readonly Block[] = [
-  v6Block("::/128", "unspecified"),
-  v6Block("::1/128", "loopback"),
-  v6Block("64:ff9b:1::/48", "local-use NAT64"),
-  v6Block("100::/64", "discard-only"),
-  v6Block("2001:2::/48", "benchmarking"),
-  v6Block("2001:db8::/32", "documentation"),
-  v6Block("fc00::/7", "unique-local"),
-  v6Block("fe80::/10", "link-local"),
-  v6Block("fec0::/10", "site-local (deprecated)"),
-  v6Block("ff00::/8", "multicast"),
-];
-
-const LOW32 = (ip: bigint): number => Number(ip & 0xffff_ffffn);
-
-// Checked after IPV6_REFUSED, so `::` and `::1` are not read as IPv4-compatible.
-const IPV6_CARRIERS: readonly CarrierBlock[] = [
-  { ...v6Block("::ffff:0:0/96", ""), name: "IPv4-mapped", embedded: LOW32 },
-  { ...v6Block("::ffff:0:0:0/96", ""), name: "IPv4-translated", embedded: LOW32 },
-  { ...v6Block("::/96", ""), name: "IPv4-compatible", embedded: LOW32 },
-  { ...v6Block("64:ff9b::/96", ""), name: "NAT64", embedded: LOW32 },
-  { ...v6Block("2002::/16", ""), name: "6to4", embedded: (ip) => Number((ip >> 80n) & 0xffff_ffffn) },
+const EMBEDDED: Record<Carrier, (ip: bigint) => number> = {
+  "low-32-bits": (ip) => Number(ip & 0xffff_ffffn),
+  "6to4": (ip) => Number((ip >> 80n) & 0xffff_ffffn),
   // RFC 4380 §4: the client's IPv4 address is stored with every bit inverted.
-  { ...v6Block("2001::/32", ""), name: "Teredo", embedded: (ip) => Number(~ip & 0xffff_ffffn) },
-];
+  teredo: (ip) => Number(~ip & 0xffff_ffffn),
+};
 
-function inBlock(ip: bigint, width: 32 | 128, block: { base: bigint; bits: number }): boolean {
-  const shift = BigInt(width - block.bits);
-  return ip >> shift === block.base >> shift;
+const describeBlock = (b: SpecialPurposeBlock) => `${b.name} (${b.cidr}, ${b.rfc})`;
+
+/**
+ * PROTOCOL.md §6: the special-purpose block that makes a production server refuse `ip`
+ * (most specific first), or `undefined` for a globally reachable address. Accepts
+ * IPv4 in every form `inet_aton` and the WHATWG URL parser accept and IPv6 with or
+ * without brackets and zone; anything else is `undefined` (see `isRefusedAddress`).
+ */
+export function refusingBlock(ip: string): SpecialPurposeBlock | undefined {
+  return refusal(ip)?.block;
 }
 
 /**
@@ -90,33 +172,35 @@ function inBlock(ip: bigint, width: 32 | 128, block: { base: bigint; bits: numbe
  * when the address is a public one. Accepts IPv4 in every form `inet_aton` and the
  * WHATWG URL parser accept (`127.0.0.1`, `2130706433`, `0177.0.0.1`, `0x7f.1`,
  * `127.1`) and IPv6 with or without brackets and zone (`[::ffff:7f00:1]`, `fe80::1%eth0`).
+ * The reason names the registry block: `Loopback (127.0.0.0/8, RFC 1122 §3.2.1.3)`.
  * Anything that is not an IP address is refused ("not an IP address"): the check fails
  * closed.
  */
 export function isRefusedAddress(ip: string): string | undefined {
-  const v4 = parseIpv4Number(ip);
-  if (v4 !== undefined) return refusalOfIpv4(v4);
-  const groups = parseIpv6Groups(ip);
-  if (groups === undefined) return `${ip} is not an IP address`;
-  const value = ipv6ToBigInt(groups);
-  for (const block of IPV6_REFUSED) {
-    if (inBlock(value, 128, block)) return `${block.reason} (${block.cidr})`;
-  }
-  for (const carrier of IPV6_CARRIERS) {
-    if (!inBlock(value, 128, carrier)) continue;
-    const inner = carrier.embedded(value);
-    const reason = refusalOfIpv4(inner);
-    return reason === undefined ? undefined : `${carrier.name} (${carrier.cidr}) form of ${formatIpv4(inner)}: ${reason}`;
-  }
-  return undefined;
+  const v4value = parseIpv4Number(ip);
+  if (v4value === undefined && parseIpv6Groups(ip) === undefined) return `${ip} is not an IP address`;
+  return refusal(ip)?.reason;
 }
 
-function refusalOfIpv4(ip: number): string | undefined {
-  const value = BigInt(ip);
-  for (const block of IPV4_REFUSED) {
-    if (inBlock(value, 32, block)) return `${block.reason} (${block.cidr})`;
+function refusal(ip: string): { block: SpecialPurposeBlock; reason: string } | undefined {
+  const v4value = parseIpv4Number(ip);
+  if (v4value !== undefined) return refusalOfIpv4(v4value);
+  const groups = parseIpv6Groups(ip);
+  if (groups === undefined) return undefined;
+  const value = ipv6ToBigInt(groups);
+  const block = mostSpecific(value, 128, IPV6_COMPILED);
+  if (!block) return undefined;
+  if (block.carries) {
+    const inner = EMBEDDED[block.carries](value);
+    const found = refusalOfIpv4(inner);
+    return found && { block: found.block, reason: `${describeBlock(block)} of ${formatIpv4(inner)}: ${found.reason}` };
   }
-  return undefined;
+  return block.globallyReachable === true ? undefined : { block, reason: describeBlock(block) };
+}
+
+function refusalOfIpv4(ip: number): { block: SpecialPurposeBlock; reason: string } | undefined {
+  const block = mostSpecific(BigInt(ip), 32, IPV4_COMPILED);
+  return block && block.globallyReachable !== true ? { block, reason: describeBlock(block) } : undefined;
 }
 
 /**
