@@ -17,7 +17,7 @@ import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
 import { PmPluginError } from "./errors.js";
 import { headerPaths, mergeHeaders, type PageRecord } from "./headers.js";
-import { findPmLinks, namesEndpoint, pmLinkElement, pmLinkInjector } from "./html.js";
+import { findPmLinks, isWholeDocument, namesEndpoint, pmLinkElement, pmLinkInjector } from "./html.js";
 import { resolveOptions, type IndiepmPluginOptions, type PageScope, type ResolvedOptions } from "./options.js";
 
 export { PmPluginError, type PluginErrorCode } from "./errors.js";
@@ -118,14 +118,17 @@ function indiepmPlugin(eleventyConfig: EleventyConfig, options: IndiepmPluginOpt
     // An empty output stays empty: there is no page to name the endpoint in.
     if (typeof content !== "string" || !isHtmlOutput(outputPath) || !/\S/.test(content)) return content;
     const url = this.page?.url;
+    // Fragments (the feed plugin's `renderTransforms` passes each post's content with the
+    // post's own page) are left byte for byte and not recorded: the page's own record stays.
     if (!inScope(scope, { outputPath, url }, outputDir())) {
-      if (resolved.headers && typeof url === "string") {
+      if (resolved.headers && typeof url === "string" && isWholeDocument(content)) {
         const first = findPmLinks(content)[0];
         records.set(outputPath, { url, namesEndpoint: first !== undefined && namesEndpoint(first.href, endpoint) });
       }
       return content;
     }
     const result = injectPmLink(content);
+    if (result.outcome === "fragment") return content;
     if (resolved.headers && typeof url === "string") records.set(outputPath, { url, namesEndpoint: result.outcome !== "other" });
     return result.html;
   });
