@@ -44,13 +44,41 @@ export function refusalOf(url: URL, policy: UrlPolicy): string | undefined {
 }
 
 /**
- * Parses a site URL (`sender`, `recipient`, `to`; PROTOCOL.md "URLs"): http(s), no
- * fragment, no user or password; returns its canonical form.
+ * PROTOCOL.md §2 Formats: site and endpoint URLs are at most 2,048 characters (longer:
+ * `invalid_request`). Every such URL is stored, keyed on and fetched, so this is what
+ * bounds what one request can make the server keep.
+ */
+export const MAX_URL_LENGTH = 2048;
+
+/** §2 Formats: why a site or endpoint URL is too long (the text as given, or its canonical form), else `undefined`. */
+export function lengthRefusalOf(value: string): string | undefined {
+  return value.length > MAX_URL_LENGTH ? `longer than ${MAX_URL_LENGTH} characters (PROTOCOL.md §2)` : undefined;
+}
+
+/**
+ * Why `url` is refused as a site or endpoint (PROTOCOL.md "URLs" and §2 Formats): the
+ * rules of `refusalOf`, and at most `MAX_URL_LENGTH` characters. Discovery applies it to
+ * the endpoints it finds (§1 step 5).
+ */
+export function siteRefusalOf(url: URL, policy: UrlPolicy): string | undefined {
+  return refusalOf(url, policy) ?? lengthRefusalOf(url.href);
+}
+
+/**
+ * Parses a site URL (`sender`, `recipient`, `to`, `vouch`; PROTOCOL.md "URLs"): http(s), no
+ * fragment, no user or password, at most 2,048 characters as sent and as canonicalized;
+ * returns its canonical form.
  * @throws PmError `invalid_request` naming `field`.
  */
 export function parseSiteUrl(value: string, field: string, policy: UrlPolicy): string {
+  // Before parsing: a 240 KB "URL" costs nothing more than its length check.
+  const tooLong = lengthRefusalOf(value);
+  if (tooLong) throw new PmError("invalid_request", `${field} is ${tooLong}.`);
   const url = parseHttpUrl(value, field, policy);
   if (url.hash || value.includes("#")) throw new PmError("invalid_request", `${field} must not have a fragment.`);
+  // Percent-encoding and IDNA can make the canonical form longer than what was sent.
+  const canonicalTooLong = lengthRefusalOf(url.href);
+  if (canonicalTooLong) throw new PmError("invalid_request", `${field} is ${canonicalTooLong} once canonicalized.`);
   return url.href;
 }
 

@@ -90,14 +90,17 @@ it("@indiepm/core/urls exports exactly these names", () => {
   expect(Object.keys(urls).sort()).toMatchInlineSnapshot(`
     [
       "MAX_MESSAGE_ID_LENGTH",
+      "MAX_URL_LENGTH",
       "canonicalUrl",
       "hostOf",
       "isIpHost",
       "isLocalhostName",
       "isMessageId",
+      "lengthRefusalOf",
       "parseEndpointUrl",
       "parseSiteUrl",
       "refusalOf",
+      "siteRefusalOf",
     ]
   `);
 });

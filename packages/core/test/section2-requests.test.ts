@@ -26,6 +26,8 @@ function codeOf(body: string, policy = prod): string {
   }
 }
 const q = (o: Record<string, string | string[]>) => encodeForm(o).toString();
+/** `base` with a path padded to exactly `length` characters (already canonical). */
+const long = (base: string, length: number) => base + "a".repeat(length - base.length);
 
 describe("§2 form bodies", () => {
   it("accepts the form content type with parameters, refuses others", () => {
@@ -108,6 +110,22 @@ describe("§2 parameters (fixture table)", () => {
     ["deliver with name repeated", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", name: ["a", "b"] }), "invalid_request"],
     ["deliver with repeated to", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, S, R] }), "ok"],
     ["deliver with a bad to", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, "nope"] }), "invalid_request"],
+    // §5: `to` names `recipient` among the recipients shown
+    ["deliver with to without recipient", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://carol.example.net/"] }), "invalid_request"],
+    ["deliver with to naming recipient in another spelling", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://BOB.example.com"] }), "ok"],
+    // §2 Formats: site and endpoint URLs of at most 2,048 characters, in every URL parameter
+    ["sender of 2,048 characters", q({ action: "notify", sender: long(S, 2048), recipient: R, message: M }), "ok"],
+    ["sender of 2,049 characters", q({ action: "notify", sender: long(S, 2049), recipient: R, message: M }), "invalid_request"],
+    ["sender of 240 KB", q({ action: "notify", sender: long(S, 240_000), recipient: R, message: M }), "invalid_request"],
+    ["recipient of 2,049 characters", q({ action: "notify", sender: S, recipient: long(R, 2049), message: M }), "invalid_request"],
+    ["vouch of 2,049 characters", q({ action: "notify", sender: S, recipient: R, message: M, vouch: long(S, 2049) }), "invalid_request"],
+    ["authorize vouch of 2,049 characters", q({ action: "authorize", sender: S, recipient: R, code: "c".repeat(43), vouch: long(S, 2049) }), "invalid_request"],
+    ["endpoint of 2,048 characters", q({ action: "request", sender: S, recipient: R, message: M, endpoint: long(E, 2048), token: "t" }), "ok"],
+    ["request endpoint of 2,049 characters", q({ action: "request", sender: S, recipient: R, message: M, endpoint: long(E, 2049), token: "t" }), "invalid_request"],
+    ["grant endpoint of 2,049 characters", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: long(E, 2049), token: "t", expires_in: "3600" }), "invalid_request"],
+    ["to of 2,049 characters", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, long(S, 2049)] }), "invalid_request"],
+    // Canonical form counts too: 700 "é" are 1,400 characters as sent, 4,200 once percent-encoded.
+    ["sender of 2,048 characters or fewer that canonicalizes longer", q({ action: "notify", sender: S + "é".repeat(700), recipient: R, message: M }), "invalid_request"],
   ];
   it.each(rows)("%s", (_, body, expected) => {
     expect(codeOf(body)).toBe(expected);

@@ -6,7 +6,7 @@
  */
 import { PmError } from "../errors.js";
 import type { FetchedPage, HttpClient, HttpGetOptions } from "../http/types.js";
-import { refusalOf, type UrlPolicy } from "../urls.js";
+import { siteRefusalOf, type UrlPolicy } from "../urls.js";
 import { createPmLinkFinder, type PmLinkFinder, type PmLinkMatch } from "./html.js";
 import { findPmLink } from "./link-header.js";
 
@@ -94,9 +94,10 @@ function accept(endpoint: string | undefined, source: Discovery["source"], pageU
   if (endpoint === undefined) return undefined;
   const url = new URL(endpoint);
   if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
-  const refusal = refusalOf(url, policy);
+  // The URL rules, and §2's 2,048 characters: an endpoint is sent as `endpoint` and stored.
+  const refusal = siteRefusalOf(url, policy);
   if (refusal) {
-    throw new PmError("address_refused", `${pageUrl} names the pm endpoint ${endpoint}, which is refused: ${refusal}.`);
+    throw new PmError("address_refused", `${pageUrl} names the pm endpoint ${endpoint.slice(0, 200)}${endpoint.length > 200 ? "…" : ""}, which is refused: ${refusal}.`);
   }
   return { endpoint, url: pageUrl, source };
 }
