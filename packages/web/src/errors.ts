@@ -10,7 +10,7 @@ export const WEB_ERROR_CODES = [
   "access_denied", // the authorization endpoint said no
   "invalid_issuer", // `iss` is not the issuer the metadata named (IndieAuth §5.2.1)
   "redeem_failed", // the authorization endpoint did not give a `me` for the code
-  "me_mismatch", // the `me` returned is not vouched for by the same authorization endpoint
+  "me_mismatch", // the `me` returned is not the site entered, nor on its host naming the authorization endpoint used (IndieAuth §5.4)
 ] as const;
 export type WebErrorCode = (typeof WEB_ERROR_CODES)[number];
 

@@ -4,7 +4,7 @@
  * metadata document; the older `rel=authorization_endpoint` as a fallback), the
  * authorization request with PKCE S256 and `state` (§5.2), checking the response's
  * `iss` (§5.2.1), redeeming the code at the authorization endpoint for the profile URL
- * only (§5.3.2, no token), and verifying the `me` returned (§5.3.4). Each network call
+ * only (§5.3.2, no token), and confirming the `me` returned (§5.4). Each network call
  * is separate from the pure check of its answer (`…FromPage`, `process…`), and every
  * request goes through the engine's guarded `HttpClient` (PROTOCOL.md §6).
  */
@@ -164,15 +164,24 @@ export async function redeemCode(
 }
 
 /**
- * IndieAuth §5.3.4: the `me` returned is trusted when it is on the host of the URL the
- * owner entered, or when discovery on it finds the same authorization endpoint.
+ * IndieAuth §5.4 "Authorization Server Confirmation" (once "Differing User Profile URLs"):
+ * the `me` returned is taken as is only when it is exactly the URL the sign-in started
+ * with. A different `me` counts only when it is on the same host as that URL and,
+ * discovered afresh, names the very authorization endpoint (and issuer) that was used:
+ * the site it names has then chosen that authorization server itself. Otherwise the
+ * sign-in fails with `me_mismatch` and opens no session at all — not for the `me`
+ * returned, which the server may not speak for, and not for the URL entered, which the
+ * server did not confirm (it answered with someone else).
  */
 export async function verifyMe(http: HttpClient, me: string, entered: string, server: AuthorizationServer, policy: UrlPolicy): Promise<void> {
-  if (new URL(me).host === new URL(entered).host) return;
+  if (me === entered) return;
+  if (new URL(me).host !== new URL(entered).host) {
+    throw new WebInboxError("me_mismatch", `Signed in as ${me}, which is on another host than ${entered}, the site this sign-in started with.`);
+  }
   const again = await discoverAuthorizationServer(http, me, policy).catch((error: unknown) => {
     throw new WebInboxError("me_mismatch", `Signed in as ${me}, which could not be checked: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   });
-  if (again.authorizationEndpoint !== server.authorizationEndpoint) {
-    throw new WebInboxError("me_mismatch", `Signed in as ${me}, but that site names another authorization endpoint than ${entered} does.`);
+  if (again.authorizationEndpoint !== server.authorizationEndpoint || (again.issuer ?? null) !== (server.issuer ?? null)) {
+    throw new WebInboxError("me_mismatch", `Signed in as ${me}, but that site names another authorization endpoint than the one ${entered} sent you to.`);
   }
 }

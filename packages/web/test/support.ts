@@ -6,9 +6,9 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createMemoryStore, createPmServer, type PmServer, type Store } from "@indiepm/core";
+import { createMemoryStore, createPmServer, type PmServer, type PmServerOptions, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
-import { createWebInbox, withWebInbox, type WebInbox } from "../src/index.js";
+import { createWebInbox, withWebInbox, type WebInbox, type WebInboxOptions } from "../src/index.js";
 import { startDevAuthorizationServer, type DevAuthorizationServer } from "../src/dev-authorization-server.js";
 
 export const quiet = { info() {}, warn() {}, error() {} };
@@ -21,6 +21,8 @@ async function listen(server: Server): Promise<string> {
 export interface InboxHost {
   site: string;
   siteHead: { html: string; links: string[] };
+  /** GETs of the site's page so far: each sign-in that gets past the form's checks makes one. */
+  siteFetches(): number;
   pmUrl: string;
   pm: PmServer;
   store: Store;
@@ -30,7 +32,9 @@ export interface InboxHost {
 }
 
 /** One site (its page names the pm server and the authorization server), its pm server with the inbox at `/`. */
-export async function startInboxHost(options: { authSites?: (site: string) => string[] } = {}): Promise<InboxHost> {
+export async function startInboxHost(
+  options: { authSites?: (site: string) => string[]; trustProxy?: PmServerOptions["trustProxy"]; inbox?: Partial<Omit<WebInboxOptions, "server" | "url">> } = {},
+): Promise<InboxHost> {
   const siteServer = createServer();
   const pmServer = createServer();
   const site = await listen(siteServer);
@@ -38,19 +42,30 @@ export async function startInboxHost(options: { authSites?: (site: string) => st
   const auth = await startDevAuthorizationServer({ sites: [site] });
   if (options.authSites) auth.sites = options.authSites(site);
   const siteHead = { html: "", links: [auth.linkHeader] };
+  let fetches = 0;
   siteServer.on("request", (_req, res) => {
+    fetches++;
     res.setHeader("content-type", "text/html; charset=utf-8");
     if (siteHead.links.length) res.setHeader("link", siteHead.links.join(", "));
     res.end(`<!doctype html><title>Home</title><link rel="pm" href="${pmUrl}">${siteHead.html}<h1>Home</h1>`);
   });
   const store = createMemoryStore();
-  const pm = createPmServer({ endpoint: pmUrl, sites: [site], store, dev: true, logger: quiet, ownerToken: "owner-token-0123456789abcdef" });
+  const pm = createPmServer({
+    endpoint: pmUrl,
+    sites: [site],
+    store,
+    dev: true,
+    logger: quiet,
+    ownerToken: "owner-token-0123456789abcdef",
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+  });
   await pm.start();
-  const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet });
+  const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet, ...options.inbox });
   pmServer.on("request", createNodeHandler(withWebInbox(pm, inbox), { logger: quiet }));
   return {
     site,
     siteHead,
+    siteFetches: () => fetches,
     pmUrl,
     pm,
     store,
@@ -66,6 +81,65 @@ export async function startInboxHost(options: { authSites?: (site: string) => st
   };
 }
 
+export interface SharedHost {
+  /** `http://127.0.0.1:PORT/~alice/` and `…/~bob/`: two sites on one host, both held by one pm server. */
+  alice: string;
+  bob: string;
+  /** The `Link` header each site's page sends (change it to point a site elsewhere). */
+  links: { alice: string; bob: string };
+  /** An authorization server for each site; each may sign in both (so that one can answer with the other's `me`). */
+  aliceAuth: DevAuthorizationServer;
+  bobAuth: DevAuthorizationServer;
+  pm: PmServer;
+  store: Store;
+  /** As `InboxHost`, for `Browser.signIn`, with alice's authorization server. */
+  asInboxHost(site: string, auth: DevAuthorizationServer): InboxHost;
+  close(): Promise<void>;
+}
+
+/** Issue 9 item 6: one host serving `/~alice/` and `/~bob/`, each page naming its own authorization server. */
+export async function startSharedHost(): Promise<SharedHost> {
+  const siteServer = createServer();
+  const pmServer = createServer();
+  const origin = await listen(siteServer);
+  const pmUrl = await listen(pmServer);
+  const alice = `${origin}~alice/`;
+  const bob = `${origin}~bob/`;
+  const aliceAuth = await startDevAuthorizationServer({ sites: [alice, bob] });
+  const bobAuth = await startDevAuthorizationServer({ sites: [alice, bob] });
+  const links = { alice: aliceAuth.linkHeader, bob: bobAuth.linkHeader };
+  siteServer.on("request", (req, res) => {
+    const who = req.url === "/~alice/" ? "alice" : req.url === "/~bob/" ? "bob" : undefined;
+    if (!who) return void res.writeHead(404).end();
+    res.setHeader("content-type", "text/html; charset=utf-8");
+    res.setHeader("link", links[who]);
+    res.end(`<!doctype html><title>${who}</title><link rel="pm" href="${pmUrl}"><h1>${who}</h1>`);
+  });
+  const store = createMemoryStore();
+  const pm = createPmServer({ endpoint: pmUrl, sites: [alice, bob], store, dev: true, logger: quiet });
+  await pm.start();
+  const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet });
+  pmServer.on("request", createNodeHandler(withWebInbox(pm, inbox), { logger: quiet }));
+  const close = async () => {
+    for (const s of [siteServer, pmServer]) s.closeAllConnections();
+    await Promise.all([siteServer, pmServer].map((s) => new Promise((r) => s.close(r))));
+    await aliceAuth.close();
+    await bobAuth.close();
+    await pm.close(500);
+    await inbox.close();
+  };
+  return {
+    alice,
+    bob,
+    links,
+    aliceAuth,
+    bobAuth,
+    pm,
+    store,
+    asInboxHost: (site, auth) => ({ site, siteHead: { html: "", links: [] }, siteFetches: () => 0, pmUrl, pm, store, inbox, auth, close }),
+    close,
+  };
+}
 
 /** Cookies by name, redirects by hand, `Origin`/`Sec-Fetch-Site` as a browser sends them for its own forms. */
 export class Browser {
