@@ -57,6 +57,10 @@ describe("createHttpClient options", () => {
     [{ dev: false, postMaxBytes: 1.5 }, "`postMaxBytes`"],
     [{ dev: false, allowedAddresses: ["example.com"] }, "not an IP address"],
     [{ dev: false, userAgent: " " }, "`userAgent`"],
+    [{ dev: false, dnsTimeoutMs: 0 }, "`dnsTimeoutMs` must be a positive whole number"],
+    [{ dev: false, dnsServers: [] }, "`dnsServers` must be a non-empty list"],
+    [{ dev: false, dnsServers: ["dns.example"] }, "`dnsServers` must be IP addresses"],
+    [{ dev: false, dnsServers: ["127.0.0.1"], lookup: async () => [] }, "give `lookup` or `dnsServers`, not both"],
   ])("%j is invalid_config", (options, message) => {
     let error: unknown;
     try {
@@ -325,11 +329,13 @@ describe("§6 production mode refuses before connecting", () => {
   });
 
   it.each([
-    ["10.0.0.1", ["10.0.0.1"], "private"],
-    ["::ffff:127.0.0.1", ["::ffff:127.0.0.1"], "IPv4-mapped"],
-    ["169.254.169.254 (cloud metadata)", ["169.254.169.254"], "link-local"],
-    ["127.0.0.1", ["127.0.0.1"], "loopback"],
-    ["::1", ["::1"], "loopback"],
+    ["10.0.0.1", ["10.0.0.1"], "Private-Use (10.0.0.0/8, RFC 1918)"],
+    ["::ffff:127.0.0.1", ["::ffff:127.0.0.1"], "IPv4-mapped Address"],
+    ["169.254.169.254 (cloud metadata)", ["169.254.169.254"], "Link Local"],
+    ["127.0.0.1", ["127.0.0.1"], "Loopback"],
+    ["::1", ["::1"], "Loopback Address"],
+    ["100.64.0.1 (CGNAT)", ["100.64.0.1"], "Shared Address Space"],
+    ["3fff::1 (documentation)", ["3fff::1"], "Documentation (3fff::/20, RFC 9637)"],
     ["a public and a loopback address", ["93.184.215.14", "127.0.0.1"], "127.0.0.1"],
   ])("a name resolving to %s", async (_name, addresses, reason) => {
     const server = await serve((_req, res) => res.end("reached"), { tls: true });

@@ -3,14 +3,15 @@
  * `fetch` over a dedicated `Agent` whose connector resolves each host name once, checks
  * every address it got against §6, and connects to the checked address itself — no
  * second resolution between check and connect, so DNS rebinding cannot slip a private
- * address in. Redirects are followed by hand so every hop is checked the same way.
+ * address in. Names are resolved by c-ares off libuv's thread pool, with a deadline
+ * (`resolver.ts`). Redirects are followed by hand so every hop is checked the same way.
  */
-import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { Agent, buildConnector, fetch, type Response as UndiciResponse } from "undici";
 import { PmError } from "../errors.js";
-import { refusalOf, type UrlPolicy } from "../urls.js";
+import { isLocalhostName, refusalOf, type UrlPolicy } from "../urls.js";
 import { canonicalIp, isRefusedAddress } from "./addresses.js";
+import { createDnsLookup, type DnsLookup, type Lookup } from "./resolver.js";
 import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./types.js";
 
 /** Sent with every request, so site owners can tell who fetched their page. */
@@ -19,22 +20,20 @@ export const DEFAULT_USER_AGENT = "indiepm/0.1 (+https://github.com/indiepm)";
 /** `Accept` of a GET: discovery wants HTML, and takes anything (§1: a `Link` header may be on any answer). */
 export const GET_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
 
-/** Default limits: §1 for GET (5 s in all, 1 MiB, 5 redirects), §6 for POST answers (10 s, 64 KiB). */
+export type { Lookup, ResolvedAddress } from "./resolver.js";
+
+/**
+ * Default limits: §1 for GET (5 s in all, 1 MiB, 5 redirects), §6 for POST answers (10 s,
+ * 64 KiB), 2 s for a name lookup (two tries per DNS server).
+ */
 export const DEFAULT_HTTP_LIMITS = {
+  dnsTimeoutMs: 2_000,
   getTimeoutMs: 5_000,
   getMaxBytes: 1024 * 1024,
   maxRedirects: 5,
   postTimeoutMs: 10_000,
   postMaxBytes: 64 * 1024,
 } as const;
-
-export interface ResolvedAddress {
-  address: string;
-  family: 4 | 6;
-}
-
-/** Resolves a host name to every address it has (like `dns.lookup(name, { all: true })`). */
-export type Lookup = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export interface HttpClientOptions {
   /**
@@ -44,8 +43,16 @@ export interface HttpClientOptions {
   dev: boolean;
   /** `User-Agent` of every request (default `DEFAULT_USER_AGENT`). */
   userAgent?: string;
-  /** Name resolution (default: `node:dns` `lookup` with `all: true`). */
+  /**
+   * Name resolution. Default: c-ares (`dns.promises.Resolver`) asking `dnsServers`, off
+   * libuv's thread pool, within `dnsTimeoutMs`. It does not read /etc/hosts: `localhost`
+   * and `*.localhost` are loopback in development mode and refused in production.
+   */
   lookup?: Lookup;
+  /** DNS servers of the default lookup (`"127.0.0.1:5353"`, `"[::1]:53"`); default: the system's. Not with `lookup`. */
+  dnsServers?: readonly string[];
+  /** Time for one name lookup, every try included (default 2 000 ms); then `timeout`. */
+  dnsTimeoutMs?: number;
   /**
    * IP addresses production mode connects to although §6 refuses them: a peer you run on
    * purpose inside your network, or a test server. Plain addresses, no ranges. The URL
@@ -75,6 +82,8 @@ interface Settings {
   dev: boolean;
   userAgent: string;
   lookup: Lookup;
+  /** The default lookup, when the client owns it (cancelled by `close()`). */
+  ownLookup: DnsLookup | undefined;
   allowed: ReadonlySet<string>;
   ca: string[] | undefined;
   getTimeoutMs: number;
@@ -164,7 +173,11 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     }
   }
 
-  return { get, postForm, postJson, close: () => agent.close() };
+  const close = async () => {
+    settings.ownLookup?.cancel();
+    await agent.close();
+  };
+  return { get, postForm, postJson, close };
 }
 
 function parseOptions(options: HttpClientOptions): Settings {
@@ -188,10 +201,19 @@ function parseOptions(options: HttpClientOptions): Settings {
     fail("createHttpClient: `userAgent` must be a non-empty string.");
   }
   if (options.lookup !== undefined && typeof options.lookup !== "function") fail("createHttpClient: `lookup` must be a function.");
+  if (options.dnsServers !== undefined) {
+    if (options.lookup !== undefined) fail("createHttpClient: give `lookup` or `dnsServers`, not both (`dnsServers` configures the default lookup).");
+    if (!Array.isArray(options.dnsServers) || options.dnsServers.length === 0 || options.dnsServers.some((s) => typeof s !== "string")) {
+      fail("createHttpClient: `dnsServers` must be a non-empty list of addresses, e.g. [\"127.0.0.1:5353\"].");
+    }
+  }
+  const dnsTimeoutMs = positive("dnsTimeoutMs");
+  const ownLookup = options.lookup ? undefined : createDnsLookup({ servers: options.dnsServers, timeoutMs: dnsTimeoutMs });
   return {
     dev: options.dev,
     userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
-    lookup: options.lookup ?? defaultLookup,
+    lookup: options.lookup ?? ownLookup!,
+    ownLookup,
     allowed,
     ca: options.ca === undefined ? undefined : typeof options.ca === "string" ? [options.ca] : [...options.ca],
     getTimeoutMs: positive("getTimeoutMs"),
@@ -200,11 +222,6 @@ function parseOptions(options: HttpClientOptions): Settings {
     postTimeoutMs: positive("postTimeoutMs"),
     postMaxBytes: positive("postMaxBytes"),
   };
-}
-
-async function defaultLookup(hostname: string): Promise<ResolvedAddress[]> {
-  const found = await dnsLookup(hostname, { all: true });
-  return found.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
 }
 
 /** The URL rules (PROTOCOL.md "URLs") on a URL about to be requested. */
@@ -265,11 +282,17 @@ async function resolveChecked(hostname: string, settings: Settings): Promise<str
   let addresses: string[];
   if (isIP(hostname)) {
     addresses = [hostname];
+  } else if (isLocalhostName(hostname)) {
+    // RFC 6761 §6.3: this machine, whatever DNS says; c-ares would not read /etc/hosts anyway.
+    if (!settings.dev) throw new PmError("address_refused", `Refused to connect to ${hostname}: production servers do not accept localhost (PROTOCOL.md §6).`);
+    addresses = LOOPBACK;
   } else {
     try {
       addresses = (await settings.lookup(hostname)).map((a) => a.address);
     } catch (error) {
+      if (error instanceof PmError) throw error;
       const code = errorCode(error);
+      if (code === "ETIMEOUT") throw new PmError("timeout", `Could not resolve ${hostname}: the DNS server did not answer in time.`, { cause: error });
       throw new PmError("network_error", `Could not resolve ${hostname}${code ? ` (${code})` : ""}.`, { cause: error });
     }
     if (addresses.length === 0) throw new PmError("network_error", `Could not resolve ${hostname}: no address.`);
@@ -287,6 +310,8 @@ async function resolveChecked(hostname: string, settings: Settings): Promise<str
   }
   return addresses;
 }
+
+const LOOPBACK = ["127.0.0.1", "::1"];
 
 /**
  * Reads at most `maxBytes` of the body; `onChunk` sees each piece within the limit and

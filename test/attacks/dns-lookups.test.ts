@@ -1,0 +1,150 @@
+/**
+ * PROTOCOL.md §6 "Outgoing requests … checked after DNS resolution", attacked through
+ * name lookups. A notify or authorize makes a receiver resolve a name the sender chose;
+ * `dns.lookup` would resolve it on libuv's four-thread pool, which the store's file I/O
+ * shares, so an attacker's name server that never answers could stall every read and
+ * write. The client resolves with c-ares instead, within a deadline. Every DNS server
+ * here is one this test runs on 127.0.0.1 (`support/dns-server.ts`); no other is asked.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHttpClient, PmError, type ClosableHttpClient, type HttpClientOptions } from "@indiepm/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { startDnsServer, type TestDnsServer } from "./support/dns-server.js";
+import { startTls, TEST_TLS, type TlsServer } from "./support/tls.js";
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function dnsServer(options: { silent?: boolean } = {}): Promise<TestDnsServer> {
+  const server = await startDnsServer(options);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function client(options: HttpClientOptions): ClosableHttpClient {
+  const http = createHttpClient(options);
+  cleanups.push(() => http.close());
+  return http;
+}
+
+async function tls(host = "127.0.0.1"): Promise<TlsServer> {
+  const server = await startTls(host, 0, (_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("reached"));
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** How a request ended, and after how long. */
+async function outcome(promise: Promise<unknown>): Promise<{ code: string; ms: number; message: string }> {
+  const started = performance.now();
+  try {
+    await promise;
+    return { code: "ok", ms: performance.now() - started, message: "" };
+  } catch (error) {
+    const ms = performance.now() - started;
+    return { code: error instanceof PmError ? error.code : `not a PmError: ${String(error)}`, ms, message: error instanceof Error ? error.message : "" };
+  }
+}
+
+const waitUntil = async (check: () => boolean, what: string, timeoutMs = 5_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe("§6 name lookups stay off libuv's thread pool", () => {
+  const DNS_TIMEOUT_MS = 1_500;
+  const LOOKUPS = 20;
+
+  it(`${LOOKUPS} lookups of attacker-chosen names hang at a silent DNS server: file reads keep answering in a few ms, each lookup fails timeout in bounded time`, async () => {
+    const dns = await dnsServer({ silent: true });
+    const dir = await mkdtemp(join(tmpdir(), "indiepm-dns-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "store.db");
+    await writeFile(file, "x".repeat(4096));
+    const http = client({ dev: false, dnsServers: [dns.address], dnsTimeoutMs: DNS_TIMEOUT_MS });
+
+    const lookups = Array.from({ length: LOOKUPS }, (_, i) => outcome(http.get(`https://slow${i}.attacker.example.test/`)));
+    // Every name reached the silent server (A and AAAA each): the lookups are hanging now.
+    await waitUntil(() => new Set(dns.questions.map((q) => q.name)).size === LOOKUPS, `${LOOKUPS} names asked`);
+
+    const reads: number[] = [];
+    const results = Promise.all(lookups);
+    let settled = false;
+    void results.then(() => (settled = true));
+    while (!settled && reads.length < 2_000) {
+      const started = performance.now();
+      await readFile(file);
+      reads.push(performance.now() - started);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ended = await results;
+
+    const sorted = [...reads].sort((a, b) => a - b);
+    const figures = { reads: reads.length, medianMs: sorted[Math.floor(sorted.length / 2)]!, maxMs: sorted.at(-1)! };
+    console.info(`dns-lookups: ${LOOKUPS} hung lookups; file reads meanwhile ${JSON.stringify(figures)}; lookups ended after ${Math.min(...ended.map((e) => e.ms)).toFixed(0)}–${Math.max(...ended.map((e) => e.ms)).toFixed(0)} ms`);
+    // File I/O went on while every lookup hung: dozens of reads, none slowed by the lookups.
+    expect(figures.reads).toBeGreaterThan(20);
+    expect(figures.medianMs).toBeLessThan(20);
+    expect(figures.maxMs).toBeLessThan(250);
+    // Each lookup failed as a timeout, within its deadline (and a little scheduling).
+    expect(ended.map((e) => e.code)).toEqual(new Array(LOOKUPS).fill("timeout"));
+    for (const e of ended) {
+      expect(e.message).toMatch(/slow\d+\.attacker\.example\.test/);
+      expect(e.ms).toBeGreaterThanOrEqual(DNS_TIMEOUT_MS - 50);
+      expect(e.ms).toBeLessThan(DNS_TIMEOUT_MS + 1_500);
+    }
+  });
+});
+
+describe("§6 the resolver's answers are checked like any other", () => {
+  // [what, the name's addresses (undefined: NXDOMAIN), expected outcome]
+  const rows: Array<[string, string[] | undefined, string]> = [
+    ["an allowed address", ["127.0.0.1"], "ok"],
+    ["a private address (A)", ["10.0.0.1"], "address_refused"],
+    ["a loopback address (AAAA)", ["::1"], "address_refused"],
+    ["an allowed and a documentation address", ["127.0.0.1", "3fff::1"], "address_refused"],
+    ["no such name (NXDOMAIN)", undefined, "network_error"],
+  ];
+
+  it.each(rows)("a name that resolves to %s: %s", async (_what, addresses, expected) => {
+    const dns = await dnsServer();
+    const server = await tls();
+    if (addresses) dns.names.set("site.example.test", addresses);
+    const http = client({ dev: false, dnsServers: [dns.address], allowedAddresses: ["127.0.0.1"], ca: TEST_TLS.cert });
+    const result = await outcome(http.get(`https://site.example.test:${server.port}/`));
+    expect(result.code).toBe(expected);
+    expect(dns.questions.map((q) => `${q.name} ${q.type}`).sort()).toEqual(["site.example.test 1", "site.example.test 28"]);
+    expect(server.connections).toBe(expected === "ok" ? 1 : 0);
+  });
+});
+
+describe("§6 localhost: loopback in development mode without asking DNS, refused in production", () => {
+  it.each(["localhost", "pm.localhost"])("dev: http://%s:PORT/ reaches 127.0.0.1, and the DNS server is not asked", async (host) => {
+    const dns = await dnsServer({ silent: true });
+    const { startServer } = await import("../../packages/core/test/support/loopback.js");
+    const server = await startServer((_req, res) => res.end("local"));
+    cleanups.push(() => server.close());
+    const page = await client({ dev: true, dnsServers: [dns.address] }).get(`http://${host}:${server.port}/`);
+    expect(new TextDecoder().decode(page.body)).toBe("local");
+    expect(dns.questions).toEqual([]);
+  });
+
+  it("production: a redirect to localhost is refused (the URL rules), and nothing asks DNS for it", async () => {
+    const dns = await dnsServer();
+    dns.names.set("site.example.test", ["127.0.0.1"]);
+    const local = await tls();
+    const server = await startTls("127.0.0.1", 0, (_req, res) => res.writeHead(302, { location: `https://localhost:${local.port}/` }).end());
+    cleanups.push(() => server.close());
+    const http = client({ dev: false, dnsServers: [dns.address], allowedAddresses: ["127.0.0.1"], ca: TEST_TLS.cert });
+    const result = await outcome(http.get(`https://site.example.test:${server.port}/`));
+    expect(result.code).toBe("address_refused");
+    expect(dns.questions.every((q) => q.name === "site.example.test")).toBe(true);
+    expect(local.connections).toBe(0);
+  });
+});
