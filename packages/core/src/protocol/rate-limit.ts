@@ -4,7 +4,15 @@
  * minute per client address, counting the requests that reach the check. A fixed
  * one-minute window per key, in memory: limits protect this process, and a restart
  * forgetting them is harmless.
+ *
+ * What a stranger can make this keep is bounded (issue 9 item 4): a sender is counted
+ * only for a client under its own limit (a refused flood adds no keys), keys are fixed
+ * size (a hash of the sender URL; a client's /64 or IPv4 address), and the table holds
+ * at most `MAX_RATE_LIMIT_KEYS`, evicting the oldest window first.
  */
+import { createHash } from "node:crypto";
+import { canonicalIp } from "../http/addresses.js";
+
 export interface RateLimitOptions {
   perSenderPerMinute: number;
   perClientPerMinute: number;
@@ -12,45 +20,116 @@ export interface RateLimitOptions {
 
 export const DEFAULT_RATE_LIMITS: RateLimitOptions = { perSenderPerMinute: 60, perClientPerMinute: 300 };
 
+/**
+ * The most keys (sender sites plus client addresses) the limiter holds, about 150 bytes
+ * each: 20,000 keep it near 3 MiB. Past it the oldest window goes first — the one
+ * closest to its end anyway; forgetting it can only let that key in early, never refuse
+ * anyone.
+ */
+export const MAX_RATE_LIMIT_KEYS = 20_000;
+
+/**
+ * §6 Abuse, for the work a notify/authorize leaves behind: at most this many handshakes
+ * (steps 3–4) under way at once for sender sites on one host name (ports ignored), so
+ * one party cannot fill the store and the queue with dialbacks nobody answers. An honest
+ * handshake ends within seconds; 100 at once is far above what one host's sites need.
+ */
+export const MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST = 100;
+/**
+ * `Retry-After` of the 429 past that cap: §6's wait for `request`/`grant` (60 s), in
+ * which an honest handshake ends and frees its place; an abandoned one takes longer, so
+ * the sender is refused again — which is the point.
+ */
+export const HANDSHAKE_CAP_RETRY_AFTER_SECONDS = 60;
+
+const WINDOW_MS = 60_000;
+
 interface Window {
   start: number;
   count: number;
 }
 
+/**
+ * The key one client address is counted under: an IPv4 address as a dotted quad (also
+ * when written as IPv4-mapped IPv6, `::ffff:192.0.2.1`), an IPv6 address by its /64 —
+ * the smallest block one subscriber is given, so 2001:db8::1 and 2001:db8::2 are one
+ * client. Anything else (not an IP) by a hash of its text.
+ */
+export function clientKeyOf(address: string): string {
+  const ip = canonicalIp(address);
+  if (ip === undefined) return `#${digest(address)}`;
+  if (!ip.includes(":")) return ip;
+  const groups = ip.split(":");
+  if (groups.slice(0, 5).every((g) => g === "0") && groups[5] === "ffff") {
+    const [hi, lo] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
+    return [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
+  }
+  return `${groups.slice(0, 4).join(":")}::/64`;
+}
+
+/** The host name a sender site is capped by (`MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST`): lowercase, without port. */
+export function senderHostOf(site: string): string {
+  return new URL(site).hostname;
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("base64url");
+}
+
 export class RateLimiter {
+  /** Keyed windows, in the order their windows started (a reset window moves to the end). */
   readonly #windows = new Map<string, Window>();
   readonly #options: RateLimitOptions;
-  #lastSweep = 0;
+  readonly #maxKeys: number;
 
-  constructor(options: RateLimitOptions) {
+  constructor(options: RateLimitOptions, maxKeys = MAX_RATE_LIMIT_KEYS) {
     this.#options = options;
+    this.#maxKeys = maxKeys;
+  }
+
+  /** How many keys are held (for tests and benchmarks). */
+  get size(): number {
+    return this.#windows.size;
   }
 
   /**
-   * Counts one request for the sender site and the client address; returns the seconds
-   * to wait when either is over its limit, else `undefined`.
+   * Counts one request for the client address and, when the client is under its limit,
+   * the sender site; returns the seconds to wait when either is over its limit, else
+   * `undefined`. A client over its limit does not count against the sender it names:
+   * it could otherwise lock an innocent site out, and add a key per request.
    */
   hit(sender: string, clientAddress: string | undefined, now: number): number | undefined {
     this.#sweep(now);
-    const waits = [this.#count(`s ${sender}`, this.#options.perSenderPerMinute, now)];
-    if (clientAddress) waits.push(this.#count(`c ${clientAddress}`, this.#options.perClientPerMinute, now));
-    const over = waits.filter((w): w is number => w !== undefined);
-    return over.length > 0 ? Math.max(...over) : undefined;
+    if (clientAddress) {
+      const wait = this.#count(`c ${clientKeyOf(clientAddress)}`, this.#options.perClientPerMinute, now);
+      if (wait !== undefined) return wait;
+    }
+    return this.#count(`s ${digest(sender)}`, this.#options.perSenderPerMinute, now);
   }
 
   #count(key: string, limit: number, now: number): number | undefined {
     let w = this.#windows.get(key);
-    if (!w || now - w.start >= 60_000) {
+    if (!w || now - w.start >= WINDOW_MS) {
+      this.#windows.delete(key);
+      if (this.#windows.size >= this.#maxKeys) this.#evictOldest();
       w = { start: now, count: 0 };
       this.#windows.set(key, w);
     }
-    w.count++;
-    return w.count > limit ? Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000)) : undefined;
+    // Past the limit the count stops: a refused client costs no more than one key.
+    if (w.count <= limit) w.count++;
+    return w.count > limit ? Math.max(1, Math.ceil((w.start + WINDOW_MS - now) / 1000)) : undefined;
   }
 
+  #evictOldest(): void {
+    const oldest = this.#windows.keys().next();
+    if (!oldest.done) this.#windows.delete(oldest.value);
+  }
+
+  /** Drops ended windows: they are in start order, so it stops at the first live one. */
   #sweep(now: number): void {
-    if (now - this.#lastSweep < 60_000) return;
-    this.#lastSweep = now;
-    for (const [key, w] of this.#windows) if (now - w.start >= 60_000) this.#windows.delete(key);
+    for (const [key, w] of this.#windows) {
+      if (now - w.start < WINDOW_MS) break;
+      this.#windows.delete(key);
+    }
   }
 }
