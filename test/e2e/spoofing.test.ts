@@ -8,7 +8,7 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { fourHosts, OWNER_TOKEN, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
-import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
+import { ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
 
@@ -30,6 +30,7 @@ interface Attack {
 }
 
 const PUBLISHED = "2024-05-01T10:00:00Z";
+const invalidToken: Answer = { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' }, body: { error: "invalid_token", error_description: "Unknown token." } };
 const OTHER_SITE = "http://127.0.0.1:9/carol/";
 
 function expectError(answer: { status: number; body: unknown }, status: number, error: string) {
@@ -140,27 +141,45 @@ const attacks: Attack[] = [
     },
   },
 
-  // §3/§4 step 5: a message goes only to the endpoint R names now.
+  // §3/§4 step 5: a message goes only to the endpoint R names now. §3 steps 5–6 (amended
+  // 2026-12-04): M is no secret, so a `request` alone cannot end or take over a delivery.
   {
-    name: "request-naming-mallory-while-pending: 409 endpoint_mismatch, the delivery fails (final)",
+    name: "request-naming-mallory-while-pending: 409 endpoint_mismatch and nothing changes; bob's own request is delivered",
     async run({ h, mallory }) {
       const bobEndpoint = await standIn(h.bob.site);
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
       await bobEndpoint.next("notify");
       const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: mallory.url, token: "m".repeat(43) });
       expectError(answer, 409, "endpoint_mismatch");
-      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
-      // Final: bob's real request now finds nothing pending.
-      const late = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token: "b".repeat(43) });
-      expectError(late, 404, "unknown_message");
-      expect(bobEndpoint.of("deliver")).toEqual([]);
+      // bob's site still names the endpoint alice notified: the delivery keeps waiting for it.
+      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending" });
+      const real = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token: "b".repeat(43) });
+      expect(real.status).toBe(202);
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
+      expect(bobEndpoint.of("deliver").map((r) => r.authorization)).toEqual([`Bearer ${"b".repeat(43)}`]);
     },
   },
   {
-    // Nothing leaks, but the delivery is lost: a `request` is not authenticated, so anyone who
-    // knows M (a co-recipient of a group message has the same M) can make alice deliver with a
-    // bogus token, and §4 makes that 401 final in the message flow. Reported as a protocol gap.
-    name: "request-with-a-bogus-token-naming-bob's-real-endpoint: sent only to bob, who refuses it; alice's delivery fails (final)",
+    name: "request-after-the-recipient-moved: 409 endpoint_mismatch ends the delivery (final)",
+    async run({ h }) {
+      const bobEndpoint = await standIn(h.bob.site);
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
+      await bobEndpoint.next("notify");
+      // bob's site now names another endpoint than the one alice notified.
+      const moved = await scripted();
+      h.bob.site.endpoint = moved.url;
+      const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token: "b".repeat(43) });
+      expectError(answer, 409, "endpoint_mismatch");
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
+      expect([...bobEndpoint.of("deliver"), ...moved.received]).toEqual([]);
+    },
+  },
+  {
+    // Formerly "anyone who knows a pending message ID can make its delivery fail for good":
+    // a `request` is not authenticated, so its token may be anyone's. The 401 now starts one
+    // new handshake (§3 step 6) and bob's own `request` delivers.
+    name: "request-with-a-bogus-token-naming-bob's-real-endpoint: bob refuses it, alice notifies once more and delivers",
+    inbox: ["for bob only"],
     async run({ h }) {
       // bob's pm cannot reach alice's site yet, so alice's delivery waits for step 4.
       await h.alice.site.stop();
@@ -168,11 +187,84 @@ const attacks: Attack[] = [
       await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 202), 3_000, "notify 202");
       const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: h.bob.pm.url, token: "m".repeat(43) });
       expect(answer.status).toBe(202);
-      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "invalid_token" });
-      expect(h.events.filter((e) => e.action === "deliver")).toEqual([expect.objectContaining({ from: h.alice.pm.url, to: h.bob.pm.url, status: 401 })]);
-      // bob's own handshake, once alice's site is back, finds nothing pending.
+      await waitFor(() => h.events.filter((e) => e.action === "notify" && e.status === 202).length === 2, 5_000, "a second notify");
       await h.alice.site.resume();
-      await waitFor(() => h.events.find((e) => e.action === "request" && e.from === h.bob.pm.url && e.status === 404), 5_000, "bob's request 404");
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
+      expect(h.events.filter((e) => e.action === "deliver").map((e) => `${e.from === h.alice.pm.url && e.to === h.bob.pm.url} ${e.status}`)).toEqual(["true 401", "true 201"]);
+    },
+  },
+  {
+    name: "group-co-recipient-request-naming-her-endpoint: mallory, who got the same M, is refused 409; bob's delivery is delivered",
+    async run({ h, mallory }) {
+      // mallory is a real co-recipient: her site names her own endpoint, which plays E_R honestly.
+      const malloryInbox = await scripted();
+      const malloryHome = await scripted();
+      malloryHome.handler = (_req, res) => {
+        res.setHeader("content-type", "text/html");
+        res.end(`<link rel="pm" href="${malloryInbox.url}">`);
+      };
+      actAsReceiver(malloryInbox, h.alice.pm.url);
+      const bobEndpoint = await standIn(h.bob.site);
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url, malloryHome.url], content: "for the group", flow: "message" });
+      await bobEndpoint.next("notify");
+      // mallory learns M from her own notify and asks for bob's copy at her endpoint.
+      const message = (await malloryInbox.next("notify")).params.get("message")!;
+      expect(message).toBe(sent.message);
+      const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message, endpoint: malloryInbox.url, token: "m".repeat(43) });
+      expectError(answer, 409, "endpoint_mismatch");
+      const real = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message, endpoint: bobEndpoint.url, token: "b".repeat(43) });
+      expect(real.status).toBe(202);
+      const done = await settled(h.alice.pm.pm, sent.message);
+      expect(done.deliveries.map((d) => [d.recipient, d.status])).toEqual(
+        expect.arrayContaining([
+          [h.bob.site.url, "delivered"],
+          [malloryHome.url, "delivered"],
+        ]),
+      );
+      expect(bobEndpoint.of("deliver").map((r) => r.authorization)).toEqual([`Bearer ${"b".repeat(43)}`]);
+      // mallory got her own copy, and nothing of bob's.
+      expect(malloryInbox.of("deliver").map((r) => r.params.get("recipient"))).toEqual([malloryHome.url]);
+    },
+  },
+  {
+    name: "second-valid-request-for-the-same-delivery: 202, but the first token is kept",
+    async run({ h }) {
+      const bobEndpoint = await standIn(h.bob.site);
+      // The first deliver meets a 503, so a second request arrives while the first token is held.
+      bobEndpoint.answer = (r) =>
+        r.action === "deliver" && bobEndpoint.of("deliver").length === 1 ? { status: 503, body: { error: "temporarily_unavailable", error_description: "Later." } } : yes(r);
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
+      await bobEndpoint.next("notify");
+      const request = (token: string) => postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token });
+      expect((await request("1".repeat(43))).status).toBe(202);
+      await bobEndpoint.next("deliver");
+      expect((await request("2".repeat(43))).status).toBe(202);
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
+      expect(bobEndpoint.of("deliver").map((r) => r.authorization)).toEqual([`Bearer ${"1".repeat(43)}`, `Bearer ${"1".repeat(43)}`]);
+    },
+  },
+  {
+    name: "401-to-a-message-flow-deliver: one new notify, then delivered with the new token",
+    async run({ h }) {
+      const bobEndpoint = await standIn(h.bob.site);
+      const tokens = actAsReceiver(bobEndpoint, h.alice.pm.url, (r) => (r.action === "deliver" && bobEndpoint.of("deliver").length === 1 ? invalidToken : yes(r)));
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
+      expect(bobEndpoint.of("notify")).toHaveLength(2);
+      expect(bobEndpoint.of("deliver").map((r) => r.authorization)).toEqual(tokens.map((t) => `Bearer ${t}`));
+      expect(tokens).toHaveLength(2);
+      expect(bobEndpoint.errors).toEqual([]);
+    },
+  },
+  {
+    name: "two-401s-to-a-message-flow-deliver: failed invalid_token (final) after one new notify",
+    async run({ h }) {
+      const bobEndpoint = await standIn(h.bob.site);
+      actAsReceiver(bobEndpoint, h.alice.pm.url, (r) => (r.action === "deliver" ? invalidToken : yes(r)));
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "invalid_token" });
+      expect(bobEndpoint.of("notify")).toHaveLength(2);
+      expect(bobEndpoint.of("deliver")).toHaveLength(2);
     },
   },
   {

@@ -51,6 +51,8 @@ export interface PmErrorOptions {
   cause?: unknown;
   /** For `rate_limited`: seconds until the client may come back (§2). */
   retryAfter?: number;
+  /** For a failed outgoing request: the HTTP status the peer answered (a discovery's final answer, §6 Retries). */
+  peerStatus?: number;
 }
 
 /** The error type of `@indiepm/core`: a code, a one-sentence description, a cause. */
@@ -58,11 +60,14 @@ export class PmError extends Error {
   override name = "PmError";
   readonly code: ErrorCode;
   readonly retryAfter: number | undefined;
+  /** The HTTP status the peer answered, when an outgoing request failed on its answer. */
+  readonly peerStatus: number | undefined;
 
   constructor(code: ErrorCode, description: string, options: PmErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryAfter = options.retryAfter;
+    this.peerStatus = options.peerStatus;
   }
 
   /** The HTTP status this error is answered with; local codes map to 500. */

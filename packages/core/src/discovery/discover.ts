@@ -66,12 +66,12 @@ export async function discoverEndpoint(
  * (`html` is that element when the caller already streamed the body through a finder;
  * otherwise `page.body` is parsed here). Only `http:`/`https:` results are endpoints;
  * one the URL rules refuse under `policy` is an error.
- * @throws PmError `discovery_failed` for a non-2xx answer, `address_refused` for a refused endpoint.
+ * @throws PmError `discovery_failed` for a non-2xx answer (its `peerStatus` says which), `address_refused` for a refused endpoint.
  */
 export function endpointFromResponse(page: FetchedPage, policy: UrlPolicy, html?: PmLinkMatch | null): Discovery {
   const none: Discovery = { endpoint: null, url: page.url, source: "none" };
   if (!isSuccess(page.status)) {
-    throw new PmError("discovery_failed", `${page.url} answered ${page.status}; discovery needs a 2xx answer (PROTOCOL.md §1).`);
+    throw new PmError("discovery_failed", `${page.url} answered ${page.status}; discovery needs a 2xx answer (PROTOCOL.md §1).`, { peerStatus: page.status });
   }
   const header = findPmLink(page.headers.get("link"));
   if (header) return accept(resolve(header.target, page.url), "link-header", page.url, policy) ?? none;

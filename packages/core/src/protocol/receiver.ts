@@ -7,22 +7,20 @@ import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
 import { sanitizeHtml } from "../sanitize.js";
 import { hashSecret, keyOf, newSecret } from "../secrets.js";
 import { DuplicateKeyError } from "../store/types.js";
-import { describe, discoverStep, errorCodeOf, mutate, postStep, type Engine, type StepContext } from "./engine.js";
+import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
+import { mutate, type Engine, type StepContext } from "./engine.js";
 import { encodeForm } from "./form.js";
 import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
 import { siteSettings, verdictFor } from "./policy.js";
 import { checkVouch } from "./vouch.js";
 import { enqueueWebhook } from "./webhooks.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
-import { backoffDelay, classifyAnswer } from "./retry.js";
+import type { Failure } from "./retry.js";
 import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
 import { tokenVerdict } from "./tokens.js";
 
 /** How precisely a standing token's `lastUsedAt` is kept. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
-
-/** How long the receiver keeps trying its dialback before dropping it (the sender re-notifies anyway). */
-export const HANDSHAKE_GIVE_UP_MS = 60 * 60_000;
 
 /**
  * §2 "the site named" (404) then §7 policy (403), for notify and authorize: the block
@@ -81,25 +79,22 @@ async function startHandshake(engine: Engine, id: string, fields: Pick<Handshake
 
 /**
  * §3/§4 steps 3–4, run by the queue: discover E_S' from S (this, not the notify, proves
- * who speaks for S), `verify`, then issue T and send `request` or `grant`.
+ * who speaks for S), `verify`, then issue T and send `request` or `grant`. Every try
+ * follows the shared lifecycle (protocol/attempt.ts): retried with back-off for at most
+ * an hour (retry.ts `JOB_LIMITS.handshake`; the sender notifies again anyway).
  */
 export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<void> {
   if (doc.state !== "active") return;
   const flow = doc.kind === "notify" ? "message" : "token";
   const ctx: StepContext = { flow, step: 3, sender: doc.sender, recipient: doc.recipient, ...(doc.message ? { message: doc.message } : {}) };
-  let endpoint: string | null;
-  try {
-    endpoint = (await discoverStep(engine, doc.sender, ctx)).endpoint;
-  } catch (error) {
-    const code = errorCodeOf(error);
-    return code === "address_refused" ? end(engine, doc, "failed", code, describe(error)) : again(engine, doc, code, describe(error));
-  }
-  if (!endpoint) return end(engine, doc, "failed", "no_endpoint", `${doc.sender} names no rel=pm endpoint.`);
+  const found = await discoverAttempt(engine, doc.sender, ctx);
+  if (found.kind !== "ok") return settle(engine, doc, found);
+  const endpoint = found.value;
 
   const verify = encodeForm({ action: "verify", sender: doc.sender, recipient: doc.recipient, message: doc.message, code: doc.code });
-  const verified = await post(engine, endpoint, verify, ctx, [200]);
-  if (verified.kind !== "ok") return verified.kind === "retry" ? again(engine, doc, verified.code, verified.detail, verified.afterMs) : end(engine, doc, "failed", verified.code, verified.detail);
-  if ((verified.json as { valid?: unknown } | undefined)?.valid !== true) {
+  const verified = await postAttempt(engine, endpoint, verify, ctx, [200]);
+  if (verified.kind !== "ok") return settle(engine, doc, verified);
+  if ((verified.value as { valid?: unknown } | undefined)?.valid !== true) {
     return end(engine, doc, "failed", "bad_response", `${endpoint} answered verify without "valid": true.`);
   }
 
@@ -114,37 +109,28 @@ export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<v
     doc.kind === "notify"
       ? encodeForm({ action: "request", sender: doc.sender, recipient: doc.recipient, message: doc.message, endpoint: engine.endpoint, token })
       : encodeForm({ action: "grant", sender: doc.sender, recipient: doc.recipient, code: doc.code, endpoint: engine.endpoint, token, expires_in: String(engine.grantLifetimeSeconds) });
-  const answered = await post(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
+  const answered = await postAttempt(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
   if (answered.kind === "ok") return end(engine, doc, "done");
-  if (answered.kind === "final" && secret.kind === "standing-token") {
+  if (answered.kind !== "retry" && secret.kind === "standing-token") {
     // A standing token nobody will use is withdrawn rather than left to live for a month.
     await engine.store.update("secrets", secret._id, { revokedAt: engine.now() });
   }
-  return answered.kind === "retry" ? again(engine, doc, answered.code, answered.detail, answered.afterMs) : end(engine, doc, "failed", answered.code, answered.detail);
+  return settle(engine, doc, answered);
 }
 
-type PostResult = { kind: "ok"; json: unknown } | { kind: "retry"; code: ErrorCode; detail: string; afterMs?: number } | { kind: "final"; code: ErrorCode; detail: string };
-
-async function post(engine: Engine, url: string, form: URLSearchParams, ctx: StepContext, expected: number[]): Promise<PostResult> {
-  try {
-    const answer = await postStep(engine, url, form, ctx);
-    const outcome = classifyAnswer(answer, expected, engine.now());
-    if (outcome.kind === "ok") return { kind: "ok", json: answer.json };
-    if (outcome.kind === "invalid_token") return { kind: "final", code: "bad_response", detail: outcome.detail };
-    return outcome;
-  } catch (error) {
-    const code = errorCodeOf(error);
-    return code === "address_refused" ? { kind: "final", code, detail: describe(error) } : { kind: "retry", code, detail: describe(error) };
-  }
+/** A failed step 3–4 try: retried, or the end (a 401 is no answer these actions have: final). */
+async function settle(engine: Engine, doc: HandshakeDoc, failure: Failure): Promise<void> {
+  if (failure.kind === "retry") return again(engine, doc, failure);
+  return end(engine, doc, "failed", failure.kind === "invalid_token" ? "bad_response" : failure.code, failure.detail);
 }
 
-async function again(engine: Engine, doc: HandshakeDoc, code: ErrorCode, detail: string, afterMs?: number): Promise<void> {
+/** §6 Retries (protocol/attempt.ts): the next try after the back-off, or give up. */
+async function again(engine: Engine, doc: HandshakeDoc, failure: { code: ErrorCode; detail: string; afterMs?: number }): Promise<void> {
   const now = engine.now();
-  const delay = afterMs ?? backoffDelay(doc.attempts + 1, engine.retry, engine.random);
-  const limit = Math.min(engine.retry.giveUpAfterMs, HANDSHAKE_GIVE_UP_MS);
-  if (now + delay - doc.createdAt > limit) return end(engine, doc, "failed", code, `Gave up; last: ${detail}`);
+  const plan = planRetry(engine, "handshake", { attempts: doc.attempts, firstTriedAt: doc.createdAt }, failure);
+  if (plan.kind === "give-up") return end(engine, doc, "failed", failure.code, plan.detail);
   await mutate<HandshakeDoc>(engine.store, "handshakes", doc._id, (d) =>
-    d.state === "active" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: now + delay, error: code, detail, updatedAt: now } : null,
+    d.state === "active" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: failure.code, detail: failure.detail, updatedAt: now } : null,
   );
 }
 

@@ -47,7 +47,7 @@ export interface DeliveryDoc {
   stage: DeliveryStage;
   /** Optimistic concurrency: every change expects the `rev` it read and adds one. */
   rev: number;
-  /** Failed tries so far (drives the back-off). */
+  /** Failed tries so far (drives the back-off and the attempt cap, retry.ts `JOB_LIMITS`). */
   attempts: number;
   firstTriedAt?: number;
   /** When the queue takes it up next (pending only). */
@@ -61,6 +61,8 @@ export interface DeliveryDoc {
   handshake?: string;
   /** §4: this delivery went through a handshake of its own; a 401 after it is final. */
   freshHandshake?: boolean;
+  /** §3 step 6 / §4: a `deliver` was answered 401 and one new handshake started; the next 401 is final. */
+  renewedAfter401?: boolean;
   /** §7 `vouch` for notify/authorize, as the owner gave it. */
   vouch?: string;
   error?: ErrorCode;

@@ -6,13 +6,15 @@
 import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
 import { hashSecret, keyOf, newSecret } from "../secrets.js";
 import type { Flow } from "../types.js";
-import { describe, discoverStep, errorCodeOf, mutate, postStep, type Engine, type StepContext } from "./engine.js";
+import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
+import { describe, discoverStep, mutate, type Engine, type StepContext } from "./engine.js";
 import { encodeForm } from "./form.js";
 import type { GrantRequest, RequestRequest, VerifyRequest } from "./params.js";
 import { rememberContact } from "./policy.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "./records.js";
-import { backoffDelay, classifyAnswer, type Outcome } from "./retry.js";
+import type { Failure } from "./retry.js";
 import { codeIsLive } from "./tokens.js";
+import { describeForPeer } from "../http/peer-description.js";
 
 /** §4 step 2: codes live at most 5 minutes. */
 export const CODE_LIFETIME_MS = 5 * 60_000;
@@ -40,24 +42,20 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
     case "awaiting-request":
     case "awaiting-grant":
       // §6: no request/grant within the wait counts as a retryable failure.
-      return retry(engine, doc, doc.stage, "timeout", `${doc.endpoint ?? "the recipient's endpoint"} did not come back with ${doc.stage === "awaiting-request" ? "request" : "grant"} in time.`);
+      return retry(engine, doc, doc.stage, { code: "timeout", detail: `${doc.endpoint ?? "the recipient's endpoint"} did not come back with ${doc.stage === "awaiting-request" ? "request" : "grant"} in time.` });
     case "deliver":
       return deliver(engine, doc);
   }
 }
 
-/** §3/§4 step 1 (discover E_R), then step 2 (notify or authorize) or, holding a token, step 6. */
+/**
+ * §3/§4 step 1 (discover E_R), then step 2 (notify or authorize) or, holding a token,
+ * step 6. §6: a page naming no endpoint, or a final 4xx other than 408/429, ends the delivery.
+ */
 async function startDelivery(engine: Engine, doc: DeliveryDoc): Promise<void> {
-  let endpoint: string | null;
-  try {
-    endpoint = (await discoverStep(engine, doc.recipient, ctxOf(doc, 1))).endpoint;
-  } catch (error) {
-    const code = errorCodeOf(error);
-    if (code === "address_refused") return fail(engine, doc, "discover", "address_refused", describe(error));
-    return retry(engine, doc, "discover", code, describe(error));
-  }
-  if (!endpoint) return fail(engine, doc, "discover", "no_endpoint", `${doc.recipient} names no rel=pm endpoint.`);
-  return doc.flow === "message" ? notify(engine, doc, endpoint) : authorizeOrDeliver(engine, doc, endpoint);
+  const found = await discoverAttempt(engine, doc.recipient, ctxOf(doc, 1));
+  if (found.kind !== "ok") return settle(engine, doc, "discover", found);
+  return doc.flow === "message" ? notify(engine, doc, found.value) : authorizeOrDeliver(engine, doc, found.value);
 }
 
 /** §3 step 2: `notify`. The delivery waits for `request` before the POST, so an early one is not missed. */
@@ -69,7 +67,7 @@ async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string): Promi
   );
   if (!waiting) return;
   const form = encodeForm({ action: "notify", sender: doc.sender, recipient: doc.recipient, message: doc.message, vouch: doc.vouch });
-  const outcome = await send(engine, endpoint, form, ctxOf(doc, 2), [202]);
+  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
   return settle(engine, waiting, "awaiting-request", outcome);
 }
@@ -121,7 +119,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string): Pr
   );
   if (!waiting) return;
   const form = encodeForm({ action: "authorize", sender: doc.sender, recipient: doc.recipient, code, vouch: doc.vouch });
-  const outcome = await send(engine, endpoint, form, ctxOf(doc, 2), [202]);
+  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
   // The handshake did not start: no one may join it any more.
   await engine.store.update("secrets", codeDoc._id, { awaitUntil: now, revokedAt: engine.now() });
@@ -165,7 +163,7 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
     "in-reply-to": outbox.inReplyTo,
     to: outbox.to,
   });
-  const outcome = await send(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { authorization: `Bearer ${token}` });
+  const outcome = await postAttempt(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { authorization: `Bearer ${token}` });
   if (outcome.kind === "ok") {
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" ? { status: "delivered", token: undefined, tokenExpiresAt: undefined, error: undefined, detail: undefined, updatedAt: engine.now() } : null,
@@ -174,12 +172,15 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
     return;
   }
   if (outcome.kind === "invalid_token") {
-    // §4: 401 is final for the message flow and for a token from this delivery's own
-    // handshake; otherwise the standing token is dropped and one new handshake made.
-    if (messageToken || doc.freshHandshake) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
+    // §3 step 6: a message token may have come from anyone who knows M, so a 401 starts
+    // one new handshake; §4: so does a 401 on a standing token (dropped), while one on a
+    // token from this delivery's own handshake is final. A second 401 is final.
+    if (doc.renewedAfter401 || (!messageToken && doc.freshHandshake)) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
     if (grantId) await engine.store.remove("grants", grantId);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-      d.status === "pending" && d.stage === "deliver" ? { stage: "discover", nextAttemptAt: engine.now(), updatedAt: engine.now() } : null,
+      d.status === "pending" && d.stage === "deliver"
+        ? { stage: "discover", renewedAfter401: true, token: undefined, tokenExpiresAt: undefined, error: "invalid_token", detail: outcome.detail, nextAttemptAt: engine.now(), updatedAt: engine.now() }
+        : null,
     );
     engine.wake();
     return;
@@ -187,45 +188,31 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   return settle(engine, doc, "deliver", outcome);
 }
 
-/** POSTs and classifies the answer; network failures are retryable outcomes. */
-async function send(engine: Engine, url: string, form: URLSearchParams, ctx: StepContext, expected: number[], headers?: Record<string, string>): Promise<Outcome> {
-  try {
-    const answer = await postStep(engine, url, form, ctx, headers);
-    return classifyAnswer(answer, expected, engine.now());
-  } catch (error) {
-    const code = errorCodeOf(error);
-    if (code === "address_refused") return { kind: "final", code, detail: describe(error) };
-    return { kind: "retry", code, detail: describe(error) };
-  }
-}
-
-/** Applies a non-ok outcome of `stage` to a delivery. */
-async function settle(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, outcome: Exclude<Outcome, { kind: "ok" }>): Promise<void> {
-  if (outcome.kind === "retry") return retry(engine, doc, stage, outcome.code, outcome.detail, outcome.afterMs);
+/** Applies a failed attempt of `stage` to a delivery. */
+async function settle(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, outcome: Failure): Promise<void> {
+  if (outcome.kind === "retry") return retry(engine, doc, stage, outcome);
   if (outcome.kind === "final") return fail(engine, doc, stage, outcome.code, outcome.detail);
   return fail(engine, doc, stage, "bad_response", `Unexpected 401 at ${stage}: ${outcome.detail}`);
 }
 
 /** A failed `authorize` ends the wait of every delivery that joined its handshake. */
-async function settleWaiting(engine: Engine, handshake: string, outcome: Exclude<Outcome, { kind: "ok" }>): Promise<void> {
+async function settleWaiting(engine: Engine, handshake: string, outcome: Failure): Promise<void> {
   const waiting = await engine.store.find<DeliveryDoc>("deliveries", { where: { handshake, status: "pending", stage: "awaiting-grant" } });
   for (const d of waiting) await settle(engine, d, "awaiting-grant", outcome);
 }
 
-/** §6 Retries: back off (or honour `Retry-After`) and go back to step 1; give up after `giveUpAfterMs`. */
-async function retry(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, code: ErrorCode, detail: string, afterMs?: number): Promise<void> {
+/** §6 Retries (protocol/attempt.ts): back off and go back to step 1, or give up. */
+async function retry(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, failure: { code: ErrorCode; detail: string; afterMs?: number }): Promise<void> {
   const now = engine.now();
-  const attempts = doc.attempts + 1;
-  const delay = afterMs ?? backoffDelay(attempts, engine.retry, engine.random);
-  if (now + delay - (doc.firstTriedAt ?? now) > engine.retry.giveUpAfterMs) {
-    return fail(engine, doc, stage, code, `Gave up retrying; last: ${detail}`);
-  }
+  const { code, detail } = failure;
+  const plan = planRetry(engine, "delivery", { attempts: doc.attempts, firstTriedAt: doc.firstTriedAt ?? now }, failure);
+  if (plan.kind === "give-up") return fail(engine, doc, stage, code, plan.detail);
   // A retried deliver keeps its token (§3: T stays usable until it runs out; `deliver`
   // starts over when it has); every other stage starts over at step 1.
   const next: DeliveryStage = stage === "deliver" ? "deliver" : "discover";
   await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
     d.status === "pending" && d.stage === stage
-      ? { stage: next, attempts: d.attempts + 1, nextAttemptAt: now + delay, error: code, detail, updatedAt: now }
+      ? { stage: next, attempts: d.attempts + 1, nextAttemptAt: plan.at, error: code, detail, updatedAt: now }
       : null,
   );
 }
@@ -282,8 +269,14 @@ async function liveCode(engine: Engine, sender: string, recipient: string, code:
 }
 
 /**
- * §3 step 4–5: `request`. Looks M up, discovers R afresh and checks it names exactly
+ * §3 steps 4–5: `request`. Looks M up, discovers R afresh and checks it names exactly
  * `endpoint`, keeps T, answers 202; the `deliver` (step 6) follows the answer.
+ *
+ * M is no secret (every recipient of a group message learns it), so a `request` alone
+ * cannot end a delivery or take it over: a 409 ends it only when R now names an endpoint
+ * other than the one step 2 notified (the recipient moved), and the first token a valid
+ * `request` brought is kept while it lives — a later one changes nothing (a 401 to it
+ * starts one new handshake instead, `deliver`).
  */
 export async function answerRequest(engine: Engine, req: RequestRequest): Promise<Response> {
   const id = keyOf(req.sender, req.recipient, req.message);
@@ -291,19 +284,24 @@ export async function answerRequest(engine: Engine, req: RequestRequest): Promis
   if (!pending || pending.status !== "pending") {
     throw new PmError("unknown_message", `This endpoint holds no pending message ${req.message} from ${req.sender} to ${req.recipient}.`);
   }
-  await checkRecipientEndpoint(engine, req, pending.flow, async (detail) => {
+  await checkRecipientEndpoint(engine, req, pending.flow, async (detail, named) => {
+    const notified = pending.endpoint;
+    if (!named || !notified || named === notified) return;
     await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) =>
-      d.status === "pending" ? { status: "failed", error: "endpoint_mismatch", detail, token: undefined, updatedAt: engine.now() } : null,
+      d.status === "pending" && d.endpoint === notified
+        ? { status: "failed", error: "endpoint_mismatch", detail: `${detail} It named ${notified} when notified: the recipient moved.`, token: undefined, tokenExpiresAt: undefined, updatedAt: engine.now() }
+        : null,
     );
   });
   const now = engine.now();
-  const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) =>
-    d.status === "pending"
-      ? { stage: "deliver", endpoint: req.endpoint, token: req.token, tokenExpiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, nextAttemptAt: now, updatedAt: now }
-      : null,
-  );
-  if (!ready) throw new PmError("unknown_message", `The message ${req.message} is no longer pending.`);
-  setImmediate(() => engine.wake());
+  let kept = false;
+  const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) => {
+    if (d.status !== "pending") return null;
+    kept = d.token !== undefined && (d.tokenExpiresAt ?? 0) > now;
+    return kept ? null : { stage: "deliver", endpoint: req.endpoint, token: req.token, tokenExpiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, nextAttemptAt: now, updatedAt: now };
+  });
+  if (!ready && !kept) throw new PmError("unknown_message", `The message ${req.message} is no longer pending.`);
+  if (ready) setImmediate(() => engine.wake());
   return jsonResponse({ status: "accepted" }, 202);
 }
 
@@ -356,25 +354,27 @@ export async function answerGrant(engine: Engine, req: GrantRequest): Promise<Re
 /**
  * §3 step 5 / §4 step 5 (§6 Identity): R must name exactly `endpoint` now. Discovers R
  * without any cache; a fetch failure is 503 (the delivery stays pending), a mismatch
- * runs `onMismatch` and is 409 `endpoint_mismatch`.
+ * runs `onMismatch` (with the endpoint R names now, if any) and is 409 `endpoint_mismatch`.
  */
 async function checkRecipientEndpoint(
   engine: Engine,
   req: { sender: string; recipient: string; endpoint: string; message?: string },
   flow: Flow,
-  onMismatch: (detail: string) => Promise<void>,
+  onMismatch: (detail: string, named: string | null) => Promise<void>,
 ): Promise<void> {
   let named: string | null;
   try {
     named = (await discoverStep(engine, req.recipient, { flow, step: 5, sender: req.sender, recipient: req.recipient, ...(req.message ? { message: req.message } : {}) })).endpoint;
   } catch (error) {
-    throw new PmError("temporarily_unavailable", `The recipient site ${req.recipient} could not be fetched: ${describe(error)}`, { cause: error });
+    // §2: the answer says what kind of failure, never the addresses involved; the detail is logged here.
+    engine.log.warn("recipient site could not be fetched at step 5", { recipient: req.recipient, detail: describe(error) });
+    throw new PmError("temporarily_unavailable", `The recipient site ${req.recipient} could not be fetched: ${describeForPeer(error)}.`, { cause: error });
   }
   if (named !== req.endpoint) {
     const detail = named
       ? `${req.recipient} names ${named} as its pm endpoint, not ${req.endpoint}.`
       : `${req.recipient} names no pm endpoint, not ${req.endpoint}.`;
-    await onMismatch(detail);
+    await onMismatch(detail, named);
     throw new PmError("endpoint_mismatch", detail);
   }
 }

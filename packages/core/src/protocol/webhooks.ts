@@ -2,14 +2,15 @@
  * Notifications: when a site has a webhook URL, each new message stored for it (§5
  * `deliver`, 201) queues one small JSON document for that URL — stored before the 201,
  * so it survives a restart — and the work queue POSTs it through the guarded client
- * (§6 "Outgoing requests": webhooks too), retried like deliveries (§6 "Retries").
+ * (§6 "Outgoing requests": webhooks too), retried like deliveries (§6 "Retries", the
+ * shared lifecycle of protocol/attempt.ts).
  */
-import { PmError, type ErrorCode } from "../errors.js";
+import type { ErrorCode } from "../errors.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError } from "../store/types.js";
-import { describe, errorCodeOf, mutate, type Engine } from "./engine.js";
+import { planRetry, webhookAttempt } from "./attempt.js";
+import { mutate, type Engine } from "./engine.js";
 import type { InboxDoc, WebhookDoc } from "./records.js";
-import { backoffDelay } from "./retry.js";
 
 /** How much of the text a notification carries. */
 export const WEBHOOK_EXCERPT_CHARS = 200;
@@ -53,36 +54,19 @@ export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): 
   engine.wake();
 }
 
-/** Run by the work queue: one POST; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
+/** Run by the work queue: one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
 export async function runWebhook(engine: Engine, doc: WebhookDoc): Promise<void> {
   if (doc.status !== "pending") return;
   const now = engine.now();
   const firstTriedAt = doc.firstTriedAt ?? now;
   if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
-  let status: number;
-  let afterMs: number | undefined;
-  try {
-    if (!engine.http.postJson) throw new PmError("invalid_config", "The outbound HTTP client cannot POST JSON (it has no postJson).");
-    const answer = await engine.http.postJson(doc.url, doc.payload);
-    status = answer.status;
-    const retryAfter = answer.headers.get("retry-after");
-    if (retryAfter && /^\d+$/.test(retryAfter.trim())) afterMs = Number(retryAfter.trim()) * 1000;
-  } catch (error) {
-    const code = errorCodeOf(error);
-    if (code === "address_refused" || code === "invalid_config") return finish(engine, doc, "failed", code, describe(error));
-    return again(engine, doc, firstTriedAt, code, describe(error));
-  }
-  if (status >= 200 && status <= 299) return finish(engine, doc, "delivered");
-  if (status === 429 || status >= 500) return again(engine, doc, firstTriedAt, status === 429 ? "rate_limited" : "server_error", `The webhook answered ${status}.`, afterMs);
-  return finish(engine, doc, "failed", "bad_response", `The webhook answered ${status}.`);
-}
-
-async function again(engine: Engine, doc: WebhookDoc, firstTriedAt: number, code: ErrorCode, detail: string, afterMs?: number): Promise<void> {
-  const now = engine.now();
-  const delay = afterMs ?? backoffDelay(doc.attempts + 1, engine.retry, engine.random);
-  if (now + delay - firstTriedAt > engine.retry.giveUpAfterMs) return finish(engine, doc, "failed", code, `Gave up retrying; last: ${detail}`);
+  const outcome = await webhookAttempt(engine, doc.url, doc.payload);
+  if (outcome.kind === "ok") return finish(engine, doc, "delivered");
+  if (outcome.kind !== "retry") return finish(engine, doc, "failed", outcome.kind === "final" ? outcome.code : "bad_response", outcome.detail);
+  const plan = planRetry(engine, "webhook", { attempts: doc.attempts, firstTriedAt }, outcome);
+  if (plan.kind === "give-up") return finish(engine, doc, "failed", outcome.code, plan.detail);
   await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
-    d.status === "pending" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: now + delay, error: code, detail, updatedAt: now } : null,
+    d.status === "pending" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: outcome.code, detail: outcome.detail, updatedAt: engine.now() } : null,
   );
 }
 

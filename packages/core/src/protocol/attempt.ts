@@ -1,0 +1,86 @@
+/**
+ * The one lifecycle of an outgoing attempt (PROTOCOL.md §6 "Retries"), shared by the
+ * three kinds of job that make them — deliveries (sender.ts), handshakes (receiver.ts,
+ * §3/§4 steps 3–4) and webhooks (webhooks.ts) — so a rule about retrying lands once:
+ *
+ * 1. try: `discoverAttempt` (§1) or `postAttempt` / `webhookAttempt` (one POST through
+ *    the guarded client); a network failure is an outcome, never a throw;
+ * 2. classify: retry.ts `classifyAnswer` / `classifyWebhookAnswer` / `classifyFailure`;
+ * 3. back off or give up: `planRetry` (retry.ts `nextTry`: back-off with a floor that a
+ *    `Retry-After` can lengthen but never shorten, the horizon, the attempt cap).
+ *
+ * Each job module only applies the result to its own document.
+ */
+import type { Discovery } from "../discovery/discover.js";
+import { discoverStep, postStep, type Engine, type StepContext } from "./engine.js";
+import { classifyAnswer, classifyFailure, classifyWebhookAnswer, nextTry, type Failure, type JobKind, type Outcome } from "./retry.js";
+
+/** A try that succeeded, with what came back. */
+export interface Success<T> {
+  kind: "ok";
+  value: T;
+}
+
+/**
+ * §1 discovery as an attempt: the endpoint `site` names, or a failure. A page that names
+ * no endpoint is final (`no_endpoint`), and so is a final 4xx other than 408/429 (§6).
+ */
+export async function discoverAttempt(engine: Engine, site: string, ctx: StepContext): Promise<Success<string> | Failure> {
+  let found: Discovery;
+  try {
+    found = await discoverStep(engine, site, ctx);
+  } catch (error) {
+    return classifyFailure(error);
+  }
+  if (!found.endpoint) return { kind: "final", code: "no_endpoint", detail: `${site} names no rel=pm endpoint.` };
+  return { kind: "ok", value: found.endpoint };
+}
+
+/**
+ * §2: one federation POST, traced, and what its answer means. `expected` are the success
+ * statuses of the action; `json` is the answer's body on success.
+ */
+export async function postAttempt(
+  engine: Engine,
+  url: string,
+  form: URLSearchParams,
+  ctx: StepContext,
+  expected: readonly number[],
+  headers?: Record<string, string>,
+): Promise<Success<unknown> | Failure> {
+  let outcome: Outcome;
+  let json: unknown;
+  try {
+    const answer = await postStep(engine, url, form, ctx, headers);
+    outcome = classifyAnswer(answer, expected, engine.now());
+    json = answer.json;
+  } catch (error) {
+    return classifyFailure(error);
+  }
+  return outcome.kind === "ok" ? { kind: "ok", value: json } : outcome;
+}
+
+/** The owner's webhook: one JSON POST through the guarded client (§6 "Outgoing requests"). */
+export async function webhookAttempt(engine: Engine, url: string, payload: unknown): Promise<Success<number> | Failure> {
+  try {
+    if (!engine.http.postJson) return { kind: "final", code: "invalid_config", detail: "The outbound HTTP client cannot POST JSON (it has no postJson)." };
+    const outcome = classifyWebhookAnswer(await engine.http.postJson(url, payload), engine.now());
+    return outcome.kind === "ok" ? { kind: "ok", value: outcome.status } : outcome;
+  } catch (error) {
+    return classifyFailure(error);
+  }
+}
+
+/** What a job does after a retryable failure: its next try at `at`, or give up with `detail`. */
+export type Plan = { kind: "retry"; at: number } | { kind: "give-up"; detail: string };
+
+/**
+ * §6: when the `job` that has failed `attempts` times since `firstTriedAt` tries next
+ * after `failure`, or that it gives up (the detail then says why, and what failed last).
+ */
+export function planRetry(engine: Engine, job: JobKind, progress: { attempts: number; firstTriedAt: number }, failure: { detail: string; afterMs?: number }): Plan {
+  const now = engine.now();
+  const next = nextTry(job, progress, failure.afterMs, engine.retry, now, engine.random);
+  if (next.kind === "give-up") return { kind: "give-up", detail: `Gave up retrying ${next.why}; last: ${failure.detail}` };
+  return { kind: "retry", at: now + next.delayMs };
+}
