@@ -77,6 +77,16 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect(await store.remove("secrets", "code1")).toBe(false);
       });
 
+      it("remove with expect removes only a document whose fields still hold those values", async () => {
+        await store.insert("handshakes", { _id: "h1", state: "failed", updatedAt: 5 });
+        expect(await store.remove("handshakes", "h1", { state: "done" })).toBe(false);
+        expect(await store.remove("handshakes", "h1", { state: "failed", updatedAt: 4 })).toBe(false);
+        expect(await store.get("handshakes", "h1")).toMatchObject({ state: "failed" });
+        expect(await store.remove("handshakes", "h1", { state: "failed", updatedAt: 5, missing: null })).toBe(true);
+        expect(await store.get("handshakes", "h1")).toBeNull();
+        expect(await store.remove("handshakes", "h1", { state: "failed" })).toBe(false);
+      });
+
       it("a removed _id can be inserted again", async () => {
         await store.insert("secrets", { _id: "code1", n: 1 });
         await store.remove("secrets", "code1");

@@ -14,10 +14,10 @@ export function deferredStore(opening: Promise<Store>): Store {
     get: async (collection, id) => (await opening).get(collection, id),
     update: async (collection, id, patch, expect) => (await opening).update(collection, id, patch, expect),
     put: async (collection, doc) => (await opening).put(collection, doc),
-    remove: async (collection, id) => (await opening).remove(collection, id),
+    remove: async (collection, id, expect) => (await opening).remove(collection, id, expect),
     find: async (collection, query) => (await opening).find(collection, query),
     count: async (collection, where) => (await opening).count(collection, where),
-    compact: async () => (await opening).compact?.(),
+    compact: async (collections) => (await opening).compact?.(collections),
     async close() {
       let store: Store;
       try {

@@ -69,9 +69,12 @@ export function createMemoryStore(): Store {
       docs.set(doc._id, storedCopy(doc));
     },
 
-    async remove(collection, id) {
+    async remove(collection, id, expect) {
       const docs = documents(collection);
       checkId(id);
+      if (expect !== undefined) checkWhere(expect, "expect");
+      const doc = docs.get(id);
+      if (doc === undefined || !matchesWhere(doc, expect)) return false;
       return docs.delete(id);
     },
 

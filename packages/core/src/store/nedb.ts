@@ -49,7 +49,8 @@ export interface NedbStoreOptions {
   /**
    * Fields to index, per collection; an entry replaces that collection's default list.
    * Defaults: the fields the engine queries by (`deliveries.status`, `…nextAttemptAt`,
-   * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, `handshakes.state`).
+   * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, `handshakes.state` and
+   * `…senderHost` (the cap per sender host), `secrets.expiresAt` (the sweep of expired ones).
    */
   indexes?: Partial<Record<CollectionName, string[]>>;
   /** How long a removed document may stay in its datafile before it is compacted, ms (default `COMPACT_AFTER_REMOVE_MS`). */
@@ -62,9 +63,9 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
   outbox: ["sender", "message"],
   deliveries: ["status", "nextAttemptAt", "message", "handshake"],
   inbox: ["recipient", "receivedAt", "message"],
-  secrets: [],
+  secrets: ["expiresAt"],
   grants: [],
-  handshakes: ["state"],
+  handshakes: ["state", "senderHost"],
   settings: [],
   sessions: [],
   webhooks: ["status"],
@@ -264,10 +265,13 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       });
     },
 
-    remove(collection, id) {
+    remove(collection, id, expect) {
       return run(collection, async (datastore) => {
         checkId(id);
-        const gone = (await datastore.remove({ _id: id }, {})) > 0;
+        if (expect !== undefined) checkWhere(expect, "expect");
+        // One nedb remove is one task of its queue: the match on `expect` and the removal cannot interleave.
+        const conditions = expect === undefined || Object.keys(expect).length === 0 ? {} : { $and: [toNedbQuery(expect)] };
+        const gone = (await datastore.remove({ _id: id, ...conditions }, {})) > 0;
         if (gone) removed(collection);
         return gone;
       });
@@ -296,9 +300,14 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       });
     },
 
-    compact() {
+    compact(collections) {
       if (closing !== undefined) return Promise.reject(closedStoreError());
-      const call = compactNow(datastores.keys());
+      try {
+        for (const collection of collections ?? []) checkCollection(collection);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const call = compactNow(collections ?? datastores.keys());
       pending.add(call);
       void call.catch(() => undefined).finally(() => pending.delete(call));
       return call;

@@ -64,8 +64,12 @@ export interface Store {
   update(collection: CollectionName, id: string, patch: Record<string, unknown>, expect?: Record<string, Scalar>): Promise<boolean>;
   /** Inserts or replaces the whole document. */
   put<T extends Doc>(collection: CollectionName, doc: T): Promise<void>;
-  /** Removes the document; `true` when it existed. */
-  remove(collection: CollectionName, id: string): Promise<boolean>;
+  /**
+   * Removes the document; `true` when it existed. With `expect`, only when every field of
+   * it equals the current value (as `update`'s): a compare-and-remove, so a sweep never
+   * removes a document that changed since it was read.
+   */
+  remove(collection: CollectionName, id: string, expect?: Record<string, Scalar>): Promise<boolean>;
   /** Documents matching the query. */
   find<T extends Doc>(collection: CollectionName, query?: Query): Promise<T[]>;
   /** How many documents match `where`. */
@@ -75,9 +79,10 @@ export interface Store {
   /**
    * Rewrites what the store keeps on disk so that removed documents leave no trace there
    * (nedb appends every write; a removed document's lines stay until its file is
-   * rewritten). Optional: a store that removes in place has nothing to do.
+   * rewritten). Optional: a store that removes in place has nothing to do. `collections`:
+   * only these (the sweep of finished handshakes and expired secrets); default all.
    */
-  compact?(): Promise<void>;
+  compact?(collections?: readonly CollectionName[]): Promise<void>;
 }
 
 /** `insert` of an `_id` that exists. */
