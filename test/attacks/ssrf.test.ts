@@ -220,6 +220,9 @@ async function handshakeOf(sender: string) {
 }
 
 const msg = () => `urn:uuid:${crypto.randomUUID()}`;
+
+/** IPv4 (dotted) and IPv6 (two colons or more) literals in a text a remote party was sent. */
+const ipLiteralsIn = (text: string) => text.match(/\b(?:\d{1,3}\.){3}\d{1,3}\b|(?:[0-9a-f]{0,4}:){2,}[0-9a-f]{0,4}/gi) ?? [];
 const postedTo = (host: string) => posted.filter((p) => p.host === host);
 
 describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (kind) => {
@@ -279,6 +282,9 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     dns.set(recipientHost, ...kind.addresses);
     const answer = await post("alice", { action: "request", sender: aliceSite, recipient, message: sent.message, endpoint: urlOf("endpoint.example.test"), token: "t".repeat(43) });
     expect({ status: answer.status, error: (answer.json as { error?: string }).error }).toEqual({ status: 503, error: "temporarily_unavailable" });
+    // §2: the answer says why without the address the name resolved to (that detail is logged locally).
+    expect(answer.text).toContain("refused address");
+    expect(ipLiteralsIn(answer.text)).toEqual([]);
     expect((await pm.alice.server.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
   });
 
@@ -326,6 +332,8 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     const answer = await post("bob", { action: "notify", sender, recipient: bobContacts, message: msg(), vouch: urlOf(`vouch${i}.example.test`, "/vouch") });
     expect(answer.status).not.toBe(202);
     expect([403, 503]).toContain(answer.status);
+    expect(ipLiteralsIn(answer.text)).toEqual([]);
+    if (answer.status === 503) expect(answer.text).toContain("refused address");
   });
 
   // ---- the owner's side ----

@@ -33,7 +33,7 @@ async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: 
   const verdict = verdictFor(settings, req.sender);
   if (verdict === "allowed") return;
   if (verdict === "refused" && settings.policy === "contacts" && req.vouch) {
-    await checkVouch(engine.http, req.vouch, req.sender, [...settings.contacts, ...settings.wroteTo]);
+    await checkVouch(engine.http, req.vouch, req.sender, [...settings.contacts, ...settings.wroteTo], engine.log);
     return;
   }
   throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);

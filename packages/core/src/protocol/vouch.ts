@@ -8,6 +8,8 @@
 import { linksInHtml } from "../discovery/links.js";
 import { PmError } from "../errors.js";
 import { DISCOVERY_LIMITS } from "../discovery/discover.js";
+import type { Logger } from "../api.js";
+import { describeForPeer } from "../http/peer-description.js";
 import type { HttpClient } from "../http/types.js";
 
 /** Pure: the contact whose site `vouch` is on (same origin, path under the contact's), or `undefined`. */
@@ -27,9 +29,10 @@ export function pageLinksTo(html: string, pageUrl: string, sender: string): bool
 /**
  * §7: admits `sender` by its vouch page, or throws: `forbidden` when the page is not on
  * a contact's site or does not link to `sender` (or the page is gone: 4xx),
- * `temporarily_unavailable` when it could not be fetched now (network, 5xx).
+ * `temporarily_unavailable` when it could not be fetched now (network, 5xx) — saying
+ * what kind of failure, never the addresses involved (§2; the detail goes to `log`).
  */
-export async function checkVouch(http: HttpClient, vouch: string, sender: string, contacts: readonly string[]): Promise<void> {
+export async function checkVouch(http: HttpClient, vouch: string, sender: string, contacts: readonly string[], log?: Pick<Logger, "warn">): Promise<void> {
   const refused = (why: string) => new PmError("forbidden", `The recipient accepts messages from its contacts only, and the vouch ${why}.`);
   const contact = vouchingContact(vouch, contacts);
   if (!contact) throw refused(`page ${vouch} is not on a contact's site`);
@@ -37,7 +40,9 @@ export async function checkVouch(http: HttpClient, vouch: string, sender: string
   try {
     page = await http.get(vouch, { ...DISCOVERY_LIMITS });
   } catch (error) {
-    throw new PmError("temporarily_unavailable", `The vouch page ${vouch} could not be fetched: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    // The detail (addresses a name resolved to) stays here; the answer says only what kind of failure.
+    log?.warn("vouch page could not be fetched", { vouch, sender, detail: error instanceof Error ? error.message : String(error) });
+    throw new PmError("temporarily_unavailable", `The vouch page ${vouch} could not be fetched: ${describeForPeer(error)}.`, { cause: error });
   }
   if (page.status >= 500) throw new PmError("temporarily_unavailable", `The vouch page ${vouch} answered ${page.status}.`);
   if (page.status < 200 || page.status > 299) throw refused(`page ${vouch} answered ${page.status}`);
