@@ -18,6 +18,7 @@ import { join, relative, resolve, sep } from "node:path";
 import { PmPluginError } from "./errors.js";
 import { headerPaths, mergeHeaders, type PageRecord } from "./headers.js";
 import { findPmLinks, isWholeDocument, namesEndpoint, pmLinkElement, pmLinkInjector } from "./html.js";
+import { addTemplateNames, type NamespaceConfig } from "./namespace.js";
 import { resolveOptions, type IndiepmPluginOptions, type PageScope, type ResolvedOptions } from "./options.js";
 
 export { PmPluginError, type PluginErrorCode } from "./errors.js";
@@ -29,14 +30,12 @@ const pkg = createRequire(import.meta.url)("../package.json") as { name: string;
 /** The transform's name; it is also how Eleventy's benchmark (`DEBUG=Eleventy:Benchmark*`) labels its time. */
 const TRANSFORM_NAME = pkg.name;
 
-/** The part of Eleventy's `UserConfig` the plugin uses. */
-export interface EleventyConfig {
+/** The part of Eleventy's `UserConfig` the plugin uses (the namespace part: namespace.ts). */
+export interface EleventyConfig extends NamespaceConfig {
   versionCheck(compatibleRange: string): void;
   addTransform(name: string, callback: (this: TransformContext, content: unknown) => unknown): void;
-  addShortcode(name: string, callback: () => string): void;
-  addGlobalData(name: string, data: unknown): void;
   on(eventName: string, callback: (event: EleventyBuildEvent) => unknown): void;
-  directories?: { readonly output?: string };
+  directories?: { readonly output?: string; readonly data?: string };
 }
 
 /** `this` in a transform: the page being written. `outputPath` is `false` for `permalink: false`. */
@@ -46,7 +45,7 @@ interface TransformContext {
 
 /** What Eleventy passes to `eleventy.before` / `eleventy.after`. */
 interface EleventyBuildEvent {
-  directories?: { output?: string };
+  directories?: { output?: string; data?: string };
   outputMode?: string;
   incremental?: boolean;
 }
@@ -109,8 +108,7 @@ function indiepmPlugin(eleventyConfig: EleventyConfig, options: IndiepmPluginOpt
   const injectPmLink = pmLinkInjector(endpoint, { replace });
   const linkElement = pmLinkElement(endpoint);
 
-  eleventyConfig.addGlobalData("pmEndpoint", endpoint);
-  eleventyConfig.addShortcode("pmLink", () => linkElement);
+  addTemplateNames(eleventyConfig, resolved, { linkElement, endpoint });
 
   // Synchronous on purpose: Eleventy's benchmark times a transform up to its return.
   eleventyConfig.addTransform(TRANSFORM_NAME, function (this: TransformContext, content: unknown): unknown {

@@ -25,6 +25,21 @@ export interface IndiepmPluginOptions {
   replace?: boolean;
   /** Also write `Link: <endpoint>; rel="pm"` rules into `_headers` in the output folder (Netlify, Cloudflare Pages). Default `false`. */
   headers?: boolean;
+  /**
+   * Global data with the endpoint URL, for templates that write it themselves: `true`
+   * gives `{{ pmEndpoint }}`, a string names the key. Default `false`: the plugin adds
+   * nothing to the site's data. A key the site already defines (a `_data` file or folder,
+   * `addGlobalData`, a Nunjucks global) or one Eleventy uses is refused.
+   */
+  globalData?: boolean | string;
+  /**
+   * A shortcode that writes the `<link rel="pm">`, for pages that place it by hand:
+   * `true` gives `{% pmLink %}` (`this.pmLink()` in JavaScript templates), a string names
+   * it. Default `false`: the plugin adds nothing to the site's template namespace. A name
+   * the site (or another plugin) already uses for a shortcode, tag or JavaScript-template
+   * function, or a built-in Nunjucks or Liquid tag, is refused.
+   */
+  shortcode?: boolean | string;
 }
 
 export type PageScope =
@@ -39,10 +54,38 @@ export interface ResolvedOptions {
   pages: PageScope;
   replace: boolean;
   headers: boolean;
+  /** The global data key, or `undefined` for none. */
+  globalData: string | undefined;
+  /** The shortcode's name, or `undefined` for none. */
+  shortcode: string | undefined;
 }
 
 const PLUGIN = "@indiepm/eleventy-plugin";
-const KNOWN = ["endpoint", "allowHttp", "pages", "replace", "headers"] as const;
+const KNOWN = ["endpoint", "allowHttp", "pages", "replace", "headers", "globalData", "shortcode"] as const;
+/** The names `true` asks for. */
+export const DEFAULT_SHORTCODE = "pmLink";
+export const DEFAULT_GLOBAL_DATA = "pmEndpoint";
+
+/** A name a template can use as it is: `{{ name }}`, `{% name %}`, `this.name`, `data.name`. */
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * Data keys Eleventy itself gives meaning to (its supplied data and the data cascade's
+ * special keys); every key starting `eleventy` is refused too.
+ */
+const ELEVENTY_DATA_KEYS = new Set([
+  "pkg", "page", "content", "collections", "permalink", "layout", "pagination", "tags", "date",
+  "templateEngineOverride", "dynamicPermalink", "permalinkBypassOutputDir",
+]);
+/** Nunjucks' and LiquidJS's own tags: a shortcode of that name would shadow or break them. */
+const BUILT_IN_TAGS = new Set([
+  // Nunjucks
+  "if", "elif", "elseif", "else", "endif", "for", "endfor", "asyncEach", "asyncAll", "macro", "call", "set", "extends",
+  "block", "include", "import", "from", "raw", "verbatim", "filter", "switch", "case", "default",
+  // LiquidJS
+  "assign", "capture", "case", "when", "comment", "cycle", "decrement", "increment", "echo", "liquid", "layout",
+  "render", "tablerow", "unless", "break", "continue", "elsif", "inline",
+]);
 const EXAMPLE = `{ endpoint: "https://pm.example.com/" }`;
 
 function configError(sentence: string): PmPluginError {
@@ -143,6 +186,30 @@ function checkPages(value: unknown): PageScope {
   return { kind: "globs", patterns: strings, regexps: strings.map(globToRegExp) };
 }
 
+function checkGlobalData(value: unknown): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return DEFAULT_GLOBAL_DATA;
+  if (typeof value !== "string" || !IDENTIFIER.test(value)) {
+    throw configError(`option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got ${shown(value)}.`);
+  }
+  if (ELEVENTY_DATA_KEYS.has(value) || /^eleventy/i.test(value)) {
+    throw configError(`option \`globalData\` is ${shown(value)}, a data key Eleventy uses; choose another name such as "pmEndpoint".`);
+  }
+  return value;
+}
+
+function checkShortcode(value: unknown): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return DEFAULT_SHORTCODE;
+  if (typeof value !== "string" || !IDENTIFIER.test(value)) {
+    throw configError(`option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got ${shown(value)}.`);
+  }
+  if (BUILT_IN_TAGS.has(value)) {
+    throw configError(`option \`shortcode\` is ${shown(value)}, a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".`);
+  }
+  return value;
+}
+
 /**
  * Checks what was passed to `addPlugin(indiepm, options)` and returns the options with
  * their defaults.
@@ -167,5 +234,7 @@ export function resolveOptions(raw: unknown): ResolvedOptions {
     pages: checkPages(raw.pages),
     replace: checkBoolean(raw, "replace"),
     headers: checkBoolean(raw, "headers"),
+    globalData: checkGlobalData(raw.globalData),
+    shortcode: checkShortcode(raw.shortcode),
   };
 }

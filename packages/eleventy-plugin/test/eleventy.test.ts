@@ -7,7 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import indiepm, { PmPluginError } from "../src/index.js";
-import { buildJson, buildJsonInChild, buildWrite, count, createSite, type Site } from "./support/sites.js";
+import { buildError, buildJson, buildJsonInChild, buildWrite, count, createSite, type Site } from "./support/sites.js";
 
 const E = "https://pm.alice.example.uk/";
 const LINK = `<link rel="pm" href="${E}">`;
@@ -145,19 +145,111 @@ describe("every HTML page names the endpoint", () => {
   });
 });
 
-describe("the pmLink shortcode and pmEndpoint global data", () => {
-  it("place the link by hand in Nunjucks, Liquid and JavaScript templates; the transform then leaves the page alone", async () => {
+describe("the `shortcode` and `globalData` options: nothing in the site's namespace unless asked (issue 9 item 13)", () => {
+  it("asked for, they place the link by hand in Nunjucks, Liquid and JavaScript templates; the transform then leaves the page alone", async () => {
     const s = await site({
       "a.njk": "---\npermalink: /a/\n---\n<!doctype html><head><title>a</title>{% pmLink %}</head><p>{{ pmEndpoint }}</p>",
       "b.liquid": "---\npermalink: /b/\n---\n<!doctype html><head><title>b</title>{% pmLink %}</head><p>{{ pmEndpoint }}</p>",
       "c.11ty.js": "export default { data: { permalink: '/c/' }, render(data) { return `<!doctype html><head><title>c</title>${this.pmLink()}</head><p>${data.pmEndpoint}</p>`; } };\n",
     });
-    const pages = byUrl(await buildJson(s, { config: withPlugin({ pages: "none" }) }));
+    const pages = byUrl(await buildJson(s, { config: withPlugin({ pages: "none", shortcode: true, globalData: true }) }));
     for (const name of ["a", "b", "c"]) {
       expect(pages[`/${name}/`]).toBe(`<!doctype html><head><title>${name}</title>${LINK}</head><p>${E}</p>`);
     }
-    const injected = byUrl(await buildJson(s, { config: withPlugin() }));
+    const injected = byUrl(await buildJson(s, { config: withPlugin({ shortcode: true, globalData: true }) }));
     expect(injected).toEqual(pages);
+  });
+
+  it("by default the plugin adds no shortcode, filter, tag or data: the site's own `pmLink` and `pmEndpoint` keep their values", async () => {
+    const files = {
+      "_data/pmEndpoint.json": '"https://mine.example/"',
+      "keys.11ty.js":
+        "export default { data: { permalink: '/keys.json' }, render(data) { return JSON.stringify({ pmEndpoint: data.pmEndpoint, keys: Object.keys(data).sort() }); } };\n",
+      "index.njk": "<!doctype html><head>{% pmLink %}</head><p>{{ pmEndpoint }}</p>",
+    };
+    const names = (config: any) =>
+      Object.fromEntries(
+        (["universal", "nunjucks", "liquid", "javascript"] as const).map((engine) => [
+          engine,
+          Object.fromEntries(Object.entries(config[engine]).filter(([, map]) => map && typeof map === "object").map(([kind, map]) => [kind, Object.keys(map as object).sort()])),
+        ]),
+      );
+    const seen: Record<string, unknown> = {};
+    const build = (withIt: boolean) => async () =>
+      byUrl(
+        await buildJson(await site(files), {
+          config: (c: any) => {
+            c.addShortcode("pmLink", () => "<!-- the site's own -->");
+            if (withIt) c.addPlugin(indiepm, { endpoint: E });
+            c.on("eleventy.before", () => void (seen[String(withIt)] = { names: names(c), data: Object.keys(c.globalData).sort() }));
+          },
+        }),
+      );
+    const plain = await build(false)();
+    const plugged = await build(true)();
+    expect(seen["true"]).toEqual(seen["false"]);
+    expect(plugged["/keys.json"]).toBe(plain["/keys.json"]);
+    expect(JSON.parse(plugged["/keys.json"]!).pmEndpoint).toBe("https://mine.example/");
+    expect(plugged["/"]).toBe(`<!doctype html><head>${LINK}<!-- the site's own --></head><p>https://mine.example/</p>`);
+  });
+
+  it("`shortcode` and `globalData` take a name of the site's choosing", async () => {
+    const s = await site({ "index.njk": "<!doctype html><head>{% pmHead %}</head><p>{{ myPm }}</p>", "other.liquid": "---\npermalink: /other/\n---\n<!doctype html><head>{% pmLink %}</head>" });
+    const config = (c: any) => {
+      c.addShortcode("pmLink", () => "<!-- the site's own -->");
+      c.addPlugin(indiepm, { endpoint: E, pages: "none", shortcode: "pmHead", globalData: "myPm" });
+    };
+    const pages = byUrl(await buildJson(s, { config }));
+    expect(pages["/"]).toBe(`<!doctype html><head>${LINK}</head><p>${E}</p>`);
+    expect(pages["/other/"]).toBe("<!doctype html><head><!-- the site's own --></head>");
+  });
+
+  // Each row: what the site has, what the plugin is asked for, the sentence that stops the build.
+  const P = "@indiepm/eleventy-plugin: option ";
+  const SC = "choose another name for it, or leave `shortcode` out and let the plugin place the link.";
+  const collisions: { name: string; files?: Record<string, string>; before?: (c: any) => void; options: Record<string, unknown>; after?: (c: any) => void; message: string }[] = [
+    { name: "a shortcode of that name", before: (c) => c.addShortcode("pmLink", () => ""), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
+    { name: "a Liquid tag of that name", before: (c) => c.addLiquidTag("pmHead", () => ({ parse() {}, render() { return ""; } })), options: { shortcode: "pmHead" }, message: `${P}\`shortcode\` is "pmHead", but the site already has a shortcode, tag or filter of that name; ${SC}` },
+    { name: "a filter of that name (the same `this.name` in JavaScript templates)", before: (c) => c.addFilter("pmLink", (x: unknown) => x), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
+    { name: "a paired shortcode of that name", before: (c) => c.addPairedShortcode("pmLink", (x: string) => x), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
+    {
+      name: "a shortcode of that name added by a plugin after this one",
+      options: { shortcode: true },
+      after: (c) => c.addPlugin((inner: any) => inner.addShortcode("pmLink", () => "")),
+      message: `${P}\`shortcode\` is "pmLink", but a shortcode, tag or filter of that name was added after the plugin (by the config or another plugin); ${SC}`,
+    },
+    { name: "a built-in tag", options: { shortcode: "include" }, message: `${P}\`shortcode\` is "include", a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".` },
+    { name: "global data of that name", before: (c) => c.addGlobalData("pmEndpoint", "x"), options: { globalData: true }, message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.` },
+    { name: "a Nunjucks global of that name", before: (c) => c.addNunjucksGlobal("pm", "x"), options: { globalData: "pm" }, message: `${P}\`globalData\` is "pm", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.` },
+    { name: "a _data file of that name", files: { "_data/pmEndpoint.json": '"x"' }, options: { globalData: true }, message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key in src/_data/pmEndpoint.json; choose another name.` },
+    { name: "a _data folder of that name", files: { "_data/pm/inbox.js": "export default 1;\n" }, options: { globalData: "pm" }, message: `${P}\`globalData\` is "pm", but the site already defines that key in src/_data/pm/inbox.js; choose another name.` },
+    {
+      name: "global data of that name added by a plugin after this one",
+      options: { globalData: true },
+      after: (c) => c.addPlugin((inner: any) => inner.addGlobalData("pmEndpoint", "x")),
+      message: `${P}\`globalData\` is "pmEndpoint", but that key was defined again after the plugin (by the config or another plugin); choose another name.`,
+    },
+    { name: "a key Eleventy uses", options: { globalData: "page" }, message: `${P}\`globalData\` is "page", a data key Eleventy uses; choose another name such as "pmEndpoint".` },
+  ];
+  it.each(collisions)("a collision stops the build: $name", async ({ files, before, options, after, message }) => {
+    const s = await site({ "index.njk": "<!doctype html><head></head>", ...files });
+    const cwd = process.cwd();
+    process.chdir(s.root); // the message names a _data file relative to the working directory
+    try {
+      const error = await buildError(s, {
+        config: (c: any) => {
+          before?.(c);
+          c.addPlugin(indiepm, { endpoint: E, ...options });
+          after?.(c);
+        },
+      });
+      const ours = (error.originalError ?? error) as Error & { code?: string };
+      expect(ours).toBeInstanceOf(PmPluginError);
+      expect(ours.code).toBe("invalid_config");
+      expect(ours.message).toBe(message);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 

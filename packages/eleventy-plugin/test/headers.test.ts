@@ -128,7 +128,7 @@ describe("headers: true in a build", () => {
 
   it("names only the pages that name the endpoint when the plugin covers some of them", async () => {
     const s = await site({ ...pages, "contact/index.njk": `<!doctype html><head>{% pmLink %}</head>` });
-    await buildWrite(s, { config: config({ pages: "home" }) });
+    await buildWrite(s, { config: config({ pages: "home", shortcode: true }) });
     expect(await s.read("_headers")).toBe(`${MARKER}\n/\n  ${H}\n${MARKER}\n/contact/\n  ${H}\n`);
   });
 

@@ -39,9 +39,12 @@ describe("a wrong option stops the build with one sentence naming it", () => {
       `${P}option \`endpoint\` names the IP address 203.0.113.7, and pm servers accept only domain names in production; use a domain name, or set \`allowHttp: true\` while developing.`,
     ],
     ["a misspelt option", { endpoint: "https://pm.example.com/", header: true }, `${P}unknown option \`header\`; did you mean \`headers\`?`],
-    ["an unknown option", { endpoint: "https://pm.example.com/", colour: "red" }, `${P}unknown option \`colour\` (known options: \`endpoint\`, \`allowHttp\`, \`pages\`, \`replace\`, \`headers\`).`],
+    ["an unknown option", { endpoint: "https://pm.example.com/", colour: "red" }, `${P}unknown option \`colour\` (known options: \`endpoint\`, \`allowHttp\`, \`pages\`, \`replace\`, \`headers\`, \`globalData\`, \`shortcode\`).`],
     ["pages not a glob", { endpoint: "https://pm.example.com/", pages: 3 }, `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got 3.`],
     ["pages an empty list", { endpoint: "https://pm.example.com/", pages: [] }, `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got an array.`],
+    ["shortcode not a name", { endpoint: "https://pm.example.com/", shortcode: "pm-link" }, `${P}option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got "pm-link".`],
+    ["globalData not a name", { endpoint: "https://pm.example.com/", globalData: 1 }, `${P}option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got 1.`],
+    ["globalData an Eleventy key", { endpoint: "https://pm.example.com/", globalData: "eleventyComputed" }, `${P}option \`globalData\` is "eleventyComputed", a data key Eleventy uses; choose another name such as "pmEndpoint".`],
     ["headers not a boolean", { endpoint: "https://pm.example.com/", headers: "yes" }, `${P}option \`headers\` must be true or false, got "yes".`],
   ])("%s", async (_name, options, message) => {
     const error = await buildError(site, { config: (eleventyConfig: any) => eleventyConfig.addPlugin(indiepm, options) });
