@@ -188,3 +188,66 @@ describe("§6 Retries: Retry-After from the receiver is honoured", () => {
     if (action === "deliver") expect(tries[1]!.authorization).toBe(tries[0]!.authorization);
   });
 });
+
+describe("§6 Retries: a discovery whose final answer is a 4xx other than 408/429, or names no endpoint, is final", () => {
+  /** The site answers `status` (with `Retry-After: 0` for 429/503) to its first `times` requests, then its page. */
+  function answering(site: FourHosts["bob"]["site"], status: number, times: number): { gets: number } {
+    const counter = { gets: 0 };
+    const page = site.handler;
+    site.handler = (req, res) => {
+      if (++counter.gets > times) return page(req, res);
+      res.statusCode = status;
+      if (status === 429 || status === 503) res.setHeader("retry-after", "0");
+      res.end(`answered ${status}`);
+    };
+    return counter;
+  }
+  const FINAL = [400, 401, 403, 404, 410, 451];
+  const RETRIED = [408, 429, 500, 503];
+
+  it.each(FINAL)("step 1: the recipient site answers %i: the delivery fails at once (discovery_failed), one fetch", async (status) => {
+    const h = await start();
+    const site = answering(h.bob.site, status, Number.POSITIVE_INFINITY);
+    const sent = await send(h, "to a site that refuses", "message");
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "failed", error: "discovery_failed" });
+    expect(site.gets).toBe(1);
+  });
+
+  it.each(RETRIED)("step 1: the recipient site answers %i once: retried, then delivered", async (status) => {
+    const h = await start();
+    const site = answering(h.bob.site, status, 1);
+    const sent = await send(h, "after a bad moment", "message");
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+    // The first answer and the rediscovery before step 2; step 5's fetch is the third.
+    expect(site.gets).toBeGreaterThanOrEqual(2);
+  });
+
+  it("step 1: a page that names no endpoint ends the delivery (no_endpoint), one fetch", async () => {
+    const h = await start();
+    h.bob.site.mode = "none";
+    const sent = await send(h, "to a site without pm", "token");
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "failed", error: "no_endpoint" });
+    expect(h.bob.site.requests).toBe(1);
+  });
+
+  it.each(FINAL)("step 3: the sender's site answers %i to the receiver: the handshake fails at once, one fetch", async (status) => {
+    const h = await start();
+    const site = answering(h.alice.site, status, Number.POSITIVE_INFINITY);
+    await send(h, "from a site that refuses", "message");
+    const [handshake] = await waitFor(async () => {
+      const found = await h.bob.pm.store.find<{ state: string; error?: string }>("handshakes", { where: { state: "failed" } });
+      return found.length > 0 ? found : undefined;
+    }, 5_000, "bob's handshake to fail");
+    expect(handshake).toMatchObject({ state: "failed", error: "discovery_failed" });
+    expect(site.gets).toBe(1);
+  });
+
+  it.each(RETRIED)("step 3: the sender's site answers %i once to the receiver: retried, then delivered", async (status) => {
+    const h = await start();
+    const site = answering(h.alice.site, status, 1);
+    const sent = await send(h, "after a bad moment", "message");
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+    expect(stepsOf(h, "notify")).toEqual([202]);
+    expect(site.gets).toBe(2);
+  });
+});

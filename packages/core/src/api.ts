@@ -37,7 +37,12 @@ export interface SitePolicy {
   policy?: WritePolicy;
   /** Site URLs that may always write (contacts mode). */
   contacts?: string[];
-  /** Site URLs that may never write; wins over everything (§7). */
+  /**
+   * Sites that may never write; wins over everything (§7). Each entry is a site URL
+   * (exactly that site) or `host:NAME` (every site on that host: `host:spam.example`
+   * refuses `https://spam.example/` and `https://spam.example/~x/`; with a port, as
+   * `host:spam.example:8443`, only sites on that port).
+   */
   blocked?: string[];
 }
 
@@ -130,6 +135,7 @@ export interface SiteSettings {
   contacts: string[];
   /** Contacts kept automatically: the sites this site wrote to. */
   wroteTo: string[];
+  /** Site URLs and `host:NAME` entries, as `SitePolicy.blocked`. */
   blocked: string[];
   /** Where a small JSON document is POSTed for each new message. */
   webhook?: string;
@@ -145,6 +151,7 @@ export interface SettingsChange {
   addContacts?: string[];
   /** Removes hand-added and automatic contacts alike. */
   removeContacts?: string[];
+  /** Site URLs, or `host:NAME` for every site on a host (see `SitePolicy.blocked`). */
   block?: string[];
   unblock?: string[];
 }

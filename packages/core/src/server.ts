@@ -12,7 +12,7 @@ import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepar
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { createOwnerSessions } from "./owner/sessions.js";
-import { applySettingsChange, siteSettings } from "./protocol/policy.js";
+import { applySettingsChange, HOST_BLOCK_PREFIX, parseBlockEntry, siteSettings } from "./protocol/policy.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MAX_BODY_BYTES } from "./protocol/params.js";
@@ -41,6 +41,18 @@ function checkUrl(value: unknown, field: string, dev: boolean): string {
   if (refusal) throw invalid(`option \`${field}\` is refused: ${refusal}${dev ? "" : " (set `dev: true` for local testing)"}.`);
   if (url.hash) throw invalid(`option \`${field}\` must not have a fragment.`);
   return url.href;
+}
+
+/** A configured block-list entry: a site URL or `host:NAME` (protocol/policy.ts). */
+function checkBlockEntry(value: unknown, field: string): string {
+  if (typeof value === "string" && value.trim().toLowerCase().startsWith(HOST_BLOCK_PREFIX)) {
+    try {
+      return parseBlockEntry(value, `option \`${field}\``);
+    } catch (error) {
+      throw invalid(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return checkUrl(value, field, true);
 }
 
 function positive(value: unknown, field: string, fallback: number): number {
@@ -78,7 +90,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     policies[key] = {
       ...policy,
       ...(policy.contacts ? { contacts: policy.contacts.map((c, i) => checkUrl(c, `policies["${site}"].contacts[${i}]`, true)) } : {}),
-      ...(policy.blocked ? { blocked: policy.blocked.map((c, i) => checkUrl(c, `policies["${site}"].blocked[${i}]`, true)) } : {}),
+      ...(policy.blocked ? { blocked: policy.blocked.map((c, i) => checkBlockEntry(c, `policies["${site}"].blocked[${i}]`)) } : {}),
     };
   }
   const retry = {
