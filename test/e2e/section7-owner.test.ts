@@ -42,6 +42,23 @@ describe("§7 block list", () => {
   });
 });
 
+describe("§7 block list by host (issue 9 item 10)", () => {
+  it("403-blocked-by-host: a host: entry refuses the sites of that host, at deliver with a standing token and at notify before any fetch", async () => {
+    hosts = await fourHosts();
+    const { alice, bob } = hosts;
+    const first = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "one" });
+    expect((await settled(alice.pm.pm, first.message)).deliveries[0]!.status).toBe("delivered");
+    await bob.pm.pm.updateSettings(bob.site.url, { block: [`host:${new URL(alice.site.url).host}`] });
+    const second = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "two (standing token)" });
+    expect((await settled(alice.pm.pm, second.message)).deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
+    const before = alice.site.requests;
+    const third = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "three (message flow)", flow: "message" });
+    expect((await settled(alice.pm.pm, third.message)).deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
+    expect(alice.site.requests).toBe(before);
+    expect((await bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["one"]);
+  });
+});
+
 describe("§7 contacts mode", () => {
   it("admits a site it wrote to (automatic contact) and refuses a stranger", async () => {
     hosts = await fourHosts();

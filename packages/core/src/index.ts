@@ -55,7 +55,7 @@ export type { FormParams } from "./protocol/form.js";
 export { ACTIONS, MAX_BODY_BYTES, MAX_CONTENT_BYTES, bearerToken, isRfc3339, parseFederationRequest } from "./protocol/params.js";
 export type { Action, FederationRequest } from "./protocol/params.js";
 export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, retryAfterMs } from "./protocol/retry.js";
-export { allowsSender, effectiveSettings, WRITE_POLICIES } from "./protocol/policy.js";
+export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, WRITE_POLICIES } from "./protocol/policy.js";
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/webhooks.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
-import { effectiveSettings, verdictFor } from "../src/protocol/policy.js";
+import { blockedBy, effectiveSettings, parseBlockEntry, verdictFor } from "../src/protocol/policy.js";
 import { checkVouch, pageLinksTo, vouchingContact } from "../src/protocol/vouch.js";
 import { linksInHtml } from "../src/discovery/links.js";
 import { PmError } from "../src/errors.js";
@@ -33,9 +33,55 @@ describe("§7 stored settings on top of the configured policy", () => {
     ["contacts admits a hand-added contact", { policy: "contacts", contacts: [ALICE] }, "allowed"],
     ["contacts admits a site written to", { policy: "contacts", wroteTo: [ALICE] }, "allowed"],
     ["the block list wins over a contact", { policy: "contacts", contacts: [ALICE], blocked: [ALICE] }, "blocked"],
+    ["a host entry blocks the site at its root", { policy: "anyone", blocked: ["host:alice.example.org"] }, "blocked"],
+    ["a host entry wins over a contact", { policy: "contacts", contacts: [ALICE], blocked: ["host:alice.example.org"] }, "blocked"],
+    ["a host entry of another host lets in", { policy: "anyone", blocked: ["host:example.org"] }, "allowed"],
   ] as const)("%s", (_, s, verdict) => {
     const settings = { site: BOB, policy: s.policy, contacts: [...("contacts" in s ? s.contacts : [])], wroteTo: [...("wroteTo" in s ? s.wroteTo : [])], blocked: [...("blocked" in s ? s.blocked : [])], configured: {} };
     expect(verdictFor(settings, ALICE)).toBe(verdict);
+  });
+});
+
+describe("§7 block list by host (issue 9 item 10)", () => {
+  it.each([
+    ["an exact URL blocks that site", ["https://spam.example/"], "https://spam.example/", true],
+    ["an exact URL does not block another site on its host", ["https://spam.example/"], "https://spam.example/~x/", false],
+    ["a host entry blocks the site at its root", ["host:spam.example"], "https://spam.example/", true],
+    ["a host entry blocks every site on the host", ["host:spam.example"], "https://spam.example/~x/", true],
+    ["a host entry without a port blocks every port", ["host:spam.example"], "http://spam.example:8080/~x/", true],
+    ["a host entry with a port blocks that port", ["host:spam.example:8080"], "http://spam.example:8080/~x/", true],
+    ["a host entry with a port lets other ports in", ["host:spam.example:8080"], "https://spam.example/~x/", false],
+    ["a host entry with the default port blocks it", ["host:spam.example:443"], "https://spam.example/", true],
+    ["a host entry does not block a subdomain", ["host:spam.example"], "https://www.spam.example/", false],
+    ["a host entry does not block a host it ends with", ["host:spam.example"], "https://notspam.example/", false],
+    ["a URL on the host in the list is not a host entry", ["https://spam.example/~x/"], "https://spam.example/~y/", false],
+  ])("%s", (_, blocked, sender, refused) => {
+    expect(blockedBy(blocked, sender)).toBe(refused);
+  });
+
+  it.each([
+    ["host:spam.example", "host:spam.example"],
+    ["  HOST:Spam.EXAMPLE ", "host:spam.example"],
+    ["host:spam.example:08443", "host:spam.example:8443"],
+    ["host:bücher.example", "host:xn--bcher-kva.example"],
+    ["host:127.0.0.1:4001", "host:127.0.0.1:4001"],
+    ["host:[::1]:4001", "host:[::1]:4001"],
+    ["https://spam.example", "https://spam.example/"],
+  ])("%j is kept as %j", (entry, canonical) => {
+    expect(parseBlockEntry(entry, "block")).toBe(canonical);
+  });
+
+  it.each(["host:", "host:spam.example/~x/", "host:me@spam.example", "host:spam.example?x", "host:spam example", "spam.example"])("refuses %j, naming the field", (entry) => {
+    expect(() => parseBlockEntry(entry, "block")).toThrow(expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(/^block/) }));
+  });
+
+  it("keeps host entries through updateSettings and the policies option, and unblocks them", async () => {
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: createMemoryStore(), dev: true, logger: quiet, policies: { [BOB]: { blocked: ["host:Configured.Example"] } } });
+    expect((await pm.updateSettings(BOB, { block: ["host:Spam.Example"] })).blocked).toEqual(["host:configured.example", "host:spam.example"]);
+    expect((await pm.updateSettings(BOB, { unblock: ["host:spam.example"] })).blocked).toEqual(["host:configured.example"]);
+    expect(() => createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: createMemoryStore(), dev: true, logger: quiet, policies: { [BOB]: { blocked: ["host:x/y"] } } })).toThrow(
+      /policies\["https:\/\/bob\.example\.com\/"\]\.blocked\[0\]`: "host:x\/y" is not a host entry/,
+    );
   });
 });
 

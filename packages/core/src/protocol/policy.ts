@@ -3,6 +3,12 @@
  * `contacts` or `nobody`, plus a block list that always wins. Contacts are the sites it
  * has written to (kept automatically when a delivery succeeds) and those added by hand.
  *
+ * Block-list entries are of two kinds (issue 9 item 10): a site URL blocks exactly that
+ * site, as §7 compares URLs; `host:NAME` (`host:spam.example`, `host:127.0.0.1:8080`)
+ * blocks every site on that host — `https://spam.example/`, `https://spam.example/~x/` —
+ * on any port when NAME has none, on that port only when it has one. `blockedBy` is the
+ * one place that reads them.
+ *
  * What applies to a site is the owner's stored settings (the `settings` collection,
  * changed from the web inbox or the owner API) on top of the `policies` option: the
  * stored `policy` wins over the configured one; contacts and block lists add up.
@@ -15,9 +21,40 @@ import type { SettingsDoc } from "./records.js";
 
 export const WRITE_POLICIES: readonly WritePolicy[] = ["anyone", "contacts", "nobody"];
 
+/** How a block-list entry that names a host, not one site, starts. */
+export const HOST_BLOCK_PREFIX = "host:";
+
+/**
+ * Checks one block-list entry and returns its canonical form: a site URL as
+ * `parseSiteUrl` gives it, or `host:` and the host in lower case (IDNA applied), its
+ * port kept when one is named.
+ * @throws PmError `invalid_request` naming `field`.
+ */
+export function parseBlockEntry(value: string, field: string): string {
+  const text = value.trim();
+  if (!text.toLowerCase().startsWith(HOST_BLOCK_PREFIX)) return parseSiteUrl(text, field, { dev: true });
+  const name = text.slice(HOST_BLOCK_PREFIX.length).trim();
+  // Only a host and a port: no path, query, fragment or user (`host:spam.example/x` is refused).
+  if (!/^[^/?#@\\\s]+$/.test(name) || !URL.canParse(`http://${name}/`)) {
+    throw new PmError("invalid_request", `${field}: ${JSON.stringify(text)} is not a host entry; write host: and a host name, as host:spam.example (or host:spam.example:8443 for one port).`);
+  }
+  const port = /:(\d+)$/.exec(name)?.[1];
+  return `${HOST_BLOCK_PREFIX}${new URL(`http://${name}/`).hostname}${port === undefined ? "" : `:${Number(port)}`}`;
+}
+
+/** Pure: does the block list refuse `sender` (a canonical site URL), by its URL or its host? */
+export function blockedBy(blocked: readonly string[] | undefined, sender: string): boolean {
+  if (!blocked || blocked.length === 0) return false;
+  if (blocked.includes(sender)) return true;
+  if (!URL.canParse(sender)) return false;
+  const url = new URL(sender);
+  const withPort = `${url.hostname}:${url.port || (url.protocol === "https:" ? "443" : "80")}`;
+  return blocked.some((entry) => entry.startsWith(HOST_BLOCK_PREFIX) && [url.hostname, withPort].includes(entry.slice(HOST_BLOCK_PREFIX.length)));
+}
+
 /** Pure: may `sender` write to a site with this policy, given the sites it wrote to? */
 export function allowsSender(policy: SitePolicy | undefined, sender: string, wroteTo: readonly string[]): boolean {
-  if (policy?.blocked?.includes(sender)) return false;
+  if (blockedBy(policy?.blocked, sender)) return false;
   switch (policy?.policy ?? "anyone") {
     case "anyone":
       return true;
@@ -53,7 +90,7 @@ export async function siteSettings(store: Store, policies: Record<string, SitePo
  * the policy; a vouch may still admit a first contact), or `allowed`.
  */
 export function verdictFor(settings: SiteSettings, sender: string): "allowed" | "blocked" | "refused" {
-  if (settings.blocked.includes(sender)) return "blocked";
+  if (blockedBy(settings.blocked, sender)) return "blocked";
   return allowsSender({ policy: settings.policy, contacts: settings.contacts }, sender, settings.wroteTo) ? "allowed" : "refused";
 }
 
@@ -94,7 +131,7 @@ export async function applySettingsChange(store: Store, site: string, change: Se
   const bad = (text: string) => new PmError("invalid_request", text);
   if (!change || typeof change !== "object" || Array.isArray(change)) throw bad("The settings change must be an object.");
   if (change.policy !== undefined && !WRITE_POLICIES.includes(change.policy)) throw bad('policy must be "anyone", "contacts" or "nobody".');
-  // Contacts and blocked sites are other people's sites: any http(s) site URL, as §7 compares them.
+  // Contacts are other people's sites: any http(s) site URL, as §7 compares them.
   const sites = (field: keyof SettingsChange): string[] => {
     const value = change[field];
     if (value === undefined) return [];
@@ -103,8 +140,14 @@ export async function applySettingsChange(store: Store, site: string, change: Se
   };
   const add = sites("addContacts");
   const remove = sites("removeContacts");
-  const block = sites("block");
-  const unblock = sites("unblock");
+  const entries = (field: "block" | "unblock"): string[] => {
+    const value = change[field];
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw bad(`${field} must be a list of site URLs or host:NAME entries.`);
+    return value.map((v) => parseBlockEntry(v, field));
+  };
+  const block = entries("block");
+  const unblock = entries("unblock");
   let webhook: string | null | undefined = change.webhook;
   if (webhook !== undefined && webhook !== null) {
     if (typeof webhook !== "string") throw bad("webhook must be a URL or null.");
