@@ -11,7 +11,7 @@
  * | `GET /`                        | a short page saying this is a pm endpoint                    |
  * | `POST /api/messages`           | owner: send (JSON `SendInput`) → 202 `{message, deliveries}` |
  * | `GET /api/messages/{id}`       | owner: one message by ID (URI-encoded) → `MessageLookup`     |
- * | `DELETE /api/messages/{id}`    | owner: delete it everywhere → `{deleted: N}`                 |
+ * | `DELETE /api/messages/{id}?sender=&site=` | owner: delete it (`sender`: whose message; needed when the ID is held from several) → `{deleted: N}` |
  * | `GET /api/inbox?site=&limit=`  | owner: received messages, newest arrival first               |
  * | `GET /api/outbox?site=&limit=` | owner: sent messages with deliveries, newest first           |
  * | `GET /api/tokens?site=`        | owner: standing tokens this server granted (§4), not secrets |
@@ -106,6 +106,13 @@ export interface PmServerOptions {
 export interface MessageLookup {
   sent: SentMessage | null;
   received: ReceivedMessage[];
+}
+
+/** One received message as a receiver keys it (§2 Formats): its sender and its ID, and optionally the site that received it. */
+export interface MessageKey {
+  sender: string;
+  message: string;
+  site?: string;
 }
 
 export interface ListQuery {
@@ -241,8 +248,14 @@ export interface PmServer {
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
   outbox(query?: ListQuery): Promise<SentMessage[]>;
   getMessage(id: string): Promise<MessageLookup>;
-  /** Deletes a message everywhere this server holds it, or only in one site's boxes. Resolves how many copies. */
-  deleteMessage(id: string, query?: { site?: string }): Promise<number>;
+  /**
+   * Deletes a message everywhere this server holds it, or only in one site's boxes.
+   * Messages are keyed by (sender, message ID) (§2 Formats): `sender` names whose message
+   * it is; without it, an ID held from more than one sender is refused
+   * (`invalid_request`), so a delete never reaches another sender's message that happens
+   * to reuse the ID. Resolves how many copies.
+   */
+  deleteMessage(id: string, query?: { site?: string; sender?: string }): Promise<number>;
   /** §4: standing tokens this server granted, newest first (revoked ones included, marked). */
   tokens(query?: { site?: string }): Promise<GrantedToken[]>;
   /** §4: "A recipient's owner can revoke any standing token." `false` when unknown. */
@@ -255,8 +268,12 @@ export interface PmServer {
   conversations(query?: ConversationQuery): Promise<Conversation[]>;
   /** One conversation with its messages, or `null`. */
   thread(id: string): Promise<Thread | null>;
-  /** Marks received messages read or unread: one message (by ID) or a whole conversation. Resolves how many changed. */
-  markRead(target: { message: string } | { conversation: string }, read: boolean): Promise<number>;
+  /**
+   * Marks received messages read or unread: one message, by (sender, message ID) as §2
+   * keys it (and only in `site`'s inbox when given), or a whole conversation. Resolves
+   * how many changed.
+   */
+  markRead(target: MessageKey | { conversation: string }, read: boolean): Promise<number>;
   /** Deletes every message of a conversation (pending deliveries of them stop). Resolves how many. */
   deleteConversation(id: string): Promise<number>;
   /** Unread received messages, and when the latest message arrived (the inbox's "new message" indicator). */

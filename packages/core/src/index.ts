@@ -10,6 +10,7 @@ export type {
   GrantedToken,
   ListQuery,
   Logger,
+  MessageKey,
   MessageLookup,
   OwnerSessions,
   PmServer,

@@ -178,7 +178,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     inbox: (query) => listInbox(owner, query),
     outbox: (query) => listOutbox(owner, query),
     getMessage: (id) => lookupMessage(owner, id),
-    deleteMessage: (id, query) => deleteMessage(owner, id, query?.site === undefined ? undefined : heldSite(query.site)),
+    deleteMessage: (id, query) => deleteMessage(owner, id, { ...(query?.site === undefined ? {} : { site: heldSite(query.site) }), ...(query?.sender === undefined ? {} : { sender: query.sender }) }),
     tokens: (query) => listTokens(owner, query),
     revokeToken: (id) => revokeToken(owner, id),
     settings: async (site) => siteSettings(store, policies, heldSite(site)),

@@ -81,7 +81,7 @@ describe("conversations, threads and read state (PmServer)", () => {
     expect(await pm.inboxStatus({ site: BOB })).toMatchObject({ unread: 2 });
     expect(await pm.markRead({ conversation: c!.id }, true)).toBe(2);
     expect(await pm.inboxStatus()).toMatchObject({ unread: 0 });
-    expect(await pm.markRead({ message: "urn:2" }, false)).toBe(1);
+    expect(await pm.markRead({ sender: ALICE, message: "urn:2" }, false)).toBe(1);
     expect((await pm.conversations())[0]!.unread).toBe(1);
     expect((await pm.inbox()).find((m) => m.message === "urn:1")?.read).toBe(true);
   });
@@ -115,6 +115,46 @@ describe("conversations, threads and read state (PmServer)", () => {
     expect(await pm.inbox()).toEqual([]);
     expect(await pm.outbox()).toEqual([]);
     expect((await pm.settings(BOB)).policy).toBe("contacts");
+  });
+});
+
+describe("§2 Formats: a receiver keys messages by (sender, message ID)", () => {
+  // Two senders, one ID: mallory reuses the ID of alice's message (IDs are no secret).
+  const twoSenders = () => setup([received("urn:same", ALICE, { content: "alice's" }), received("urn:same", CAROL, { content: "carol's" })]);
+  const state = async (pm: Awaited<ReturnType<typeof twoSenders>>) => (await pm.inbox()).map((m) => [m.sender, m.content, !!m.read]).sort();
+
+  it("marks read only the message of the sender named", async () => {
+    const pm = await twoSenders();
+    expect(await pm.markRead({ sender: CAROL, message: "urn:same" }, true)).toBe(1);
+    expect(await state(pm)).toEqual([
+      [ALICE, "alice's", false],
+      [CAROL, "carol's", true],
+    ]);
+    expect(await pm.markRead({ sender: CAROL, message: "urn:same", site: BOB }, false)).toBe(1);
+    await expect(pm.markRead({ message: "urn:same" } as never, true)).rejects.toMatchObject({ code: "invalid_request" });
+  });
+
+  it("deletes only the message of the sender named, and refuses to guess between senders", async () => {
+    const pm = await twoSenders();
+    await expect(pm.deleteMessage("urn:same")).rejects.toThrow(/held from 2 senders .* name whose message to delete with sender/);
+    expect(await pm.inbox()).toHaveLength(2);
+    expect(await pm.deleteMessage("urn:same", { sender: CAROL })).toBe(1);
+    expect(await state(pm)).toEqual([[ALICE, "alice's", false]]);
+    // One sender left: the ID alone names it.
+    expect(await pm.deleteMessage("urn:same")).toBe(1);
+    expect(await pm.inbox()).toEqual([]);
+  });
+
+  it("the owner API deletes by ?sender=, and answers 400 naming the senders without it", async () => {
+    const store = createMemoryStore();
+    for (const d of [received("urn:same", ALICE), received("urn:same", CAROL)]) await store.insert("inbox", d);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, ownerToken: "owner-token-0123456789" });
+    const del = (query: string) => pm.handle(new Request(`http://127.0.0.1:9/api/messages/urn%3Asame${query}`, { method: "DELETE", headers: { authorization: "Bearer owner-token-0123456789" } }));
+    const ambiguous = await del("");
+    expect(ambiguous.status).toBe(400);
+    expect((await ambiguous.json()).error_description).toContain(`${ALICE}, ${CAROL}`);
+    expect(await (await del(`?sender=${encodeURIComponent(ALICE)}`)).json()).toEqual({ deleted: 1 });
+    expect((await pm.inbox()).map((m) => m.sender)).toEqual([CAROL]);
   });
 });
 

@@ -445,13 +445,11 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
       }
       const conv = /^\/c\/([A-Za-z0-9_-]+)$/.exec(p);
       if (conv) {
-        let thread = await threadOf(session, conv[1]!);
-        // Opening a conversation reads it, as in any messaging app; "Mark unread" undoes it.
-        if (thread.unread > 0 && query.get("notice") !== "unread") {
-          await pm.markRead({ conversation: thread.id }, true);
-          thread = (await pm.thread(thread.id)) ?? thread;
-        }
-        return page(threadPage(await frameFor(session, query.get("notice")), thread));
+        const thread = await threadOf(session, conv[1]!);
+        // A GET changes nothing: the page's script reads the conversation by posting its
+        // "Mark read" form (without script, the owner presses it). Not right after "Mark unread".
+        const autoRead = thread.unread > 0 && query.get("notice") !== "unread";
+        return page(threadPage(await frameFor(session, query.get("notice")), thread, "", autoRead));
       }
       return page(messagePage(await frameFor(session), "Not found", "There is no such page here.", { href: base, label: "Back to the inbox" }), 404);
     }
@@ -477,14 +475,15 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
         const form = await readForm(request);
         checkForm(request, form, session.csrf);
         const thread = await threadOf(session, form.get("conversation") ?? "");
-        const item = thread.items.find((i) => i.message === form.get("message"));
+        // §2: a message is (sender, message ID); two senders may use the same ID.
+        const item = thread.items.find((i) => i.message === form.get("message") && i.sender === form.get("sender"));
         if (!item) return page(messagePage(await frameFor(session), "Not found", "There is no such message in this conversation."), 404);
         if (p === "/m/read") {
           const read = form.get("read") !== "0";
-          await pm.markRead({ message: item.message }, read);
+          await pm.markRead({ sender: item.sender, message: item.message, site: session.site }, read);
           return redirect(path(`c/${thread.id}`, read ? "read" : "unread"));
         }
-        await pm.deleteMessage(item.message, { site: session.site });
+        await pm.deleteMessage(item.message, { site: session.site, sender: item.sender });
         const rest = await pm.thread(thread.id);
         return redirect(rest ? path(`c/${thread.id}`, "deleted") : path("", "deleted"));
       }

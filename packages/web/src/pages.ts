@@ -212,11 +212,11 @@ function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: numb
   <div class="message-actions">
     ${
       item.direction === "received"
-        ? html`<form method="post" action="${b}m/read">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="conversation" value="${thread.id}"><input type="hidden" name="read" value="${item.read ? "0" : "1"}"><button class="link" type="submit">Mark ${item.read ? "unread" : "read"}</button></form>`
+        ? html`<form method="post" action="${b}m/read">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}"><input type="hidden" name="read" value="${item.read ? "0" : "1"}"><button class="link" type="submit">Mark ${item.read ? "unread" : "read"}</button></form>`
         : ""
     }
     <details class="danger-zone"><summary>Delete</summary>
-      <form method="post" action="${b}m/delete">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="conversation" value="${thread.id}"><button class="danger" type="submit">Delete this message</button></form>
+      <form method="post" action="${b}m/delete">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}"><button class="danger" type="submit">Delete this message</button></form>
     </details>
   </div>
 </article>
@@ -229,7 +229,11 @@ export function replyTargets(site: string, last: ThreadItem): string[] {
   return [...new Set(people)].filter((p) => p !== site);
 }
 
-export function threadPage(frame: Frame, thread: Thread, draft = ""): Html {
+/**
+ * One conversation. `autoRead`: its "Mark read" form carries `data-auto-read`, and
+ * app.js posts it when the page opens — the GET itself changes nothing.
+ */
+export function threadPage(frame: Frame, thread: Thread, draft = "", autoRead = false): Html {
   const b = frame.base;
   const last = thread.items.at(-1);
   const targets = last && frame.site ? replyTargets(frame.site, last) : [];
@@ -243,7 +247,7 @@ export function threadPage(frame: Frame, thread: Thread, draft = ""): Html {
   <h1>${thread.subject ?? "(no subject)"}</h1>
   <p class="participants">With ${participantsText(thread.participants)} · ${thread.messages} message${thread.messages === 1 ? "" : "s"}</p>
   <div class="thread-actions">
-    <form method="post" action="${b}c/${thread.id}/read">${csrfField(frame)}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
+    <form method="post" action="${b}c/${thread.id}/read"${autoRead && unread ? html` data-auto-read` : ""}>${csrfField(frame)}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
     <details class="danger-zone"><summary>Delete conversation</summary>
       <form method="post" action="${b}c/${thread.id}/delete">${csrfField(frame)}<p>Delete all ${thread.messages} messages of this conversation from this server? Others keep their copies.</p><button class="danger" type="submit">Yes, delete it</button></form>
     </details>

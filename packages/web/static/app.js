@@ -1,6 +1,7 @@
 // indiepm web inbox: progressive enhancement only. Every page works without this file;
 // with it, delivery status updates live, a banner says when a message arrives, times
-// show in the reader's zone, and Ctrl+Enter sends. Served from the inbox's own origin
+// show in the reader's zone, an opened conversation is marked read (by posting its own
+// "Mark read" form: the GET of the page changes nothing), and Ctrl+Enter sends. Served from the inbox's own origin
 // (CSP script-src 'self'); it never inserts HTML, only text.
 "use strict";
 
@@ -95,6 +96,52 @@
     setTimeout(tick, every);
   }
 
+  // An opened conversation is read: post its "Mark read" form (with its CSRF token), then
+  // show the page as read. Without this script the owner presses the button.
+  function autoRead() {
+    const form = document.querySelector("form[data-auto-read]");
+    if (!form) return;
+    const body = new URLSearchParams(new FormData(form));
+    fetch(form.action, { method: "POST", body, credentials: "same-origin", redirect: "manual" })
+      .then((response) => {
+        // 303 to the inbox: done (not followed, "manual"). Anything else leaves the page as it is.
+        if (response.type !== "opaqueredirect" && !response.ok) return;
+        form.removeAttribute("data-auto-read");
+        const flip = (f) => {
+          const read = f.querySelector("input[name=read]");
+          const button = f.querySelector("button");
+          if (read) read.value = "0";
+          if (button) button.textContent = "Mark unread";
+        };
+        flip(form);
+        for (const li of document.querySelectorAll("li.message.unread")) {
+          li.classList.remove("unread");
+          const own = li.querySelector(".message-actions form input[name=read]");
+          if (own) flip(own.form);
+        }
+        return refreshBadge();
+      })
+      .catch(() => undefined);
+  }
+
+  async function refreshBadge() {
+    const url = document.body.getAttribute("data-status-url");
+    const badge = document.getElementById("unread-badge");
+    if (!url || !badge) return;
+    const status = await getJson(url);
+    if (!status.unread) {
+      badge.remove();
+      return;
+    }
+    const hidden = (text) => {
+      const span = document.createElement("span");
+      span.className = "visually-hidden";
+      span.textContent = text;
+      return span;
+    };
+    badge.replaceChildren(hidden(", "), document.createTextNode(String(status.unread)), hidden(" unread"));
+  }
+
   // Ctrl+Enter (or Cmd+Enter) in a message box sends its form.
   function quickSend() {
     document.addEventListener("keydown", (event) => {
@@ -122,6 +169,7 @@
 
   localTimes(document);
   liveDeliveries();
+  autoRead();
   newMessageIndicator();
   quickSend();
   singleSubmit();

@@ -227,11 +227,46 @@ describe("the owner's pages", () => {
     expect(thread).toContain("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more");
     expect(thread).not.toContain("<script>alert");
     expect(thread.indexOf("&lt;script&gt;")).toBeLessThan(thread.indexOf(">second<"));
+    // GET never changes state: the answer is complete, and both are still unread.
+    expect((await host.pm.inboxStatus()).unread).toBe(2);
+    // The page offers the form app.js posts when it opens (test/browser/inbox.test.ts runs it).
+    expect(thread).toMatch(new RegExp(`<form method="post" action="/c/${link}/read" data-auto-read><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="read" value="1">`));
+    const read = await b.post(`${host.pmUrl}c/${link}/read`, { csrf: Browser.csrf(thread), read: "1" });
+    expect(read.status).toBe(303);
     expect((await host.pm.inboxStatus()).unread).toBe(0);
     // Mark unread again.
     const unread = await b.post(`${host.pmUrl}c/${link}/read`, { csrf: Browser.csrf(thread), read: "0" });
     expect(unread.status).toBe(303);
     expect((await host.pm.inboxStatus()).unread).toBe(2);
+    // Right after "Mark unread" the page does not read itself again.
+    expect(await (await b.fetch(new URL(unread.headers.get("location")!, host.pmUrl).href)).text()).not.toContain("data-auto-read");
+  });
+
+  it("§2 keys a message by (sender, message ID): a delete or read mark of one sender's message leaves another's with the same ID", async () => {
+    const MALLORY = "https://mallory.example/";
+    const id = "urn:uuid:7d1a5b36-0d51-4c4f-9d0e-3c8f3f1b9a11";
+    await receive({ sender: ALICE, content: "from alice", message: id });
+    await receive({ sender: MALLORY, content: "from mallory, same ID", message: id });
+    const b = new Browser();
+    const inbox = await b.signIn(host);
+    const link = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
+    let thread = await (await b.fetch(`${host.pmUrl}c/${link}`)).text();
+    expect(thread).toContain(`name="sender" value="${MALLORY}"`);
+    const csrf = Browser.csrf(thread);
+    // Mark alice's read: mallory's stays unread.
+    expect((await b.post(`${host.pmUrl}m/read`, { csrf, conversation: link, message: id, sender: ALICE, read: "1" })).status).toBe(303);
+    expect((await host.pm.inbox()).map((m) => [m.sender, !!m.read]).sort()).toEqual([
+      [ALICE, true],
+      [MALLORY, false],
+    ]);
+    // Delete mallory's: alice's stays.
+    expect((await b.post(`${host.pmUrl}m/delete`, { csrf, conversation: link, message: id, sender: MALLORY })).status).toBe(303);
+    expect((await host.pm.inbox()).map((m) => [m.sender, m.content])).toEqual([[ALICE, "from alice"]]);
+    // A form without the sender names no message.
+    expect((await b.post(`${host.pmUrl}m/delete`, { csrf, conversation: link, message: id })).status).toBe(404);
+    expect(await host.pm.inbox()).toHaveLength(1);
+    thread = await (await b.fetch(`${host.pmUrl}c/${link}`)).text();
+    expect(thread).toContain("from alice");
   });
 
   it("composes to several sites (a visible group) and shows each delivery's status", async () => {
@@ -290,6 +325,10 @@ describe("the owner's pages", () => {
     page = await settings();
     expect(page).toMatch(/value="contacts" checked/);
     expect(page).toContain("spam.example");
+    // What tightening does to tokens already granted (the receiver applies §7 at deliver).
+    expect(page).toContain(
+      "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.",
+    );
     await host.store.insert("secrets", { _id: "t".repeat(64), kind: "standing-token", sender: ALICE, recipient: host.site, createdAt: Date.now(), expiresAt: Date.now() + 1e9 });
     page = await settings();
     expect(page).toContain("Revoke");

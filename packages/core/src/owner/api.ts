@@ -79,7 +79,8 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
         return jsonResponse(found);
       }
       if (method === "DELETE") {
-        const deleted = await server.deleteMessage(id);
+        const sender = url.searchParams.get("sender");
+        const deleted = await server.deleteMessage(id, { ...(query.site ? { site: query.site } : {}), ...(sender ? { sender } : {}) });
         if (deleted === 0) throw new PmError("unknown_message", `No message ${id} is held here.`);
         return jsonResponse({ deleted });
       }

@@ -6,7 +6,7 @@
  * recent `CONVERSATION_WINDOW` messages of each direction and site: nothing to keep in
  * step when messages arrive out of order or are deleted.
  */
-import type { Conversation, ConversationQuery, Thread, ThreadItem } from "../api.js";
+import type { Conversation, ConversationQuery, MessageKey, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
 import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
@@ -187,14 +187,22 @@ export async function getThread(ctx: OwnerContext, id: string): Promise<Thread |
   return { ...summary(group), items };
 }
 
-/** Marks one message (every copy received) or a conversation read or unread. */
-export async function markRead(ctx: OwnerContext, target: { message: string } | { conversation: string }, read: boolean): Promise<number> {
+/**
+ * Marks one received message or a conversation read or unread. One message is named as
+ * §2 keys it, by (sender, message ID) — another sender's message with the same ID is
+ * left alone — and, with `site`, only the copy that site received.
+ */
+export async function markRead(ctx: OwnerContext, target: MessageKey | { conversation: string }, read: boolean): Promise<number> {
   let docs: InboxDoc[];
   if ("conversation" in target) {
     const group = await findGroup(ctx, target.conversation);
     docs = (group?.items ?? []).flatMap((i) => (i.kind === "in" ? [i.doc] : []));
   } else {
-    docs = await ctx.store.find<InboxDoc>("inbox", { where: { message: target.message } });
+    if (typeof target.sender !== "string" || !URL.canParse(target.sender) || typeof target.message !== "string") {
+      throw new PmError("invalid_request", "markRead needs the sender (a site URL) and the message ID of the message.");
+    }
+    const site = target.site === undefined ? undefined : siteOf(ctx, target.site);
+    docs = await ctx.store.find<InboxDoc>("inbox", { where: { sender: canonicalUrl(target.sender), message: target.message, ...(site ? { recipient: site } : {}) } });
   }
   let changed = 0;
   for (const doc of docs) {

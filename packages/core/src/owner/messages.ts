@@ -183,14 +183,33 @@ export async function lookupMessage(ctx: OwnerContext, id: string): Promise<Mess
   };
 }
 
-/** Deletes a message wherever this server holds it (or only in `site`'s boxes); pending deliveries of it stop. */
-export async function deleteMessage(ctx: OwnerContext, id: string, site?: string): Promise<number> {
+/**
+ * Deletes a message wherever this server holds it (or only in `site`'s boxes); pending
+ * deliveries of it stop. A receiver keys messages by (sender, message ID) (§2 Formats):
+ * with `sender`, only that sender's copies go; without it, an ID held from more than one
+ * sender is refused, since two senders may use the same ID and one's delete must not
+ * reach the other's message.
+ * @throws PmError `invalid_request` naming the senders, when `sender` is needed.
+ */
+export async function deleteMessage(ctx: OwnerContext, id: string, query: { site?: string; sender?: string } = {}): Promise<number> {
+  const { site } = query;
+  const sender = query.sender === undefined ? undefined : siteFilter(ctx, query.sender);
+  const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { message: id, ...(site ? { sender: site } : {}) } });
+  const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: id, ...(site ? { recipient: site } : {}) } });
+  const senders = new Set([...sent, ...received].map((m) => m.sender));
+  if (sender === undefined && senders.size > 1) {
+    throw new PmError("invalid_request", `${id} is held from ${senders.size} senders (${[...senders].sort().join(", ")}); name whose message to delete with sender.`);
+  }
   let n = 0;
-  for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { message: id, ...(site ? { sender: site } : {}) } })) {
+  for (const o of sent) {
+    if (sender !== undefined && o.sender !== sender) continue;
     for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: id } })) await ctx.store.remove("deliveries", d._id);
     if (await ctx.store.remove("outbox", o._id)) n++;
   }
-  for (const m of await ctx.store.find<InboxDoc>("inbox", { where: { message: id, ...(site ? { recipient: site } : {}) } })) if (await ctx.store.remove("inbox", m._id)) n++;
+  for (const m of received) {
+    if (sender !== undefined && m.sender !== sender) continue;
+    if (await ctx.store.remove("inbox", m._id)) n++;
+  }
   return n;
 }
 
