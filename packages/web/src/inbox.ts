@@ -37,6 +37,7 @@ import {
   type Frame,
 } from "./pages.js";
 import { parseCookies, sameOriginRequest, sameSecret, securityHeaders, serializeCookie } from "./security.js";
+import { DEFAULT_SIGN_INS_PER_MINUTE, PreSignInTokens, SignInLimiter } from "./sign-in-guard.js";
 
 export interface WebInboxOptions {
   /** The engine whose sites sign in here. */
@@ -53,12 +54,20 @@ export interface WebInboxOptions {
   sessionLifetimeSeconds?: number;
   /** How often an open page asks whether a message arrived, seconds (default 10). */
   pollSeconds?: number;
+  /**
+   * Sign-in posts a minute per client address (default 10): each makes this server fetch
+   * the site named. The client address is the one `RequestContext.clientAddress` gives
+   * (the server's `trustProxy` setting decides it behind a proxy).
+   */
+  signInsPerMinute?: number;
   logger?: Logger;
 }
 
 export interface WebInboxContext {
   /** Path relative to where the inbox is mounted, starting with `/` (default: from the request URL and `url`). */
   path?: string;
+  /** The client's IP address (from the `trustProxy` rule, http/trust-proxy.ts), for the sign-in limit. */
+  clientAddress?: string;
 }
 
 export interface WebInbox {
@@ -73,6 +82,8 @@ export interface WebInbox {
 const SESSION = "web-session";
 const SIGNIN = "web-signin";
 const SIGNIN_LIFETIME_MS = 10 * 60_000;
+/** How long a sign-in form's token lasts (it is good for one post). */
+const PRE_SIGNIN_LIFETIME_MS = 60 * 60_000;
 const DEFAULT_SESSION_SECONDS = 14 * 24 * 60 * 60;
 /** Forms: a message's 64 KiB of text, its HTML, and room for the rest. */
 const MAX_FORM_BYTES = 240 * 1024;
@@ -114,6 +125,10 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   if (typeof lifetime !== "number" || !(lifetime >= 60)) throw invalid("option `sessionLifetimeSeconds` must be 60 or more.");
   const pollSeconds = options.pollSeconds ?? 10;
   if (typeof pollSeconds !== "number" || !(pollSeconds >= 1)) throw invalid("option `pollSeconds` must be 1 or more.");
+  const signInsPerMinute = options.signInsPerMinute ?? DEFAULT_SIGN_INS_PER_MINUTE;
+  if (typeof signInsPerMinute !== "number" || !Number.isInteger(signInsPerMinute) || signInsPerMinute < 1) throw invalid("option `signInsPerMinute` must be a whole number, 1 or more.");
+  const signInLimiter = new SignInLimiter(signInsPerMinute);
+  const preTokens = new PreSignInTokens(PRE_SIGNIN_LIFETIME_MS);
   const base = url.pathname;
   const origin = url.origin;
   const secure = url.protocol === "https:";
@@ -218,19 +233,28 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   // ----------------------------------------------------------------- sign-in (IndieAuth)
 
   function signInForm(me: string, error?: string, status = 200, notice?: string | null): Response {
-    const pre = newSecret();
+    const pre = preTokens.issue(Date.now());
     return page(
       signInPage({ base, ...(error ? { error } : {}), ...(notice ? { notice } : {}) }, { preCsrf: pre, me: me || (pm.sites.length === 1 ? pm.sites[0]! : ""), sites: pm.sites }),
       status,
-      { "set-cookie": cookie(cookieNames.pre, pre, 3600) },
+      { "set-cookie": cookie(cookieNames.pre, pre, PRE_SIGNIN_LIFETIME_MS / 1000) },
     );
   }
 
-  async function startSignIn(request: Request): Promise<Response> {
+  async function startSignIn(request: Request, clientAddress: string | undefined): Promise<Response> {
+    // Counted before anything is read: every post that reaches here counts (as §6 counts notify).
+    const wait = signInLimiter.hit(clientAddress ?? "", Date.now());
+    if (wait !== undefined) {
+      return page(messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, { href: base, label: "Back to the sign-in page" }), 429, {
+        "retry-after": String(wait),
+      });
+    }
     const form = await readForm(request);
     const pre = parseCookies(request.headers.get("cookie")).get(cookieNames.pre);
     if (!sameOriginRequest(request, origin) || !pre || !sameSecret(form.get("csrf") ?? "", pre)) refuseCrossSite();
     const entered = form.get("me") ?? "";
+    // Single use: a replayed form is refused before anything is fetched.
+    if (!preTokens.redeem(pre, Date.now())) return signInForm(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
     try {
       const me = normalizeProfileUrl(entered, policy);
       if (!pm.sites.includes(me)) throw new WebInboxError("unknown_site", `This server holds no inbox for ${siteLabel(me)}.`);
@@ -397,15 +421,15 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     return redirect(path("settings", "saved"));
   }
 
-  async function route(request: Request, p: string): Promise<Response> {
+  async function route(request: Request, p: string, clientAddress: string | undefined): Promise<Response> {
     const method = request.method.toUpperCase();
     const get = method === "GET" || method === "HEAD";
     const query = new URL(request.url).searchParams;
     if (p.startsWith("/static/") && get) return staticFile(p.slice("/static/".length), request);
     if (p === "/auth/callback" && get) return finishSignIn(request);
 
+    if (p === "/signin" && method === "POST") return startSignIn(request, clientAddress);
     const session = await currentSession(request);
-    if (p === "/signin" && method === "POST") return startSignIn(request);
     if (!session) {
       if (p.endsWith(".json")) return json({ error: "invalid_token", error_description: "Sign in first." }, 401);
       if ((p === "/" || p === "") && get) return signInForm("", undefined, 200, query.get("notice"));
@@ -501,7 +525,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
       try {
         const pathname = new URL(request.url).pathname;
         const p = context.path ?? (pathname.startsWith(base) ? `/${pathname.slice(base.length)}` : pathname);
-        return await route(request, p);
+        return await route(request, p, context.clientAddress);
       } catch (error) {
         if (error instanceof HttpAnswer) return error.response;
         log?.error("web inbox request failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
@@ -518,12 +542,14 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
  * The standalone server's routing: the engine answers the federation endpoint
  * (`POST /`) and the owner API (`/api/…`), the inbox everything else (`GET /` first).
  */
-export function withWebInbox(server: PmServer, inbox: WebInbox): Pick<PmServer, "handle"> {
+export function withWebInbox(server: PmServer, inbox: WebInbox): Pick<PmServer, "handle" | "trustProxy"> {
   return {
+    // So that createNodeHandler takes the client address by the engine's rule (the sign-in limit counts it).
+    trustProxy: server.trustProxy,
     handle(request, context = {}) {
       const p = context.path ?? new URL(request.url).pathname;
       const engine = p.startsWith("/api/") || ((p === "/" || p === "") && request.method.toUpperCase() === "POST");
-      return engine ? server.handle(request, context) : inbox.handle(request, { path: p });
+      return engine ? server.handle(request, context) : inbox.handle(request, { path: p, ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }) });
     },
   };
 }
