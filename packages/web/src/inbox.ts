@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import {
   conversationId,
   createHttpClient,
+  HOST_BLOCK_PREFIX,
   newSecret,
   PmError,
   type ClosableHttpClient,
@@ -371,6 +372,14 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     return redirect(path(`c/${id}`, "sent"));
   }
 
+  /** What the "Block a site" form adds: the site's URL, or `host:` and its host (protocol/policy.ts), typed or ticked. */
+  function blockEntry(typed: string, wholeHost: boolean): string {
+    const text = typed.trim();
+    if (text.toLowerCase().startsWith(HOST_BLOCK_PREFIX)) return text;
+    const url = normalizeProfileUrl(text, { dev: true });
+    return wholeHost ? `${HOST_BLOCK_PREFIX}${new URL(url).host}` : url;
+  }
+
   async function settingsPost(session: Session, action: string, request: Request): Promise<Response> {
     const form = await readForm(request);
     checkForm(request, form, session.csrf);
@@ -390,7 +399,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
           await pm.updateSettings(session.site, { removeContacts: [site] });
           break;
         case "blocked/add":
-          await pm.updateSettings(session.site, { block: [normalizeProfileUrl(site, { dev: true })] });
+          await pm.updateSettings(session.site, { block: [blockEntry(site, form.get("scope") === "host")] });
           break;
         case "blocked/remove":
           await pm.updateSettings(session.site, { unblock: [site] });

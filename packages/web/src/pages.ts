@@ -3,7 +3,7 @@
  * Every page works without JavaScript; `static/app.js` enhances it (live delivery
  * status, the new-message banner, local times).
  */
-import { sanitizeHtml, type Conversation, type DeliveryView, type GrantedToken, type SiteSettings, type Thread, type ThreadItem } from "@indiepm/core";
+import { HOST_BLOCK_PREFIX, sanitizeHtml, type Conversation, type DeliveryView, type GrantedToken, type SiteSettings, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
 
 /** What every signed-in page knows. */
@@ -312,6 +312,18 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
   );
 }
 
+/**
+ * What tightening the policy or blocking a site does to standing tokens already granted
+ * (§4, and §7 applied at `deliver` by protocol/receiver.ts).
+ */
+export const TOKENS_WHEN_TIGHTENED =
+  "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.";
+
+/** How a block-list entry reads: a site, or every site on a host (`host:NAME`). */
+export function blockLabel(entry: string): string {
+  return entry.startsWith(HOST_BLOCK_PREFIX) ? `every site on ${entry.slice(HOST_BLOCK_PREFIX.length)}` : siteLabel(entry);
+}
+
 const POLICY_TEXT = {
   anyone: ["Anyone", "Every site may write to you (the block list still applies)."],
   contacts: ["Contacts only", "Sites you wrote to or added, and first contacts vouched for by one of them."],
@@ -323,8 +335,8 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
   const configuredContacts = new Set(s.configured.contacts ?? []);
   const configuredBlocked = new Set(s.configured.blocked ?? []);
   const contacts = [...new Set([...s.contacts, ...s.wroteTo])].sort();
-  const siteForm = (action: string, field: string, value: string, label: string, cls = "link") =>
-    html`<form method="post" action="${b}settings/${action}">${csrfField(frame)}<input type="hidden" name="${field}" value="${value}"><button class="${cls}" type="submit">${label}<span class="visually-hidden"> ${siteLabel(value)}</span></button></form>`;
+  const siteForm = (action: string, field: string, value: string, label: string, cls = "link", what = siteLabel(value)) =>
+    html`<form method="post" action="${b}settings/${action}">${csrfField(frame)}<input type="hidden" name="${field}" value="${value}"><button class="${cls}" type="submit">${label}<span class="visually-hidden"> ${what}</span></button></form>`;
   return layout(
     { ...frame, current: "settings" },
     "Settings",
@@ -338,6 +350,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
       (p) => html`<label class="choice"><input type="radio" name="policy" value="${p}"${s.policy === p ? " checked" : ""}> <span><strong>${POLICY_TEXT[p][0]}</strong><span class="hint">${POLICY_TEXT[p][1]}</span></span></label>`,
     )}
     </fieldset>
+    <p class="hint" id="tokens-when-tightened">${TOKENS_WHEN_TIGHTENED}</p>
     <button type="submit">Save</button>
   </form>
 </section>
@@ -362,18 +375,19 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
 
 <section class="card" aria-labelledby="blocked-h">
   <h2 id="blocked-h">Blocked sites</h2>
-  <p class="hint">A blocked site is refused (403 forbidden) before anything of it is fetched, whatever else is set here.</p>
+  <p class="hint">A blocked site is refused (403 forbidden) before anything of it is fetched, whatever else is set here, and so is every message it delivers with a token granted before. An entry can name one site (spam.example/~x) or every site on a host: tick the box below, or write host:spam.example.</p>
   ${
     s.blocked.length === 0
       ? html`<p class="empty">Nobody is blocked.</p>`
       : html`<ul class="sites">${s.blocked.map(
-          (c) => html`<li><span class="site">${siteLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock")}</li>`,
+          (c) => html`<li><span class="site">${blockLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock", "link", blockLabel(c))}</li>`,
         )}</ul>`
   }
   <form class="inline" method="post" action="${b}settings/blocked/add">
     ${csrfField(frame)}
     <label for="block">Block a site</label>
     <span class="row"><input id="block" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="spam.example"><button class="danger" type="submit">Block</button></span>
+    <label class="check"><input type="checkbox" name="scope" value="host"> Every site on its host (spam.example/~x too)</label>
   </form>
 </section>
 
@@ -389,7 +403,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
 
 <section class="card" aria-labelledby="tokens-h">
   <h2 id="tokens-h">Standing tokens</h2>
-  <p class="hint">Sites that may deliver to you without a new handshake (PROTOCOL.md §4). A revoked token is refused; that site then has to ask again.</p>
+  <p class="hint">Sites that may deliver to you without a new handshake (PROTOCOL.md §4), while your policy and block list let them. A revoked token is refused; that site then has to ask again.</p>
   ${
     tokens.length === 0
       ? html`<p class="empty">No tokens were granted yet.</p>`

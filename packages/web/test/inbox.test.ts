@@ -214,7 +214,7 @@ describe("CSRF", () => {
 });
 
 describe("the owner's pages", () => {
-  it("lists conversations with unread counts; opening one reads it; escapes everything received", async () => {
+  it("lists conversations with unread counts; opening one changes nothing, its Mark read form reads it; escapes everything received", async () => {
     const first = await receive({ content: "<script>alert(1)</script> & more", name: `"><img src=x onerror=alert(1)>` });
     await receive({ content: "second", inReplyTo: first });
     const b = new Browser();
@@ -359,6 +359,36 @@ describe("the owner's pages", () => {
     const page = await (await b.fetch(`${host.pmUrl}?q=PICNIC`)).text();
     expect(page).toContain("the picnic is on");
     expect(page).not.toContain("budget");
+  });
+});
+
+describe("settings: blocking a host (§7 block list, issue 9 item 10)", () => {
+  it.each([
+    ["the box ticked", { site: "https://spam.example/~x/", scope: "host" }, "host:spam.example"],
+    ["host: typed", { site: "host:Spam.Example" }, "host:spam.example"],
+    ["host: with a port", { site: "host:spam.example:8443" }, "host:spam.example:8443"],
+    ["the box not ticked: that site only", { site: "spam.example/~x/" }, "https://spam.example/~x/"],
+  ])("%s", async (_, fields, entry) => {
+    const b = new Browser();
+    await b.signIn(host);
+    const page = await (await b.fetch(`${host.pmUrl}settings`)).text();
+    expect(page).toContain('<input type="checkbox" name="scope" value="host">');
+    expect((await b.post(`${host.pmUrl}settings/blocked/add`, { csrf: Browser.csrf(page), ...fields })).status).toBe(303);
+    expect((await host.pm.settings(host.site)).blocked).toEqual([entry]);
+    const after = await (await b.fetch(`${host.pmUrl}settings`)).text();
+    if (entry.startsWith("host:")) expect(after).toContain(`<span class="site">every site on ${entry.slice(5)}</span>`);
+    // Unblocking posts the entry back as it is listed.
+    expect((await b.post(`${host.pmUrl}settings/blocked/remove`, { csrf: Browser.csrf(after), site: entry })).status).toBe(303);
+    expect((await host.pm.settings(host.site)).blocked).toEqual([]);
+  });
+
+  it("refuses a host entry with a path, with a sentence", async () => {
+    const b = new Browser();
+    await b.signIn(host);
+    const page = await (await b.fetch(`${host.pmUrl}settings`)).text();
+    const res = await b.post(`${host.pmUrl}settings/blocked/add`, { csrf: Browser.csrf(page), site: "host:spam.example/~x/" });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("is not a host entry; write host: and a host name");
   });
 });
 
