@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { scriptedEndpoint as scripted } from "../harness/scoped.js";
-import { fourHosts, OWNER_TOKEN, postForm, settled, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
+import { fourHosts, OWNER_TOKEN, postForm, settled, Site, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
 import { ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
@@ -77,6 +77,27 @@ async function aliceDelivery(h: FourHosts, message: string) {
   return (await settled(h.alice.pm.pm, message)).deliveries[0]!;
 }
 
+/** A site of its own on a fresh loopback port (another origin) whose page names `endpoint`. */
+async function siteNaming(endpoint: string): Promise<Site> {
+  const site = await new Site().listen();
+  site.endpoint = endpoint;
+  onTestFinished(() => site.stop());
+  return site;
+}
+
+/** bob's pm's one dialback (§3/§4 steps 3–4), once it ended. */
+async function bobsHandshake(h: FourHosts) {
+  return waitFor(
+    async () => {
+      const [doc, ...more] = await h.bob.pm.store.find<{ _id: string; state: string; error?: string; detail?: string }>("handshakes", { where: { sender: h.alice.site.url } });
+      expect(more).toEqual([]);
+      return doc && doc.state !== "active" ? doc : undefined;
+    },
+    5_000,
+    "bob's dialback to end",
+  );
+}
+
 const stepsBy = (h: FourHosts, from: string) => h.events.filter((e) => e.from === from).map((e) => `${e.step} ${e.action} ${e.status}`);
 
 const attacks: Attack[] = [
@@ -98,6 +119,49 @@ const attacks: Attack[] = [
       await waitFor(() => h.events.find((e) => e.action === "verify" && e.to === h.alice.pm.url && e.status === 400), 3_000, "verify 400");
       await new Promise((r) => setTimeout(r, 100));
       expect(stepsBy(h, h.bob.pm.url)).toEqual(["3 discover 200", "3 verify 400"]);
+    },
+  },
+
+  // §6 Identity at step 3: a redirect off S's origin speaks for S only when it is permanent.
+  ...([302, 303, 307] as const).map(
+    (status): Attack => ({
+      name: `open-redirect-${status}-on-alice's-site-to-mallory's: the handshake fails (final), mallory's endpoint is never asked`,
+      async run({ h, mallory }) {
+        const malloryPage = await siteNaming(mallory.url);
+        h.alice.site.handler = (_req, res) => res.writeHead(status, { location: malloryPage.url }).end();
+        const message = `${mallory.url}messages/via-open-redirect`;
+        expect((await postForm(h.bob.pm.url, { action: "notify", ...sites(h), message })).status).toBe(202);
+        const handshake = await bobsHandshake(h);
+        expect(handshake).toMatchObject({ state: "failed", error: "discovery_failed" });
+        expect(handshake.detail).toContain(`temporary redirect (${status}) to another origin`);
+        // bob's pm followed the redirect and read mallory's page, then verified nothing anywhere.
+        expect(malloryPage.requests).toBe(1);
+        expect(stepsBy(h, h.bob.pm.url)).toEqual(["3 discover 200"]);
+      },
+    }),
+  ),
+  {
+    name: "moved-permanently-301-to-a-new-site: it counts (§6), bob's pm verifies at the endpoint the new site names",
+    async run({ h }) {
+      const newEndpoint = await scripted();
+      const newSite = await siteNaming(newEndpoint.url);
+      h.alice.site.handler = (_req, res) => res.writeHead(301, { location: newSite.url }).end();
+      const message = `${newEndpoint.url}messages/1`;
+      expect((await postForm(h.bob.pm.url, { action: "notify", ...sites(h), message })).status).toBe(202);
+      expect(await bobsHandshake(h)).toMatchObject({ state: "done" });
+      expect(newEndpoint.received.map((r) => `${r.action} ${r.params.get("sender")}`)).toEqual([`verify ${h.alice.site.url}`, `request ${h.alice.site.url}`]);
+      expect(stepsBy(h, h.bob.pm.url)).toEqual(["3 discover 200", "3 verify 200", "4 request 202"]);
+    },
+  },
+  {
+    name: "same-origin-302-on-alice's-site: it counts, alice's message is delivered",
+    inbox: ["through a same-origin redirect"],
+    async run({ h }) {
+      const page = h.alice.site.handler;
+      h.alice.site.handler = (req, res) => (req.url === "/" ? res.writeHead(302, { location: "/home" }).end() : page(req, res));
+      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "through a same-origin redirect", flow: "message" });
+      expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
+      expect(await bobsHandshake(h)).toMatchObject({ state: "done" });
     },
   },
 

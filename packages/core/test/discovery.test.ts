@@ -4,7 +4,8 @@
  * (`http://127.0.0.1:PORT`, or `https://site.example.test:PORT` for production rows).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { discoverEndpoint, type DiscoveryLimits } from "../src/discovery/discover.js";
+import { discoverEndpoint, endpointFromResponse, type DiscoveryLimits } from "../src/discovery/discover.js";
+import { identityRedirectRefusal } from "../src/discovery/identity.js";
 import { PmError, type ErrorCode } from "../src/errors.js";
 import { createHttpClient, type ClosableHttpClient } from "../src/http/client.js";
 import type { FetchedPage, HttpClient } from "../src/http/types.js";
@@ -31,7 +32,7 @@ interface Row {
   production?: boolean;
   limits?: Partial<DiscoveryLimits>;
   expected:
-    | { endpoint: string | null; source: "link-header" | "html" | "none"; url?: string }
+    | { endpoint: string | null; source: "link-header" | "html" | "none"; url?: string; chain?: Array<[path: string, status: number]> }
     | { error: ErrorCode; message?: string };
   /** Most body bytes the client may have read. */
   maxRead?: number;
@@ -87,7 +88,7 @@ const rows: Row[] = [
 
   // §1 step 4: resolution
   { name: "relative href against the page URL", routes: { "/dir/page": page(html('<a rel=pm href="pm/endpoint">')) }, start: "/dir/page", expected: { endpoint: "{o}/dir/pm/endpoint", source: "html" } },
-  { name: "relative href after redirects: against the final URL", routes: { "/old": { status: 301, headers: { location: "/new/" } }, "/new/": { status: 302, headers: { location: "/final/dir/" } }, "/final/dir/": page(html('<a rel=pm href="pm">')) }, start: "/old", expected: { endpoint: "{o}/final/dir/pm", source: "html", url: "{o}/final/dir/" } },
+  { name: "relative href after redirects: against the final URL", routes: { "/old": { status: 301, headers: { location: "/new/" } }, "/new/": { status: 302, headers: { location: "/final/dir/" } }, "/final/dir/": page(html('<a rel=pm href="pm">')) }, start: "/old", expected: { endpoint: "{o}/final/dir/pm", source: "html", url: "{o}/final/dir/", chain: [["/old", 301], ["/new/", 302], ["/final/dir/", 200]] } },
   { name: "relative Link after a redirect: against the final URL", routes: { "/": { status: 307, headers: { location: "/home/" } }, "/home/": page(html(""), { link: "<pm>; rel=pm" }) }, expected: { endpoint: "{o}/home/pm", source: "link-header", url: "{o}/home/" } },
   { name: "<base href> absolute", routes: { "/": page(html('<head><base href="https://elsewhere.example/x/"><link rel=pm href="pm"></head>')) }, expected: { endpoint: "https://elsewhere.example/x/pm", source: "html" } },
   { name: "<base href> relative, itself resolved against the page", routes: { "/a/b": page(html('<head><base href="../base/"><link rel=pm href="pm"></head>')) }, start: "/a/b", expected: { endpoint: "{o}/base/pm", source: "html" } },
@@ -219,7 +220,11 @@ describe("§1 Discovery", () => {
       if (row.expected.message) expect(error.message).toContain(fill(row.expected.message));
     } else {
       if ("error" in outcome) throw outcome.error;
-      expect(outcome.value).toEqual({
+      const { chain, ...found } = outcome.value;
+      // The chain ends with the final answer; rows with redirects spell it out.
+      expect(chain.at(-1)?.url).toBe(found.url);
+      if (row.expected.chain) expect(chain).toEqual(row.expected.chain.map(([path, status]) => ({ url: origin + path, status })));
+      expect(found).toEqual({
         endpoint: row.expected.endpoint === null ? null : fill(row.expected.endpoint),
         source: row.expected.source,
         url: fill(row.expected.url ?? origin + (row.start ?? "/")),
@@ -246,5 +251,39 @@ describe("§1 Discovery", () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(4_900);
     expect(elapsed).toBeLessThan(7_000);
+  });
+});
+
+describe("§6 Identity at §3/§4 step 3: which redirect chains speak for S", () => {
+  const S = "https://alice.example/";
+  // [name, chain as [url, status]…, refused?]
+  const rows: Array<[string, Array<[string, number]>, boolean]> = [
+    ["no redirect", [[S, 200]], false],
+    ["same-origin 302", [[S, 302], ["https://alice.example/home", 200]], false],
+    ["same-origin 303, then 307", [[S, 303], ["https://alice.example/a", 307], ["https://alice.example/b", 200]], false],
+    ["301 to another origin", [[S, 301], ["https://alice.example.net/", 200]], false],
+    ["308 to another origin", [[S, 308], ["https://alice.example.net/", 200]], false],
+    ["301 to another origin, then 302 within it", [[S, 301], ["https://new.example/", 302], ["https://new.example/home", 200]], false],
+    ["302 to another origin", [[S, 302], ["https://mallory.example/", 200]], true],
+    ["303 to another origin", [[S, 303], ["https://mallory.example/", 200]], true],
+    ["307 to another origin", [[S, 307], ["https://mallory.example/", 200]], true],
+    ["302 to the same host over http (another origin)", [[S, 302], ["http://alice.example/", 200]], true],
+    ["302 to another port (another origin)", [[S, 302], ["https://alice.example:8443/", 200]], true],
+    ["same-origin 302, then 302 to another origin", [[S, 302], ["https://alice.example/go", 302], ["https://mallory.example/", 200]], true],
+    ["301 away, then 302 back to S (not the origin S moved to)", [[S, 301], ["https://new.example/", 302], [S + "x", 200]], true],
+    ["301 away, then 307 to a third origin", [[S, 301], ["https://new.example/", 307], ["https://mallory.example/", 200]], true],
+  ];
+
+  it.each(rows)("%s", (_name, chain, refused) => {
+    const why = identityRedirectRefusal(chain.map(([url, status]) => ({ url, status })));
+    if (!refused) expect(why).toBeUndefined();
+    else expect(why).toMatch(/temporary redirect \(30[237]\) to another origin/);
+  });
+
+  it("a page from a client that gave no statuses: a cross-origin redirect does not count (fails closed)", () => {
+    const page: FetchedPage = { url: "https://mallory.example/", status: 200, headers: new Headers(), body: new Uint8Array(), truncated: false, redirects: [S, "https://mallory.example/"] };
+    const found = endpointFromResponse(page, { dev: false });
+    expect(found.chain).toEqual([{ url: S, status: 0 }, { url: "https://mallory.example/", status: 200 }]);
+    expect(identityRedirectRefusal(found.chain)).toContain("unknown status");
   });
 });

@@ -121,6 +121,8 @@ describe("GET in development mode (§1)", () => {
     const page = await client({ dev: true }).get(`${server.origin}/0`);
     expect(page.url).toBe(`${server.origin}/5`);
     expect(page.redirects).toEqual([0, 1, 2, 3, 4, 5].map((n) => `${server.origin}/${n}`));
+    // Each answer with its status, the final one last (§6 Identity reads these).
+    expect(page.hops).toEqual([0, 1, 2, 3, 4, 5].map((n) => ({ url: `${server.origin}/${n}`, status: n === 5 ? 200 : n % 2 ? 301 : 307 })));
     expect(text(page.body)).toBe("done");
   });
 

@@ -77,7 +77,7 @@ describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
   it("finds the endpoint in the page's head (§1 step 3)", async () => {
     const endpoint = "https://pm.alice.example.uk/";
     const { url, found } = await discover(await build({ endpoint }));
-    expect(found).toEqual({ endpoint, url, source: "html" });
+    expect(found).toEqual({ endpoint, url, source: "html", chain: [{ url, status: 200 }] });
   });
 
   it("finds a loopback http endpoint, as the demo uses", async () => {
@@ -89,6 +89,6 @@ describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
   it("finds it in the Link header first where the host applies _headers (§1 step 2)", async () => {
     const endpoint = "https://pm.alice.example.uk/inbox?site=alice";
     const { url, found } = await discover(await build({ endpoint, headers: true }), { headersFile: true });
-    expect(found).toEqual({ endpoint, url, source: "link-header" });
+    expect(found).toEqual({ endpoint, url, source: "link-header", chain: [{ url, status: 200 }] });
   });
 });

@@ -5,7 +5,7 @@
  * network.
  */
 import { PmError } from "../errors.js";
-import type { FetchedPage, HttpClient, HttpGetOptions } from "../http/types.js";
+import type { FetchedPage, HttpClient, HttpGetOptions, RedirectHop } from "../http/types.js";
 import { siteRefusalOf, type UrlPolicy } from "../urls.js";
 import { createPmLinkFinder, type PmLinkFinder, type PmLinkMatch } from "./html.js";
 import { findPmLink } from "./link-header.js";
@@ -27,6 +27,11 @@ export interface Discovery {
   url: string;
   /** Where the endpoint came from: a `Link` header (§1 step 2), the HTML (step 3), or nowhere. */
   source: "link-header" | "html" | "none";
+  /**
+   * Every answer on the way, in order: each redirect (URL and 3xx status), then the final
+   * answer. §6 Identity reads it at §3/§4 step 3 (`identityRedirectRefusal`).
+   */
+  chain: RedirectHop[];
 }
 
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
@@ -69,18 +74,25 @@ export async function discoverEndpoint(
  * @throws PmError `discovery_failed` for a non-2xx answer (its `peerStatus` says which), `address_refused` for a refused endpoint.
  */
 export function endpointFromResponse(page: FetchedPage, policy: UrlPolicy, html?: PmLinkMatch | null): Discovery {
-  const none: Discovery = { endpoint: null, url: page.url, source: "none" };
+  const chain = chainOf(page);
+  const none: Discovery = { endpoint: null, url: page.url, source: "none", chain };
   if (!isSuccess(page.status)) {
     throw new PmError("discovery_failed", `${page.url} answered ${page.status}; discovery needs a 2xx answer (PROTOCOL.md §1).`, { peerStatus: page.status });
   }
   const header = findPmLink(page.headers.get("link"));
-  if (header) return accept(resolve(header.target, page.url), "link-header", page.url, policy) ?? none;
+  if (header) return accept(resolve(header.target, page.url), "link-header", page, policy) ?? none;
   if (!isHtml(page.headers)) return none;
   const found = html !== undefined ? html : parseBody(page);
   if (!found) return none;
   // A relative <base href> is itself resolved against the page (HTML: "frozen base URL").
   const base = (found.baseHref !== undefined && resolve(found.baseHref, page.url)) || page.url;
-  return accept(resolve(found.href, base), "html", page.url, policy) ?? none;
+  return accept(resolve(found.href, base), "html", page, policy) ?? none;
+}
+
+/** The page's hops; a client that gave none: its redirects with status 0 (unknown, so not permanent). */
+function chainOf(page: FetchedPage): RedirectHop[] {
+  if (page.hops) return page.hops;
+  return page.redirects.map((url, i) => ({ url, status: i === page.redirects.length - 1 ? page.status : 0 }));
 }
 
 function parseBody(page: FetchedPage): PmLinkMatch | null {
@@ -90,7 +102,8 @@ function parseBody(page: FetchedPage): PmLinkMatch | null {
 }
 
 /** §1 step 5: only http(s) is an endpoint; one the URL rules refuse is an error that says so. */
-function accept(endpoint: string | undefined, source: Discovery["source"], pageUrl: string, policy: UrlPolicy): Discovery | undefined {
+function accept(endpoint: string | undefined, source: Discovery["source"], page: FetchedPage, policy: UrlPolicy): Discovery | undefined {
+  const pageUrl = page.url;
   if (endpoint === undefined) return undefined;
   const url = new URL(endpoint);
   if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
@@ -99,7 +112,7 @@ function accept(endpoint: string | undefined, source: Discovery["source"], pageU
   if (refusal) {
     throw new PmError("address_refused", `${pageUrl} names the pm endpoint ${endpoint.slice(0, 200)}${endpoint.length > 200 ? "…" : ""}, which is refused: ${refusal}.`);
   }
-  return { endpoint, url: pageUrl, source };
+  return { endpoint, url: pageUrl, source, chain: chainOf(page) };
 }
 
 /** WHATWG URL resolution; `undefined` when the reference does not parse (then there is no endpoint). */

@@ -12,7 +12,7 @@ import { PmError } from "../errors.js";
 import { isLocalhostName, refusalOf, type UrlPolicy } from "../urls.js";
 import { canonicalIp, isRefusedAddress } from "./addresses.js";
 import { createDnsLookup, type DnsLookup, type Lookup } from "./resolver.js";
-import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./types.js";
+import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./types.js";
 
 /** Sent with every request, so site owners can tell who fetched their page. */
 export const DEFAULT_USER_AGENT = "indiepm/0.1 (+https://github.com/indiepm)";
@@ -112,6 +112,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     const signal = AbortSignal.timeout(timeoutMs);
     let current = checkTarget(url, policy);
     const visited: string[] = [];
+    const hops: RedirectHop[] = [];
     try {
       for (;;) {
         visited.push(current.href);
@@ -122,6 +123,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
           signal,
           dispatcher: agent,
         });
+        hops.push({ url: current.href, status: response.status });
         const location = response.headers.get("location");
         if (REDIRECT_STATUSES.has(response.status) && location !== null) {
           void response.body?.cancel().catch(ignore);
@@ -130,7 +132,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
         }
         const info = { url: current.href, status: response.status, headers: copyHeaders(response) };
         const read = await readLimited(response, maxBytes, opts.stopWhen && ((chunk) => opts.stopWhen!(chunk, info)));
-        return { ...info, body: read.body, truncated: read.truncated, redirects: visited };
+        return { ...info, body: read.body, truncated: read.truncated, redirects: visited, hops };
       }
     } catch (error) {
       throw asPmError(error, signal, current, timeoutMs);

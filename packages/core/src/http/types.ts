@@ -29,6 +29,12 @@ export interface HttpPostOptions {
   maxBytes?: number;
 }
 
+/** One answer on the way to a page: the URL asked and the status it answered (a 3xx for a redirect). */
+export interface RedirectHop {
+  url: string;
+  status: number;
+}
+
 /** A fetched page: the final URL after redirects, its status, headers and (limited) body. */
 export interface FetchedPage {
   url: string;
@@ -40,6 +46,12 @@ export interface FetchedPage {
   truncated: boolean;
   /** The URLs visited, the first one included. */
   redirects: string[];
+  /**
+   * Every answer in order, each redirect and then the final one (§6 Identity needs the
+   * redirect statuses). `createHttpClient` always fills it; a page without it is treated
+   * as if every redirect in `redirects` had been temporary.
+   */
+  hops?: RedirectHop[];
 }
 
 /** A POST's answer. `json` is the parsed body when it was JSON, else `undefined`. */

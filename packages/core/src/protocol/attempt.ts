@@ -25,13 +25,21 @@ export interface Success<T> {
  * §1 discovery as an attempt: the endpoint `site` names, or a failure. A page that names
  * no endpoint is final (`no_endpoint`), and so is a final 4xx other than 408/429 (§6).
  */
-export async function discoverAttempt(engine: Engine, site: string, ctx: StepContext): Promise<Success<string> | Failure> {
+export async function discoverAttempt(
+  engine: Engine,
+  site: string,
+  ctx: StepContext,
+  /** A further check of what was found (§6 Identity at step 3); a `Failure` it returns is the outcome. */
+  check?: (found: Discovery) => Failure | undefined,
+): Promise<Success<string> | Failure> {
   let found: Discovery;
   try {
     found = await discoverStep(engine, site, ctx);
   } catch (error) {
     return classifyFailure(error);
   }
+  const refused = check?.(found);
+  if (refused) return refused;
   if (!found.endpoint) return { kind: "final", code: "no_endpoint", detail: `${site} names no rel=pm endpoint.` };
   return { kind: "ok", value: found.endpoint };
 }

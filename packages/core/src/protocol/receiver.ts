@@ -9,6 +9,7 @@ import { hashSecret, keyOf, newSecret } from "../secrets.js";
 import { DuplicateKeyError } from "../store/types.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
 import { mutate, type Engine, type StepContext } from "./engine.js";
+import { identityRedirectRefusal } from "../discovery/identity.js";
 import { encodeForm } from "./form.js";
 import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
 import { siteSettings, verdictFor } from "./policy.js";
@@ -87,7 +88,11 @@ export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<v
   if (doc.state !== "active") return;
   const flow = doc.kind === "notify" ? "message" : "token";
   const ctx: StepContext = { flow, step: 3, sender: doc.sender, recipient: doc.recipient, ...(doc.message ? { message: doc.message } : {}) };
-  const found = await discoverAttempt(engine, doc.sender, ctx);
+  // §6 Identity: a temporary redirect to another origin does not speak for S (final, nothing verified).
+  const found = await discoverAttempt(engine, doc.sender, ctx, (d) => {
+    const why = identityRedirectRefusal(d.chain);
+    return why === undefined ? undefined : { kind: "final", code: "discovery_failed", detail: why };
+  });
   if (found.kind !== "ok") return settle(engine, doc, found);
   const endpoint = found.value;
 
