@@ -13,6 +13,7 @@ import { identityRedirectRefusal } from "../discovery/identity.js";
 import { encodeForm } from "./form.js";
 import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
 import { siteSettings, verdictFor } from "./policy.js";
+import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "./rate-limit.js";
 import { checkVouch } from "./vouch.js";
 import { enqueueWebhook } from "./webhooks.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
@@ -61,13 +62,25 @@ export async function answerAuthorize(engine: Engine, policies: Record<string, S
   return jsonResponse({ status: "accepted" }, 202);
 }
 
+/**
+ * Stores the dialback work of a notify/authorize (§6 Durability), unless the same one is
+ * under way. §6 Abuse: at most `MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST` under way per
+ * sender host name; past it `429 rate_limited` with `Retry-After` — the answer §2 has for
+ * "too many", which an honest sender retries after the wait (§6 Retries), where a 202
+ * that started nothing would leave it waiting for a `request` that never comes.
+ */
 async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code">): Promise<void> {
   const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
   if (existing?.state === "active") return;
+  const senderHost = senderHostOf(fields.sender);
+  if ((await engine.store.count("handshakes", { state: "active", senderHost })) >= MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST) {
+    throw new PmError("rate_limited", `Too many handshakes under way for ${senderHost}; come back later.`, { retryAfter: HANDSHAKE_CAP_RETRY_AFTER_SECONDS });
+  }
   const now = engine.now();
   await engine.store.put<HandshakeDoc>("handshakes", {
     _id: id,
     ...fields,
+    senderHost,
     state: "active",
     rev: (existing?.rev ?? 0) + 1,
     attempts: 0,

@@ -130,7 +130,9 @@ export interface HandshakeDoc {
   message?: string;
   /** The sender's code (§4), kept in clear for verify/grant; it lives 5 minutes. */
   code?: string;
-  /** `active` until step 4 was answered; then `done` or `failed`. */
+  /** The sender's host name, for §6's cap on handshakes under way per sender host (absent on older documents). */
+  senderHost?: string;
+  /** `active` until step 4 was answered; then `done` or `failed` (and swept a while later, owner/sweeper.ts). */
   state: "active" | "done" | "failed";
   rev: number;
   attempts: number;
