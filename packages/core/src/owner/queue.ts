@@ -1,13 +1,15 @@
 /**
  * The durable work queue: picks due deliveries (sender role) and handshakes (receiver
  * role) from the store and runs them, so stored work resumes after a restart (§6
- * Durability). One timer for the earliest due item; `wake()` for new work.
+ * Durability). One timer for the earliest due item; `wake()` for new work. Beside it the
+ * sweeper (owner/sweeper.ts) removes finished work and expired secrets.
  */
 import type { Engine } from "../protocol/engine.js";
 import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../protocol/records.js";
 import { runHandshake } from "../protocol/receiver.js";
 import { runDelivery } from "../protocol/sender.js";
 import { runWebhook } from "../protocol/webhooks.js";
+import { Sweeper } from "./sweeper.js";
 
 const BATCH = 64;
 
@@ -15,6 +17,7 @@ export class WorkQueue {
   readonly #engine: Engine;
   readonly #concurrency: number;
   readonly #running = new Map<string, Promise<void>>();
+  readonly #sweeper: Sweeper;
   #timer: NodeJS.Timeout | undefined;
   #scheduled = false;
   #ticking = false;
@@ -24,10 +27,12 @@ export class WorkQueue {
   constructor(engine: Engine, concurrency = 16) {
     this.#engine = engine;
     this.#concurrency = concurrency;
+    this.#sweeper = new Sweeper(engine.store, () => engine.now(), engine.log);
   }
 
   start(): void {
     this.#stopped = false;
+    this.#sweeper.start();
     this.wake();
   }
 
@@ -50,6 +55,8 @@ export class WorkQueue {
       do {
         this.#again = false;
         if (this.#stopped) return;
+        // The sweeper's own timer runs by the wall clock; a tick also runs it when due by the engine's.
+        this.#sweeper.poke();
         const now = this.#engine.now();
         const due = { range: { field: "nextAttemptAt", lte: now }, sort: { field: "nextAttemptAt", order: "asc" as const }, limit: BATCH };
         const deliveries = await this.#engine.store.find<DeliveryDoc>("deliveries", { where: { status: "pending" }, ...due });
@@ -100,7 +107,7 @@ export class WorkQueue {
   async stop(graceMs: number): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    const running = Promise.allSettled([...this.#running.values()]);
+    const running = Promise.allSettled([...this.#running.values(), this.#sweeper.stop()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([running, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     if (timer) clearTimeout(timer);
