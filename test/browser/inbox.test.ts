@@ -196,6 +196,25 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     }
   });
 
+  it("opening a conversation: the GET changes nothing; the page's script posts Mark read", { timeout: TIMEOUT }, async () => {
+    const sent = await hosts.bob.pm.pm.send({ from: hosts.bob.site.url, to: [hosts.alice.site.url], subject: "Read me by script", content: "Marked read when opened." });
+    expect((await settled(hosts.bob.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+    const conversation = (await hosts.alice.pm.pm.conversations({ q: "Read me by script" }))[0]!;
+    expect(conversation.unread).toBe(1);
+    // The same GET a browser makes, with alice's session, but no script run: nothing changes.
+    const get = await alice.request.get(`${aliceInbox}c/${conversation.id}`);
+    expect(get.status()).toBe(200);
+    expect(await get.text()).toContain("data-auto-read");
+    expect((await hosts.alice.pm.pm.thread(conversation.id))!.unread).toBe(1);
+    // In the page, app.js posts the "Mark read" form; its button then offers "Mark unread".
+    const seen = watch(alice);
+    await alice.goto(`${aliceInbox}c/${conversation.id}`);
+    await alice.locator(".thread-actions button", { hasText: "Mark unread" }).waitFor({ timeout: 10_000 });
+    expect((await hosts.alice.pm.pm.thread(conversation.id))!.unread).toBe(0);
+    expect(await alice.locator("li.message.unread").count()).toBe(0);
+    expect(seen).toEqual({ dialogs: [], errors: [] });
+  });
+
   it("blocks a site from the settings page; its next message is refused with 403", { timeout: TIMEOUT }, async () => {
     await bob.goto(`${bobInbox}settings`);
     await bob.getByLabel("Block a site").fill(hosts.alice.site.url);
