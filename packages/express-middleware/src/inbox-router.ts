@@ -62,6 +62,7 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
       maxBodyBytes: MAX_FORM_BYTES,
       log: errorLogger(logger),
       warn: warningLogger(logger),
+      factory: "indiepmInbox()",
       trustProxy: (server as PmServer).trustProxy ?? TRUST_PROXY_OFF,
       started: Promise.resolve(true),
       baseUrl: new URL(inbox.url).origin,

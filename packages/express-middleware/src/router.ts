@@ -69,6 +69,7 @@ export function indiepm(...args: unknown[]): IndiePmRouter {
       maxBodyBytes,
       log: logError,
       warn: warningLogger(parsed.logger),
+      factory: "indiepm()",
       started,
       trustProxy: server.trustProxy ?? TRUST_PROXY_OFF,
     }),

@@ -73,6 +73,33 @@ export interface BridgeOptions {
   trustProxy: TrustProxy;
   /** Where the once-only warnings go. */
   warn: Log;
+  /** The factory, as the warning about the app's body parsers names it: `indiepm()`, `indiepmInbox()`. */
+  factory: string;
+}
+
+/**
+ * Issue 9 item 15: the host app's body parser runs before this router. What it leaves is
+ * rebuilt (parsed-body.ts), but a request over the parser's own limit (100 kB by default
+ * for `express.urlencoded()`/`express.json()`, under the 256 KiB PROTOCOL.md §2 allows)
+ * never gets here: the parser answers it with an HTML 413. Only a warning can reach the
+ * owner, so it is logged at the first request that shows a parser ran first.
+ */
+function parserFirstWarning(factory: string, mountPath: string, maxBodyBytes: number): string {
+  return (
+    `A body parser of the app (express.urlencoded(), express.json() or the like) runs before ${factory} on requests to ${mountPath}: ` +
+    `a request it reads that is over its own limit (100 kB by default) gets its HTML 413 and never reaches ${factory}, though PROTOCOL.md §2 allows bodies of up to 256 KiB (this router reads up to ${maxBodyBytes} bytes). ` +
+    `Mount ${factory} before the body parser (app.use("${mountPath}", ${factory.replace("()", "({ … })")}) above app.use(express.urlencoded())), or apply the parser to your own routes only.`
+  );
+}
+
+/**
+ * A body parser saw this request before us: body-parser (Express's own) gives every
+ * request it sees an own `body` property, even one it does not read (`req.body =
+ * undefined`); body-parser 1 also marks `req._body`; any other reader leaves the stream
+ * consumed. Express itself sets no `body`.
+ */
+function parserRanFirst(req: ExpressRequest): boolean {
+  return Object.hasOwn(req, "body") || (req as ExpressRequest & { _body?: unknown })._body === true || bodyAlreadyRead(req);
 }
 
 export function webHandler(
@@ -80,11 +107,16 @@ export function webHandler(
   options: BridgeOptions,
 ): RequestHandler {
   const clientAddressOfRequest = clientAddressRule(options.trustProxy, options.warn);
+  let warnedParserFirst = false;
   const run = async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
     let response: Response;
     try {
       if (!(await options.started)) {
         throw new PmError("temporarily_unavailable", "This pm endpoint failed to start; its owner can see why in the server log.");
+      }
+      if (!warnedParserFirst && parserRanFirst(req)) {
+        warnedParserFirst = true;
+        options.warn(parserFirstWarning(options.factory, req.baseUrl || "/", options.maxBodyBytes));
       }
       const body = bodyAlreadyRead(req) ? rebuildBody(req) : undefined;
       const origin = options.baseUrl ?? originOf(req);

@@ -1,7 +1,7 @@
 /** `indiepmInbox()`: the web inbox at a path of the owner's choice (issue 5). */
 import express from "express";
 import request from "supertest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createMemoryStore, createPmServer } from "@indiepm/core";
 import { indiepm, indiepmInbox } from "../src/index.js";
 
@@ -22,6 +22,20 @@ describe("indiepmInbox", () => {
     expect((await request(app).get("/inbox/static/style.css")).status).toBe(200);
     expect((await request(app).get("/inbox/settings")).headers.location).toBe("/inbox/");
     expect((await request(app).get("/pm/")).text).toContain("rel=pm private-messaging endpoint");
+    await inbox.close();
+  });
+
+  it("mounted after the app's body parser: warned once, naming indiepmInbox() and the fix (issue 9 item 15)", async () => {
+    const server = engine();
+    const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    const app = express();
+    app.use(express.urlencoded());
+    const inbox = indiepmInbox({ server, url: "http://127.0.0.1:9/inbox/", logger });
+    app.use("/inbox", inbox);
+    expect((await request(app).get("/inbox/")).status).toBe(200);
+    await request(app).post("/inbox/signin").type("form").send("token=wrong");
+    expect(logger.warn).toHaveBeenCalledOnce();
+    expect(String(logger.warn.mock.calls[0]![0])).toContain('Mount indiepmInbox() before the body parser (app.use("/inbox", indiepmInbox({ … }))');
     await inbox.close();
   });
 

@@ -298,6 +298,76 @@ describe("a host app whose body parser ran first", () => {
   });
 });
 
+describe("issue 9 item 15: a body parser mounted before indiepm() is warned about, once", () => {
+  /**
+   * A deliver within PROTOCOL.md §2's limits (a 256 KiB body, 60 KiB of `content`) and over
+   * the parsers' 100 kB default: its text and its HTML, about 123 kB together.
+   */
+  const bigDeliver = () =>
+    new URLSearchParams({
+      action: "deliver",
+      token: "t".repeat(43),
+      message: "urn:uuid:4b2a0f0e-0a5e-4a53-9d1f-2d7b5a3c9e10",
+      content: "a".repeat(60 * 1024),
+      "content-html": `<p>${"a".repeat(60 * 1024)}</p>`,
+    }).toString();
+  const warnings = (logger: ReturnType<typeof quietLogger>) => logger.warn.mock.calls.map((call) => String(call[0]));
+
+  it("mounted after express.urlencoded(): warned at the first request, and only then, naming indiepm() and the fix", async () => {
+    const logger = quietLogger();
+    const app = express();
+    app.use(express.urlencoded());
+    app.use("/pm", realRouter({ logger }));
+
+    expect((await request(app).get("/pm/api/inbox")).status).toBe(401);
+    expect(warnings(logger)).toHaveLength(1); // at the first request, a GET
+    expect((await request(app).post("/pm/").type("form").send("action=notify")).status).toBe(400);
+    // What the warning is about: the app's parser refuses a valid request with an HTML 413 indiepm never sees.
+    const refused = await request(app).post("/pm/").type("form").send(bigDeliver());
+    expect(refused.status).toBe(413);
+    expect(refused.headers["content-type"]).toMatch(/^text\/html/);
+    expect((await request(app).get("/pm/api/inbox").set("authorization", `Bearer ${OWNER_TOKEN}`)).status).toBe(200);
+
+    expect(warnings(logger)).toHaveLength(1);
+    const [warning] = warnings(logger);
+    expect(warning).toContain("runs before indiepm() on requests to /pm");
+    expect(warning).toContain("HTML 413");
+    expect(warning).toContain('Mount indiepm() before the body parser (app.use("/pm", indiepm({ … })) above app.use(express.urlencoded()))');
+    expect(logger.error).not.toHaveBeenCalled();
+  });
+
+  it("mounted before the parser: no warning, and the 150 kB request reaches indiepm while the app's own routes are still parsed", async () => {
+    const logger = quietLogger();
+    const app = express();
+    app.use("/pm", realRouter({ logger }));
+    app.use(express.urlencoded());
+    app.post("/contact", (req, res) => void res.json(req.body));
+
+    const reached = await request(app).post("/pm/").type("form").send(bigDeliver());
+    expect(bigDeliver().length).toBeGreaterThan(100 * 1024);
+    expect(reached.body.error).not.toBe("too_large"); // the engine's own answer about the token
+    expect(reached.headers["content-type"]).toMatch(/^application\/json/);
+    expect((await request(app).get("/pm/api/inbox")).status).toBe(401);
+    expect((await request(app).post("/pm/").type("form").send("action=notify")).status).toBe(400);
+    expect((await request(app).post("/contact").type("form").send("name=bob")).body).toEqual({ name: "bob" });
+    expect(warnings(logger)).toEqual([]);
+  });
+
+  it.each([
+    ["express.json()", express.json()],
+    ["express.text()", express.text()],
+    ["express.raw()", express.raw()],
+  ])("mounted after %s: warned once", async (_name, parser) => {
+    const logger = quietLogger();
+    const app = express();
+    app.use(parser);
+    app.use("/pm", realRouter({ logger }));
+    for (let i = 0; i < 3; i++) await request(app).post("/pm/").type("form").send("action=notify");
+    expect(warnings(logger)).toHaveLength(1);
+    expect(warnings(logger)[0]).toContain("Mount indiepm() before the body parser");
+  });
+});
+
 describe("each call is independent (no module-level state)", () => {
   it("two routers from two calls keep their own engines and stores", async () => {
     const a = realRouter({ endpoint: "http://127.0.0.1:9/a/", sites: ["http://127.0.0.1:11/"] });
