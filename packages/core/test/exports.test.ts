@@ -19,6 +19,7 @@ it("@indiepm/core exports exactly these names", () => {
       "ERROR_STATUS",
       "FINAL_CODES",
       "HOST_BLOCK_PREFIX",
+      "JOB_LIMITS",
       "LOCAL_ERROR_CODES",
       "MAX_BODY_BYTES",
       "MAX_CONTENT_BYTES",
