@@ -14,6 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { PmServerOptions } from "@indiepm/core";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { PmHost, Site, waitFor } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
@@ -26,11 +27,11 @@ interface Answer {
   body: unknown;
 }
 
-/** A form POST from a chosen local address (the server's "client address", §6). */
-function postFrom(localAddress: string, url: string, params: Record<string, string>): Promise<Answer> {
+/** A form POST from a chosen local address (the server's "client address", §6), with more headers if given. */
+function postFrom(localAddress: string, url: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer> {
   const body = new URLSearchParams(params).toString();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = request(url, { method: "POST", localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -51,7 +52,7 @@ const msg = () => `urn:uuid:${crypto.randomUUID()}`;
  * bob's pm with small limits and a movable clock, its outbound requests counted; sender
  * sites are real pages whose endpoint (a yes-man) records what it is asked.
  */
-async function receiver(limits: { perSenderPerMinute?: number; perClientPerMinute?: number }) {
+async function receiver(limits: { perSenderPerMinute?: number; perClientPerMinute?: number }, more: Partial<PmServerOptions> = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), "indiepm-limits-"));
   const clock = movableClock();
   const fence = fencedClient();
@@ -65,7 +66,7 @@ async function receiver(limits: { perSenderPerMinute?: number; perClientPerMinut
   await bob.startServer({
     sites: [bobSite.url, `${bobSite.url}second/`, contactsOnly],
     dataDir,
-    overrides: { http: fence, now: clock.now, rateLimits: limits, policies: { [contactsOnly]: { policy: "contacts", contacts: [contactSite.url] } } },
+    overrides: { http: fence, now: clock.now, rateLimits: limits, policies: { [contactsOnly]: { policy: "contacts", contacts: [contactSite.url] } }, ...more },
   });
   const sites: Site[] = [bobSite, contactSite];
   onTestFinished(async () => {
@@ -216,5 +217,34 @@ describe("§6 Abuse: notify and authorize are rate limited per client address", 
     expect(s.requests).toBe(2);
     // The other federation actions are not rate limited (they fetch nothing the request names).
     expect((await postFrom("127.0.0.1", r.bob.url, { action: "verify", sender: r.bobSite.url, recipient: s.url, message: msg() })).status).toBe(404);
+  });
+});
+
+describe("§6 Abuse: what a flood can make the limiter do (issue 9 item 4)", () => {
+  it("429-flood-does-not-use-up-the-sender: a client past its own limit naming a victim site does not count against the victim", async () => {
+    const r = await receiver({ perSenderPerMinute: 5, perClientPerMinute: 3 });
+    const victim = await r.senderSite();
+    const notify = (from: string) => postFrom(from, r.bob.url, { action: "notify", sender: victim.url, recipient: r.bobSite.url, message: msg() });
+    const flood: number[] = [];
+    for (let i = 0; i < 40; i++) flood.push((await notify("127.0.0.66")).status);
+    expect(flood).toEqual([...Array(3).fill(202), ...Array(37).fill(429)]);
+    // The victim's 5 a minute: 3 went to the flood while it was under its limit; 2 are left.
+    const others: number[] = [];
+    for (const from of ["127.0.0.77", "127.0.0.78", "127.0.0.79"]) others.push((await notify(from)).status);
+    expect(others).toEqual([202, 202, 429]);
+    await r.fetches();
+    expect(victim.requests).toBe(5);
+  });
+
+  it("429-per-client-by-/64: behind a trusted proxy, IPv6 clients of one /64 share a count, and IPv4-mapped IPv6 counts as the IPv4 address", async () => {
+    const r = await receiver({ perSenderPerMinute: 1_000, perClientPerMinute: 2 }, { trustProxy: "loopback" });
+    const s = await r.senderSite();
+    const from = async (client: string) => (await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() }, { "x-forwarded-for": client })).status;
+    expect([await from("2001:db8:0:7::1"), await from("2001:db8:0:7::2"), await from("2001:db8:0:7:ffff:ffff:ffff:ffff")]).toEqual([202, 202, 429]);
+    expect(await from("2001:db8:0:8::1")).toBe(202);
+    expect([await from("::ffff:192.0.2.7"), await from("::ffff:c000:207"), await from("192.0.2.7")]).toEqual([202, 202, 429]);
+    expect(await from("192.0.2.8")).toBe(202);
+    await r.fetches();
+    expect(s.requests).toBe(6);
   });
 });

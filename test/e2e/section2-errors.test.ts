@@ -83,6 +83,8 @@ const deliver = (h: FourHosts, extra: Params = {}): Params => ({
   content: "Hello",
   ...extra,
 });
+/** `url` with its path padded to exactly `length` characters (still canonical). */
+const ofLength = (url: string, length: number): string => url + "a".repeat(length - url.length);
 const without = (params: Params, ...names: string[]): Params => Object.fromEntries(Object.entries(params).filter(([k]) => !names.includes(k)));
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const FORM = "application/x-www-form-urlencoded";
@@ -135,6 +137,23 @@ const refusals: Row[] = [
   { name: "400-invalid_request-recipient-not-a-url", request: (h) => ({ at: "bob", form: notify(h, { recipient: "bob" }) }), status: 400, error: "invalid_request" },
   { name: "400-invalid_request-endpoint-not-a-url", request: (h) => ({ at: "alice", form: request(h, { endpoint: "pm.bob.example.net" }) }), status: 400, error: "invalid_request" },
   { name: "400-invalid_request-to-not-a-url", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, "carol"] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  // 400 invalid_request: §5, `to` lists `recipient` among the recipients shown
+  { name: "400-invalid_request-deliver-to-without-recipient", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.alice.site.url, `${h.bob.site.url}carol/`] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  // 400 invalid_request: §2 Formats, site and endpoint URLs of 2,049 characters, in each URL parameter
+  { name: "400-invalid_request-notify-sender-of-2049", request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-authorize-sender-of-2049", request: (h) => ({ at: "bob", form: authorize(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-notify-recipient-of-2049", request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-notify-vouch-of-2049", request: (h) => ({ at: "bob", form: notify(h, { vouch: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-authorize-vouch-of-2049", request: (h) => ({ at: "bob", form: authorize(h, { vouch: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-verify-sender-of-2049", request: (h) => ({ at: "alice", form: verify(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-request-endpoint-of-2049", request: (h) => ({ at: "alice", form: request(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-grant-endpoint-of-2049", request: (h) => ({ at: "alice", form: grant(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-deliver-recipient-of-2049", request: (h) => ({ at: "bob", form: deliver(h, { recipient: ofLength(h.bob.site.url, 2049) }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-deliver-to-of-2049", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2049)] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  { name: "400-invalid_request-sender-of-240KB", request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 240 * KiB) }) }), status: 400, error: "invalid_request" },
+  // …while 2,048 characters are fine: the request goes on to the next check
+  { name: "404-unknown_recipient-recipient-of-2048", request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2048) }) }), status: 404, error: "unknown_recipient" },
+  { name: "401-invalid_token-to-of-2048", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2048)] }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
   // 400 invalid_request: bad message IDs (§2 Formats)
   { name: "400-invalid_request-message-id-no-scheme", request: (h) => ({ at: "bob", form: notify(h, { message: "messages/1" }) }), status: 400, error: "invalid_request" },
   { name: "400-invalid_request-message-id-with-fragment", request: (h) => ({ at: "bob", form: notify(h, { message: `${h.alice.pm.url}messages/1#x` }) }), status: 400, error: "invalid_request" },
