@@ -20,15 +20,15 @@ export interface TestDnsServer {
   questions: DnsQuestion[];
   /** Names and their addresses (IPv4 dotted, IPv6 with colons). */
   names: Map<string, string[]>;
-  /** When true, nothing is answered. */
-  silent: boolean;
+  /** When true (or true for the name asked), nothing is answered. */
+  silent: boolean | ((name: string) => boolean);
   close(): Promise<void>;
 }
 
 const A = 1;
 const AAAA = 28;
 
-export async function startDnsServer(options: { silent?: boolean } = {}): Promise<TestDnsServer> {
+export async function startDnsServer(options: { silent?: TestDnsServer["silent"] } = {}): Promise<TestDnsServer> {
   const socket: Socket = createSocket("udp4");
   const self: TestDnsServer = {
     address: "",
@@ -41,7 +41,7 @@ export async function startDnsServer(options: { silent?: boolean } = {}): Promis
     const question = parseQuestion(query);
     if (!question) return;
     self.questions.push({ name: question.name, type: question.type, at: Date.now() });
-    if (self.silent) return;
+    if (self.silent === true || (typeof self.silent === "function" && self.silent(question.name))) return;
     const known = self.names.get(question.name.toLowerCase());
     const records = (known ?? []).filter((a) => (question.type === AAAA ? a.includes(":") : question.type === A && !a.includes(":")));
     socket.send(answer(query, question.end, known === undefined ? 3 : 0, question.type, records), peer.port, peer.address);
