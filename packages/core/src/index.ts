@@ -48,7 +48,7 @@ export type { LinkValue } from "./discovery/link-header.js";
 export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
 export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
 export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresses.js";
-export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer } from "./http/types.js";
+export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./http/types.js";
 
 // §2–§5 request parsing (pure)
 export { encodeForm, isFormContentType, parseForm } from "./protocol/form.js";
