@@ -243,17 +243,18 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   }
 
   async function startSignIn(request: Request, clientAddress: string | undefined): Promise<Response> {
-    // Counted before anything is read: every post that reaches here counts (as §6 counts notify).
+    const form = await readForm(request);
+    const pre = parseCookies(request.headers.get("cookie")).get(cookieNames.pre);
+    if (!sameOriginRequest(request, origin) || !pre || !sameSecret(form.get("csrf") ?? "", pre)) refuseCrossSite();
+    const entered = form.get("me") ?? "";
+    // Counted once the form is the inbox's own (a page elsewhere cannot spend the owner's
+    // allowance), before its token is used or anything is fetched.
     const wait = signInLimiter.hit(clientAddress ?? "", Date.now());
     if (wait !== undefined) {
       return page(messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, { href: base, label: "Back to the sign-in page" }), 429, {
         "retry-after": String(wait),
       });
     }
-    const form = await readForm(request);
-    const pre = parseCookies(request.headers.get("cookie")).get(cookieNames.pre);
-    if (!sameOriginRequest(request, origin) || !pre || !sameSecret(form.get("csrf") ?? "", pre)) refuseCrossSite();
-    const entered = form.get("me") ?? "";
     // Single use: a replayed form is refused before anything is fetched.
     if (!preTokens.redeem(pre, Date.now())) return signInForm(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
     try {

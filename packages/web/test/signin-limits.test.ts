@@ -71,6 +71,14 @@ describe("POST /signin: limited per client address", () => {
     expect(statuses).toEqual([200, 200, 429]);
     expect(h.siteFetches()).toBe(2);
   });
+
+  it("posts from another origin are refused (403) and spend nothing of the owner's allowance", async () => {
+    host = await startInboxHost({ inbox: { signInsPerMinute: 2 } });
+    const h = host;
+    for (let i = 0; i < 20; i++) expect((await postSignIn(h, await freshForm(h), { origin: "http://evil.example", "sec-fetch-site": "cross-site" })).status).toBe(403);
+    expect([(await postSignIn(h, await freshForm(h))).status, (await postSignIn(h, await freshForm(h))).status]).toEqual([200, 200]);
+    expect(h.siteFetches()).toBe(2);
+  });
 });
 
 describe("POST /signin: a form's token is good for one post", () => {
