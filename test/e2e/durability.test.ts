@@ -87,7 +87,9 @@ describe("§6 Retries: the receiver goes away and comes back", () => {
     await h.bob.pm.stop();
     const sent = await send(h, "patience", flow);
     await failedTry(h, step2(flow));
-    expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending", detail: expect.any(String) });
+    // The failure is recorded just after the event (the token flow first withdraws its code): wait for it.
+    const waiting = await waitFor(async () => (await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries.find((d) => d.detail !== undefined), 3_000, "the failure recorded");
+    expect(waiting).toMatchObject({ status: "pending", detail: expect.any(String) });
     await h.bob.pm.resume();
     expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
     expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["patience"]);

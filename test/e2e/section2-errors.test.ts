@@ -271,7 +271,7 @@ describe("§2 403 forbidden from the sender's side", () => {
 });
 
 describe("§2 409 endpoint_mismatch", () => {
-  it("409-endpoint_mismatch-request-names-an-endpoint-the-site-does-not: the pending delivery fails, final", async () => {
+  it("409-endpoint_mismatch-request-names-an-endpoint-the-site-does-not: nothing changes, the right request delivers (§3 step 5, amended)", async () => {
     const h = await start();
     const bobStandIn = await scripted();
     h.bob.site.endpoint = bobStandIn.url;
@@ -280,11 +280,24 @@ describe("§2 409 endpoint_mismatch", () => {
     const elsewhere = `${bobStandIn.url}elsewhere`;
     const answer = await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: elsewhere }));
     expectError(answer, 409, "endpoint_mismatch");
-    const done = await settled(h.alice.pm.pm, sent.message, 1_000);
-    expect(done.deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
-    // Final: the right request now finds nothing pending, and nothing was ever delivered.
-    expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url })), 404, "unknown_message");
-    await new Promise((r) => setTimeout(r, 100));
+    // bob's site still names the endpoint alice notified, so the delivery keeps waiting for it.
+    expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending" });
+    expect((await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url }))).status).toBe(202);
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "delivered" });
+    expect(bobStandIn.of("deliver").map((r) => r.params.get("message"))).toEqual([sent.message]);
+  });
+
+  it("409-endpoint_mismatch-request-after-the-site-changed-its-endpoint: the pending delivery fails, final", async () => {
+    const h = await start();
+    const bobStandIn = await scripted();
+    h.bob.site.endpoint = bobStandIn.url;
+    const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
+    await bobStandIn.next("notify");
+    h.bob.site.endpoint = `${bobStandIn.url}moved`;
+    expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url })), 409, "endpoint_mismatch");
+    expect((await settled(h.alice.pm.pm, sent.message, 1_000)).deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
+    // Final: a later request finds nothing pending, and nothing was ever delivered.
+    expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: `${bobStandIn.url}moved` })), 404, "unknown_message");
     expect(bobStandIn.of("deliver")).toEqual([]);
   });
 
