@@ -42,6 +42,10 @@ const REFUSED: ReadonlyArray<{ kind: string; addresses: string[] }> = [
   { kind: "unspecified 0.0.0.0", addresses: ["0.0.0.0"] },
   { kind: "unspecified ::", addresses: ["::"] },
   { kind: "multicast 224.0.0.1", addresses: ["224.0.0.1"] },
+  // Registry blocks beyond §6's named kinds (IANA special-purpose, "Globally Reachable" false).
+  { kind: "shared address space (CGNAT) 100.64.0.1", addresses: ["100.64.0.1"] },
+  { kind: "NAT64 of a private address 64:ff9b::a00:1", addresses: ["64:ff9b::a00:1"] },
+  { kind: "documentation 3fff::1", addresses: ["3fff::1"] },
   { kind: "the allowed address and a refused one", addresses: [ALLOWED, "127.0.0.1"] },
 ];
 
