@@ -77,7 +77,9 @@ it(`${ATTACKS} notifies naming senders whose name server never answers: the stor
     timings.push(performance.now() - started);
   }
   console.info(`dns-store: 10 notify+inbox while ${ATTACKS} dialbacks hung in DNS: max ${Math.max(...timings).toFixed(1)} ms, each ${timings.map((t) => t.toFixed(0)).join(", ")} ms`);
-  expect(Math.max(...timings)).toBeLessThan(500);
+  // Blocked behind lookups on the pool, a write would wait for them to time out (2.5 s); the
+  // bound leaves room for a busy CI machine, not for that.
+  expect(Math.max(...timings)).toBeLessThan(DNS_TIMEOUT_MS / 2);
 
   // Each of the first dialbacks ended its try as a timeout, in bounded time.
   const started = Date.now();
