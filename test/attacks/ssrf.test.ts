@@ -70,6 +70,8 @@ const pages = new Map<string, (res: ServerResponse) => void>();
 /** Called before the world answers a POST to this host (a name can change its answer in between). */
 const beforeAnswer = new Map<string, (p: Posted) => void>();
 const posted: Posted[] = [];
+/** What the pm servers logged as warnings (the local detail that answers leave out). */
+const warnings: Array<{ who: "alice" | "bob"; message: string; data: Record<string, unknown> }> = [];
 const pm: Record<"alice" | "bob", { server: PmServer; tls: TlsServer; store: Store }> = {} as never;
 let aliceSite: string;
 let bobSite: string;
@@ -137,7 +139,7 @@ async function startPm(who: "alice" | "bob", sites: (port: number) => string[], 
     store,
     dev: false,
     http,
-    logger: quietLogger,
+    logger: { ...quietLogger, warn: (message: string, data?: Record<string, unknown>) => void warnings.push({ who, message, data: data ?? {} }) },
     rateLimits: { perSenderPerMinute: 1e6, perClientPerMinute: 1e6 },
     retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 5_000, giveUpAfterMs: 60_000 },
     ...extra(siteUrls),
@@ -289,6 +291,9 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     // §2: the answer says why without the address the name resolved to (that detail is logged locally).
     expect(answer.text).toContain("refused address");
     expect(ipLiteralsIn(answer.text)).toEqual([]);
+    // …and alice's own log has the detail: the name and the address it resolved to.
+    const logged = warnings.find((w) => w.who === "alice" && w.data.recipient === recipient);
+    expect(String(logged?.data.detail)).toContain(`${recipientHost} (${kind.addresses.at(-1)})`);
     expect((await pm.alice.server.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
   });
 
