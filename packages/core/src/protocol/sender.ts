@@ -165,10 +165,11 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   });
   const outcome = await postAttempt(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { authorization: `Bearer ${token}` });
   if (outcome.kind === "ok") {
+    // The contact first (§7 "sites it has written to"): whoever sees the delivery delivered sees it too.
+    await rememberContact(engine.store, doc.sender, doc.recipient);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" ? { status: "delivered", token: undefined, tokenExpiresAt: undefined, error: undefined, detail: undefined, updatedAt: engine.now() } : null,
     );
-    await rememberContact(engine.store, doc.sender, doc.recipient);
     return;
   }
   if (outcome.kind === "invalid_token") {
