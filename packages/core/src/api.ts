@@ -46,7 +46,13 @@ export interface SitePolicy {
   blocked?: string[];
 }
 
-/** Retry schedule of §6 ("exponential back-off and jitter, for up to 3 days"). */
+/**
+ * Retry schedule of §6 ("exponential back-off and jitter, for up to 3 days"), for
+ * deliveries, handshakes and webhooks alike. A peer's `Retry-After` lengthens a wait but
+ * never shortens it below the back-off; handshakes give up after an hour at most; and every
+ * job has a hard cap on its tries (`JOB_LIMITS`: 160 for a delivery or a webhook, 12 for a
+ * handshake), whatever these options say.
+ */
 export interface RetryOptions {
   /** First back-off, ms (default 5 000). */
   baseDelayMs?: number;
