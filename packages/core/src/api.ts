@@ -27,6 +27,7 @@
  */
 import type { HttpClient } from "./http/types.js";
 import type { TrustProxy, TrustProxyValue } from "./http/trust-proxy.js";
+import type { HtmlSanitizer } from "./sanitize.js";
 import type { Store } from "./store/types.js";
 import type { Flow, ProtocolEvent, ReceivedMessage, SendInput, SentMessage } from "./types.js";
 
@@ -101,6 +102,8 @@ export interface PmServerOptions {
    * choose its address). Applied by `createNodeHandler` and the Express middleware.
    */
   trustProxy?: TrustProxyValue;
+  /** §5 `content-html`: sanitizes received HTML off the event loop; default `createSanitizerPool()`. One passed in is the caller's to close. */
+  sanitizer?: HtmlSanitizer;
   /** Called for every protocol step made or answered (the demo's trace, logs). */
   onEvent?: (event: ProtocolEvent) => void;
   logger?: Logger;

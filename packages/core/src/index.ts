@@ -63,7 +63,8 @@ export { webhookPayload } from "./protocol/webhooks.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 
 // §5/§6 content
-export { sanitizeHtml } from "./sanitize.js";
+export { sanitizeHtml, createSanitizerPool } from "./sanitize.js";
+export type { HtmlSanitizer, SanitizeOutcome, SanitizerPool, SanitizerPoolOptions } from "./sanitize.js";
 
 // storage
 export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";

@@ -18,6 +18,7 @@ import { handleFederation, type FederationContext } from "./protocol/federation.
 import { MAX_BODY_BYTES } from "./protocol/params.js";
 import { DEFAULT_RATE_LIMITS, RateLimiter } from "./protocol/rate-limit.js";
 import { DEFAULT_RETRY } from "./protocol/retry.js";
+import { createSanitizerPool } from "./sanitize.js";
 import type { Store } from "./store/types.js";
 import { refusalOf } from "./urls.js";
 
@@ -116,6 +117,9 @@ export function createPmServer(options: PmServerOptions): PmServer {
 
   // A client this server made is this server's to close; one passed in is the caller's.
   const ownHttp = options.http ? undefined : createHttpClient({ dev });
+  if (options.sanitizer !== undefined && typeof options.sanitizer?.sanitize !== "function") throw invalid("option `sanitizer` must be an HtmlSanitizer (createSanitizerPool).");
+  // Likewise the sanitizer's workers (started on the first received HTML).
+  const ownSanitizer = options.sanitizer ? undefined : createSanitizerPool();
   let queue: WorkQueue | undefined;
   const engine: Engine = {
     endpoint,
@@ -125,6 +129,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     http: options.http ?? ownHttp!,
     retry,
     grantLifetimeSeconds,
+    sanitizer: options.sanitizer ?? ownSanitizer!,
     now,
     random: Math.random,
     log,
@@ -202,6 +207,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
       closing ??= (async () => {
         await queue?.stop(graceMs);
         await ownHttp?.close();
+        await ownSanitizer?.close();
         await store.close();
       })();
       return closing;

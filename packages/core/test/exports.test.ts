@@ -38,6 +38,7 @@ it("@indiepm/core exports exactly these names", () => {
       "createMemoryStore",
       "createPmLinkFinder",
       "createPmServer",
+      "createSanitizerPool",
       "discoverEndpoint",
       "effectiveSettings",
       "encodeForm",

@@ -6,6 +6,7 @@ import type { Logger } from "../api.js";
 import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
 import { PmError, type ErrorCode } from "../errors.js";
 import type { HttpClient, PostAnswer } from "../http/types.js";
+import type { HtmlSanitizer } from "../sanitize.js";
 import type { CollectionName, Store } from "../store/types.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
@@ -20,6 +21,8 @@ export interface Engine {
   http: HttpClient;
   retry: RetrySchedule;
   grantLifetimeSeconds: number;
+  /** §5 `content-html`: sanitizes received HTML off the event loop. */
+  sanitizer: HtmlSanitizer;
   now(): number;
   random(): number;
   log: Logger;

@@ -2,9 +2,9 @@
  * The receiver role, E_R: answering `notify`/`authorize` (PROTOCOL.md §3/§4 step 2),
  * the dialback it then makes (steps 3–4), and `deliver` (step 6, §5).
  */
-import type { SitePolicy } from "../api.js";
+import type { SitePolicy, SiteSettings } from "../api.js";
 import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
-import { sanitizeHtml } from "../sanitize.js";
+import { escapeHtmlText, outputLimit } from "../sanitize.js";
 import { hashSecret, keyOf, newSecret } from "../secrets.js";
 import { DuplicateKeyError } from "../store/types.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
@@ -14,7 +14,7 @@ import { encodeForm } from "./form.js";
 import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
 import { siteSettings, verdictFor } from "./policy.js";
 import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "./rate-limit.js";
-import { checkVouch } from "./vouch.js";
+import { checkVouch, vouchingContact } from "./vouch.js";
 import { enqueueWebhook } from "./webhooks.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
 import type { Failure } from "./retry.js";
@@ -27,16 +27,17 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 /**
  * §2 "the site named" (404) then §7 policy (403), for notify and authorize: the block
  * list first and before any fetch; a sender the policy refuses may still be admitted by
- * its `vouch` page in `contacts` mode (the only fetch made before answering).
+ * its `vouch` page in `contacts` mode (the only fetch made before answering). Resolves
+ * `{ vouch }` when the vouch admitted it: the handshake and its token keep it (see `mayDeliver`).
  */
-async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string; vouch?: string }): Promise<void> {
+async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string; vouch?: string }): Promise<{ vouch?: string }> {
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
   const settings = await siteSettings(engine.store, policies, req.recipient);
   const verdict = verdictFor(settings, req.sender);
-  if (verdict === "allowed") return;
+  if (verdict === "allowed") return {};
   if (verdict === "refused" && settings.policy === "contacts" && req.vouch) {
     await checkVouch(engine.http, req.vouch, req.sender, [...settings.contacts, ...settings.wroteTo], engine.log);
-    return;
+    return { vouch: req.vouch };
   }
   throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
 }
@@ -46,19 +47,19 @@ async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: 
  * A message already stored, or a handshake for it under way, starts nothing new.
  */
 export async function answerNotify(engine: Engine, policies: Record<string, SitePolicy>, req: NotifyRequest): Promise<Response> {
-  await admit(engine, policies, req);
+  const admitted = await admit(engine, policies, req);
   const accepted = jsonResponse({ status: "accepted" }, 202);
   if (await engine.store.get("inbox", keyOf(req.recipient, req.sender, req.message))) return accepted;
   const id = keyOf("notify", req.recipient, req.sender, req.message);
-  await startHandshake(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message });
+  await startHandshake(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message, ...admitted });
   return accepted;
 }
 
 /** §4 step 2: `authorize`. As notify, for the code C. */
 export async function answerAuthorize(engine: Engine, policies: Record<string, SitePolicy>, req: AuthorizeRequest): Promise<Response> {
-  await admit(engine, policies, req);
+  const admitted = await admit(engine, policies, req);
   const id = keyOf("authorize", req.recipient, req.sender, hashSecret(req.code));
-  await startHandshake(engine, id, { kind: "authorize", sender: req.sender, recipient: req.recipient, code: req.code });
+  await startHandshake(engine, id, { kind: "authorize", sender: req.sender, recipient: req.recipient, code: req.code, ...admitted });
   return jsonResponse({ status: "accepted" }, 202);
 }
 
@@ -69,7 +70,7 @@ export async function answerAuthorize(engine: Engine, policies: Record<string, S
  * "too many", which an honest sender retries after the wait (§6 Retries), where a 202
  * that started nothing would leave it waiting for a `request` that never comes.
  */
-async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code">): Promise<void> {
+async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
   const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
   if (existing?.state === "active") return;
   const senderHost = senderHostOf(fields.sender);
@@ -118,10 +119,12 @@ export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<v
 
   const now = engine.now();
   const token = newSecret();
+  // §7: a sender a vouch admitted may deliver on this token in contacts mode (mayDeliver).
+  const vouched = doc.vouch ? { vouch: doc.vouch } : {};
   const secret: SecretDoc =
     doc.kind === "notify"
-      ? { _id: hashSecret(token), kind: "message-token", sender: doc.sender, recipient: doc.recipient, message: doc.message!, createdAt: now, expiresAt: now + MESSAGE_TOKEN_LIFETIME_MS }
-      : { _id: hashSecret(token), kind: "standing-token", sender: doc.sender, recipient: doc.recipient, createdAt: now, expiresAt: now + engine.grantLifetimeSeconds * 1000 };
+      ? { _id: hashSecret(token), kind: "message-token", sender: doc.sender, recipient: doc.recipient, message: doc.message!, createdAt: now, expiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, ...vouched }
+      : { _id: hashSecret(token), kind: "standing-token", sender: doc.sender, recipient: doc.recipient, createdAt: now, expiresAt: now + engine.grantLifetimeSeconds * 1000, ...vouched };
   await engine.store.insert("secrets", secret);
   const step4 =
     doc.kind === "notify"
@@ -172,35 +175,82 @@ export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bea
   return secret!;
 }
 
+/**
+ * §7 at `deliver` (§2: after the token and the site): the policy and the block list hold
+ * for tokens granted before they changed. A token stays valid (401 is for tokens) but is
+ * refused with 403 while the policy refuses its sender, and works again if it is let back.
+ * A sender a vouch admitted at step 2 is no contact: its token carries the vouch page,
+ * which admits it in `contacts` mode while the page's site is still a contact. Pure.
+ */
+export function mayDeliver(settings: SiteSettings, sender: string, secret: Pick<SecretDoc, "vouch">): boolean {
+  const verdict = verdictFor(settings, sender);
+  if (verdict === "allowed") return true;
+  if (verdict === "blocked" || settings.policy !== "contacts" || !secret.vouch) return false;
+  return vouchingContact(secret.vouch, [...settings.contacts, ...settings.wroteTo]) !== undefined;
+}
+
+/** Sanitizing under way, per engine and message: a retry waits for it rather than sanitizing again. */
+const sanitizing = new WeakMap<Engine, Map<string, { html: string; done: Promise<string> }>>();
+
+/**
+ * §5 `content-html`, sanitized in the engine's worker pool; when the pool is over budget
+ * or full, the message's plain `content`, escaped (§5: a sender sends its text too).
+ */
+function sanitizedHtml(engine: Engine, id: string, req: DeliverRequest & { contentHtml: string }): Promise<string> {
+  let running = sanitizing.get(engine);
+  if (!running) sanitizing.set(engine, (running = new Map()));
+  const same = running.get(id);
+  if (same && same.html === req.contentHtml) return same.done;
+  const done = engine.sanitizer
+    .sanitize(req.contentHtml)
+    .then((outcome) => {
+      if (outcome.kind === "sanitized") return outcome.html;
+      engine.log.warn("content-html stored as text", { why: outcome.kind, sender: req.sender, recipient: req.recipient, message: req.message });
+      return escapeHtmlText(req.content, outputLimit(Buffer.byteLength(req.contentHtml, "utf8")));
+    })
+    .finally(() => {
+      if (running.get(id)?.done === done) running.delete(id);
+    });
+  running.set(id, { html: req.contentHtml, done });
+  return done;
+}
+
 export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
   const settings = await siteSettings(engine.store, policies, req.recipient);
-  if (verdictFor(settings, req.sender) === "blocked") {
+  if (!mayDeliver(settings, req.sender, secret)) {
     throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
   }
   const now = engine.now();
   // §3 step 6: T is used up by the 201 (or by a 200 duplicate); presented again for the
   // same (S, R, M) before it expires, it gets 200 duplicate and changes nothing.
   if (secret.kind === "message-token" && secret.usedAt !== undefined) return jsonResponse({ status: "duplicate" }, 200);
-  let duplicate = false;
-  const doc: InboxDoc = {
-    _id: keyOf(req.recipient, req.sender, req.message),
-    message: req.message,
-    sender: req.sender,
-    recipient: req.recipient,
-    content: req.content,
-    published: req.published,
-    receivedAt: now,
-    ...(req.name !== undefined ? { name: req.name } : {}),
-    ...(req.contentHtml !== undefined ? { contentHtml: sanitizeHtml(req.contentHtml) } : {}),
-    ...(req.inReplyTo !== undefined ? { inReplyTo: req.inReplyTo } : {}),
-    ...(req.to !== undefined ? { to: req.to } : {}),
-  };
-  try {
-    await engine.store.insert("inbox", doc);
-  } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
-    duplicate = true;
+  const id = keyOf(req.recipient, req.sender, req.message);
+  // A message already stored is a duplicate before anything is sanitized: a sender's
+  // retry (after its 10 s time-out) costs a lookup, not another sanitizing.
+  let duplicate = (await engine.store.get("inbox", id)) !== null;
+  let doc: InboxDoc | undefined;
+  if (!duplicate) {
+    const contentHtml = req.contentHtml === undefined ? undefined : await sanitizedHtml(engine, id, { ...req, contentHtml: req.contentHtml });
+    doc = {
+      _id: id,
+      message: req.message,
+      sender: req.sender,
+      recipient: req.recipient,
+      content: req.content,
+      published: req.published,
+      receivedAt: now,
+      ...(req.name !== undefined ? { name: req.name } : {}),
+      ...(contentHtml !== undefined ? { contentHtml } : {}),
+      ...(req.inReplyTo !== undefined ? { inReplyTo: req.inReplyTo } : {}),
+      ...(req.to !== undefined ? { to: req.to } : {}),
+    };
+    try {
+      await engine.store.insert("inbox", doc);
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      duplicate = true;
+    }
   }
   if (secret.kind === "message-token") {
     await engine.store.update("secrets", secret._id, { usedAt: now, usedFor: req.message, lastUsedAt: now }, { usedAt: null });
@@ -210,6 +260,6 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     // message in a busy conversation (bench/delivery.js: one append instead of two).
     await engine.store.update("secrets", secret._id, { lastUsedAt: now });
   }
-  if (!duplicate && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
+  if (!duplicate && doc && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
   return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
 }

@@ -101,6 +101,8 @@ export interface SecretDoc {
   /** Codes withdrawn after `endpoint_mismatch` (§4 step 5); tokens revoked by the owner. */
   revokedAt?: number;
   lastUsedAt?: number;
+  /** Tokens: the §7 vouch page that admitted the sender at step 2 (from its handshake). */
+  vouch?: string;
   [field: string]: unknown;
 }
 
@@ -130,6 +132,8 @@ export interface HandshakeDoc {
   message?: string;
   /** The sender's code (§4), kept in clear for verify/grant; it lives 5 minutes. */
   code?: string;
+  /** §7: the vouch page that admitted the sender (contacts mode); the token issued carries it. */
+  vouch?: string;
   /** The sender's host name, for §6's cap on handshakes under way per sender host (absent on older documents). */
   senderHost?: string;
   /** `active` until step 4 was answered; then `done` or `failed` (and swept a while later, owner/sweeper.ts). */
