@@ -44,6 +44,7 @@ const ENGINE_KEYS = {
   retry: true,
   maxBodyBytes: true,
   trustProxy: true,
+  sanitizer: true,
   onEvent: true,
   logger: true,
   now: true,
