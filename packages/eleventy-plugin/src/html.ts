@@ -25,8 +25,9 @@
  * discovery does): a `<link>` or `<a>` with an `href` and a `rel` whose tokens include
  * `pm`, outside comments and `<template>` contents, attributes decoded. A page that already
  * has one costs no more than a page that has none: when the link is in a head of the
- * usual shape (the `pmLink` shortcode's, or one written by hand), regular expressions that
- * accept a strict subset of what the tokenizer accepts find it (see `simpleHeadPmLink`).
+ * usual shape (the plugin's own element, as its `shortcode` writes it, or one written by
+ * hand), the first place a rel=pm element could be and one anchored regular expression
+ * over the head before it answer, stopping there (see `simpleHeadPmLink`).
  *
  * **Whole documents only** (`isWholeDocument`): Eleventy also runs transforms on fragments
  * with an `.html` output path — the `renderTransforms` filter of feeds (eleventy-plugin-rss)
@@ -348,8 +349,9 @@ interface Attribute {
  * unless `all`), outside comments and `<template>` contents.
  */
 export function findPmLinks(html: string, options: { all?: boolean } = {}): PmLinkInPage[] {
-  if (!MAY_NAME_PM.test(html)) return [];
-  const first = simpleHeadPmLink(html);
+  const candidate = MAY_NAME_PM.exec(html);
+  if (!candidate) return [];
+  const first = simpleHeadPmLink(html, candidate.index);
   if (first !== undefined) {
     // Everything before it was read as simple head elements, so it is the page's first.
     if (!options.all) return [first.link];
@@ -360,18 +362,26 @@ export function findPmLinks(html: string, options: { all?: boolean } = {}): PmLi
   return tokenizerFindPmLinks(html, options);
 }
 
-// The fast path for pages that already name an endpoint in a head of the usual shape:
-// after `SIMPLE_HEAD`, one head element at a time — `<meta>`, `<link>`, `<base>` with
-// simple attributes, `<title>` text without `<`, `<style>`/`<script>` text without `</` or
-// `<!` (so the first `</` is their end tag, for the tokenizer and a browser alike) — up to
-// the first rel=pm `<link>`. Like `SIMPLE_HEAD`, these accept a strict subset of what the
-// tokenizer accepts; anything else (a comment, `<noscript>`, `</head>`, text) goes to it.
+// The fast path for pages that already name an endpoint in a head of the usual shape
+// (issue 9 item 13: such a page must cost no more to scan than one without the link).
+// `MAY_NAME_PM` finds the first place a rel=pm element could be; when that is a `<link>`
+// whose start tag follows `SIMPLE_HEAD` after nothing but head elements of simple shape —
+// `<meta>`, `<link>`, `<base>` with simple attributes, `<title>` text without `<`,
+// `<style>`/`<script>` text without `</` or `<!` (so the first `</` is their end tag, for
+// the tokenizer and a browser alike) — it is the page's first rel=pm element: any earlier
+// one would have matched `MAY_NAME_PM` first. One anchored test of that stretch and one
+// parse of the link's attributes answer, however long the page. Like `SIMPLE_HEAD`, these
+// patterns accept a strict subset of what the tokenizer accepts; anything else (a comment,
+// `<noscript>`, `<template>`, `</head>`, text, a `<` in an attribute value) goes to it.
 const MAY_NAME_PM_FROM = new RegExp(MAY_NAME_PM.source, "gi");
 const RAW_TEXT = "[^<]*(?:<(?![/!])[^<]*)*";
-const HEAD_ITEM = new RegExp(
-  `${WS}*(?:<(meta|link|base)(${ATTRIBUTES})>|<title(?:${ATTRIBUTES})>[^<]*</title${WS}*>|<(style|script)(?:${ATTRIBUTES})>${RAW_TEXT}</\\3${WS}*>)`,
-  "iy",
+const SIMPLE_HEAD_ITEMS = new RegExp(
+  `^(?:${WS}*(?:<(?:meta|link|base)${ATTRIBUTES}>|<title${ATTRIBUTES}>[^<]*</title${WS}*>|<style${ATTRIBUTES}>${RAW_TEXT}</style${WS}*>|<script${ATTRIBUTES}>${RAW_TEXT}</script${WS}*>))*${WS}*$`,
+  "i",
 );
+const SIMPLE_LINK = new RegExp(`<link(${ATTRIBUTES})>`, "iy");
+/** How `pmLinkElement` starts: such a link, its value without `"` or `<`, is read without parsing. */
+const OWN_LINK_START = '<link rel="pm" href="';
 /** One attribute, its parts captured: leading whitespace, name, and a double-quoted, single-quoted or unquoted value. */
 const ATTRIBUTE_PARTS = new RegExp(
   `(${WS}+)([^\\t\\n\\f\\r "'<>/=]+)(?:${WS}*=${WS}*(?:"([^"]*)"|'([^']*)'|([^\\t\\n\\f\\r "'=<>\`]+)))?`,
@@ -381,42 +391,58 @@ const ATTRIBUTE_PARTS = new RegExp(
 /**
  * The first rel=pm `<link>` of a page whose head, up to that link, is of the simple shape
  * (with `end`, the index just after it); `undefined` when the page is not of that shape or
- * the simple part of its head has none — then the tokenizer decides.
+ * the first place a rel=pm element could be is not such a link — then the tokenizer decides.
+ * `candidate`: where `MAY_NAME_PM` first matches, when the caller already knows.
  */
-export function simpleHeadPmLink(html: string): { link: PmLinkInPage; end: number } | undefined {
+export function simpleHeadPmLink(html: string, candidate?: number): { link: PmLinkInPage; end: number } | undefined {
+  const at = candidate ?? MAY_NAME_PM.exec(html)?.index;
+  if (at === undefined) return undefined;
   const head = SIMPLE_HEAD.exec(html);
   if (!head) return undefined;
-  HEAD_ITEM.lastIndex = head[0].length;
-  for (let item = HEAD_ITEM.exec(html); item; item = HEAD_ITEM.exec(html)) {
-    if (item[1] === undefined || asciiLower(item[1]) !== "link") continue;
-    const end = HEAD_ITEM.lastIndex;
-    // The attributes start after `<link`, just before `item[2]`, which ends before the `>`.
-    const attributesEnd = end - 1;
-    const attributesStart = attributesEnd - item[2]!.length;
-    const attributes = new Map<string, Attribute>();
-    ATTRIBUTE_PARTS.lastIndex = attributesStart;
-    for (let a = ATTRIBUTE_PARTS.exec(html); a && a.index < attributesEnd; a = ATTRIBUTE_PARTS.exec(html)) {
-      const name = asciiLower(a[2]!);
-      if (attributes.has(name)) continue; // of a repeated attribute the first wins
-      const nameEnd = a.index + a[1]!.length + a[2]!.length;
-      const matchEnd = a.index + a[0].length;
-      const attribute: Attribute =
-        a[3] !== undefined
-          ? { nameEnd, valueStart: matchEnd - 1 - a[3].length, valueEnd: matchEnd - 1, quote: QuoteType.Double }
-          : a[4] !== undefined
-            ? { nameEnd, valueStart: matchEnd - 1 - a[4].length, valueEnd: matchEnd - 1, quote: QuoteType.Single }
-            : a[5] !== undefined
-              ? { nameEnd, valueStart: matchEnd - a[5].length, valueEnd: matchEnd, quote: QuoteType.Unquoted }
-              : { nameEnd, valueStart: -1, valueEnd: -1, quote: QuoteType.NoValue };
-      attributes.set(name, attribute);
-    }
-    const rel = attributes.get("rel");
-    const href = attributes.get("href");
-    if (rel && href && relHasPm(attributeValue(html, rel))) {
-      return { link: { element: "link", href: attributeValue(html, href), ...href }, end };
+  const afterHead = head[0].length;
+  const tagStart = html.lastIndexOf("<", at);
+  if (tagStart < afterHead || !SIMPLE_HEAD_ITEMS.test(html.slice(afterHead, tagStart))) return undefined;
+  // The plugin's own element (the shortcode's, or written the same way): nothing to parse.
+  if (html.startsWith(OWN_LINK_START, tagStart)) {
+    const valueStart = tagStart + OWN_LINK_START.length;
+    const valueEnd = html.indexOf('"', valueStart);
+    if (valueEnd !== -1 && html.charCodeAt(valueEnd + 1) === 0x3e /* > */) {
+      const raw = html.slice(valueStart, valueEnd);
+      if (!raw.includes("<")) {
+        const link: PmLinkInPage = { element: "link", href: decodeAttribute(raw, QuoteType.Double), nameEnd: valueStart - 2, valueStart, valueEnd, quote: QuoteType.Double };
+        return { link, end: valueEnd + 2 };
+      }
     }
   }
-  return undefined;
+  SIMPLE_LINK.lastIndex = tagStart;
+  const item = SIMPLE_LINK.exec(html);
+  if (!item) return undefined;
+  const end = SIMPLE_LINK.lastIndex;
+  // The attributes start after `<link`, just before `item[1]`, which ends before the `>`.
+  const attributesEnd = end - 1;
+  let rel: Attribute | undefined;
+  let href: Attribute | undefined;
+  ATTRIBUTE_PARTS.lastIndex = attributesEnd - item[1]!.length;
+  for (let a = ATTRIBUTE_PARTS.exec(html); a && a.index < attributesEnd; a = ATTRIBUTE_PARTS.exec(html)) {
+    const name = asciiLower(a[2]!);
+    // Of a repeated attribute the first wins.
+    if (name === "rel" ? rel !== undefined : name !== "href" || href !== undefined) continue;
+    const nameEnd = a.index + a[1]!.length + a[2]!.length;
+    const matchEnd = a.index + a[0].length;
+    const attribute: Attribute =
+      a[3] !== undefined
+        ? { nameEnd, valueStart: matchEnd - 1 - a[3].length, valueEnd: matchEnd - 1, quote: QuoteType.Double }
+        : a[4] !== undefined
+          ? { nameEnd, valueStart: matchEnd - 1 - a[4].length, valueEnd: matchEnd - 1, quote: QuoteType.Single }
+          : a[5] !== undefined
+            ? { nameEnd, valueStart: matchEnd - a[5].length, valueEnd: matchEnd, quote: QuoteType.Unquoted }
+            : { nameEnd, valueStart: -1, valueEnd: -1, quote: QuoteType.NoValue };
+    if (name === "rel") rel = attribute;
+    else href = attribute;
+  }
+  // Not a rel=pm link after all (the match was in another attribute): the tokenizer decides.
+  if (!rel || !href || !relHasPm(attributeValue(html, rel))) return undefined;
+  return { link: { element: "link", href: attributeValue(html, href), ...href }, end };
 }
 
 function attributeValue(html: string, a: Attribute): string {
