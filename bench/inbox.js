@@ -1,5 +1,5 @@
 /**
- * Benchmark of a large inbox on the embedded nedb store (packages/core/src/store/nedb.ts):
+ * Benchmark of a large inbox on the embedded nedb store (packages/core/src/store/nedb/):
  * 100,000 received messages in a data folder, then, in a fresh process each time,
  *
  * - start: `openNedbStore` + `createPmServer` + `start()` (what `indiepm serve` does
@@ -96,7 +96,7 @@ function inboxDoc(random, i, receivedAt, senders) {
   return doc;
 }
 
-/** nedb.ts `encodeDocument`: objects and arrays become `{"~json": text}`. */
+/** store/nedb/query.ts `encodeDocument`: objects and arrays become `{"~json": text}`. */
 function encode(doc) {
   const out = {};
   for (const [k, v] of Object.entries(doc)) out[k] = typeof v === "object" && v !== null ? { "~json": JSON.stringify(v) } : v;
@@ -113,7 +113,7 @@ export async function generateInbox(dir, count) {
   let t = end - span;
   for (let i = 0; i < count; i++) {
     t += Math.floor((random() * 2 * span) / count) + 1;
-    // nedb's afterSerialization in nedb.ts escapes U+2028/U+2029/U+0085; none are generated here.
+    // nedb's afterSerialization (store/nedb/repair.ts) escapes U+2028/U+2029/U+0085; none are generated here.
     lines.push(JSON.stringify(encode(inboxDoc(random, i, t, senders))));
   }
   for (const fieldName of ["recipient", "receivedAt", "message"]) {

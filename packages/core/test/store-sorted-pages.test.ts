@@ -1,6 +1,6 @@
 /**
  * The nedb adapter answers a sorted, limited `find` on an indexed field by walking the
- * index (nedb.ts `walkSortIndex`), and reorders equalities so nedb picks the narrowest
+ * index (nedb/planner.ts `walkSortIndex`), and reorders equalities so nedb picks the narrowest
  * index. Both only show above a few hundred candidates, which the shared contract's
  * small fixtures never reach: here 1,500 documents with ties, missing, null and string
  * values on the sort field, and every query compared with the memory store's answer.
@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../src/store/memory.js";
-import { openNedbStore } from "../src/store/nedb.js";
+import { openNedbStore } from "../src/store/nedb/index.js";
 import type { Doc, Query, Store } from "../src/store/types.js";
 
 /** Deterministic pseudo-random numbers (mulberry32). */

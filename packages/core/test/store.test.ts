@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PmError } from "../src/errors.js";
 import { createMemoryStore } from "../src/store/memory.js";
-import { openNedbStore, type NedbStoreOptions } from "../src/store/nedb.js";
+import { openNedbStore, type NedbStoreOptions } from "../src/store/nedb/index.js";
 import type { Store } from "../src/store/types.js";
 import { describeStoreContract } from "./store-contract.js";
 

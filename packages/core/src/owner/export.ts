@@ -33,7 +33,7 @@ export async function exportAll(ctx: OwnerContext, policies: Record<string, Site
 /**
  * Deletes every message of the sites: inbox, outbox, their deliveries (pending ones stop)
  * and queued webhooks. Settings and tokens stay. Then the store is compacted, so nothing
- * of the deleted messages is left in its files (nedb appends; see store/nedb.ts).
+ * of the deleted messages is left in its files (nedb appends; see store/nedb/adapter.ts).
  */
 export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}): Promise<number> {
   let n = 0;

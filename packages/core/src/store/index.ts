@@ -6,5 +6,5 @@
 export { COLLECTIONS, DuplicateKeyError } from "./types.js";
 export type { CollectionName, Doc, Query, Scalar, Store } from "./types.js";
 export { createMemoryStore } from "./memory.js";
-export { openNedbStore } from "./nedb.js";
-export type { NedbStoreOptions } from "./nedb.js";
+export { openNedbStore } from "./nedb/index.js";
+export type { NedbStoreOptions } from "./nedb/index.js";

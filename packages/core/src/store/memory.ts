@@ -4,7 +4,7 @@
  * same with nedb. Its query semantics mirror the nedb adapter's (strict equality, `null`
  * matching a missing field, ranges only between values of one type, nedb's sort order).
  *
- * The input checks at the end of this file are shared with nedb.ts: both adapters
+ * The input checks at the end of this file are shared with the nedb adapter (nedb/adapter.ts): both adapters
  * refuse the same inputs, so nothing the memory store accepts fails later on disk.
  */
 import { PmError } from "../errors.js";
@@ -136,7 +136,7 @@ function isComparable(a: unknown, b: unknown): boolean {
 
 /**
  * nedb's sort order (`compareThings` in @seald-io/nedb lib/model.js): missing < null <
- * numbers < strings < booleans < objects and arrays (which nedb.ts stores as JSON text,
+ * numbers < strings < booleans < objects and arrays (which nedb/query.ts stores as JSON text,
  * so they are compared as such here too). Strings compare by UTF-16 code unit, as there.
  */
 function compareValues(a: unknown, b: unknown): number {
