@@ -5,7 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PmError } from "../src/errors.js";
-import { DuplicateKeyError, type Doc, type Query, type Scalar, type Store } from "../src/store/types.js";
+import { DuplicateKeyError, type Doc, type Patch, type Query, type Scalar, type Store } from "../src/store/types.js";
+
+/** A document with any fields: what these tests store. */
+type Row = Doc & Record<string, unknown>;
 
 export interface OpenedStore {
   store: Store;
@@ -139,9 +142,9 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
 
       it("changing a patch after update does not change the store", async () => {
         await store.insert("settings", { _id: "site" });
-        const patch = { contacts: ["https://a.example/"] };
-        await store.update("settings", "site", patch);
-        patch.contacts.push("https://b.example/");
+        const patch = { set: { contacts: ["https://a.example/"] } };
+        await store.update<Row>("settings", "site", patch);
+        patch.set.contacts.push("https://b.example/");
         expect(await store.get("settings", "site")).toEqual({ _id: "site", contacts: ["https://a.example/"] });
       });
     });
@@ -152,7 +155,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it("sets the patch's fields, keeps the others, answers true", async () => {
-        expect(await store.update("deliveries", "d1", { status: "delivered", attempts: 1, via: { flow: "token" } })).toBe(true);
+        expect(await store.update<Row>("deliveries", "d1", { set: { status: "delivered", attempts: 1, via: { flow: "token" } } })).toBe(true);
         expect(await store.get("deliveries", "d1")).toEqual({
           _id: "d1",
           status: "delivered",
@@ -163,13 +166,13 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         });
       });
 
-      it("removes a field set to undefined, and sets null as a value", async () => {
-        expect(await store.update("deliveries", "d1", { error: undefined, detail: null, never: undefined })).toBe(true);
+      it("removes the fields named in unset (present or not), and sets null as a value", async () => {
+        expect(await store.update<Row>("deliveries", "d1", { set: { detail: null }, unset: ["error", "never"] })).toBe(true);
         expect(await store.get("deliveries", "d1")).toStrictEqual({ _id: "d1", status: "pending", attempts: 0, detail: null });
       });
 
       it("answers false for a missing document and creates nothing", async () => {
-        expect(await store.update("deliveries", "nope", { status: "delivered" })).toBe(false);
+        expect(await store.update<Row>("deliveries", "nope", { set: { status: "delivered" } })).toBe(false);
         expect(await store.get("deliveries", "nope")).toBeNull();
         expect(await store.count("deliveries")).toBe(1);
       });
@@ -200,24 +203,24 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         { name: "expect is empty", expect: {}, holds: true },
       ];
       it.each(rows)("$name → changed: $holds", async ({ expect: expected, holds }) => {
-        expect(await store.update("secrets", "code1", { state: "used", usedBy: "https://a.example/" }, expected)).toBe(holds);
+        expect(await store.update<Row>("secrets", "code1", { set: { state: "used", usedBy: "https://a.example/" } }, expected)).toBe(holds);
         const state = holds ? "used" : "issued";
         expect(await store.get("secrets", "code1")).toMatchObject({ state });
       });
 
       it("answers false for a missing document, even when expect is only nulls", async () => {
-        expect(await store.update("secrets", "nope", { state: "used" }, { usedBy: null })).toBe(false);
+        expect(await store.update<Row>("secrets", "nope", { set: { state: "used" } }, { usedBy: null })).toBe(false);
         expect(await store.get("secrets", "nope")).toBeNull();
       });
 
       it("can remove the field it expected", async () => {
-        expect(await store.update("secrets", "code1", { state: undefined }, { state: "issued" })).toBe(true);
+        expect(await store.update<Row>("secrets", "code1", { unset: ["state"] }, { state: "issued" })).toBe(true);
         expect(await store.get("secrets", "code1")).toStrictEqual({ _id: "code1", uses: 0, note: null });
       });
 
       it("of 50 concurrent updates expecting the same value, exactly one wins", async () => {
         const results = await Promise.all(
-          Array.from({ length: 50 }, (_, n) => store.update("secrets", "code1", { state: "used", usedBy: `client-${n}` }, { state: "issued" })),
+          Array.from({ length: 50 }, (_, n) => store.update<Row>("secrets", "code1", { set: { state: "used", usedBy: `client-${n}` } }, { state: "issued" })),
         );
         expect(results.filter(Boolean)).toHaveLength(1);
         const winner = results.indexOf(true);
@@ -226,7 +229,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
 
       it("of 50 concurrent claims expecting a missing field (null), exactly one wins", async () => {
         const results = await Promise.all(
-          Array.from({ length: 50 }, (_, n) => store.update("secrets", "code1", { claimedBy: `worker-${n}` }, { claimedBy: null })),
+          Array.from({ length: 50 }, (_, n) => store.update<Row>("secrets", "code1", { set: { claimedBy: `worker-${n}` } }, { claimedBy: null })),
         );
         expect(results.filter(Boolean)).toHaveLength(1);
         expect(await store.get("secrets", "code1")).toMatchObject({ claimedBy: `worker-${results.indexOf(true)}` });
@@ -235,7 +238,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
 
     describe("find: where, range, sort, limit", () => {
       // d4 has no nextAttemptAt; d6's is a string; d7's error is null, d1–d3's is missing.
-      const seed: Doc[] = [
+      const seed: Row[] = [
         { _id: "d1", status: "pending", nextAttemptAt: 100, recipient: "https://a.example/" },
         { _id: "d2", status: "pending", nextAttemptAt: 300, recipient: "https://b.example/" },
         { _id: "d3", status: "delivered", nextAttemptAt: 200, recipient: "https://a.example/" },
@@ -343,11 +346,17 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         { name: "an empty _id", call: (s) => s.insert("outbox", { _id: "" }) },
         { name: "a non-string _id", call: (s) => s.get("outbox", { $ne: "" } as unknown as string) },
         { name: "an object in where (query injection)", call: (s) => s.find("secrets", { where: { hash: { $ne: null } as unknown as Scalar } }) },
-        { name: "an object in expect", call: (s) => s.update("secrets", "x", { state: "used" }, { state: { $exists: true } as unknown as Scalar }) },
+        { name: "an object in expect", call: (s) => s.update<Row>("secrets", "x", { set: { state: "used" } }, { state: { $exists: true } as unknown as Scalar }) },
         { name: "an object in count's where", call: (s) => s.count("secrets", { hash: { $gt: "" } as unknown as Scalar }) },
         { name: "an operator as where field", call: (s) => s.find("secrets", { where: { $or: 1 } }) },
-        { name: "a dotted patch field", call: (s) => s.update("settings", "x", { "a.b": 1 }) },
-        { name: "a patch changing _id", call: (s) => s.update("settings", "x", { _id: "y" }) },
+        { name: "a dotted patch field", call: (s) => s.update<Row>("settings", "x", { set: { "a.b": 1 } }) },
+        { name: "a dotted unset field", call: (s) => s.update<Row>("settings", "x", { unset: ["a.b"] }) },
+        { name: "a patch changing _id", call: (s) => s.update<Row>("settings", "x", { set: { _id: "y" } }) },
+        { name: "a patch removing _id", call: (s) => s.update<Row>("settings", "x", { unset: ["_id"] }) },
+        { name: "undefined as a value to set (name the field in unset)", call: (s) => s.update<Row>("settings", "x", { set: { a: undefined } }) },
+        { name: "a field both set and unset", call: (s) => s.update<Row>("settings", "x", { set: { a: 1 }, unset: ["a"] }) },
+        { name: "a record as the patch (not { set, unset })", call: (s) => s.update("settings", "x", { a: 1 } as unknown as Patch<Row>) },
+        { name: "unset not a list", call: (s) => s.update("settings", "x", { unset: "a" } as unknown as Patch<Row>) },
         { name: "an unknown collection", call: (s) => s.get("nope" as "outbox", "x") },
         { name: "a negative limit", call: (s) => s.find("outbox", { limit: -1 }) },
         { name: "an unknown sort order", call: (s) => s.find("outbox", { sort: { field: "a", order: "up" as "asc" } }) },
@@ -370,7 +379,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         const calls: Promise<unknown>[] = [
           store.insert("outbox", { _id: "m1" }),
           store.get("outbox", "m1"),
-          store.update("outbox", "m1", { a: 1 }),
+          store.update<Row>("outbox", "m1", { set: { a: 1 } }),
           store.put("outbox", { _id: "m1" }),
           store.remove("outbox", "m1"),
           store.find("outbox"),
@@ -385,7 +394,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
 
       it("lets calls already made finish", async () => {
         await store.insert("deliveries", { _id: "d1", attempts: 0 });
-        const updates = Array.from({ length: 20 }, (_, n) => store.update("deliveries", "d1", { attempts: n + 1 }));
+        const updates = Array.from({ length: 20 }, (_, n) => store.update<Row>("deliveries", "d1", { set: { attempts: n + 1 } }));
         await store.close();
         expect(await Promise.all(updates)).toEqual(Array.from({ length: 20 }, () => true));
       });

@@ -13,6 +13,9 @@ import { createMemoryStore } from "../src/store/memory.js";
 import { openNedbStore } from "../src/store/nedb/index.js";
 import type { Doc, Query, Store } from "../src/store/types.js";
 
+/** A document with any fields. */
+type Row = Doc & Record<string, unknown>;
+
 /** Deterministic pseudo-random numbers (mulberry32). */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -30,11 +33,11 @@ const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values
 const STATUSES = ["pending", "pending", "pending", "delivered", "delivered", "failed", null, undefined] as const;
 const RECIPIENTS = ["https://a.example/", "https://b.example/", "https://c.example/"] as const;
 
-const docs: Doc[] = Array.from({ length: 1500 }, (_, n) => {
+const docs: Row[] = Array.from({ length: 1500 }, (_, n) => {
   const roll = random();
   // Ties on purpose (40 distinct numbers), and the other types nedb orders around them.
   const nextAttemptAt = roll < 0.05 ? undefined : roll < 0.08 ? null : roll < 0.1 ? pick(["soon", "later"]) : Math.floor(random() * 40) * 25;
-  const doc: Doc = { _id: `d${String(n).padStart(4, "0")}`, recipient: pick(RECIPIENTS), attempts: Math.floor(random() * 3) };
+  const doc: Row = { _id: `d${String(n).padStart(4, "0")}`, recipient: pick(RECIPIENTS), attempts: Math.floor(random() * 3) };
   const status = pick(STATUSES);
   if (status !== undefined) doc.status = status;
   if (nextAttemptAt !== undefined) doc.nextAttemptAt = nextAttemptAt;
@@ -80,7 +83,7 @@ describe("nedb: sorted pages over many documents answer as the memory store does
   });
 
   /** The sort keys in order; documents with equal keys may come in any order, so compare the groups as sets. */
-  function groups(found: Doc[], field: string): [string, string[]][] {
+  function groups(found: Row[], field: string): [string, string[]][] {
     const out: [string, string[]][] = [];
     for (const doc of found) {
       const key = JSON.stringify(doc[field] ?? "(missing)");

@@ -12,7 +12,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PmError } from "../src/errors.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { openNedbStore, type NedbStoreOptions } from "../src/store/nedb/index.js";
-import type { Store } from "../src/store/types.js";
+import type { Doc, Store } from "../src/store/types.js";
+
+/** A document with any fields. */
+type Row = Doc & Record<string, unknown>;
 import { describeStoreContract } from "./store-contract.js";
 
 async function makeTempDir(): Promise<string> {
@@ -100,7 +103,7 @@ describe("nedb store only", () => {
       const file = path.join(dir, "deliveries.db");
       await store.insert("deliveries", { _id: "d1", status: "pending" });
       expect(documentLines(await datafileLines(file)).at(-1)).toEqual({ _id: "d1", status: "pending" });
-      await store.update("deliveries", "d1", { status: "delivered" }, { status: "pending" });
+      await store.update<Row>("deliveries", "d1", { set: { status: "delivered" } }, { status: "pending" });
       expect(documentLines(await datafileLines(file)).at(-1)).toEqual({ _id: "d1", status: "delivered" });
       await store.put("deliveries", { _id: "d1", status: "failed" });
       expect(documentLines(await datafileLines(file)).at(-1)).toEqual({ _id: "d1", status: "failed" });
@@ -130,7 +133,7 @@ describe("nedb store only", () => {
       await first.insert("inbox", { _id: "m2", recipient: "https://b.example/", content: "gone soon" });
       await first.put("settings", { _id: "site", contacts: { "https://a.example/": { name: "A" } } });
       await first.insert("deliveries", { _id: "d1", status: "pending", error: "timeout" });
-      await first.update("deliveries", "d1", { status: "delivered", error: undefined });
+      await first.update<Row>("deliveries", "d1", { set: { status: "delivered" }, unset: ["error"] });
       await first.remove("inbox", "m2");
       await first.close();
 
@@ -152,7 +155,7 @@ describe("nedb store only", () => {
       const store = await openStore();
       await store.insert("outbox", { _id: "m1" });
       await store.insert("deliveries", { _id: "d1", updatedAt: "2025-01-01T00:00:00Z" });
-      await store.update("deliveries", "d1", { status: "delivered" });
+      await store.update<Row>("deliveries", "d1", { set: { status: "delivered" } });
       expect(await store.get("outbox", "m1")).toStrictEqual({ _id: "m1" });
       expect(await store.get("deliveries", "d1")).toStrictEqual({ _id: "d1", updatedAt: "2025-01-01T00:00:00Z", status: "delivered" });
     });
@@ -314,7 +317,7 @@ describe("nedb store only", () => {
       const store = await openStore();
       await store.insert("deliveries", { _id: "d1", attempts: 0 });
       await store.insert("deliveries", { _id: "d2", attempts: 0 });
-      for (let n = 1; n <= 5; n++) await store.update("deliveries", "d1", { attempts: n });
+      for (let n = 1; n <= 5; n++) await store.update<Row>("deliveries", "d1", { set: { attempts: n } });
       await store.remove("deliveries", "d2");
       const file = path.join(dir, "deliveries.db");
       expect(documentLines(await datafileLines(file)).length).toBeGreaterThan(6);
@@ -325,7 +328,7 @@ describe("nedb store only", () => {
     it("compactOnClose: false leaves the appended lines", async () => {
       const store = await openStore({ compactOnClose: false });
       await store.insert("deliveries", { _id: "d1", attempts: 0 });
-      for (let n = 1; n <= 3; n++) await store.update("deliveries", "d1", { attempts: n });
+      for (let n = 1; n <= 3; n++) await store.update<Row>("deliveries", "d1", { set: { attempts: n } });
       await store.close();
       expect(documentLines(await datafileLines(path.join(dir, "deliveries.db")))).toHaveLength(4);
     });
@@ -334,7 +337,7 @@ describe("nedb store only", () => {
       const store = await openStore({ compactAfterRemoveMs: 100 });
       const marker = `gone-${crypto.randomUUID()}`;
       await store.insert("inbox", { _id: "m1", content: marker });
-      await store.update("inbox", "m1", { read: true });
+      await store.update<Row>("inbox", "m1", { set: { read: true } });
       await store.insert("inbox", { _id: "m2", content: "kept" });
       await store.remove("inbox", "m1");
       const file = path.join(dir, "inbox.db");

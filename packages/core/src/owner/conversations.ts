@@ -207,7 +207,7 @@ export async function markRead(ctx: OwnerContext, target: MessageKey | { convers
   let changed = 0;
   for (const doc of docs) {
     if (!!doc.read === read) continue;
-    if (await ctx.store.update("inbox", doc._id, { read: read ? true : undefined })) changed++;
+    if (await ctx.store.update<InboxDoc>("inbox", doc._id, read ? { set: { read: true } } : { unset: ["read"] })) changed++;
   }
   return changed;
 }

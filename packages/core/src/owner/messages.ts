@@ -237,5 +237,5 @@ export async function revokeToken(ctx: OwnerContext, id: string): Promise<boolea
   const doc = await ctx.store.get<SecretDoc>("secrets", id);
   if (!doc || doc.kind !== "standing-token") return false;
   if (doc.revokedAt !== undefined) return true;
-  return ctx.store.update("secrets", id, { revokedAt: ctx.now() }, { revokedAt: null });
+  return ctx.store.update<SecretDoc>("secrets", id, { set: { revokedAt: ctx.now() } }, { revokedAt: null });
 }

@@ -7,7 +7,7 @@ import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
 import { PmError, type ErrorCode } from "../errors.js";
 import type { HttpClient, PostAnswer } from "../http/types.js";
 import type { HtmlSanitizer } from "../sanitize.js";
-import type { CollectionName, Store } from "../store/types.js";
+import { patchFrom, type CollectionName, type Store } from "../store/types.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
 import type { RetrySchedule } from "./retry.js";
@@ -74,7 +74,8 @@ export async function postStep(
 
 /**
  * Changes a document that carries a `rev`, retrying on concurrent change: `change`
- * gets the current document and returns the fields to set (or `null` to leave it).
+ * gets the current document and returns the fields to set, `undefined` for a field to
+ * remove (or `null` to leave it).
  * Resolves the document as written, or `null` when missing or left alone.
  */
 export async function mutate<T extends { _id: string; rev: number }>(
@@ -84,12 +85,12 @@ export async function mutate<T extends { _id: string; rev: number }>(
   change: (doc: T) => Partial<T> | null,
 ): Promise<T | null> {
   for (let i = 0; i < 20; i++) {
-    const doc = await store.get<T & { [k: string]: unknown }>(collection, id);
+    const doc = await store.get<T>(collection, id);
     if (!doc) return null;
     const patch = change(doc);
     if (!patch) return null;
     const next = { ...doc, ...patch, rev: doc.rev + 1 };
-    if (await store.update(collection, id, { ...patch, rev: doc.rev + 1 }, { rev: doc.rev })) return next;
+    if (await store.update<T>(collection, id, patchFrom<T>({ ...patch, rev: doc.rev + 1 }), { rev: doc.rev })) return next;
   }
   throw new Error(`Could not update ${collection} ${id}: too much concurrent change.`);
 }

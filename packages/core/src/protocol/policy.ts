@@ -15,7 +15,7 @@
  */
 import type { SettingsChange, SitePolicy, SiteSettings, WritePolicy } from "../api.js";
 import { PmError } from "../errors.js";
-import { DuplicateKeyError, type Store } from "../store/types.js";
+import { DuplicateKeyError, patchFrom, type Store } from "../store/types.js";
 import { parseSiteUrl, refusalOf, type UrlPolicy } from "../urls.js";
 import type { SettingsDoc } from "./records.js";
 
@@ -96,7 +96,7 @@ export function verdictFor(settings: SiteSettings, sender: string): "allowed" | 
 
 /**
  * Changes the stored settings of `site` with a compare-and-set on `rev`, retrying on a
- * concurrent change: `change` gets the current document (or `null`) and returns the fields to set.
+ * concurrent change: `change` gets the current document (or `null`) and returns the fields to set (`undefined`: remove).
  */
 export async function changeSettings(store: Store, site: string, change: (doc: SettingsDoc | null) => Partial<SettingsDoc> | null): Promise<void> {
   for (let i = 0; i < 20; i++) {
@@ -112,7 +112,7 @@ export async function changeSettings(store: Store, site: string, change: (doc: S
         throw error;
       }
     }
-    if (await store.update("settings", site, { ...patch, rev: (doc.rev ?? 0) + 1 }, { rev: doc.rev ?? null })) return;
+    if (await store.update<SettingsDoc>("settings", site, patchFrom<SettingsDoc>({ ...patch, rev: (doc.rev ?? 0) + 1 }), { rev: doc.rev ?? null })) return;
   }
   throw new PmError("store_error", `Could not change the settings of ${site}: too much concurrent change.`);
 }

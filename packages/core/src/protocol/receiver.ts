@@ -134,7 +134,7 @@ export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<v
   if (answered.kind === "ok") return end(engine, doc, "done");
   if (answered.kind !== "retry" && secret.kind === "standing-token") {
     // A standing token nobody will use is withdrawn rather than left to live for a month.
-    await engine.store.update("secrets", secret._id, { revokedAt: engine.now() });
+    await engine.store.update<SecretDoc>("secrets", secret._id, { set: { revokedAt: engine.now() } });
   }
   return settle(engine, doc, answered);
 }
@@ -253,12 +253,12 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     }
   }
   if (secret.kind === "message-token") {
-    await engine.store.update("secrets", secret._id, { usedAt: now, usedFor: req.message, lastUsedAt: now }, { usedAt: null });
-    await engine.store.update("handshakes", keyOf("notify", req.recipient, req.sender, req.message), { state: "done", updatedAt: now });
+    await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });
+    await engine.store.update<HandshakeDoc>("handshakes", keyOf("notify", req.recipient, req.sender, req.message), { set: { state: "done", updatedAt: now } });
   } else if (secret.lastUsedAt === undefined || now - secret.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
     // "Last used" is for the owner's eye: a minute's resolution saves a store write per
     // message in a busy conversation (bench/delivery.js: one append instead of two).
-    await engine.store.update("secrets", secret._id, { lastUsedAt: now });
+    await engine.store.update<SecretDoc>("secrets", secret._id, { set: { lastUsedAt: now } });
   }
   if (!duplicate && doc && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
   return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);

@@ -122,7 +122,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string): Pr
   const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
   // The handshake did not start: no one may join it any more.
-  await engine.store.update("secrets", codeDoc._id, { awaitUntil: now, revokedAt: engine.now() });
+  await engine.store.update<SecretDoc>("secrets", codeDoc._id, { set: { awaitUntil: now, revokedAt: engine.now() } });
   return settleWaiting(engine, codeDoc._id, outcome);
 }
 
@@ -314,7 +314,7 @@ export async function answerRequest(engine: Engine, req: RequestRequest): Promis
 export async function answerGrant(engine: Engine, req: GrantRequest): Promise<Response> {
   const code = await liveCode(engine, req.sender, req.recipient, req.code);
   const withdraw = async (detail: string) => {
-    await engine.store.update("secrets", code._id, { revokedAt: engine.now(), awaitUntil: engine.now() });
+    await engine.store.update<SecretDoc>("secrets", code._id, { set: { revokedAt: engine.now(), awaitUntil: engine.now() } });
     const waiting = await engine.store.find<DeliveryDoc>("deliveries", { where: { handshake: code._id, status: "pending" } });
     for (const d of waiting) {
       await mutate<DeliveryDoc>(engine.store, "deliveries", d._id, (cur) =>
@@ -329,7 +329,7 @@ export async function answerGrant(engine: Engine, req: GrantRequest): Promise<Re
   }
   await checkRecipientEndpoint(engine, req, "token", withdraw);
   const now = engine.now();
-  if (!(await engine.store.update("secrets", code._id, { usedAt: now, awaitUntil: now }, { usedAt: null, revokedAt: null }))) {
+  if (!(await engine.store.update<SecretDoc>("secrets", code._id, { set: { usedAt: now, awaitUntil: now } }, { usedAt: null, revokedAt: null }))) {
     throw new PmError("invalid_code", "The code is unknown, expired, used, or was issued for other sites.");
   }
   await engine.store.put<GrantDoc>("grants", {

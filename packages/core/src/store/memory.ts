@@ -10,17 +10,20 @@
 import { PmError } from "../errors.js";
 import { COLLECTIONS, DuplicateKeyError, type CollectionName, type Doc, type Query, type Scalar, type Store } from "./types.js";
 
+/** A document as the store handles it: any named fields. */
+type Fields = Doc & Record<string, unknown>;
+
 /**
  * A `Store` that lives in this process's memory and vanishes with it. Documents are kept
  * and returned as deep copies (`structuredClone`), so a test cannot pass by mutating a
  * document the store still holds.
  */
 export function createMemoryStore(): Store {
-  const collections = new Map<CollectionName, Map<string, Doc>>(COLLECTIONS.map((name) => [name, new Map()]));
+  const collections = new Map<CollectionName, Map<string, Fields>>(COLLECTIONS.map((name) => [name, new Map()]));
   let closed = false;
 
   /** The documents of one collection; every call starts here, so a closed store refuses all. */
-  function documents(collection: CollectionName): Map<string, Doc> {
+  function documents(collection: CollectionName): Map<string, Fields> {
     if (closed) throw closedStoreError();
     checkCollection(collection);
     const docs = collections.get(collection);
@@ -28,7 +31,7 @@ export function createMemoryStore(): Store {
     return docs;
   }
 
-  function all(collection: CollectionName, where: Record<string, Scalar> | undefined, range?: Query["range"]): Doc[] {
+  function all(collection: CollectionName, where: Record<string, Scalar> | undefined, range?: Query["range"]): Fields[] {
     return [...documents(collection).values()].filter((doc) => matchesWhere(doc, where) && matchesRange(doc, range));
   }
 
@@ -44,7 +47,7 @@ export function createMemoryStore(): Store {
       const docs = documents(collection);
       checkId(id);
       const doc = docs.get(id);
-      return doc === undefined ? null : (structuredClone(doc) as T);
+      return doc === undefined ? null : (structuredClone(doc) as Doc as T);
     },
 
     async update(collection, id, patch, expect) {
@@ -54,11 +57,9 @@ export function createMemoryStore(): Store {
       if (expect !== undefined) checkWhere(expect, "expect");
       const doc = docs.get(id);
       if (doc === undefined || !matchesWhere(doc, expect)) return false;
-      const next: Doc = { ...doc };
-      for (const [field, value] of Object.entries(patch)) {
-        if (value === undefined) delete next[field];
-        else next[field] = structuredClone(value);
-      }
+      const next: Fields = { ...doc };
+      for (const [field, value] of Object.entries(patch.set ?? {})) next[field] = structuredClone(value);
+      for (const field of patch.unset ?? []) delete next[field];
       docs.set(id, next);
       return true;
     },
@@ -87,7 +88,7 @@ export function createMemoryStore(): Store {
         found.sort((a, b) => direction * compareValues(a[sort.field], b[sort.field]));
       }
       const limited = query.limit === undefined ? found : found.slice(0, query.limit);
-      return limited.map((doc) => structuredClone(doc) as T);
+      return limited.map((doc) => structuredClone(doc) as Doc as T);
     },
 
     async count(collection, where) {
@@ -102,13 +103,13 @@ export function createMemoryStore(): Store {
 }
 
 /** A deep copy without top-level `undefined` fields: JSON has none, so nedb keeps none. */
-function storedCopy(doc: Doc): Doc {
-  const copy = structuredClone(doc);
+function storedCopy(doc: Doc): Fields {
+  const copy = structuredClone(doc) as Fields;
   for (const [field, value] of Object.entries(copy)) if (value === undefined) delete copy[field];
   return copy;
 }
 
-function matchesWhere(doc: Doc, where: Record<string, Scalar> | undefined): boolean {
+function matchesWhere(doc: Fields, where: Record<string, Scalar> | undefined): boolean {
   if (where === undefined) return true;
   return Object.entries(where).every(([field, expected]) => {
     const actual = doc[field];
@@ -117,7 +118,7 @@ function matchesWhere(doc: Doc, where: Record<string, Scalar> | undefined): bool
 }
 
 /** nedb's `$lt`… compare only two strings or two numbers; any other pair never matches. */
-function matchesRange(doc: Doc, range: Query["range"]): boolean {
+function matchesRange(doc: Fields, range: Query["range"]): boolean {
   if (range === undefined) return true;
   const actual = doc[range.field];
   const holds = (bound: Scalar | undefined, test: (order: number) => boolean) =>
@@ -199,11 +200,24 @@ export function checkDocument(doc: Doc): void {
 }
 
 /** @internal */
-export function checkPatch(patch: Record<string, unknown>): void {
-  for (const field of Object.keys(patch)) {
-    checkFieldName(field, "an update");
-    if (field === "_id") throw new PmError("store_error", "An update cannot change a document's _id.");
+export function checkPatch(patch: { set?: object; unset?: readonly string[] }): void {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) throw new PmError("store_error", "An update's patch must be an object { set?, unset? }.");
+  for (const key of Object.keys(patch)) {
+    if (key !== "set" && key !== "unset") throw new PmError("store_error", `An update's patch has ${JSON.stringify(key)}; it takes only set (fields to change) and unset (fields to remove).`);
   }
+  const { set = {}, unset = [] } = patch as { set?: unknown; unset?: unknown };
+  if (typeof set !== "object" || set === null || Array.isArray(set)) throw new PmError("store_error", "An update's set must be an object of the fields to change.");
+  if (!Array.isArray(unset) || unset.some((field) => typeof field !== "string")) throw new PmError("store_error", "An update's unset must be a list of field names.");
+  const setting = new Set(Object.keys(set));
+  for (const [field, value] of Object.entries(set)) {
+    checkFieldName(field, "an update's set");
+    if (value === undefined) throw new PmError("store_error", `An update's set.${field} is undefined; name the field in unset to remove it.`);
+  }
+  for (const field of unset) {
+    checkFieldName(field, "an update's unset");
+    if (setting.has(field)) throw new PmError("store_error", `An update both sets and unsets ${field}.`);
+  }
+  if (setting.has("_id") || unset.includes("_id")) throw new PmError("store_error", "An update cannot change a document's _id.");
 }
 
 /** @internal */

@@ -36,9 +36,22 @@ export type CollectionName = (typeof COLLECTIONS)[number];
 
 export type Scalar = string | number | boolean | null;
 
+/**
+ * What every stored document has. Record types (protocol/records.ts) name their fields and
+ * carry no index signature; the `Store`'s methods take any of them (`T extends Doc`).
+ */
 export interface Doc {
   _id: string;
-  [field: string]: unknown;
+}
+
+/**
+ * What `update` changes on a document of type `T`: the fields of `set` take their values,
+ * the fields named in `unset` are removed. `_id` cannot change, a field cannot be in both,
+ * and a value in `set` cannot be `undefined` (JSON has none: name the field in `unset`).
+ */
+export interface Patch<T extends Doc> {
+  set?: Partial<T>;
+  unset?: readonly (keyof T & string)[];
 }
 
 export interface Query {
@@ -56,12 +69,12 @@ export interface Store {
   /** The document with this `_id`, or `null`. */
   get<T extends Doc>(collection: CollectionName, id: string): Promise<T | null>;
   /**
-   * Sets the fields of `patch` (a field set to `undefined` is removed) on the document,
+   * Sets the fields of `patch.set` and removes those of `patch.unset` on the document,
    * when every field of `expect` equals its current value (`null` matches a missing
    * field). Resolves `true` when the document was changed, `false` when it is missing or
    * `expect` did not hold.
    */
-  update(collection: CollectionName, id: string, patch: Record<string, unknown>, expect?: Record<string, Scalar>): Promise<boolean>;
+  update<T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>): Promise<boolean>;
   /** Inserts or replaces the whole document. */
   put<T extends Doc>(collection: CollectionName, doc: T): Promise<void>;
   /**
@@ -83,6 +96,21 @@ export interface Store {
    * only these (the sweep of finished handshakes and expired secrets); default all.
    */
   compact?(collections?: readonly CollectionName[]): Promise<void>;
+}
+
+/**
+ * The patch giving a document the values of `fields` and removing the fields given as
+ * `undefined`: for change functions that answer a partial record, where `{ error:
+ * undefined }` means "no error any more" (`mutate`, `changeSettings`).
+ */
+export function patchFrom<T extends Doc>(fields: Partial<T>): Patch<T> {
+  const set: Partial<T> = {};
+  const unset: (keyof T & string)[] = [];
+  for (const field of Object.keys(fields) as (keyof T & string)[]) {
+    if (fields[field] === undefined) unset.push(field);
+    else set[field] = fields[field];
+  }
+  return { set, unset };
 }
 
 /** `insert` of an `_id` that exists. */

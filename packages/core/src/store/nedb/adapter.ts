@@ -183,10 +183,8 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
         if (expect !== undefined) checkWhere(expect, "expect");
         const $set: Record<string, unknown> = {};
         const $unset: Record<string, true> = {};
-        for (const [field, value] of Object.entries(patch)) {
-          if (value === undefined) $unset[field] = true;
-          else $set[field] = encodeValue(value);
-        }
+        for (const [field, value] of Object.entries(patch.set ?? {})) $set[field] = encodeValue(value);
+        for (const field of patch.unset ?? []) $unset[field] = true;
         // One nedb update is one task of its executor queue: finding the document with the
         // expected values and changing it cannot interleave with another call.
         const conditions = expect === undefined || Object.keys(expect).length === 0 ? {} : { $and: [toNedbQuery(expect)] };

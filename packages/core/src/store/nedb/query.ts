@@ -31,7 +31,7 @@ export function encodeDocument(doc: Doc): Record<string, unknown> {
 export function decodeDocument(found: Record<string, unknown>): Doc {
   const doc: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(found)) doc[field] = decodeValue(value);
-  return doc as Doc;
+  return doc as unknown as Doc;
 }
 
 /**
