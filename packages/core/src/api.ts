@@ -25,6 +25,7 @@
  * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
  */
+import type { SitePolicy, SiteSettings, WritePolicy } from "@indiepm/protocol";
 import type { HttpClient } from "./http/types.js";
 import type { TrustProxy, TrustProxyValue } from "./http/trust-proxy.js";
 import type { HtmlSanitizer } from "./sanitize.js";

@@ -23,6 +23,8 @@ export class WorkQueue {
   #ticking = false;
   #again = false;
   #stopped = true;
+  /** Callers of `idle()` waiting for a tick or a work item to end. */
+  #waiters: (() => void)[] = [];
 
   constructor(engine: Engine, concurrency = 16) {
     this.#engine = engine;
@@ -74,6 +76,7 @@ export class WorkQueue {
       }
     } finally {
       this.#ticking = false;
+      this.#changed();
     }
   }
 
@@ -84,6 +87,7 @@ export class WorkQueue {
       .finally(() => {
         this.#running.delete(key);
         this.wake();
+        this.#changed();
       });
     this.#running.set(key, done);
   }
@@ -103,10 +107,54 @@ export class WorkQueue {
     this.#timer.unref();
   }
 
+  /**
+   * Resolves once the queue is settled (PmServer.idle): no tick and no work item running,
+   * no wake pending, no sweep under way, and nothing due now by the engine's clock that
+   * is not running (work due is started now rather than at its timer). Work due later
+   * (a back-off) does not count.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      // Yield once to the check phase: a wake an answer deferred with `setImmediate`
+      // before this call (protocol/sender.ts) has run when this resumes.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#stopped) return;
+      if (this.#scheduled || this.#ticking || this.#running.size > 0) {
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+        continue;
+      }
+      const sweeping = this.#sweeper.running;
+      if (sweeping) {
+        await sweeping;
+        continue;
+      }
+      if (!(await this.#anythingDue())) return;
+      this.wake();
+    }
+  }
+
+  /** Whether a pending delivery, active handshake or pending webhook is due now. */
+  async #anythingDue(): Promise<boolean> {
+    const due = { range: { field: "nextAttemptAt", lte: this.#engine.now() }, limit: 1 };
+    const found = await Promise.all([
+      this.#engine.store.find("deliveries", { where: { status: "pending" }, ...due }),
+      this.#engine.store.find("handshakes", { where: { state: "active" }, ...due }),
+      this.#engine.store.find("webhooks", { where: { status: "pending" }, ...due }),
+    ]);
+    return found.some((docs) => docs.length > 0);
+  }
+
+  #changed(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   /** Stops taking work and waits (at most `graceMs`) for what is running. */
   async stop(graceMs: number): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#changed();
     const running = Promise.allSettled([...this.#running.values(), this.#sweeper.stop()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([running, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);

@@ -100,6 +100,11 @@ export class Sweeper {
       .finally(() => (this.#running = undefined));
   }
 
+  /** The sweep under way, if any (WorkQueue.idle waits for it). */
+  get running(): Promise<void> | undefined {
+    return this.#running;
+  }
+
   /** Stops sweeping and waits for a sweep under way. */
   async stop(): Promise<void> {
     this.#stopped = true;
