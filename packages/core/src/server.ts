@@ -202,6 +202,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     async start() {
       queue?.start();
     },
+    idle: () => queue?.idle() ?? Promise.resolve(),
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await queue?.stop(graceMs);
