@@ -12,7 +12,7 @@ import express from "express";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { indiepm, indiepmInbox } from "@indiepm/express";
-import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/web/dev-authorization-server";
+import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/test-support";
 import { fourHosts, settled, waitFor, type FourHosts } from "../harness/hosts.js";
 import { launchChromium, screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
 

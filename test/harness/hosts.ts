@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPmServer, openNedbStore, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
-import { createWebInbox, withWebInbox, type WebInbox } from "@indiepm/web";
+import { withWebInbox } from "@indiepm/cli";
+import { createWebInbox, type WebInbox } from "@indiepm/web";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 

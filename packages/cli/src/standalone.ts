@@ -2,7 +2,8 @@
  * The standalone pm server (`indiepm serve`, and in-process for the demo and tests): a
  * node:http server whose root URL is the federation endpoint (`POST /`) and whose
  * `api/` is the owner API, both answered by the engine through `createNodeHandler`;
- * every other path is the owner's web inbox (`@indiepm/web`), `GET /` first.
+ * every other path is the owner's web inbox (`@indiepm/web`), `GET /` first
+ * (with-web-inbox.ts).
  */
 import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -11,8 +12,9 @@ import { resolve } from "node:path";
 import { createPmServer, openNedbStore } from "@indiepm/core";
 import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
-import { createWebInbox, withWebInbox, type WebInbox } from "@indiepm/web";
+import { createWebInbox, type WebInbox } from "@indiepm/web";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
+import { withWebInbox } from "./with-web-inbox.js";
 
 
 export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpoint" | "store">> {

@@ -20,5 +20,6 @@ it("exports exactly these names", () => {
     "main",
     "startServer",
     "stderrLogger",
+    "withWebInbox",
   ]);
 });

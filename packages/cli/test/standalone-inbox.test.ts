@@ -19,6 +19,7 @@ describe("the standalone server's web inbox", () => {
     expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
     expect(await page.text()).toMatch(/<input id="me" name="me"/);
     const federation = await fetch(server.url, { method: "POST", body: new URLSearchParams({ action: "notify" }) });
+    expect(federation.status).toBe(400);
     expect(await federation.json()).toMatchObject({ error: "invalid_request" });
     const api = await fetch(new URL("api/inbox", server.url), { headers: { authorization: "Bearer owner-token-0123456789" } });
     expect(api.status).toBe(200);

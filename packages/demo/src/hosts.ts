@@ -22,8 +22,9 @@ import { createPmServer, openNedbStore, type PmServer, type ProtocolEvent } from
 import { createNodeHandler } from "@indiepm/core/node";
 import eleventyPmPlugin, { type IndiepmPluginOptions } from "@indiepm/eleventy-plugin";
 import { indiepm, indiepmInbox, pmLink } from "@indiepm/express";
-import { createWebInbox, withWebInbox } from "@indiepm/web";
-import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/web/dev-authorization-server";
+import { withWebInbox } from "@indiepm/cli";
+import { createWebInbox } from "@indiepm/web";
+import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/test-support";
 
 export interface DemoHost {
   name: string;

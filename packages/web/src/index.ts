@@ -1,8 +1,9 @@
 /**
- * @indiepm/web — the owner's web inbox for an indiepm server (`createWebInbox`), and how
- * the standalone server composes it with the engine (`withWebInbox`).
+ * @indiepm/web — the owner's web inbox for an indiepm server (`createWebInbox`): a
+ * `Request → Response` handler that the standalone server (`@indiepm/cli`) and the
+ * Express middleware (`indiepmInbox()` in `@indiepm/express`) mount.
  */
-export { createWebInbox, withWebInbox } from "./inbox.js";
+export { createWebInbox } from "./inbox.js";
 export type { WebInbox, WebInboxContext, WebInboxOptions } from "./inbox.js";
 export { WebInboxError, WEB_ERROR_CODES } from "./errors.js";
 export type { WebErrorCode } from "./errors.js";

@@ -1,7 +1,7 @@
 /** The public surface is deliberate (STYLE.md practice 10): adding or removing an export changes this snapshot. */
 import { expect, it } from "vitest";
 import * as web from "../src/index.js";
-import * as dev from "../src/dev-authorization-server.js";
+import { readFileSync } from "node:fs";
 
 it("@indiepm/web exports exactly these names", () => {
   expect(Object.keys(web).sort()).toEqual([
@@ -19,10 +19,12 @@ it("@indiepm/web exports exactly these names", () => {
     "processProfileResponse",
     "redeemCode",
     "verifyMe",
-    "withWebInbox",
   ]);
 });
 
-it("@indiepm/web/dev-authorization-server exports exactly these names", () => {
-  expect(Object.keys(dev).sort()).toEqual(["startDevAuthorizationServer"]);
+// The standalone composition moved to @indiepm/cli (`withWebInbox`); the no-password
+// authorization server to the private @indiepm/test-support: neither is the inbox's to ship.
+it("@indiepm/web has no other entry points", () => {
+  const packageJson = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { exports: Record<string, unknown> };
+  expect(Object.keys(packageJson.exports).sort()).toEqual([".", "./package.json"]);
 });

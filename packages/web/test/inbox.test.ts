@@ -63,14 +63,6 @@ describe("signed out", () => {
     expect(res.status).toBe(401);
   });
 
-  it("the federation endpoint and owner API still answer at POST / and /api/", async () => {
-    const res = await fetch(host.pmUrl, { method: "POST", body: new URLSearchParams({ action: "verify" }) });
-    expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: "invalid_request" });
-    const api = await fetch(`${host.pmUrl}api/inbox`, { headers: { authorization: "Bearer owner-token-0123456789abcdef" } });
-    expect(api.status).toBe(200);
-  });
-
   it("serves its script and stylesheet from its own origin, with the CSP and an ETag", async () => {
     for (const [file, type] of [["app.js", "text/javascript"], ["style.css", "text/css"], ["icon.svg", "image/svg+xml"]]) {
       const res = await fetch(`${host.pmUrl}static/${file}`);

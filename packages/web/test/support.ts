@@ -4,18 +4,21 @@
  * and a small browser-like client that keeps cookies and sends `Origin` and
  * `Sec-Fetch-Site` as a browser would.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { createMemoryStore, createPmServer, type PmServer, type PmServerOptions, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
-import { createWebInbox, withWebInbox, type WebInbox, type WebInboxOptions } from "../src/index.js";
-import { startDevAuthorizationServer, type DevAuthorizationServer } from "../src/dev-authorization-server.js";
+import { closeServer, listenLoopback as listen, startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/test-support";
+import { createWebInbox, type WebInbox, type WebInboxOptions } from "../src/index.js";
 
 export const quiet = { info() {}, warn() {}, error() {} };
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+/**
+ * The inbox alone on its pm server's port, the client address taken by the engine's
+ * `trustProxy` rule. (The standalone server's composition with the engine's `POST /` and
+ * `/api/` is `@indiepm/cli`'s `withWebInbox`, tested there.)
+ */
+function inboxHandler(pm: PmServer, inbox: WebInbox) {
+  return createNodeHandler({ handle: (request, context) => inbox.handle(request, context), trustProxy: pm.trustProxy }, { logger: quiet });
 }
 
 export interface InboxHost {
@@ -61,7 +64,7 @@ export async function startInboxHost(
   });
   await pm.start();
   const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet, ...options.inbox });
-  pmServer.on("request", createNodeHandler(withWebInbox(pm, inbox), { logger: quiet }));
+  pmServer.on("request", inboxHandler(pm, inbox));
   return {
     site,
     siteHead,
@@ -72,8 +75,7 @@ export async function startInboxHost(
     inbox,
     auth,
     async close() {
-      for (const s of [siteServer, pmServer]) s.closeAllConnections();
-      await Promise.all([siteServer, pmServer].map((s) => new Promise((r) => s.close(r))));
+      await Promise.all([siteServer, pmServer].map(closeServer));
       await auth.close();
       await pm.close(500);
       await inbox.close();
@@ -119,10 +121,9 @@ export async function startSharedHost(): Promise<SharedHost> {
   const pm = createPmServer({ endpoint: pmUrl, sites: [alice, bob], store, dev: true, logger: quiet });
   await pm.start();
   const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet });
-  pmServer.on("request", createNodeHandler(withWebInbox(pm, inbox), { logger: quiet }));
+  pmServer.on("request", inboxHandler(pm, inbox));
   const close = async () => {
-    for (const s of [siteServer, pmServer]) s.closeAllConnections();
-    await Promise.all([siteServer, pmServer].map((s) => new Promise((r) => s.close(r))));
+    await Promise.all([siteServer, pmServer].map(closeServer));
     await aliceAuth.close();
     await bobAuth.close();
     await pm.close(500);

@@ -8,14 +8,15 @@
  * `pnpm demo` and the browser tests, never for a site on the internet. A site names it
  * with `Link: <METADATA>; rel="indieauth-metadata"` (the `linkHeader` it gives) or the
  * equivalent `<link>` elements.
+ *
+ * It lives in the private test-support package so that no shipped package exports a
+ * no-password sign-in, and it shares no code with `@indiepm/web`: the inbox's PKCE and
+ * escaping are checked against an independent implementation.
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { sendWebResponse, toWebRequest } from "@indiepm/core/node";
-import { html, type Html } from "./html.js";
-import { pkceChallenge } from "./indieauth.js";
-import { sameSecret } from "./security.js";
+import { closeServer, listenLoopback } from "./loopback.js";
 
 export interface DevAuthorizationServerOptions {
   /** Profile URLs it signs in (canonical). */
@@ -39,6 +40,22 @@ export interface DevAuthorizationServer {
   sites: string[];
   close(): Promise<void>;
 }
+
+class Html {
+  constructor(readonly value: string) {}
+}
+const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+type Part = Html | string | readonly Part[];
+const render = (part: Part): string => (part instanceof Html ? part.value : Array.isArray(part) ? part.map(render).join("") : String(part).replace(/[&<>"']/g, (c) => ESCAPES[c]!));
+/** Every value escaped unless it is itself `Html`. */
+function html(strings: TemplateStringsArray, ...values: Part[]): Html {
+  return new Html(strings.reduce((out, text, i) => out + render(values[i - 1]!) + text));
+}
+
+/** RFC 7636 §4.2: S256. */
+const pkceChallenge = (verifier: string) => createHash("sha256").update(verifier, "ascii").digest("base64url");
+/** Constant-time comparison (of SHA-256 digests, so lengths leak nothing). */
+const sameSecret = (a: string, b: string) => timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 
 interface Code {
   clientId: string;
@@ -87,11 +104,7 @@ function authorizationRequest(params: URLSearchParams): { ok: true; clientId: st
 export async function startDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
   const codes = new Map<string, Code>();
   const httpServer: Server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/`;
+  const url = await listenLoopback(httpServer, options.port ?? 0);
   const metadataUrl = `${url}.well-known/oauth-authorization-server`;
   const authorizationEndpoint = `${url}auth`;
   const self: DevAuthorizationServer = {
@@ -101,11 +114,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     linkHeader: `<${metadataUrl}>; rel="indieauth-metadata", <${authorizationEndpoint}>; rel="authorization_endpoint"`,
     linkElements: `<link rel="indieauth-metadata" href="${metadataUrl}"><link rel="authorization_endpoint" href="${authorizationEndpoint}">`,
     sites: options.sites.map((s) => new URL(s).href),
-    close: () =>
-      new Promise<void>((resolve) => {
-        httpServer.closeAllConnections();
-        httpServer.close(() => resolve());
-      }),
+    close: () => closeServer(httpServer),
   };
 
   const approve = (req: { clientId: string; redirectUri: string; state: string; challenge: string }, me: string): Response => {

@@ -1,0 +1,246 @@
+/**
+ * What a signed-in owner does: the conversation list, a conversation, compose, reply,
+ * read marks and deletes, settings, export, and the JSON app.js polls. Each handler is a
+ * row of the route table in inbox.ts; forms are read and checked by forms.ts first.
+ */
+import { conversationId, HOST_BLOCK_PREFIX, PmError, type Thread } from "@indiepm/core";
+import { WebInboxError } from "./errors.js";
+import type { Forms } from "./forms.js";
+import { normalizeProfileUrl } from "./indieauth.js";
+import type { ResolvedInboxOptions } from "./options.js";
+import { composePage, inboxPage, messagePage, replyTargets, settingsPage, threadPage, type ComposeValues, type Frame } from "./pages.js";
+import { HttpAnswer, json, page, redirect } from "./responses.js";
+import type { Session } from "./sign-in.js";
+
+/** A signed-in owner's request, as a route handler sees it. */
+export interface OwnerRequest {
+  session: Session;
+  query: URLSearchParams;
+}
+
+type Handler = (request: Request, params: Record<string, string>, owner: OwnerRequest) => Promise<Response>;
+
+export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
+  const { pm, base, policy } = inbox;
+  const back = { href: base, label: "Back to the inbox" };
+  /** A path under the inbox, with a `?notice=` the next page shows. */
+  const path = (rest: string, notice?: string) => `${base}${rest}${notice ? `${rest.includes("?") ? "&" : "?"}notice=${notice}` : ""}`;
+
+  async function frameFor(session: Session, notice?: string | null): Promise<Frame> {
+    const status = await pm.inboxStatus({ site: session.site });
+    return {
+      base,
+      site: session.site,
+      csrf: session.csrf,
+      pollMs: inbox.pollSeconds * 1000,
+      unread: status.unread,
+      ...(status.latestReceivedAt ? { latestReceivedAt: status.latestReceivedAt } : {}),
+      ...(notice ? { notice } : {}),
+    };
+  }
+
+  async function threadOf(session: Session, id: string): Promise<Thread> {
+    const thread = await pm.thread(id);
+    if (!thread || thread.site !== session.site) {
+      throw new HttpAnswer(page(messagePage(await frameFor(session), "Not found", "There is no such conversation in your inbox.", back), 404));
+    }
+    return thread;
+  }
+
+  async function settingsWithError(session: Session, error: Error): Promise<Response> {
+    const frame = { ...(await frameFor(session)), error: error.message };
+    return page(settingsPage(frame, await pm.settings(session.site), await pm.tokens({ site: session.site })), 400);
+  }
+
+  /** A settings form: `change` applies it; its own errors and the engine's `invalid_request` show on the settings page. */
+  function settingsForm(change: (form: URLSearchParams, session: Session) => Promise<Response | void>): Handler {
+    return async (request, _params, { session }) => {
+      const form = await forms.readChecked(request, session.csrf);
+      try {
+        return (await change(form, session)) ?? redirect(path("settings", "saved"));
+      } catch (error) {
+        if (error instanceof WebInboxError || (error instanceof PmError && error.code === "invalid_request")) return settingsWithError(session, error);
+        throw error;
+      }
+    };
+  }
+
+  /** What the "Block a site" form adds: the site's URL, or `host:` and its host (protocol/policy.ts), typed or ticked. */
+  function blockEntry(typed: string, wholeHost: boolean): string {
+    const text = typed.trim();
+    if (text.toLowerCase().startsWith(HOST_BLOCK_PREFIX)) return text;
+    const url = normalizeProfileUrl(text, { dev: true });
+    return wholeHost ? `${HOST_BLOCK_PREFIX}${new URL(url).host}` : url;
+  }
+
+  function parseRecipients(text: string): string[] {
+    const parts = text.split(/[\s,;]+/).filter(Boolean);
+    if (parts.length === 0) throw new WebInboxError("no_recipients", "Name at least one site to write to.");
+    return [...new Set(parts.map((p) => normalizeProfileUrl(p, policy)))];
+  }
+
+  const pages = {
+    frameFor,
+
+    async notFound(session: Session): Promise<Response> {
+      return page(messagePage(await frameFor(session), "Not found", "There is no such page here.", back), 404);
+    },
+
+    conversations: (async (_request, _params, { session, query }) => {
+      const q = (query.get("q") ?? "").trim().slice(0, 200);
+      const conversations = await pm.conversations({ site: session.site, ...(q ? { q } : {}) });
+      return page(inboxPage(await frameFor(session, query.get("notice")), { conversations, q }));
+    }) satisfies Handler,
+
+    status: (async (_request, _params, { session }) => json(await pm.inboxStatus({ site: session.site }))) satisfies Handler,
+
+    exportAll: (async (_request, _params, { session }) => {
+      const doc = await pm.exportAll({ site: session.site });
+      const response = json(doc);
+      response.headers.set("content-disposition", `attachment; filename="indiepm-${new URL(session.site).host.replace(/[^A-Za-z0-9.-]/g, "_")}-${doc.exportedAt.slice(0, 10)}.json"`);
+      return response;
+    }) satisfies Handler,
+
+    conversation: (async (_request, { id }, { session, query }) => {
+      const thread = await threadOf(session, id!);
+      // A GET changes nothing: the page's script reads the conversation by posting its
+      // "Mark read" form (without script, the owner presses it). Not right after "Mark unread".
+      const autoRead = thread.unread > 0 && query.get("notice") !== "unread";
+      return page(threadPage(await frameFor(session, query.get("notice")), thread, "", autoRead));
+    }) satisfies Handler,
+
+    conversationStatus: (async (_request, { id }, { session }) => {
+      const thread = await pm.thread(id!);
+      if (!thread || thread.site !== session.site) return json({ error: "unknown_message", error_description: "No such conversation." }, 404);
+      const messages = thread.items.flatMap((i) => (i.direction === "sent" ? [{ message: i.message, deliveries: i.deliveries }] : []));
+      return json({ pending: messages.some((m) => m.deliveries.some((d) => d.status === "pending")), messages });
+    }) satisfies Handler,
+
+    composeForm: (async (_request, _params, { session, query }) => {
+      const to = query.get("to") ?? "";
+      return page(composePage({ ...(await frameFor(session)) }, { to, subject: "", content: "", html: "", vouch: "", hide: false }));
+    }) satisfies Handler,
+
+    compose: (async (request, _params, { session }) => {
+      const form = await forms.readChecked(request, session.csrf);
+      const v: ComposeValues = {
+        to: form.get("to") ?? "",
+        subject: (form.get("subject") ?? "").trim(),
+        content: form.get("content") ?? "",
+        html: (form.get("html") ?? "").trim(),
+        vouch: (form.get("vouch") ?? "").trim(),
+        hide: form.get("hide") === "1",
+      };
+      try {
+        const to = parseRecipients(v.to);
+        if (v.content.trim() === "") throw new WebInboxError("empty_message", "Write something to send.");
+        const sent = await pm.send({
+          from: session.site,
+          to,
+          content: v.content,
+          ...(v.subject ? { subject: v.subject } : {}),
+          ...(v.html ? { html: v.html } : {}),
+          ...(v.vouch ? { vouch: v.vouch } : {}),
+          ...(v.hide ? { hideRecipients: true } : {}),
+        });
+        return redirect(path(`c/${conversationId(session.site, sent.message)}`, "sent"));
+      } catch (error) {
+        if (error instanceof WebInboxError || (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large"))) {
+          return page(composePage({ ...(await frameFor(session)), error: error.message }, v), 400);
+        }
+        throw error;
+      }
+    }) satisfies Handler,
+
+    reply: (async (request, { id }, { session }) => {
+      const form = await forms.readChecked(request, session.csrf);
+      const thread = await threadOf(session, id!);
+      const content = form.get("content") ?? "";
+      const last = thread.items.at(-1);
+      if (!last || content.trim() === "") return page(threadPage({ ...(await frameFor(session)), error: "Write something to send." }, thread, content), 400);
+      // PROTOCOL.md §5: to the participants of the message answered, computed here — never from the form.
+      const to = replyTargets(session.site, last);
+      try {
+        const subject = thread.subject && !/^re:/i.test(thread.subject) ? `Re: ${thread.subject}` : thread.subject;
+        await pm.send({ from: session.site, to, content, inReplyTo: last.message, ...(subject ? { subject } : {}), ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}) });
+      } catch (error) {
+        if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
+          return page(threadPage({ ...(await frameFor(session)), error: error.message }, thread, content), 400);
+        }
+        throw error;
+      }
+      return redirect(path(`c/${id}`, "sent"));
+    }) satisfies Handler,
+
+    markConversation: (async (request, { id }, { session }) => {
+      const form = await forms.readChecked(request, session.csrf);
+      await threadOf(session, id!);
+      const read = form.get("read") !== "0";
+      await pm.markRead({ conversation: id! }, read);
+      return redirect(read ? path("", "read") : path(`c/${id}`, "unread"));
+    }) satisfies Handler,
+
+    deleteConversation: (async (request, { id }, { session }) => {
+      await forms.readChecked(request, session.csrf);
+      await threadOf(session, id!);
+      await pm.deleteConversation(id!);
+      return redirect(path("", "deleted"));
+    }) satisfies Handler,
+
+    markMessage: (async (request, _params, { session }) => {
+      const found = await messageIn(request, session);
+      if (found instanceof Response) return found;
+      const { form, thread, item } = found;
+      const read = form.get("read") !== "0";
+      await pm.markRead({ sender: item.sender, message: item.message, site: session.site }, read);
+      return redirect(path(`c/${thread.id}`, read ? "read" : "unread"));
+    }) satisfies Handler,
+
+    deleteMessage: (async (request, _params, { session }) => {
+      const found = await messageIn(request, session);
+      if (found instanceof Response) return found;
+      const { thread, item } = found;
+      await pm.deleteMessage(item.message, { site: session.site, sender: item.sender });
+      const rest = await pm.thread(thread.id);
+      return redirect(rest ? path(`c/${thread.id}`, "deleted") : path("", "deleted"));
+    }) satisfies Handler,
+
+    settings: (async (_request, _params, { session, query }) =>
+      page(settingsPage(await frameFor(session, query.get("notice")), await pm.settings(session.site), await pm.tokens({ site: session.site })))) satisfies Handler,
+
+    setPolicy: settingsForm(async (form, session) => {
+      const value = form.get("policy");
+      if (value !== "anyone" && value !== "contacts" && value !== "nobody") throw new WebInboxError("invalid_policy", "Choose who may write to you.");
+      await pm.updateSettings(session.site, { policy: value });
+    }),
+    addContact: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { addContacts: [normalizeProfileUrl(form.get("site") ?? "", { dev: true })] }))),
+    removeContact: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { removeContacts: [form.get("site") ?? ""] }))),
+    block: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { block: [blockEntry(form.get("site") ?? "", form.get("scope") === "host")] }))),
+    unblock: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { unblock: [form.get("site") ?? ""] }))),
+    setWebhook: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { webhook: (form.get("webhook") ?? "").trim() || null }))),
+    revokeToken: settingsForm(async (form, session) => {
+      const id = form.get("id") ?? "";
+      const mine = (await pm.tokens({ site: session.site })).some((t) => t.id === id);
+      if (!mine || !(await pm.revokeToken(id))) throw new WebInboxError("unknown_token", "There is no such token.");
+      return redirect(path("settings", "revoked"));
+    }),
+    deleteAll: settingsForm(async (form, session) => {
+      if (form.get("confirm") !== "yes") throw new WebInboxError("not_confirmed", "Tick the box to confirm that everything is to be deleted.");
+      await pm.deleteAll({ site: session.site });
+      return redirect(path("", "deleted-all"));
+    }),
+    /** A settings form that does not exist: checked like the others, then 404. */
+    unknownSetting: settingsForm(async (_form, session) => page(messagePage(await frameFor(session), "Not found", "There is no such page here."), 404)),
+  };
+
+  /** The message a read-mark or delete form names (§2: by sender and message ID; two senders may use the same ID). */
+  async function messageIn(request: Request, session: Session) {
+    const form = await forms.readChecked(request, session.csrf);
+    const thread = await threadOf(session, form.get("conversation") ?? "");
+    const item = thread.items.find((i) => i.message === form.get("message") && i.sender === form.get("sender"));
+    if (!item) return page(messagePage(await frameFor(session), "Not found", "There is no such message in this conversation."), 404);
+    return { form, thread, item };
+  }
+
+  return pages;
+}
