@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { scriptedEndpoint as scripted } from "../harness/scoped.js";
-import { fourHosts, OWNER_TOKEN, postForm, settled, Site, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
+import { fourHosts, OWNER_TOKEN, postForm, settled, Site, storeCounts, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
 import { ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
@@ -98,6 +98,9 @@ async function bobsHandshake(h: FourHosts) {
   );
 }
 
+/** `storeCounts` of a pm server that stored nothing. */
+const NOTHING_STORED = { handshakes: 0, secrets: 0, deliveries: 0, inbox: 0, outbox: 0, grants: 0, webhooks: 0 };
+
 const stepsBy = (h: FourHosts, from: string) => h.events.filter((e) => e.from === from).map((e) => `${e.step} ${e.action} ${e.status}`);
 
 const attacks: Attack[] = [
@@ -107,18 +110,20 @@ const attacks: Attack[] = [
     async run({ h, mallory }) {
       const message = `${mallory.url}messages/forged`;
       expect((await postForm(h.bob.pm.url, { action: "notify", ...sites(h), message })).status).toBe(202);
-      await waitFor(() => h.events.find((e) => e.action === "verify" && e.to === h.alice.pm.url && e.status === 404), 3_000, "verify 404");
-      await new Promise((r) => setTimeout(r, 100));
+      expect(await bobsHandshake(h)).toMatchObject({ state: "failed", error: "unknown_message" });
+      await h.idle();
       expect(stepsBy(h, h.bob.pm.url)).toEqual(["3 discover 200", "3 verify 404"]);
+      expect(await storeCounts(h.bob.pm.store)).toMatchObject({ handshakes: 1, secrets: 0, inbox: 0 });
     },
   },
   {
     name: "forged-authorize-claiming-alice: verify at alice's real endpoint answers 400 invalid_code",
     async run({ h }) {
       expect((await postForm(h.bob.pm.url, { action: "authorize", ...sites(h), code: "m".repeat(43) })).status).toBe(202);
-      await waitFor(() => h.events.find((e) => e.action === "verify" && e.to === h.alice.pm.url && e.status === 400), 3_000, "verify 400");
-      await new Promise((r) => setTimeout(r, 100));
+      expect(await bobsHandshake(h)).toMatchObject({ state: "failed", error: "invalid_code" });
+      await h.idle();
       expect(stepsBy(h, h.bob.pm.url)).toEqual(["3 discover 200", "3 verify 400"]);
+      expect(await storeCounts(h.bob.pm.store)).toMatchObject({ handshakes: 1, secrets: 0, grants: 0 });
     },
   },
 
@@ -188,10 +193,16 @@ const attacks: Attack[] = [
     async run({ h }) {
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "delivered already", flow: "message" });
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
-      const before = h.events.length;
+      await h.idle();
+      const before = { events: h.events.length, bob: await storeCounts(h.bob.pm.store), alice: await storeCounts(h.alice.pm.store), aliceSite: h.alice.site.requests };
       expect((await postForm(h.bob.pm.url, { action: "notify", ...sites(h), message: sent.message })).status).toBe(202);
-      await new Promise((r) => setTimeout(r, 150));
-      expect(h.events.slice(before)).toEqual([]);
+      await h.idle();
+      expect(h.events.slice(before.events)).toEqual([]);
+      expect({ bob: await storeCounts(h.bob.pm.store), alice: await storeCounts(h.alice.pm.store), aliceSite: h.alice.site.requests }).toEqual({
+        bob: before.bob,
+        alice: before.alice,
+        aliceSite: before.aliceSite,
+      });
     },
   },
   {
@@ -483,7 +494,9 @@ const attacks: Attack[] = [
     name: "unsolicited-verify-of-a-message-never-sent: 404 unknown_message",
     async run({ h, mallory }) {
       expectError(await postForm(h.alice.pm.url, { action: "verify", ...sites(h), message: `${mallory.url}messages/1` }), 404, "unknown_message");
+      await h.idle();
       expect(h.events).toEqual([]);
+      expect([await storeCounts(h.alice.pm.store), await storeCounts(h.bob.pm.store)]).toEqual([NOTHING_STORED, NOTHING_STORED]);
     },
   },
   {
@@ -499,7 +512,9 @@ const attacks: Attack[] = [
     name: "unsolicited-verify-of-a-code-never-issued: 400 invalid_code",
     async run({ h }) {
       expectError(await postForm(h.alice.pm.url, { action: "verify", ...sites(h), code: "m".repeat(43) }), 400, "invalid_code");
+      await h.idle();
       expect(h.events).toEqual([]);
+      expect([await storeCounts(h.alice.pm.store), await storeCounts(h.bob.pm.store)]).toEqual([NOTHING_STORED, NOTHING_STORED]);
     },
   },
   {
@@ -522,7 +537,9 @@ const attacks: Attack[] = [
     async run({ h, mallory }) {
       const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: `${h.alice.pm.url}messages/never`, endpoint: mallory.url, token: "m".repeat(43) });
       expectError(answer, 404, "unknown_message");
+      await h.idle();
       expect(h.events).toEqual([]);
+      expect([await storeCounts(h.alice.pm.store), await storeCounts(h.bob.pm.store)]).toEqual([NOTHING_STORED, NOTHING_STORED]);
       expect(h.bob.site.requests).toBe(0);
     },
   },
@@ -531,7 +548,9 @@ const attacks: Attack[] = [
     async run({ h, mallory }) {
       const answer = await postForm(h.alice.pm.url, { action: "grant", ...sites(h), code: "m".repeat(43), endpoint: mallory.url, token: "m".repeat(43), expires_in: "3600" });
       expectError(answer, 400, "invalid_code");
+      await h.idle();
       expect(h.events).toEqual([]);
+      expect([await storeCounts(h.alice.pm.store), await storeCounts(h.bob.pm.store)]).toEqual([NOTHING_STORED, NOTHING_STORED]);
       expect(h.bob.site.requests).toBe(0);
     },
   },
@@ -548,8 +567,11 @@ describe("§6 spoofing matrix", () => {
     const mallory = await scripted();
     const w: World = { h, mallory, mallorySite: `${mallory.url}~mallory/` };
     await attack.run(w);
-    // Nobody ever sent mallory anything: no request, code, token or message.
+    // Once nothing more will happen (every engine idle, nothing in flight): nobody ever
+    // sent mallory anything, no request, code, token or message, nor fetched from her.
+    await h.idle();
     expect(mallory.received).toEqual([]);
+    expect(mallory.handled).toBe(0);
     expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(attack.inbox ?? []);
   });
 });

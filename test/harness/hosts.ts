@@ -8,17 +8,28 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPmServer, openNedbStore, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
+import { createHttpClient, createPmServer, openNedbStore, type HttpClient, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { withWebInbox } from "@indiepm/cli";
 import { createWebInbox, type WebInbox } from "@indiepm/web";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** A loopback HTTP server whose handler can be swapped; `stop()`/`resume()` close and reopen the same port. */
+/** Every loopback host of this process that may still act (see `allIdle`). */
+const live = new Set<LoopbackHost>();
+
+/**
+ * A loopback HTTP server whose handler can be swapped; `stop()`/`resume()` close and reopen
+ * the same port. It counts the requests it began answering (`handled`) and those still
+ * being answered, so tests can wait for settled state (`allIdle`) instead of sleeping.
+ */
 export class LoopbackHost {
   server: Server | undefined;
   port = 0;
+  /** Requests (and other tracked work) this host began, ever. */
+  handled = 0;
+  #busy = 0;
+  #waiters: (() => void)[] = [];
   handler: Listener = (_req, res) => {
     res.statusCode = 503;
     res.end();
@@ -28,8 +39,40 @@ export class LoopbackHost {
     return `http://127.0.0.1:${this.port}/`;
   }
 
+  /** Counts `work` as this host's until it ends (a scripted endpoint's work after its answer). */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.handled++;
+    this.#busy++;
+    const end = () => {
+      if (--this.#busy > 0) return;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const resolve of waiters) resolve();
+    };
+    work.then(end, end);
+    return work;
+  }
+
+  get busy(): boolean {
+    return this.#busy > 0;
+  }
+
+  /** Resolves once no request is being answered here (a pm host: and its engine is idle). */
+  async idle(): Promise<void> {
+    while (this.#busy > 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Whether this host may still act after its port closed (a pm server's engine runs on). */
+  protected actsWhileStopped(): boolean {
+    return false;
+  }
+
   async listen(): Promise<this> {
-    const server = createServer((req, res) => this.handler(req, res));
+    const server = createServer((req, res) => {
+      void this.track(new Promise((resolve) => res.once("close", resolve)));
+      this.handler(req, res);
+    });
+    live.add(this);
     server.keepAliveTimeout = 500;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -44,6 +87,7 @@ export class LoopbackHost {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    if (!this.actsWhileStopped()) live.delete(this);
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -88,7 +132,28 @@ export interface PmHostOptions {
   wrapStore?: (store: Store) => Store;
   /** Serve the owner's web inbox at the root too (`POST /` and `/api/` stay the engine's), as `indiepm serve` does. */
   inbox?: boolean;
+  /**
+   * Defers every outbound request of the engine by this many ms (default: the
+   * `INDIEPM_TEST_DEFER_MS` environment variable, else none): side effects such as a
+   * dialback start late, as on a slow machine. A check that passes only because it looked
+   * before the work began fails under it; one that awaits settled state does not.
+   */
+  deferOutboundMs?: number;
 }
+
+/** The outbound client of a pm host whose requests start `ms` late. */
+function deferredHttp(ms: number): HttpClient & { close(): Promise<void> } {
+  const real = createHttpClient({ dev: true });
+  const later = () => new Promise((resolve) => setTimeout(resolve, ms));
+  return {
+    get: async (url, options) => (await later(), real.get(url, options)),
+    postForm: async (url, form, options) => (await later(), real.postForm(url, form, options)),
+    close: () => real.close(),
+  };
+}
+
+/** The deferral `INDIEPM_TEST_DEFER_MS` asks for (see `PmHostOptions.deferOutboundMs`). */
+export const DEFER_OUTBOUND_MS = Number(process.env.INDIEPM_TEST_DEFER_MS ?? 0);
 
 /** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder. */
 export class PmHost extends LoopbackHost {
@@ -96,12 +161,16 @@ export class PmHost extends LoopbackHost {
   store!: Store;
   options!: PmHostOptions;
   inbox: WebInbox | undefined;
+  #running = false;
+  #ownHttp: (HttpClient & { close(): Promise<void> }) | undefined;
 
   async startServer(options: PmHostOptions): Promise<this> {
     this.options = options;
     if (!this.server) await this.listen();
     const opened = await openNedbStore({ dir: options.dataDir });
     this.store = options.wrapStore ? options.wrapStore(opened) : opened;
+    const deferMs = options.deferOutboundMs ?? DEFER_OUTBOUND_MS;
+    this.#ownHttp = deferMs > 0 && !options.overrides?.http ? deferredHttp(deferMs) : undefined;
     this.pm = createPmServer({
       endpoint: this.url,
       sites: options.sites,
@@ -111,18 +180,34 @@ export class PmHost extends LoopbackHost {
       retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60_000 },
       logger: quietLogger,
       ...(options.events ? { onEvent: (e: ProtocolEvent) => options.events!.push(e) } : {}),
+      ...(this.#ownHttp ? { http: this.#ownHttp } : {}),
       ...options.overrides,
     });
     this.inbox = options.inbox ? createWebInbox({ server: this.pm, url: this.url, logger: quietLogger, pollSeconds: 1 }) : undefined;
     this.handler = createNodeHandler(this.inbox ? withWebInbox(this.pm, this.inbox) : this.pm, { logger: quietLogger });
     await this.pm.start();
+    this.#running = true;
+    live.add(this);
     return this;
+  }
+
+  protected override actsWhileStopped(): boolean {
+    return this.#running;
+  }
+
+  /** Resolves once no request is being answered here and the engine is idle (`PmServer.idle`). */
+  override async idle(): Promise<void> {
+    await super.idle();
+    if (this.#running) await this.pm.idle();
   }
 
   /** Stops the engine and the port, as a crash-free shutdown would. */
   async shutdown(): Promise<void> {
+    this.#running = false;
     await this.stop();
+    live.delete(this);
     await this.pm.close(1_000);
+    await this.#ownHttp?.close();
     await this.inbox?.close();
   }
 
@@ -149,6 +234,8 @@ export interface FourHosts {
   /** Every protocol step either pm server made. */
   events: ProtocolEvent[];
   dataDir: string;
+  /** `allIdle()`: every host of this process settled. */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -210,11 +297,41 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     bob: { site: bobSite, pm: bobPm },
     events,
     dataDir,
+    idle: allIdle,
     async close() {
       await Promise.allSettled([alicePm.shutdown(), bobPm.shutdown(), aliceSite.stop(), bobSite.stop()]);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The running pm host whose endpoint is `url` (for requests made in-process, `PmServer.handle`). */
+export function pmHostAt(url: string): PmHost | undefined {
+  return [...live].find((h): h is PmHost => h instanceof PmHost && h.url === url);
+}
+
+/**
+ * Resolves once this process's loopback hosts have settled: every pm engine idle
+ * (`PmServer.idle`: nothing running or due now), no request being answered anywhere, and
+ * no request begun meanwhile (one engine's work may start another's). Work due later (a
+ * back-off) does not count. Await it, then assert on the stores and on what each host
+ * recorded: "nothing happened" then holds however slowly anything would have started.
+ */
+export async function allIdle(): Promise<void> {
+  const begun = (hosts: LoopbackHost[]) => hosts.reduce((n, h) => n + h.handled, 0);
+  for (;;) {
+    const hosts = [...live];
+    const before = begun(hosts);
+    await Promise.all(hosts.map((h) => h.idle()));
+    if (live.size === hosts.length && begun(hosts) === before && !hosts.some((h) => h.busy)) return;
+  }
+}
+
+/** What a pm server's store holds of the protocol's work and secrets, collection by collection. */
+export async function storeCounts(store: Store): Promise<Record<"handshakes" | "secrets" | "deliveries" | "inbox" | "outbox" | "grants" | "webhooks", number>> {
+  const names = ["handshakes", "secrets", "deliveries", "inbox", "outbox", "grants", "webhooks"] as const;
+  const counts = await Promise.all(names.map((name) => store.count(name)));
+  return Object.fromEntries(names.map((name, i) => [name, counts[i]!])) as Record<(typeof names)[number], number>;
 }
 
 /** Polls `check` until it returns a truthy value (or throws after `timeoutMs`). */

@@ -73,7 +73,8 @@ export class ScriptedEndpoint extends LoopbackHost {
     res.end(JSON.stringify(answer.body ?? {}));
     if (answer.after) {
       const after = answer.after;
-      void new Promise((r) => res.once("finish", r)).then(after).catch((error: unknown) => void this.errors.push(error));
+      // Counted as this endpoint's work until it ends (`allIdle` waits for it).
+      void this.track(new Promise((r) => res.once("finish", r)).then(after).catch((error: unknown) => void this.errors.push(error)));
     }
   }
 
