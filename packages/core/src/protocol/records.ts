@@ -23,7 +23,6 @@ export interface OutboxDoc {
   published: string;
   flow: Flow;
   createdAt: number;
-  [field: string]: unknown;
 }
 
 /**
@@ -69,7 +68,6 @@ export interface DeliveryDoc {
   detail?: string;
   createdAt: number;
   updatedAt: number;
-  [field: string]: unknown;
 }
 
 /** What kind of secret this server issued. */
@@ -103,7 +101,6 @@ export interface SecretDoc {
   lastUsedAt?: number;
   /** Tokens: the §7 vouch page that admitted the sender at step 2 (from its handshake). */
   vouch?: string;
-  [field: string]: unknown;
 }
 
 /** A standing token this server was granted (§4 step 5). `_id = keyOf(sender, recipient, endpoint)`. */
@@ -116,7 +113,6 @@ export interface GrantDoc {
   token: string;
   expiresAt: number;
   grantedAt: number;
-  [field: string]: unknown;
 }
 
 /**
@@ -145,7 +141,6 @@ export interface HandshakeDoc {
   updatedAt: number;
   error?: ErrorCode;
   detail?: string;
-  [field: string]: unknown;
 }
 
 /** A received message. `_id = keyOf(recipient, sender, message)` (§2: keyed by sender and ID, per recipient). */
@@ -162,7 +157,6 @@ export interface InboxDoc {
   inReplyTo?: string;
   to?: string[];
   read?: boolean;
-  [field: string]: unknown;
 }
 
 /**
@@ -183,7 +177,6 @@ export interface SettingsDoc {
   blocked?: string[];
   /** Where a small JSON document is POSTed for each new message. */
   webhook?: string;
-  [field: string]: unknown;
 }
 
 /**
@@ -196,7 +189,6 @@ export interface SessionDoc {
   data: Record<string, unknown>;
   createdAt: number;
   expiresAt: number;
-  [field: string]: unknown;
 }
 
 /** One notification of a new message to the owner's webhook, retried like a delivery (§6). `_id = keyOf("webhook", recipient, sender, message)`. */
@@ -214,5 +206,4 @@ export interface WebhookDoc {
   detail?: string;
   createdAt: number;
   updatedAt: number;
-  [field: string]: unknown;
 }
