@@ -1,13 +1,12 @@
 /** Shared by the CLI tests: running `main` in-process, spawning the built bin, tiny sites. */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir as freshDir, type TempDir } from "@indiepm/test-support";
 import { main } from "../src/index.js";
+
+export { closedPort, startLoopbackServer as tinyServer, type LoopbackServer as TinyServer } from "@indiepm/test-support";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PACKAGE_DIR = join(here, "..");
@@ -90,43 +89,6 @@ export async function runBin(args: string[], options: { cwd: string; env?: NodeJ
   return spawnBin(args, options).done;
 }
 
-export async function tempDir(): Promise<{ path: string; remove(): Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), "indiepm-cli-"));
-  return { path, remove: () => rm(path, { recursive: true, force: true }) };
-}
-
-export interface TinyServer {
-  url: string;
-  server: Server;
-  /** TCP connections accepted so far. */
-  connections(): number;
-  close(): Promise<void>;
-}
-
-/** A loopback HTTP server for a site page; counts connections. */
-export async function tinyServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TinyServer> {
-  const server = createServer(handler);
-  let connections = 0;
-  server.on("connection", () => (connections += 1));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    server,
-    connections: () => connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A loopback port nothing listens on (a server is started there and closed). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export function tempDir(): Promise<TempDir> {
+  return freshDir("indiepm-cli-");
 }

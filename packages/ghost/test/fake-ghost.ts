@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenLoopback } from "@indiepm/test-support";
 
 export interface FakeKey {
   id: string;
@@ -137,11 +137,10 @@ ${state.codeInjectionHead ?? ""}`;
       }
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenLoopback(server);
   const tokenOf = (key: FakeKey) => `${key.id}:${key.secret}`;
   const ghost: FakeGhost = {
-    url: `http://127.0.0.1:${port}/`,
+    url,
     server,
     get codeInjectionHead() {
       return state.codeInjectionHead;
@@ -160,11 +159,7 @@ ${state.codeInjectionHead ?? ""}`;
     staffToken: tokenOf(staff),
     integrationKey: tokenOf(integration),
     editorToken: tokenOf(editor),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
   return ghost;
 }
