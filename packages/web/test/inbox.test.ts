@@ -427,3 +427,19 @@ describe("IndieAuth responses (pure)", () => {
     expect(pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
   });
 });
+
+describe("the owner's forms refused with a sentence (400, on the page the form came from)", () => {
+  it.each<[string, string, Record<string, string>, string]>([
+    ["compose naming no site", "compose", { to: " , ", content: "hello" }, "Name at least one site to write to."],
+    ["compose with no text", "compose", { to: "http://127.0.0.1:9/a/", content: "  " }, "Write something to send."],
+    ["a policy that is none of the three", "settings/policy", { policy: "everyone" }, "Choose who may write to you."],
+    ["revoking a token that is not this site's", "settings/tokens/revoke", { id: "t".repeat(64) }, "There is no such token."],
+    ["deleting everything without the box ticked", "settings/delete-all", {}, "Tick the box to confirm that everything is to be deleted."],
+  ])("%s", async (_case, path, fields, sentence) => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const res = await b.post(`${host.pmUrl}${path}`, { csrf: Browser.csrf(page), ...fields });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain(sentence);
+  });
+});
