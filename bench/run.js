@@ -25,6 +25,7 @@ const suites = {
     return (await import("./eleventy.js")).runEleventyBench();
   },
   inbox: async () => (await import("./inbox.js")).runInboxBench(),
+  sanitize: async () => (await import("./sanitize.js")).runSanitizeBench(),
   bounds: async () => (await import("./bounds.js")).runBoundsBench(),
 };
 
