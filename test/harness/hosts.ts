@@ -3,14 +3,12 @@
  * sites that name their pm endpoint with rel=pm, and two pm servers. Every call makes
  * fresh ports and a fresh data folder.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHttpClient, createPmServer, openNedbStore, type HttpClient, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { withWebInbox } from "@indiepm/cli";
+import { closeServer, listenLoopback, tempDir } from "@indiepm/test-support";
 import { createWebInbox, type WebInbox } from "@indiepm/web";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -74,11 +72,7 @@ export class LoopbackHost {
     });
     live.add(this);
     server.keepAliveTimeout = 500;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = Number(new URL(await listenLoopback(server, this.port)).port);
     this.server = server;
     return this;
   }
@@ -89,8 +83,7 @@ export class LoopbackHost {
     this.server = undefined;
     if (!this.actsWhileStopped()) live.delete(this);
     if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   }
 
   /** Opens the same port again. */
@@ -264,7 +257,8 @@ export interface FourHostsOptions {
  * loopback. `overrides` apply to both pm servers (or per side).
  */
 export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHosts> {
-  const dataDir = await mkdtemp(join(tmpdir(), "indiepm-e2e-"));
+  const folder = await tempDir("indiepm-e2e-");
+  const dataDir = folder.path;
   const events: ProtocolEvent[] = [];
   const aliceSite = await new Site().listen();
   const bobSite = await new Site().listen();
@@ -300,7 +294,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     idle: allIdle,
     async close() {
       await Promise.allSettled([alicePm.shutdown(), bobPm.shutdown(), aliceSite.stop(), bobSite.stop()]);
-      await rm(dataDir, { recursive: true, force: true });
+      await folder.remove();
     },
   };
 }
