@@ -5,7 +5,7 @@
  */
 import { JSDOM } from "jsdom";
 import { describe, expect, it } from "vitest";
-import { LINK_REL, sanitizeHtml } from "../src/sanitize.js";
+import { LINK_REL, escapeHtmlText, outputLimit, sanitizeHtml } from "../src/sanitize.js";
 
 /** Everything that could run script, load something, or restyle the page. */
 const EXECUTABLE = [
@@ -128,5 +128,46 @@ describe("§5 content-html: formatting is kept", () => {
     const first = sanitizeHtml('<a href="https://a.example/">a</a>');
     for (let i = 0; i < 50; i++) sanitizeHtml("<p>x</p><script>1</script>");
     expect(sanitizeHtml('<a href="https://a.example/">a</a>')).toBe(first);
+  });
+});
+
+describe("§6 Content: HTML_LIMITS are counted on the tree DOMPurify walks (issue 9 items 1, 2)", () => {
+  const bTitles = (n: number) => Array.from({ length: n }, (_, i) => `<b title="t${i}">`).join("");
+  // name, input, whether the formatting is kept (else: the text, escaped)
+  const rows: Array<[string, string, boolean]> = [
+    ["500 elements: at the limit, sanitized", "<span>x</span>".repeat(500), true],
+    ["501 elements: over, its text", "<span>x</span>".repeat(501), false],
+    ["<![CDATA[> hides nothing from the count (htmlparser2 saw one comment)", `<![CDATA[>${"<span>x</span>".repeat(501)}`, false],
+    ["formatting re-opened in each paragraph is counted (60 <b> × 430 <p>)", `<p>${bTitles(60)}${"<p>x".repeat(430)}`, false],
+    ["comments count as nodes", `<p>${"<!--c-->x".repeat(501)}`, false],
+    ["1,001 attributes on one element", `<p${Array.from({ length: 1_001 }, (_, i) => ` a${i}`).join("")}>x</p>`, false],
+    ["64 deep: at the limit", `${"<span>".repeat(64)}x`, true],
+    ["65 deep: over", `${"<span>".repeat(65)}x`, false],
+    ["over 128 KiB of input: not parsed", `<b>${"x".repeat(128 * 1024)}</b>`, false],
+  ];
+
+  it.each(rows)("%s", (_name, input, kept) => {
+    const output = sanitizeHtml(input);
+    if (kept) expect(output).toMatch(/^<span>|<span>/);
+    else expect(output).not.toMatch(/</);
+    expect(Buffer.byteLength(output)).toBeLessThanOrEqual(outputLimit(Buffer.byteLength(input)));
+  });
+
+  it("output over 4× the input (+1 KiB) is stored as text: re-opened titles cannot multiply", () => {
+    // 8 long titles re-opened in 50 paragraphs: 458 elements, within the count, 40× the bytes.
+    const input = `<p>${Array.from({ length: 8 }, (_, i) => `<b title="${"t".repeat(1_000)}${i}">`).join("")}${"<p>x".repeat(50)}`;
+    const output = sanitizeHtml(input);
+    expect(output).toBe("x".repeat(50));
+  });
+
+  it("leading whitespace is kept, as DOMPurify keeps it for a string", () => {
+    expect(sanitizeHtml("  <b>x</b>")).toBe("  <b>x</b>");
+  });
+
+  it("escapeHtmlText escapes everything markup-like and cuts within the bound, never inside a reference", () => {
+    expect(escapeHtmlText(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    const cut = escapeHtmlText("<".repeat(100), 50);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(50);
+    expect(cut).toMatch(/^(&lt;)+…$/);
   });
 });
