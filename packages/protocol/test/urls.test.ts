@@ -1,9 +1,8 @@
 /**
- * PROTOCOL.md "URLs" and §6 "Secrets": canonical comparison, production vs development
- * URL rules, and codes/tokens (32 CSPRNG bytes, base64url, stored as hashes).
+ * PROTOCOL.md "URLs" and §2 Formats: canonical comparison, production vs development
+ * URL rules, message IDs.
  */
 import { describe, expect, it } from "vitest";
-import { hashSecret, newSecret, secretMatches } from "../src/secrets.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, refusalOf } from "../src/urls.js";
 
 describe("URLs: canonical form is the WHATWG serialization and nothing more", () => {
@@ -45,25 +44,4 @@ describe("§2 Formats: message IDs", () => {
     expect(isMessageId(id)).toBe(true),
   );
   it.each(["", "messages/1", "https://x/#f", "https://x/ü", "https://x/a b", "https://x/%zz", "1https://x/"])("refuses %j", (id) => expect(isMessageId(id)).toBe(false));
-});
-
-describe("§6 Secrets", () => {
-  it("are 32 random bytes as base64url: 43 characters", () => {
-    const secret = newSecret();
-    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(Buffer.from(secret, "base64url")).toHaveLength(32);
-  });
-  it("never repeat", () => {
-    const seen = new Set(Array.from({ length: 1000 }, newSecret));
-    expect(seen.size).toBe(1000);
-  });
-  it("are stored as SHA-256 hashes and compared against them", () => {
-    const secret = newSecret();
-    const stored = hashSecret(secret);
-    expect(stored).toMatch(/^[0-9a-f]{64}$/);
-    expect(stored).not.toContain(secret);
-    expect(secretMatches(secret, stored)).toBe(true);
-    expect(secretMatches(newSecret(), stored)).toBe(false);
-    expect(secretMatches(secret, "00")).toBe(false);
-  });
 });
