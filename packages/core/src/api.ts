@@ -32,21 +32,8 @@ import type { HtmlSanitizer } from "./sanitize.js";
 import type { Store } from "./store/types.js";
 import type { Flow, ProtocolEvent, ReceivedMessage, SendInput, SentMessage } from "./types.js";
 
-/** §7 receiver policy of one site. */
-export type WritePolicy = "anyone" | "contacts" | "nobody";
-
-export interface SitePolicy {
-  policy?: WritePolicy;
-  /** Site URLs that may always write (contacts mode). */
-  contacts?: string[];
-  /**
-   * Sites that may never write; wins over everything (§7). Each entry is a site URL
-   * (exactly that site) or `host:NAME` (every site on that host: `host:spam.example`
-   * refuses `https://spam.example/` and `https://spam.example/~x/`; with a port, as
-   * `host:spam.example:8443`, only sites on that port).
-   */
-  blocked?: string[];
-}
+// §7 receiver policy and settings: defined with the verdicts that read them.
+export type { SitePolicy, SiteSettings, WritePolicy };
 
 /**
  * Retry schedule of §6 ("exponential back-off and jitter, for up to 3 days"), for
@@ -142,22 +129,6 @@ export interface GrantedToken {
   expiresAt: string;
   lastUsedAt?: string;
   revokedAt?: string;
-}
-
-/** §7 and notifications of one site, as they apply now: stored changes plus configuration. */
-export interface SiteSettings {
-  site: string;
-  policy: WritePolicy;
-  /** Contacts added by hand (configured ones included). */
-  contacts: string[];
-  /** Contacts kept automatically: the sites this site wrote to. */
-  wroteTo: string[];
-  /** Site URLs and `host:NAME` entries, as `SitePolicy.blocked`. */
-  blocked: string[];
-  /** Where a small JSON document is POSTed for each new message. */
-  webhook?: string;
-  /** What the server's `policies` option fixes; the owner's changes cannot remove it. */
-  configured: SitePolicy;
 }
 
 /** A change to a site's settings; every field is optional. */

@@ -51,13 +51,14 @@ export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresse
 export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./http/types.js";
 
 // §2–§5 request parsing (pure)
-export { encodeForm, isFormContentType, parseForm } from "./protocol/form.js";
-export type { FormParams } from "./protocol/form.js";
-export { ACTIONS, MAX_BODY_BYTES, MAX_CONTENT_BYTES, bearerToken, isRfc3339, parseFederationRequest } from "./protocol/params.js";
-export type { Action, FederationRequest } from "./protocol/params.js";
-export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, JOB_LIMITS, retryAfterMs } from "./protocol/retry.js";
-export type { JobKind, JobLimits } from "./protocol/retry.js";
-export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, WRITE_POLICIES } from "./protocol/policy.js";
+// (the pure rules are @indiepm/protocol's, re-exported under the names core always had)
+export { encodeForm, isFormContentType, parseForm } from "@indiepm/protocol";
+export type { FormParams } from "@indiepm/protocol";
+export { ACTIONS, MAX_BODY_BYTES, MAX_CONTENT_BYTES, bearerToken, isRfc3339, parseFederationRequest } from "@indiepm/protocol";
+export type { Action, FederationRequest } from "@indiepm/protocol";
+export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, JOB_LIMITS, retryAfterMs } from "@indiepm/protocol";
+export type { JobKind, JobLimits } from "@indiepm/protocol";
+export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, WRITE_POLICIES } from "@indiepm/protocol";
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/webhooks.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";

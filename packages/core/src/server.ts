@@ -12,10 +12,10 @@ import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepar
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { createOwnerSessions } from "./owner/sessions.js";
-import { applySettingsChange, HOST_BLOCK_PREFIX, parseBlockEntry, siteSettings } from "./protocol/policy.js";
+import { applySettingsChange, siteSettings } from "./protocol/policy.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
-import { DEFAULT_RETRY, MAX_BODY_BYTES } from "@indiepm/protocol";
+import { DEFAULT_RETRY, HOST_BLOCK_PREFIX, MAX_BODY_BYTES, parseBlockEntry } from "@indiepm/protocol";
 import { DEFAULT_RATE_LIMITS, RateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 import type { Store } from "./store/types.js";

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
-import { blockedBy, effectiveSettings, parseBlockEntry, verdictFor } from "../src/protocol/policy.js";
+import { blockedBy, effectiveSettings, parseBlockEntry, verdictFor } from "@indiepm/protocol";
 import { checkVouch, pageLinksTo, vouchingContact } from "../src/protocol/vouch.js";
 import { linksInHtml } from "../src/discovery/links.js";
 import { PmError } from "../src/errors.js";

@@ -25,3 +25,52 @@ export type { UrlPolicy } from "./urls.js";
 // §2 errors
 export { ERROR_STATUS, errorResponse, isProtocolErrorCode, jsonResponse, LOCAL_ERROR_CODES, PmError } from "./errors.js";
 export type { ErrorBody, ErrorCode, LocalErrorCode, PmErrorOptions, ProtocolErrorCode } from "./errors.js";
+
+// §2–§5 requests
+export { encodeForm, isFormContentType, parseForm } from "./form.js";
+export type { FormParams } from "./form.js";
+export {
+  ACTIONS,
+  bearerToken,
+  isRfc3339,
+  MAX_BODY_BYTES,
+  MAX_CONTENT_BYTES,
+  MAX_EXPIRES_IN,
+  MIN_EXPIRES_IN,
+  parseFederationRequest,
+  utf8Length,
+} from "./params.js";
+export type {
+  Action,
+  AuthorizeRequest,
+  DeliverRequest,
+  FederationRequest,
+  GrantRequest,
+  NotifyRequest,
+  RequestRequest,
+  VerifyRequest,
+} from "./params.js";
+
+// §3 step 6, §4 steps 3–6, §6 Secrets: codes and tokens
+export { codeIsLive, tokenVerdict } from "./tokens.js";
+export type { IssuedSecret, TokenVerdict } from "./tokens.js";
+
+// §6 Retries
+export {
+  backoffDelay,
+  classifyAnswer,
+  classifyFailure,
+  classifyWebhookAnswer,
+  DEFAULT_RETRY,
+  FINAL_CODES,
+  JOB_LIMITS,
+  MIN_RETRY_DELAY_MS,
+  nextTry,
+  retryAfterMs,
+  retryDelay,
+} from "./retry.js";
+export type { Failure, JobKind, JobLimits, NextTry, Outcome, PeerAnswer, RetrySchedule } from "./retry.js";
+
+// §7 who may write
+export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, verdictFor, WRITE_POLICIES } from "./policy.js";
+export type { SitePolicy, SiteSettings, StoredSettings, WritePolicy } from "./policy.js";

@@ -5,7 +5,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import type { PmServer, SettingsChange } from "../api.js";
 import { PmError, errorResponse, jsonResponse } from "../errors.js";
-import { bearerToken } from "../protocol/params.js";
+import { bearerToken } from "@indiepm/protocol";
 import { readLimited } from "../protocol/federation.js";
 import type { SendInput } from "../types.js";
 

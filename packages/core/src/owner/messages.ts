@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { GrantedToken, ListQuery, MessageLookup } from "../api.js";
 import { PmError } from "../errors.js";
-import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "../protocol/params.js";
+import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "@indiepm/protocol";
 import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";

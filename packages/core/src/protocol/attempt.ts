@@ -13,7 +13,7 @@
  */
 import type { Discovery } from "../discovery/discover.js";
 import { discoverStep, postStep, type Engine, type StepContext } from "./engine.js";
-import { classifyAnswer, classifyFailure, classifyWebhookAnswer, nextTry, type Failure, type JobKind, type Outcome } from "./retry.js";
+import { classifyAnswer, classifyFailure, classifyWebhookAnswer, type Failure, type JobKind, nextTry, type Outcome } from "@indiepm/protocol";
 
 /** A try that succeeded, with what came back. */
 export interface Success<T> {

@@ -10,7 +10,7 @@ import type { HtmlSanitizer } from "../sanitize.js";
 import { patchFrom, type CollectionName, type Store } from "../store/types.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
-import type { RetrySchedule } from "./retry.js";
+import type { RetrySchedule } from "@indiepm/protocol";
 
 export interface Engine {
   /** Canonical E of this server. */

@@ -7,8 +7,7 @@
 import type { SitePolicy } from "../api.js";
 import { PmError, errorResponse } from "../errors.js";
 import type { Engine } from "./engine.js";
-import { isFormContentType, parseForm } from "./form.js";
-import { bearerToken, parseFederationRequest } from "./params.js";
+import { bearerToken, isFormContentType, parseFederationRequest, parseForm } from "@indiepm/protocol";
 import type { RateLimiter } from "./rate-limit.js";
 import { answerAuthorize, answerDeliver, answerNotify, checkDeliverToken } from "./receiver.js";
 import { answerGrant, answerRequest, answerVerify } from "./sender.js";

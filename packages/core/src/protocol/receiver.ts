@@ -10,16 +10,13 @@ import { DuplicateKeyError } from "../store/types.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
 import { mutate, type Engine, type StepContext } from "./engine.js";
 import { identityRedirectRefusal } from "../discovery/identity.js";
-import { encodeForm } from "./form.js";
-import type { AuthorizeRequest, DeliverRequest, NotifyRequest } from "./params.js";
-import { siteSettings, verdictFor } from "./policy.js";
+import { type AuthorizeRequest, type DeliverRequest, encodeForm, type Failure, type NotifyRequest, tokenVerdict, verdictFor } from "@indiepm/protocol";
+import { siteSettings } from "./policy.js";
 import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "./rate-limit.js";
 import { checkVouch, vouchingContact } from "./vouch.js";
 import { enqueueWebhook } from "./webhooks.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
-import type { Failure } from "./retry.js";
 import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
-import { tokenVerdict } from "./tokens.js";
 
 /** How precisely a standing token's `lastUsedAt` is kept. */
 export const LAST_USED_RESOLUTION_MS = 60_000;

@@ -8,12 +8,9 @@ import { hashSecret, keyOf, newSecret } from "../secrets.js";
 import type { Flow } from "../types.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
 import { describe, discoverStep, mutate, type Engine, type StepContext } from "./engine.js";
-import { encodeForm } from "./form.js";
-import type { GrantRequest, RequestRequest, VerifyRequest } from "./params.js";
+import { codeIsLive, encodeForm, type Failure, type GrantRequest, type RequestRequest, type VerifyRequest } from "@indiepm/protocol";
 import { rememberContact } from "./policy.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "./records.js";
-import type { Failure } from "./retry.js";
-import { codeIsLive } from "./tokens.js";
 import { describeForPeer } from "../http/peer-description.js";
 
 /** §4 step 2: codes live at most 5 minutes. */

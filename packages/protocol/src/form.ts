@@ -4,13 +4,14 @@
  * valid percent-encoded UTF-8 is refused (`invalid_request`) instead of being silently
  * turned into U+FFFD, so what is stored is what was sent.
  */
-import { PmError } from "../errors.js";
+import { PmError } from "./errors.js";
 
 /** Parameter name → every value it was given, in order. */
 export type FormParams = Map<string, string[]>;
 
 const FORM_TYPE = "application/x-www-form-urlencoded";
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
 
 /** True when a `Content-Type` header names the form type (parameters such as charset allowed). */
 export function isFormContentType(contentType: string | null): boolean {
@@ -60,7 +61,7 @@ function decodeComponent(raw: string): string {
     } else {
       // A whole code point: both halves of a surrogate pair (U+10000 and above) at once.
       const char = String.fromCodePoint(plus.codePointAt(i)!);
-      bytes.push(...Buffer.from(char, "utf8"));
+      bytes.push(...utf8Encoder.encode(char));
       i += char.length - 1;
     }
   }

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { PmError } from "../src/errors.js";
-import { encodeForm, isFormContentType, parseForm } from "../src/protocol/form.js";
-import { isRfc3339, parseFederationRequest } from "../src/protocol/params.js";
+import { encodeForm, isFormContentType, parseForm } from "../src/form.js";
+import { isRfc3339, parseFederationRequest } from "../src/params.js";
 
 const S = "https://alice.example.org/";
 const R = "https://bob.example.com/";

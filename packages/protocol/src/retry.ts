@@ -2,10 +2,17 @@
  * PROTOCOL.md §6 "Retries", as pure functions: which answers are final, how long to wait
  * before the next try (exponential back-off with jitter, never less than it whatever a
  * peer's `Retry-After` says), and when a job gives up (its horizon or its attempt cap).
- * protocol/attempt.ts runs this lifecycle for every outgoing job.
+ * `@indiepm/core`'s protocol/attempt.ts runs this lifecycle for every outgoing job.
  */
-import { PmError, type ErrorCode } from "../errors.js";
-import type { PostAnswer } from "../http/types.js";
+import { PmError, type ErrorCode } from "./errors.js";
+
+/** What the classification reads of a peer's answer to a POST (core's `PostAnswer` is one). */
+export interface PeerAnswer {
+  status: number;
+  headers: Headers;
+  /** The parsed body when it was JSON, else `undefined`. */
+  json: unknown;
+}
 
 export interface RetrySchedule {
   baseDelayMs: number;
@@ -123,7 +130,7 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
 }
 
 /** §6: 429 and 5xx are retried, 429 and 503 after their `Retry-After`; `undefined` for any other answer. */
-function retryable(answer: PostAnswer, code: string | undefined, detail: string, now: number): Failure | undefined {
+function retryable(answer: PeerAnswer, code: string | undefined, detail: string, now: number): Failure | undefined {
   const { status } = answer;
   if (status !== 429 && status < 500) return undefined;
   const afterMs = status === 429 || status === 503 ? retryAfterMs(answer.headers.get("retry-after"), now) : undefined;
@@ -135,7 +142,7 @@ function retryable(answer: PostAnswer, code: string | undefined, detail: string,
  * §2/§6: classifies a peer's answer. `expected` are the success statuses for the
  * action (202 for notify/authorize/request/grant, 200 for verify, 201/200 for deliver).
  */
-export function classifyAnswer(answer: PostAnswer, expected: readonly number[], now: number): Outcome {
+export function classifyAnswer(answer: PeerAnswer, expected: readonly number[], now: number): Outcome {
   const { status } = answer;
   const body = (answer.json && typeof answer.json === "object" ? answer.json : {}) as Record<string, unknown>;
   const code = typeof body.error === "string" ? body.error : undefined;
@@ -152,7 +159,7 @@ export function classifyAnswer(answer: PostAnswer, expected: readonly number[], 
 }
 
 /** The owner's webhook is plain HTTP, not §2: any 2xx is success, 429/5xx are retried as §6 says, the rest is final. */
-export function classifyWebhookAnswer(answer: PostAnswer, now: number): Outcome {
+export function classifyWebhookAnswer(answer: PeerAnswer, now: number): Outcome {
   const detail = `The webhook answered ${answer.status}.`;
   if (answer.status >= 200 && answer.status <= 299) return { kind: "ok", status: answer.status };
   return retryable(answer, undefined, detail, now) ?? { kind: "final", code: "bad_response", detail };

@@ -3,8 +3,7 @@
  * a fixture table over the pure verdict functions.
  */
 import { describe, expect, it } from "vitest";
-import type { SecretDoc } from "../src/protocol/records.js";
-import { codeIsLive, tokenVerdict } from "../src/protocol/tokens.js";
+import { codeIsLive, tokenVerdict, type IssuedSecret } from "../src/tokens.js";
 
 const S = "https://alice.example.org/";
 const R = "https://bob.example.com/";
@@ -12,9 +11,9 @@ const X = "https://mallory.example/";
 const M = "https://pm.alice.example.uk/messages/1";
 const NOW = 1_000_000;
 const base = { _id: "h", sender: S, recipient: R, createdAt: NOW - 1000, expiresAt: NOW + 60_000 };
-const code: SecretDoc = { ...base, kind: "code", endpoint: "https://pm.bob.example.net/" };
-const messageToken: SecretDoc = { ...base, kind: "message-token", message: M };
-const standing: SecretDoc = { ...base, kind: "standing-token" };
+const code: IssuedSecret = { ...base, kind: "code", endpoint: "https://pm.bob.example.net/" };
+const messageToken: IssuedSecret = { ...base, kind: "message-token", message: M };
+const standing: IssuedSecret = { ...base, kind: "standing-token" };
 
 describe("§4 steps 3 and 5: codes", () => {
   it.each([
@@ -48,6 +47,6 @@ describe("§3 step 6 / §4 step 6: bearer tokens of deliver", () => {
     ["a code presented as a token", code, req, { ok: false }],
     ["an unknown token", null, req, { ok: false }],
   ] as const)("%s", (_, doc, request, expected) => {
-    expect(tokenVerdict(doc as SecretDoc | null, request, NOW)).toMatchObject(expected);
+    expect(tokenVerdict(doc as IssuedSecret | null, request, NOW)).toMatchObject(expected);
   });
 });

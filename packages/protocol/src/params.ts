@@ -3,8 +3,8 @@
  * a parsed form into one typed request per `action`, or the first §2 error in check
  * order (413 `content` size, then 400 form and parameters). Pure: no I/O, no state.
  */
-import { PmError } from "../errors.js";
-import { isMessageId, parseEndpointUrl, parseSiteUrl, type UrlPolicy } from "../urls.js";
+import { PmError } from "./errors.js";
+import { isMessageId, parseEndpointUrl, parseSiteUrl, type UrlPolicy } from "./urls.js";
 import type { FormParams } from "./form.js";
 
 export const ACTIONS = ["notify", "verify", "request", "authorize", "grant", "deliver"] as const;
@@ -113,9 +113,22 @@ function sites(form: FormParams, policy: UrlPolicy): Sites {
   };
 }
 
-/** The byte length of a string in UTF-8, without allocating. */
+/**
+ * The byte length of a string in UTF-8, without allocating (§2 sizes are UTF-8 bytes). A
+ * lone surrogate counts as the 3 bytes of the U+FFFD it is encoded as.
+ */
 export function utf8Length(value: string): number {
-  return Buffer.byteLength(value, "utf8");
+  let bytes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair: one code point above U+FFFF
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 /**

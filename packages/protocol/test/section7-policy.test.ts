@@ -1,6 +1,6 @@
 /** PROTOCOL.md §7 "Who may write": the receiver's policy decision. */
 import { describe, expect, it } from "vitest";
-import { allowsSender } from "../src/protocol/policy.js";
+import { allowsSender } from "../src/policy.js";
 
 const A = "https://alice.example.org/";
 describe("§7 receiver policy", () => {
