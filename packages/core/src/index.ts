@@ -39,12 +39,8 @@ export { hashSecret, newSecret } from "./secrets.js";
 // §1 discovery and §6 outgoing requests
 export { discoverEndpoint, endpointFromResponse, DISCOVERY_LIMITS } from "./discovery/discover.js";
 export type { Discovery, DiscoveryLimits } from "./discovery/discover.js";
-export { createPmLinkFinder, findPmLinkInHtml, relHasPm } from "./discovery/html.js";
-export type { PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "./discovery/html.js";
-export { findPmLink, parseLinkHeader } from "./discovery/link-header.js";
-export { linksInHtml } from "./discovery/links.js";
-export type { HtmlLink } from "./discovery/links.js";
-export type { LinkValue } from "./discovery/link-header.js";
+export { createPmLinkFinder, findPmLink, findPmLinkInHtml, linksInHtml, parseLinkHeader, relHasPm } from "@indiepm/protocol";
+export type { HtmlLink, LinkValue, PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "@indiepm/protocol";
 export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
 export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
 export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresses.js";

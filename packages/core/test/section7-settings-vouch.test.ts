@@ -5,9 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
-import { blockedBy, effectiveSettings, parseBlockEntry, verdictFor } from "@indiepm/protocol";
+import { blockedBy, effectiveSettings, linksInHtml, parseBlockEntry, verdictFor } from "@indiepm/protocol";
 import { checkVouch, pageLinksTo, vouchingContact } from "../src/protocol/vouch.js";
-import { linksInHtml } from "../src/discovery/links.js";
 import { PmError } from "../src/errors.js";
 import type { FetchedPage, HttpClient } from "../src/http/types.js";
 

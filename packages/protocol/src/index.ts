@@ -26,6 +26,17 @@ export type { UrlPolicy } from "./urls.js";
 export { ERROR_STATUS, errorResponse, isProtocolErrorCode, jsonResponse, LOCAL_ERROR_CODES, PmError } from "./errors.js";
 export type { ErrorBody, ErrorCode, LocalErrorCode, PmErrorOptions, ProtocolErrorCode } from "./errors.js";
 
+// §1 discovery: the Link header (step 2) and the HTML (steps 3–4)
+export { findPmLink, parseLinkHeader } from "./discovery/link-header.js";
+export type { LinkValue } from "./discovery/link-header.js";
+export { createPmLinkFinder, findPmLinkInHtml } from "./discovery/html.js";
+export type { PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "./discovery/html.js";
+export { linksInHtml } from "./discovery/links.js";
+export type { HtmlLink } from "./discovery/links.js";
+
+// §1 the rel=pm link itself: the one writer and the one rel test
+export { escapeAttribute, linkHeaderNamesPm, pmLinkElement, pmLinkHeaderValue, relHasPm } from "./rel-pm.js";
+
 // §2–§5 requests
 export { encodeForm, isFormContentType, parseForm } from "./form.js";
 export type { FormParams } from "./form.js";
@@ -74,3 +85,6 @@ export type { Failure, JobKind, JobLimits, NextTry, Outcome, PeerAnswer, RetrySc
 // §7 who may write
 export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, verdictFor, WRITE_POLICIES } from "./policy.js";
 export type { SitePolicy, SiteSettings, StoredSettings, WritePolicy } from "./policy.js";
+
+// Options of the packages built on these rules (STYLE.md practice 5)
+export { closestName, describeValue, isPlainObject, unknownOptionSentence } from "./options.js";

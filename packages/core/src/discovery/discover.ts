@@ -7,8 +7,7 @@
 import { PmError } from "../errors.js";
 import type { FetchedPage, HttpClient, HttpGetOptions, RedirectHop } from "../http/types.js";
 import { siteRefusalOf, type UrlPolicy } from "../urls.js";
-import { createPmLinkFinder, type PmLinkFinder, type PmLinkMatch } from "./html.js";
-import { findPmLink } from "./link-header.js";
+import { createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkMatch } from "@indiepm/protocol";
 
 /** §1 limits: 5 redirects, 5 s in all, 1 MiB read. */
 export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 };

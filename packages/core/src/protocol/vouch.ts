@@ -5,7 +5,7 @@
  * only when it is on a contact's site, so a stranger cannot make it fetch anything
  * else — and admits the sender when the page links to `sender`.
  */
-import { linksInHtml } from "../discovery/links.js";
+import { linksInHtml } from "@indiepm/protocol";
 import { PmError } from "../errors.js";
 import { DISCOVERY_LIMITS } from "../discovery/discover.js";
 import type { Logger } from "../api.js";

@@ -1,11 +1,12 @@
 /**
  * PROTOCOL.md §1 steps 3–4, the streaming finder on its own: what it matches, when it
  * says it is done (the `stopWhen` signal), and that chunk boundaries change nothing.
- * The full rule table, over HTTP, is in discovery.test.ts.
+ * The full rule table, over HTTP, is in @indiepm/core's test/discovery.test.ts.
  */
 import { JSDOM, VirtualConsole } from "jsdom";
 import { describe, expect, it } from "vitest";
-import { createPmLinkFinder, findPmLinkInHtml, relHasPm } from "../src/discovery/html.js";
+import { createPmLinkFinder, findPmLinkInHtml } from "../src/discovery/html.js";
+import { relHasPm } from "../src/rel-pm.js";
 
 describe("relHasPm", () => {
   it.each([

@@ -23,6 +23,7 @@
  * appears only after that is not seen — the price of stopping early, which §1 allows.
  */
 import { Parser } from "htmlparser2";
+import { relHasPm } from "../rel-pm.js";
 
 /** The `rel=pm` element found, its attributes decoded but its URLs not yet resolved. */
 export interface PmLinkMatch {
@@ -58,15 +59,6 @@ const HEAD_ELEMENTS = new Set([
   "html", "head", "base", "basefont", "bgsound", "link", "meta", "title", "style", "script", "noscript", "noframes", "template",
 ]);
 
-const ASCII_WHITESPACE = /[\t\n\f\r ]+/;
-
-/**
- * PROTOCOL.md §1 step 3: true when a `rel` value holds the token `pm` (HTML: ASCII
- * whitespace separated, ASCII case-insensitive; `not-pm` is not `pm`).
- */
-export function relHasPm(rel: string): boolean {
-  return rel.split(ASCII_WHITESPACE).some((token) => token.length === 2 && token.replace(/[A-Z]/g, (c) => c.toLowerCase()) === "pm");
-}
 
 /**
  * A streaming finder for PROTOCOL.md §1 step 3 (the first `<link>`/`<a>` with
