@@ -12,9 +12,9 @@ import { PmError } from "../errors.js";
 export interface SanitizerPoolOptions {
   /** Worker threads (default: 2, or 1 on a single core). Each holds a jsdom window (~60 MB). */
   workers?: number;
-  /** Most milliseconds one message may take in a worker (default 1,000; a message within `HTML_LIMITS` takes well under 100). */
+  /** Most milliseconds one message may take in a worker (default 2,000; the costliest within `HTML_LIMITS` take 0.3–1 s on a busy 2-core machine). */
   budgetMs?: number;
-  /** Messages waiting for a worker, beyond which `sanitize` answers `busy` at once (default 8). */
+  /** Messages waiting for a worker, beyond which `sanitize` answers `busy` at once (default 4: a sender waits at most about (4 + 1) × the budget, within its §6 10 s). */
   maxQueue?: number;
   /** Heap of each worker, MiB (default 256): a worker that needs more is ended like one over budget. */
   maxHeapMb?: number;
@@ -39,7 +39,7 @@ export interface SanitizerPool extends HtmlSanitizer {
   readonly stats: { started: number; overBudget: number; busy: number; workersStarted: number };
 }
 
-export const DEFAULT_SANITIZER = { budgetMs: 1_000, maxQueue: 8, maxHeapMb: 256 } as const;
+export const DEFAULT_SANITIZER = { budgetMs: 2_000, maxQueue: 4, maxHeapMb: 256 } as const;
 
 interface Job {
   id: number;
@@ -97,7 +97,12 @@ export function createSanitizerPool(options: SanitizerPoolOptions = {}): Sanitiz
     });
     // An error (out of memory, a failed load) ends the thread: its job is over budget.
     worker.on("error", () => {});
-    worker.on("exit", () => retire(slot, false));
+    worker.on("exit", () => {
+      // A worker that never got ready cannot load the sanitizer: what waits is stored as
+      // text rather than starting worker after worker (the next message tries again).
+      if (!slot.ready) for (const job of queue.splice(0)) settle(job, { kind: "over_budget" });
+      retire(slot, false);
+    });
   }
 
   /** Ends `slot`'s worker; its job, if any, is answered over budget. */
@@ -111,8 +116,17 @@ export function createSanitizerPool(options: SanitizerPoolOptions = {}): Sanitiz
       slot.job.resolve({ kind: "over_budget" });
       slot.job = undefined;
     }
-    if (terminate) void slot.worker.terminate();
+    if (terminate) {
+      void slot.worker.terminate();
+      // The replacement loads jsdom (a second or more) now rather than when the next message comes.
+      if (!closed && slots.length < size) spawn();
+    }
     dispatch();
+  }
+
+  function settle(job: Job, outcome: SanitizeOutcome): void {
+    if (outcome.kind === "over_budget") stats.overBudget++;
+    job.resolve(outcome);
   }
 
   function dispatch(): void {

@@ -160,27 +160,30 @@ export function sanitizeHtml(html) {
 function measureTree(root) {
   let nodes = 0;
   let attributes = 0;
-  let depth = 0;
   let deepest = 0;
+  // Text and comments have no children: only elements are ever descended into.
+  let level = 1;
   /** @type {Node | null} */
   let node = root.firstChild;
-  while (node && node !== root) {
-    if (node.nodeType === 1 || node.nodeType === 8) {
+  while (node) {
+    if (node.nodeType === 1) {
       nodes++;
-      if (node.nodeType === 1) attributes += /** @type {Element} */ (node).attributes.length;
-      if (nodes > HTML_LIMITS.maxNodes || attributes > HTML_LIMITS.maxAttributes) break;
+      attributes += /** @type {Element} */ (node).attributes.length;
+      deepest = Math.max(deepest, level);
+    } else if (node.nodeType === 8) {
+      nodes++;
     }
+    if (nodes > HTML_LIMITS.maxNodes || attributes > HTML_LIMITS.maxAttributes || deepest > HTML_LIMITS.maxDepth) break;
     if (node.firstChild) {
       node = node.firstChild;
-      deepest = Math.max(deepest, ++depth);
-      if (deepest > HTML_LIMITS.maxDepth) break;
+      level++;
       continue;
     }
-    while (node && node !== root && !node.nextSibling) {
-      node = node.parentNode;
-      depth--;
+    while (node !== root && !node.nextSibling) {
+      node = /** @type {Node} */ (node.parentNode);
+      level--;
     }
-    if (!node || node === root) break;
+    if (node === root) break;
     node = node.nextSibling;
   }
   return { nodes, attributes, depth: deepest };
