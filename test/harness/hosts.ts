@@ -250,6 +250,8 @@ export interface FourHostsOptions {
   inbox?: boolean;
   /** Wraps a pm server's store as it is opened (again on every restart). */
   wrapStore?: { alice?: (store: Store) => Store; bob?: (store: Store) => Store };
+  /** A pm server's outbound requests start this late (`PmHostOptions.deferOutboundMs`). */
+  deferOutboundMs?: { alice?: number; bob?: number };
 }
 
 /**
@@ -276,6 +278,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     events,
     ...(aliceOverrides ? { overrides: aliceOverrides } : {}),
     ...(options.wrapStore?.alice ? { wrapStore: options.wrapStore.alice } : {}),
+    ...(options.deferOutboundMs?.alice === undefined ? {} : { deferOutboundMs: options.deferOutboundMs.alice }),
     ...(options.inbox ? { inbox: true } : {}),
   });
   await bobPm.startServer({
@@ -284,6 +287,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     events,
     ...(bobOverrides ? { overrides: bobOverrides } : {}),
     ...(options.wrapStore?.bob ? { wrapStore: options.wrapStore.bob } : {}),
+    ...(options.deferOutboundMs?.bob === undefined ? {} : { deferOutboundMs: options.deferOutboundMs.bob }),
     ...(options.inbox ? { inbox: true } : {}),
   });
   return {
