@@ -198,8 +198,10 @@ let before = { attempts: 0, trap4: 0, trap6: 0 };
 beforeEach(() => {
   before = { attempts: spy.attempts.length, trap4: trap4.connections, trap6: trap6.connections };
 });
-afterEach(() => {
-  // Nothing but the allowed address was connected to during the test, and the traps saw nobody.
+afterEach(async () => {
+  // Once both engines are idle (nothing running or due now), nothing but the allowed
+  // address was connected to during the test, and the traps saw nobody.
+  await Promise.all([pm.alice.server.idle(), pm.bob.server.idle()]);
   expect(spy.attempts.slice(before.attempts).filter((a) => a.host !== ALLOWED)).toEqual([]);
   expect({ trap4: trap4.connections - before.trap4, trap6: trap6.connections - before.trap6 }).toEqual({ trap4: 0, trap6: 0 });
 });
@@ -412,8 +414,18 @@ describe("§6 and the URL rules: plain http in production", () => {
 
 describe("after every row", () => {
   it("the traps on 127.0.0.1 and ::1 never saw a connection, and nothing but 127.0.0.2 was ever connected to", async () => {
-    // Work still queued by earlier rows (retries of pending deliveries) has had its chance.
-    await new Promise((r) => setTimeout(r, 500));
+    // Work earlier rows left (retries of pending deliveries, dialbacks, webhooks) has ended.
+    await waitFor(async () => {
+      const left = await Promise.all(
+        (["alice", "bob"] as const).flatMap((who) => [
+          pm[who].store.count("deliveries", { status: "pending" }),
+          pm[who].store.count("handshakes", { state: "active" }),
+          pm[who].store.count("webhooks", { status: "pending" }),
+        ]),
+      );
+      return left.every((n) => n === 0);
+    }, 20_000, "the work of every row to end");
+    await Promise.all([pm.alice.server.idle(), pm.bob.server.idle()]);
     expect({ trap4: trap4.connections, trap6: trap6.connections }).toEqual({ trap4: 0, trap6: 0 });
     expect(spy.attempts.filter((a) => a.host !== ALLOWED)).toEqual([]);
     expect(spy.attempts.length).toBeGreaterThan(100);
