@@ -1,5 +1,6 @@
 /** The public surface is deliberate (STYLE.md practice 10): adding or removing an export changes this snapshot. */
 import { expect, it } from "vitest";
+import * as tokenizer from "../src/html-tokenizer.js";
 import * as protocol from "../src/index.js";
 
 it("@indiepm/protocol exports exactly these names", () => {
@@ -69,6 +70,16 @@ it("@indiepm/protocol exports exactly these names", () => {
       "unknownOptionSentence",
       "utf8Length",
       "verdictFor",
+    ]
+  `);
+});
+
+it("@indiepm/protocol/html-tokenizer exports exactly these names", () => {
+  expect(Object.keys(tokenizer).sort()).toMatchInlineSnapshot(`
+    [
+      "Parser",
+      "QuoteType",
+      "Tokenizer",
     ]
   `);
 });
