@@ -4,8 +4,8 @@
  * with PROTOCOL.md §1 discovery; `proxy` prints an nginx or Caddy snippet. The logic
  * is `@indiepm/ghost`'s; this file is options in, text out.
  */
-import { createHttpClient } from "@indiepm/core";
-import { CODE_INJECTION_SETTING, GhostError, IntegrationKeyError, PROXY_SERVERS, proxySnippet, setupGhost, type GhostSetupResult, type ProxyServer } from "@indiepm/ghost";
+import { createHttpClient, discoverEndpoint } from "@indiepm/core";
+import { CODE_INJECTION_SETTING, GhostError, IntegrationKeyError, pmLinkTag, PROXY_SERVERS, proxySnippet, setupGhost, type GhostSetupResult, type ProxyServer } from "@indiepm/ghost";
 import { flag, parseCommand, stringValue, usage, type ParsedValues } from "./args.js";
 import { CliError, EXIT_OK, sentence } from "./cli-error.js";
 import { DEFAULT_GHOST_UPSTREAM, DEFAULT_PM_UPSTREAM } from "./defaults.js";
@@ -76,7 +76,7 @@ async function runSetup(argv: readonly string[], io: Io): Promise<number> {
   const http = dryRun ? undefined : createHttpClient({ dev });
   let result: GhostSetupResult;
   try {
-    result = await setupGhost({ siteUrl, ...(adminUrl ? { adminUrl } : {}), staffToken, endpoint, dryRun, dev, ...(http ? { http } : {}) });
+    result = await setupGhost({ siteUrl, ...(adminUrl ? { adminUrl } : {}), staffToken, endpoint, dryRun, dev, ...(http ? { discover: (site: string) => discoverEndpoint(site, http, { dev }) } : {}) });
   } catch (error) {
     if (error instanceof IntegrationKeyError) {
       // The one sentence on stderr; what to paste (or delete) on stdout.
@@ -118,7 +118,7 @@ const ACTION_TEXT = {
 function setupReport(result: GhostSetupResult, dryRun: boolean): string {
   const lines: string[] = [];
   const where = "the site header code injection";
-  const element = result.endpoint === null ? result.found.map((found) => found.source).join(" ") : `<link rel="pm" href="${result.endpoint}">`;
+  const element = result.endpoint === null ? result.found.map((found) => found.source).join(" ") : pmLinkTag(result.endpoint);
   if (result.action === "unchanged") {
     lines.push(`Ghost ${result.site}: ${where} already ${result.endpoint === null ? "has no pm link" : `names ${result.endpoint}`}; nothing to change.`);
   } else {

@@ -14,26 +14,14 @@
  * folder is not cleaned between builds, and a changed endpoint leaves nothing stale.
  */
 
+import { linkHeaderNamesPm, pmLinkHeaderValue } from "@indiepm/protocol";
 import type { PageScope } from "./options.js";
 
 export const MARKER = "# rel=pm endpoint, added by @indiepm/eleventy-plugin";
 
 /** The header line for `endpoint` (its URL is already in canonical, percent-encoded form). */
 export function pmLinkHeader(endpoint: string): string {
-  return `Link: <${endpoint}>; rel="pm"`;
-}
-
-/** True when a `Link` header value has a link whose `rel` holds the token `pm` (§1 step 2). */
-export function linkValueNamesPm(value: string): boolean {
-  return splitLinkValue(value).some(isPmLinkValue);
-}
-
-function isPmLinkValue(link: string): boolean {
-  const params = link.replace(/^\s*<[^>]*>/, "");
-  for (const match of params.matchAll(/;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))/gi)) {
-    if ((match[1] ?? match[2] ?? "").toLowerCase().split(/\s+/).includes("pm")) return true;
-  }
-  return false;
+  return `Link: ${pmLinkHeaderValue(endpoint)}`;
 }
 
 /** Splits a `Link` header value into its links, at commas outside `<…>` and quotes. */
@@ -114,13 +102,13 @@ export function mergeHeaders(existing: string, paths: readonly string[], endpoin
     const body = lines.slice(ruleStart + 1, ruleEnd);
     const pmLines = body.flatMap((line, i) => {
       const h = headerOf(line);
-      return h && !isComment(line) && h.name === "link" && linkValueNamesPm(h.value) ? [i] : [];
+      return h && !isComment(line) && h.name === "link" && linkHeaderNamesPm(h.value) ? [i] : [];
     });
     if (pmLines.length > 0 && !options.replace) continue; // the site names an endpoint for this path itself
     const indent = /^[ \t]+/.exec(body.find((l) => isIndented(l) && !isComment(l)) ?? "")?.[0] ?? "  ";
     const kept = body.flatMap((line, i) => {
       if (!pmLines.includes(i)) return [line];
-      const rest = splitLinkValue(headerOf(line)!.value).filter((l) => !isPmLinkValue(l)).map((l) => l.trim());
+      const rest = splitLinkValue(headerOf(line)!.value).filter((l) => !linkHeaderNamesPm(l)).map((l) => l.trim());
       return rest.length > 0 ? [`${indent}Link: ${rest.join(", ")}`] : [];
     });
     lines.splice(ruleStart + 1, body.length, ...kept, `${indent}${MARKER}`, `${indent}${header}`);

@@ -44,7 +44,8 @@
  * doctype, `<html>`, `<head>` or `<body>` (`<title>t</title><p>x`) is a fragment by this
  * rule: give it a doctype, as every layout should have.
  */
-import { QuoteType, Tokenizer, type TokenizerCallbacks } from "htmlparser2";
+import { escapeAttribute, pmLinkElement, relHasPm } from "@indiepm/protocol";
+import { QuoteType, Tokenizer, type TokenizerCallbacks } from "@indiepm/protocol/html-tokenizer";
 
 /** A rel=pm `<link>`/`<a>` found in a page, with where its `href` attribute is written. */
 export interface PmLinkInPage {
@@ -305,11 +306,6 @@ export function tokenizerIsWholeDocument(html: string): boolean {
   return answer; // nothing but whitespace, comments and head elements: a fragment
 }
 
-/** PROTOCOL.md §1 step 3: a `rel` value holds the token `pm` (ASCII whitespace separated, ASCII case-insensitive). */
-export function relHasPm(rel: string): boolean {
-  return rel.split(/[\t\n\f\r ]+/).some((token) => token.length === 2 && asciiLower(token) === "pm");
-}
-
 /** Decodes character references in a raw attribute value, with the tokenizer's own decoder. */
 function decodeAttribute(raw: string, quote: QuoteType): string {
   if (!raw.includes("&")) return raw;
@@ -380,8 +376,8 @@ const SIMPLE_HEAD_ITEMS = new RegExp(
   "i",
 );
 const SIMPLE_LINK = new RegExp(`<link(${ATTRIBUTES})>`, "iy");
-/** How `pmLinkElement` starts: such a link, its value without `"` or `<`, is read without parsing. */
-const OWN_LINK_START = '<link rel="pm" href="';
+/** How `pmLinkElement` starts (`<link rel="pm" href="`): such a link, its value without `"` or `<`, is read without parsing. */
+const OWN_LINK_START = pmLinkElement("").slice(0, -'">'.length);
 /** One attribute, its parts captured: leading whitespace, name, and a double-quoted, single-quoted or unquoted value. */
 const ATTRIBUTE_PARTS = new RegExp(
   `(${WS}+)([^\\t\\n\\f\\r "'<>/=]+)(?:${WS}*=${WS}*(?:"([^"]*)"|'([^']*)'|([^\\t\\n\\f\\r "'=<>\`]+)))?`,
@@ -511,16 +507,6 @@ export function tokenizerFindPmLinks(html: string, options: { all?: boolean } = 
   tokenizer.write(html);
   if (tokenizer.running) tokenizer.end();
   return found;
-}
-
-/** Escapes a value for a double-quoted HTML attribute. */
-export function escapeAttribute(value: string): string {
-  return value.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
-}
-
-/** The element the plugin inserts. */
-export function pmLinkElement(endpoint: string): string {
-  return `<link rel="pm" href="${escapeAttribute(endpoint)}">`;
 }
 
 /** True when an `href` as written names `endpoint` (compared in canonical form, PROTOCOL.md "URLs"). */

@@ -17,7 +17,8 @@ import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
 import { PmPluginError } from "./errors.js";
 import { headerPaths, mergeHeaders, type PageRecord } from "./headers.js";
-import { findPmLinks, isWholeDocument, namesEndpoint, pmLinkElement, pmLinkInjector } from "./html.js";
+import { pmLinkElement } from "@indiepm/protocol";
+import { findPmLinks, isWholeDocument, namesEndpoint, pmLinkInjector } from "./html.js";
 import { addTemplateNames, type NamespaceConfig } from "./namespace.js";
 import { resolveOptions, type IndiepmPluginOptions, type PageScope, type ResolvedOptions } from "./options.js";
 

@@ -3,7 +3,7 @@
  * a wrong option stops the build before any page is written, with one sentence that
  * names the option and, where it can, the fix.
  */
-import { canonicalUrl, isIpHost, isLocalhostName, refusalOf } from "@indiepm/core/urls";
+import { canonicalUrl, describeValue, isIpHost, isLocalhostName, isPlainObject, refusalOf, unknownOptionSentence } from "@indiepm/protocol";
 import { PmPluginError } from "./errors.js";
 import { globToRegExp } from "./glob.js";
 
@@ -92,43 +92,6 @@ function configError(sentence: string): PmPluginError {
   return new PmPluginError("invalid_config", `${PLUGIN}: ${sentence}`);
 }
 
-/** A value as it reads in a message: strings quoted (and cut short), other things by kind. */
-function shown(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return "an object";
-  return String(value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** Edit distance, for "did you mean" (helmet's way with misspelt options). */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-function suggestion(key: string): string | undefined {
-  const ranked = KNOWN.map((k) => ({ k, d: k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k) })).sort((x, y) => x.d - y.d);
-  const best = ranked[0]!;
-  return best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.k : undefined;
-}
-
 /** Hosts that are this machine: `localhost` names (RFC 6761), 127.0.0.0/8, `::1`, and IPv4-mapped 127.x. */
 export function isLoopbackHost(hostname: string): boolean {
   if (isLocalhostName(hostname)) return true;
@@ -143,15 +106,15 @@ function checkEndpoint(value: unknown, allowHttp: boolean): string {
     throw configError(`option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, ${EXAMPLE}).`);
   }
   if (typeof value !== "string" || !URL.canParse(value)) {
-    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${shown(value)}.`);
+    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${describeValue(value)}.`);
   }
   const url = new URL(value);
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${shown(value)}.`);
+    throw configError(`option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got ${describeValue(value)}.`);
   }
   const refusal = refusalOf(url, { dev: true }); // user name or password
-  if (refusal) throw configError(`option \`endpoint\` is refused: ${refusal}, got ${shown(value)}.`);
-  if (url.hash || value.includes("#")) throw configError(`option \`endpoint\` must not have a fragment, got ${shown(value)}.`);
+  if (refusal) throw configError(`option \`endpoint\` is refused: ${refusal}, got ${describeValue(value)}.`);
+  if (url.hash || value.includes("#")) throw configError(`option \`endpoint\` must not have a fragment, got ${describeValue(value)}.`);
   if (!allowHttp && !isLoopbackHost(url.hostname)) {
     if (url.protocol === "http:") {
       throw configError(
@@ -170,7 +133,7 @@ function checkEndpoint(value: unknown, allowHttp: boolean): string {
 function checkBoolean(options: Record<string, unknown>, key: string): boolean {
   const value = options[key];
   if (value === undefined) return false;
-  if (typeof value !== "boolean") throw configError(`option \`${key}\` must be true or false, got ${shown(value)}.`);
+  if (typeof value !== "boolean") throw configError(`option \`${key}\` must be true or false, got ${describeValue(value)}.`);
   return value;
 }
 
@@ -180,7 +143,7 @@ function checkPages(value: unknown): PageScope {
   if (value === "none") return { kind: "none" };
   const patterns = typeof value === "string" ? [value] : Array.isArray(value) ? (value as unknown[]) : undefined;
   if (!patterns || patterns.length === 0 || patterns.some((p) => typeof p !== "string" || p.trim() === "")) {
-    throw configError(`option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got ${shown(value)}.`);
+    throw configError(`option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got ${describeValue(value)}.`);
   }
   const strings = patterns as string[];
   return { kind: "globs", patterns: strings, regexps: strings.map(globToRegExp) };
@@ -190,10 +153,10 @@ function checkGlobalData(value: unknown): string | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return DEFAULT_GLOBAL_DATA;
   if (typeof value !== "string" || !IDENTIFIER.test(value)) {
-    throw configError(`option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got ${shown(value)}.`);
+    throw configError(`option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got ${describeValue(value)}.`);
   }
   if (ELEVENTY_DATA_KEYS.has(value) || /^eleventy/i.test(value)) {
-    throw configError(`option \`globalData\` is ${shown(value)}, a data key Eleventy uses; choose another name such as "pmEndpoint".`);
+    throw configError(`option \`globalData\` is ${describeValue(value)}, a data key Eleventy uses; choose another name such as "pmEndpoint".`);
   }
   return value;
 }
@@ -202,10 +165,10 @@ function checkShortcode(value: unknown): string | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return DEFAULT_SHORTCODE;
   if (typeof value !== "string" || !IDENTIFIER.test(value)) {
-    throw configError(`option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got ${shown(value)}.`);
+    throw configError(`option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got ${describeValue(value)}.`);
   }
   if (BUILT_IN_TAGS.has(value)) {
-    throw configError(`option \`shortcode\` is ${shown(value)}, a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".`);
+    throw configError(`option \`shortcode\` is ${describeValue(value)}, a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".`);
   }
   return value;
 }
@@ -217,17 +180,10 @@ function checkShortcode(value: unknown): string | undefined {
  */
 export function resolveOptions(raw: unknown): ResolvedOptions {
   if (!isPlainObject(raw)) {
-    throw configError(`options must be an object such as ${EXAMPLE}, got ${shown(raw)}.`);
+    throw configError(`options must be an object such as ${EXAMPLE}, got ${describeValue(raw)}.`);
   }
-  for (const key of Object.keys(raw)) {
-    if ((KNOWN as readonly string[]).includes(key)) continue;
-    const guess = suggestion(key);
-    throw configError(
-      guess
-        ? `unknown option \`${key}\`; did you mean \`${guess}\`?`
-        : `unknown option \`${key}\` (known options: ${KNOWN.map((k) => `\`${k}\``).join(", ")}).`,
-    );
-  }
+  const unknown = unknownOptionSentence(raw, KNOWN);
+  if (unknown) throw configError(unknown);
   const allowHttp = checkBoolean(raw, "allowHttp");
   return {
     endpoint: checkEndpoint(raw.endpoint, allowHttp),

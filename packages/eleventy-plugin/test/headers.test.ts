@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { headerPaths, linkValueNamesPm, MARKER, mergeHeaders } from "../src/headers.js";
+import { headerPaths, MARKER, mergeHeaders } from "../src/headers.js";
 import indiepm from "../src/index.js";
 import { buildJson, buildWrite, createSite, type Site } from "./support/sites.js";
 
@@ -54,14 +54,6 @@ describe("mergeHeaders", () => {
     expect(mergeHeaders(first, ["/*"], E)).toBe(`/*\n  X-A: 1\n  ${MARKER}\n  ${H}\n`);
     expect(mergeHeaders(first, [], E)).toBe("/*\n  X-A: 1\n");
     expect(mergeHeaders(mergeHeaders("", ["/"], E), [], E)).toBe("");
-  });
-
-  it("reads rel lists in Link values", () => {
-    expect(linkValueNamesPm('<https://e/>; rel="pm"')).toBe(true);
-    expect(linkValueNamesPm("<https://e/>; REL=PM")).toBe(true);
-    expect(linkValueNamesPm('<https://e/?a=b,c>; rel="me pm"')).toBe(true);
-    expect(linkValueNamesPm('<https://e/>; rel="not-pm"')).toBe(false);
-    expect(linkValueNamesPm('<https://e/; rel="pm">; rel=me')).toBe(false);
   });
 
   it("uses /* only when every page names the endpoint and the plugin covers them all", () => {

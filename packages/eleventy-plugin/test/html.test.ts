@@ -7,13 +7,13 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { relHasPm } from "@indiepm/protocol";
 import { describe, expect, it } from "vitest";
 import {
   findPmLinks,
   headInsertionIndex,
   injectPmLink,
   isWholeDocument,
-  relHasPm,
   simpleHeadInsertionIndex,
   simpleHeadPmLink,
   tokenizerFindPmLinks,

@@ -7,6 +7,7 @@
  * the dependency): only then is the response's content type known.
  */
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { linkHeaderNamesPm, pmLinkHeaderValue } from "@indiepm/protocol";
 import { checkKnownKeys, checkUrl, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 
 const FACTORY = "pmLink";
@@ -21,14 +22,9 @@ export type PmLinkMiddleware = (req: IncomingMessage, res: ServerResponse, next:
 /** Content types that §1 step 3 reads as HTML; a page of either gets the Link. */
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 
-/** True when a `Link` header value already has a link whose rel list contains `pm` (§1 step 2). */
+/** True when a `Link` header value already has a link whose rel list contains `pm` (§1 step 2; `@indiepm/protocol`'s rule). */
 export function linkNamesPm(value: string): boolean {
-  const withoutTargets = value.replace(/<[^>]*>/g, "<>");
-  for (const match of withoutTargets.matchAll(/;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))/gi)) {
-    const rels = (match[1] ?? match[2] ?? "").toLowerCase().split(/\s+/);
-    if (rels.includes("pm")) return true;
-  }
-  return false;
+  return linkHeaderNamesPm(value);
 }
 
 function headerValues(value: OutgoingHttpHeader | undefined): string[] {
@@ -83,7 +79,7 @@ export function pmLink(...args: unknown[]): PmLinkMiddleware {
     throw configError(FACTORY, "option `endpoint` is required: the pm endpoint's absolute URL, e.g. \"https://example.com/pm/\".");
   }
   const endpoint = checkUrl(FACTORY, "endpoint", options.endpoint, { production: false });
-  const linkValue = `<${endpoint}>; rel="pm"`;
+  const linkValue = pmLinkHeaderValue(endpoint);
 
   return function pmLinkMiddleware(_req, res, next) {
     const writeHead = res.writeHead;

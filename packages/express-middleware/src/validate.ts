@@ -3,27 +3,15 @@
  * names the option and, where it can, the fix (STYLE.md practice 5; helmet's
  * "Did you mean `maxAge`?").
  */
-import { PmError, refusalOf } from "@indiepm/core";
+import { PmError } from "@indiepm/core";
+import { describeValue, isPlainObject, refusalOf, unknownOptionSentence } from "@indiepm/protocol";
+
+// One wording of a value and one plain-object test for every package's options (`@indiepm/protocol`).
+export { describeValue as shown, isPlainObject };
 
 /** A start-up error: `PmError("invalid_config")` whose message names the option. */
 export function configError(factory: string, sentence: string): PmError {
   return new PmError("invalid_config", `${factory}: ${sentence}`);
-}
-
-/** A value as it reads in an error message: strings quoted, objects by kind. */
-export function shown(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return "an object";
-  return String(value);
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 /**
@@ -38,46 +26,10 @@ export function looksLikeMiddlewareCall(args: readonly unknown[]): boolean {
   return name === "IncomingMessage" || ("socket" in first && "method" in first && "headers" in first);
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The known name closest to `name`, when it is close enough to be a typo. */
-export function closest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const d = candidate.toLowerCase() === name.toLowerCase() ? 0 : distance(name, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-/** Refuses an option name nobody defined, suggesting the one meant. */
+/** Refuses an option name nobody defined, suggesting the one meant (the shared rule of `@indiepm/protocol`). */
 export function checkKnownKeys(factory: string, options: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const guess = closest(key, known);
-    throw configError(
-      factory,
-      guess
-        ? `unknown option \`${key}\`; did you mean \`${guess}\`?`
-        : `unknown option \`${key}\` (known options: ${known.map((k) => `\`${k}\``).join(", ")}).`,
-    );
-  }
+  const unknown = unknownOptionSentence(options, known);
+  if (unknown) throw configError(factory, unknown);
 }
 
 /**
@@ -86,7 +38,7 @@ export function checkKnownKeys(factory: string, options: Record<string, unknown>
  * domain name, not localhost).
  */
 export function checkUrl(factory: string, field: string, value: unknown, options: { production: boolean }): string {
-  const wrong = (why: string): PmError => configError(factory, `option \`${field}\` ${why}, got ${shown(value)}.`);
+  const wrong = (why: string): PmError => configError(factory, `option \`${field}\` ${why}, got ${describeValue(value)}.`);
   if (typeof value !== "string" || !URL.canParse(value)) throw wrong("must be an absolute http(s) URL");
   const url = new URL(value);
   if (url.protocol !== "https:" && url.protocol !== "http:") throw wrong("must be an absolute http(s) URL");

@@ -6,8 +6,8 @@
  * is kept, and the rule needs no marker comment: the wanted state is "exactly one
  * `<link rel=pm>` naming the endpoint", so a second run finds it and changes nothing.
  */
-import { relHasPm } from "@indiepm/core";
-import { Parser } from "htmlparser2";
+import { pmLinkElement, relHasPm } from "@indiepm/protocol";
+import { Parser } from "@indiepm/protocol/html-tokenizer";
 import { GhostError } from "./errors.js";
 
 /** A `<link>` element of the code injection whose `rel` names `pm`. */
@@ -57,13 +57,9 @@ export function findPmLinks(html: string): PmLinkElement[] {
   return found;
 }
 
-function escapeAttribute(value: string): string {
-  return value.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
-}
-
-/** The element `setPmLink` writes: `<link rel="pm" href="ENDPOINT">`. */
+/** The element `setPmLink` writes: `<link rel="pm" href="ENDPOINT">` (`@indiepm/protocol`'s `pmLinkElement`). */
 export function pmLinkTag(endpoint: string): string {
-  return `<link rel="pm" href="${escapeAttribute(endpoint)}">`;
+  return pmLinkElement(endpoint);
 }
 
 function sameUrl(href: string | undefined, endpoint: string): boolean {

@@ -17,7 +17,7 @@ export type { AdminKey, GhostAdminClient, GhostAdminClientOptions, GhostIdentity
 
 // `indiepm ghost setup`
 export { CODE_INJECTION_SETTING, IntegrationKeyError, manualStep, setupGhost } from "./setup.js";
-export type { GhostSetupOptions, GhostSetupResult, ManualStep } from "./setup.js";
+export type { GhostSetupOptions, GhostSetupResult, ManualStep, SiteDiscovery } from "./setup.js";
 
 // `indiepm ghost proxy` (pure)
 export { DEFAULT_GHOST_UPSTREAM, DEFAULT_PM_UPSTREAM, PROXY_SERVERS, pmLinkHeaderValue, proxyLayout, proxySnippet } from "./proxy.js";

@@ -7,6 +7,7 @@
  *
  * Pure: options in, text out. Options are checked once, here.
  */
+import { pmLinkHeaderValue } from "@indiepm/protocol";
 import { GhostError } from "./errors.js";
 
 export const PROXY_SERVERS = ["nginx", "caddy"] as const;
@@ -79,10 +80,8 @@ export function proxyLayout(options: Omit<ProxyOptions, "server">): ProxyLayout 
   return { mode: "subdomain", site, pm, prefix: pm.pathname, pmUpstream, ghostUpstream };
 }
 
-/** `Link: <endpoint>; rel="pm"`'s value. */
-export function pmLinkHeaderValue(endpoint: string): string {
-  return `<${endpoint}>; rel="pm"`;
-}
+/** `Link: <endpoint>; rel="pm"`'s value (`@indiepm/protocol`'s, the one writer of it). */
+export { pmLinkHeaderValue };
 
 /** The reverse-proxy snippet for `options.server`. @throws GhostError `invalid_option`. */
 export function proxySnippet(options: ProxyOptions): string {

@@ -4,9 +4,11 @@
  * discovery of PROTOCOL.md §1 on the site's home page.
  *
  * The network sits behind two small seams: `fetch` for Ghost's Admin API (the owner's
- * own server, named by the owner) and core's guarded `HttpClient` for the proof (§6).
+ * own server, named by the owner) and `discover` for the proof: PROTOCOL.md §1 run as a
+ * pm server runs it, through §6's guarded client. The `indiepm` CLI passes
+ * `@indiepm/core`'s `discoverEndpoint`, so this package needs only the protocol's rules.
  */
-import { discoverEndpoint, refusalOf, type Discovery, type HttpClient } from "@indiepm/core";
+import { refusalOf } from "@indiepm/protocol";
 import { createGhostAdminClient, parseAdminKey, type GhostIdentity } from "./admin-api.js";
 import { pmLinkTag, removePmLink, setPmLink, type CodeInjectionAction, type PmLinkElement } from "./code-injection.js";
 import { GhostError } from "./errors.js";
@@ -29,11 +31,25 @@ export interface GhostSetupOptions {
   dev?: boolean;
   /** For the Admin API; default global `fetch`. */
   fetch?: typeof globalThis.fetch;
-  /** For the proof (PROTOCOL.md §1); core's `createHttpClient({ dev })`. Not needed for a dry run. */
-  http?: HttpClient;
+  /**
+   * For the proof: PROTOCOL.md §1 discovery of a site, as
+   * `(site) => discoverEndpoint(site, createHttpClient({ dev }), { dev })` with
+   * `@indiepm/core`. Not needed for a dry run.
+   */
+  discover?: (siteUrl: string) => Promise<SiteDiscovery>;
   /** How many times the proof looks before it gives up (a cache in front of Ghost may lag); default 4, 1 s apart. */
   proofAttempts?: number;
   proofDelayMs?: number;
+}
+
+/** What the proof reads of a discovery (`@indiepm/core`'s `Discovery` is one). */
+export interface SiteDiscovery {
+  /** The endpoint the site names, or `null` when it names none. */
+  endpoint: string | null;
+  /** The final URL of the response, after redirects. */
+  url: string;
+  /** Where the endpoint came from: a `Link` header (§1 step 2), the HTML (step 3), or nowhere. */
+  source: "link-header" | "html" | "none";
 }
 
 export interface GhostSetupResult {
@@ -52,7 +68,7 @@ export interface GhostSetupResult {
   /** Who the key speaks for. */
   identity: GhostIdentity;
   /** What discovery on the home page found afterwards; absent on a dry run. */
-  proof?: Discovery;
+  proof?: SiteDiscovery;
 }
 
 /** Ghost refused the change because the key is an integration's: what to paste by hand instead. */
@@ -123,8 +139,8 @@ export async function setupGhost(options: GhostSetupOptions): Promise<GhostSetup
     result.written = true;
   }
 
-  if (!options.http) throw new GhostError("invalid_option", "setupGhost needs an http client (core's createHttpClient) to prove the link is live");
-  result.proof = await prove(site.href, endpoint, change.found, options.http, dev, options.proofAttempts ?? 4, options.proofDelayMs ?? 1_000);
+  if (!options.discover) throw new GhostError("invalid_option", "setupGhost needs discover (core's discoverEndpoint over its http client) to prove the link is live");
+  result.proof = await prove(site.href, endpoint, change.found, options.discover, options.proofAttempts ?? 4, options.proofDelayMs ?? 1_000);
   return result;
 }
 
@@ -150,21 +166,21 @@ async function prove(
   siteUrl: string,
   endpoint: string | null,
   found: readonly PmLinkElement[],
-  http: HttpClient,
-  dev: boolean,
+  discover: (siteUrl: string) => Promise<SiteDiscovery>,
   attempts: number,
   delayMs: number,
-): Promise<Discovery> {
+): Promise<SiteDiscovery> {
   const removed = new Set(found.flatMap((element) => (element.href !== undefined && URL.canParse(element.href, siteUrl) ? [new URL(element.href, siteUrl).href] : [])));
-  let last: Discovery | undefined;
+  let last: SiteDiscovery | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      last = await discoverEndpoint(siteUrl, http, { dev });
+      last = await discover(siteUrl);
     } catch (error) {
       throw new GhostError("not_live", `Ghost took the change, but discovery on ${siteUrl} failed: ${error instanceof Error ? error.message.replace(/\.$/, "") : String(error)}`, { cause: error });
     }
     const live = endpoint === null ? last.endpoint === null || !removed.has(last.endpoint) : last.endpoint === endpoint;
-    if (live) return last;
+    // What SiteDiscovery names, and nothing more a discover function may add (core's redirect chain).
+    if (live) return { endpoint: last.endpoint, url: last.url, source: last.source };
     if (attempt < attempts) await sleep(delayMs);
   }
   const seen = last?.endpoint === null || last === undefined ? "no pm endpoint" : `${last.endpoint} (${last.source === "link-header" ? "from a Link header" : "from an earlier link in the page, perhaps the theme's"})`;

@@ -1,9 +1,10 @@
 /**
  * `setupGhost` and the Admin API client against a stand-in Ghost on loopback
- * (fake-ghost.ts), with core's guarded HTTP client (dev) for the PROTOCOL.md §1 proof.
+ * (fake-ghost.ts), with core's discovery over its guarded HTTP client (dev) for the
+ * PROTOCOL.md §1 proof, as the CLI passes it.
  */
 import { createHmac } from "node:crypto";
-import { createHttpClient, type ClosableHttpClient } from "@indiepm/core";
+import { createHttpClient, discoverEndpoint, type ClosableHttpClient } from "@indiepm/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { adminApiToken, createGhostAdminClient, GHOST_ACCEPT_VERSION, GhostError, IntegrationKeyError, parseAdminKey, setupGhost, type GhostSetupOptions } from "../src/index.js";
 import { startFakeGhost, type FakeGhost } from "./fake-ghost.js";
@@ -24,7 +25,7 @@ afterEach(async () => {
 });
 
 function options(extra: Partial<GhostSetupOptions> = {}): GhostSetupOptions {
-  return { siteUrl: ghost.url, staffToken: ghost.staffToken, endpoint: E, dev: true, http, proofAttempts: 1, ...extra };
+  return { siteUrl: ghost.url, staffToken: ghost.staffToken, endpoint: E, dev: true, discover: (site) => discoverEndpoint(site, http, { dev: true }), proofAttempts: 1, ...extra };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<GhostError> {
@@ -100,7 +101,7 @@ describe("setupGhost: the merge written through the Admin API", () => {
     expect(ghost.codeInjectionHead).toBe(original);
   });
 
-  it("a dry run reads and shows the change but writes nothing and needs no http client", async () => {
+  it("a dry run reads and shows the change but writes nothing and needs no discovery", async () => {
     const result = await setupGhost({ siteUrl: ghost.url, staffToken: ghost.staffToken, endpoint: E, dev: true, dryRun: true });
     expect(result).toMatchObject({ action: "added", changed: true, written: false });
     expect(result.after).toContain(`<link rel="pm" href="${E}">`);
@@ -163,7 +164,7 @@ describe("setupGhost: what Ghost refuses, and why", () => {
   it.each([
     { name: "an http Ghost URL", extra: { siteUrl: "http://blog.example/", dev: false }, message: /the Ghost URL http:\/\/blog.example\/ is refused: production servers accept only https URLs \(use --dev for http\) \(--dev allows it\)/ },
     { name: "a loopback endpoint in production", extra: { siteUrl: "https://blog.example/", endpoint: "https://127.0.0.1/", dev: false }, message: /the pm endpoint https:\/\/127.0.0.1\/ is refused/ },
-    { name: "no http client for the proof", extra: { http: undefined }, message: /needs an http client/ },
+    { name: "no discovery for the proof", extra: { discover: undefined }, message: /needs discover/ },
   ])("refuses $name before writing", async ({ extra, message }) => {
     const error = await rejection(setupGhost(options(extra as Partial<GhostSetupOptions>)));
     expect(error.code).toBe("invalid_option");
