@@ -10,6 +10,7 @@ describe("unknownOptionSentence", () => {
     [{ endpiont: "x" }, "unknown option `endpiont`; did you mean `endpoint`?"],
     [{ allowhttp: true }, "unknown option `allowhttp`; did you mean `allowHttp`?"],
     [{ shortCode: true }, "unknown option `shortCode`; did you mean `shortcode`?"],
+    [{ ALLOWHTTP: true }, "unknown option `ALLOWHTTP`; did you mean `allowHttp`?"],
     [{ colour: "red" }, "unknown option `colour` (known options: `endpoint`, `allowHttp`, `pages`, `replace`, `headers`, `globalData`, `shortcode`)."],
   ])("%o → %s", (options, sentence) => {
     expect(unknownOptionSentence(options, KNOWN)).toBe(sentence);
