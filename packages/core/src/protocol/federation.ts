@@ -9,8 +9,12 @@ import { PmError, errorResponse } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { bearerToken, isFormContentType, parseFederationRequest, parseForm } from "@indiepm/protocol";
 import type { RateLimiter } from "./rate-limit.js";
-import { answerAuthorize, answerDeliver, answerNotify, checkDeliverToken } from "./receiver.js";
-import { answerGrant, answerRequest, answerVerify } from "./sender.js";
+import { answerAuthorize } from "./actions/authorize.js";
+import { answerDeliver, checkDeliverToken } from "./actions/deliver.js";
+import { answerGrant } from "./actions/grant.js";
+import { answerNotify } from "./actions/notify.js";
+import { answerRequest } from "./actions/request.js";
+import { answerVerify } from "./actions/verify.js";
 
 export interface FederationContext {
   engine: Engine;

@@ -1,64 +1,16 @@
 /**
- * The receiver role, E_R: answering `notify`/`authorize` (PROTOCOL.md §3/§4 step 2),
- * the dialback it then makes (steps 3–4), and `deliver` (step 6, §5).
+ * The receiver role's dialback, E_R: the work a `notify`/`authorize` (actions/notify.ts,
+ * actions/authorize.ts) starts, PROTOCOL.md §3/§4 steps 3–4.
  */
-import type { SitePolicy, SiteSettings } from "../api.js";
-import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
-import { escapeHtmlText, outputLimit } from "../sanitize.js";
-import { hashSecret, keyOf, newSecret } from "../secrets.js";
-import { DuplicateKeyError } from "../store/types.js";
+import { PmError, type ErrorCode } from "../errors.js";
+import { hashSecret, newSecret } from "../secrets.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
 import { mutate, type Engine, type StepContext } from "./engine.js";
 import { identityRedirectRefusal } from "../discovery/identity.js";
-import { type AuthorizeRequest, type DeliverRequest, encodeForm, type Failure, type NotifyRequest, tokenVerdict, verdictFor } from "@indiepm/protocol";
-import { siteSettings } from "./policy.js";
+import { encodeForm, type Failure } from "@indiepm/protocol";
 import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "./rate-limit.js";
-import { checkVouch, vouchingContact } from "./vouch.js";
-import { enqueueWebhook } from "./webhooks.js";
-import type { HandshakeDoc, InboxDoc, SecretDoc } from "./records.js";
-import { MESSAGE_TOKEN_LIFETIME_MS } from "./sender.js";
-
-/** How precisely a standing token's `lastUsedAt` is kept. */
-export const LAST_USED_RESOLUTION_MS = 60_000;
-
-/**
- * §2 "the site named" (404) then §7 policy (403), for notify and authorize: the block
- * list first and before any fetch; a sender the policy refuses may still be admitted by
- * its `vouch` page in `contacts` mode (the only fetch made before answering). Resolves
- * `{ vouch }` when the vouch admitted it: the handshake and its token keep it (see `mayDeliver`).
- */
-async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string; vouch?: string }): Promise<{ vouch?: string }> {
-  if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
-  const settings = await siteSettings(engine.store, policies, req.recipient);
-  const verdict = verdictFor(settings, req.sender);
-  if (verdict === "allowed") return {};
-  if (verdict === "refused" && settings.policy === "contacts" && req.vouch) {
-    await checkVouch(engine.http, req.vouch, req.sender, [...settings.contacts, ...settings.wroteTo], engine.log);
-    return { vouch: req.vouch };
-  }
-  throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
-}
-
-/**
- * §3 step 2: `notify`. Stores the dialback work before answering 202 (§6 Durability).
- * A message already stored, or a handshake for it under way, starts nothing new.
- */
-export async function answerNotify(engine: Engine, policies: Record<string, SitePolicy>, req: NotifyRequest): Promise<Response> {
-  const admitted = await admit(engine, policies, req);
-  const accepted = jsonResponse({ status: "accepted" }, 202);
-  if (await engine.store.get("inbox", keyOf(req.recipient, req.sender, req.message))) return accepted;
-  const id = keyOf("notify", req.recipient, req.sender, req.message);
-  await startHandshake(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message, ...admitted });
-  return accepted;
-}
-
-/** §4 step 2: `authorize`. As notify, for the code C. */
-export async function answerAuthorize(engine: Engine, policies: Record<string, SitePolicy>, req: AuthorizeRequest): Promise<Response> {
-  const admitted = await admit(engine, policies, req);
-  const id = keyOf("authorize", req.recipient, req.sender, hashSecret(req.code));
-  await startHandshake(engine, id, { kind: "authorize", sender: req.sender, recipient: req.recipient, code: req.code, ...admitted });
-  return jsonResponse({ status: "accepted" }, 202);
-}
+import type { HandshakeDoc, SecretDoc } from "./records.js";
+import { MESSAGE_TOKEN_LIFETIME_MS } from "../limits.js";
 
 /**
  * Stores the dialback work of a notify/authorize (§6 Durability), unless the same one is
@@ -67,7 +19,7 @@ export async function answerAuthorize(engine: Engine, policies: Record<string, S
  * "too many", which an honest sender retries after the wait (§6 Retries), where a 202
  * that started nothing would leave it waiting for a `request` that never comes.
  */
-async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
+export async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
   const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
   if (existing?.state === "active") return;
   const senderHost = senderHostOf(fields.sender);
@@ -157,106 +109,4 @@ async function end(engine: Engine, doc: HandshakeDoc, state: "done" | "failed", 
     d.state === "active" && d.rev === doc.rev ? { state, error: code, detail, code: undefined, updatedAt: engine.now() } : null,
   );
   if (state === "failed") engine.log.warn("handshake failed", { kind: doc.kind, sender: doc.sender, recipient: doc.recipient, error: code, detail });
-}
-
-/**
- * §3 step 6 / §4 step 6 / §5: `deliver`. The bearer token must be live and bound to
- * (S, R) — and to M in the message flow. The message is stored once per (R, S, M): a
- * repeat answers `200 duplicate` and changes nothing.
- */
-export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<SecretDoc> {
-  if (!bearer) throw new PmError("invalid_token", "A deliver needs Authorization: Bearer with the token from request or grant.");
-  const secret = await engine.store.get<SecretDoc>("secrets", hashSecret(bearer));
-  const verdict = tokenVerdict(secret, req, engine.now());
-  if (!verdict.ok) throw new PmError("invalid_token", verdict.why);
-  return secret!;
-}
-
-/**
- * §7 at `deliver` (§2: after the token and the site): the policy and the block list hold
- * for tokens granted before they changed. A token stays valid (401 is for tokens) but is
- * refused with 403 while the policy refuses its sender, and works again if it is let back.
- * A sender a vouch admitted at step 2 is no contact: its token carries the vouch page,
- * which admits it in `contacts` mode while the page's site is still a contact. Pure.
- */
-export function mayDeliver(settings: SiteSettings, sender: string, secret: Pick<SecretDoc, "vouch">): boolean {
-  const verdict = verdictFor(settings, sender);
-  if (verdict === "allowed") return true;
-  if (verdict === "blocked" || settings.policy !== "contacts" || !secret.vouch) return false;
-  return vouchingContact(secret.vouch, [...settings.contacts, ...settings.wroteTo]) !== undefined;
-}
-
-/** Sanitizing under way, per engine and message: a retry waits for it rather than sanitizing again. */
-const sanitizing = new WeakMap<Engine, Map<string, { html: string; done: Promise<string> }>>();
-
-/**
- * §5 `content-html`, sanitized in the engine's worker pool; when the pool is over budget
- * or full, the message's plain `content`, escaped (§5: a sender sends its text too).
- */
-function sanitizedHtml(engine: Engine, id: string, req: DeliverRequest & { contentHtml: string }): Promise<string> {
-  let running = sanitizing.get(engine);
-  if (!running) sanitizing.set(engine, (running = new Map()));
-  const same = running.get(id);
-  if (same && same.html === req.contentHtml) return same.done;
-  const done = engine.sanitizer
-    .sanitize(req.contentHtml)
-    .then((outcome) => {
-      if (outcome.kind === "sanitized") return outcome.html;
-      engine.log.warn("content-html stored as text", { why: outcome.kind, sender: req.sender, recipient: req.recipient, message: req.message });
-      return escapeHtmlText(req.content, outputLimit(Buffer.byteLength(req.contentHtml, "utf8")));
-    })
-    .finally(() => {
-      if (running.get(id)?.done === done) running.delete(id);
-    });
-  running.set(id, { html: req.contentHtml, done });
-  return done;
-}
-
-export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {
-  if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
-  const settings = await siteSettings(engine.store, policies, req.recipient);
-  if (!mayDeliver(settings, req.sender, secret)) {
-    throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
-  }
-  const now = engine.now();
-  // §3 step 6: T is used up by the 201 (or by a 200 duplicate); presented again for the
-  // same (S, R, M) before it expires, it gets 200 duplicate and changes nothing.
-  if (secret.kind === "message-token" && secret.usedAt !== undefined) return jsonResponse({ status: "duplicate" }, 200);
-  const id = keyOf(req.recipient, req.sender, req.message);
-  // A message already stored is a duplicate before anything is sanitized: a sender's
-  // retry (after its 10 s time-out) costs a lookup, not another sanitizing.
-  let duplicate = (await engine.store.get("inbox", id)) !== null;
-  let doc: InboxDoc | undefined;
-  if (!duplicate) {
-    const contentHtml = req.contentHtml === undefined ? undefined : await sanitizedHtml(engine, id, { ...req, contentHtml: req.contentHtml });
-    doc = {
-      _id: id,
-      message: req.message,
-      sender: req.sender,
-      recipient: req.recipient,
-      content: req.content,
-      published: req.published,
-      receivedAt: now,
-      ...(req.name !== undefined ? { name: req.name } : {}),
-      ...(contentHtml !== undefined ? { contentHtml } : {}),
-      ...(req.inReplyTo !== undefined ? { inReplyTo: req.inReplyTo } : {}),
-      ...(req.to !== undefined ? { to: req.to } : {}),
-    };
-    try {
-      await engine.store.insert("inbox", doc);
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError)) throw error;
-      duplicate = true;
-    }
-  }
-  if (secret.kind === "message-token") {
-    await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });
-    await engine.store.update<HandshakeDoc>("handshakes", keyOf("notify", req.recipient, req.sender, req.message), { set: { state: "done", updatedAt: now } });
-  } else if (secret.lastUsedAt === undefined || now - secret.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
-    // "Last used" is for the owner's eye: a minute's resolution saves a store write per
-    // message in a busy conversation (bench/delivery.js: one append instead of two).
-    await engine.store.update<SecretDoc>("secrets", secret._id, { set: { lastUsedAt: now } });
-  }
-  if (!duplicate && doc && settings.webhook) await enqueueWebhook(engine, settings.webhook, doc);
-  return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
 }

@@ -1,24 +1,16 @@
 /**
  * The sender role, E_S: delivering what this server's sites write (PROTOCOL.md §3 steps
- * 1–2 and 6, §4 steps 1–2 and 6) and answering the receiver's dialback (§3 steps 3 and
- * 5, §4 steps 3 and 5).
+ * 1–2 and 6, §4 steps 1–2 and 6). The answers to the receiver's dialback are actions/verify.ts,
+ * request.ts and grant.ts.
  */
-import { PmError, jsonResponse, type ErrorCode } from "../errors.js";
+import { type ErrorCode } from "../errors.js";
 import { hashSecret, keyOf, newSecret } from "../secrets.js";
-import type { Flow } from "../types.js";
 import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
-import { describe, discoverStep, mutate, type Engine, type StepContext } from "./engine.js";
-import { codeIsLive, encodeForm, type Failure, type GrantRequest, type RequestRequest, type VerifyRequest } from "@indiepm/protocol";
+import { mutate, type Engine, type StepContext } from "./engine.js";
+import { encodeForm, type Failure } from "@indiepm/protocol";
 import { rememberContact } from "./policy.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "./records.js";
-import { describeForPeer } from "../http/peer-description.js";
-
-/** §4 step 2: codes live at most 5 minutes. */
-export const CODE_LIFETIME_MS = 5 * 60_000;
-/** §3 step 4: message tokens live at most 10 minutes. */
-export const MESSAGE_TOKEN_LIFETIME_MS = 10 * 60_000;
-/** §4: a sender starts a new handshake when its token has less than a minute left. */
-export const TOKEN_RENEW_MARGIN_MS = 60_000;
+import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS } from "../limits.js";
 
 const ctxOf = (d: DeliveryDoc, step: number): StepContext => ({ flow: d.flow, step, message: d.message, sender: d.sender, recipient: d.recipient });
 
@@ -234,145 +226,4 @@ function withLock(key: string, task: () => Promise<void>): Promise<void> {
     if (lockChains.get(key) === next) lockChains.delete(key);
   });
   return next;
-}
-
-// ---------------------------------------------------------------------------
-// Answering the receiver (E_S' in §3/§4)
-// ---------------------------------------------------------------------------
-
-/**
- * §3 step 3 / §4 step 3: `verify`. Yes for a message M from S with R among its
- * recipients, or for a live code this server issued for exactly (S, R). Verify does not
- * use a code up.
- */
-export async function answerVerify(engine: Engine, req: VerifyRequest): Promise<Response> {
-  if (req.message !== undefined) {
-    const outbox = engine.sites.has(req.sender) ? await engine.store.get<OutboxDoc>("outbox", keyOf(req.sender, req.message)) : null;
-    if (!outbox || !outbox.recipients.includes(req.recipient)) {
-      throw new PmError("unknown_message", `This endpoint holds no message ${req.message} from ${req.sender} to ${req.recipient}.`);
-    }
-    return jsonResponse({ valid: true }, 200);
-  }
-  await liveCode(engine, req.sender, req.recipient, req.code);
-  return jsonResponse({ valid: true }, 200);
-}
-
-/** The code doc when `code` is live and was issued for exactly (S, R); else `invalid_code`. */
-async function liveCode(engine: Engine, sender: string, recipient: string, code: string): Promise<SecretDoc> {
-  const doc = engine.sites.has(sender) ? await engine.store.get<SecretDoc>("secrets", hashSecret(code)) : null;
-  if (!codeIsLive(doc, sender, recipient, engine.now())) {
-    throw new PmError("invalid_code", "The code is unknown, expired, used, or was issued for other sites.");
-  }
-  return doc;
-}
-
-/**
- * §3 steps 4–5: `request`. Looks M up, discovers R afresh and checks it names exactly
- * `endpoint`, keeps T, answers 202; the `deliver` (step 6) follows the answer.
- *
- * M is no secret (every recipient of a group message learns it), so a `request` alone
- * cannot end a delivery or take it over: a 409 ends it only when R now names an endpoint
- * other than the one step 2 notified (the recipient moved), and the first token a valid
- * `request` brought is kept while it lives — a later one changes nothing (a 401 to it
- * starts one new handshake instead, `deliver`).
- */
-export async function answerRequest(engine: Engine, req: RequestRequest): Promise<Response> {
-  const id = keyOf(req.sender, req.recipient, req.message);
-  const pending = engine.sites.has(req.sender) ? await engine.store.get<DeliveryDoc>("deliveries", id) : null;
-  if (!pending || pending.status !== "pending") {
-    throw new PmError("unknown_message", `This endpoint holds no pending message ${req.message} from ${req.sender} to ${req.recipient}.`);
-  }
-  await checkRecipientEndpoint(engine, req, pending.flow, async (detail, named) => {
-    const notified = pending.endpoint;
-    if (!named || !notified || named === notified) return;
-    await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) =>
-      d.status === "pending" && d.endpoint === notified
-        ? { status: "failed", error: "endpoint_mismatch", detail: `${detail} It named ${notified} when notified: the recipient moved.`, token: undefined, tokenExpiresAt: undefined, updatedAt: engine.now() }
-        : null,
-    );
-  });
-  const now = engine.now();
-  let kept = false;
-  const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) => {
-    if (d.status !== "pending") return null;
-    kept = d.token !== undefined && (d.tokenExpiresAt ?? 0) > now;
-    return kept ? null : { stage: "deliver", endpoint: req.endpoint, token: req.token, tokenExpiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, nextAttemptAt: now, updatedAt: now };
-  });
-  if (!ready && !kept) throw new PmError("unknown_message", `The message ${req.message} is no longer pending.`);
-  if (ready) setImmediate(() => engine.wake());
-  return jsonResponse({ status: "accepted" }, 202);
-}
-
-/**
- * §4 steps 4–5: `grant`. Checks C, checks `endpoint` against C and against what R names
- * now, then uses C up, keeps T for (S → R at E_R) and answers 202; the waiting
- * deliveries follow.
- */
-export async function answerGrant(engine: Engine, req: GrantRequest): Promise<Response> {
-  const code = await liveCode(engine, req.sender, req.recipient, req.code);
-  const withdraw = async (detail: string) => {
-    await engine.store.update<SecretDoc>("secrets", code._id, { set: { revokedAt: engine.now(), awaitUntil: engine.now() } });
-    const waiting = await engine.store.find<DeliveryDoc>("deliveries", { where: { handshake: code._id, status: "pending" } });
-    for (const d of waiting) {
-      await mutate<DeliveryDoc>(engine.store, "deliveries", d._id, (cur) =>
-        cur.status === "pending" && cur.handshake === code._id ? { status: "failed", error: "endpoint_mismatch", detail, updatedAt: engine.now() } : null,
-      );
-    }
-  };
-  if (req.endpoint !== code.endpoint) {
-    const detail = `The grant names ${req.endpoint}, but the code was issued for ${code.endpoint}.`;
-    await withdraw(detail);
-    throw new PmError("endpoint_mismatch", detail);
-  }
-  await checkRecipientEndpoint(engine, req, "token", withdraw);
-  const now = engine.now();
-  if (!(await engine.store.update<SecretDoc>("secrets", code._id, { set: { usedAt: now, awaitUntil: now } }, { usedAt: null, revokedAt: null }))) {
-    throw new PmError("invalid_code", "The code is unknown, expired, used, or was issued for other sites.");
-  }
-  await engine.store.put<GrantDoc>("grants", {
-    _id: keyOf(req.sender, req.recipient, req.endpoint),
-    sender: req.sender,
-    recipient: req.recipient,
-    endpoint: req.endpoint,
-    token: req.token,
-    grantedAt: now,
-    expiresAt: now + req.expiresIn * 1000,
-  });
-  // Every delivery to R waiting for a grant can go now (not only those of this code).
-  const waiting = await engine.store.find<DeliveryDoc>("deliveries", { where: { sender: req.sender, recipient: req.recipient, status: "pending", stage: "awaiting-grant" } });
-  for (const d of waiting) {
-    await mutate<DeliveryDoc>(engine.store, "deliveries", d._id, (cur) =>
-      cur.status === "pending" && cur.stage === "awaiting-grant" ? { stage: "deliver", endpoint: req.endpoint, nextAttemptAt: now, updatedAt: now } : null,
-    );
-  }
-  setImmediate(() => engine.wake());
-  return jsonResponse({ status: "accepted" }, 202);
-}
-
-/**
- * §3 step 5 / §4 step 5 (§6 Identity): R must name exactly `endpoint` now. Discovers R
- * without any cache; a fetch failure is 503 (the delivery stays pending), a mismatch
- * runs `onMismatch` (with the endpoint R names now, if any) and is 409 `endpoint_mismatch`.
- */
-async function checkRecipientEndpoint(
-  engine: Engine,
-  req: { sender: string; recipient: string; endpoint: string; message?: string },
-  flow: Flow,
-  onMismatch: (detail: string, named: string | null) => Promise<void>,
-): Promise<void> {
-  let named: string | null;
-  try {
-    named = (await discoverStep(engine, req.recipient, { flow, step: 5, sender: req.sender, recipient: req.recipient, ...(req.message ? { message: req.message } : {}) })).endpoint;
-  } catch (error) {
-    // §2: the answer says what kind of failure, never the addresses involved; the detail is logged here.
-    engine.log.warn("recipient site could not be fetched at step 5", { recipient: req.recipient, detail: describe(error) });
-    throw new PmError("temporarily_unavailable", `The recipient site ${req.recipient} could not be fetched: ${describeForPeer(error)}.`, { cause: error });
-  }
-  if (named !== req.endpoint) {
-    const detail = named
-      ? `${req.recipient} names ${named} as its pm endpoint, not ${req.endpoint}.`
-      : `${req.recipient} names no pm endpoint, not ${req.endpoint}.`;
-    await onMismatch(detail, named);
-    throw new PmError("endpoint_mismatch", detail);
-  }
 }
