@@ -24,7 +24,12 @@ export type {
   ThreadItem,
   WritePolicy,
 } from "./api.js";
-export { createPmServer, DEFAULT_GRANT_LIFETIME_SECONDS } from "./server.js";
+export { createPmServer } from "./server.js";
+// options: one rule each, every default in one place
+export { DEFAULT_GRANT_LIFETIME_SECONDS, MIN_OWNER_TOKEN_LENGTH, PM_SERVER_DEFAULTS, PM_SERVER_OPTION_NAMES, resolvePmServerOptions } from "./options.js";
+export type { ResolvedPmServerOptions, ResolveOptionsContext } from "./options.js";
+export { BODY_LIMITS, MAX_REQUEST_BODY_BYTES } from "./http/body-limits.js";
+export type { BodyLimitKind } from "./http/body-limits.js";
 export type { DeliveryStatus, DeliveryView, Flow, ProtocolEvent, ReceivedMessage, Role, SendInput, SentMessage } from "./types.js";
 
 // §2 errors
@@ -56,7 +61,7 @@ export { backoffDelay, classifyAnswer, DEFAULT_RETRY, FINAL_CODES, JOB_LIMITS, r
 export type { JobKind, JobLimits } from "@indiepm/protocol";
 export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, WRITE_POLICIES } from "@indiepm/protocol";
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
-export { webhookPayload } from "./protocol/webhooks.js";
+export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 
 // §5/§6 content

@@ -14,12 +14,14 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Logger, PmServer } from "./api.js";
 import { PmError, errorResponse } from "./errors.js";
+import { BODY_LIMITS, MAX_REQUEST_BODY_BYTES } from "./http/body-limits.js";
 import { clientAddressResolver, parseTrustProxy, type TrustProxy, type TrustProxyValue } from "./http/trust-proxy.js";
 
+export { BODY_LIMITS, MAX_REQUEST_BODY_BYTES, type BodyLimitKind } from "./http/body-limits.js";
 export { clientAddressOf, clientAddressResolver, parseTrustProxy, TRUST_PROXY_OFF, type TrustProxy, type TrustProxyValue } from "./http/trust-proxy.js";
 
-/** PROTOCOL.md §2: the largest federation request body, bytes (256 KiB). */
-export const MAX_FEDERATION_BODY_BYTES = 256 * 1024;
+/** PROTOCOL.md §2: the largest federation request body, bytes (256 KiB): `BODY_LIMITS.federation`. */
+export const MAX_FEDERATION_BODY_BYTES = BODY_LIMITS.federation;
 
 export interface ToWebRequestOptions {
   /**
@@ -232,7 +234,7 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
 export interface NodeHandlerOptions {
   /** Origin of the request URLs (see `ToWebRequestOptions.baseUrl`). */
   baseUrl?: string;
-  /** Largest request body, bytes (default 256 KiB, PROTOCOL.md §2). */
+  /** Largest request body read before the route is known, bytes (default `MAX_REQUEST_BODY_BYTES`, the largest of `BODY_LIMITS`: 256 KiB). */
   maxBodyBytes?: number;
   /** Where unexpected failures (and the one warning about `X-Forwarded-For`) are logged (default: the console). */
   logger?: Pick<Logger, "error"> & Partial<Pick<Logger, "warn">>;
@@ -253,7 +255,7 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * logged, without a stack.
  */
 export function createNodeHandler(server: Pick<PmServer, "handle"> & Partial<Pick<PmServer, "trustProxy">>, options: NodeHandlerOptions = {}): NodeHandler {
-  const maxBodyBytes = options.maxBodyBytes ?? MAX_FEDERATION_BODY_BYTES;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_REQUEST_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new PmError("invalid_config", `createNodeHandler: option \`maxBodyBytes\` must be a whole number of bytes, got ${String(maxBodyBytes)}.`);
   }

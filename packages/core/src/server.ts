@@ -1,11 +1,10 @@
 /**
  * `createPmServer`: one pm server (E in PROTOCOL.md) for one or more sites, both roles,
- * both flows. Options are checked here, once, with one sentence naming the field.
+ * both flows. Options are checked once, by `resolvePmServerOptions` (options.ts).
  */
-import type { Logger, PmServer, PmServerOptions, RequestContext, SitePolicy } from "./api.js";
+import type { PmServer, PmServerOptions, RequestContext } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
 import { createHttpClient } from "./http/client.js";
-import { parseTrustProxy } from "./http/trust-proxy.js";
 import { WorkQueue } from "./owner/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
@@ -15,120 +14,29 @@ import { createOwnerSessions } from "./owner/sessions.js";
 import { applySettingsChange, siteSettings } from "./protocol/policy.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
-import { DEFAULT_RETRY, HOST_BLOCK_PREFIX, MAX_BODY_BYTES, parseBlockEntry } from "@indiepm/protocol";
-import { DEFAULT_RATE_LIMITS, RateLimiter } from "./protocol/rate-limit.js";
+import { resolvePmServerOptions } from "./options.js";
+import { RateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
-import type { Store } from "./store/types.js";
-import { refusalOf } from "./urls.js";
-
-/** §4 step 4: default lifetime of granted standing tokens, 30 days. */
-export const DEFAULT_GRANT_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
-
-const consoleLogger: Logger = {
-  info: (message, data) => console.log(`indiepm: ${message}`, data ?? ""),
-  warn: (message, data) => console.warn(`indiepm: ${message}`, data ?? ""),
-  error: (message, data) => console.error(`indiepm: ${message}`, data ?? ""),
-};
-
-function invalid(text: string): PmError {
-  return new PmError("invalid_config", `indiepm: ${text}`);
-}
-
-function checkUrl(value: unknown, field: string, dev: boolean): string {
-  if (typeof value !== "string" || !URL.canParse(value)) throw invalid(`option \`${field}\` must be an absolute http(s) URL, got ${JSON.stringify(value)}.`);
-  const url = new URL(value);
-  const refusal = refusalOf(url, { dev });
-  if (refusal) throw invalid(`option \`${field}\` is refused: ${refusal}${dev ? "" : " (set `dev: true` for local testing)"}.`);
-  if (url.hash) throw invalid(`option \`${field}\` must not have a fragment.`);
-  return url.href;
-}
-
-/** A configured block-list entry: a site URL or `host:NAME` (protocol/policy.ts). */
-function checkBlockEntry(value: unknown, field: string): string {
-  if (typeof value === "string" && value.trim().toLowerCase().startsWith(HOST_BLOCK_PREFIX)) {
-    try {
-      return parseBlockEntry(value, `option \`${field}\``);
-    } catch (error) {
-      throw invalid(error instanceof Error ? error.message : String(error));
-    }
-  }
-  return checkUrl(value, field, true);
-}
-
-function positive(value: unknown, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw invalid(`option \`${field}\` must be a positive number, got ${JSON.stringify(value)}.`);
-  return value;
-}
-
-function isStore(value: unknown): value is Store {
-  const s = value as Store | undefined;
-  return !!s && ["insert", "get", "update", "put", "remove", "find", "count", "close"].every((m) => typeof (s as unknown as Record<string, unknown>)[m] === "function");
-}
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
 export function createPmServer(options: PmServerOptions): PmServer {
-  if (!options || typeof options !== "object") throw invalid("createPmServer needs an options object.");
-  const dev = options.dev ?? false;
-  if (typeof dev !== "boolean") throw invalid("option `dev` must be true or false.");
-  const endpoint = checkUrl(options.endpoint, "endpoint", dev);
-  // No sites is allowed (CLI.md: `serve` without `--site`): every notify is then 404.
-  if (!Array.isArray(options.sites)) throw invalid("option `sites` must be a list of site URLs.");
-  const sites = options.sites.map((s, i) => checkUrl(s, `sites[${i}]`, dev));
-  if (!isStore(options.store)) throw invalid("option `store` must be a Store (openNedbStore or createMemoryStore).");
-  if (options.ownerToken !== undefined && (typeof options.ownerToken !== "string" || options.ownerToken.trim() === "")) {
-    throw invalid("option `ownerToken` must be a non-empty string.");
-  }
-  const defaultFlow = options.defaultFlow ?? "token";
-  if (defaultFlow !== "token" && defaultFlow !== "message") throw invalid('option `defaultFlow` must be "token" or "message".');
-  const policies: Record<string, SitePolicy> = {};
-  for (const [site, policy] of Object.entries(options.policies ?? {})) {
-    const key = checkUrl(site, `policies["${site}"]`, dev);
-    if (policy.policy !== undefined && !["anyone", "contacts", "nobody"].includes(policy.policy)) {
-      throw invalid(`option \`policies["${site}"].policy\` must be "anyone", "contacts" or "nobody".`);
-    }
-    policies[key] = {
-      ...policy,
-      ...(policy.contacts ? { contacts: policy.contacts.map((c, i) => checkUrl(c, `policies["${site}"].contacts[${i}]`, true)) } : {}),
-      ...(policy.blocked ? { blocked: policy.blocked.map((c, i) => checkBlockEntry(c, `policies["${site}"].blocked[${i}]`)) } : {}),
-    };
-  }
-  const retry = {
-    baseDelayMs: positive(options.retry?.baseDelayMs, "retry.baseDelayMs", DEFAULT_RETRY.baseDelayMs),
-    maxDelayMs: positive(options.retry?.maxDelayMs, "retry.maxDelayMs", DEFAULT_RETRY.maxDelayMs),
-    giveUpAfterMs: positive(options.retry?.giveUpAfterMs, "retry.giveUpAfterMs", DEFAULT_RETRY.giveUpAfterMs),
-    handshakeTimeoutMs: positive(options.retry?.handshakeTimeoutMs, "retry.handshakeTimeoutMs", DEFAULT_RETRY.handshakeTimeoutMs),
-  };
-  const grantLifetimeSeconds = positive(options.grantLifetimeSeconds, "grantLifetimeSeconds", DEFAULT_GRANT_LIFETIME_SECONDS);
-  if (grantLifetimeSeconds < 60 || grantLifetimeSeconds > 31_536_000 || !Number.isInteger(grantLifetimeSeconds)) {
-    throw invalid("option `grantLifetimeSeconds` must be whole seconds from 60 to 31536000 (PROTOCOL.md §2 expires_in).");
-  }
-  const rateLimits = {
-    perSenderPerMinute: positive(options.rateLimits?.perSenderPerMinute, "rateLimits.perSenderPerMinute", DEFAULT_RATE_LIMITS.perSenderPerMinute),
-    perClientPerMinute: positive(options.rateLimits?.perClientPerMinute, "rateLimits.perClientPerMinute", DEFAULT_RATE_LIMITS.perClientPerMinute),
-  };
-  const maxBodyBytes = positive(options.maxBodyBytes, "maxBodyBytes", MAX_BODY_BYTES);
-  const trustProxy = parseTrustProxy(options.trustProxy);
-  const now = options.now ?? Date.now;
-  const log = options.logger ?? consoleLogger;
-  const onEvent = options.onEvent;
-  const store = options.store;
+  const { endpoint, sites, dev, defaultFlow, policies, retry, grantLifetimeSeconds, rateLimits, maxBodyBytes, trustProxy, now, onEvent, store, ...resolved } = resolvePmServerOptions(options);
+  const log = resolved.logger;
 
   // A client this server made is this server's to close; one passed in is the caller's.
-  const ownHttp = options.http ? undefined : createHttpClient({ dev });
-  if (options.sanitizer !== undefined && typeof options.sanitizer?.sanitize !== "function") throw invalid("option `sanitizer` must be an HtmlSanitizer (createSanitizerPool).");
+  const ownHttp = resolved.http ? undefined : createHttpClient({ dev });
   // Likewise the sanitizer's workers (started on the first received HTML).
-  const ownSanitizer = options.sanitizer ? undefined : createSanitizerPool();
+  const ownSanitizer = resolved.sanitizer ? undefined : createSanitizerPool();
   let queue: WorkQueue | undefined;
   const engine: Engine = {
     endpoint,
     sites: new Set(sites),
     urlPolicy: { dev },
     store,
-    http: options.http ?? ownHttp!,
+    http: resolved.http ?? ownHttp!,
     retry,
     grantLifetimeSeconds,
-    sanitizer: options.sanitizer ?? ownSanitizer!,
+    sanitizer: resolved.sanitizer ?? ownSanitizer!,
     now,
     random: Math.random,
     log,
@@ -169,7 +77,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
         }
         return jsonResponse({ error: "invalid_request", error_description: "The pm endpoint takes POST." }, 405, { allow: "GET, HEAD, POST" });
       }
-      if (path.startsWith("/api/")) return handleOwnerApi(server, options.ownerToken, request, path);
+      if (path.startsWith("/api/")) return handleOwnerApi(server, resolved.ownerToken, request, path);
       return jsonResponse({ error: "invalid_request", error_description: `Nothing here: ${path}.` }, 404);
     },
     async send(input) {

@@ -8,6 +8,7 @@ it("@indiepm/core exports exactly these names", () => {
   expect(Object.keys(core).sort()).toMatchInlineSnapshot(`
     [
       "ACTIONS",
+      "BODY_LIMITS",
       "COLLECTIONS",
       "CONVERSATION_WINDOW",
       "DEFAULT_GRANT_LIFETIME_SECONDS",
@@ -24,6 +25,10 @@ it("@indiepm/core exports exactly these names", () => {
       "MAX_BODY_BYTES",
       "MAX_CONTENT_BYTES",
       "MAX_MESSAGE_ID_LENGTH",
+      "MAX_REQUEST_BODY_BYTES",
+      "MIN_OWNER_TOKEN_LENGTH",
+      "PM_SERVER_DEFAULTS",
+      "PM_SERVER_OPTION_NAMES",
       "PmError",
       "WRITE_POLICIES",
       "allowsSender",
@@ -66,6 +71,7 @@ it("@indiepm/core exports exactly these names", () => {
       "parseSiteUrl",
       "refusalOf",
       "relHasPm",
+      "resolvePmServerOptions",
       "retryAfterMs",
       "sanitizeHtml",
       "vouchingContact",
@@ -77,7 +83,9 @@ it("@indiepm/core exports exactly these names", () => {
 it("@indiepm/core/node exports exactly these names", () => {
   expect(Object.keys(node).sort()).toMatchInlineSnapshot(`
     [
+      "BODY_LIMITS",
       "MAX_FEDERATION_BODY_BYTES",
+      "MAX_REQUEST_BODY_BYTES",
       "TRUST_PROXY_OFF",
       "clientAddressOf",
       "clientAddressResolver",

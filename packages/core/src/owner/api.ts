@@ -6,10 +6,9 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import type { PmServer, SettingsChange } from "../api.js";
 import { PmError, errorResponse, jsonResponse } from "../errors.js";
 import { bearerToken } from "@indiepm/protocol";
+import { BODY_LIMITS } from "../http/body-limits.js";
 import { readLimited } from "../protocol/federation.js";
 import type { SendInput } from "../types.js";
-
-const MAX_JSON_BYTES = 512 * 1024;
 
 function sameSecret(a: string, b: string): boolean {
   const ha = createHash("sha256").update(a).digest();
@@ -18,7 +17,7 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 async function readJson(request: Request): Promise<object> {
-  const body = await readLimited(request, MAX_JSON_BYTES);
+  const body = await readLimited(request, BODY_LIMITS.ownerApi);
   let input: unknown;
   try {
     input = JSON.parse(Buffer.from(body).toString("utf8"));
