@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PmServerOptions } from "@indiepm/core";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { PmHost, Site, waitFor } from "../harness/hosts.js";
+import { allIdle, PmHost, Site, waitFor } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
 import { judgeShape } from "./support/answers.js";
 import { fencedClient } from "./support/outbound.js";
@@ -92,6 +92,7 @@ async function receiver(limits: { perSenderPerMinute?: number; perClientPerMinut
     /** Waits for every dialback bob started to end, then says what bob fetched from where. */
     async fetches() {
       await waitFor(async () => (await bob.store.count("handshakes", { state: "active" })) === 0, 10_000, "bob's dialbacks to end");
+      await allIdle();
       return fence.fetched;
     },
   };
@@ -173,6 +174,7 @@ describe("§6 Abuse: notify and authorize are rate limited per sender site", () 
     expect((await notify()).status).toBe(403);
     expect(r.fence.fetched.filter((f) => f.url === vouch)).toHaveLength(1);
     for (let i = 0; i < 5; i++) expectLimited(await notify());
+    await r.fetches();
     expect(r.fence.fetched.filter((f) => f.url === vouch)).toHaveLength(1);
     expect(r.contactSite.requests).toBe(1);
   });

@@ -229,6 +229,7 @@ describe("§6 Retries: a discovery whose final answer is a 4xx other than 408/42
     h.bob.site.mode = "none";
     const sent = await send(h, "to a site without pm", "token");
     expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "failed", error: "no_endpoint" });
+    await h.idle();
     expect(h.bob.site.requests).toBe(1);
   });
 
@@ -237,7 +238,7 @@ describe("§6 Retries: a discovery whose final answer is a 4xx other than 408/42
     const site = answering(h.alice.site, status, Number.POSITIVE_INFINITY);
     await send(h, "from a site that refuses", "message");
     const [handshake] = await waitFor(async () => {
-      const found = await h.bob.pm.store.find<{ state: string; error?: string }>("handshakes", { where: { state: "failed" } });
+      const found = await h.bob.pm.store.find<{ _id: string; state: string; error?: string }>("handshakes", { where: { state: "failed" } });
       return found.length > 0 ? found : undefined;
     }, 5_000, "bob's handshake to fail");
     expect(handshake).toMatchObject({ state: "failed", error: "discovery_failed" });

@@ -54,6 +54,7 @@ describe("§3 message flow", () => {
       const sent = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content, flow: "message" });
       await settled(alice.pm.pm, sent.message);
     }
+    await hosts.idle();
     expect(hosts.events.filter((e) => e.action === "notify")).toHaveLength(2);
     expect(await bob.pm.pm.inbox()).toHaveLength(2);
   });
@@ -92,6 +93,7 @@ describe("§4 token flow", () => {
       const sent = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content });
       expect((await settled(alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
     }
+    await hosts.idle();
     expect(hosts.events.filter((e) => e.action === "authorize")).toHaveLength(1);
     expect(hosts.events.filter((e) => e.action === "grant")).toHaveLength(1);
     expect(hosts.events.filter((e) => e.action === "deliver")).toHaveLength(4);
@@ -105,6 +107,7 @@ describe("§4 token flow", () => {
     const { alice, bob } = hosts;
     const sent = await Promise.all(["a", "b", "c"].map((content) => alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content })));
     for (const s of sent) expect((await settled(alice.pm.pm, s.message)).deliveries[0]!.status).toBe("delivered");
+    await hosts.idle();
     expect(hosts.events.filter((e) => e.action === "authorize")).toHaveLength(1);
     expect(await bob.pm.pm.inbox()).toHaveLength(3);
   });

@@ -419,7 +419,7 @@ describe.each(transports)("§2 over $name", (transport) => {
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "later", flow: "message" });
       await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 429), 3_000, "a 429 to notify");
       const [delivery] = await waitFor(async () => {
-        const found = await h.alice.pm.store.find("deliveries", { where: { error: "rate_limited" } });
+        const found = await h.alice.pm.store.find<{ _id: string; nextAttemptAt: number }>("deliveries", { where: { error: "rate_limited" } });
         return found.length > 0 ? found : undefined;
       });
       expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");

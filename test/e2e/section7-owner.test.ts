@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { fourHosts, LoopbackHost, settled, waitFor, type FourHosts } from "../harness/hosts.js";
+import { fourHosts, LoopbackHost, settled, storeCounts, waitFor, type FourHosts } from "../harness/hosts.js";
 
 let hosts: FourHosts | undefined;
 const extra: { close(): Promise<void> }[] = [];
@@ -25,8 +25,10 @@ describe("§7 block list", () => {
     const sent = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Let me in", flow: "message" });
     const done = await settled(alice.pm.pm, sent.message);
     expect(done.deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
-    // bob's endpoint never fetched alice's site (§7: before any fetch).
+    // Once all is idle: bob's endpoint never fetched alice's site (§7: before any fetch), nor stored any work.
+    await hosts.idle();
     expect(alice.site.requests).toBe(before);
+    expect(await storeCounts(bob.pm.store)).toMatchObject({ handshakes: 0, secrets: 0, inbox: 0 });
     expect(await bob.pm.pm.inbox()).toEqual([]);
   });
 
@@ -54,6 +56,7 @@ describe("§7 block list by host (issue 9 item 10)", () => {
     const before = alice.site.requests;
     const third = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "three (message flow)", flow: "message" });
     expect((await settled(alice.pm.pm, third.message)).deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
+    await hosts.idle();
     expect(alice.site.requests).toBe(before);
     expect((await bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["one"]);
   });
