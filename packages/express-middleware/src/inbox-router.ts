@@ -14,12 +14,10 @@ import type { PmServer } from "@indiepm/core";
 import { createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
-import { TRUST_PROXY_OFF } from "@indiepm/core/node";
+import { MAX_REQUEST_BODY_BYTES, TRUST_PROXY_OFF } from "@indiepm/core/node";
 
 const FACTORY = "indiepmInbox";
 const OPTION_NAMES = ["server", "url", "http", "sessionLifetimeSeconds", "pollSeconds", "logger"];
-/** Forms of the inbox: a message (64 KiB of text), its HTML, the rest. */
-const MAX_FORM_BYTES = 256 * 1024;
 
 /** The web inbox's options (`@indiepm/web`), checked here once. */
 export type IndiePmInboxOptions = WebInboxOptions;
@@ -59,7 +57,8 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
   router.use(
     // The client address goes along (the sign-in limiter counts it), by the engine's rule.
     webHandler((request, context) => inbox.handle(request, context), {
-      maxBodyBytes: MAX_FORM_BYTES,
+      // Read up to the largest route limit; the inbox holds its forms to BODY_LIMITS.webForm itself.
+      maxBodyBytes: MAX_REQUEST_BODY_BYTES,
       log: errorLogger(logger),
       warn: warningLogger(logger),
       factory: "indiepmInbox()",

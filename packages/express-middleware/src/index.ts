@@ -7,3 +7,4 @@ export { indiepm, type IndiePmRouter } from "./router.js";
 export { indiepmInbox, type IndiePmInboxOptions, type IndiePmInboxRouter } from "./inbox-router.js";
 export type { IndiePmEngineOptions, IndiePmOptions, IndiePmServerOptions } from "./options.js";
 export { pmLink, linkNamesPm, type PmLinkMiddleware, type PmLinkOptions } from "./pm-link.js";
+export { IndiePmExpressError, EXPRESS_ERROR_CODES, type ExpressErrorCode } from "./errors.js";

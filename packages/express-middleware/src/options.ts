@@ -2,16 +2,16 @@
  * `indiepm()` options: parsed and checked once, in the factory (STYLE.md practice 5), so
  * a wrong option fails at start-up with one sentence naming it.
  */
-import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
-import { MAX_FEDERATION_BODY_BYTES } from "@indiepm/core/node";
-import { checkKnownKeys, checkUrl, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
+import { MAX_REQUEST_BODY_BYTES, PM_SERVER_OPTION_NAMES, PmError, resolvePmServerOptions } from "@indiepm/core";
+import type { Logger, PmServer, PmServerOptions, ResolvedPmServerOptions, Store } from "@indiepm/core";
+import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 
 const FACTORY = "indiepm";
 
 /** Mount an engine your app created with `createPmServer` (your app starts and closes it). */
 export interface IndiePmServerOptions {
   server: PmServer;
-  /** Largest request body read, bytes (default 256 KiB, PROTOCOL.md §2). */
+  /** Largest request body read, bytes (default `MAX_REQUEST_BODY_BYTES`, the largest of core's `BODY_LIMITS`: 256 KiB). */
   maxBodyBytes?: number;
   /** Where unexpected failures are logged (default: `console.error`). */
   logger?: Logger;
@@ -29,28 +29,8 @@ export interface IndiePmEngineOptions extends Omit<PmServerOptions, "store"> {
 
 export type IndiePmOptions = IndiePmServerOptions | IndiePmEngineOptions;
 
-// Every key of PmServerOptions: the compiler flags this list when the engine's options change.
-const ENGINE_KEYS = {
-  endpoint: true,
-  sites: true,
-  store: true,
-  dev: true,
-  ownerToken: true,
-  http: true,
-  defaultFlow: true,
-  policies: true,
-  grantLifetimeSeconds: true,
-  rateLimits: true,
-  retry: true,
-  maxBodyBytes: true,
-  trustProxy: true,
-  sanitizer: true,
-  onEvent: true,
-  logger: true,
-  now: true,
-} as const satisfies Record<keyof PmServerOptions, true>;
-
-const ENGINE_OPTION_NAMES = [...Object.keys(ENGINE_KEYS), "dataDir"];
+// The engine's option names are core's (one list); `dataDir` is this package's.
+const ENGINE_OPTION_NAMES: readonly string[] = [...PM_SERVER_OPTION_NAMES, "dataDir"];
 const SERVER_OPTION_NAMES = ["server", "maxBodyBytes", "logger"];
 
 export type ParsedOptions =
@@ -64,14 +44,8 @@ export type ParsedOptions =
       logger: Logger | undefined;
     };
 
-function checkFunction(field: string, value: unknown): void {
-  if (value !== undefined && typeof value !== "function") {
-    throw configError(FACTORY, `option \`${field}\` must be a function, got ${shown(value)}.`);
-  }
-}
-
 function checkMaxBodyBytes(value: unknown): number {
-  if (value === undefined) return MAX_FEDERATION_BODY_BYTES;
+  if (value === undefined) return MAX_REQUEST_BODY_BYTES;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
     throw configError(FACTORY, `option \`maxBodyBytes\` must be a positive whole number of bytes, got ${shown(value)}.`);
   }
@@ -87,16 +61,7 @@ function checkLogger(value: unknown): Logger | undefined {
   return value as Logger;
 }
 
-function looksLikeStore(value: unknown): value is Store {
-  const store = value as Partial<Record<keyof Store, unknown>> | null;
-  return (
-    typeof store === "object" &&
-    store !== null &&
-    (["insert", "get", "update", "put", "remove", "find", "count", "close"] as const).every((m) => typeof store[m] === "function")
-  );
-}
-
-/** Checks `indiepm()`'s arguments once. @throws PmError `invalid_config` naming the option. */
+/** Checks `indiepm()`'s arguments once. @throws IndiePmExpressError `invalid_config` naming the option (an engine option's `PmError` as `cause`). */
 export function parseOptions(args: readonly unknown[]): ParsedOptions {
   if (looksLikeMiddlewareCall(args)) {
     throw configError(
@@ -130,19 +95,7 @@ export function parseOptions(args: readonly unknown[]): ParsedOptions {
   checkKnownKeys(FACTORY, options, [...ENGINE_OPTION_NAMES, "server"]);
   const { dataDir, store, ...engine } = options as unknown as IndiePmEngineOptions;
 
-  if (engine.dev !== undefined && typeof engine.dev !== "boolean") {
-    throw configError(FACTORY, `option \`dev\` must be true or false, got ${shown(engine.dev)}.`);
-  }
-  const production = engine.dev !== true;
-  if (engine.endpoint === undefined) {
-    throw configError(FACTORY, "option `endpoint` is required: the URL of this endpoint as the world sees it, e.g. \"https://example.com/pm/\".");
-  }
-  const endpoint = checkUrl(FACTORY, "endpoint", engine.endpoint, { production });
-  if (!Array.isArray(engine.sites) || engine.sites.length === 0) {
-    throw configError(FACTORY, `option \`sites\` must be a non-empty array of site URLs, e.g. ["https://example.com/"], got ${shown(engine.sites)}.`);
-  }
-  const sites = engine.sites.map((site, i) => checkUrl(FACTORY, `sites[${i}]`, site, { production }));
-
+  // This package's own options: where the store comes from.
   if (store !== undefined && dataDir !== undefined) {
     throw configError(FACTORY, "options `store` and `dataDir` cannot both be set; pass one.");
   }
@@ -152,23 +105,28 @@ export function parseOptions(args: readonly unknown[]): ParsedOptions {
   if (dataDir !== undefined && (typeof dataDir !== "string" || dataDir.trim() === "")) {
     throw configError(FACTORY, `option \`dataDir\` must be a folder path, got ${shown(dataDir)}.`);
   }
-  if (store !== undefined && !looksLikeStore(store)) {
-    throw configError(FACTORY, `option \`store\` must implement the Store interface (insert, get, update, put, remove, find, count, close), got ${shown(store)}.`);
+
+  // The engine's options, by the engine's rules (core's resolvePmServerOptions); the
+  // embedded store under `dataDir` opens only once they are known good.
+  let resolved: Omit<ResolvedPmServerOptions, "store">;
+  try {
+    resolved = store === undefined ? resolvePmServerOptions({ ...engine }, { storeOpensLater: true }) : resolvePmServerOptions({ ...engine, store });
+  } catch (error) {
+    if (!(error instanceof PmError) || error.code !== "invalid_config") throw error;
+    throw configError(FACTORY, error.message.replace(/^indiepm:\s*/, ""), { cause: error });
   }
-  if (engine.ownerToken !== undefined && (typeof engine.ownerToken !== "string" || engine.ownerToken.length < 16)) {
-    throw configError(FACTORY, "option `ownerToken` must be a string of at least 16 characters (e.g. 32 random bytes, base64url).");
+  // Mounted in a site's own app, a router with no site would answer every notify 404;
+  // `indiepm serve` may start before its sites (CLI.md), so the engine allows none.
+  if (resolved.sites.length === 0) {
+    throw configError(FACTORY, `option \`sites\` must be a non-empty array of site URLs, e.g. ["https://example.com/"], got ${shown(engine.sites)}.`);
   }
-  if (engine.defaultFlow !== undefined && engine.defaultFlow !== "token" && engine.defaultFlow !== "message") {
-    throw configError(FACTORY, `option \`defaultFlow\` must be "token" or "message", got ${shown(engine.defaultFlow)}.`);
-  }
-  checkFunction("onEvent", engine.onEvent);
-  checkFunction("now", engine.now);
-  const logger = checkLogger(engine.logger);
-  const maxBodyBytes = checkMaxBodyBytes(engine.maxBodyBytes);
+  // The router reads bodies up to the engine's limit when one is set, else the largest route limit.
+  const maxBodyBytes = engine.maxBodyBytes === undefined ? MAX_REQUEST_BODY_BYTES : resolved.maxBodyBytes;
+  const logger = engine.logger === undefined ? undefined : resolved.logger;
 
   return {
     kind: "engine",
-    engine: { ...engine, endpoint, sites, maxBodyBytes },
+    engine,
     store,
     dataDir,
     maxBodyBytes,

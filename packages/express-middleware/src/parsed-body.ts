@@ -7,7 +7,7 @@
  * with a sentence that says how to mount indiepm.
  */
 import type { IncomingMessage } from "node:http";
-import { PmError } from "@indiepm/core";
+import { IndiePmExpressError } from "./errors.js";
 
 type ParsedRequest = IncomingMessage & { body?: unknown; rawBody?: unknown };
 
@@ -28,7 +28,7 @@ function mediaType(req: IncomingMessage): string {
 
 /**
  * The body bytes of a request whose stream another middleware consumed.
- * @throws PmError `invalid_request` when the parsed form cannot be rebuilt faithfully.
+ * @throws IndiePmExpressError `invalid_request` (answered 400) when the parsed form cannot be rebuilt faithfully.
  */
 export function rebuildBody(req: ParsedRequest): Uint8Array {
   const { rawBody, body } = req;
@@ -39,7 +39,7 @@ export function rebuildBody(req: ParsedRequest): Uint8Array {
 
   if (!announcesBody(req)) return new Uint8Array(0);
   if (body === undefined) {
-    throw new PmError("invalid_request", `The request body was read by another middleware before indiepm; ${MOUNT_ADVICE}.`);
+    throw new IndiePmExpressError("invalid_request", `The request body was read by another middleware before indiepm; ${MOUNT_ADVICE}.`);
   }
 
   const type = mediaType(req);
@@ -49,7 +49,7 @@ export function rebuildBody(req: ParsedRequest): Uint8Array {
       if (typeof value === "string") form.append(name, value);
       else if (Array.isArray(value) && value.every((v) => typeof v === "string")) for (const v of value) form.append(name, v);
       else {
-        throw new PmError(
+        throw new IndiePmExpressError(
           "invalid_request",
           `The app's body parser turned parameter ${JSON.stringify(name)} into a nested value indiepm cannot read back; ${MOUNT_ADVICE}.`,
         );
@@ -58,5 +58,5 @@ export function rebuildBody(req: ParsedRequest): Uint8Array {
     return Buffer.from(form.toString(), "utf8");
   }
   if (type === "application/json" || type.endsWith("+json")) return Buffer.from(JSON.stringify(body), "utf8");
-  throw new PmError("invalid_request", `The request body was parsed by another middleware into a form indiepm cannot read back; ${MOUNT_ADVICE}.`);
+  throw new IndiePmExpressError("invalid_request", `The request body was parsed by another middleware into a form indiepm cannot read back; ${MOUNT_ADVICE}.`);
 }

@@ -63,7 +63,7 @@ function addPmLink(res: ServerResponse, linkValue: string): void {
  * ```js
  * app.use(pmLink({ endpoint: "https://example.com/pm/" }));
  * ```
- * @throws PmError `invalid_config` when `endpoint` is not an absolute http(s) URL.
+ * @throws IndiePmExpressError `invalid_config` when `endpoint` is not an absolute http(s) URL.
  */
 export function pmLink(options: PmLinkOptions): PmLinkMiddleware;
 export function pmLink(...args: unknown[]): PmLinkMiddleware {

@@ -26,8 +26,9 @@ export interface IndiePmRouter extends Router {
 }
 
 /**
- * Creates the router. Options are checked here, once: a wrong one throws
- * `PmError("invalid_config")` with a sentence naming it. Each call makes a new router
+ * Creates the router. Options are checked here, once (the engine's by core's
+ * `resolvePmServerOptions`): a wrong one throws `IndiePmExpressError("invalid_config")`
+ * with a sentence naming it. Each call makes a new router
  * (and, unless `server` is given, a new engine): nothing is shared between calls.
  *
  * ```js

@@ -3,15 +3,15 @@
  * names the option and, where it can, the fix (STYLE.md practice 5; helmet's
  * "Did you mean `maxAge`?").
  */
-import { PmError } from "@indiepm/core";
 import { describeValue, isPlainObject, refusalOf, unknownOptionSentence } from "@indiepm/protocol";
+import { IndiePmExpressError } from "./errors.js";
 
 // One wording of a value and one plain-object test for every package's options (`@indiepm/protocol`).
 export { describeValue as shown, isPlainObject };
 
-/** A start-up error: `PmError("invalid_config")` whose message names the option. */
-export function configError(factory: string, sentence: string): PmError {
-  return new PmError("invalid_config", `${factory}: ${sentence}`);
+/** A start-up error: `IndiePmExpressError("invalid_config")` whose message names the option. */
+export function configError(factory: string, sentence: string, options?: { cause?: unknown }): IndiePmExpressError {
+  return new IndiePmExpressError("invalid_config", `${factory}: ${sentence}`, options);
 }
 
 /**
@@ -33,12 +33,12 @@ export function checkKnownKeys(factory: string, options: Record<string, unknown>
 }
 
 /**
- * An absolute http(s) URL without fragment or credentials, in canonical form
- * (PROTOCOL.md "URLs"); in production also what core's `refusalOf` accepts (https, a
- * domain name, not localhost).
+ * `pmLink()`'s `endpoint` (the engine's own URLs are checked by core's
+ * `resolvePmServerOptions`): an absolute http(s) URL without fragment or credentials, in
+ * canonical form (PROTOCOL.md "URLs"); in production also what `refusalOf` accepts.
  */
 export function checkUrl(factory: string, field: string, value: unknown, options: { production: boolean }): string {
-  const wrong = (why: string): PmError => configError(factory, `option \`${field}\` ${why}, got ${describeValue(value)}.`);
+  const wrong = (why: string): IndiePmExpressError => configError(factory, `option \`${field}\` ${why}, got ${describeValue(value)}.`);
   if (typeof value !== "string" || !URL.canParse(value)) throw wrong("must be an absolute http(s) URL");
   const url = new URL(value);
   if (url.protocol !== "https:" && url.protocol !== "http:") throw wrong("must be an absolute http(s) URL");

@@ -7,6 +7,7 @@
 import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from "express";
 import { PmError, errorResponse, isProtocolErrorCode, type Logger } from "@indiepm/core";
 import { TRUST_PROXY_OFF, clientAddressOf, clientAddressResolver, sendWebResponse, toWebRequest, type TrustProxy } from "@indiepm/core/node";
+import { IndiePmExpressError, expressErrorResponse } from "./errors.js";
 import { bodyAlreadyRead, rebuildBody } from "./parsed-body.js";
 
 export type Log = (message: string, data?: Record<string, unknown>) => void;
@@ -112,7 +113,7 @@ export function webHandler(
     let response: Response;
     try {
       if (!(await options.started)) {
-        throw new PmError("temporarily_unavailable", "This pm endpoint failed to start; its owner can see why in the server log.");
+        throw new IndiePmExpressError("temporarily_unavailable", "This pm endpoint failed to start; its owner can see why in the server log.");
       }
       if (!warnedParserFirst && parserRanFirst(req)) {
         warnedParserFirst = true;
@@ -129,12 +130,14 @@ export function webHandler(
       const clientAddress = clientAddressOfRequest(req);
       response = await handle(request, { path: req.path, ...(clientAddress === undefined ? {} : { clientAddress }) });
     } catch (error) {
-      // PmErrors with a protocol code are answers (413, 400…); anything else is a failure to log.
-      if (!(error instanceof PmError && isProtocolErrorCode(error.code))) {
+      // The engine's PmErrors with a protocol code, and this package's request-time errors,
+      // are answers (413, 400, 503…); anything else is a failure to log.
+      const answer = error instanceof IndiePmExpressError && error.code !== "invalid_config";
+      if (!answer && !(error instanceof PmError && isProtocolErrorCode(error.code))) {
         options.log("indiepm: request failed", { method: req.method, url: req.originalUrl, error: describeFailure(error) });
       }
       if (res.headersSent || res.destroyed) return;
-      response = errorResponse(error);
+      response = answer ? expressErrorResponse(error as IndiePmExpressError) : errorResponse(error);
       // Do not read a huge upload to its end just to keep the connection.
       if (error instanceof PmError && error.code === "too_large") response.headers.set("connection", "close");
     }

@@ -3,5 +3,5 @@ import { expect, it } from "vitest";
 import * as api from "../src/index.js";
 
 it("exports exactly these names", () => {
-  expect(Object.keys(api).sort()).toEqual(["indiepm", "indiepmInbox", "linkNamesPm", "pmLink"]);
+  expect(Object.keys(api).sort()).toEqual(["EXPRESS_ERROR_CODES", "IndiePmExpressError", "indiepm", "indiepmInbox", "linkNamesPm", "pmLink"]);
 });

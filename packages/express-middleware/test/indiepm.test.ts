@@ -12,7 +12,7 @@ import express, { type ErrorRequestHandler } from "express";
 import request from "supertest";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PmError, createMemoryStore, jsonResponse, type PmServer, type RequestContext } from "@indiepm/core";
-import { indiepm, type IndiePmOptions, type IndiePmRouter } from "../src/index.js";
+import { IndiePmExpressError, indiepm, type IndiePmOptions, type IndiePmRouter } from "../src/index.js";
 
 const OWNER_TOKEN = "owner-token-for-tests-0123456789";
 const SITE = "http://127.0.0.1:1/";
@@ -67,38 +67,47 @@ const reportError: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
 
 describe("options are checked once, in the factory (STYLE.md practice 5)", () => {
   const base = { endpoint: "https://example.com/pm/", sites: ["https://example.com/"], store: createMemoryStore() };
-  const cases: { name: string; options: unknown; message: RegExp }[] = [
+  const cases: { name: string; options: unknown; message: RegExp; engineRule?: true }[] = [
     { name: "no options", options: undefined, message: /^indiepm: options must be an object/ },
-    { name: "endpoint not a URL", options: { ...base, endpoint: "foo" }, message: /^indiepm: option `endpoint` must be an absolute http\(s\) URL, got "foo"\.$/ },
-    { name: "endpoint missing", options: { sites: base.sites, store: base.store }, message: /option `endpoint` is required/ },
-    { name: "http endpoint in production", options: { ...base, endpoint: "http://example.com/pm/" }, message: /option `endpoint` is refused: production servers accept only https URLs \(set `dev: true` for local testing\), got "http:\/\/example.com\/pm\/"\.$/ },
-    { name: "IP endpoint in production", options: { ...base, endpoint: "https://10.0.0.1/pm/" }, message: /option `endpoint` is refused: production servers accept only domain names, not IP addresses/ },
-    { name: "localhost endpoint in production", options: { ...base, endpoint: "https://localhost/pm/" }, message: /option `endpoint` is refused: production servers do not accept localhost/ },
-    { name: "endpoint with credentials", options: { ...base, endpoint: "https://u:p@example.com/pm/" }, message: /option `endpoint` is refused: a URL with a user name or password is not allowed/ },
-    { name: "endpoint with a fragment", options: { ...base, endpoint: "https://example.com/pm/#x" }, message: /option `endpoint` must not have a fragment/ },
+    { name: "endpoint not a URL", options: { ...base, endpoint: "foo" }, message: /^indiepm: option `endpoint` must be an absolute http\(s\) URL, got "foo"\.$/, engineRule: true },
+    { name: "endpoint missing", options: { sites: base.sites, store: base.store }, message: /option `endpoint` is required/, engineRule: true },
+    { name: "http endpoint in production", options: { ...base, endpoint: "http://example.com/pm/" }, message: /option `endpoint` is refused: production servers accept only https URLs \(set `dev: true` for local testing\), got "http:\/\/example.com\/pm\/"\.$/, engineRule: true },
+    { name: "IP endpoint in production", options: { ...base, endpoint: "https://10.0.0.1/pm/" }, message: /option `endpoint` is refused: production servers accept only domain names, not IP addresses/, engineRule: true },
+    { name: "localhost endpoint in production", options: { ...base, endpoint: "https://localhost/pm/" }, message: /option `endpoint` is refused: production servers do not accept localhost/, engineRule: true },
+    { name: "endpoint with credentials", options: { ...base, endpoint: "https://u:p@example.com/pm/" }, message: /option `endpoint` is refused: a URL with a user name or password is not allowed/, engineRule: true },
+    { name: "endpoint with a fragment", options: { ...base, endpoint: "https://example.com/pm/#x" }, message: /option `endpoint` must not have a fragment/, engineRule: true },
     { name: "sites empty", options: { ...base, sites: [] }, message: /option `sites` must be a non-empty array/ },
-    { name: "a site not a URL", options: { ...base, sites: ["https://example.com/", "nope"] }, message: /option `sites\[1\]` must be an absolute http\(s\) URL, got "nope"/ },
+    { name: "a site not a URL", options: { ...base, sites: ["https://example.com/", "nope"] }, message: /option `sites\[1\]` must be an absolute http\(s\) URL, got "nope"/, engineRule: true },
     { name: "no store", options: { endpoint: base.endpoint, sites: base.sites }, message: /option `dataDir` \(a folder for the embedded store\) or `store` is required/ },
     { name: "store and dataDir", options: { ...base, dataDir: "x" }, message: /options `store` and `dataDir` cannot both be set/ },
-    { name: "store not a Store", options: { ...base, store: {} }, message: /option `store` must implement the Store interface/ },
-    { name: "short owner token", options: { ...base, ownerToken: "short" }, message: /option `ownerToken` must be a string of at least 16 characters/ },
+    { name: "store not a Store", options: { ...base, store: {} }, message: /option `store` must implement the Store interface/, engineRule: true },
+    { name: "short owner token", options: { ...base, ownerToken: "short" }, message: /option `ownerToken` must be a string of at least 16 characters/, engineRule: true },
     { name: "a typo", options: { ...base, endpiont: "x" }, message: /^indiepm: unknown option `endpiont`; did you mean `endpoint`\?$/ },
     { name: "an unknown option", options: { ...base, colour: "red" }, message: /unknown option `colour` \(known options:/ },
-    { name: "dev not a boolean", options: { ...base, dev: "yes" }, message: /option `dev` must be true or false, got "yes"/ },
-    { name: "maxBodyBytes", options: { ...base, maxBodyBytes: -1 }, message: /option `maxBodyBytes` must be a positive whole number/ },
+    { name: "dev not a boolean", options: { ...base, dev: "yes" }, message: /option `dev` must be true or false, got "yes"/, engineRule: true },
+    { name: "maxBodyBytes", options: { ...base, maxBodyBytes: -1 }, message: /option `maxBodyBytes` must be a positive whole number/, engineRule: true },
+    // Engine options the middleware never checked itself: the engine's one rule, at start-up.
+    { name: "a retry typo", options: { ...base, retry: { baseDelay: 5 } }, message: /^indiepm: unknown option `retry\.baseDelay`; did you mean `retry\.baseDelayMs`\?$/, engineRule: true },
+    { name: "grant lifetime", options: { ...base, grantLifetimeSeconds: 5 }, message: /^indiepm: option `grantLifetimeSeconds` must be whole seconds from 60 to 31536000/, engineRule: true },
     { name: "server not an engine", options: { server: {} }, message: /option `server` must be a PmServer made by createPmServer\(\)/ },
     { name: "server with engine options", options: { server: fakeServer(async () => new Response()), endpoint: "https://example.com/pm/" }, message: /option `endpoint` cannot be combined with `server`/ },
   ];
-  it.each(cases)("$name", ({ options, message }) => {
+  it.each(cases)("$name", ({ options, message, engineRule }) => {
     let thrown: unknown;
     try {
       indiepm(options as IndiePmOptions);
     } catch (error) {
       thrown = error;
     }
-    expect(thrown).toBeInstanceOf(PmError);
-    expect((thrown as PmError).code).toBe("invalid_config");
-    expect((thrown as PmError).message).toMatch(message);
+    // Issue 10 item 3: the package's own error type (was core's PmError); an engine
+    // option's refusal comes from core's resolvePmServerOptions, kept as `cause`.
+    expect(thrown).toBeInstanceOf(IndiePmExpressError);
+    expect((thrown as IndiePmExpressError).code).toBe("invalid_config");
+    expect((thrown as IndiePmExpressError).message).toMatch(message);
+    if (engineRule) {
+      expect((thrown as IndiePmExpressError).cause).toBeInstanceOf(PmError);
+      expect(((thrown as IndiePmExpressError).cause as PmError).code).toBe("invalid_config");
+    }
   });
 
   it("catches app.use(indiepm) — the factory itself mounted — with the fix in the message", async () => {
@@ -177,20 +186,7 @@ describe("forwarding to the engine", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
-});
 
-describe("PROTOCOL.md §2: bodies and errors", () => {
-  it("413 too_large JSON for a body over 256 KiB", async () => {
-    const app = express();
-    app.use("/pm", realRouter());
-    const res = await request(app)
-      .post("/pm/")
-      .type("form")
-      .send(`action=notify&content=${"a".repeat(300 * 1024)}`);
-    expect(res.status).toBe(413);
-    expect(res.headers["content-type"]).toMatch(/^application\/json/);
-    expect(res.body).toEqual({ error: "too_large", error_description: expect.any(String) });
-  });
 
   it("413 too_large for a chunked body (no Content-Length) that goes over the limit", async () => {
     const app = express();

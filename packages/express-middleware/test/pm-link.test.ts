@@ -4,8 +4,7 @@ import type { AddressInfo } from "node:net";
 import express, { type ErrorRequestHandler } from "express";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
-import { PmError } from "@indiepm/core";
-import { linkNamesPm, pmLink, type PmLinkOptions } from "../src/index.js";
+import { IndiePmExpressError, linkNamesPm, pmLink, type PmLinkOptions } from "../src/index.js";
 
 const ENDPOINT = "https://example.com/pm/";
 const LINK = `<${ENDPOINT}>; rel="pm"`;
@@ -90,7 +89,8 @@ describe("pmLink options", () => {
     try {
       pmLink(options as PmLinkOptions);
     } catch (error) {
-      expect((error as PmError).code).toBe("invalid_config");
+      expect(error).toBeInstanceOf(IndiePmExpressError);
+      expect((error as IndiePmExpressError).code).toBe("invalid_config");
     }
   });
 
