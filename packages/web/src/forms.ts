@@ -4,12 +4,13 @@
  * the synchronizer token the form carries (`csrf`). A refused form answers at once
  * (`HttpAnswer`: 415, 413, 403).
  */
+import { BODY_LIMITS } from "@indiepm/core";
 import { messagePage } from "./pages.js";
 import { HttpAnswer, page } from "./responses.js";
 import { sameOriginRequest, sameSecret } from "./security.js";
 
-/** Forms: a message's 64 KiB of text, its HTML, and room for the rest. */
-export const MAX_FORM_BYTES = 240 * 1024;
+/** Forms: a message's 64 KiB of text, its HTML, and room for the rest (core's one table of body limits). */
+export const MAX_FORM_BYTES = BODY_LIMITS.webForm;
 
 export interface Forms {
   /** The form's fields. @throws HttpAnswer 415 (not a form), 413 (too large). */
