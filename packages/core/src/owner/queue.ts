@@ -6,9 +6,9 @@
  */
 import type { Engine } from "../protocol/engine.js";
 import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../protocol/records.js";
-import { runHandshake } from "../protocol/receiver.js";
-import { runDelivery } from "../protocol/sender.js";
-import { runWebhook } from "../protocol/webhooks.js";
+import { runDelivery } from "../protocol/jobs/delivery.js";
+import { runDialback } from "../protocol/jobs/dialback.js";
+import { runWebhook } from "../protocol/jobs/webhook.js";
 import { Sweeper } from "./sweeper.js";
 
 const BATCH = 64;
@@ -64,7 +64,7 @@ export class WorkQueue {
         const deliveries = await this.#engine.store.find<DeliveryDoc>("deliveries", { where: { status: "pending" }, ...due });
         const handshakes = await this.#engine.store.find<HandshakeDoc>("handshakes", { where: { state: "active" }, ...due });
         for (const doc of deliveries) this.#run(`d ${doc._id}`, () => runDelivery(this.#engine, doc));
-        for (const doc of handshakes) this.#run(`h ${doc._id}`, () => runHandshake(this.#engine, doc));
+        for (const doc of handshakes) this.#run(`h ${doc._id}`, () => runDialback(this.#engine, doc));
         const webhooks = await this.#engine.store.find<WebhookDoc>("webhooks", { where: { status: "pending" }, ...due });
         for (const doc of webhooks) this.#run(`w ${doc._id}`, () => runWebhook(this.#engine, doc));
       } while (this.#again);
@@ -116,7 +116,7 @@ export class WorkQueue {
   async idle(): Promise<void> {
     for (;;) {
       // Yield once to the check phase: a wake an answer deferred with `setImmediate`
-      // before this call (protocol/sender.ts) has run when this resumes.
+      // before this call (actions/request.ts, actions/grant.ts) has run when this resumes.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.#stopped) return;
       if (this.#scheduled || this.#ticking || this.#running.size > 0) {

@@ -1,7 +1,7 @@
 /**
  * The one lifecycle of an outgoing attempt (PROTOCOL.md §6 "Retries"), shared by the
- * three kinds of job that make them — deliveries (sender.ts), handshakes (receiver.ts,
- * §3/§4 steps 3–4) and webhooks (webhooks.ts) — so a rule about retrying lands once:
+ * three kinds of job that make them — jobs/delivery.ts (§3/§4 steps 1, 2 and 6),
+ * jobs/dialback.ts (steps 3–4) and jobs/webhook.ts — so a rule about retrying lands once:
  *
  * 1. try: `discoverAttempt` (§1) or `postAttempt` / `webhookAttempt` (one POST through
  *    the guarded client); a network failure is an outcome, never a throw;

@@ -12,7 +12,7 @@ import type { Engine } from "../engine.js";
 import { type DeliverRequest, tokenVerdict, verdictFor } from "@indiepm/protocol";
 import { siteSettings } from "../policy.js";
 import { vouchingContact } from "../vouch.js";
-import { enqueueWebhook } from "../webhooks.js";
+import { enqueueWebhook } from "../jobs/webhook.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "../records.js";
 
 /**

@@ -7,7 +7,7 @@ import { jsonResponse } from "../../errors.js";
 import { keyOf } from "../../secrets.js";
 import type { Engine } from "../engine.js";
 import type { NotifyRequest } from "@indiepm/protocol";
-import { startHandshake } from "../receiver.js";
+import { startDialback } from "../jobs/dialback.js";
 import { admit } from "./admission.js";
 
 /**
@@ -19,6 +19,6 @@ export async function answerNotify(engine: Engine, policies: Record<string, Site
   const accepted = jsonResponse({ status: "accepted" }, 202);
   if (await engine.store.get("inbox", keyOf(req.recipient, req.sender, req.message))) return accepted;
   const id = keyOf("notify", req.recipient, req.sender, req.message);
-  await startHandshake(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message, ...admitted });
+  await startDialback(engine, id, { kind: "notify", sender: req.sender, recipient: req.recipient, message: req.message, ...admitted });
   return accepted;
 }

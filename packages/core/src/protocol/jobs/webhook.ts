@@ -5,12 +5,12 @@
  * (§6 "Outgoing requests": webhooks too), retried like deliveries (§6 "Retries", the
  * shared lifecycle of protocol/attempt.ts).
  */
-import type { ErrorCode } from "../errors.js";
-import { keyOf } from "../secrets.js";
-import { DuplicateKeyError } from "../store/types.js";
-import { planRetry, webhookAttempt } from "./attempt.js";
-import { mutate, type Engine } from "./engine.js";
-import type { InboxDoc, WebhookDoc } from "./records.js";
+import type { ErrorCode } from "../../errors.js";
+import { keyOf } from "../../secrets.js";
+import { DuplicateKeyError } from "../../store/types.js";
+import { planRetry, webhookAttempt } from "../attempt.js";
+import { mutate, type Engine } from "../engine.js";
+import type { InboxDoc, WebhookDoc } from "../records.js";
 
 /** How much of the text a notification carries. */
 export const WEBHOOK_EXCERPT_CHARS = 200;

@@ -1,16 +1,18 @@
 /**
- * The receiver role's dialback, E_R: the work a `notify`/`authorize` (actions/notify.ts,
- * actions/authorize.ts) starts, PROTOCOL.md §3/§4 steps 3–4.
+ * The dialback job, run by the recipient's endpoint E_R after it answers `notify` or
+ * `authorize` (actions/notify.ts, actions/authorize.ts): PROTOCOL.md §3/§4 step 3
+ * (discover E_S' from S, `verify`) and step 4 (issue T, `request` or `grant`), on the
+ * shared attempt lifecycle (protocol/attempt.ts).
  */
-import { PmError, type ErrorCode } from "../errors.js";
-import { hashSecret, newSecret } from "../secrets.js";
-import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
-import { mutate, type Engine, type StepContext } from "./engine.js";
-import { identityRedirectRefusal } from "../discovery/identity.js";
+import { PmError, type ErrorCode } from "../../errors.js";
+import { hashSecret, newSecret } from "../../secrets.js";
+import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
+import { mutate, type Engine, type StepContext } from "../engine.js";
+import { identityRedirectRefusal } from "../../discovery/identity.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
-import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "./rate-limit.js";
-import type { HandshakeDoc, SecretDoc } from "./records.js";
-import { MESSAGE_TOKEN_LIFETIME_MS } from "../limits.js";
+import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "../rate-limit.js";
+import type { HandshakeDoc, SecretDoc } from "../records.js";
+import { MESSAGE_TOKEN_LIFETIME_MS } from "../../limits.js";
 
 /**
  * Stores the dialback work of a notify/authorize (§6 Durability), unless the same one is
@@ -19,7 +21,7 @@ import { MESSAGE_TOKEN_LIFETIME_MS } from "../limits.js";
  * "too many", which an honest sender retries after the wait (§6 Retries), where a 202
  * that started nothing would leave it waiting for a `request` that never comes.
  */
-export async function startHandshake(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
+export async function startDialback(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
   const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
   if (existing?.state === "active") return;
   const senderHost = senderHostOf(fields.sender);
@@ -47,7 +49,7 @@ export async function startHandshake(engine: Engine, id: string, fields: Pick<Ha
  * follows the shared lifecycle (protocol/attempt.ts): retried with back-off for at most
  * an hour (retry.ts `JOB_LIMITS.handshake`; the sender notifies again anyway).
  */
-export async function runHandshake(engine: Engine, doc: HandshakeDoc): Promise<void> {
+export async function runDialback(engine: Engine, doc: HandshakeDoc): Promise<void> {
   if (doc.state !== "active") return;
   const flow = doc.kind === "notify" ? "message" : "token";
   const ctx: StepContext = { flow, step: 3, sender: doc.sender, recipient: doc.recipient, ...(doc.message ? { message: doc.message } : {}) };

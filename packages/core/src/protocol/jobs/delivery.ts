@@ -1,22 +1,19 @@
 /**
- * The sender role, E_S: delivering what this server's sites write (PROTOCOL.md §3 steps
- * 1–2 and 6, §4 steps 1–2 and 6). The answers to the receiver's dialback are actions/verify.ts,
- * request.ts and grant.ts.
+ * The delivery job, run by the sender's endpoint E_S for what its sites write (one per
+ * recipient): PROTOCOL.md §3 steps 1, 2 and 6, §4 steps 1, 2 and 6, on the shared attempt
+ * lifecycle (protocol/attempt.ts). Steps 3 and 5 are the sender's answers to the
+ * receiver's dialback: actions/verify.ts, actions/request.ts, actions/grant.ts.
  */
-import { type ErrorCode } from "../errors.js";
-import { hashSecret, keyOf, newSecret } from "../secrets.js";
-import { discoverAttempt, planRetry, postAttempt } from "./attempt.js";
-import { mutate, type Engine, type StepContext } from "./engine.js";
+import { type ErrorCode } from "../../errors.js";
+import { hashSecret, keyOf, newSecret } from "../../secrets.js";
+import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
+import { mutate, type Engine, type StepContext } from "../engine.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
-import { rememberContact } from "./policy.js";
-import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "./records.js";
-import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS } from "../limits.js";
+import { rememberContact } from "../policy.js";
+import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "../records.js";
+import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS } from "../../limits.js";
 
 const ctxOf = (d: DeliveryDoc, step: number): StepContext => ({ flow: d.flow, step, message: d.message, sender: d.sender, recipient: d.recipient });
-
-// ---------------------------------------------------------------------------
-// The delivery queue's work on one delivery
-// ---------------------------------------------------------------------------
 
 /** Takes one due delivery one stage further (§3/§4). Never throws for protocol failures. */
 export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<void> {
