@@ -7,21 +7,27 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** A failure the command explains itself: `message` is the one sentence shown. */
+/**
+ * A failure the command explains itself: `message` is the one sentence shown. The one
+ * error type of `@indiepm/cli`; another package's error that crosses in is its `cause`.
+ */
 export class CliError extends Error {
   override name = "CliError";
+  /** The §2 error code the server answered with (`invalid_token`, `invalid_request`…), when it refused. */
+  readonly serverCode: string | undefined;
   constructor(
     message: string,
     readonly exitCode: number = EXIT_FAILURE,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; serverCode?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.serverCode = options?.serverCode;
   }
 }
 
 /** A usage error (exit 2): a wrong flag, a missing argument, a bad setting. */
-export function usageError(message: string): CliError {
-  return new CliError(message, EXIT_USAGE);
+export function usageError(message: string, options?: { cause?: unknown }): CliError {
+  return new CliError(message, EXIT_USAGE, options);
 }
 
 /** The sentence to show for any thrown value: its message, ending in a full stop. */

@@ -1,10 +1,10 @@
 /**
  * The owner API client (the route table of @indiepm/core's api.ts): JSON over HTTP with
  * `Authorization: Bearer OWNER_TOKEN`. Errors the server answers in the §2 shape come
- * back as `PmError` with the server's code; an unreachable server as `CliError`.
+ * back as `CliError` with the server's code as `serverCode`; an unreachable server as
+ * `CliError` without one.
  */
-import { PmError } from "@indiepm/core";
-import type { DeliveryView, ErrorCode, GrantedToken, ListQuery, MessageLookup, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
+import type { DeliveryView, GrantedToken, ListQuery, MessageLookup, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
 import { CliError } from "./cli-error.js";
 
 /** api.ts's owner routes, relative to the server URL (`{id}` is URI-encoded). */
@@ -43,7 +43,7 @@ export interface OwnerClient {
   outbox(query?: ListQuery): Promise<SentMessage[]>;
   /** §4: standing tokens the server granted (never the secrets). */
   tokens(query?: { site?: string }): Promise<GrantedToken[]>;
-  /** §4: revokes one. @throws PmError when the server refuses (no such token: `invalid_request`). */
+  /** §4: revokes one. @throws CliError with `serverCode` when the server refuses (no such token: `invalid_request`). */
   revokeToken(id: string): Promise<void>;
 }
 
@@ -103,7 +103,7 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
     const body = json as { error?: unknown; error_description?: unknown } | undefined;
     if (!response.ok && typeof body?.error === "string") {
       const description = typeof body.error_description === "string" ? body.error_description : `HTTP ${response.status}`;
-      throw new PmError(body.error as ErrorCode, description);
+      throw new CliError(description, 1, { serverCode: body.error });
     }
     throw new CliError(`the server at ${base.href} answered HTTP ${response.status} without the JSON an indiepm server sends; is --server right?`);
   }

@@ -3,7 +3,6 @@
  * (default env INDIEPM_SERVER, else http://127.0.0.1:8080/), the owner token (env
  * INDIEPM_TOKEN or `--token`), `--json`, and how the server's refusals read.
  */
-import { PmError } from "@indiepm/core";
 import { usage, type OptionSpecs, type ParsedValues, stringValue } from "./args.js";
 import { CliError, sentence } from "./cli-error.js";
 import { createOwnerClient, type OwnerClient } from "./client.js";
@@ -40,14 +39,14 @@ export function siteArgument(command: string, flagName: string, value: string): 
 
 /** The one sentence for an error of a client command, and its exit status (1). */
 export function ownerFailure(command: string, error: unknown): CliError {
-  if (error instanceof CliError) {
-    return error.message.startsWith("indiepm") ? error : new CliError(`indiepm ${command}: ${sentence(error)}`, error.exitCode);
-  }
-  if (error instanceof PmError) {
-    if (error.code === "invalid_token") {
-      return new CliError(`indiepm ${command}: the server refused the owner token; check INDIEPM_TOKEN or --token.`);
+  if (error instanceof CliError && error.serverCode !== undefined) {
+    if (error.serverCode === "invalid_token") {
+      return new CliError(`indiepm ${command}: the server refused the owner token; check INDIEPM_TOKEN or --token.`, 1, { cause: error });
     }
-    return new CliError(`indiepm ${command}: the server refused: ${sentence(error)} (${error.code})`.replace(/\.\s*\((\w+)\)$/, " ($1)."));
+    return new CliError(`indiepm ${command}: the server refused: ${sentence(error)} (${error.serverCode})`.replace(/\.\s*\((\w+)\)$/, " ($1)."), 1, { cause: error });
+  }
+  if (error instanceof CliError) {
+    return error.message.startsWith("indiepm") ? error : new CliError(`indiepm ${command}: ${sentence(error)}`, error.exitCode, { cause: error });
   }
   return new CliError(`indiepm ${command}: ${sentence(error)}`);
 }

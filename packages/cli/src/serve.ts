@@ -2,18 +2,22 @@
  * `indiepm serve` (CLI.md): settings from flags, then `--config FILE`, then defaults
  * (flags win); the owner token from INDIEPM_TOKEN (made up and shown with `--dev`);
  * first stdout line `indiepm listening on URL`; SIGTERM/SIGINT stop it gracefully.
+ * The engine's settings (sites, endpoint, dev, the owner token, policies, trustProxy…)
+ * are checked by the engine's own rules (core's `resolvePmServerOptions`), before
+ * anything is opened, in sentences that name the flag or the config key; this file
+ * checks only what `serve` adds (port, host, data folder, the config file itself).
  */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { PmError, newSecret, refusalOf } from "@indiepm/core";
+import { PmError, newSecret, resolvePmServerOptions } from "@indiepm/core";
 import type { Flow, PmServerOptions, SitePolicy } from "@indiepm/core";
-import { parseTrustProxy, type TrustProxyValue } from "@indiepm/core/node";
+import type { TrustProxyValue } from "@indiepm/core/node";
 import { flag, parseCommand, stringList, stringValue, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence, usageError } from "./cli-error.js";
-import { withDevHint } from "./discover.js";
+import { MIN_OWNER_TOKEN_LENGTH } from "@indiepm/core";
 import type { Io } from "./io.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
-import { startServer, stderrLogger } from "./standalone.js";
+import { defaultPublicUrl, startServer, stderrLogger } from "./standalone.js";
 
 
 const OPTIONS = {
@@ -31,13 +35,14 @@ const OPTIONS = {
 /** Keys a `--config` file may have: CLI.md's, then the engine options this server adds. */
 export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits", "retry", "trustProxy"] as const;
 
+/** `serve`'s own keys are checked here; the engine's (the rest) by `resolvePmServerOptions`. */
 interface ConfigFile {
   port?: number;
   host?: string;
   data?: string;
-  sites?: string[];
-  publicUrl?: string;
-  dev?: boolean;
+  sites?: unknown;
+  publicUrl?: unknown;
+  dev?: unknown;
   policies?: Record<string, SitePolicy>;
   defaultFlow?: Flow;
   grantLifetimeSeconds?: number;
@@ -98,43 +103,22 @@ async function readConfig(path: string): Promise<ConfigFile> {
   }
   if (c.host !== undefined && (typeof c.host !== "string" || c.host === "")) throw bad("host", "must be an address such as \"127.0.0.1\"", c.host);
   if (c.data !== undefined && (typeof c.data !== "string" || c.data === "")) throw bad("data", "must be a folder path", c.data);
-  if (c.sites !== undefined && (!Array.isArray(c.sites) || !c.sites.every((s) => typeof s === "string"))) {
-    throw bad("sites", "must be an array of site URLs", c.sites);
-  }
-  if (c.publicUrl !== undefined && typeof c.publicUrl !== "string") throw bad("publicUrl", "must be a URL", c.publicUrl);
-  if (c.dev !== undefined && typeof c.dev !== "boolean") throw bad("dev", "must be true or false", c.dev);
-  if (c.policies !== undefined && !isPlainObject(c.policies)) throw bad("policies", "must be an object keyed by site URL", c.policies);
-  if (c.defaultFlow !== undefined && c.defaultFlow !== "token" && c.defaultFlow !== "message") {
-    throw bad("defaultFlow", "must be \"token\" or \"message\"", c.defaultFlow);
-  }
-  if (c.grantLifetimeSeconds !== undefined && (typeof c.grantLifetimeSeconds !== "number" || !Number.isInteger(c.grantLifetimeSeconds))) {
-    throw bad("grantLifetimeSeconds", "must be a whole number of seconds", c.grantLifetimeSeconds);
-  }
-  if (c.rateLimits !== undefined && !isPlainObject(c.rateLimits)) throw bad("rateLimits", "must be an object such as {\"perSenderPerMinute\": 60}", c.rateLimits);
-  if (c.retry !== undefined && !isPlainObject(c.retry)) throw bad("retry", "must be an object such as {\"baseDelayMs\": 5000}", c.retry);
-
   const config = c as ConfigFile;
   // A path in a config file means the same wherever the server is started from.
   if (config.data !== undefined) config.data = resolve(dirname(path), config.data);
   return config;
 }
 
-/** Checks a site or endpoint URL under the dev policy (PROTOCOL.md "URLs"). @throws CliError (exit 2). */
-function checkUrlSetting(label: string, value: string, dev: boolean): string {
-  if (!URL.canParse(value)) throw usage("serve", `${label} must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
-  const url = new URL(value);
-  const refusal = refusalOf(url, { dev });
-  if (refusal) throw usage("serve", `${label} ${JSON.stringify(value)} is refused: ${withDevHint(refusal, dev)}`);
-  if (url.hash) throw usage("serve", `${label} ${JSON.stringify(value)} must not have a fragment`);
-  return url.href;
-}
-
-/** A trust-proxy value, checked by the engine's rule; its one sentence names `label`. @throws CliError (exit 2). */
-function checkTrustProxy(value: unknown, label: string): TrustProxyValue {
+/**
+ * The endpoint `serve` makes in development mode, `http://HOST:PORT/`, for the check
+ * before listening (the bound port replaces port 0 later). A host no URL can hold is
+ * left for listening to refuse, with its own sentence.
+ */
+function defaultEndpoint(host: string, port: number): string {
   try {
-    return parseTrustProxy(value, label).description;
-  } catch (error) {
-    throw usageError(`indiepm serve: ${sentence(error).replace(/^indiepm:\s*/, "")}`);
+    return defaultPublicUrl(host, port);
+  } catch {
+    return defaultPublicUrl(DEFAULT_HOST, port);
   }
 }
 
@@ -153,34 +137,61 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   const dataFlag = stringValue(values, "data");
   if (dataFlag === "") throw usage("serve", "--data needs a folder");
   const dataDir = dataFlag !== undefined ? resolve(io.cwd, dataFlag) : (config.data ?? resolve(io.cwd, DEFAULT_DATA_DIR));
-  const dev = flag(values, "dev") || config.dev === true;
+  // `serve`'s own decisions (a made-up token, the default endpoint) read the switch as
+  // given; a config `dev` that is not a boolean is refused below, by the engine's rule.
+  const devGiven = flag(values, "dev") ? true : config.dev;
+  const dev = devGiven === true;
 
   let ownerToken = io.env.INDIEPM_TOKEN;
   let generatedToken = false;
   if (!ownerToken) {
-    if (!dev) throw usageError("indiepm serve: set INDIEPM_TOKEN to the owner token (at least 16 characters), or use --dev to have one made up.");
+    if (!dev) throw usageError(`indiepm serve: set INDIEPM_TOKEN to the owner token (at least ${MIN_OWNER_TOKEN_LENGTH} characters), or use --dev to have one made up.`);
     ownerToken = newSecret();
     generatedToken = true;
-  } else if (ownerToken.length < 16) {
-    throw usageError("indiepm serve: INDIEPM_TOKEN must be at least 16 characters long (e.g. 32 random bytes, base64url).");
   }
 
   const siteFlags = stringList(values, "site");
-  const sites =
-    siteFlags.length > 0
-      ? siteFlags.map((s) => checkUrlSetting("--site", s, dev))
-      : (config.sites ?? []).map((s, i) => checkUrlSetting(inConfig(`sites[${i}]`), s, dev));
   const publicFlag = stringValue(values, "public-url");
-  let publicUrl: string | undefined;
-  if (publicFlag !== undefined) publicUrl = checkUrlSetting("--public-url", publicFlag, dev);
-  else if (config.publicUrl !== undefined) publicUrl = checkUrlSetting(inConfig("publicUrl"), config.publicUrl, dev);
-  else if (!dev) {
+  const publicGiven = publicFlag ?? config.publicUrl;
+  if (publicGiven === undefined && !dev) {
     throw usageError("indiepm serve: outside --dev the endpoint must be an https URL with a domain name; pass --public-url with the URL the world reaches this server at.");
   }
-
-  // Issue 9 item 11: checked here so a permissive value stops the start with exit 2.
   const trustFlag = stringValue(values, "trust-proxy");
-  const trustProxy = trustFlag !== undefined ? checkTrustProxy(trustFlag, "--trust-proxy") : config.trustProxy === undefined ? undefined : checkTrustProxy(config.trustProxy, inConfig("trustProxy"));
+
+  // Each engine setting by the engine's rule, named as the owner wrote it.
+  const label = (field: string): string => {
+    if (field === "ownerToken") return "INDIEPM_TOKEN";
+    if (field.startsWith("sites") && siteFlags.length > 0) return "--site";
+    if (field === "endpoint") return publicFlag !== undefined ? "--public-url" : publicGiven !== undefined ? inConfig("publicUrl") : "the endpoint made from --host and --port";
+    if (field === "trustProxy" && trustFlag !== undefined) return "--trust-proxy";
+    return inConfig(field);
+  };
+  const engine = {
+    ...(config.policies !== undefined ? { policies: config.policies } : {}),
+    ...(config.defaultFlow !== undefined ? { defaultFlow: config.defaultFlow } : {}),
+    ...(config.grantLifetimeSeconds !== undefined ? { grantLifetimeSeconds: config.grantLifetimeSeconds } : {}),
+    ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
+    ...(config.retry !== undefined ? { retry: config.retry } : {}),
+    ...(trustFlag !== undefined ? { trustProxy: trustFlag } : config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}),
+  };
+  let resolved;
+  try {
+    resolved = resolvePmServerOptions(
+      {
+        ...engine,
+        endpoint: publicGiven ?? defaultEndpoint(host, port),
+        sites: siteFlags.length > 0 ? siteFlags : (config.sites ?? []),
+        dev: devGiven ?? false,
+        ownerToken,
+      },
+      { label, devSwitch: "--dev", storeOpensLater: true },
+    );
+  } catch (error) {
+    if (!(error instanceof PmError) || error.code !== "invalid_config") throw error;
+    throw usageError(`indiepm serve: ${sentence(error).replace(/^indiepm:\s*/, "")}`, { cause: error });
+  }
+  const sites = resolved.sites;
+  const publicUrl = publicGiven === undefined ? undefined : resolved.endpoint;
 
   return {
     port,
@@ -188,17 +199,10 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
     dataDir,
     sites: [...new Set(sites)],
     publicUrl,
-    dev,
+    dev: resolved.dev,
     ownerToken,
     generatedToken,
-    engine: {
-      ...(config.policies !== undefined ? { policies: config.policies } : {}),
-      ...(config.defaultFlow !== undefined ? { defaultFlow: config.defaultFlow } : {}),
-      ...(config.grantLifetimeSeconds !== undefined ? { grantLifetimeSeconds: config.grantLifetimeSeconds } : {}),
-      ...(config.rateLimits !== undefined ? { rateLimits: config.rateLimits } : {}),
-      ...(config.retry !== undefined ? { retry: config.retry } : {}),
-      ...(trustProxy !== undefined ? { trustProxy } : {}),
-    },
+    engine,
   };
 }
 
@@ -244,9 +248,9 @@ export async function runServe(argv: readonly string[], io: Io): Promise<number>
         logger: stderrLogger(io.stderr),
       });
     } catch (error) {
-      // The engine's own option checks: a setting is wrong, so a usage error.
-      if (error instanceof PmError && error.code === "invalid_config") {
-        throw usageError(`indiepm serve: ${sentence(error).replace(/^indiepm:\s*/, "")}`);
+      // The engine's own option checks (already passed in serveSettings): a setting is wrong, so a usage error.
+      if (error instanceof CliError) {
+        throw new CliError(`indiepm serve: ${error.message.replace(/^indiepm:\s*/, "")}`, error.exitCode, { cause: error.cause ?? error });
       }
       throw new CliError(`indiepm serve: ${sentence(error)}`, 1, { cause: error });
     }

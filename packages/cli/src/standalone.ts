@@ -9,10 +9,11 @@ import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { createPmServer, openNedbStore } from "@indiepm/core";
+import { PmError, createPmServer, openNedbStore } from "@indiepm/core";
 import type { Logger, PmServer, PmServerOptions, Store } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { createWebInbox, type WebInbox } from "@indiepm/web";
+import { sentence, usageError } from "./cli-error.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
 import { withWebInbox } from "./with-web-inbox.js";
 
@@ -107,7 +108,7 @@ function delay(ms: number): { promise: Promise<void>; cancel(): void } {
  * Starts a standalone server: opens the store, listens, then creates and starts the
  * engine with the endpoint URL known (the bound port when `publicUrl` is not given).
  * Requests that arrive before the engine is ready are answered 503.
- * @throws PmError `invalid_config` from the engine's option checks; an Error saying why it cannot listen.
+ * @throws CliError (exit 2) when the engine refuses an option (its `PmError` as `cause`); an Error saying why it cannot listen.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<StandaloneServer> {
   const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, store: givenStore, publicUrl, inbox: withInbox = true, ...engineOptions } = options;
@@ -146,6 +147,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
   } catch (error) {
     httpServer.close();
     await store.close().catch(() => undefined);
+    // The engine's refusal of an option crosses into this package as a usage error, its PmError the cause.
+    if (error instanceof PmError && error.code === "invalid_config") throw usageError(sentence(error), { cause: error });
     throw error;
   }
   try {

@@ -109,6 +109,8 @@ describe("indiepm serve", () => {
     ["a wrong type", '{"port": "eighty"}', /config file .*: `port` must be a whole number from 0 to 65535, got "eighty"\./],
     ["an unknown key", '{"sites": [], "prot": 1}', /config file .*: unknown key `prot`/],
     ["a bad site", '{"sites": ["nope"]}', /`sites\[0\]` in .* must be an absolute http\(s\) URL, got "nope"/],
+    // An engine setting, by the engine's rule (core's resolvePmServerOptions), named as the file names it.
+    ["a bad engine setting", '{"grantLifetimeSeconds": 5}', /^indiepm serve: `grantLifetimeSeconds` in .* must be whole seconds from 60 to 31536000 \(PROTOCOL\.md §2 expires_in\), got 5\.$/m],
     ["not JSON", "{port: 1}", /config file .* is not valid JSON/],
     ["not an object", "[1]", /config file .* must hold a JSON object/],
   ])("a config file with %s exits 2 with one sentence naming the field", async (_name, text, message) => {
