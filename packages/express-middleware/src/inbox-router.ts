@@ -11,15 +11,14 @@
 import express from "express";
 import type { Router } from "express";
 import type { PmServer } from "@indiepm/core";
-import { createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
+import { WEB_INBOX_OPTION_NAMES, WebInboxError, createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
 import { MAX_REQUEST_BODY_BYTES, TRUST_PROXY_OFF } from "@indiepm/core/node";
 
 const FACTORY = "indiepmInbox";
-const OPTION_NAMES = ["server", "url", "http", "sessionLifetimeSeconds", "pollSeconds", "logger"];
 
-/** The web inbox's options (`@indiepm/web`), checked here once. */
+/** The web inbox's options (`@indiepm/web`), checked once by `createWebInbox`. */
 export type IndiePmInboxOptions = WebInboxOptions;
 
 export interface IndiePmInboxRouter extends Router {
@@ -36,23 +35,16 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
   }
   const options = args[0];
   if (!isPlainObject(options)) throw configError(FACTORY, `options must be an object such as { server, url }, got ${shown(options)}.`);
-  checkKnownKeys(FACTORY, options, OPTION_NAMES);
-  const server = options.server as Partial<PmServer> | undefined;
-  if (typeof server !== "object" || server === null || typeof server.handle !== "function" || typeof server.conversations !== "function") {
-    throw configError(FACTORY, `option \`server\` must be a PmServer (indiepm(...).server or createPmServer()), got ${shown(options.server)}.`);
+  // The inbox's options are the web package's, checked by its resolver; only their names here.
+  checkKnownKeys(FACTORY, options, WEB_INBOX_OPTION_NAMES);
+  let inbox: WebInbox;
+  try {
+    inbox = createWebInbox(options as unknown as IndiePmInboxOptions);
+  } catch (error) {
+    if (!(error instanceof WebInboxError) || error.code !== "invalid_config") throw error;
+    throw configError(FACTORY, error.message.replace(/^createWebInbox:\s*/, ""), { cause: error });
   }
-  if (typeof options.url !== "string" || !URL.canParse(options.url)) {
-    throw configError(FACTORY, `option \`url\` must be the absolute URL the router is mounted at, e.g. "https://example.com/inbox/", got ${shown(options.url)}.`);
-  }
-  const { url, http, sessionLifetimeSeconds, pollSeconds, logger } = options as unknown as IndiePmInboxOptions;
-  const inbox = createWebInbox({
-    server: server as PmServer,
-    url,
-    ...(http ? { http } : {}),
-    ...(sessionLifetimeSeconds !== undefined ? { sessionLifetimeSeconds } : {}),
-    ...(pollSeconds !== undefined ? { pollSeconds } : {}),
-    ...(logger ? { logger } : {}),
-  });
+  const { server, logger } = options as unknown as IndiePmInboxOptions;
   const router = express.Router() as IndiePmInboxRouter;
   router.use(
     // The client address goes along (the sign-in limiter counts it), by the engine's rule.
@@ -62,7 +54,7 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
       log: errorLogger(logger),
       warn: warningLogger(logger),
       factory: "indiepmInbox()",
-      trustProxy: (server as PmServer).trustProxy ?? TRUST_PROXY_OFF,
+      trustProxy: server.trustProxy ?? TRUST_PROXY_OFF,
       started: Promise.resolve(true),
       baseUrl: new URL(inbox.url).origin,
     }),

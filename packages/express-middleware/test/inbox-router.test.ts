@@ -3,7 +3,8 @@ import express from "express";
 import request from "supertest";
 import { describe, expect, it, vi } from "vitest";
 import { createMemoryStore, createPmServer } from "@indiepm/core";
-import { indiepm, indiepmInbox } from "../src/index.js";
+import { WebInboxError } from "@indiepm/web";
+import { IndiePmExpressError, indiepm, indiepmInbox } from "../src/index.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const engine = () => createPmServer({ endpoint: "http://127.0.0.1:9/pm/", sites: ["http://127.0.0.1:9/"], store: createMemoryStore(), dev: true, logger: quiet });
@@ -44,7 +45,22 @@ describe("indiepmInbox", () => {
     ["no server", () => indiepmInbox({ url: "http://127.0.0.1:9/inbox/" } as never), /option `server` must be a PmServer/],
     ["no url", () => indiepmInbox({ server: engine() } as never), /option `url` must be the absolute URL/],
     ["a typo", () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSecond: 2 } as never), /pollSeconds/],
+    ["a value by the web inbox's rule", () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSeconds: 0 }), /^indiepmInbox: option `pollSeconds` must be 1 or more\.$/],
   ])("refuses %s at start-up with one sentence", (_, call, message) => {
     expect(call).toThrow(message);
+  });
+
+  it("checks its options by the web inbox's own rules: every option createWebInbox takes, its refusal as cause", async () => {
+    const inbox = indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", signInsPerMinute: 3 });
+    await inbox.close();
+    let thrown: unknown;
+    try {
+      indiepmInbox({ server: engine(), url: "ftp://127.0.0.1/" });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(IndiePmExpressError);
+    expect(thrown).toMatchObject({ code: "invalid_config", message: "indiepmInbox: option `url` must be http(s)." });
+    expect((thrown as Error).cause).toBeInstanceOf(WebInboxError);
   });
 });

@@ -5,6 +5,7 @@
  */
 export { createWebInbox } from "./inbox.js";
 export type { WebInbox, WebInboxContext, WebInboxOptions } from "./inbox.js";
+export { WEB_INBOX_OPTION_NAMES } from "./options.js";
 export { WebInboxError, WEB_ERROR_CODES } from "./errors.js";
 export type { WebErrorCode } from "./errors.js";
 export { CONTENT_SECURITY_POLICY } from "./security.js";

@@ -32,6 +32,12 @@ export interface WebInboxOptions {
   logger?: Logger;
 }
 
+// Every key of WebInboxOptions: the compiler flags this table when the options change.
+const OPTION_KEYS = { server: true, url: true, http: true, sessionLifetimeSeconds: true, pollSeconds: true, signInsPerMinute: true, logger: true } as const satisfies Record<keyof WebInboxOptions, true>;
+
+/** The names `createWebInbox` takes: what a mounting package (`indiepmInbox()`) accepts, and no other. */
+export const WEB_INBOX_OPTION_NAMES: readonly (keyof WebInboxOptions)[] = Object.freeze(Object.keys(OPTION_KEYS) as (keyof WebInboxOptions)[]);
+
 /** Every default of the options, in one place. */
 export const WEB_INBOX_DEFAULTS = {
   sessionLifetimeSeconds: 14 * 24 * 60 * 60,

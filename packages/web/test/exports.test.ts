@@ -7,6 +7,7 @@ it("@indiepm/web exports exactly these names", () => {
   expect(Object.keys(web).sort()).toEqual([
     "CONTENT_SECURITY_POLICY",
     "WEB_ERROR_CODES",
+    "WEB_INBOX_OPTION_NAMES",
     "WebInboxError",
     "authorizationLinksFromPage",
     "authorizationUrl",
