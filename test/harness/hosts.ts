@@ -141,6 +141,7 @@ function deferredHttp(ms: number): HttpClient & { close(): Promise<void> } {
   return {
     get: async (url, options) => (await later(), real.get(url, options)),
     postForm: async (url, form, options) => (await later(), real.postForm(url, form, options)),
+    postJson: async (url, body, options) => (await later(), real.postJson!(url, body, options)),
     close: () => real.close(),
   };
 }
