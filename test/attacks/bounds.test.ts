@@ -25,8 +25,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { allIdle, PmHost, Site, waitFor } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
 import { fencedClient } from "./support/outbound.js";
-import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST } from "../../packages/core/src/protocol/rate-limit.js";
-import { EXPIRED_SECRET_KEEP_MS, FINISHED_HANDSHAKE_KEEP_MS, SWEEP_INTERVAL_MS } from "../../packages/core/src/owner/sweeper.js";
+import { EXPIRED_SECRET_KEEP_MS, FINISHED_HANDSHAKE_KEEP_MS, HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, SWEEP_INTERVAL_MS } from "../../packages/core/src/limits.js";
 
 const MiB = 1024 * 1024;
 const MINUTE = 60_000;
@@ -91,7 +90,7 @@ async function receiver(retry?: { baseDelayMs: number; maxDelayMs: number; hands
   const bob = await new PmHost().listen();
   bobSite.endpoint = bob.url;
   const closed = `${bobSite.url}closed/`;
-  /** What each sweep that removed something reported (owner/sweeper.ts). */
+  /** What each sweep that removed something reported (protocol/jobs/sweeper.ts). */
   const swept: Array<Record<string, unknown>> = [];
   const logger = { info: (message: string, data?: Record<string, unknown>) => void (message.startsWith("swept") && swept.push(data ?? {})), warn: () => {}, error: () => {} };
   await bob.startServer({

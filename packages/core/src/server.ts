@@ -5,13 +5,14 @@
 import type { PmServer, PmServerOptions, RequestContext } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
 import { createHttpClient } from "./http/client.js";
-import { WorkQueue } from "./owner/queue.js";
+import { WorkQueue } from "./protocol/jobs/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { createOwnerSessions } from "./owner/sessions.js";
-import { applySettingsChange, siteSettings } from "./protocol/policy.js";
+import { applySettingsChange } from "./owner/settings.js";
+import { siteSettings } from "./settings.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { resolvePmServerOptions } from "./options.js";
@@ -48,6 +49,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
       }
     },
     wake: () => queue?.wake(),
+    handshakeLocks: new Map(),
+    sanitizing: new Map(),
   };
   queue = new WorkQueue(engine);
   const federation: FederationContext = { engine, policies, rateLimiter: new RateLimiter(rateLimits), maxBodyBytes };

@@ -13,7 +13,7 @@
  * changed from the web inbox or the owner API) on top of the `policies` option: the
  * stored `policy` wins over the configured one; contacts and block lists add up.
  * The pure verdicts live here; reading and changing the stored settings is
- * `@indiepm/core`'s (protocol/policy.ts there).
+ * `@indiepm/core`'s (settings.ts there).
  */
 import { PmError } from "./errors.js";
 import { parseSiteUrl } from "./urls.js";

@@ -314,7 +314,7 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
 
 /**
  * What tightening the policy or blocking a site does to standing tokens already granted
- * (§4, and §7 applied at `deliver` by protocol/receiver.ts).
+ * (§4, and §7 applied at `deliver` by core's protocol/actions/deliver.ts).
  */
 export const TOKENS_WHEN_TIGHTENED =
   "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.";

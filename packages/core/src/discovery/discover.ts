@@ -5,12 +5,17 @@
  * network.
  */
 import { PmError } from "../errors.js";
+import { DEFAULT_HTTP_LIMITS } from "../http/client.js";
 import type { FetchedPage, HttpClient, HttpGetOptions, RedirectHop } from "../http/types.js";
 import { siteRefusalOf, type UrlPolicy } from "../urls.js";
 import { createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkMatch } from "@indiepm/protocol";
 
-/** §1 limits: 5 redirects, 5 s in all, 1 MiB read. */
-export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 };
+/** §1 limits: 5 redirects, 5 s in all, 1 MiB read — the client's GET defaults (`DEFAULT_HTTP_LIMITS`). */
+export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
+  maxRedirects: DEFAULT_HTTP_LIMITS.maxRedirects,
+  timeoutMs: DEFAULT_HTTP_LIMITS.getTimeoutMs,
+  maxBytes: DEFAULT_HTTP_LIMITS.getMaxBytes,
+});
 
 export interface DiscoveryLimits {
   maxRedirects: number;

@@ -2,7 +2,7 @@
  * The one table of request-body limits, by the kind of route that reads the body. Every
  * reader takes its number from here: node-http's `readBody` and the Express routers (before
  * the route is known: `MAX_REQUEST_BODY_BYTES`), the federation endpoint and the owner API
- * (`readLimited` in protocol/federation.ts), the web inbox's forms.
+ * (`readLimited`, http/read-body.ts), the web inbox's forms.
  */
 import { MAX_BODY_BYTES } from "@indiepm/protocol";
 

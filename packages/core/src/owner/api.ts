@@ -7,7 +7,7 @@ import type { PmServer, SettingsChange } from "../api.js";
 import { PmError, errorResponse, jsonResponse } from "../errors.js";
 import { bearerToken } from "@indiepm/protocol";
 import { BODY_LIMITS } from "../http/body-limits.js";
-import { readLimited } from "../protocol/federation.js";
+import { readLimited } from "../http/read-body.js";
 import type { SendInput } from "../types.js";
 
 function sameSecret(a: string, b: string): boolean {

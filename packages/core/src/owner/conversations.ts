@@ -11,7 +11,7 @@ import { PmError } from "../errors.js";
 import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { canonicalUrl } from "../urls.js";
-import { receivedView, sentView, type OwnerContext } from "./messages.js";
+import { listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
 /** How many of the latest messages per direction and site conversations are built from. */
 export const CONVERSATION_WINDOW = 5000;
@@ -161,7 +161,7 @@ export async function listConversations(ctx: OwnerContext, query: ConversationQu
   let groups = await loadGroups(ctx, site);
   const q = query.q?.trim();
   if (q) groups = groups.filter((g) => matches(g, q));
-  const limit = Math.max(1, Math.min(1000, Math.floor(query.limit ?? 100)));
+  const limit = listLimit(query);
   return groups
     .map(summary)
     .sort((a, b) => (a.lastAt < b.lastAt ? 1 : a.lastAt > b.lastAt ? -1 : a.id < b.id ? -1 : 1))

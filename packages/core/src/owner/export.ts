@@ -1,7 +1,7 @@
 /** The owner's data as one JSON document, and deleting all of it. */
 import type { ExportDocument, SitePolicy } from "../api.js";
 import { PmError } from "../errors.js";
-import { siteSettings } from "../protocol/policy.js";
+import { siteSettings } from "../settings.js";
 import type { DeliveryDoc, InboxDoc, OutboxDoc, WebhookDoc } from "../protocol/records.js";
 import { canonicalUrl } from "../urls.js";
 import { receivedView, sentView, type OwnerContext } from "./messages.js";

@@ -7,6 +7,7 @@ import type { GrantedToken, ListQuery, MessageLookup } from "../api.js";
 import { PmError } from "../errors.js";
 import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "@indiepm/protocol";
 import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/records.js";
+import { LIST_DEFAULT, LIST_MAX } from "../limits.js";
 import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
@@ -22,7 +23,6 @@ export interface OwnerContext {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-const MAX_LIST = 1000;
 
 /** Validates what the owner asks to send; one sentence naming the field on error. */
 export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<{ outbox: OutboxDoc; deliveries: DeliveryDoc[] }> {
@@ -142,9 +142,9 @@ export function receivedView(m: InboxDoc): ReceivedMessage {
   };
 }
 
-function listLimit(query: ListQuery): number {
-  const n = query.limit ?? 100;
-  return Math.max(1, Math.min(MAX_LIST, Math.floor(n)));
+/** How many items a list answers for `query.limit`. */
+export function listLimit(query: { limit?: number }): number {
+  return Math.max(1, Math.min(LIST_MAX, Math.floor(query.limit ?? LIST_DEFAULT)));
 }
 
 function siteFilter(ctx: OwnerContext, site: string | undefined): string | undefined {
@@ -219,7 +219,7 @@ export async function listTokens(ctx: OwnerContext, query: { site?: string } = {
   const docs = await ctx.store.find<SecretDoc>("secrets", {
     where: { kind: "standing-token", ...(site ? { recipient: site } : {}) },
     sort: { field: "createdAt", order: "desc" },
-    limit: MAX_LIST,
+    limit: LIST_MAX,
   });
   return docs.map((d) => ({
     id: d._id,

@@ -7,10 +7,9 @@
 import type { OwnerSessions } from "../api.js";
 import { PmError } from "../errors.js";
 import type { SessionDoc } from "../protocol/records.js";
+import { OWNER_SESSION_SWEEP_BATCH } from "../limits.js";
 import { hashSecret, newSecret } from "../secrets.js";
 import type { Store } from "../store/types.js";
-
-const SWEEP_BATCH = 100;
 
 export function createOwnerSessions(store: Store, now: () => number): OwnerSessions {
   const live = (doc: SessionDoc | null, kind: string) => (doc && doc.kind === kind && doc.expiresAt > now() ? { data: doc.data, createdAt: doc.createdAt, expiresAt: doc.expiresAt } : null);
@@ -19,7 +18,7 @@ export function createOwnerSessions(store: Store, now: () => number): OwnerSessi
     async create(kind, data, lifetimeMs) {
       if (!(lifetimeMs > 0)) throw new PmError("invalid_request", "A session needs a positive lifetime.");
       const t = now();
-      for (const old of await store.find<SessionDoc>("sessions", { range: { field: "expiresAt", lte: t }, limit: SWEEP_BATCH })) await store.remove("sessions", old._id);
+      for (const old of await store.find<SessionDoc>("sessions", { range: { field: "expiresAt", lte: t }, limit: OWNER_SESSION_SWEEP_BATCH })) await store.remove("sessions", old._id);
       const secret = newSecret();
       await store.insert<SessionDoc>("sessions", { _id: hashSecret(secret), kind, data, createdAt: t, expiresAt: t + lifetimeMs });
       return secret;

@@ -29,6 +29,10 @@ export interface Engine {
   emit(event: ProtocolEvent): void;
   /** Asks the queue to look for due work now. */
   wake(): void;
+  /** Per (S, R, E_R): the chain that serializes this engine's §4 handshakes (jobs/delivery.ts). */
+  handshakeLocks: Map<string, Promise<void>>;
+  /** Per received message: its `content-html` being sanitized, which a retried `deliver` waits for (actions/deliver.ts). */
+  sanitizing: Map<string, { html: string; done: Promise<string> }>;
 }
 
 export interface StepContext {

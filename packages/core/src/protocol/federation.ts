@@ -9,6 +9,7 @@ import { PmError, errorResponse } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { bearerToken, isFormContentType, parseFederationRequest, parseForm } from "@indiepm/protocol";
 import type { RateLimiter } from "./rate-limit.js";
+import { readLimited } from "../http/read-body.js";
 import { answerAuthorize } from "./actions/authorize.js";
 import { answerDeliver, checkDeliverToken } from "./actions/deliver.js";
 import { answerGrant } from "./actions/grant.js";
@@ -21,27 +22,6 @@ export interface FederationContext {
   policies: Record<string, SitePolicy>;
   rateLimiter: RateLimiter;
   maxBodyBytes: number;
-}
-
-/** Reads at most `limit` bytes of a body; more is `413 too_large` (§2). */
-export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > limit) throw new PmError("too_large", `The body is over ${Math.floor(limit / 1024)} KiB.`);
-  if (!request.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new PmError("too_large", `The body is over ${Math.floor(limit / 1024)} KiB.`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Answers one federation request; never throws. */

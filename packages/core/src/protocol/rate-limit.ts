@@ -8,41 +8,16 @@
  * What a stranger can make this keep is bounded (issue 9 item 4): a sender is counted
  * only for a client under its own limit (a refused flood adds no keys), keys are fixed
  * size (a hash of the sender URL; a client's /64 or IPv4 address), and the table holds
- * at most `MAX_RATE_LIMIT_KEYS`, evicting the oldest window first.
+ * at most `MAX_RATE_LIMIT_KEYS` (limits.ts), evicting the oldest window first.
  */
 import { createHash } from "node:crypto";
 import { canonicalIp } from "../http/addresses.js";
+import { MAX_RATE_LIMIT_KEYS, RATE_LIMIT_WINDOW_MS } from "../limits.js";
 
 export interface RateLimitOptions {
   perSenderPerMinute: number;
   perClientPerMinute: number;
 }
-
-export const DEFAULT_RATE_LIMITS: RateLimitOptions = { perSenderPerMinute: 60, perClientPerMinute: 300 };
-
-/**
- * The most keys (sender sites plus client addresses) the limiter holds, about 150 bytes
- * each: 20,000 keep it near 3 MiB. Past it the oldest window goes first — the one
- * closest to its end anyway; forgetting it can only let that key in early, never refuse
- * anyone.
- */
-export const MAX_RATE_LIMIT_KEYS = 20_000;
-
-/**
- * §6 Abuse, for the work a notify/authorize leaves behind: at most this many handshakes
- * (steps 3–4) under way at once for sender sites on one host name (ports ignored), so
- * one party cannot fill the store and the queue with dialbacks nobody answers. An honest
- * handshake ends within seconds; 100 at once is far above what one host's sites need.
- */
-export const MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST = 100;
-/**
- * `Retry-After` of the 429 past that cap: §6's wait for `request`/`grant` (60 s), in
- * which an honest handshake ends and frees its place; an abandoned one takes longer, so
- * the sender is refused again — which is the point.
- */
-export const HANDSHAKE_CAP_RETRY_AFTER_SECONDS = 60;
-
-const WINDOW_MS = 60_000;
 
 interface Window {
   start: number;
@@ -109,7 +84,7 @@ export class RateLimiter {
 
   #count(key: string, limit: number, now: number): number | undefined {
     let w = this.#windows.get(key);
-    if (!w || now - w.start >= WINDOW_MS) {
+    if (!w || now - w.start >= RATE_LIMIT_WINDOW_MS) {
       this.#windows.delete(key);
       if (this.#windows.size >= this.#maxKeys) this.#evictOldest();
       w = { start: now, count: 0 };
@@ -117,7 +92,7 @@ export class RateLimiter {
     }
     // Past the limit the count stops: a refused client costs no more than one key.
     if (w.count <= limit) w.count++;
-    return w.count > limit ? Math.max(1, Math.ceil((w.start + WINDOW_MS - now) / 1000)) : undefined;
+    return w.count > limit ? Math.max(1, Math.ceil((w.start + RATE_LIMIT_WINDOW_MS - now) / 1000)) : undefined;
   }
 
   #evictOldest(): void {
@@ -128,7 +103,7 @@ export class RateLimiter {
   /** Drops ended windows: they are in start order, so it stops at the first live one. */
   #sweep(now: number): void {
     for (const [key, w] of this.#windows) {
-      if (now - w.start < WINDOW_MS) break;
+      if (now - w.start < RATE_LIMIT_WINDOW_MS) break;
       this.#windows.delete(key);
     }
   }

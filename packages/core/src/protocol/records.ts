@@ -132,7 +132,7 @@ export interface HandshakeDoc {
   vouch?: string;
   /** The sender's host name, for §6's cap on handshakes under way per sender host (absent on older documents). */
   senderHost?: string;
-  /** `active` until step 4 was answered; then `done` or `failed` (and swept a while later, owner/sweeper.ts). */
+  /** `active` until step 4 was answered; then `done` or `failed` (and swept a while later, protocol/jobs/sweeper.ts). */
   state: "active" | "done" | "failed";
   rev: number;
   attempts: number;
@@ -161,7 +161,7 @@ export interface InboxDoc {
 
 /**
  * Per-site settings (§7, notifications), as the owner changed them; the `policies` option
- * of `createPmServer` adds to them (see protocol/policy.ts). `_id = site URL`.
+ * of `createPmServer` adds to them (see settings.ts). `_id = site URL`.
  */
 export interface SettingsDoc {
   _id: string;

@@ -7,7 +7,7 @@ import type { SitePolicy } from "../../api.js";
 import { PmError } from "../../errors.js";
 import type { Engine } from "../engine.js";
 import { verdictFor } from "@indiepm/protocol";
-import { siteSettings } from "../policy.js";
+import { siteSettings } from "../../settings.js";
 import { checkVouch } from "../vouch.js";
 
 /**

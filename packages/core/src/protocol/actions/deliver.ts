@@ -10,7 +10,7 @@ import { hashSecret, keyOf } from "../../secrets.js";
 import { DuplicateKeyError } from "../../store/types.js";
 import type { Engine } from "../engine.js";
 import { type DeliverRequest, tokenVerdict, verdictFor } from "@indiepm/protocol";
-import { siteSettings } from "../policy.js";
+import { siteSettings } from "../../settings.js";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "../records.js";
@@ -42,16 +42,13 @@ export function mayDeliver(settings: SiteSettings, sender: string, secret: Pick<
   return vouchingContact(secret.vouch, [...settings.contacts, ...settings.wroteTo]) !== undefined;
 }
 
-/** Sanitizing under way, per engine and message: a retry waits for it rather than sanitizing again. */
-const sanitizing = new WeakMap<Engine, Map<string, { html: string; done: Promise<string> }>>();
-
 /**
  * §5 `content-html`, sanitized in the engine's worker pool; when the pool is over budget
  * or full, the message's plain `content`, escaped (§5: a sender sends its text too).
  */
 function sanitizedHtml(engine: Engine, id: string, req: DeliverRequest & { contentHtml: string }): Promise<string> {
-  let running = sanitizing.get(engine);
-  if (!running) sanitizing.set(engine, (running = new Map()));
+  // Sanitizing under way for this message: a retry waits for it rather than sanitizing again.
+  const running = engine.sanitizing;
   const same = running.get(id);
   if (same && same.html === req.contentHtml) return same.done;
   const done = engine.sanitizer

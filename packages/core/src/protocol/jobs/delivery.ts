@@ -9,8 +9,9 @@ import { hashSecret, keyOf, newSecret } from "../../secrets.js";
 import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
 import { mutate, type Engine, type StepContext } from "../engine.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
-import { rememberContact } from "../policy.js";
+import { changeSettings } from "../../settings.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "../records.js";
+import type { Store } from "../../store/types.js";
 import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS } from "../../limits.js";
 
 const ctxOf = (d: DeliveryDoc, step: number): StepContext => ({ flow: d.flow, step, message: d.message, sender: d.sender, recipient: d.recipient });
@@ -67,7 +68,7 @@ async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: st
     );
     return ready ? deliver(engine, ready) : undefined;
   }
-  await withLock(`${doc.sender} ${doc.recipient} ${endpoint}`, () => authorize(engine, doc, endpoint));
+  await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, () => authorize(engine, doc, endpoint));
 }
 
 /** §4 step 2: issue code C for (S, R, E_R) and send `authorize`; deliveries to the same R join one handshake. */
@@ -213,14 +214,19 @@ async function fail(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, code
   engine.log.warn("delivery failed", { message: doc.message, recipient: doc.recipient, error: code, detail });
 }
 
-const lockChains = new Map<string, Promise<void>>();
-/** Serializes handshakes per (S, R, E_R) in this process so concurrent deliveries share one. */
-function withLock(key: string, task: () => Promise<void>): Promise<void> {
-  const chain = lockChains.get(key) ?? Promise.resolve();
+/** Serializes this engine's handshakes per (S, R, E_R) so concurrent deliveries share one. */
+function withLock(engine: Engine, key: string, task: () => Promise<void>): Promise<void> {
+  const locks = engine.handshakeLocks;
+  const chain = locks.get(key) ?? Promise.resolve();
   const next = chain.then(task, task);
-  lockChains.set(key, next);
+  locks.set(key, next);
   void next.finally(() => {
-    if (lockChains.get(key) === next) lockChains.delete(key);
+    if (locks.get(key) === next) locks.delete(key);
   });
   return next;
+}
+
+/** Records that `site` wrote to `recipient`: the automatic half of §7's contacts. */
+async function rememberContact(store: Store, site: string, recipient: string): Promise<void> {
+  await changeSettings(store, site, (doc) => (doc?.wroteTo?.includes(recipient) ? null : { wroteTo: [...(doc?.wroteTo ?? []), recipient] }));
 }

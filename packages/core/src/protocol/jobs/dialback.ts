@@ -10,9 +10,9 @@ import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
 import { mutate, type Engine, type StepContext } from "../engine.js";
 import { identityRedirectRefusal } from "../../discovery/identity.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
-import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, senderHostOf } from "../rate-limit.js";
+import { senderHostOf } from "../rate-limit.js";
 import type { HandshakeDoc, SecretDoc } from "../records.js";
-import { MESSAGE_TOKEN_LIFETIME_MS } from "../../limits.js";
+import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, MESSAGE_TOKEN_LIFETIME_MS } from "../../limits.js";
 
 /**
  * Stores the dialback work of a notify/authorize (§6 Durability), unless the same one is

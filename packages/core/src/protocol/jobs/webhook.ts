@@ -6,14 +6,12 @@
  * shared lifecycle of protocol/attempt.ts).
  */
 import type { ErrorCode } from "../../errors.js";
+import { WEBHOOK_EXCERPT_CHARS } from "../../limits.js";
 import { keyOf } from "../../secrets.js";
 import { DuplicateKeyError } from "../../store/types.js";
 import { planRetry, webhookAttempt } from "../attempt.js";
 import { mutate, type Engine } from "../engine.js";
 import type { InboxDoc, WebhookDoc } from "../records.js";
-
-/** How much of the text a notification carries. */
-export const WEBHOOK_EXCERPT_CHARS = 200;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 

@@ -1,17 +1,16 @@
 /**
- * The durable work queue: picks due deliveries (sender role) and handshakes (receiver
- * role) from the store and runs them, so stored work resumes after a restart (§6
+ * The durable work queue: picks due jobs — deliveries (jobs/delivery.ts), dialbacks
+ * (jobs/dialback.ts) and webhooks (jobs/webhook.ts) — from the store and runs them, so stored work resumes after a restart (§6
  * Durability). One timer for the earliest due item; `wake()` for new work. Beside it the
- * sweeper (owner/sweeper.ts) removes finished work and expired secrets.
+ * sweeper (jobs/sweeper.ts) removes finished work and expired secrets.
  */
-import type { Engine } from "../protocol/engine.js";
-import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../protocol/records.js";
-import { runDelivery } from "../protocol/jobs/delivery.js";
-import { runDialback } from "../protocol/jobs/dialback.js";
-import { runWebhook } from "../protocol/jobs/webhook.js";
+import { QUEUE_BATCH, QUEUE_CONCURRENCY, QUEUE_ERROR_RETRY_MS } from "../../limits.js";
+import type { Engine } from "../engine.js";
+import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../records.js";
+import { runDelivery } from "./delivery.js";
+import { runDialback } from "./dialback.js";
+import { runWebhook } from "./webhook.js";
 import { Sweeper } from "./sweeper.js";
-
-const BATCH = 64;
 
 export class WorkQueue {
   readonly #engine: Engine;
@@ -26,7 +25,7 @@ export class WorkQueue {
   /** Callers of `idle()` waiting for a tick or a work item to end. */
   #waiters: (() => void)[] = [];
 
-  constructor(engine: Engine, concurrency = 16) {
+  constructor(engine: Engine, concurrency = QUEUE_CONCURRENCY) {
     this.#engine = engine;
     this.#concurrency = concurrency;
     this.#sweeper = new Sweeper(engine.store, () => engine.now(), engine.log);
@@ -60,7 +59,7 @@ export class WorkQueue {
         // The sweeper's own timer runs by the wall clock; a tick also runs it when due by the engine's.
         this.#sweeper.poke();
         const now = this.#engine.now();
-        const due = { range: { field: "nextAttemptAt", lte: now }, sort: { field: "nextAttemptAt", order: "asc" as const }, limit: BATCH };
+        const due = { range: { field: "nextAttemptAt", lte: now }, sort: { field: "nextAttemptAt", order: "asc" as const }, limit: QUEUE_BATCH };
         const deliveries = await this.#engine.store.find<DeliveryDoc>("deliveries", { where: { status: "pending" }, ...due });
         const handshakes = await this.#engine.store.find<HandshakeDoc>("handshakes", { where: { state: "active" }, ...due });
         for (const doc of deliveries) this.#run(`d ${doc._id}`, () => runDelivery(this.#engine, doc));
@@ -72,7 +71,7 @@ export class WorkQueue {
     } catch (error) {
       if (!this.#stopped) {
         this.#engine.log.error("work queue failed", { error: error instanceof Error ? error.message : String(error) });
-        this.#armIn(1000);
+        this.#armIn(QUEUE_ERROR_RETRY_MS);
       }
     } finally {
       this.#ticking = false;

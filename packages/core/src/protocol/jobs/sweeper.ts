@@ -2,28 +2,13 @@
  * What nobody needs any more leaves the store (issue 9 item 4): finished handshakes
  * (§3/§4 steps 3–4, `done` or `failed`) and expired codes and tokens (§6 Secrets). Without
  * it every notify a stranger sends stays on disk for good. Run by the work queue
- * (owner/queue.ts) every `SWEEP_INTERVAL_MS`, by its clock.
+ * (jobs/queue.ts) every `SWEEP_INTERVAL_MS`, by its clock.
  */
-import type { Logger } from "../api.js";
-import type { HandshakeDoc, SecretDoc } from "../protocol/records.js";
-import type { CollectionName, Store } from "../store/types.js";
+import type { Logger } from "../../api.js";
+import { EXPIRED_SECRET_KEEP_MS, FINISHED_HANDSHAKE_KEEP_MS, SWEEP_BATCH, SWEEP_INTERVAL_MS } from "../../limits.js";
+import type { HandshakeDoc, SecretDoc } from "../records.js";
+import type { CollectionName, Store } from "../../store/types.js";
 
-/** How often the store is swept. */
-export const SWEEP_INTERVAL_MS = 60_000;
-/**
- * How long a finished handshake stays. Nothing reads it once finished: a notify that
- * comes again finds the stored message (§3 step 2) or starts a new handshake, exactly
- * as when it is gone. Kept a while for whoever looks at the data folder.
- */
-export const FINISHED_HANDSHAKE_KEEP_MS = 10 * 60_000;
-/**
- * How long an expired code or token stays. §3 step 6 answers a repeated `deliver` with
- * `200 duplicate` only until T expires, and after that an expired token and an unknown
- * one both get 401; the margin covers a clock stepped back and requests in flight.
- */
-export const EXPIRED_SECRET_KEEP_MS = 10 * 60_000;
-
-const BATCH = 500;
 const SWEPT: readonly CollectionName[] = ["handshakes", "secrets"];
 
 export interface SweepCounts {
@@ -41,15 +26,15 @@ export async function sweepStore(store: Store, now: number): Promise<SweepCounts
   const counts: SweepCounts = { handshakes: 0, secrets: 0 };
   for (const state of ["done", "failed"] as const) {
     for (;;) {
-      const old = await store.find<HandshakeDoc>("handshakes", { where: { state }, range: { field: "updatedAt", lte: now - FINISHED_HANDSHAKE_KEEP_MS }, limit: BATCH });
+      const old = await store.find<HandshakeDoc>("handshakes", { where: { state }, range: { field: "updatedAt", lte: now - FINISHED_HANDSHAKE_KEEP_MS }, limit: SWEEP_BATCH });
       for (const doc of old) if (await store.remove("handshakes", doc._id, { state, updatedAt: doc.updatedAt })) counts.handshakes++;
-      if (old.length < BATCH) break;
+      if (old.length < SWEEP_BATCH) break;
     }
   }
   for (;;) {
-    const old = await store.find<SecretDoc>("secrets", { range: { field: "expiresAt", lte: now - EXPIRED_SECRET_KEEP_MS }, limit: BATCH });
+    const old = await store.find<SecretDoc>("secrets", { range: { field: "expiresAt", lte: now - EXPIRED_SECRET_KEEP_MS }, limit: SWEEP_BATCH });
     for (const doc of old) if (await store.remove("secrets", doc._id, { expiresAt: doc.expiresAt })) counts.secrets++;
-    if (old.length < BATCH) break;
+    if (old.length < SWEEP_BATCH) break;
   }
   if (counts.handshakes + counts.secrets > 0) await store.compact?.(SWEPT);
   return counts;
