@@ -145,7 +145,7 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   let ownerToken = io.env.INDIEPM_TOKEN;
   let generatedToken = false;
   if (!ownerToken) {
-    if (!dev) throw usageError(`indiepm serve: set INDIEPM_TOKEN to the owner token (at least ${MIN_OWNER_TOKEN_LENGTH} characters), or use --dev to have one made up.`);
+    if (!dev) throw usageError(`indiepm serve: set INDIEPM_TOKEN to the owner token (${MIN_OWNER_TOKEN_LENGTH} characters or more, e.g. openssl rand -base64 32), or use --dev to have one made up.`);
     ownerToken = newSecret();
     generatedToken = true;
   }

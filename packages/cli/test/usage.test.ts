@@ -45,7 +45,7 @@ describe("usage errors exit 2 with one sentence on stderr", () => {
     { args: ["serve", "--dev", "--site", "not a url"], env: {}, message: /--site must be an absolute http\(s\) URL/ },
     { args: ["serve", "--site", "http://example.com/", "--public-url", "https://pm.example.com/"], env: token, message: /--site is refused: production servers accept only https URLs \(set --dev for local testing\), got "http:\/\/example.com\/"\./ },
     { args: ["serve"], env: token, message: /outside --dev the endpoint must be an https URL/ },
-    { args: ["serve", "--dev"], env: { INDIEPM_TOKEN: "short" }, message: /^indiepm serve: INDIEPM_TOKEN must be a string of at least 16 characters/ },
+    { args: ["serve", "--dev"], env: { INDIEPM_TOKEN: "   " }, message: /^indiepm serve: INDIEPM_TOKEN must be a non-empty string/ },
     { args: ["discover"], env: {}, message: /the site URL is missing/ },
     { args: ["discover", "a", "b"], env: {}, message: /give one site URL/ },
     { args: ["discover", "not-a-url"], env: {}, message: /"not-a-url" is not an absolute URL/ },

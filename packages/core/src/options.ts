@@ -22,8 +22,10 @@ export const DEFAULT_GRANT_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
 
 /**
  * The owner token's one rule, for every way of starting a server (`createPmServer`,
- * `indiepm()`, `INDIEPM_TOKEN` of `indiepm serve`): at least 16 characters, so that it
- * cannot be guessed in the owner API's lifetime (`newSecret()` makes 43).
+ * `indiepm()`, `INDIEPM_TOKEN` of `indiepm serve`): a non-empty string. One shorter than
+ * this is taken (CLI.md promises `serve` runs with whatever `INDIEPM_TOKEN` holds, and
+ * scripts rely on it) but `createPmServer` warns that it can be guessed: `newSecret()`
+ * makes 43 characters.
  */
 export const MIN_OWNER_TOKEN_LENGTH = 16;
 
@@ -187,10 +189,11 @@ export function resolvePmServerOptions(raw: unknown, context: ResolveOptionsCont
     store = options.store as Store;
   }
 
-  // The one owner-token rule (MIN_OWNER_TOKEN_LENGTH); without one the owner API answers 401.
+  // The one owner-token rule: a non-empty string (a short one is warned about by
+  // createPmServer, see MIN_OWNER_TOKEN_LENGTH); without one the owner API answers 401.
   const ownerToken = options.ownerToken;
-  if (ownerToken !== undefined && (typeof ownerToken !== "string" || ownerToken.trim().length < MIN_OWNER_TOKEN_LENGTH)) {
-    throw invalid(`${label("ownerToken")} must be a string of at least ${MIN_OWNER_TOKEN_LENGTH} characters (e.g. 32 random bytes, base64url).`);
+  if (ownerToken !== undefined && (typeof ownerToken !== "string" || ownerToken.trim() === "")) {
+    throw invalid(`${label("ownerToken")} must be a non-empty string (e.g. 32 random bytes, base64url).`);
   }
 
   const http = options.http as Partial<HttpClient> | undefined;

@@ -15,7 +15,7 @@ import { applySettingsChange } from "./owner/settings.js";
 import { siteSettings } from "./settings.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
-import { resolvePmServerOptions } from "./options.js";
+import { MIN_OWNER_TOKEN_LENGTH, resolvePmServerOptions } from "./options.js";
 import { RateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 
@@ -23,6 +23,9 @@ import { createSanitizerPool } from "./sanitize.js";
 export function createPmServer(options: PmServerOptions): PmServer {
   const { endpoint, sites, dev, defaultFlow, policies, retry, grantLifetimeSeconds, rateLimits, maxBodyBytes, trustProxy, now, onEvent, store, ...resolved } = resolvePmServerOptions(options);
   const log = resolved.logger;
+  if (resolved.ownerToken !== undefined && resolved.ownerToken.trim().length < MIN_OWNER_TOKEN_LENGTH) {
+    log.warn(`the owner token is shorter than ${MIN_OWNER_TOKEN_LENGTH} characters and could be guessed; use 32 random bytes (openssl rand -base64 32)`);
+  }
 
   // A client this server made is this server's to close; one passed in is the caller's.
   const ownHttp = resolved.http ? undefined : createHttpClient({ dev });

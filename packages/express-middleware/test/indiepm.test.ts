@@ -81,7 +81,7 @@ describe("options are checked once, in the factory (STYLE.md practice 5)", () =>
     { name: "no store", options: { endpoint: base.endpoint, sites: base.sites }, message: /option `dataDir` \(a folder for the embedded store\) or `store` is required/ },
     { name: "store and dataDir", options: { ...base, dataDir: "x" }, message: /options `store` and `dataDir` cannot both be set/ },
     { name: "store not a Store", options: { ...base, store: {} }, message: /option `store` must implement the Store interface/, engineRule: true },
-    { name: "short owner token", options: { ...base, ownerToken: "short" }, message: /option `ownerToken` must be a string of at least 16 characters/, engineRule: true },
+    { name: "empty owner token", options: { ...base, ownerToken: "" }, message: /option `ownerToken` must be a non-empty string/, engineRule: true },
     { name: "a typo", options: { ...base, endpiont: "x" }, message: /^indiepm: unknown option `endpiont`; did you mean `endpoint`\?$/ },
     { name: "an unknown option", options: { ...base, colour: "red" }, message: /unknown option `colour` \(known options:/ },
     { name: "dev not a boolean", options: { ...base, dev: "yes" }, message: /option `dev` must be true or false, got "yes"/, engineRule: true },
