@@ -12,7 +12,7 @@
 import { effectiveSettings, type SitePolicy, type SiteSettings } from "@indiepm/protocol";
 import { PmError } from "./errors.js";
 import type { SettingsDoc } from "./protocol/records.js";
-import { DuplicateKeyError, patchFrom, type Store } from "./store/types.js";
+import { DuplicateKeyError, patchFrom, type Changes, type Store } from "./store/types.js";
 
 /** The settings of `site` as they apply now. */
 export async function siteSettings(store: Store, policies: Record<string, SitePolicy>, site: string): Promise<SiteSettings> {
@@ -23,7 +23,7 @@ export async function siteSettings(store: Store, policies: Record<string, SitePo
  * Changes the stored settings of `site` with a compare-and-set on `rev`, retrying on a
  * concurrent change: `change` gets the current document (or `null`) and returns the fields to set (`undefined`: remove).
  */
-export async function changeSettings(store: Store, site: string, change: (doc: SettingsDoc | null) => Partial<SettingsDoc> | null): Promise<void> {
+export async function changeSettings(store: Store, site: string, change: (doc: SettingsDoc | null) => Changes<SettingsDoc> | null): Promise<void> {
   for (let i = 0; i < 20; i++) {
     const doc = await store.get<SettingsDoc>("settings", site);
     const patch = change(doc);

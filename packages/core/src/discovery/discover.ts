@@ -8,7 +8,7 @@ import { PmError } from "../errors.js";
 import { DEFAULT_HTTP_LIMITS } from "../http/client.js";
 import type { FetchedPage, HttpClient, HttpGetOptions, RedirectHop } from "../http/types.js";
 import { siteRefusalOf, type UrlPolicy } from "../urls.js";
-import { createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkMatch } from "@indiepm/protocol";
+import { createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkFinderOptions, type PmLinkMatch } from "@indiepm/protocol";
 
 /** §1 limits: 5 redirects, 5 s in all, 1 MiB read — the client's GET defaults (`DEFAULT_HTTP_LIMITS`). */
 export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
@@ -61,7 +61,7 @@ export async function discoverEndpoint(
     // Link header wins, or when it is not HTML.
     bodyMatters ??= isSuccess(response.status) && !findPmLink(response.headers.get("link")) && isHtml(response.headers);
     if (!bodyMatters) return true;
-    finder ??= createPmLinkFinder({ charset: charsetOf(response.headers) });
+    finder ??= createPmLinkFinder(finderOptionsFor(response.headers));
     return finder.write(chunk);
   };
   const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, ...limits, stopWhen });
@@ -100,7 +100,7 @@ function chainOf(page: FetchedPage): RedirectHop[] {
 }
 
 function parseBody(page: FetchedPage): PmLinkMatch | null {
-  const finder = createPmLinkFinder({ charset: charsetOf(page.headers) });
+  const finder = createPmLinkFinder(finderOptionsFor(page.headers));
   finder.write(page.body);
   return finder.end();
 }
@@ -136,7 +136,7 @@ function isHtml(headers: Headers): boolean {
   return HTML_TYPES.has(mediaType(headers));
 }
 
-function charsetOf(headers: Headers): string | undefined {
-  const match = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(headers.get("content-type") ?? "");
-  return match?.[1];
+function finderOptionsFor(headers: Headers): PmLinkFinderOptions {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(headers.get("content-type") ?? "")?.[1];
+  return charset === undefined ? {} : { charset };
 }

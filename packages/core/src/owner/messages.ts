@@ -147,14 +147,14 @@ export function listLimit(query: { limit?: number }): number {
   return Math.max(1, Math.min(LIST_MAX, Math.floor(query.limit ?? LIST_DEFAULT)));
 }
 
-function siteFilter(ctx: OwnerContext, site: string | undefined): string | undefined {
+function siteFilter(site: string | undefined): string | undefined {
   if (site === undefined) return undefined;
   if (!URL.canParse(site)) throw new PmError("invalid_request", "site is not a URL.");
   return canonicalUrl(site);
 }
 
 export async function listInbox(ctx: OwnerContext, query: ListQuery = {}): Promise<ReceivedMessage[]> {
-  const site = siteFilter(ctx, query.site);
+  const site = siteFilter(query.site);
   const docs = await ctx.store.find<InboxDoc>("inbox", {
     ...(site ? { where: { recipient: site } } : {}),
     sort: { field: "receivedAt", order: "desc" },
@@ -164,7 +164,7 @@ export async function listInbox(ctx: OwnerContext, query: ListQuery = {}): Promi
 }
 
 export async function listOutbox(ctx: OwnerContext, query: ListQuery = {}): Promise<SentMessage[]> {
-  const site = siteFilter(ctx, query.site);
+  const site = siteFilter(query.site);
   const docs = await ctx.store.find<OutboxDoc>("outbox", {
     ...(site ? { where: { sender: site } } : {}),
     sort: { field: "createdAt", order: "desc" },
@@ -193,7 +193,7 @@ export async function lookupMessage(ctx: OwnerContext, id: string): Promise<Mess
  */
 export async function deleteMessage(ctx: OwnerContext, id: string, query: { site?: string; sender?: string } = {}): Promise<number> {
   const { site } = query;
-  const sender = query.sender === undefined ? undefined : siteFilter(ctx, query.sender);
+  const sender = query.sender === undefined ? undefined : siteFilter(query.sender);
   const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { message: id, ...(site ? { sender: site } : {}) } });
   const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: id, ...(site ? { recipient: site } : {}) } });
   const senders = new Set([...sent, ...received].map((m) => m.sender));
@@ -215,7 +215,7 @@ export async function deleteMessage(ctx: OwnerContext, id: string, query: { site
 
 /** §4: the standing tokens this server granted, as the owner sees them. */
 export async function listTokens(ctx: OwnerContext, query: { site?: string } = {}): Promise<GrantedToken[]> {
-  const site = siteFilter(ctx, query.site);
+  const site = siteFilter(query.site);
   const docs = await ctx.store.find<SecretDoc>("secrets", {
     where: { kind: "standing-token", ...(site ? { recipient: site } : {}) },
     sort: { field: "createdAt", order: "desc" },

@@ -4,7 +4,7 @@ import type { SettingsChange } from "../api.js";
 import { PmError } from "../errors.js";
 import type { SettingsDoc } from "../protocol/records.js";
 import { changeSettings } from "../settings.js";
-import type { Store } from "../store/types.js";
+import type { Changes, Store } from "../store/types.js";
 import { parseSiteUrl, refusalOf, type UrlPolicy } from "../urls.js";
 
 const union = (...lists: (readonly string[] | undefined)[]): string[] => [...new Set(lists.flatMap((l) => l ?? []))];
@@ -48,7 +48,7 @@ export async function applySettingsChange(store: Store, site: string, change: Se
     }
   }
   await changeSettings(store, site, (doc) => {
-    const patch: Partial<SettingsDoc> = {};
+    const patch: Changes<SettingsDoc> = {};
     if (change.policy !== undefined) patch.policy = change.policy;
     if (webhook !== undefined) patch.webhook = webhook ?? undefined;
     if (add.length || remove.length) {

@@ -7,7 +7,7 @@ import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
 import { PmError, type ErrorCode } from "../errors.js";
 import type { HttpClient, PostAnswer } from "../http/types.js";
 import type { HtmlSanitizer } from "../sanitize.js";
-import { patchFrom, type CollectionName, type Store } from "../store/types.js";
+import { patchFrom, type Changes, type CollectionName, type Store } from "../store/types.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
 import type { RetrySchedule } from "@indiepm/protocol";
@@ -86,7 +86,7 @@ export async function mutate<T extends { _id: string; rev: number }>(
   store: Store,
   collection: CollectionName,
   id: string,
-  change: (doc: T) => Partial<T> | null,
+  change: (doc: T) => Changes<T> | null,
 ): Promise<T | null> {
   for (let i = 0; i < 20; i++) {
     const doc = await store.get<T>(collection, id);

@@ -50,7 +50,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job?: Job;
+  /** The job its worker runs; `undefined` while idle. */
+  job: Job | undefined;
   timer?: NodeJS.Timeout;
 }
 
@@ -80,7 +81,7 @@ export function createSanitizerPool(options: SanitizerPoolOptions = {}): Sanitiz
     const worker = new Worker(workerUrl, { resourceLimits: { maxOldGenerationSizeMb: maxHeapMb } });
     // Idle workers do not keep a process alive; a request waiting on one does.
     worker.unref();
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, ready: false, job: undefined };
     slots.push(slot);
     worker.on("message", (message: { ready?: true; id?: number; html?: string; error?: string }) => {
       if (message.ready) {

@@ -99,11 +99,13 @@ export interface Store {
 }
 
 /**
- * The patch giving a document the values of `fields` and removing the fields given as
- * `undefined`: for change functions that answer a partial record, where `{ error:
- * undefined }` means "no error any more" (`mutate`, `changeSettings`).
+ * What a change function answers (`mutate`, `changeSettings`): some fields of `T`, each a
+ * value to set or `undefined` to remove, so `{ error: undefined }` means "no error any more".
  */
-export function patchFrom<T extends Doc>(fields: Partial<T>): Patch<T> {
+export type Changes<T> = { [K in keyof T]?: T[K] | undefined };
+
+/** The patch giving a document the values of `fields` and removing the fields given as `undefined`. */
+export function patchFrom<T extends Doc>(fields: Changes<T>): Patch<T> {
   const set: Partial<T> = {};
   const unset: (keyof T & string)[] = [];
   for (const field of Object.keys(fields) as (keyof T & string)[]) {

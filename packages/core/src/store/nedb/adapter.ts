@@ -22,7 +22,7 @@ import Datastore from "nedb-promises";
 import { PmError } from "../../errors.js";
 import { checkCollection, checkDocument, checkFieldName, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "../memory.js";
 import { COLLECTIONS, DuplicateKeyError, type CollectionName, type Doc, type Query, type Store } from "../types.js";
-import { codeOf, messageOf } from "./errors.js";
+import { messageOf } from "./errors.js";
 import { internals, isUniqueViolation, type NedbDatastore } from "./internals.js";
 import { acquireLock } from "./lock.js";
 import { narrowestFirst, plannedFind } from "./planner.js";
