@@ -10,7 +10,6 @@
  */
 import express from "express";
 import type { Router } from "express";
-import type { PmServer } from "@indiepm/core";
 import { WEB_INBOX_OPTION_NAMES, WebInboxError, createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
