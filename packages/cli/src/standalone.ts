@@ -133,7 +133,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
   // A request node:http cannot parse (broken framing, a body that ends early) never
   // reaches the engine; it still gets the §2 JSON error instead of Node's bare 400.
   httpServer.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy();
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
     const body = JSON.stringify({ error: "invalid_request", error_description: "The request is not valid HTTP/1.1." });
     socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
