@@ -301,7 +301,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it("limit without sort returns that many matching documents", async () => {
-        const found = await store.find("deliveries", { where: { status: "pending" }, limit: 2 });
+        const found = await store.find<Row>("deliveries", { where: { status: "pending" }, limit: 2 });
         expect(found).toHaveLength(2);
         for (const doc of found) expect(doc.status).toBe("pending");
       });

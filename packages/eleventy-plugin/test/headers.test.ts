@@ -43,10 +43,11 @@ describe("mergeHeaders", () => {
     },
     { name: "CRLF files stay CRLF", existing: "/*\r\n  X-A: 1\r\n", paths: ["/*"], expected: `/*\r\n  X-A: 1\r\n  ${MARKER}\r\n  ${H}\r\n` },
   ])("$name", ({ existing, paths, replace, expected }) => {
-    const merged = mergeHeaders(existing, paths, E, { replace });
+    const options = replace === undefined ? {} : { replace };
+    const merged = mergeHeaders(existing, paths, E, options);
     expect(merged).toBe(expected);
     // Merging the result again (an output folder that was not cleaned) changes nothing.
-    expect(mergeHeaders(merged, paths, E, { replace })).toBe(expected);
+    expect(mergeHeaders(merged, paths, E, options)).toBe(expected);
   });
 
   it("removes what an earlier build added, so a new endpoint or fewer pages leave nothing stale", () => {

@@ -27,7 +27,10 @@ const LINK = `<link rel="pm" href="${E}">`;
 
 // jsdom is a dependency of @indiepm/core, not of this package: load it from there.
 const coreManifest = fileURLToPath(new URL("../../core/package.json", import.meta.url));
-const { JSDOM } = createRequire(coreManifest)("jsdom") as typeof import("jsdom");
+// Its types are not this package's either: only what parse() uses.
+const { JSDOM } = createRequire(coreManifest)("jsdom") as {
+  JSDOM: new (html: Buffer, options: { contentType: string }) => { window: { document: Document } };
+};
 
 interface Row {
   name: string;

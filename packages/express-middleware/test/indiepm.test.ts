@@ -26,8 +26,14 @@ function quietLogger() {
   return { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
 }
 
-/** A router over the real engine, in development mode, on a fresh in-memory store. */
-function realRouter(overrides: Partial<Extract<IndiePmOptions, { endpoint: string }>> = {}): IndiePmRouter {
+type EngineOptions = Extract<IndiePmOptions, { endpoint: string }>;
+
+/**
+ * A router over the real engine, in development mode, on a fresh in-memory store. An
+ * override given as `undefined` is passed on as such (`store: undefined` beside `dataDir`),
+ * as a JavaScript caller may.
+ */
+function realRouter(overrides: { [K in keyof EngineOptions]?: EngineOptions[K] | undefined } = {}): IndiePmRouter {
   const router = indiepm({
     endpoint: "http://127.0.0.1:9/pm/",
     sites: [SITE],
@@ -36,14 +42,15 @@ function realRouter(overrides: Partial<Extract<IndiePmOptions, { endpoint: strin
     ownerToken: OWNER_TOKEN,
     logger: quietLogger(),
     ...overrides,
-  });
+  } as EngineOptions);
   routers.push(router);
   return router;
 }
 
 /** A stand-in engine whose `handle` does what the case needs. */
 function fakeServer(handle: (request: Request, context?: RequestContext) => Promise<Response>): PmServer {
-  return {
+  // Only what the middleware calls; the rest of PmServer is never reached.
+  const stub: Partial<PmServer> = {
     endpoint: "http://127.0.0.1:9/pm/",
     sites: [SITE],
     dev: true,
@@ -58,6 +65,7 @@ function fakeServer(handle: (request: Request, context?: RequestContext) => Prom
     start: async () => undefined,
     close: async () => undefined,
   };
+  return stub as PmServer;
 }
 
 /** The error an app's error handler receives, as JSON (so tests can read it). */

@@ -11,7 +11,8 @@ const X = "https://mallory.example/";
 const M = "https://pm.alice.example.uk/messages/1";
 const NOW = 1_000_000;
 const base = { _id: "h", sender: S, recipient: R, createdAt: NOW - 1000, expiresAt: NOW + 60_000 };
-const code: IssuedSecret = { ...base, kind: "code", endpoint: "https://pm.bob.example.net/" };
+// A stored code also names the endpoint it was issued to (§4 step 2), which the verdict ignores.
+const code: IssuedSecret & { endpoint: string } = { ...base, kind: "code", endpoint: "https://pm.bob.example.net/" };
 const messageToken: IssuedSecret = { ...base, kind: "message-token", message: M };
 const standing: IssuedSecret = { ...base, kind: "standing-token" };
 

@@ -54,7 +54,7 @@ describe("resolveInboxOptions", () => {
   });
 
   it("uses the outbound client it is given and makes none of its own", () => {
-    const http = { get: async () => new Response(), postForm: async () => new Response() } as unknown as WebInboxOptions["http"];
+    const http = { get: async () => new Response(), postForm: async () => new Response() } as unknown as NonNullable<WebInboxOptions["http"]>;
     const resolved = resolveInboxOptions({ server: devPm, url: "http://127.0.0.1:9/", http });
     expect(resolved.http).toBe(http);
     expect(resolved.ownHttp).toBeUndefined();

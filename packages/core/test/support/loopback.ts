@@ -7,7 +7,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, server: LoopbackServer) => void | Promise<void>;
+/** What it returns is awaited only for a rejection (which destroys the response): `res.end()` may be returned. */
+export type Handler = (req: IncomingMessage, res: ServerResponse, server: LoopbackServer) => unknown;
 
 export interface LoopbackServer {
   /** `http://127.0.0.1:PORT` (or `https://…`), no trailing slash. */
