@@ -55,7 +55,7 @@ describe("§7 at deliver: a standing token does not outlive the policy", () => {
   it("§2 order: a bad token is 401 before the policy's 403; the policy's 403 comes before a duplicate's 200", async () => {
     const h = await startHosts();
     expect((await send(h, "one")).status).toBe("delivered");
-    const [grant] = await h.alice.pm.store.find<{ token: string }>("grants", {});
+    const [grant] = await h.alice.pm.store.find<{ _id: string; token: string }>("grants", {});
     const [stored] = await h.bob.pm.pm.inbox();
     await h.bob.pm.pm.updateSettings(h.bob.site.url, { policy: "nobody" });
     const fields = { action: "deliver", sender: h.alice.site.url, recipient: h.bob.site.url, published: "2026-12-06T10:00:00Z", content: "x" };

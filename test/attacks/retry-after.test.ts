@@ -56,7 +56,7 @@ interface Job {
 }
 
 const findOne = async (h: FourHosts["alice"]["pm"], collection: "deliveries" | "handshakes" | "webhooks", where: Record<string, string>) =>
-  (await h.store.find<{ error?: unknown; nextAttemptAt?: unknown }>(collection, { where }))[0];
+  (await h.store.find<{ _id: string; error?: unknown; nextAttemptAt?: unknown }>(collection, { where }))[0];
 
 const jobs: Job[] = [
   {

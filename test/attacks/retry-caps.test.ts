@@ -69,7 +69,7 @@ describe("§6 Retries: the attempt cap ends a job however fast its schedule", ()
     await row.start(h, peer);
     const { pm, collection, ended } = row.maker(h);
     const [failed] = await waitFor(async () => {
-      const found = await pm.store.find<{ error?: string; detail?: string; attempts: number }>(collection, { where: ended });
+      const found = await pm.store.find<{ _id: string; error?: string; detail?: string; attempts: number }>(collection, { where: ended });
       return found.length > 0 ? found : undefined;
     }, 25_000, `the ${row.job} to fail`);
     const { cap } = row;

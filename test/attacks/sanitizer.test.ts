@@ -28,7 +28,7 @@ async function receiverWithToken(pool: SanitizerPool = createSanitizerPool()) {
   const h = await startHosts({ bob: { sanitizer: pool } });
   const first = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "hello" });
   expect((await settled(h.alice.pm.pm, first.message)).deliveries[0]!.status).toBe("delivered");
-  const [grant] = await h.alice.pm.store.find<{ token: string }>("grants", {});
+  const [grant] = await h.alice.pm.store.find<{ _id: string; token: string }>("grants", {});
   return { h, pool, token: grant!.token };
 }
 
@@ -93,7 +93,7 @@ describe("§6 Content: hostile content-html costs the receiver a bounded time an
 
   it.each(rows)("%s (was: %s): delivered, GET / answered throughout, stored bounded and inert", async (_name, _was, html) => {
     const { h, pool } = await receiverWithToken();
-    const token = (await h.alice.pm.store.find<{ token: string }>("grants", {}))[0]!.token;
+    const token = (await h.alice.pm.store.find<{ _id: string; token: string }>("grants", {}))[0]!.token;
     const inboxFile = join(h.dataDir, "bob", "inbox.db");
     const sizeBefore = (await stat(inboxFile)).size;
     const message = `urn:uuid:${crypto.randomUUID()}`;
@@ -104,7 +104,7 @@ describe("§6 Content: hostile content-html costs the receiver a bounded time an
     expect(probed.gets).toBeGreaterThan(0);
     expect(probed.slowestGetMs).toBeLessThan(STALL_MS);
     expect(probed.loopMaxMs).toBeLessThan(STALL_MS);
-    const [stored] = await h.bob.pm.store.find<{ contentHtml?: string }>("inbox", { where: { message } });
+    const [stored] = await h.bob.pm.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
     const storedHtml = stored!.contentHtml ?? "";
     const inputBytes = Buffer.byteLength(html);
     expect(Buffer.byteLength(storedHtml)).toBeLessThanOrEqual(Math.min(256 * KiB, 4 * inputBytes + KiB));
@@ -119,7 +119,7 @@ describe("§6 Content: hostile content-html costs the receiver a bounded time an
     const message = `urn:uuid:${crypto.randomUUID()}`;
     const answer = await deliver(h, token, { message, html: '<p>Hi <b>Bob</b>, <a href="https://a.example/">see</a><script>alert(1)</script></p>' });
     expect(answer.status).toBe(201);
-    const [stored] = await h.bob.pm.store.find<{ contentHtml?: string }>("inbox", { where: { message } });
+    const [stored] = await h.bob.pm.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
     expect(stored!.contentHtml).toBe('<p>Hi <b>Bob</b>, <a href="https://a.example/" rel="nofollow noopener noreferrer">see</a></p>');
   }, 60_000);
 });
@@ -158,7 +158,7 @@ describe("the sanitizer's worker pool: a time budget, a bounded queue", () => {
     const answer = await deliver(h, token, { message, content: "Plain <text> & more", html: "<div>x</div>".repeat(400) });
     expect(answer.status).toBe(201);
     expect(pool.stats.overBudget).toBeGreaterThanOrEqual(1);
-    const [stored] = await h.bob.pm.store.find<{ contentHtml?: string }>("inbox", { where: { message } });
+    const [stored] = await h.bob.pm.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
     expect(stored!.contentHtml).toBe("Plain &lt;text&gt; &amp; more");
     // The next message gets a fresh worker.
     await deliver(h, token, { html: "<p>next</p>" });

@@ -270,7 +270,7 @@ const attacks: Attack[] = [
   },
   {
     name: "group-co-recipient-request-naming-her-endpoint: mallory, who got the same M, is refused 409; bob's delivery is delivered",
-    async run({ h, mallory }) {
+    async run({ h }) {
       // mallory is a real co-recipient: her site names her own endpoint, which plays E_R honestly.
       const malloryInbox = await scripted();
       const malloryHome = await scripted();

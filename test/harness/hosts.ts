@@ -105,7 +105,7 @@ export class Site extends LoopbackHost {
 
   constructor() {
     super();
-    this.handler = (req, res) => {
+    this.handler = (_req, res) => {
       this.requests++;
       const links = [...this.links, ...(this.mode === "link-header" ? [`<${this.endpoint}>; rel="pm"`] : [])];
       if (links.length > 0) res.setHeader("link", links.join(", "));
