@@ -67,9 +67,11 @@ async function deadPort() {
 /** Runs the lanes, each one's requests in order, `parallel` lanes at a time. */
 async function inLanes(lanes, parallel, run) {
   const queue = [...lanes];
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    for (let lane = queue.shift(); lane !== undefined; lane = queue.shift()) await run(lane);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let lane = queue.shift(); lane !== undefined; lane = queue.shift()) await run(lane);
+    }),
+  );
 }
 
 async function waitFor(check, timeoutMs, what) {
@@ -94,7 +96,7 @@ export async function runBoundsBench({ print = true } = {}) {
   const quiet = { info() {}, warn() {}, error: (message, data) => console.error(`indiepm: ${message}`, data ?? "") };
 
   const bobPm = await listen(() => {});
-  const bobSite = await listen((req, res) => {
+  const bobSite = await listen((_req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
     res.end(`<!doctype html><link rel="pm" href="${bobPm.url}">`);
   });
@@ -109,7 +111,7 @@ export async function runBoundsBench({ print = true } = {}) {
       res.end(JSON.stringify(action === "verify" ? { valid: true } : { status: "accepted" }));
     });
   });
-  const liveSite = await listen((req, res) => {
+  const liveSite = await listen((_req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
     res.end(`<!doctype html><link rel="pm" href="${liveEndpoint.url}">`);
   });
@@ -134,10 +136,14 @@ export async function runBoundsBench({ print = true } = {}) {
   const post = (localAddress, params) =>
     new Promise((resolve, reject) => {
       const body = new URLSearchParams(params).toString();
-      const req = request(bobPm.url, { method: "POST", agent, localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode));
-      });
+      const req = request(
+        bobPm.url,
+        { method: "POST", agent, localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode));
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -157,18 +163,24 @@ export async function runBoundsBench({ print = true } = {}) {
     const t0 = performance.now();
     await inLanes([0, 1, 2, 3, 4, 5, 6, 7], 8, async (lane) => {
       for (let i = lane; i < 3_400; i += 8) {
-        count(`rate ${await post("127.0.0.2", { action: "notify", sender: siteOfLength(`http://127.0.0.50:${port}`, `a${i}`, 2048), recipient: `${bobSite.url}nobody/`, message: message(i) })}`);
+        count(
+          `rate ${await post("127.0.0.2", { action: "notify", sender: siteOfLength(`http://127.0.0.50:${port}`, `a${i}`, 2048), recipient: `${bobSite.url}nobody/`, message: message(i) })}`,
+        );
       }
     });
     await inLanes([...Array(11).keys()], 8, async (c) => {
       for (let i = 0; i < 300; i++) {
-        count(`policy ${await post(`127.0.0.${3 + c}`, { action: "notify", sender: siteOfLength(`http://127.0.0.51:${port}`, `b${c}-${i}`, 2048), recipient: closed, message: message(i) })}`);
+        count(
+          `policy ${await post(`127.0.0.${3 + c}`, { action: "notify", sender: siteOfLength(`http://127.0.0.51:${port}`, `b${c}-${i}`, 2048), recipient: closed, message: message(i) })}`,
+        );
       }
     });
     const refusedMs = performance.now() - t0;
     await inLanes([...Array(30).keys()], 8, async (h) => {
       for (let i = 0; i < 110; i++) {
-        count(`abandoned ${await post(`127.0.1.${h + 1}`, { action: "notify", sender: siteOfLength(`http://127.0.2.${h + 1}:${port}`, `c${i}`, 2048), recipient: bobSite.url, message: message(i) })}`);
+        count(
+          `abandoned ${await post(`127.0.1.${h + 1}`, { action: "notify", sender: siteOfLength(`http://127.0.2.${h + 1}:${port}`, `c${i}`, 2048), recipient: bobSite.url, message: message(i) })}`,
+        );
       }
     });
     await waitFor(async () => (await store.count("handshakes", { state: "active", attempts: 0 })) === 0, 120_000, "every handshake's first try");
@@ -193,8 +205,12 @@ export async function runBoundsBench({ print = true } = {}) {
     };
     if (print) {
       console.log(`10,000 notifies with 2,048-character senders: ${JSON.stringify(statuses)}`);
-      console.log(`heap after GC: ${mib(before.heap)} MiB before, ${mib(peak.heap)} MiB with ${peak.active} handshakes under way, ${mib(after.heap)} MiB after (+${figures.boundsHeapGrowthMiB} MiB; target ≤ +${TARGET_GROWTH_MIB})`);
-      console.log(`data folder: ${mib(before.disk)} MiB before, ${mib(peak.disk)} MiB at the peak, ${mib(after.disk)} MiB after the sweep (+${figures.boundsDiskGrowthMiB} MiB; target ≤ +${TARGET_GROWTH_MIB})`);
+      console.log(
+        `heap after GC: ${mib(before.heap)} MiB before, ${mib(peak.heap)} MiB with ${peak.active} handshakes under way, ${mib(after.heap)} MiB after (+${figures.boundsHeapGrowthMiB} MiB; target ≤ +${TARGET_GROWTH_MIB})`,
+      );
+      console.log(
+        `data folder: ${mib(before.disk)} MiB before, ${mib(peak.disk)} MiB at the peak, ${mib(after.disk)} MiB after the sweep (+${figures.boundsDiskGrowthMiB} MiB; target ≤ +${TARGET_GROWTH_MIB})`,
+      );
       console.log(`refused notifies answered: ${figures.boundsRefusedPerSecond}/s`);
     }
     return figures;

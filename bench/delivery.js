@@ -82,7 +82,7 @@ export async function fourHosts({ senderSites = 1, wrapHttp = (http) => http, on
   const { createPmServer, createHttpClient, openNedbStore } = await import(pathToFileURL(coreModule).href);
   const { createNodeHandler } = await import(pathToFileURL(coreNodeModule).href);
   const dataDir = await mkdtemp(join(tmpdir(), "indiepm-bench-"));
-  const page = (endpoint) => (req, res) => {
+  const page = (endpoint) => (_req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
     res.end(`<!doctype html><html><head><title>Home</title><link rel="pm" href="${endpoint}"></head><body><h1>Home</h1></body></html>`);
   };
@@ -157,7 +157,12 @@ export function eventWaiters() {
 
 /** alice writes to bob and waits for the `201` of the `deliver` (§4 step 6 answered: stored at bob). */
 export function deliveredWaiter(waiters) {
-  return (message) => waiters.waitFor((e, server) => server === "alice" && e.action === "deliver" && e.message === message && (e.status === 201 || e.status === 200), 15_000, `the delivery of ${message}`);
+  return (message) =>
+    waiters.waitFor(
+      (e, server) => server === "alice" && e.action === "deliver" && e.message === message && (e.status === 201 || e.status === 200),
+      15_000,
+      `the delivery of ${message}`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -64,9 +64,7 @@ async function loadImplementations() {
     /** The DOM way: parse everything, then query. */
     jsdom(bytes, sample) {
       const dom = new JSDOM(bytes, { contentType: "text/html", virtualConsole: new VirtualConsole() });
-      const element = [...dom.window.document.querySelectorAll("link[href], a[href]")].find((e) =>
-        relHasPm(e.getAttribute("rel") ?? ""),
-      );
+      const element = [...dom.window.document.querySelectorAll("link[href], a[href]")].find((e) => relHasPm(e.getAttribute("rel") ?? ""));
       sample();
       const href = element?.getAttribute("href") ?? null;
       dom.window.close();
@@ -113,11 +111,10 @@ async function child(implementation, sizeName, position, runs) {
 }
 
 function measure(implementation, sizeName, position, runs) {
-  const out = execFileSync(
-    process.execPath,
-    ["--expose-gc", fileURLToPath(import.meta.url), "--child", implementation, sizeName, position, String(runs)],
-    { encoding: "utf8", maxBuffer: 1024 * KiB },
-  );
+  const out = execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--child", implementation, sizeName, position, String(runs)], {
+    encoding: "utf8",
+    maxBuffer: 1024 * KiB,
+  });
   return JSON.parse(out);
 }
 
@@ -137,7 +134,10 @@ export async function runDiscoveryBench({ runs = { discovery: 15, jsdom: 3 }, pr
       const d = measure("discovery", sizeName, position, runs.discovery);
       const j = measure("jsdom", sizeName, position, runs.jsdom);
       if (d.found !== j.found) throw new Error(`The parsers disagree on ${sizeName}/${position}: ${d.found} vs ${j.found}`);
-      for (const [name, m] of [["discovery", d], ["jsdom", j]]) {
+      for (const [name, m] of [
+        ["discovery", d],
+        ["jsdom", j],
+      ]) {
         figures[`${name}${sizeName}${position}Ms`] = round(m.medianMs);
         figures[`${name}${sizeName}${position}RssMiB`] = round(m.rssDeltaMiB, 1);
         figures[`${name}${sizeName}${position}HeapMiB`] = round(m.heapDeltaMiB, 1);
@@ -154,7 +154,9 @@ export async function runDiscoveryBench({ runs = { discovery: 15, jsdom: 3 }, pr
   if (print) {
     const pad = (s, n) => String(s).padStart(n);
     console.log(`§1 rel=pm discovery: streaming finder vs jsdom (median of ${runs.discovery} / ${runs.jsdom} runs, own process each)\n`);
-    console.log(`${"page".padEnd(14)}${pad("finder ms", 11)}${pad("jsdom ms", 11)}${pad("× faster", 10)}${pad("finder RSS", 12)}${pad("jsdom RSS", 11)}${pad("finder heap", 13)}${pad("jsdom heap", 12)}`);
+    console.log(
+      `${"page".padEnd(14)}${pad("finder ms", 11)}${pad("jsdom ms", 11)}${pad("× faster", 10)}${pad("finder RSS", 12)}${pad("jsdom RSS", 11)}${pad("finder heap", 13)}${pad("jsdom heap", 12)}`,
+    );
     for (const { sizeName, position, d, j } of rows) {
       console.log(
         `${`${sizeName} ${position.toLowerCase()}`.padEnd(14)}${pad(d.medianMs.toFixed(2), 11)}${pad(j.medianMs.toFixed(1), 11)}${pad(
@@ -168,7 +170,7 @@ export async function runDiscoveryBench({ runs = { discovery: 15, jsdom: 3 }, pr
     }
     console.log(
       "\nRSS: peak resident set of the first parse over the process's baseline (kernel maxRSS). Heap: heapUsed growth of one parse from a\n" +
-        "collected heap, taken while its result (finder, or DOM) is still alive. \"end\": both parse the whole page (discovery itself stops at 1 MiB).",
+        'collected heap, taken while its result (finder, or DOM) is still alive. "end": both parse the whole page (discovery itself stops at 1 MiB).',
     );
   }
   return figures;

@@ -193,7 +193,10 @@ async function runLinkBench({ pages, pairs, print }) {
     await generateSite(input.without, pages);
     await generateSite(input.with, pages, { link: true });
     const options = { shortcode: true };
-    if (print) console.log(`\nA page that already has the link: ${pages} pages with {% pmLink %} in the layout's head vs the same site without it, both with the plugin; ${pairs} alternating pairs (one warm-up pair first)\n`);
+    if (print)
+      console.log(
+        `\nA page that already has the link: ${pages} pages with {% pmLink %} in the layout's head vs the same site without it, both with the plugin; ${pairs} alternating pairs (one warm-up pair first)\n`,
+      );
     const rows = await alternatingPairs(
       pairs,
       () => build(input.without, out.without, options),
@@ -294,7 +297,8 @@ async function runPluginOverheadBench({ pages, pairs, print }) {
     const input = join(root, "src");
     await generateSite(input, pages);
     const out = { without: join(root, "out-without"), with: join(root, "out-with") };
-    if (print) console.log(`Eleventy ${eleventyEntry().version}: ${pages} pages, ${pairs} alternating pairs of builds (one warm-up pair first), each its own process\n`);
+    if (print)
+      console.log(`Eleventy ${eleventyEntry().version}: ${pages} pages, ${pairs} alternating pairs of builds (one warm-up pair first), each its own process\n`);
 
     const pairsRun = await alternatingPairs(
       pairs,
@@ -343,7 +347,13 @@ if (isMain) {
   } else {
     const { values } = parseArgs({
       args: process.argv.slice(2),
-      options: { pages: { type: "string" }, pairs: { type: "string" }, "link-pages": { type: "string" }, "link-pairs": { type: "string" }, json: { type: "boolean" } },
+      options: {
+        pages: { type: "string" },
+        pairs: { type: "string" },
+        "link-pages": { type: "string" },
+        "link-pairs": { type: "string" },
+        json: { type: "boolean" },
+      },
     });
     const figures = await runEleventyBench({
       pages: Number(values.pages ?? 2000),

@@ -67,7 +67,7 @@ function text(random, length) {
     corpus = words.join(" ");
   }
   const start = Math.floor(random() * (corpus.length - length - 1));
-  return corpus.slice(start, start + length).trim() + ".";
+  return `${corpus.slice(start, start + length).trim()}.`;
 }
 
 /**
@@ -119,7 +119,7 @@ export async function generateInbox(dir, count) {
   for (const fieldName of ["recipient", "receivedAt", "message"]) {
     lines.push(JSON.stringify({ $$indexCreated: { fieldName, unique: false, sparse: false } }));
   }
-  await writeFile(join(dir, "inbox.db"), lines.join("\n") + "\n");
+  await writeFile(join(dir, "inbox.db"), `${lines.join("\n")}\n`);
   return { newest: t, bytes: (await stat(join(dir, "inbox.db"))).size };
 }
 
@@ -281,7 +281,9 @@ if (isMain) {
     await child(coreModule, dir, Number(count), Number(newest));
   } else {
     // --core LABEL=PATH (repeatable): builds of @indiepm/core (their dist/index.js) to compare, alternating.
-    const { values } = parseArgs({ options: { messages: { type: "string" }, runs: { type: "string" }, json: { type: "boolean" }, core: { type: "string", multiple: true } } });
+    const { values } = parseArgs({
+      options: { messages: { type: "string" }, runs: { type: "string" }, json: { type: "boolean" }, core: { type: "string", multiple: true } },
+    });
     const cores = (values.core ?? []).map((spec) => {
       const [label, module] = spec.includes("=") ? spec.split(/=(.*)/s) : [spec, spec];
       return { label, module };

@@ -36,6 +36,6 @@ for (const [name, run] of Object.entries(suites)) {
   Object.assign(figures, await run());
 }
 if (values.json) {
-  await writeFile(values.json, JSON.stringify(figures, null, 2) + "\n");
+  await writeFile(values.json, `${JSON.stringify(figures, null, 2)}\n`);
   console.log(`\nFigures written to ${values.json}`);
 }

@@ -85,11 +85,12 @@ function startClient() {
     waiting.delete(m.id);
   });
   return {
-    run: (job) => new Promise((resolve) => {
-      const id = next++;
-      waiting.set(id, resolve);
-      worker.postMessage({ ...job, id });
-    }),
+    run: (job) =>
+      new Promise((resolve) => {
+        const id = next++;
+        waiting.set(id, resolve);
+        worker.postMessage({ ...job, id });
+      }),
     close: () => worker.terminate(),
   };
 }
@@ -108,7 +109,15 @@ export async function runSanitizeBench({ rounds = 5, print = true } = {}) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const [{ token }] = await h.alice.store.find("grants", {});
-    const form = (html) => ({ action: "deliver", sender: alice, recipient: h.bobSite, message: `urn:uuid:${crypto.randomUUID()}`, published: "2026-12-06T10:00:00Z", content: "the text", "content-html": html });
+    const form = (html) => ({
+      action: "deliver",
+      sender: alice,
+      recipient: h.bobSite,
+      message: `urn:uuid:${crypto.randomUUID()}`,
+      published: "2026-12-06T10:00:00Z",
+      content: "the text",
+      "content-html": html,
+    });
     /** Event-loop milliseconds of one deliver (the receiver's: the client is another thread). */
     const loopMs = async (html) => {
       const before = performance.eventLoopUtilization();
@@ -179,8 +188,20 @@ export async function runSanitizeBench({ rounds = 5, print = true } = {}) {
       );
       console.log(`GET / of the pm endpoint, ${rounds} rounds, while 4 hostile delivers are sanitized at once, and idle:`);
       console.table([
-        { "": "while sanitizing", "max ms": figures.sanitizeGetDuringMaxMs, "p95 ms (median)": figures.sanitizeGetDuringP95Ms, "worst loop stall ms": figures.sanitizeLoopStallMaxMs, target: `≤ ${TARGETS.getDuringMs} ms` },
-        { "": "idle (baseline)", "max ms": figures.sanitizeGetIdleMaxMs, "p95 ms (median)": round(median(idle.map((b) => b.p95))), "worst loop stall ms": round(Math.max(...idle.map((b) => b.stallMs))), target: "" },
+        {
+          "": "while sanitizing",
+          "max ms": figures.sanitizeGetDuringMaxMs,
+          "p95 ms (median)": figures.sanitizeGetDuringP95Ms,
+          "worst loop stall ms": figures.sanitizeLoopStallMaxMs,
+          target: `≤ ${TARGETS.getDuringMs} ms`,
+        },
+        {
+          "": "idle (baseline)",
+          "max ms": figures.sanitizeGetIdleMaxMs,
+          "p95 ms (median)": round(median(idle.map((b) => b.p95))),
+          "worst loop stall ms": round(Math.max(...idle.map((b) => b.stallMs))),
+          target: "",
+        },
       ]);
       const verdict = (ok) => (ok ? "pass" : "OVER");
       console.log(

@@ -44,7 +44,12 @@ const fail = (name, text) => {
 console.log(`== packing ${packages.length} packages into ${tarballs}`);
 for (const p of packages) {
   const out = run("pnpm", ["pack", "--pack-destination", tarballs], p.dir).trim().split("\n").pop();
-  p.tarball = out.endsWith(".tgz") ? out : join(tarballs, readdirSync(tarballs).find((f) => f.startsWith(p.manifest.name.replace("@", "").replace("/", "-")))); 
+  p.tarball = out.endsWith(".tgz")
+    ? out
+    : join(
+        tarballs,
+        readdirSync(tarballs).find((f) => f.startsWith(p.manifest.name.replace("@", "").replace("/", "-"))),
+      );
 }
 
 /** The @indiepm packages `name` needs at run time, itself included, depth first. */
@@ -97,13 +102,19 @@ for (const p of packages) {
     const before = existsModules(project);
     const added = run("npm", ["install", "--no-audit", "--no-fund", ...locals], project).match(/added (\d+) package/);
     const after = existsModules(project);
-    console.log(`  ✓ npm install: ${added ? added[1] : 0} packages added${peers.length ? ` beside ${peers.join(", ")}` : ""}, ${((after - before) / 1e6).toFixed(1)} MB`);
+    console.log(
+      `  ✓ npm install: ${added ? added[1] : 0} packages added${peers.length ? ` beside ${peers.join(", ")}` : ""}, ${((after - before) / 1e6).toFixed(1)} MB`,
+    );
   } catch (error) {
     fail(name, `npm install: ${(error.stderr || error.message).trim().split("\n").slice(-3).join(" ")}`);
     continue;
   }
   try {
-    run("node", ["--input-type=module", "-e", `const m = await import(${JSON.stringify(name)}); if (Object.keys(m).length === 0) throw new Error("no exports");`], project);
+    run(
+      "node",
+      ["--input-type=module", "-e", `const m = await import(${JSON.stringify(name)}); if (Object.keys(m).length === 0) throw new Error("no exports");`],
+      project,
+    );
     console.log("  ✓ import() from ESM");
   } catch (error) {
     fail(name, `import from ESM: ${(error.stderr || error.message).trim().split("\n").slice(-2).join(" ")}`);

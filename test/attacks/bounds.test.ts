@@ -25,7 +25,13 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { allIdle, PmHost, Site, waitFor } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
 import { fencedClient } from "./support/outbound.js";
-import { EXPIRED_SECRET_KEEP_MS, FINISHED_HANDSHAKE_KEEP_MS, HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST, SWEEP_INTERVAL_MS } from "../../packages/core/src/limits.js";
+import {
+  EXPIRED_SECRET_KEEP_MS,
+  FINISHED_HANDSHAKE_KEEP_MS,
+  HANDSHAKE_CAP_RETRY_AFTER_SECONDS,
+  MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST,
+  SWEEP_INTERVAL_MS,
+} from "../../packages/core/src/limits.js";
 
 const MiB = 1024 * 1024;
 const MINUTE = 60_000;
@@ -50,10 +56,14 @@ const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 function postFrom(localAddress: string, url: string, params: Record<string, string>): Promise<{ status: number; retryAfter: string | undefined }> {
   const body = new URLSearchParams(params).toString();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] }));
-    });
+    const req = request(
+      url,
+      { method: "POST", agent, localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -62,9 +72,11 @@ function postFrom(localAddress: string, url: string, params: Record<string, stri
 /** Runs `lanes` one after another inside each lane, `parallel` lanes at a time. */
 async function inLanes<T>(lanes: T[], parallel: number, run: (lane: T) => Promise<void>): Promise<void> {
   const queue = [...lanes];
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    for (let lane = queue.shift(); lane !== undefined; lane = queue.shift()) await run(lane);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let lane = queue.shift(); lane !== undefined; lane = queue.shift()) await run(lane);
+    }),
+  );
 }
 
 /** A loopback port nothing listens on: a site there never answers (connection refused). */
@@ -92,7 +104,11 @@ async function receiver(retry?: { baseDelayMs: number; maxDelayMs: number; hands
   const closed = `${bobSite.url}closed/`;
   /** What each sweep that removed something reported (protocol/jobs/sweeper.ts). */
   const swept: Array<Record<string, unknown>> = [];
-  const logger = { info: (message: string, data?: Record<string, unknown>) => void (message.startsWith("swept") && swept.push(data ?? {})), warn: () => {}, error: () => {} };
+  const logger = {
+    info: (message: string, data?: Record<string, unknown>) => void (message.startsWith("swept") && swept.push(data ?? {})),
+    warn: () => {},
+    error: () => {},
+  };
   await bob.startServer({
     sites: [bobSite.url, closed],
     dataDir,
@@ -108,87 +124,123 @@ async function receiver(retry?: { baseDelayMs: number; maxDelayMs: number; hands
 }
 
 describe("issue 9 item 4: memory and disk after 10,000 refused or abandoned notifies", () => {
-  it(
-    "10,000 notifies with 2,048-character senders — rate-limited, forbidden, abandoned — leave heap and data folder within 20 MiB",
-    async () => {
-      // Abandoned handshakes retry once a minute (engine clock) and give up within the hour §6 allows.
-      const r = await receiver({ baseDelayMs: MINUTE, maxDelayMs: 10 * MINUTE, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60 * MINUTE });
-      const port = await deadPort();
-      const message = (i: number) => `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
-      // A live sender: its notify after each jump of the clock wakes the queue as any traffic would.
-      const liveEndpoint = await new ScriptedEndpoint().listen();
-      const liveSite = await new Site().listen();
-      liveSite.endpoint = liveEndpoint.url;
-      r.extra.push(liveEndpoint, liveSite);
-      let nudges = 0;
-      const nudge = async () => {
-        expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: liveSite.url, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` })).status).toBe(202);
-        nudges++;
-        await waitFor(async () => (await r.bob.store.count("handshakes", { state: "active" })) === 0 || undefined, 90_000, "the queue to take up due work");
-      };
+  it("10,000 notifies with 2,048-character senders — rate-limited, forbidden, abandoned — leave heap and data folder within 20 MiB", async () => {
+    // Abandoned handshakes retry once a minute (engine clock) and give up within the hour §6 allows.
+    const r = await receiver({ baseDelayMs: MINUTE, maxDelayMs: 10 * MINUTE, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60 * MINUTE });
+    const port = await deadPort();
+    const message = (i: number) => `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+    // A live sender: its notify after each jump of the clock wakes the queue as any traffic would.
+    const liveEndpoint = await new ScriptedEndpoint().listen();
+    const liveSite = await new Site().listen();
+    liveSite.endpoint = liveEndpoint.url;
+    r.extra.push(liveEndpoint, liveSite);
+    let nudges = 0;
+    const nudge = async () => {
+      expect(
+        (
+          await postFrom("127.0.0.1", r.bob.url, {
+            action: "notify",
+            sender: liveSite.url,
+            recipient: r.bobSite.url,
+            message: `urn:uuid:${crypto.randomUUID()}`,
+          })
+        ).status,
+      ).toBe(202);
+      nudges++;
+      await waitFor(async () => (await r.bob.store.count("handshakes", { state: "active" })) === 0 || undefined, 90_000, "the queue to take up due work");
+    };
 
-      // Warm up (JIT, sockets, nedb indexes), then measure.
-      await nudge();
-      const before = { heap: heapAfterGc(), disk: du(r.dataDir) };
-      const statuses = new Map<string, number>();
+    // Warm up (JIT, sockets, nedb indexes), then measure.
+    await nudge();
+    const before = { heap: heapAfterGc(), disk: du(r.dataDir) };
+    const statuses = new Map<string, number>();
 
-      // A. Refused by the rate limit: one client address, 3,400 notifies (§6: 300 a minute per
-      // client; the 300 under it name a recipient bob's pm does not hold: 404).
-      await inLanes(Array.from({ length: 8 }, (_, lane) => lane), 8, async (lane) => {
+    // A. Refused by the rate limit: one client address, 3,400 notifies (§6: 300 a minute per
+    // client; the 300 under it name a recipient bob's pm does not hold: 404).
+    await inLanes(
+      Array.from({ length: 8 }, (_, lane) => lane),
+      8,
+      async (lane) => {
         for (let i = lane; i < 3_400; i += 8) {
-          const answer = await postFrom("127.0.0.2", r.bob.url, { action: "notify", sender: siteOfLength(`http://127.0.0.50:${port}`, `a${i}`, 2048), recipient: `${r.bobSite.url}nobody/`, message: message(i) });
+          const answer = await postFrom("127.0.0.2", r.bob.url, {
+            action: "notify",
+            sender: siteOfLength(`http://127.0.0.50:${port}`, `a${i}`, 2048),
+            recipient: `${r.bobSite.url}nobody/`,
+            message: message(i),
+          });
           tally(statuses, `A ${answer.status}`);
         }
-      });
-      // B. Refused by policy: 3,300 notifies to a site that takes nothing, from 11 client addresses.
-      await inLanes(Array.from({ length: 11 }, (_, c) => c), 8, async (c) => {
+      },
+    );
+    // B. Refused by policy: 3,300 notifies to a site that takes nothing, from 11 client addresses.
+    await inLanes(
+      Array.from({ length: 11 }, (_, c) => c),
+      8,
+      async (c) => {
         for (let i = 0; i < 300; i++) {
-          const answer = await postFrom(`127.0.0.${3 + c}`, r.bob.url, { action: "notify", sender: siteOfLength(`http://127.0.0.51:${port}`, `b${c}-${i}`, 2048), recipient: r.closed, message: message(i) });
+          const answer = await postFrom(`127.0.0.${3 + c}`, r.bob.url, {
+            action: "notify",
+            sender: siteOfLength(`http://127.0.0.51:${port}`, `b${c}-${i}`, 2048),
+            recipient: r.closed,
+            message: message(i),
+          });
           tally(statuses, `B ${answer.status}`);
         }
-      });
-      // C. Abandoned: 3,300 notifies from senders on 30 host names whose sites never answer,
-      // 110 per host (each from its own client address): 100 start a handshake, 10 are past the cap.
-      await inLanes(Array.from({ length: 30 }, (_, h) => h), 8, async (h) => {
+      },
+    );
+    // C. Abandoned: 3,300 notifies from senders on 30 host names whose sites never answer,
+    // 110 per host (each from its own client address): 100 start a handshake, 10 are past the cap.
+    await inLanes(
+      Array.from({ length: 30 }, (_, h) => h),
+      8,
+      async (h) => {
         for (let i = 0; i < 110; i++) {
-          const answer = await postFrom(`127.0.1.${h + 1}`, r.bob.url, { action: "notify", sender: siteOfLength(`http://127.0.2.${h + 1}:${port}`, `c${i}`, 2048), recipient: r.bobSite.url, message: message(i) });
+          const answer = await postFrom(`127.0.1.${h + 1}`, r.bob.url, {
+            action: "notify",
+            sender: siteOfLength(`http://127.0.2.${h + 1}:${port}`, `c${i}`, 2048),
+            recipient: r.bobSite.url,
+            message: message(i),
+          });
           tally(statuses, `C ${answer.status}`);
           if (answer.status === 429) expect(answer.retryAfter).toBe(String(HANDSHAKE_CAP_RETRY_AFTER_SECONDS));
         }
-      });
-      expect(Object.fromEntries([...statuses].sort())).toEqual({ "A 404": 300, "A 429": 3_100, "B 403": 3_300, "C 202": 3_000, "C 429": 300 });
-      expect(await r.bob.store.count("handshakes", { state: "active" })).toBe(3_000);
+      },
+    );
+    expect(Object.fromEntries([...statuses].sort())).toEqual({ "A 404": 300, "A 429": 3_100, "B 403": 3_300, "C 202": 3_000, "C 429": 300 });
+    expect(await r.bob.store.count("handshakes", { state: "active" })).toBe(3_000);
 
-      // Every abandoned handshake has tried once (connection refused) and waits for its next try.
-      await waitFor(async () => (await r.bob.store.count("handshakes", { state: "active", attempts: 0 })) === 0 || undefined, 60_000, "every handshake's first try");
-      const peak = { heap: heapAfterGc(), disk: du(r.dataDir) };
+    // Every abandoned handshake has tried once (connection refused) and waits for its next try.
+    await waitFor(
+      async () => (await r.bob.store.count("handshakes", { state: "active", attempts: 0 })) === 0 || undefined,
+      60_000,
+      "every handshake's first try",
+    );
+    const peak = { heap: heapAfterGc(), disk: du(r.dataDir) };
 
-      // Past the hour §6 gives a dialback: the next try gives up (failed).
-      r.clock.advance(61 * MINUTE);
-      await nudge();
-      expect(await r.bob.store.count("handshakes", { state: "failed" })).toBe(3_000);
-      // Past the keep time of a finished handshake: the next sweep removes them and rewrites the datafile.
-      r.clock.advance(FINISHED_HANDSHAKE_KEEP_MS + SWEEP_INTERVAL_MS);
-      await nudge();
-      await waitFor(async () => (await r.bob.store.count("handshakes")) <= nudges || undefined, 20_000, "the sweep");
-      await waitFor(() => du(r.dataDir) - before.disk < 1 * MiB || undefined, 20_000, "the datafile to be rewritten");
+    // Past the hour §6 gives a dialback: the next try gives up (failed).
+    r.clock.advance(61 * MINUTE);
+    await nudge();
+    expect(await r.bob.store.count("handshakes", { state: "failed" })).toBe(3_000);
+    // Past the keep time of a finished handshake: the next sweep removes them and rewrites the datafile.
+    r.clock.advance(FINISHED_HANDSHAKE_KEEP_MS + SWEEP_INTERVAL_MS);
+    await nudge();
+    await waitFor(async () => (await r.bob.store.count("handshakes")) <= nudges || undefined, 20_000, "the sweep");
+    await waitFor(() => du(r.dataDir) - before.disk < 1 * MiB || undefined, 20_000, "the datafile to be rewritten");
 
-      r.fence.fetched.length = 0; // the harness's own record of what was fetched
-      const after = { heap: heapAfterGc(), disk: du(r.dataDir) };
-      const figures = {
-        heapBeforeMiB: +(before.heap / MiB).toFixed(1),
-        heapPeakMiB: +(peak.heap / MiB).toFixed(1),
-        heapAfterMiB: +(after.heap / MiB).toFixed(1),
-        diskBeforeKiB: Math.round(before.disk / 1024),
-        diskPeakKiB: Math.round(peak.disk / 1024),
-        diskAfterKiB: Math.round(after.disk / 1024),
-      };
-      console.log("bounds: 10,000 refused or abandoned notifies", figures);
-      expect(after.heap - before.heap).toBeLessThan(20 * MiB);
-      expect(after.disk - before.disk).toBeLessThan(20 * MiB);
-    },
-    240_000,
-  );
+    r.fence.fetched.length = 0; // the harness's own record of what was fetched
+    const after = { heap: heapAfterGc(), disk: du(r.dataDir) };
+    const figures = {
+      heapBeforeMiB: +(before.heap / MiB).toFixed(1),
+      heapPeakMiB: +(peak.heap / MiB).toFixed(1),
+      heapAfterMiB: +(after.heap / MiB).toFixed(1),
+      diskBeforeKiB: Math.round(before.disk / 1024),
+      diskPeakKiB: Math.round(peak.disk / 1024),
+      diskAfterKiB: Math.round(after.disk / 1024),
+    };
+    console.log("bounds: 10,000 refused or abandoned notifies", figures);
+    expect(after.heap - before.heap).toBeLessThan(20 * MiB);
+    expect(after.disk - before.disk).toBeLessThan(20 * MiB);
+  }, 240_000);
 });
 
 describe("§6 Abuse: handshakes under way per sender host", () => {
@@ -196,13 +248,23 @@ describe("§6 Abuse: handshakes under way per sender host", () => {
     const r = await receiver({ baseDelayMs: 10 * MINUTE, maxDelayMs: 10 * MINUTE, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60 * MINUTE });
     const port = await deadPort();
     const notify = (host: string, i: number, from = "127.0.0.1") =>
-      postFrom(from, r.bob.url, { action: "notify", sender: `http://${host}:${port}/u/${i}/`, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` });
+      postFrom(from, r.bob.url, {
+        action: "notify",
+        sender: `http://${host}:${port}/u/${i}/`,
+        recipient: r.bobSite.url,
+        message: `urn:uuid:${crypto.randomUUID()}`,
+      });
     const cap = MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOST;
     const statuses: number[] = [];
     // Ports do not make another host: half the senders on another port of the same name.
     for (let i = 0; i < cap; i++) statuses.push((await notify("127.0.3.1", i)).status);
     expect(statuses).toEqual(Array(cap).fill(202));
-    const refused = await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: `http://127.0.3.1:${port + 1}/other-port/`, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` });
+    const refused = await postFrom("127.0.0.1", r.bob.url, {
+      action: "notify",
+      sender: `http://127.0.3.1:${port + 1}/other-port/`,
+      recipient: r.bobSite.url,
+      message: `urn:uuid:${crypto.randomUUID()}`,
+    });
     expect(refused).toEqual({ status: 429, retryAfter: String(HANDSHAKE_CAP_RETRY_AFTER_SECONDS) });
     expect(await r.bob.store.count("handshakes")).toBe(cap);
     // Another host is not affected.
@@ -211,7 +273,11 @@ describe("§6 Abuse: handshakes under way per sender host", () => {
     await waitFor(async () => (await r.bob.store.count("handshakes", { state: "active", attempts: 0 })) === 0 || undefined, 20_000, "first tries");
     r.clock.advance(61 * MINUTE);
     expect((await notify("127.0.3.3", 0)).status).toBe(202); // wakes the queue: the due ones give up
-    await waitFor(async () => (await r.bob.store.count("handshakes", { state: "active", senderHost: "127.0.3.1" })) === 0 || undefined, 20_000, "the abandoned handshakes to give up");
+    await waitFor(
+      async () => (await r.bob.store.count("handshakes", { state: "active", senderHost: "127.0.3.1" })) === 0 || undefined,
+      20_000,
+      "the abandoned handshakes to give up",
+    );
     expect((await notify("127.0.3.1", cap + 1)).status).toBe(202);
   });
 });
@@ -224,9 +290,12 @@ describe("the sweep: finished handshakes and expired codes and tokens leave the 
     const site = await new Site().listen();
     site.endpoint = endpoint.url;
     r.extra.push(endpoint, site);
-    const notify = () => postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: site.url, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` });
+    const notify = () =>
+      postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: site.url, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` });
     for (let i = 0; i < 5; i++) expect((await notify()).status).toBe(202);
-    expect((await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: site.url, recipient: r.bobSite.url, code: "c".repeat(43) })).status).toBe(202);
+    expect((await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: site.url, recipient: r.bobSite.url, code: "c".repeat(43) })).status).toBe(
+      202,
+    );
     await waitFor(async () => (await r.bob.store.count("handshakes", { state: "done" })) === 6 || undefined, 10_000, "six handshakes done");
     expect(await r.bob.store.count("secrets")).toBe(6);
 
@@ -273,8 +342,15 @@ describe("§2 Formats: a discovered endpoint over 2,048 characters", () => {
     const site = await new Site().listen();
     site.endpoint = siteOfLength(endpoint.url.replace(/\/$/, ""), "pm", 2049);
     r.extra.push(endpoint, site);
-    expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: site.url, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` })).status).toBe(202);
-    const failed = await waitFor(async () => (await r.bob.store.find<{ _id: string; error?: string; detail?: string }>("handshakes", { where: { state: "failed" } }))[0], 10_000, "the dialback to fail");
+    expect(
+      (await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: site.url, recipient: r.bobSite.url, message: `urn:uuid:${crypto.randomUUID()}` }))
+        .status,
+    ).toBe(202);
+    const failed = await waitFor(
+      async () => (await r.bob.store.find<{ _id: string; error?: string; detail?: string }>("handshakes", { where: { state: "failed" } }))[0],
+      10_000,
+      "the dialback to fail",
+    );
     expect(failed).toMatchObject({ error: "address_refused" });
     expect(String(failed.detail)).toMatch(/2,?048 characters/);
     await allIdle();

@@ -23,34 +23,43 @@ describe("§7 at deliver: a standing token does not outlive the policy", () => {
   const rows: Array<[string, Change, Change, Change]> = [
     // name, bob's settings before the first message, the change after it, the change that lets alice back
     ["policy set to nobody", {}, { policy: "nobody" }, { policy: "anyone" }],
-    ["contacts mode, alice removed from the contacts", { policy: "contacts", addContacts: ["ALICE"] }, { removeContacts: ["ALICE"] }, { addContacts: ["ALICE"] }],
+    [
+      "contacts mode, alice removed from the contacts",
+      { policy: "contacts", addContacts: ["ALICE"] },
+      { removeContacts: ["ALICE"] },
+      { addContacts: ["ALICE"] },
+    ],
     ["alice blocked", {}, { block: ["ALICE"] }, { unblock: ["ALICE"] }],
   ];
   const forAlice = (change: Change, alice: string): Change => JSON.parse(JSON.stringify(change).replaceAll('"ALICE"', JSON.stringify(alice)));
 
-  it.each(rows)("%s: 403 on the standing token, nothing stored; the token is kept and works once alice is let back", async (_name, before, change, back) => {
-    const h = await startHosts();
-    await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(before, h.alice.site.url));
-    expect((await send(h, "one")).status).toBe("delivered");
-    const [token] = await h.bob.pm.pm.tokens();
-    expect(token).toBeDefined();
+  it.each(rows)(
+    "%s: 403 on the standing token, nothing stored; the token is kept and works once alice is let back",
+    async (_name, before, change, back) => {
+      const h = await startHosts();
+      await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(before, h.alice.site.url));
+      expect((await send(h, "one")).status).toBe("delivered");
+      const [token] = await h.bob.pm.pm.tokens();
+      expect(token).toBeDefined();
 
-    await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(change, h.alice.site.url));
-    h.events.length = 0;
-    expect(await send(h, "two")).toMatchObject({ status: "failed", error: "forbidden" });
-    // Refused at deliver, on the token granted before: no new handshake was asked for.
-    expect(h.events.filter((e) => e.action === "deliver").map((e) => e.status)).toEqual([403]);
-    expect(h.events.filter((e) => e.action === "authorize")).toEqual([]);
-    expect(await inbox(h)).toEqual(["one"]);
+      await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(change, h.alice.site.url));
+      h.events.length = 0;
+      expect(await send(h, "two")).toMatchObject({ status: "failed", error: "forbidden" });
+      // Refused at deliver, on the token granted before: no new handshake was asked for.
+      expect(h.events.filter((e) => e.action === "deliver").map((e) => e.status)).toEqual([403]);
+      expect(h.events.filter((e) => e.action === "authorize")).toEqual([]);
+      expect(await inbox(h)).toEqual(["one"]);
 
-    // The token was not revoked: let back in, alice writes on it again.
-    await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(back, h.alice.site.url));
-    h.events.length = 0;
-    expect((await send(h, "three")).status).toBe("delivered");
-    expect(h.events.filter((e) => e.action === "authorize")).toEqual([]);
-    expect(await h.bob.pm.pm.tokens()).toEqual([expect.objectContaining({ id: token!.id })]);
-    expect(await inbox(h)).toEqual(["one", "three"]);
-  }, 60_000);
+      // The token was not revoked: let back in, alice writes on it again.
+      await h.bob.pm.pm.updateSettings(h.bob.site.url, forAlice(back, h.alice.site.url));
+      h.events.length = 0;
+      expect((await send(h, "three")).status).toBe("delivered");
+      expect(h.events.filter((e) => e.action === "authorize")).toEqual([]);
+      expect(await h.bob.pm.pm.tokens()).toEqual([expect.objectContaining({ id: token!.id })]);
+      expect(await inbox(h)).toEqual(["one", "three"]);
+    },
+    60_000,
+  );
 
   it("§2 order: a bad token is 401 before the policy's 403; the policy's 403 comes before a duplicate's 200", async () => {
     const h = await startHosts();
@@ -59,11 +68,19 @@ describe("§7 at deliver: a standing token does not outlive the policy", () => {
     const [stored] = await h.bob.pm.pm.inbox();
     await h.bob.pm.pm.updateSettings(h.bob.site.url, { policy: "nobody" });
     const fields = { action: "deliver", sender: h.alice.site.url, recipient: h.bob.site.url, published: "2026-12-06T10:00:00Z", content: "x" };
-    const unknown = await postForm(h.bob.pm.url, { ...fields, message: "urn:uuid:00000000-0000-4000-8000-00000000000a" }, { authorization: `Bearer ${"x".repeat(43)}` });
+    const unknown = await postForm(
+      h.bob.pm.url,
+      { ...fields, message: "urn:uuid:00000000-0000-4000-8000-00000000000a" },
+      { authorization: `Bearer ${"x".repeat(43)}` },
+    );
     expect(unknown).toMatchObject({ status: 401, body: { error: "invalid_token" } });
     const again = await postForm(h.bob.pm.url, { ...fields, message: stored!.message }, { authorization: `Bearer ${grant!.token}` });
     expect(again).toMatchObject({ status: 403, body: { error: "forbidden" } });
-    const fresh = await postForm(h.bob.pm.url, { ...fields, message: "urn:uuid:00000000-0000-4000-8000-00000000000b" }, { authorization: `Bearer ${grant!.token}` });
+    const fresh = await postForm(
+      h.bob.pm.url,
+      { ...fields, message: "urn:uuid:00000000-0000-4000-8000-00000000000b" },
+      { authorization: `Bearer ${grant!.token}` },
+    );
     expect(fresh).toMatchObject({ status: 403, body: { error: "forbidden" } });
     expect(await inbox(h)).toEqual(["one"]);
   }, 60_000);
@@ -101,7 +118,13 @@ describe("§7 vouch: a first contact it admitted may deliver on its own token", 
     const h = await startHosts();
     const carol = await carolVouchingFor(h);
     await h.bob.pm.pm.updateSettings(h.bob.site.url, { policy: "contacts", addContacts: [carol.url] });
-    const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "By the message flow", vouch: `${carol.url}friends`, flow: "message" });
+    const sent = await h.alice.pm.pm.send({
+      from: h.alice.site.url,
+      to: [h.bob.site.url],
+      content: "By the message flow",
+      vouch: `${carol.url}friends`,
+      flow: "message",
+    });
     expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "delivered" });
     expect(await send(h, "Token flow", { vouch: `${carol.url}friends` })).toMatchObject({ status: "delivered" });
     await h.bob.pm.pm.updateSettings(h.bob.site.url, { policy: "nobody" });

@@ -88,7 +88,9 @@ describe("§6 name lookups stay off libuv's thread pool", () => {
 
     const sorted = [...reads].sort((a, b) => a - b);
     const figures = { reads: reads.length, medianMs: sorted[Math.floor(sorted.length / 2)]!, maxMs: sorted.at(-1)! };
-    console.info(`dns-lookups: ${LOOKUPS} hung lookups; file reads meanwhile ${JSON.stringify(figures)}; lookups ended after ${Math.min(...ended.map((e) => e.ms)).toFixed(0)}–${Math.max(...ended.map((e) => e.ms)).toFixed(0)} ms`);
+    console.info(
+      `dns-lookups: ${LOOKUPS} hung lookups; file reads meanwhile ${JSON.stringify(figures)}; lookups ended after ${Math.min(...ended.map((e) => e.ms)).toFixed(0)}–${Math.max(...ended.map((e) => e.ms)).toFixed(0)} ms`,
+    );
     // File I/O went on while every lookup hung: dozens of reads in a few ms each. On a pool
     // held by the lookups (getaddrinfo) the first read alone waits for them to time out; the
     // bound on the slowest read leaves room for a busy CI machine, not for that.

@@ -59,7 +59,10 @@ afterAll(async () => {
 });
 
 function notify(sender: string) {
-  return http.postForm(bob.endpoint, new URLSearchParams({ action: "notify", sender, recipient: "https://bob.example.test/", message: `urn:uuid:${crypto.randomUUID()}` }));
+  return http.postForm(
+    bob.endpoint,
+    new URLSearchParams({ action: "notify", sender, recipient: "https://bob.example.test/", message: `urn:uuid:${crypto.randomUUID()}` }),
+  );
 }
 
 it(`${ATTACKS} notifies naming senders whose name server never answers: the store keeps answering while their lookups hang, and each dialback fails timeout`, async () => {
@@ -76,7 +79,9 @@ it(`${ATTACKS} notifies naming senders whose name server never answers: the stor
     await bob.inbox();
     timings.push(performance.now() - started);
   }
-  console.info(`dns-store: 10 notify+inbox while ${ATTACKS} dialbacks hung in DNS: max ${Math.max(...timings).toFixed(1)} ms, each ${timings.map((t) => t.toFixed(0)).join(", ")} ms`);
+  console.info(
+    `dns-store: 10 notify+inbox while ${ATTACKS} dialbacks hung in DNS: max ${Math.max(...timings).toFixed(1)} ms, each ${timings.map((t) => t.toFixed(0)).join(", ")} ms`,
+  );
   // Blocked behind lookups on the pool, a write would wait for them to time out (2.5 s); the
   // bound leaves room for a busy CI machine, not for that.
   expect(Math.max(...timings)).toBeLessThan(DNS_TIMEOUT_MS / 2);

@@ -134,7 +134,11 @@ async function setUp(): Promise<Env> {
   }
   const codeRecipients = [0, 1, 2, 3, 4].map((i) => `${tinySite.url}r${i}/`);
   for (const recipient of codeRecipients) await bob.pm.send({ from: bobSite.url, to: [recipient], content: "seed", flow: "token" });
-  const codes = await Promise.all(codeRecipients.map(async (recipient) => (await waitFor(() => mallory.of("authorize").find((r) => r.params.get("recipient") === recipient))).params.get("code")!));
+  const codes = await Promise.all(
+    codeRecipients.map(
+      async (recipient) => (await waitFor(() => mallory.of("authorize").find((r) => r.params.get("recipient") === recipient))).params.get("code")!,
+    ),
+  );
   await Promise.all(messages.map((m) => waitFor(() => mallory.of("notify").find((r) => r.params.get("message") === m))));
 
   expect((await postForm(bob.url, { action: "authorize", sender: tinySite.url, recipient: bobSite.url, code: "c".repeat(43) })).status).toBe(202);
@@ -143,7 +147,19 @@ async function setUp(): Promise<Env> {
   expect((await postForm(bob.url, { action: "notify", sender: tinySite.url, recipient: bobSite.url, message: tokenMessage })).status).toBe(202);
   const messageToken = (await waitFor(() => mallory.of("request").find((r) => r.params.get("message") === tokenMessage))).params.get("token")!;
   // A first message with HTML loads the sanitizer (jsdom) before anything is measured.
-  const first = await postForm(bob.url, { action: "deliver", sender: tinySite.url, recipient: bobSite.url, message: "urn:uuid:00000000-0000-4000-8000-000000000003", published: "2024-05-01T10:00:00Z", content: "hi", "content-html": "<p>hi</p>" }, { authorization: `Bearer ${standing}` });
+  const first = await postForm(
+    bob.url,
+    {
+      action: "deliver",
+      sender: tinySite.url,
+      recipient: bobSite.url,
+      message: "urn:uuid:00000000-0000-4000-8000-000000000003",
+      published: "2024-05-01T10:00:00Z",
+      content: "hi",
+      "content-html": "<p>hi</p>",
+    },
+    { authorization: `Bearer ${standing}` },
+  );
   expect(first.status).toBe(201);
 
   const world: FuzzWorld = {
@@ -160,7 +176,10 @@ async function setUp(): Promise<Env> {
         { sender: aliceSite.url, recipient: bobSite.url },
         { sender: `${tinySite.url}new/`, recipient: contactsOnly, vouch: `${tinySite.url}vouch` },
       ],
-      verify: [...messages.map((message) => ({ sender: bobSite.url, recipient: tinySite.url, message })), ...codes.map((code, i) => ({ sender: bobSite.url, recipient: codeRecipients[i]!, code }))],
+      verify: [
+        ...messages.map((message) => ({ sender: bobSite.url, recipient: tinySite.url, message })),
+        ...codes.map((code, i) => ({ sender: bobSite.url, recipient: codeRecipients[i]!, code })),
+      ],
       request: messages.map((message) => ({ sender: bobSite.url, recipient: tinySite.url, message, endpoint: mallory.url })),
       grant: codes.map((code, i) => ({ sender: bobSite.url, recipient: codeRecipients[i]!, code, endpoint: mallory.url })),
       deliver: [
@@ -240,7 +259,11 @@ async function checkStored(e: Env, w: WireRequest): Promise<void> {
 
 // §6 Content, checked independently of the sanitizer: parse what was stored as a browser
 // would and look for anything outside sanitize.ts's allow-list.
-const ALLOWED_TAGS = new Set("p br hr span a em strong b i u s del ins sub sup q cite abbr blockquote code pre ul ol li h1 h2 h3 h4 h5 h6 table caption thead tbody tfoot tr th td".split(" "));
+const ALLOWED_TAGS = new Set(
+  "p br hr span a em strong b i u s del ins sub sup q cite abbr blockquote code pre ul ol li h1 h2 h3 h4 h5 h6 table caption thead tbody tfoot tr th td".split(
+    " ",
+  ),
+);
 const ALLOWED_ATTRIBUTES = new Set(["href", "title", "colspan", "rowspan", "rel"]);
 const parser = new JSDOM("").window.document;
 
@@ -305,7 +328,15 @@ describe("§2 under a fuzzer", () => {
       { numRuns: Math.ceil(FETCH_REQUESTS / BATCH), seed: SEED, interruptAfterTimeLimit: 200_000, markInterruptAsFailure: true },
     );
     // The run reached past the form check: tokens, sites, policy and the store all answered.
-    for (const label of ["400 invalid_request", "413 too_large", "401 invalid_token", "404 unknown_recipient", "403 forbidden", "202 accepted", "201 delivered"]) {
+    for (const label of [
+      "400 invalid_request",
+      "413 too_large",
+      "401 invalid_token",
+      "404 unknown_recipient",
+      "403 forbidden",
+      "202 accepted",
+      "201 delivered",
+    ]) {
       expect(counts.get(label) ?? 0, label).toBeGreaterThan(0);
     }
     expect([...counts.keys()].filter((l) => /^5/.test(l) && l !== "503 temporarily_unavailable")).toEqual([]);
@@ -316,9 +347,19 @@ describe("§2 under a fuzzer", () => {
     const kinds = new Map<string, number>();
     const kindArb = fc.oneof(
       // Content-Length larger than what is sent, then the client half-closes or drops the connection.
-      fc.record({ kind: fc.constant("truncated" as const), request: requestArb(env.world), cut: fc.double({ min: 0, max: 1, noNaN: true }), missing: fc.integer({ min: 1, max: 10_000 }), finish: fc.constantFrom("end" as const, "destroy" as const) }),
+      fc.record({
+        kind: fc.constant("truncated" as const),
+        request: requestArb(env.world),
+        cut: fc.double({ min: 0, max: 1, noNaN: true }),
+        missing: fc.integer({ min: 1, max: 10_000 }),
+        finish: fc.constantFrom("end" as const, "destroy" as const),
+      }),
       // Chunked, more than the limit in all.
-      fc.record({ kind: fc.constant("chunked-over" as const), extra: fc.integer({ min: 1, max: 64 * 1024 }), chunkSize: fc.integer({ min: 1_024, max: 64 * 1024 }) }),
+      fc.record({
+        kind: fc.constant("chunked-over" as const),
+        extra: fc.integer({ min: 1, max: 64 * 1024 }),
+        chunkSize: fc.integer({ min: 1_024, max: 64 * 1024 }),
+      }),
       // Chunked, a generated request cut into random chunks.
       fc.record({ kind: fc.constant("chunked" as const), request: requestArb(env.world), chunkSize: fc.integer({ min: 1, max: 4_096 }) }),
       // A Content-Length over the limit and no body.
@@ -328,11 +369,15 @@ describe("§2 under a fuzzer", () => {
       fc.asyncProperty(kindArb, async (c) => {
         requestsSent++;
         kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
-        const formHead = (extra: Array<[string, string]>) => head("POST", "/", [["host", `127.0.0.1:${port}`], ["content-type", "application/x-www-form-urlencoded"], ...extra]);
+        const formHead = (extra: Array<[string, string]>) =>
+          head("POST", "/", [["host", `127.0.0.1:${port}`], ["content-type", "application/x-www-form-urlencoded"], ...extra]);
         if (c.kind === "truncated") {
           const w = encodeRequest(c.request);
           const sent = w.body.subarray(0, Math.floor(w.body.byteLength * c.cut));
-          const out = await rawExchange(port, [formHead([["content-length", String(w.body.byteLength + c.missing)]]), sent], { finish: c.finish, timeoutMs: 3_000 });
+          const out = await rawExchange(port, [formHead([["content-length", String(w.body.byteLength + c.missing)]]), sent], {
+            finish: c.finish,
+            timeoutMs: 3_000,
+          });
           if (out.ended === "timeout") throw new Error(`the server neither answered nor closed: ${showWire(w)}`);
           if (out.answer && out.answer.text === "" && out.answer.status === 400 && c.finish === "end") {
             // node:http's own answer to a request that ends mid-body (its default `clientError`
@@ -348,7 +393,13 @@ describe("§2 under a fuzzer", () => {
           }
         } else if (c.kind === "chunked-over") {
           const total = MAX_BODY + c.extra;
-          const parts = [head("POST", "/", [["host", "x"], ["content-type", "application/x-www-form-urlencoded"], ["transfer-encoding", "chunked"]])];
+          const parts = [
+            head("POST", "/", [
+              ["host", "x"],
+              ["content-type", "application/x-www-form-urlencoded"],
+              ["transfer-encoding", "chunked"],
+            ]),
+          ];
           for (let sent = 0; sent < total; sent += c.chunkSize) parts.push(chunk(Buffer.alloc(Math.min(c.chunkSize, total - sent), "a")));
           parts.push(chunk(new Uint8Array()));
           const out = await rawExchange(port, parts, { finish: "wait", timeoutMs: 5_000 });
@@ -362,12 +413,20 @@ describe("§2 under a fuzzer", () => {
           if (judged.label !== "413 too_large") throw new Error(`chunked body over the limit answered ${judged.label}`);
         } else if (c.kind === "chunked") {
           const w = encodeRequest(c.request);
-          const parts = [head("POST", "/", [["host", "x"], ...(w.contentType !== undefined ? ([["content-type", w.contentType]] as Array<[string, string]>) : []), ...Object.entries(w.headers), ["transfer-encoding", "chunked"]])];
+          const parts = [
+            head("POST", "/", [
+              ["host", "x"],
+              ...(w.contentType !== undefined ? ([["content-type", w.contentType]] as Array<[string, string]>) : []),
+              ...Object.entries(w.headers),
+              ["transfer-encoding", "chunked"],
+            ]),
+          ];
           for (let at = 0; at < w.body.byteLength; at += c.chunkSize) parts.push(chunk(w.body.subarray(at, at + c.chunkSize)));
           parts.push(chunk(new Uint8Array()));
           const out = await rawExchange(port, parts, { finish: "wait", timeoutMs: 20_000 });
           if (!out.answer) {
-            if (w.body.byteLength > MAX_BODY && (out.error === "ECONNRESET" || out.error === "EPIPE")) return count("raw chunked over the limit: reset before the answer was read");
+            if (w.body.byteLength > MAX_BODY && (out.error === "ECONNRESET" || out.error === "EPIPE"))
+              return count("raw chunked over the limit: reset before the answer was read");
             throw new Error(`chunked request: no answer (${out.ended}, ${out.error}): ${showWire(w)}`);
           }
           const judged: Judgement = judgeAnswer(out.answer, { contentType: w.contentType, body: w.body }, MAX_BODY);
@@ -392,7 +451,12 @@ describe("§2 under a fuzzer", () => {
       expect((await settled(env.alice.pm, sent.message)).deliveries[0]).toMatchObject({ status: "delivered" });
     }
     const inbox = await env.bob.pm.inbox({ site: env.bobSite.url });
-    expect(inbox.filter((m) => m.sender === env.aliceSite.url).map((m) => m.content).sort()).toEqual(["after the fuzzer, by message", "after the fuzzer, by token"]);
+    expect(
+      inbox
+        .filter((m) => m.sender === env.aliceSite.url)
+        .map((m) => m.content)
+        .sort(),
+    ).toEqual(["after the fuzzer, by message", "after the fuzzer, by token"]);
     expect(env.engineLog.errors).toEqual([]);
     // node:http saw clients go away mid-body (the truncated requests); nothing else.
     expect(env.nodeLog.errors.filter((e) => !/closed the connection|aborted|ECONNRESET/.test(String(e.data?.error)))).toEqual([]);
@@ -405,7 +469,9 @@ describe("§2 under a fuzzer", () => {
     const grownStore = (await storedBytes(env)) - storedBytesAtBaseline;
     const heap = await heapUsed();
     const grown = heap - baselineHeap;
-    console.log(`heap ${(baselineHeap / MiB).toFixed(1)} → ${(heap / MiB).toFixed(1)} MiB (${(grown / MiB).toFixed(1)} MiB); the store holds ${(grownStore / MiB).toFixed(1)} MiB more`);
+    console.log(
+      `heap ${(baselineHeap / MiB).toFixed(1)} → ${(heap / MiB).toFixed(1)} MiB (${(grown / MiB).toFixed(1)} MiB); the store holds ${(grownStore / MiB).toFixed(1)} MiB more`,
+    );
     expect(grown - 3 * grownStore).toBeLessThan(16 * MiB);
   }, 60_000);
 
@@ -422,16 +488,24 @@ describe("§2 under a fuzzer", () => {
     ["unclosed formatting elements", "<b>x</b><i>".repeat(10_000)],
     ["500 siblings: the most handed to DOMPurify", "<div>x</div>".repeat(500)],
     ["64 deep: the deepest handed to DOMPurify", `${"<div>".repeat(64)}x<script>alert(1)</script>`],
-  ])("§6 Content: a deliver whose content-html is %s is stored, safe, within 3 s", async (_what, html) => {
-    const { token, sender, recipient } = env.world.bases.deliver[0]!;
-    const message = `urn:uuid:${crypto.randomUUID()}`;
-    const started = performance.now();
-    const answer = await postForm(env.bob.url, { action: "deliver", sender: sender!, recipient: recipient!, message, published: "2024-05-01T10:00:00Z", content: "x", "content-html": html }, { authorization: `Bearer ${token}` });
-    const ms = performance.now() - started;
-    expect(answer.status).toBe(201);
-    expect(ms).toBeLessThan(3_000);
-    const [stored] = await env.bob.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
-    expect(outsideAllowList(stored!.contentHtml ?? "")).toBeUndefined();
-    expect(stored!.contentHtml).not.toMatch(/alert/);
-  }, 60_000);
+  ])(
+    "§6 Content: a deliver whose content-html is %s is stored, safe, within 3 s",
+    async (_what, html) => {
+      const { token, sender, recipient } = env.world.bases.deliver[0]!;
+      const message = `urn:uuid:${crypto.randomUUID()}`;
+      const started = performance.now();
+      const answer = await postForm(
+        env.bob.url,
+        { action: "deliver", sender: sender!, recipient: recipient!, message, published: "2024-05-01T10:00:00Z", content: "x", "content-html": html },
+        { authorization: `Bearer ${token}` },
+      );
+      const ms = performance.now() - started;
+      expect(answer.status).toBe(201);
+      expect(ms).toBeLessThan(3_000);
+      const [stored] = await env.bob.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
+      expect(outsideAllowList(stored!.contentHtml ?? "")).toBeUndefined();
+      expect(stored!.contentHtml).not.toMatch(/alert/);
+    },
+    60_000,
+  );
 });

@@ -31,15 +31,19 @@ interface Answer {
 function postFrom(localAddress: string, url: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer> {
   const body = new URLSearchParams(params).toString();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
-        resolve({ status: res.statusCode!, headers, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-      });
-    });
+    const req = request(
+      url,
+      { method: "POST", localAddress, headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+          resolve({ status: res.statusCode!, headers, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -114,12 +118,18 @@ describe("§6 Abuse: notify and authorize are rate limited per sender site", () 
     // Three accepted, across bob's sites: the count is per sender, across all recipients.
     expect((await notify()).status).toBe(202);
     expect((await notify(`${r.bobSite.url}second/`)).status).toBe(202);
-    expect((await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: victim.url, recipient: r.bobSite.url, code: "c".repeat(43) })).status).toBe(202);
+    expect((await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: victim.url, recipient: r.bobSite.url, code: "c".repeat(43) })).status).toBe(
+      202,
+    );
     const accepted = await r.fetches();
     expect(victim.requests).toBe(3);
     // A flood past the limit: notify and authorize, to every recipient.
     for (let i = 0; i < 20; i++) {
-      expectLimited(i % 2 ? await notify(i % 4 === 1 ? r.bobSite.url : `${r.bobSite.url}second/`) : await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: victim.url, recipient: r.bobSite.url, code: `${"d".repeat(40)}${i}` }));
+      expectLimited(
+        i % 2
+          ? await notify(i % 4 === 1 ? r.bobSite.url : `${r.bobSite.url}second/`)
+          : await postFrom("127.0.0.1", r.bob.url, { action: "authorize", sender: victim.url, recipient: r.bobSite.url, code: `${"d".repeat(40)}${i}` }),
+      );
     }
     const after = await r.fetches();
     expect(after.length).toBe(accepted.length);
@@ -186,7 +196,13 @@ describe("§6 Abuse: notify and authorize are rate limited per client address", 
     const senders = await Promise.all(Array.from({ length: 12 }, () => r.senderSite()));
     const statuses: number[] = [];
     for (const [i, s] of senders.entries()) {
-      const answer = await postFrom("127.0.0.1", r.bob.url, i % 2 ? { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() } : { action: "authorize", sender: s.url, recipient: r.bobSite.url, code: "c".repeat(43) });
+      const answer = await postFrom(
+        "127.0.0.1",
+        r.bob.url,
+        i % 2
+          ? { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() }
+          : { action: "authorize", sender: s.url, recipient: r.bobSite.url, code: "c".repeat(43) },
+      );
       if (answer.status === 429) expectLimited(answer);
       statuses.push(answer.status);
     }
@@ -207,11 +223,19 @@ describe("§6 Abuse: notify and authorize are rate limited per client address", 
     for (let i = 0; i < 10; i++) {
       expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url })).status).toBe(400);
       // (The 413 comes with `Connection: close` while the body is still arriving; a reset may beat it to the client.)
-      const tooLarge = await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg(), padding: "x".repeat(256 * KiB) }).catch((e: NodeJS.ErrnoException) => ({ status: e.code }));
+      const tooLarge = await postFrom("127.0.0.1", r.bob.url, {
+        action: "notify",
+        sender: s.url,
+        recipient: r.bobSite.url,
+        message: msg(),
+        padding: "x".repeat(256 * KiB),
+      }).catch((e: NodeJS.ErrnoException) => ({ status: e.code }));
       expect([413, "ECONNRESET", "EPIPE"]).toContain(tooLarge.status);
     }
     // A recipient bob does not hold reaches the check and counts (404 comes after 429), fetching nothing.
-    expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: `${r.bobSite.url}nobody/`, message: msg() })).status).toBe(404);
+    expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: `${r.bobSite.url}nobody/`, message: msg() })).status).toBe(
+      404,
+    );
     expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() })).status).toBe(202);
     expect((await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() })).status).toBe(202);
     expectLimited(await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() }));
@@ -241,7 +265,9 @@ describe("§6 Abuse: what a flood can make the limiter do (issue 9 item 4)", () 
   it("429-per-client-by-/64: behind a trusted proxy, IPv6 clients of one /64 share a count, and IPv4-mapped IPv6 counts as the IPv4 address", async () => {
     const r = await receiver({ perSenderPerMinute: 1_000, perClientPerMinute: 2 }, { trustProxy: "loopback" });
     const s = await r.senderSite();
-    const from = async (client: string) => (await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() }, { "x-forwarded-for": client })).status;
+    const from = async (client: string) =>
+      (await postFrom("127.0.0.1", r.bob.url, { action: "notify", sender: s.url, recipient: r.bobSite.url, message: msg() }, { "x-forwarded-for": client }))
+        .status;
     expect([await from("2001:db8:0:7::1"), await from("2001:db8:0:7::2"), await from("2001:db8:0:7:ffff:ffff:ffff:ffff")]).toEqual([202, 202, 429]);
     expect(await from("2001:db8:0:8::1")).toBe(202);
     expect([await from("::ffff:192.0.2.7"), await from("::ffff:c000:207"), await from("192.0.2.7")]).toEqual([202, 202, 429]);

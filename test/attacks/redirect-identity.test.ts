@@ -65,7 +65,14 @@ beforeAll(async () => {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(503).end();
   bobTls = await startTls(LOOPBACK, 0, (req, res) => handler(req, res));
   dns.names.set("pm-bob.example.test", [LOOPBACK]);
-  http = createHttpClient({ dev: false, dnsServers: [dns.address], allowedAddresses: [LOOPBACK], ca: TEST_TLS.cert, getTimeoutMs: 3_000, postTimeoutMs: 3_000 });
+  http = createHttpClient({
+    dev: false,
+    dnsServers: [dns.address],
+    allowedAddresses: [LOOPBACK],
+    ca: TEST_TLS.cert,
+    getTimeoutMs: 3_000,
+    postTimeoutMs: 3_000,
+  });
   bobStore = createMemoryStore();
   bob = createPmServer({
     endpoint: `https://pm-bob.example.test:${bobTls.port}/`,
@@ -110,9 +117,25 @@ interface Row {
 const to = (status: number, location: string) => (res: ServerResponse) => res.writeHead(status, { location }).end();
 
 const rows: Row[] = [
-  ...[302, 303, 307].map((status): Row => ({ name: `${status} to mallory's site: the handshake fails, mallory's endpoint is never asked`, alicePages: (h) => ({ "/": to(status, urlOf(h.mallory)) }), verifiedAt: null })),
-  { name: "302 within alice's origin, then 302 to mallory's site: fails", alicePages: (h) => ({ "/": to(302, urlOf(h.alice, "/go")), "/go": to(302, urlOf(h.mallory)) }), verifiedAt: null },
-  ...[301, 308].map((status): Row => ({ name: `${status} to another site: a permanent move counts, bob's pm verifies at the endpoint it names`, alicePages: (h) => ({ "/": to(status, urlOf(h.mallory)) }), verifiedAt: "mallory" })),
+  ...[302, 303, 307].map(
+    (status): Row => ({
+      name: `${status} to mallory's site: the handshake fails, mallory's endpoint is never asked`,
+      alicePages: (h) => ({ "/": to(status, urlOf(h.mallory)) }),
+      verifiedAt: null,
+    }),
+  ),
+  {
+    name: "302 within alice's origin, then 302 to mallory's site: fails",
+    alicePages: (h) => ({ "/": to(302, urlOf(h.alice, "/go")), "/go": to(302, urlOf(h.mallory)) }),
+    verifiedAt: null,
+  },
+  ...[301, 308].map(
+    (status): Row => ({
+      name: `${status} to another site: a permanent move counts, bob's pm verifies at the endpoint it names`,
+      alicePages: (h) => ({ "/": to(status, urlOf(h.mallory)) }),
+      verifiedAt: "mallory",
+    }),
+  ),
   { name: "302 within alice's origin: counts", alicePages: (h) => ({ "/": to(302, urlOf(h.alice, "/home")) }), verifiedAt: "alice" },
 ];
 
@@ -126,7 +149,10 @@ describe("§6 Identity: redirects of the sender site at §3/§4 step 3 (producti
     for (const [path, page] of Object.entries(row.alicePages({ alice, mallory }))) pages.set(alice + path, page);
     const sender = urlOf(alice);
 
-    const answer = await http.postForm(bob.endpoint, new URLSearchParams({ action: "notify", sender, recipient: urlOf("bob.example.test"), message: `urn:uuid:${crypto.randomUUID()}` }));
+    const answer = await http.postForm(
+      bob.endpoint,
+      new URLSearchParams({ action: "notify", sender, recipient: urlOf("bob.example.test"), message: `urn:uuid:${crypto.randomUUID()}` }),
+    );
     expect(answer.status).toBe(202);
     const handshake = await handshakeOf(sender);
 

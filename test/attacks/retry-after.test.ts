@@ -27,7 +27,11 @@ interface Refusal {
 }
 
 const refusals: Refusal[] = [
-  { name: "429 Retry-After: 0", error: "rate_limited", answer: () => ({ status: 429, headers: { "retry-after": "0" }, body: { error: "rate_limited", error_description: "Now." } }) },
+  {
+    name: "429 Retry-After: 0",
+    error: "rate_limited",
+    answer: () => ({ status: 429, headers: { "retry-after": "0" }, body: { error: "rate_limited", error_description: "Now." } }),
+  },
   {
     name: "503 Retry-After: 0",
     error: "temporarily_unavailable",
@@ -36,7 +40,11 @@ const refusals: Refusal[] = [
   {
     name: "429 Retry-After: a past HTTP date",
     error: "rate_limited",
-    answer: () => ({ status: 429, headers: { "retry-after": new Date(Date.now() - 60_000).toUTCString() }, body: { error: "rate_limited", error_description: "Long ago." } }),
+    answer: () => ({
+      status: 429,
+      headers: { "retry-after": new Date(Date.now() - 60_000).toUTCString() },
+      body: { error: "rate_limited", error_description: "Long ago." },
+    }),
   },
 ];
 

@@ -30,7 +30,9 @@ const rows: Row[] = [
     async start(h, peer) {
       h.alice.site.endpoint = peer.url;
       peer.answer = (r) => (r.action === "verify" ? unavailable : yes(r));
-      expect((await postForm(h.bob.pm.url, { action: "notify", sender: h.alice.site.url, recipient: h.bob.site.url, message: `${peer.url}m/1` })).status).toBe(202);
+      expect((await postForm(h.bob.pm.url, { action: "notify", sender: h.alice.site.url, recipient: h.bob.site.url, message: `${peer.url}m/1` })).status).toBe(
+        202,
+      );
     },
     counted: (peer) => peer.of("verify"),
     maker: (h) => ({ pm: h.bob.pm, collection: "handshakes", ended: { state: "failed" } }),
@@ -68,12 +70,19 @@ describe("§6 Retries: the attempt cap ends a job however fast its schedule", ()
     ctx.onTestFinished(() => peer.stop());
     await row.start(h, peer);
     const { pm, collection, ended } = row.maker(h);
-    const [failed] = await waitFor(async () => {
-      const found = await pm.store.find<{ _id: string; error?: string; detail?: string; attempts: number }>(collection, { where: ended });
-      return found.length > 0 ? found : undefined;
-    }, 25_000, `the ${row.job} to fail`);
+    const [failed] = await waitFor(
+      async () => {
+        const found = await pm.store.find<{ _id: string; error?: string; detail?: string; attempts: number }>(collection, { where: ended });
+        return found.length > 0 ? found : undefined;
+      },
+      25_000,
+      `the ${row.job} to fail`,
+    );
     const { cap } = row;
-    expect(failed).toMatchObject({ error: expect.stringMatching(/^(temporarily_unavailable|server_error)$/), detail: expect.stringContaining(`after ${cap} tries`) });
+    expect(failed).toMatchObject({
+      error: expect.stringMatching(/^(temporarily_unavailable|server_error)$/),
+      detail: expect.stringContaining(`after ${cap} tries`),
+    });
     expect(row.counted(peer)).toHaveLength(cap);
   });
 });

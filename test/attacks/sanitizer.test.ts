@@ -91,28 +91,32 @@ describe("§6 Content: hostile content-html costs the receiver a bounded time an
     ["content-html over 128 KiB", "not parsed at all", `<p>${"x ".repeat(100_000)}</p>`],
   ];
 
-  it.each(rows)("%s (was: %s): delivered, GET / answered throughout, stored bounded and inert", async (_name, _was, html) => {
-    const { h, pool } = await receiverWithToken();
-    const token = (await h.alice.pm.store.find<{ _id: string; token: string }>("grants", {}))[0]!.token;
-    const inboxFile = join(h.dataDir, "bob", "inbox.db");
-    const sizeBefore = (await stat(inboxFile)).size;
-    const message = `urn:uuid:${crypto.randomUUID()}`;
+  it.each(rows)(
+    "%s (was: %s): delivered, GET / answered throughout, stored bounded and inert",
+    async (_name, _was, html) => {
+      const { h, pool } = await receiverWithToken();
+      const token = (await h.alice.pm.store.find<{ _id: string; token: string }>("grants", {}))[0]!.token;
+      const inboxFile = join(h.dataDir, "bob", "inbox.db");
+      const sizeBefore = (await stat(inboxFile)).size;
+      const message = `urn:uuid:${crypto.randomUUID()}`;
 
-    const probed = await whileProbing(h.bob.pm.url, () => deliver(h, token, { message, html }));
+      const probed = await whileProbing(h.bob.pm.url, () => deliver(h, token, { message, html }));
 
-    expect(probed.result.status).toBe(201);
-    expect(probed.gets).toBeGreaterThan(0);
-    expect(probed.slowestGetMs).toBeLessThan(STALL_MS);
-    expect(probed.loopMaxMs).toBeLessThan(STALL_MS);
-    const [stored] = await h.bob.pm.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
-    const storedHtml = stored!.contentHtml ?? "";
-    const inputBytes = Buffer.byteLength(html);
-    expect(Buffer.byteLength(storedHtml)).toBeLessThanOrEqual(Math.min(256 * KiB, 4 * inputBytes + KiB));
-    // Over the limits the text is stored, escaped: no markup at all.
-    expect(storedHtml).not.toMatch(/</);
-    expect((await stat(inboxFile)).size - sizeBefore).toBeLessThan(Buffer.byteLength(html) + 300 * KiB);
-    expect(pool.stats.started).toBeGreaterThanOrEqual(1);
-  }, 60_000);
+      expect(probed.result.status).toBe(201);
+      expect(probed.gets).toBeGreaterThan(0);
+      expect(probed.slowestGetMs).toBeLessThan(STALL_MS);
+      expect(probed.loopMaxMs).toBeLessThan(STALL_MS);
+      const [stored] = await h.bob.pm.store.find<{ _id: string; contentHtml?: string }>("inbox", { where: { message } });
+      const storedHtml = stored!.contentHtml ?? "";
+      const inputBytes = Buffer.byteLength(html);
+      expect(Buffer.byteLength(storedHtml)).toBeLessThanOrEqual(Math.min(256 * KiB, 4 * inputBytes + KiB));
+      // Over the limits the text is stored, escaped: no markup at all.
+      expect(storedHtml).not.toMatch(/</);
+      expect((await stat(inboxFile)).size - sizeBefore).toBeLessThan(Buffer.byteLength(html) + 300 * KiB);
+      expect(pool.stats.started).toBeGreaterThanOrEqual(1);
+    },
+    60_000,
+  );
 
   it("an ordinary formatted message keeps its allow-listed formatting (sanitized in the worker)", async () => {
     const { h, token } = await receiverWithToken();

@@ -50,7 +50,18 @@ const REFUSED: ReadonlyArray<{ kind: string; addresses: string[] }> = [
 ];
 
 /** Hosts the URL rules refuse before any lookup: IP literals in every spelling (production takes domain names only). */
-const LITERALS = ["127.0.0.1", "[::1]", "2130706433", "0177.0.0.1", "0x7f000001", "[::ffff:127.0.0.1]", "10.0.0.1", "169.254.169.254", "[fe80::1]", "[fc00::1]"];
+const LITERALS = [
+  "127.0.0.1",
+  "[::1]",
+  "2130706433",
+  "0177.0.0.1",
+  "0x7f000001",
+  "[::ffff:127.0.0.1]",
+  "10.0.0.1",
+  "169.254.169.254",
+  "[fe80::1]",
+  "[fc00::1]",
+];
 
 interface Posted {
   host: string;
@@ -126,7 +137,11 @@ function worldHandler(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-async function startPm(who: "alice" | "bob", sites: (port: number) => string[], extra: (sites: string[]) => Partial<Parameters<typeof createPmServer>[0]> = () => ({})) {
+async function startPm(
+  who: "alice" | "bob",
+  sites: (port: number) => string[],
+  extra: (sites: string[]) => Partial<Parameters<typeof createPmServer>[0]> = () => ({}),
+) {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(503).end();
   const tls = await startTls(ALLOWED, 0, (req, res) => handler(req, res));
   const endpointHost = `pm-${who}.example.test`;
@@ -176,8 +191,13 @@ beforeAll(async () => {
     // bob's contacts-only site counts as contacts sites whose names resolve to refused addresses (vouch rows).
     (s) => ({ policies: { [s[1]!]: { policy: "contacts", contacts: REFUSED.map((_k, i) => urlOf(`vouch${i}.example.test`)) } } }),
   );
-  REFUSED.forEach((k, i) => dns.set(`vouch${i}.example.test`, ...k.addresses));
-  [aliceSite, bobSite, bobContacts, bobHook] = [`https://alice.example.test:${port}/`, `https://bob.example.test:${port}/`, `https://bob.example.test:${port}/contacts/`, `https://bob.example.test:${port}/hook/`];
+  for (const [i, k] of REFUSED.entries()) dns.set(`vouch${i}.example.test`, ...k.addresses);
+  [aliceSite, bobSite, bobContacts, bobHook] = [
+    `https://alice.example.test:${port}/`,
+    `https://bob.example.test:${port}/`,
+    `https://bob.example.test:${port}/contacts/`,
+    `https://bob.example.test:${port}/hook/`,
+  ];
   dns.set("alice.example.test", ALLOWED);
   dns.set("bob.example.test", ALLOWED);
   pages.set("alice.example.test", namesEndpoint(alicePm));
@@ -273,7 +293,15 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     const authorize = await waitFor(() => posted.find((p) => p.action === "authorize" && p.params.get("recipient") === recipient));
     dns.set(endpointHost, ...kind.addresses);
     const code = authorize.params.get("code")!;
-    const answer = await post("alice", { action: "grant", sender: aliceSite, recipient, code, endpoint: urlOf(endpointHost), token: "t".repeat(43), expires_in: "3600" });
+    const answer = await post("alice", {
+      action: "grant",
+      sender: aliceSite,
+      recipient,
+      code,
+      endpoint: urlOf(endpointHost),
+      token: "t".repeat(43),
+      expires_in: "3600",
+    });
     expect(answer.status).toBe(202);
     expect(await deliveryOf(sent.message)).toMatchObject({ status: "failed", error: "address_refused" });
     expect(postedTo(endpointHost).map((p) => p.action)).toEqual(["authorize"]);
@@ -288,7 +316,14 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     const sent = await pm.alice.server.send({ from: aliceSite, to: [recipient], content: "x", flow: "message" });
     await waitFor(() => posted.find((p) => p.action === "notify" && p.params.get("recipient") === recipient));
     dns.set(recipientHost, ...kind.addresses);
-    const answer = await post("alice", { action: "request", sender: aliceSite, recipient, message: sent.message, endpoint: urlOf("endpoint.example.test"), token: "t".repeat(43) });
+    const answer = await post("alice", {
+      action: "request",
+      sender: aliceSite,
+      recipient,
+      message: sent.message,
+      endpoint: urlOf("endpoint.example.test"),
+      token: "t".repeat(43),
+    });
     expect({ status: answer.status, error: (answer.json as { error?: string }).error }).toEqual({ status: 503, error: "temporarily_unavailable" });
     // §2: the answer says why without the address the name resolved to (that detail is logged locally).
     expect(answer.text).toContain("refused address");
@@ -353,7 +388,9 @@ describe.each(REFUSED)("§6 outgoing requests refused in production: $kind", (ki
     const sent = await pm.alice.server.send({ from: aliceSite, to: [bobHook], content: "x" });
     expect(await deliveryOf(sent.message)).toMatchObject({ status: "delivered" });
     const hook = await waitFor(async () => {
-      const docs = await pm.bob.store.find<{ _id: string; status: string; error?: string; payload: { message: string } }>("webhooks", { where: { site: bobHook } });
+      const docs = await pm.bob.store.find<{ _id: string; status: string; error?: string; payload: { message: string } }>("webhooks", {
+        where: { site: bobHook },
+      });
       const doc = docs.find((d) => d.payload.message === sent.message);
       return doc && doc.status !== "pending" ? doc : undefined;
     });
@@ -415,16 +452,20 @@ describe("§6 and the URL rules: plain http in production", () => {
 describe("after every row", () => {
   it("the traps on 127.0.0.1 and ::1 never saw a connection, and nothing but 127.0.0.2 was ever connected to", async () => {
     // Work earlier rows left (retries of pending deliveries, dialbacks, webhooks) has ended.
-    await waitFor(async () => {
-      const left = await Promise.all(
-        (["alice", "bob"] as const).flatMap((who) => [
-          pm[who].store.count("deliveries", { status: "pending" }),
-          pm[who].store.count("handshakes", { state: "active" }),
-          pm[who].store.count("webhooks", { status: "pending" }),
-        ]),
-      );
-      return left.every((n) => n === 0);
-    }, 20_000, "the work of every row to end");
+    await waitFor(
+      async () => {
+        const left = await Promise.all(
+          (["alice", "bob"] as const).flatMap((who) => [
+            pm[who].store.count("deliveries", { status: "pending" }),
+            pm[who].store.count("handshakes", { state: "active" }),
+            pm[who].store.count("webhooks", { status: "pending" }),
+          ]),
+        );
+        return left.every((n) => n === 0);
+      },
+      20_000,
+      "the work of every row to end",
+    );
     await Promise.all([pm.alice.server.idle(), pm.bob.server.idle()]);
     expect({ trap4: trap4.connections, trap6: trap6.connections }).toEqual({ trap4: 0, trap6: 0 });
     expect(spy.attempts.filter((a) => a.host !== ALLOWED)).toEqual([]);

@@ -37,7 +37,11 @@ function runDemo(): Promise<string> {
 describe.skipIf(skipBrowserTests)("pnpm demo: the owners' inboxes", () => {
   it("prints both inboxes and how to sign in, and each owner signs in out of the box", { timeout: 120_000 }, async () => {
     const out = await runDemo();
-    const inboxes = [...out.matchAll(/^ {2}(http:\/\/\S+) {3}(Alice|Bob)'s inbox: sign in as (http:\/\/\S+)$/gm)].map((m) => ({ url: m[1]!, who: m[2]!, site: m[3]! }));
+    const inboxes = [...out.matchAll(/^ {2}(http:\/\/\S+) {3}(Alice|Bob)'s inbox: sign in as (http:\/\/\S+)$/gm)].map((m) => ({
+      url: m[1]!,
+      who: m[2]!,
+      site: m[3]!,
+    }));
     expect(inboxes.map((i) => i.who)).toEqual(["Alice", "Bob"]);
     browser = await launchChromium();
     for (const inbox of inboxes) {

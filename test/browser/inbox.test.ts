@@ -152,7 +152,9 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await tabUntil(async () => (await focusedId()) === "content", "the Message field");
     await alice.keyboard.type("Every key was pressed on the keyboard.");
     // Focus is visible where it is.
-    expect(await alice.evaluate(() => document.activeElement!.matches(":focus-visible") && getComputedStyle(document.activeElement!).outlineStyle)).toBe("solid");
+    expect(await alice.evaluate(() => document.activeElement!.matches(":focus-visible") && getComputedStyle(document.activeElement!).outlineStyle)).toBe(
+      "solid",
+    );
     await tabUntil(async () => (await focusedText()) === "Send", "the Send button");
     await alice.keyboard.press("Enter");
     await alice.waitForURL(/\/c\/[A-Za-z0-9_-]+\?notice=sent$/);
@@ -162,10 +164,23 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
 
   it("shows received OWASP XSS filter-evasion payloads as text: no script runs, no dialog, no console error", { timeout: TIMEOUT }, async () => {
     const before = (await hosts.alice.pm.pm.inbox()).length;
-    const first = await hosts.bob.pm.pm.send({ from: hosts.bob.site.url, to: [hosts.alice.site.url], subject: PAYLOADS[0]!, content: PAYLOADS[0]!, html: PAYLOADS[0]! });
+    const first = await hosts.bob.pm.pm.send({
+      from: hosts.bob.site.url,
+      to: [hosts.alice.site.url],
+      subject: PAYLOADS[0]!,
+      content: PAYLOADS[0]!,
+      html: PAYLOADS[0]!,
+    });
     await settled(hosts.bob.pm.pm, first.message);
     for (const payload of PAYLOADS.slice(1)) {
-      await hosts.bob.pm.pm.send({ from: hosts.bob.site.url, to: [hosts.alice.site.url], subject: payload, content: payload, html: payload, inReplyTo: first.message });
+      await hosts.bob.pm.pm.send({
+        from: hosts.bob.site.url,
+        to: [hosts.alice.site.url],
+        subject: payload,
+        content: payload,
+        html: payload,
+        inReplyTo: first.message,
+      });
     }
     await waitFor(async () => (await hosts.alice.pm.pm.inbox()).length >= before + PAYLOADS.length, 30_000, "the payloads to arrive");
 
@@ -178,7 +193,10 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
       await page.waitForTimeout(300);
       const conversation = page.locator("li.conversation").first();
       await conversation.locator("a").click();
-      await page.locator("li.message").nth(PAYLOADS.length - 1).waitFor();
+      await page
+        .locator("li.message")
+        .nth(PAYLOADS.length - 1)
+        .waitFor();
       // Mouse-over, focus and toggle everything in the messages, so that a handler that slipped through would fire.
       await page.locator("li.message .body").evaluateAll((bodies) => {
         for (const el of bodies.flatMap((b) => [b, ...b.querySelectorAll("*")])) {
@@ -197,7 +215,12 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
   });
 
   it("opening a conversation: the GET changes nothing; the page's script posts Mark read", { timeout: TIMEOUT }, async () => {
-    const sent = await hosts.bob.pm.pm.send({ from: hosts.bob.site.url, to: [hosts.alice.site.url], subject: "Read me by script", content: "Marked read when opened." });
+    const sent = await hosts.bob.pm.pm.send({
+      from: hosts.bob.site.url,
+      to: [hosts.alice.site.url],
+      subject: "Read me by script",
+      content: "Marked read when opened.",
+    });
     expect((await settled(hosts.bob.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
     const conversation = (await hosts.alice.pm.pm.conversations({ q: "Read me by script" }))[0]!;
     expect(conversation.unread).toBe(1);
@@ -245,7 +268,10 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
       const origin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`;
       for (const button of ["Claim", "Claim more"]) {
         await page.goto(origin);
-        const [response] = await Promise.all([page.waitForResponse((r) => r.url().startsWith(aliceInbox)), page.getByRole("button", { name: button, exact: true }).click()]);
+        const [response] = await Promise.all([
+          page.waitForResponse((r) => r.url().startsWith(aliceInbox)),
+          page.getByRole("button", { name: button, exact: true }).click(),
+        ]);
         expect(response.status()).toBe(403);
         await page.getByText("cross-site request refused").waitFor();
       }
@@ -262,7 +288,8 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
 /** In the page: everything that could run script, load something, or submit somewhere, outside the inbox's own. */
 function inspectDom(): string[] {
   const issues: string[] = [];
-  for (const s of document.querySelectorAll("script")) if (!/\/static\/app\.js$/.test(s.getAttribute("src") ?? "")) issues.push(`script: ${s.outerHTML.slice(0, 120)}`);
+  for (const s of document.querySelectorAll("script"))
+    if (!/\/static\/app\.js$/.test(s.getAttribute("src") ?? "")) issues.push(`script: ${s.outerHTML.slice(0, 120)}`);
   for (const el of document.querySelectorAll("*")) {
     for (const attr of el.attributes) {
       if (/^on/i.test(attr.name)) issues.push(`handler ${attr.name} on <${el.tagName}>`);
@@ -273,7 +300,9 @@ function inspectDom(): string[] {
     }
   }
   for (const body of document.querySelectorAll(".body")) {
-    for (const el of body.querySelectorAll("iframe, frame, object, embed, img, svg, math, form, input, button, base, meta, link, style, video, audio, source, image")) {
+    for (const el of body.querySelectorAll(
+      "iframe, frame, object, embed, img, svg, math, form, input, button, base, meta, link, style, video, audio, source, image",
+    )) {
       issues.push(`<${el.tagName.toLowerCase()}> inside a message`);
     }
   }
@@ -299,7 +328,7 @@ const PAYLOADS = [
   `<IMG SRC="jav\tascript:alert('XSS');">`,
   `<IMG SRC="jav&#x0A;ascript:alert('XSS');">`,
   `<SCRIPT/XSS SRC="https://xss.invalid/xss.js"></SCRIPT>`,
-  "<BODY onload!#$%&()*~+-_.,:;?@[/|\\]^`=alert(\"XSS\")>",
+  '<BODY onload!#$%&()*~+-_.,:;?@[/|\\]^`=alert("XSS")>',
   `<<SCRIPT>alert("XSS");//\\<</SCRIPT>`,
   `<SCRIPT SRC=//xss.invalid/.j>`,
   `<iframe src=https://xss.invalid/scriptlet.html <`,

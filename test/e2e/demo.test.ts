@@ -26,7 +26,7 @@ describe("pnpm demo", () => {
       "§3 step 6 pm.alice.example.uk → pm.bob.example.net POST action=deliver 201",
     ]);
     // §4: one handshake, then a second message is a single deliver.
-    expect(steps("§4").map((l) => l.split(" ").slice(0, 3).join(" ") + " " + (l.match(/action=(\w+)|GET/)?.[0] ?? ""))).toEqual([
+    expect(steps("§4").map((l) => `${l.split(" ").slice(0, 3).join(" ")} ${l.match(/action=(\w+)|GET/)?.[0] ?? ""}`)).toEqual([
       "§4 step 1 GET",
       "§4 step 2 action=authorize",
       "§4 step 3 GET",

@@ -88,7 +88,11 @@ describe("§6 Retries: the receiver goes away and comes back", () => {
     const sent = await send(h, "patience", flow);
     await failedTry(h, step2(flow));
     // The failure is recorded just after the event (the token flow first withdraws its code): wait for it.
-    const waiting = await waitFor(async () => (await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries.find((d) => d.detail !== undefined), 3_000, "the failure recorded");
+    const waiting = await waitFor(
+      async () => (await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries.find((d) => d.detail !== undefined),
+      3_000,
+      "the failure recorded",
+    );
     expect(waiting).toMatchObject({ status: "pending", detail: expect.any(String) });
     await h.bob.pm.resume();
     expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
@@ -145,7 +149,11 @@ describe("§3 step 6 / §4 step 6: idempotent receipt", () => {
     expect((await postForm(h.bob.pm.url, { action: "authorize", ...sites, code: "c".repeat(43) })).status).toBe(202);
     const token = (await aliceEndpoint.next("grant")).params.get("token")!;
     const deliver = (content: string) =>
-      postForm(h.bob.pm.url, { action: "deliver", ...sites, message: "urn:uuid:6f1c1d0e-6f9b-4c55-9d4e-1a2b3c4d5e6f", published: "2024-05-01T10:00:00Z", content }, { authorization: `Bearer ${token}` });
+      postForm(
+        h.bob.pm.url,
+        { action: "deliver", ...sites, message: "urn:uuid:6f1c1d0e-6f9b-4c55-9d4e-1a2b3c4d5e6f", published: "2024-05-01T10:00:00Z", content },
+        { authorization: `Bearer ${token}` },
+      );
     expect(await deliver("first")).toMatchObject({ status: 201, body: { status: "delivered" } });
     expect(await deliver("second")).toMatchObject({ status: 200, body: { status: "duplicate" } });
     expect(await deliver("third")).toMatchObject({ status: 200, body: { status: "duplicate" } });
@@ -175,7 +183,11 @@ describe("§6 Retries: Retry-After from the receiver is honoured", () => {
     let refused = 0;
     bobEndpoint.answer = (r: Received): Answer | Promise<Answer> =>
       r.action === action && refused++ === 0
-        ? { status, headers: { "retry-after": retryAfter() }, body: { error: status === 429 ? "rate_limited" : "temporarily_unavailable", error_description: "Come back in a second." } }
+        ? {
+            status,
+            headers: { "retry-after": retryAfter() },
+            body: { error: status === 429 ? "rate_limited" : "temporarily_unavailable", error_description: "Come back in a second." },
+          }
         : acting(r);
 
     const sent = await send(h, "after a pause", flow);
@@ -237,10 +249,14 @@ describe("§6 Retries: a discovery whose final answer is a 4xx other than 408/42
     const h = await start();
     const site = answering(h.alice.site, status, Number.POSITIVE_INFINITY);
     await send(h, "from a site that refuses", "message");
-    const [handshake] = await waitFor(async () => {
-      const found = await h.bob.pm.store.find<{ _id: string; state: string; error?: string }>("handshakes", { where: { state: "failed" } });
-      return found.length > 0 ? found : undefined;
-    }, 5_000, "bob's handshake to fail");
+    const [handshake] = await waitFor(
+      async () => {
+        const found = await h.bob.pm.store.find<{ _id: string; state: string; error?: string }>("handshakes", { where: { state: "failed" } });
+        return found.length > 0 ? found : undefined;
+      },
+      5_000,
+      "bob's handshake to fail",
+    );
     expect(handshake).toMatchObject({ state: "failed", error: "discovery_failed" });
     expect(site.gets).toBe(1);
   });

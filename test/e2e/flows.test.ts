@@ -30,15 +30,7 @@ describe("§3 message flow", () => {
       expect.objectContaining({ message: sent.message, sender: alice.site.url, recipient: bob.site.url, content: "Hello Bob", name: "Hi" }),
     ]);
     // The seed's six steps, in order.
-    expect(steps(hosts)).toEqual([
-      "1 discover 200",
-      "2 notify 202",
-      "3 discover 200",
-      "3 verify 200",
-      "4 request 202",
-      "5 discover 200",
-      "6 deliver 201",
-    ]);
+    expect(steps(hosts)).toEqual(["1 discover 200", "2 notify 202", "3 discover 200", "3 verify 200", "4 request 202", "5 discover 200", "6 deliver 201"]);
   });
 
   it("delivers bob → alice the same way", async () => {
@@ -65,15 +57,7 @@ describe("§4 token flow", () => {
     const { alice, bob } = hosts;
     const sent = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Token hello" });
     expect((await settled(alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
-    expect(steps(hosts)).toEqual([
-      "1 discover 200",
-      "2 authorize 202",
-      "3 discover 200",
-      "3 verify 200",
-      "4 grant 202",
-      "5 discover 200",
-      "6 deliver 201",
-    ]);
+    expect(steps(hosts)).toEqual(["1 discover 200", "2 authorize 202", "3 discover 200", "3 verify 200", "4 grant 202", "5 discover 200", "6 deliver 201"]);
     expect(hosts.events.at(-1)).toMatchObject({ action: "deliver", from: alice.pm.url, to: bob.pm.url });
     expect((await bob.pm.pm.inbox())[0]).toMatchObject({ sender: alice.site.url, content: "Token hello" });
   });

@@ -95,8 +95,20 @@ const notify = (h: FourHosts, extra: Params = {}): Params => ({
   message: `${h.alice.pm.url}messages/1`,
   ...extra,
 });
-const authorize = (h: FourHosts, extra: Params = {}): Params => ({ action: "authorize", sender: h.alice.site.url, recipient: h.bob.site.url, code: UNKNOWN_SECRET, ...extra });
-const verify = (h: FourHosts, extra: Params = {}): Params => ({ action: "verify", sender: h.alice.site.url, recipient: h.bob.site.url, message: `${h.alice.pm.url}messages/1`, ...extra });
+const authorize = (h: FourHosts, extra: Params = {}): Params => ({
+  action: "authorize",
+  sender: h.alice.site.url,
+  recipient: h.bob.site.url,
+  code: UNKNOWN_SECRET,
+  ...extra,
+});
+const verify = (h: FourHosts, extra: Params = {}): Params => ({
+  action: "verify",
+  sender: h.alice.site.url,
+  recipient: h.bob.site.url,
+  message: `${h.alice.pm.url}messages/1`,
+  ...extra,
+});
 const request = (h: FourHosts, extra: Params = {}): Params => ({
   action: "request",
   sender: h.alice.site.url,
@@ -135,9 +147,11 @@ function formOfSize(h: FourHosts, bytes: number): string {
   const head = `${new URLSearchParams(notify(h, { recipient: `${h.bob.site.url}nobody/` }) as Record<string, string>)}&padding=`;
   return head + "x".repeat(bytes - head.length);
 }
-const bobPolicy = (policy: NonNullable<PmServerOptions["policies"]>[string], alice = false): HostOverrides => (u) => ({
-  policies: { [u.bobSite]: alice ? { ...policy, blocked: [u.aliceSite] } : policy },
-});
+const bobPolicy =
+  (policy: NonNullable<PmServerOptions["policies"]>[string], alice = false): HostOverrides =>
+  (u) => ({
+    policies: { [u.bobSite]: alice ? { ...policy, blocked: [u.aliceSite] } : policy },
+  });
 
 /**
  * Requests refused at once: each one is refused before the server fetches anything or
@@ -145,86 +159,391 @@ const bobPolicy = (policy: NonNullable<PmServerOptions["policies"]>[string], ali
  */
 const refusals: Row[] = [
   // 400 invalid_request: not a form body
-  { name: "400-invalid_request-not-a-form-json", request: (h) => ({ at: "bob", raw: { body: JSON.stringify(notify(h)), contentType: "application/json" } }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-not-a-form-text-plain", request: (h) => ({ at: "bob", raw: { body: new URLSearchParams(notify(h) as Record<string, string>).toString(), contentType: "text/plain" } }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-not-a-form-no-content-type", request: () => ({ at: "bob", raw: { body: "action=notify" } }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-bad-percent-encoding", request: () => ({ at: "bob", raw: { body: "action=notify&sender=%ZZ", contentType: "application/x-www-form-urlencoded" } }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-not-utf8", request: () => ({ at: "bob", raw: { body: "action=notify&sender=%FF%FE", contentType: "application/x-www-form-urlencoded" } }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-not-a-form-json",
+    request: (h) => ({ at: "bob", raw: { body: JSON.stringify(notify(h)), contentType: "application/json" } }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-not-a-form-text-plain",
+    request: (h) => ({ at: "bob", raw: { body: new URLSearchParams(notify(h) as Record<string, string>).toString(), contentType: "text/plain" } }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-not-a-form-no-content-type",
+    request: () => ({ at: "bob", raw: { body: "action=notify" } }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-bad-percent-encoding",
+    request: () => ({ at: "bob", raw: { body: "action=notify&sender=%ZZ", contentType: "application/x-www-form-urlencoded" } }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-not-utf8",
+    request: () => ({ at: "bob", raw: { body: "action=notify&sender=%FF%FE", contentType: "application/x-www-form-urlencoded" } }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: the action
   { name: "400-invalid_request-no-action", request: (h) => ({ at: "bob", form: without(notify(h), "action") }), status: 400, error: "invalid_request" },
   { name: "400-invalid_request-empty-action", request: (h) => ({ at: "bob", form: notify(h, { action: "" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-unknown-action", request: (h) => ({ at: "bob", form: notify(h, { action: "subscribe" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-action-is-case-sensitive", request: (h) => ({ at: "bob", form: notify(h, { action: "NOTIFY" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-repeated-action", request: (h) => ({ at: "bob", form: notify(h, { action: ["notify", "notify"] }) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-unknown-action",
+    request: (h) => ({ at: "bob", form: notify(h, { action: "subscribe" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-action-is-case-sensitive",
+    request: (h) => ({ at: "bob", form: notify(h, { action: "NOTIFY" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-repeated-action",
+    request: (h) => ({ at: "bob", form: notify(h, { action: ["notify", "notify"] }) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: a parameter missing (empty counts as missing), one per action
-  { name: "400-invalid_request-notify-no-message", request: (h) => ({ at: "bob", form: without(notify(h), "message") }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-notify-no-message",
+    request: (h) => ({ at: "bob", form: without(notify(h), "message") }),
+    status: 400,
+    error: "invalid_request",
+  },
   { name: "400-invalid_request-notify-empty-sender", request: (h) => ({ at: "bob", form: notify(h, { sender: "" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-authorize-no-code", request: (h) => ({ at: "bob", form: without(authorize(h), "code") }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-verify-no-recipient", request: (h) => ({ at: "alice", form: without(verify(h), "recipient") }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-request-no-token", request: (h) => ({ at: "alice", form: without(request(h), "token") }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-request-no-endpoint", request: (h) => ({ at: "alice", form: without(request(h), "endpoint") }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-grant-no-expires_in", request: (h) => ({ at: "alice", form: without(grant(h), "expires_in") }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-deliver-no-content", request: (h) => ({ at: "bob", form: without(deliver(h), "content"), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-deliver-empty-published", request: (h) => ({ at: "bob", form: deliver(h, { published: "" }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-authorize-no-code",
+    request: (h) => ({ at: "bob", form: without(authorize(h), "code") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-verify-no-recipient",
+    request: (h) => ({ at: "alice", form: without(verify(h), "recipient") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-request-no-token",
+    request: (h) => ({ at: "alice", form: without(request(h), "token") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-request-no-endpoint",
+    request: (h) => ({ at: "alice", form: without(request(h), "endpoint") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-grant-no-expires_in",
+    request: (h) => ({ at: "alice", form: without(grant(h), "expires_in") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-deliver-no-content",
+    request: (h) => ({ at: "bob", form: without(deliver(h), "content"), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-deliver-empty-published",
+    request: (h) => ({ at: "bob", form: deliver(h, { published: "" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: a known parameter other than `to` repeated
-  { name: "400-invalid_request-repeated-recipient", request: (h) => ({ at: "bob", form: notify(h, { recipient: [h.bob.site.url, h.bob.site.url] }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-repeated-message", request: (h) => ({ at: "alice", form: verify(h, { message: [`${h.alice.pm.url}m/1`, `${h.alice.pm.url}m/2`] }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-repeated-token", request: (h) => ({ at: "alice", form: request(h, { token: [UNKNOWN_SECRET, UNKNOWN_SECRET] }) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-repeated-recipient",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: [h.bob.site.url, h.bob.site.url] }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-repeated-message",
+    request: (h) => ({ at: "alice", form: verify(h, { message: [`${h.alice.pm.url}m/1`, `${h.alice.pm.url}m/2`] }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-repeated-token",
+    request: (h) => ({ at: "alice", form: request(h, { token: [UNKNOWN_SECRET, UNKNOWN_SECRET] }) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: malformed site and endpoint URLs
-  { name: "400-invalid_request-sender-not-absolute", request: (h) => ({ at: "bob", form: notify(h, { sender: "alice.example.org" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-sender-not-http", request: (h) => ({ at: "bob", form: notify(h, { sender: "ftp://alice.example.org/" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-sender-javascript", request: (h) => ({ at: "bob", form: notify(h, { sender: "javascript:alert(1)" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-sender-with-fragment", request: (h) => ({ at: "bob", form: notify(h, { sender: `${h.alice.site.url}#me` }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-sender-with-password", request: (h) => ({ at: "bob", form: notify(h, { sender: h.alice.site.url.replace("//", "//user:pw@") }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-recipient-not-a-url", request: (h) => ({ at: "bob", form: notify(h, { recipient: "bob" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-endpoint-not-a-url", request: (h) => ({ at: "alice", form: request(h, { endpoint: "pm.bob.example.net" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-to-not-a-url", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, "carol"] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-sender-not-absolute",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: "alice.example.org" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-sender-not-http",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: "ftp://alice.example.org/" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-sender-javascript",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: "javascript:alert(1)" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-sender-with-fragment",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: `${h.alice.site.url}#me` }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-sender-with-password",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: h.alice.site.url.replace("//", "//user:pw@") }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-recipient-not-a-url",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: "bob" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-endpoint-not-a-url",
+    request: (h) => ({ at: "alice", form: request(h, { endpoint: "pm.bob.example.net" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-to-not-a-url",
+    request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, "carol"] }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: §5, `to` lists `recipient` among the recipients shown
-  { name: "400-invalid_request-deliver-to-without-recipient", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.alice.site.url, `${h.bob.site.url}carol/`] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-deliver-to-without-recipient",
+    request: (h) => ({ at: "bob", form: deliver(h, { to: [h.alice.site.url, `${h.bob.site.url}carol/`] }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: §2 Formats, site and endpoint URLs of 2,049 characters, in each URL parameter
-  { name: "400-invalid_request-notify-sender-of-2049", request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-authorize-sender-of-2049", request: (h) => ({ at: "bob", form: authorize(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-notify-recipient-of-2049", request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-notify-vouch-of-2049", request: (h) => ({ at: "bob", form: notify(h, { vouch: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-authorize-vouch-of-2049", request: (h) => ({ at: "bob", form: authorize(h, { vouch: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-verify-sender-of-2049", request: (h) => ({ at: "alice", form: verify(h, { sender: ofLength(h.alice.site.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-request-endpoint-of-2049", request: (h) => ({ at: "alice", form: request(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-grant-endpoint-of-2049", request: (h) => ({ at: "alice", form: grant(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-deliver-recipient-of-2049", request: (h) => ({ at: "bob", form: deliver(h, { recipient: ofLength(h.bob.site.url, 2049) }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-deliver-to-of-2049", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2049)] }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-sender-of-240KB", request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 240 * KiB) }) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-notify-sender-of-2049",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-authorize-sender-of-2049",
+    request: (h) => ({ at: "bob", form: authorize(h, { sender: ofLength(h.alice.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-notify-recipient-of-2049",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-notify-vouch-of-2049",
+    request: (h) => ({ at: "bob", form: notify(h, { vouch: ofLength(h.alice.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-authorize-vouch-of-2049",
+    request: (h) => ({ at: "bob", form: authorize(h, { vouch: ofLength(h.alice.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-verify-sender-of-2049",
+    request: (h) => ({ at: "alice", form: verify(h, { sender: ofLength(h.alice.site.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-request-endpoint-of-2049",
+    request: (h) => ({ at: "alice", form: request(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-grant-endpoint-of-2049",
+    request: (h) => ({ at: "alice", form: grant(h, { endpoint: ofLength(h.bob.pm.url, 2049) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-deliver-recipient-of-2049",
+    request: (h) => ({ at: "bob", form: deliver(h, { recipient: ofLength(h.bob.site.url, 2049) }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-deliver-to-of-2049",
+    request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2049)] }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-sender-of-240KB",
+    request: (h) => ({ at: "bob", form: notify(h, { sender: ofLength(h.alice.site.url, 240 * KiB) }) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // …while 2,048 characters are fine: the request goes on to the next check
-  { name: "404-unknown_recipient-recipient-of-2048", request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2048) }) }), status: 404, error: "unknown_recipient" },
-  { name: "401-invalid_token-to-of-2048", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2048)] }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
+  {
+    name: "404-unknown_recipient-recipient-of-2048",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: ofLength(h.bob.site.url, 2048) }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "401-invalid_token-to-of-2048",
+    request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, ofLength(h.alice.site.url, 2048)] }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 401,
+    error: "invalid_token",
+  },
   // 400 invalid_request: bad message IDs (§2 Formats)
-  { name: "400-invalid_request-message-id-no-scheme", request: (h) => ({ at: "bob", form: notify(h, { message: "messages/1" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-message-id-with-fragment", request: (h) => ({ at: "bob", form: notify(h, { message: `${h.alice.pm.url}messages/1#x` }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-message-id-not-ascii", request: (h) => ({ at: "bob", form: notify(h, { message: "urn:uuid:é" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-message-id-with-space", request: (h) => ({ at: "alice", form: verify(h, { message: "urn:x:a b" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-message-id-over-512", request: (h) => ({ at: "bob", form: notify(h, { message: `urn:x:${"a".repeat(507)}` }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-in-reply-to-not-a-uri", request: (h) => ({ at: "bob", form: deliver(h, { "in-reply-to": "previous" }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-message-id-no-scheme",
+    request: (h) => ({ at: "bob", form: notify(h, { message: "messages/1" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-message-id-with-fragment",
+    request: (h) => ({ at: "bob", form: notify(h, { message: `${h.alice.pm.url}messages/1#x` }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-message-id-not-ascii",
+    request: (h) => ({ at: "bob", form: notify(h, { message: "urn:uuid:é" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-message-id-with-space",
+    request: (h) => ({ at: "alice", form: verify(h, { message: "urn:x:a b" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-message-id-over-512",
+    request: (h) => ({ at: "bob", form: notify(h, { message: `urn:x:${"a".repeat(507)}` }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-in-reply-to-not-a-uri",
+    request: (h) => ({ at: "bob", form: deliver(h, { "in-reply-to": "previous" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: other formats
-  { name: "400-invalid_request-published-without-T", request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-05-01 10:00:00Z" }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-published-without-offset", request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-05-01T10:00:00" }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-published-not-a-date", request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-02-30T10:00:00Z" }), headers: bearer(UNKNOWN_SECRET) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-expires_in-under-60", request: (h) => ({ at: "alice", form: grant(h, { expires_in: "59" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-expires_in-over-a-year", request: (h) => ({ at: "alice", form: grant(h, { expires_in: "31536001" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-expires_in-not-digits", request: (h) => ({ at: "alice", form: grant(h, { expires_in: "+600" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-expires_in-decimal", request: (h) => ({ at: "alice", form: grant(h, { expires_in: "600.0" }) }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-published-without-T",
+    request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-05-01 10:00:00Z" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-published-without-offset",
+    request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-05-01T10:00:00" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-published-not-a-date",
+    request: (h) => ({ at: "bob", form: deliver(h, { published: "2024-02-30T10:00:00Z" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-expires_in-under-60",
+    request: (h) => ({ at: "alice", form: grant(h, { expires_in: "59" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-expires_in-over-a-year",
+    request: (h) => ({ at: "alice", form: grant(h, { expires_in: "31536001" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-expires_in-not-digits",
+    request: (h) => ({ at: "alice", form: grant(h, { expires_in: "+600" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-expires_in-decimal",
+    request: (h) => ({ at: "alice", form: grant(h, { expires_in: "600.0" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
   // 400 invalid_request: verify names exactly one of message and code (§4 step 3)
-  { name: "400-invalid_request-verify-message-and-code", request: (h) => ({ at: "alice", form: verify(h, { code: UNKNOWN_SECRET }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-verify-neither-message-nor-code", request: (h) => ({ at: "alice", form: without(verify(h), "message") }), status: 400, error: "invalid_request" },
+  {
+    name: "400-invalid_request-verify-message-and-code",
+    request: (h) => ({ at: "alice", form: verify(h, { code: UNKNOWN_SECRET }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-verify-neither-message-nor-code",
+    request: (h) => ({ at: "alice", form: without(verify(h), "message") }),
+    status: 400,
+    error: "invalid_request",
+  },
 
   // Ignored, not refused: unknown parameters and those of other actions, repeated or not;
   // `to`, repeated and with duplicates. The request goes on to the next check.
-  { name: "404-unknown_recipient-unknown-parameters-may-repeat", request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url, x: ["1", "2"], code: ["a", "b"] }) }), status: 404, error: "unknown_recipient" },
-  { name: "401-invalid_token-to-may-repeat", request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, h.alice.site.url, h.bob.site.url] }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
-  { name: "401-invalid_token-empty-optional-parameters", request: (h) => ({ at: "bob", form: deliver(h, { name: "", "content-html": "", "in-reply-to": "" }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
+  {
+    name: "404-unknown_recipient-unknown-parameters-may-repeat",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url, x: ["1", "2"], code: ["a", "b"] }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "401-invalid_token-to-may-repeat",
+    request: (h) => ({ at: "bob", form: deliver(h, { to: [h.bob.site.url, h.alice.site.url, h.bob.site.url] }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 401,
+    error: "invalid_token",
+  },
+  {
+    name: "401-invalid_token-empty-optional-parameters",
+    request: (h) => ({ at: "bob", form: deliver(h, { name: "", "content-html": "", "in-reply-to": "" }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 401,
+    error: "invalid_token",
+  },
 
   // 400 invalid_code: at alice's pm, a code it never issued
-  { name: "400-invalid_code-verify-unknown-code", request: (h) => ({ at: "alice", form: without(verify(h, { code: UNKNOWN_SECRET }), "message") }), status: 400, error: "invalid_code" },
+  {
+    name: "400-invalid_code-verify-unknown-code",
+    request: (h) => ({ at: "alice", form: without(verify(h, { code: UNKNOWN_SECRET }), "message") }),
+    status: 400,
+    error: "invalid_code",
+  },
   { name: "400-invalid_code-grant-unknown-code", request: (h) => ({ at: "alice", form: grant(h) }), status: 400, error: "invalid_code" },
-  { name: "400-invalid_code-grant-for-a-sender-not-held", request: (h) => ({ at: "alice", form: grant(h, { sender: h.bob.site.url, recipient: h.alice.site.url }) }), status: 400, error: "invalid_code" },
+  {
+    name: "400-invalid_code-grant-for-a-sender-not-held",
+    request: (h) => ({ at: "alice", form: grant(h, { sender: h.bob.site.url, recipient: h.alice.site.url }) }),
+    status: 400,
+    error: "invalid_code",
+  },
 
   // 401 invalid_token, with WWW-Authenticate
   ...(
@@ -245,43 +564,181 @@ const refusals: Row[] = [
   ),
 
   // 403 forbidden: §7, before the receiver fetches anything
-  { name: "403-forbidden-notify-policy-nobody", hosts: { bob: bobPolicy({ policy: "nobody" }) }, request: (h) => ({ at: "bob", form: notify(h) }), status: 403, error: "forbidden" },
-  { name: "403-forbidden-authorize-policy-nobody", hosts: { bob: bobPolicy({ policy: "nobody" }) }, request: (h) => ({ at: "bob", form: authorize(h) }), status: 403, error: "forbidden" },
-  { name: "403-forbidden-notify-blocked", hosts: { bob: bobPolicy({ policy: "anyone" }, true) }, request: (h) => ({ at: "bob", form: notify(h) }), status: 403, error: "forbidden" },
-  { name: "403-forbidden-authorize-blocked-wins-over-contacts", hosts: { bob: (u) => ({ policies: { [u.bobSite]: { policy: "contacts", contacts: [u.aliceSite], blocked: [u.aliceSite] } } }) }, request: (h) => ({ at: "bob", form: authorize(h) }), status: 403, error: "forbidden" },
-  { name: "403-forbidden-notify-contacts-not-a-contact", hosts: { bob: bobPolicy({ policy: "contacts" }) }, request: (h) => ({ at: "bob", form: notify(h) }), status: 403, error: "forbidden" },
+  {
+    name: "403-forbidden-notify-policy-nobody",
+    hosts: { bob: bobPolicy({ policy: "nobody" }) },
+    request: (h) => ({ at: "bob", form: notify(h) }),
+    status: 403,
+    error: "forbidden",
+  },
+  {
+    name: "403-forbidden-authorize-policy-nobody",
+    hosts: { bob: bobPolicy({ policy: "nobody" }) },
+    request: (h) => ({ at: "bob", form: authorize(h) }),
+    status: 403,
+    error: "forbidden",
+  },
+  {
+    name: "403-forbidden-notify-blocked",
+    hosts: { bob: bobPolicy({ policy: "anyone" }, true) },
+    request: (h) => ({ at: "bob", form: notify(h) }),
+    status: 403,
+    error: "forbidden",
+  },
+  {
+    name: "403-forbidden-authorize-blocked-wins-over-contacts",
+    hosts: { bob: (u) => ({ policies: { [u.bobSite]: { policy: "contacts", contacts: [u.aliceSite], blocked: [u.aliceSite] } } }) },
+    request: (h) => ({ at: "bob", form: authorize(h) }),
+    status: 403,
+    error: "forbidden",
+  },
+  {
+    name: "403-forbidden-notify-contacts-not-a-contact",
+    hosts: { bob: bobPolicy({ policy: "contacts" }) },
+    request: (h) => ({ at: "bob", form: notify(h) }),
+    status: 403,
+    error: "forbidden",
+  },
 
   // 404 unknown_recipient: a site bob's pm holds no inbox for
-  { name: "404-unknown_recipient-notify-another-site", request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url }) }), status: 404, error: "unknown_recipient" },
-  { name: "404-unknown_recipient-notify-another-path", request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}carol/` }) }), status: 404, error: "unknown_recipient" },
-  { name: "404-unknown_recipient-notify-query-matters", request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}?` + "x=1" }) }), status: 404, error: "unknown_recipient" },
-  { name: "404-unknown_recipient-authorize-another-site", request: (h) => ({ at: "bob", form: authorize(h, { recipient: h.alice.site.url }) }), status: 404, error: "unknown_recipient" },
+  {
+    name: "404-unknown_recipient-notify-another-site",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "404-unknown_recipient-notify-another-path",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}carol/` }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "404-unknown_recipient-notify-query-matters",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}?x=1` }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "404-unknown_recipient-authorize-another-site",
+    request: (h) => ({ at: "bob", form: authorize(h, { recipient: h.alice.site.url }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
 
   // 404 unknown_message: at alice's pm, a message it never sent
   { name: "404-unknown_message-verify-unknown-message", request: (h) => ({ at: "alice", form: verify(h) }), status: 404, error: "unknown_message" },
   { name: "404-unknown_message-request-unknown-message", request: (h) => ({ at: "alice", form: request(h) }), status: 404, error: "unknown_message" },
-  { name: "404-unknown_message-verify-for-a-sender-not-held", request: (h) => ({ at: "alice", form: verify(h, { sender: h.bob.site.url, recipient: h.alice.site.url }) }), status: 404, error: "unknown_message" },
+  {
+    name: "404-unknown_message-verify-for-a-sender-not-held",
+    request: (h) => ({ at: "alice", form: verify(h, { sender: h.bob.site.url, recipient: h.alice.site.url }) }),
+    status: 404,
+    error: "unknown_message",
+  },
 
   // 413 too_large: the body over 256 KiB, `content` over 64 KiB of UTF-8
-  { name: "413-too_large-body-over-256KiB", request: (h) => ({ at: "bob", form: notify(h, { padding: "x".repeat(256 * KiB) }) }), status: 413, error: "too_large" },
-  { name: "413-too_large-deliver-body-over-256KiB", request: (h) => ({ at: "bob", form: deliver(h, { "content-html": "x".repeat(256 * KiB) }), headers: bearer(UNKNOWN_SECRET) }), status: 413, error: "too_large" },
-  { name: "413-too_large-content-over-64KiB", request: (h) => ({ at: "bob", form: deliver(h, { content: "x".repeat(64 * KiB + 1) }), headers: bearer(UNKNOWN_SECRET) }), status: 413, error: "too_large" },
-  { name: "413-too_large-content-over-64KiB-of-utf8", request: (h) => ({ at: "bob", form: deliver(h, { content: "é".repeat(32 * KiB + 1) }), headers: bearer(UNKNOWN_SECRET) }), status: 413, error: "too_large" },
-  { name: "401-invalid_token-content-of-exactly-64KiB", request: (h) => ({ at: "bob", form: deliver(h, { content: "é".repeat(32 * KiB) }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
+  {
+    name: "413-too_large-body-over-256KiB",
+    request: (h) => ({ at: "bob", form: notify(h, { padding: "x".repeat(256 * KiB) }) }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "413-too_large-deliver-body-over-256KiB",
+    request: (h) => ({ at: "bob", form: deliver(h, { "content-html": "x".repeat(256 * KiB) }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "413-too_large-content-over-64KiB",
+    request: (h) => ({ at: "bob", form: deliver(h, { content: "x".repeat(64 * KiB + 1) }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "413-too_large-content-over-64KiB-of-utf8",
+    request: (h) => ({ at: "bob", form: deliver(h, { content: "é".repeat(32 * KiB + 1) }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "401-invalid_token-content-of-exactly-64KiB",
+    request: (h) => ({ at: "bob", form: deliver(h, { content: "é".repeat(32 * KiB) }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 401,
+    error: "invalid_token",
+  },
 
-  { name: "404-unknown_recipient-body-of-exactly-256KiB-is-not-too-large", request: (h) => ({ at: "bob", raw: { body: formOfSize(h, 256 * KiB), contentType: FORM } }), status: 404, error: "unknown_recipient" },
-  { name: "413-too_large-body-of-256KiB-and-one-byte", request: (h) => ({ at: "bob", raw: { body: formOfSize(h, 256 * KiB + 1), contentType: FORM } }), status: 413, error: "too_large" },
+  {
+    name: "404-unknown_recipient-body-of-exactly-256KiB-is-not-too-large",
+    request: (h) => ({ at: "bob", raw: { body: formOfSize(h, 256 * KiB), contentType: FORM } }),
+    status: 404,
+    error: "unknown_recipient",
+  },
+  {
+    name: "413-too_large-body-of-256KiB-and-one-byte",
+    request: (h) => ({ at: "bob", raw: { body: formOfSize(h, 256 * KiB + 1), contentType: FORM } }),
+    status: 413,
+    error: "too_large",
+  },
 
   // §2 check order: the first check that fails answers
-  { name: "413-too_large-body-before-not-a-form", request: () => ({ at: "bob", raw: { body: JSON.stringify({ padding: "x".repeat(256 * KiB) }), contentType: "application/json" } }), status: 413, error: "too_large" },
-  { name: "413-too_large-content-before-missing-parameters", request: () => ({ at: "bob", form: { action: "deliver", content: "x".repeat(64 * KiB + 1) } }), status: 413, error: "too_large" },
-  { name: "413-too_large-content-before-bad-sender", request: (h) => ({ at: "bob", form: deliver(h, { sender: "nope", content: "x".repeat(64 * KiB + 1) }) }), status: 413, error: "too_large" },
-  { name: "400-invalid_request-parameters-before-invalid_token", request: (h) => ({ at: "bob", form: deliver(h, { published: "yesterday" }) }), status: 400, error: "invalid_request" },
-  { name: "401-invalid_token-before-unknown_recipient", request: (h) => ({ at: "bob", form: deliver(h, { recipient: h.alice.site.url }), headers: bearer(UNKNOWN_SECRET) }), status: 401, error: "invalid_token" },
-  { name: "401-invalid_token-before-forbidden", hosts: { bob: bobPolicy({ policy: "nobody" }, true) }, request: (h) => ({ at: "bob", form: deliver(h) }), status: 401, error: "invalid_token" },
-  { name: "400-invalid_request-before-unknown_recipient", request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url, message: "no scheme" }) }), status: 400, error: "invalid_request" },
-  { name: "400-invalid_request-before-forbidden", hosts: { bob: bobPolicy({ policy: "nobody" }) }, request: (h) => ({ at: "bob", form: without(notify(h), "message") }), status: 400, error: "invalid_request" },
-  { name: "404-unknown_recipient-before-forbidden", hosts: { bob: bobPolicy({ policy: "nobody" }) }, request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}carol/` }) }), status: 404, error: "unknown_recipient" },
+  {
+    name: "413-too_large-body-before-not-a-form",
+    request: () => ({ at: "bob", raw: { body: JSON.stringify({ padding: "x".repeat(256 * KiB) }), contentType: "application/json" } }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "413-too_large-content-before-missing-parameters",
+    request: () => ({ at: "bob", form: { action: "deliver", content: "x".repeat(64 * KiB + 1) } }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "413-too_large-content-before-bad-sender",
+    request: (h) => ({ at: "bob", form: deliver(h, { sender: "nope", content: "x".repeat(64 * KiB + 1) }) }),
+    status: 413,
+    error: "too_large",
+  },
+  {
+    name: "400-invalid_request-parameters-before-invalid_token",
+    request: (h) => ({ at: "bob", form: deliver(h, { published: "yesterday" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "401-invalid_token-before-unknown_recipient",
+    request: (h) => ({ at: "bob", form: deliver(h, { recipient: h.alice.site.url }), headers: bearer(UNKNOWN_SECRET) }),
+    status: 401,
+    error: "invalid_token",
+  },
+  {
+    name: "401-invalid_token-before-forbidden",
+    hosts: { bob: bobPolicy({ policy: "nobody" }, true) },
+    request: (h) => ({ at: "bob", form: deliver(h) }),
+    status: 401,
+    error: "invalid_token",
+  },
+  {
+    name: "400-invalid_request-before-unknown_recipient",
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: h.alice.site.url, message: "no scheme" }) }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "400-invalid_request-before-forbidden",
+    hosts: { bob: bobPolicy({ policy: "nobody" }) },
+    request: (h) => ({ at: "bob", form: without(notify(h), "message") }),
+    status: 400,
+    error: "invalid_request",
+  },
+  {
+    name: "404-unknown_recipient-before-forbidden",
+    hosts: { bob: bobPolicy({ policy: "nobody" }) },
+    request: (h) => ({ at: "bob", form: notify(h, { recipient: `${h.bob.site.url}carol/` }) }),
+    status: 404,
+    error: "unknown_recipient",
+  },
 ];
 
 describe.each(transports)("§2 errors: requests refused before any work ($name)", (transport) => {
@@ -406,7 +863,8 @@ describe.each(transports)("§2 over $name", (transport) => {
     it("429-rate_limited-per-client-address", async () => {
       const h = await start({ bob: { rateLimits: { perClientPerMinute: 2 } } });
       const nowhere = `${h.bob.site.url}nobody/`;
-      for (const who of ["a", "b"]) expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}${who}/`, recipient: nowhere })), 404, "unknown_recipient");
+      for (const who of ["a", "b"])
+        expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}${who}/`, recipient: nowhere })), 404, "unknown_recipient");
       const limited = await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}c/`, recipient: nowhere }));
       expectError(limited, 429, "rate_limited");
       expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
@@ -414,7 +872,10 @@ describe.each(transports)("§2 over $name", (transport) => {
 
     it("429-rate_limited-to-notify: the sender waits for Retry-After, not its own back-off", async () => {
       // alice gives up after 10 minutes here (the harness: 1), so a Retry-After of up to 60 s is waited for.
-      const h = await start({ alice: { retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 } }, bob: { rateLimits: { perSenderPerMinute: 1 } } });
+      const h = await start({
+        alice: { retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 } },
+        bob: { rateLimits: { perSenderPerMinute: 1 } },
+      });
       expectError(await postForm(h.bob.pm.url, notify(h, { recipient: `${h.bob.site.url}nobody/` })), 404, "unknown_recipient");
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "later", flow: "message" });
       await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 429), 3_000, "a 429 to notify");

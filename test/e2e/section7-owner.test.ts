@@ -93,7 +93,13 @@ describe("§7 contacts mode", () => {
     expect((await settled(alice.pm.pm, unvouched.message)).deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
     const offsite = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Hi (vouch off-site)", vouch: `${alice.site.url}friends` });
     expect((await settled(alice.pm.pm, offsite.message)).deliveries[0]).toMatchObject({ status: "failed", error: "forbidden" });
-    const vouched = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Hi, Carol sent me", vouch: `${carol.url}friends`, flow: "message" });
+    const vouched = await alice.pm.pm.send({
+      from: alice.site.url,
+      to: [bob.site.url],
+      content: "Hi, Carol sent me",
+      vouch: `${carol.url}friends`,
+      flow: "message",
+    });
     expect((await settled(alice.pm.pm, vouched.message)).deliveries[0]!.status).toBe("delivered");
     expect((await bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["Hi, Carol sent me"]);
   });
@@ -124,7 +130,14 @@ describe("notifications: the owner's webhook", () => {
     await waitFor(() => posts.length >= 2, 10_000, "the webhook to be retried");
     expect(posts[1]).toEqual({
       type: "application/json",
-      body: expect.objectContaining({ type: "message", recipient: bob.site.url, sender: alice.site.url, message: sent.message, name: "Tea?", excerpt: "Tea at five?" }),
+      body: expect.objectContaining({
+        type: "message",
+        recipient: bob.site.url,
+        sender: alice.site.url,
+        message: sent.message,
+        name: "Tea?",
+        excerpt: "Tea at five?",
+      }),
     });
     // Delivered: nothing left queued.
     await waitFor(async () => (await bob.pm.store.count("webhooks")) === 0, 5_000, "the webhook job to end");

@@ -25,7 +25,10 @@ describe("PmServer.idle()", () => {
     await h.bob.pm.pm.idle();
     // Discovery, verify and request, each 80 ms late, all made and the handshake ended.
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(3 * DEFER_MS);
-    expect({ aliceSite: h.alice.site.requests, actions: aliceEndpoint.received.map((r) => r.action) }).toEqual({ aliceSite: 1, actions: ["verify", "request"] });
+    expect({ aliceSite: h.alice.site.requests, actions: aliceEndpoint.received.map((r) => r.action) }).toEqual({
+      aliceSite: 1,
+      actions: ["verify", "request"],
+    });
     expect(await h.bob.pm.store.find("handshakes", {})).toEqual([expect.objectContaining({ state: "done" })]);
     expect(await storeCounts(h.bob.pm.store)).toMatchObject({ handshakes: 1, secrets: 1, inbox: 0 });
   });
@@ -37,7 +40,14 @@ describe("PmServer.idle()", () => {
     const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
     await bobEndpoint.next("notify");
     await h.alice.pm.pm.idle();
-    const form = new URLSearchParams({ action: "request", sender: h.alice.site.url, recipient: h.bob.site.url, message: sent.message, endpoint: bobEndpoint.url, token: "t".repeat(43) });
+    const form = new URLSearchParams({
+      action: "request",
+      sender: h.alice.site.url,
+      recipient: h.bob.site.url,
+      message: sent.message,
+      endpoint: bobEndpoint.url,
+      token: "t".repeat(43),
+    });
     // In-process, so nothing between the answer and `idle()` lets the deferred wake run first.
     const answer = await h.alice.pm.pm.handle(new Request(h.alice.pm.url, { method: "POST", body: form }), { clientAddress: "127.0.0.1" });
     expect(answer.status).toBe(202);
@@ -52,7 +62,10 @@ describe("PmServer.idle()", () => {
     const h = await start({ alice: { now: clock.now, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 } } });
     const bobEndpoint = await scripted();
     h.bob.site.endpoint = bobEndpoint.url;
-    bobEndpoint.answer = (r) => (r.action === "notify" && bobEndpoint.of("notify").length === 1 ? { status: 503, body: { error: "temporarily_unavailable", error_description: "Later." } } : yes(r));
+    bobEndpoint.answer = (r) =>
+      r.action === "notify" && bobEndpoint.of("notify").length === 1
+        ? { status: 503, body: { error: "temporarily_unavailable", error_description: "Later." } }
+        : yes(r);
     const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
     await h.alice.pm.pm.idle();
     // One notify, then a back-off of a minute: pending, and idle() did not wait for it.

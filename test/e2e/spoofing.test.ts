@@ -8,7 +8,7 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { fourHosts, OWNER_TOKEN, postForm, settled, Site, storeCounts, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
-import { ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
+import { type ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
 
 type Params = Record<string, string | string[]>;
 
@@ -30,7 +30,11 @@ interface Attack {
 }
 
 const PUBLISHED = "2024-05-01T10:00:00Z";
-const invalidToken: Answer = { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' }, body: { error: "invalid_token", error_description: "Unknown token." } };
+const invalidToken: Answer = {
+  status: 401,
+  headers: { "www-authenticate": 'Bearer error="invalid_token"' },
+  body: { error: "invalid_token", error_description: "Unknown token." },
+};
 const OTHER_SITE = "http://127.0.0.1:9/carol/";
 
 function expectError(answer: { status: number; body: unknown }, status: number, error: string) {
@@ -89,7 +93,9 @@ async function siteNaming(endpoint: string): Promise<Site> {
 async function bobsHandshake(h: FourHosts) {
   return waitFor(
     async () => {
-      const [doc, ...more] = await h.bob.pm.store.find<{ _id: string; state: string; error?: string; detail?: string }>("handshakes", { where: { sender: h.alice.site.url } });
+      const [doc, ...more] = await h.bob.pm.store.find<{ _id: string; state: string; error?: string; detail?: string }>("handshakes", {
+        where: { sender: h.alice.site.url },
+      });
       expect(more).toEqual([]);
       return doc && doc.state !== "active" ? doc : undefined;
     },
@@ -194,7 +200,12 @@ const attacks: Attack[] = [
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "delivered already", flow: "message" });
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
       await h.idle();
-      const before = { events: h.events.length, bob: await storeCounts(h.bob.pm.store), alice: await storeCounts(h.alice.pm.store), aliceSite: h.alice.site.requests };
+      const before = {
+        events: h.events.length,
+        bob: await storeCounts(h.bob.pm.store),
+        alice: await storeCounts(h.alice.pm.store),
+        aliceSite: h.alice.site.requests,
+      };
       expect((await postForm(h.bob.pm.url, { action: "notify", ...sites(h), message: sent.message })).status).toBe(202);
       await h.idle();
       expect(h.events.slice(before.events)).toEqual([]);
@@ -243,7 +254,13 @@ const attacks: Attack[] = [
       // bob's site now names another endpoint than the one alice notified.
       const moved = await scripted();
       h.bob.site.endpoint = moved.url;
-      const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token: "b".repeat(43) });
+      const answer = await postForm(h.alice.pm.url, {
+        action: "request",
+        ...sites(h),
+        message: sent.message,
+        endpoint: bobEndpoint.url,
+        token: "b".repeat(43),
+      });
       expectError(answer, 409, "endpoint_mismatch");
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
       expect([...bobEndpoint.of("deliver"), ...moved.received]).toEqual([]);
@@ -265,7 +282,10 @@ const attacks: Attack[] = [
       await waitFor(() => h.events.filter((e) => e.action === "notify" && e.status === 202).length === 2, 5_000, "a second notify");
       await h.alice.site.resume();
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
-      expect(h.events.filter((e) => e.action === "deliver").map((e) => `${e.from === h.alice.pm.url && e.to === h.bob.pm.url} ${e.status}`)).toEqual(["true 401", "true 201"]);
+      expect(h.events.filter((e) => e.action === "deliver").map((e) => `${e.from === h.alice.pm.url && e.to === h.bob.pm.url} ${e.status}`)).toEqual([
+        "true 401",
+        "true 201",
+      ]);
     },
   },
   {
@@ -307,7 +327,9 @@ const attacks: Attack[] = [
       const bobEndpoint = await standIn(h.bob.site);
       // The first deliver meets a 503, so a second request arrives while the first token is held.
       bobEndpoint.answer = (r) =>
-        r.action === "deliver" && bobEndpoint.of("deliver").length === 1 ? { status: 503, body: { error: "temporarily_unavailable", error_description: "Later." } } : yes(r);
+        r.action === "deliver" && bobEndpoint.of("deliver").length === 1
+          ? { status: 503, body: { error: "temporarily_unavailable", error_description: "Later." } }
+          : yes(r);
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
       await bobEndpoint.next("notify");
       const request = (token: string) => postForm(h.alice.pm.url, { action: "request", ...sites(h), message: sent.message, endpoint: bobEndpoint.url, token });
@@ -322,7 +344,9 @@ const attacks: Attack[] = [
     name: "401-to-a-message-flow-deliver: one new notify, then delivered with the new token",
     async run({ h }) {
       const bobEndpoint = await standIn(h.bob.site);
-      const tokens = actAsReceiver(bobEndpoint, h.alice.pm.url, (r) => (r.action === "deliver" && bobEndpoint.of("deliver").length === 1 ? invalidToken : yes(r)));
+      const tokens = actAsReceiver(bobEndpoint, h.alice.pm.url, (r) =>
+        r.action === "deliver" && bobEndpoint.of("deliver").length === 1 ? invalidToken : yes(r),
+      );
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "message" });
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
       expect(bobEndpoint.of("notify")).toHaveLength(2);
@@ -348,8 +372,7 @@ const attacks: Attack[] = [
       const bobEndpoint = await standIn(h.bob.site);
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob only", flow: "token" });
       const code = (await bobEndpoint.next("authorize")).params.get("code")!;
-      const grant = (endpoint: string) =>
-        postForm(h.alice.pm.url, { action: "grant", ...sites(h), code, endpoint, token: "m".repeat(43), expires_in: "3600" });
+      const grant = (endpoint: string) => postForm(h.alice.pm.url, { action: "grant", ...sites(h), code, endpoint, token: "m".repeat(43), expires_in: "3600" });
       expectError(await grant(mallory.url), 409, "endpoint_mismatch");
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
       expectError(await grant(bobEndpoint.url), 400, "invalid_code");
@@ -484,7 +507,11 @@ const attacks: Attack[] = [
       const aliceEndpoint = await standIn(h.alice.site);
       await h.bob.pm.pm.send({ from: h.bob.site.url, to: [h.alice.site.url], content: "to alice", flow: "token" });
       const code = (await aliceEndpoint.next("authorize")).params.get("code")!;
-      expectError(await deliverTo(h, code, deliverForm(h, `${aliceEndpoint.url}messages/1`, { sender: h.bob.site.url, recipient: h.bob.site.url })), 401, "invalid_token");
+      expectError(
+        await deliverTo(h, code, deliverForm(h, `${aliceEndpoint.url}messages/1`, { sender: h.bob.site.url, recipient: h.bob.site.url })),
+        401,
+        "invalid_token",
+      );
       expectError(await deliverTo(h, code, deliverForm(h, `${aliceEndpoint.url}messages/1`)), 401, "invalid_token");
     },
   },
@@ -505,7 +532,11 @@ const attacks: Attack[] = [
     async run({ h, mallorySite }) {
       const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "for bob", flow: "message" });
       await aliceDelivery(h, sent.message);
-      expectError(await postForm(h.alice.pm.url, { action: "verify", sender: h.alice.site.url, recipient: mallorySite, message: sent.message }), 404, "unknown_message");
+      expectError(
+        await postForm(h.alice.pm.url, { action: "verify", sender: h.alice.site.url, recipient: mallorySite, message: sent.message }),
+        404,
+        "unknown_message",
+      );
     },
   },
   {
@@ -525,7 +556,11 @@ const attacks: Attack[] = [
       const code = (await bobEndpoint.next("authorize")).params.get("code")!;
       const asMallory = { sender: h.alice.site.url, recipient: mallorySite, code };
       expectError(await postForm(h.alice.pm.url, { action: "verify", ...asMallory }), 400, "invalid_code");
-      expectError(await postForm(h.alice.pm.url, { action: "grant", ...asMallory, endpoint: bobEndpoint.url, token: "m".repeat(43), expires_in: "3600" }), 400, "invalid_code");
+      expectError(
+        await postForm(h.alice.pm.url, { action: "grant", ...asMallory, endpoint: bobEndpoint.url, token: "m".repeat(43), expires_in: "3600" }),
+        400,
+        "invalid_code",
+      );
       const real = await postForm(h.alice.pm.url, { action: "grant", ...sites(h), code, endpoint: bobEndpoint.url, token: "b".repeat(43), expires_in: "3600" });
       expect(real.status).toBe(202);
       expect(await aliceDelivery(h, sent.message)).toMatchObject({ status: "delivered" });
@@ -535,7 +570,13 @@ const attacks: Attack[] = [
   {
     name: "unsolicited-request: 404 unknown_message, nothing fetched or sent",
     async run({ h, mallory }) {
-      const answer = await postForm(h.alice.pm.url, { action: "request", ...sites(h), message: `${h.alice.pm.url}messages/never`, endpoint: mallory.url, token: "m".repeat(43) });
+      const answer = await postForm(h.alice.pm.url, {
+        action: "request",
+        ...sites(h),
+        message: `${h.alice.pm.url}messages/never`,
+        endpoint: mallory.url,
+        token: "m".repeat(43),
+      });
       expectError(answer, 404, "unknown_message");
       await h.idle();
       expect(h.events).toEqual([]);
@@ -546,7 +587,14 @@ const attacks: Attack[] = [
   {
     name: "unsolicited-grant: 400 invalid_code, nothing fetched or sent",
     async run({ h, mallory }) {
-      const answer = await postForm(h.alice.pm.url, { action: "grant", ...sites(h), code: "m".repeat(43), endpoint: mallory.url, token: "m".repeat(43), expires_in: "3600" });
+      const answer = await postForm(h.alice.pm.url, {
+        action: "grant",
+        ...sites(h),
+        code: "m".repeat(43),
+        endpoint: mallory.url,
+        token: "m".repeat(43),
+        expires_in: "3600",
+      });
       expectError(answer, 400, "invalid_code");
       await h.idle();
       expect(h.events).toEqual([]);

@@ -104,7 +104,9 @@ describe("§6 Durability under SIGKILL", () => {
     expect(accepted).toHaveLength(BURST);
     const outbox = await allDelivered(BURST);
     const received = await inbox();
-    console.log(`receiver killed ${bob.starts - 1} times: ${accepted.length} accepted, ${outbox.filter((m) => m.deliveries[0]?.status === "delivered").length} delivered, ${received.length} in the inbox`);
+    console.log(
+      `receiver killed ${bob.starts - 1} times: ${accepted.length} accepted, ${outbox.filter((m) => m.deliveries[0]?.status === "delivered").length} delivered, ${received.length} in the inbox`,
+    );
     expect(outbox.map((m) => m.deliveries[0]?.status)).toEqual(Array(BURST).fill("delivered"));
     expectExactlyOnce(accepted, received);
     expect(bob.starts).toBe(5);
@@ -134,7 +136,9 @@ describe("§6 Durability under SIGKILL", () => {
     await expectEachOnce(accepted);
     const received = await inbox();
     expect(new Set(received.map((m) => m.message)).size).toBe(received.length);
-    console.log(`sender killed ${alice.starts - 1} times: ${accepted.length} acknowledged, each delivered and stored once; ${received.length} newest in the inbox, no duplicates`);
+    console.log(
+      `sender killed ${alice.starts - 1} times: ${accepted.length} acknowledged, each delivered and stored once; ${received.length} newest in the inbox, no duplicates`,
+    );
     expect(alice.starts).toBeGreaterThan(1);
   }, 240_000);
 

@@ -36,11 +36,21 @@ export class ServeProcess {
 
   async start(): Promise<void> {
     const config = join(this.dataDir, "..", `config-${this.port}.json`);
-    await writeFile(config, JSON.stringify({ retry: { baseDelayMs: 100, maxDelayMs: 1_000, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 }, rateLimits: { perSenderPerMinute: 100_000, perClientPerMinute: 100_000 } }));
-    const child = spawn(process.execPath, [BIN, "serve", "--dev", "--port", String(this.port), "--data", this.dataDir, "--site", this.site, "--config", config], {
-      env: { ...process.env, INDIEPM_TOKEN: TOKEN },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    await writeFile(
+      config,
+      JSON.stringify({
+        retry: { baseDelayMs: 100, maxDelayMs: 1_000, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 },
+        rateLimits: { perSenderPerMinute: 100_000, perClientPerMinute: 100_000 },
+      }),
+    );
+    const child = spawn(
+      process.execPath,
+      [BIN, "serve", "--dev", "--port", String(this.port), "--data", this.dataDir, "--site", this.site, "--config", config],
+      {
+        env: { ...process.env, INDIEPM_TOKEN: TOKEN },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.child = child;
     let stderr = "";
     child.stderr!.on("data", (c) => (stderr = (stderr + c).slice(-4000)));

@@ -30,7 +30,12 @@ function expectOneSentence(stderr: string): void {
 const E = "http://127.0.0.1:9/pm/";
 
 describe("indiepm ghost: help and usage", () => {
-  it.each([["ghost", "--help"], ["ghost", "setup", "--help"], ["ghost", "proxy", "-h"], ["help", "ghost"]])("indiepm %s %s prints usage on stdout, exit 0", async (...argv) => {
+  it.each([
+    ["ghost", "--help"],
+    ["ghost", "setup", "--help"],
+    ["ghost", "proxy", "-h"],
+    ["help", "ghost"],
+  ])("indiepm %s %s prints usage on stdout, exit 0", async (...argv) => {
     const { code, stdout, stderr } = await run(argv);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Usage: indiepm ghost setup/);
@@ -48,14 +53,29 @@ describe("indiepm ghost: help and usage", () => {
     { args: ["ghost", "publish"], message: /unknown subcommand "publish" \(setup or proxy\)/ },
     { args: ["ghost", "setup", "--endpoint", E, "--staff-token", TOKEN], message: /--url GHOST_URL is required/ },
     { args: ["ghost", "setup", "--url", "https://blog.example/", "--staff-token", TOKEN], message: /--endpoint PM_URL is required \(or --remove\)/ },
-    { args: ["ghost", "setup", "--url", "https://blog.example/", "--staff-token", TOKEN, "--endpoint", E, "--remove"], message: /give --endpoint or --remove, not both/ },
+    {
+      args: ["ghost", "setup", "--url", "https://blog.example/", "--staff-token", TOKEN, "--endpoint", E, "--remove"],
+      message: /give --endpoint or --remove, not both/,
+    },
     { args: ["ghost", "setup", "--url", "https://blog.example/", "--endpoint", E], message: /--staff-token TOKEN is required \(or env GHOST_STAFF_TOKEN\)/ },
-    { args: ["ghost", "setup", "--url", "blog.example", "--staff-token", TOKEN, "--endpoint", E], message: /--url must be an absolute http\(s\) URL, got "blog.example"/ },
-    { args: ["ghost", "setup", "--url", "http://blog.example/", "--staff-token", TOKEN, "--endpoint", "https://pm.example/"], message: /the Ghost URL http:\/\/blog.example\/ is refused: production servers accept only https URLs/ },
+    {
+      args: ["ghost", "setup", "--url", "blog.example", "--staff-token", TOKEN, "--endpoint", E],
+      message: /--url must be an absolute http\(s\) URL, got "blog.example"/,
+    },
+    {
+      args: ["ghost", "setup", "--url", "http://blog.example/", "--staff-token", TOKEN, "--endpoint", "https://pm.example/"],
+      message: /the Ghost URL http:\/\/blog.example\/ is refused: production servers accept only https URLs/,
+    },
     { args: ["ghost", "setup", "--bogus"], message: /unknown option --bogus/ },
-    { args: ["ghost", "proxy", "--server", "apache", "--site", "https://b.example/", "--pm-url", "https://b.example/.pm/"], message: /--server must be nginx or caddy, got "apache"/ },
+    {
+      args: ["ghost", "proxy", "--server", "apache", "--site", "https://b.example/", "--pm-url", "https://b.example/.pm/"],
+      message: /--server must be nginx or caddy, got "apache"/,
+    },
     { args: ["ghost", "proxy", "--server", "nginx", "--pm-url", "https://b.example/.pm/"], message: /--site URL is required/ },
-    { args: ["ghost", "proxy", "--server", "nginx", "--site", "https://b.example/", "--pm-url", "https://b.example/.pm"], message: /the pm URL must end with "\/"/ },
+    {
+      args: ["ghost", "proxy", "--server", "nginx", "--site", "https://b.example/", "--pm-url", "https://b.example/.pm"],
+      message: /the pm URL must end with "\/"/,
+    },
   ])("indiepm $args: exit 2, one sentence", async ({ args, message }) => {
     const { code, stdout, stderr } = await run(args);
     expect(code).toBe(2);
@@ -102,7 +122,7 @@ describe("indiepm ghost setup (stand-in Ghost)", () => {
     expect(code).toBe(0);
     expect(stdout).toBe(
       `Ghost ${ghost.url}: would add <link rel="pm" href="${E}"> in the site header code injection (dry run: nothing written).\n` +
-        "--- codeinjection_head (now)\n+++ codeinjection_head (after)\n  <script>track()</script>\n+ <link rel=\"pm\" href=\"http://127.0.0.1:9/pm/\">\n  \n",
+        '--- codeinjection_head (now)\n+++ codeinjection_head (after)\n  <script>track()</script>\n+ <link rel="pm" href="http://127.0.0.1:9/pm/">\n  \n',
     );
     expect(ghost.codeInjectionHead).toBe("<script>track()</script>\n");
   });
@@ -127,7 +147,9 @@ describe("indiepm ghost setup (stand-in Ghost)", () => {
     await run(setup("--endpoint", E));
     const { code, stdout } = await run(setup("--remove"));
     expect(code).toBe(0);
-    expect(stdout).toBe(`Ghost ${ghost.url}: removed <link rel="pm" href="${E}"> from the site header code injection.\nChecked: ${ghost.url} names no pm endpoint.\n`);
+    expect(stdout).toBe(
+      `Ghost ${ghost.url}: removed <link rel="pm" href="${E}"> from the site header code injection.\nChecked: ${ghost.url} names no pm endpoint.\n`,
+    );
     expect(ghost.codeInjectionHead).toBe("<script>track()</script>\n");
   });
 
@@ -135,7 +157,9 @@ describe("indiepm ghost setup (stand-in Ghost)", () => {
     const { code, stdout, stderr } = await run(["ghost", "setup", "--dev", "--url", ghost.url, "--staff-token", ghost.integrationKey, "--endpoint", E]);
     expect(code).toBe(1);
     expect(stdout).toBe(`<link rel="pm" href="${E}">\n`);
-    expect(stderr).toMatch(/^indiepm ghost setup: Ghost lets a custom integration's Admin API key only read settings \(it answers 501 to any change\), so use a staff access token .* or paste the snippet printed on stdout into Settings → Code injection → Site header by hand\.$/m);
+    expect(stderr).toMatch(
+      /^indiepm ghost setup: Ghost lets a custom integration's Admin API key only read settings \(it answers 501 to any change\), so use a staff access token .* or paste the snippet printed on stdout into Settings → Code injection → Site header by hand\.$/m,
+    );
     expectOneSentence(stderr);
     expect(ghost.codeInjectionHead).toBe("<script>track()</script>\n");
   });
@@ -149,14 +173,27 @@ describe("indiepm ghost setup (stand-in Ghost)", () => {
   it("a failure Ghost explains is one sentence, exit 1", async () => {
     const { code, stderr } = await run(["ghost", "setup", "--dev", "--url", ghost.url, "--staff-token", ghost.editorToken, "--endpoint", E]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^indiepm ghost setup: Ghost refused \(You do not have permission to edit settings\); only an Administrator's or the Owner's staff access token may edit site settings\.$/m);
+    expect(stderr).toMatch(
+      /^indiepm ghost setup: Ghost refused \(You do not have permission to edit settings\); only an Administrator's or the Owner's staff access token may edit site settings\.$/m,
+    );
     expectOneSentence(stderr);
   });
 });
 
 describe("indiepm ghost proxy", () => {
   it.each(["nginx", "caddy"])("--server %s prints the snippet on stdout", async (server) => {
-    const { code, stdout, stderr } = await run(["ghost", "proxy", "--server", server, "--site", "https://blog.example/", "--pm-url", "https://blog.example/.pm/", "--upstream", "http://127.0.0.1:8090"]);
+    const { code, stdout, stderr } = await run([
+      "ghost",
+      "proxy",
+      "--server",
+      server,
+      "--site",
+      "https://blog.example/",
+      "--pm-url",
+      "https://blog.example/.pm/",
+      "--upstream",
+      "http://127.0.0.1:8090",
+    ]);
     expect(code).toBe(0);
     expect(stderr).toBe("");
     expect(stdout).toContain("<https://blog.example/.pm/>; rel=");

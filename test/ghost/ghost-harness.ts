@@ -99,7 +99,13 @@ export interface GhostSession {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
 }
 
-async function call(ghost: RunningGhost, method: string, path: string, body: unknown, cookie?: string): Promise<{ status: number; json: any; headers: Headers }> {
+async function call(
+  ghost: RunningGhost,
+  method: string,
+  path: string,
+  body: unknown,
+  cookie?: string,
+): Promise<{ status: number; json: any; headers: Headers }> {
   const response = await fetch(`${ghost.url}ghost/api/admin/${path}`, {
     method,
     headers: {
@@ -121,7 +127,10 @@ async function call(ghost: RunningGhost, method: string, path: string, body: unk
 }
 
 /** Creates the owner (Ghost's setup screen) and signs in. */
-export async function createOwner(ghost: RunningGhost, owner = { name: "Ghost Owner", email: "owner@example.com", password: "Kq8zT2vLw9mRp4xY" }): Promise<GhostSession> {
+export async function createOwner(
+  ghost: RunningGhost,
+  owner = { name: "Ghost Owner", email: "owner@example.com", password: "Kq8zT2vLw9mRp4xY" },
+): Promise<GhostSession> {
   const setup = await call(ghost, "POST", "authentication/setup/", { setup: [{ ...owner, blogTitle: "indiepm on Ghost" }] });
   if (setup.status !== 201) throw new Error(`Ghost setup answered ${setup.status}: ${JSON.stringify(setup.json)}`);
   const session = await call(ghost, "POST", "session/", { username: owner.email, password: owner.password });

@@ -96,5 +96,7 @@ export async function installGhost({ version = GHOST_VERSION, dir = ghostCacheDi
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const result = await installGhost({ log: (text) => process.stderr.write(text) });
-  console.log(result.installed ? `Ghost ${GHOST_VERSION} installed in ${result.dir} in ${result.seconds} s` : `Ghost ${GHOST_VERSION} already in ${result.dir}`);
+  console.log(
+    result.installed ? `Ghost ${GHOST_VERSION} installed in ${result.dir} in ${result.seconds} s` : `Ghost ${GHOST_VERSION} already in ${result.dir}`,
+  );
 }

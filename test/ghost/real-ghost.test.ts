@@ -84,7 +84,7 @@ let senderSite: string;
 const GHOST_PM_TOKEN = "ghost-owner-token-for-tests-0123456789";
 const SENDER_PM_TOKEN = "sender-owner-token-for-tests-0123456789";
 /** What the owner already had in Settings → Code injection → Site header. */
-const OWNER_HEAD = "<!-- Plausible -->\n<script defer data-domain=\"blog.example\" src=\"/js/script.js\"></script>\n";
+const OWNER_HEAD = '<!-- Plausible -->\n<script defer data-domain="blog.example" src="/js/script.js"></script>\n';
 
 async function codeInjectionHead(): Promise<string> {
   const { json } = await session.api("GET", "settings/");
@@ -135,7 +135,9 @@ describe(`a real Ghost ${GHOST_VERSION}`, () => {
     const run = await indiepm(["ghost", "setup", "--dev", "--url", ghost.url, "--staff-token", key, "--endpoint", ghostEndpoint]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe(`<link rel="pm" href="${ghostEndpoint}">\n`);
-    expect(run.stderr).toMatch(/^indiepm ghost setup: Ghost lets a custom integration's Admin API key only read settings \(it answers 501 to any change\).*by hand\.\n$/);
+    expect(run.stderr).toMatch(
+      /^indiepm ghost setup: Ghost lets a custom integration's Admin API key only read settings \(it answers 501 to any change\).*by hand\.\n$/,
+    );
     expect(await codeInjectionHead()).toBe(OWNER_HEAD);
   });
 
@@ -172,7 +174,9 @@ describe(`a real Ghost ${GHOST_VERSION}`, () => {
 
   it("a message sent to the Ghost site arrives in its indiepm server's inbox", async () => {
     const started = Date.now();
-    const send = await indiepm(["send", "--server", senderEndpoint, "--from", senderSite, "--to", ghost.url, "--json", "Hello, Ghost! A private note."], { INDIEPM_TOKEN: SENDER_PM_TOKEN });
+    const send = await indiepm(["send", "--server", senderEndpoint, "--from", senderSite, "--to", ghost.url, "--json", "Hello, Ghost! A private note."], {
+      INDIEPM_TOKEN: SENDER_PM_TOKEN,
+    });
     timings.sendSeconds = (Date.now() - started) / 1000;
     expect(send.stderr.split("\n").filter((l) => /error|fail/i.test(l))).toEqual([]);
     expect(send.code).toBe(0);

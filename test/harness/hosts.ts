@@ -5,7 +5,16 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import { createHttpClient, createPmServer, openNedbStore, type HttpClient, type PmServer, type PmServerOptions, type ProtocolEvent, type Store } from "@indiepm/core";
+import {
+  createHttpClient,
+  createPmServer,
+  openNedbStore,
+  type HttpClient,
+  type PmServer,
+  type PmServerOptions,
+  type ProtocolEvent,
+  type Store,
+} from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { withWebInbox } from "@indiepm/cli";
 import { closeServer, listenLoopback, tempDir } from "@indiepm/test-support";
@@ -350,7 +359,7 @@ export async function settled(pm: PmServer, message: string, timeoutMs = 10_000)
   return waitFor(
     async () => {
       const sent = (await pm.getMessage(message)).sent;
-      return sent && sent.deliveries.every((d) => d.status !== "pending") ? sent : undefined;
+      return sent?.deliveries.every((d) => d.status !== "pending") ? sent : undefined;
     },
     timeoutMs,
     `the deliveries of ${message} to settle`,
@@ -358,7 +367,11 @@ export async function settled(pm: PmServer, message: string, timeoutMs = 10_000)
 }
 
 /** A raw federation POST, as another implementation (or an attacker) would send it. */
-export async function postForm(url: string, params: Record<string, string | string[]>, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+export async function postForm(
+  url: string,
+  params: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) for (const x of Array.isArray(v) ? v : [v]) form.append(k, x);
   const res = await fetch(url, { method: "POST", body: form, headers });

@@ -140,7 +140,9 @@ export function faultyStore(failing: Set<CollectionName>) {
       get(target, prop) {
         if (prop === "get") {
           return (collection: CollectionName, id: string) =>
-            failing.has(collection) ? Promise.reject(new Error(`injected failure reading ${collection} at /secret/internal/path.ts:42`)) : target.get(collection, id);
+            failing.has(collection)
+              ? Promise.reject(new Error(`injected failure reading ${collection} at /secret/internal/path.ts:42`))
+              : target.get(collection, id);
         }
         const value = Reflect.get(target, prop, target) as unknown;
         return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;

@@ -7,7 +7,6 @@ import { flag, parseCommand, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence } from "./cli-error.js";
 import type { Io } from "./io.js";
 
-
 const OPTIONS = {
   dev: { type: "boolean" },
   help: { type: "boolean", short: "h" },

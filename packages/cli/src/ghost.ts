@@ -5,7 +5,17 @@
  * is `@indiepm/ghost`'s; this file is options in, text out.
  */
 import { createHttpClient, discoverEndpoint } from "@indiepm/core";
-import { CODE_INJECTION_SETTING, GhostError, IntegrationKeyError, pmLinkTag, PROXY_SERVERS, proxySnippet, setupGhost, type GhostSetupResult, type ProxyServer } from "@indiepm/ghost";
+import {
+  CODE_INJECTION_SETTING,
+  GhostError,
+  IntegrationKeyError,
+  pmLinkTag,
+  PROXY_SERVERS,
+  proxySnippet,
+  setupGhost,
+  type GhostSetupResult,
+  type ProxyServer,
+} from "@indiepm/ghost";
 import { flag, parseCommand, stringValue, usage, type ParsedValues } from "./args.js";
 import { CliError, EXIT_OK, sentence } from "./cli-error.js";
 import { DEFAULT_GHOST_UPSTREAM, DEFAULT_PM_UPSTREAM } from "./defaults.js";
@@ -68,7 +78,8 @@ async function runSetup(argv: readonly string[], io: Io): Promise<number> {
   const adminValue = stringValue(values, "admin-url");
   const adminUrl = adminValue === undefined ? undefined : absoluteUrl(command, "admin-url", adminValue);
   const staffToken = stringValue(values, "staff-token") ?? io.env[STAFF_TOKEN_ENV];
-  if (!staffToken) throw usage(command, `--staff-token TOKEN is required (or env ${STAFF_TOKEN_ENV}): Ghost Admin → Settings → Staff → your profile → Staff access token`);
+  if (!staffToken)
+    throw usage(command, `--staff-token TOKEN is required (or env ${STAFF_TOKEN_ENV}): Ghost Admin → Settings → Staff → your profile → Staff access token`);
   const dev = flag(values, "dev");
   const dryRun = flag(values, "dry-run");
   const json = flag(values, "json");
@@ -76,7 +87,15 @@ async function runSetup(argv: readonly string[], io: Io): Promise<number> {
   const http = dryRun ? undefined : createHttpClient({ dev });
   let result: GhostSetupResult;
   try {
-    result = await setupGhost({ siteUrl, ...(adminUrl ? { adminUrl } : {}), staffToken, endpoint, dryRun, dev, ...(http ? { discover: (site: string) => discoverEndpoint(site, http, { dev }) } : {}) });
+    result = await setupGhost({
+      siteUrl,
+      ...(adminUrl ? { adminUrl } : {}),
+      staffToken,
+      endpoint,
+      dryRun,
+      dev,
+      ...(http ? { discover: (site: string) => discoverEndpoint(site, http, { dev }) } : {}),
+    });
   } catch (error) {
     if (error instanceof IntegrationKeyError) {
       // The one sentence on stderr; what to paste (or delete) on stdout.
@@ -123,7 +142,9 @@ function setupReport(result: GhostSetupResult, dryRun: boolean): string {
     lines.push(`Ghost ${result.site}: ${where} already ${result.endpoint === null ? "has no pm link" : `names ${result.endpoint}`}; nothing to change.`);
   } else {
     const [done, would] = ACTION_TEXT[result.action];
-    lines.push(`Ghost ${result.site}: ${dryRun ? would : done} ${element} ${result.action === "removed" ? "from" : "in"} ${where}${dryRun ? " (dry run: nothing written)" : ""}.`);
+    lines.push(
+      `Ghost ${result.site}: ${dryRun ? would : done} ${element} ${result.action === "removed" ? "from" : "in"} ${where}${dryRun ? " (dry run: nothing written)" : ""}.`,
+    );
   }
   if (dryRun && result.changed) lines.push(...lineDiff(result.before, result.after));
   if (dryRun && result.identity.kind === "integration" && result.changed) {
@@ -159,7 +180,8 @@ async function runProxy(argv: readonly string[], io: Io): Promise<number> {
   const command = "ghost proxy";
   const { values } = parseCommand(command, argv, PROXY_OPTIONS, false);
   const server = required(command, values, "server", "nginx|caddy");
-  if (!(PROXY_SERVERS as readonly string[]).includes(server)) throw usage(command, `--server must be ${PROXY_SERVERS.join(" or ")}, got ${JSON.stringify(server)}`);
+  if (!(PROXY_SERVERS as readonly string[]).includes(server))
+    throw usage(command, `--server must be ${PROXY_SERVERS.join(" or ")}, got ${JSON.stringify(server)}`);
   const siteUrl = absoluteUrl(command, "site", required(command, values, "site", "URL"));
   const pmUrl = absoluteUrl(command, "pm-url", required(command, values, "pm-url", "URL"));
   try {

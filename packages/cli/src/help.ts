@@ -109,7 +109,6 @@ Options:
 ${LIST_OPTIONS_HELP}
 `;
 
-
 export const GHOST_USAGE = `Usage: indiepm ghost setup --url GHOST_URL --staff-token TOKEN --endpoint PM_URL [options]
        indiepm ghost setup --url GHOST_URL --staff-token TOKEN --remove [options]
        indiepm ghost proxy --server nginx|caddy --site URL --pm-url URL [options]

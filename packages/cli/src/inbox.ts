@@ -6,7 +6,6 @@ import type { Io } from "./io.js";
 import { LIST_OPTIONS, listQuery } from "./list.js";
 import { ownerClient, ownerFailure } from "./owner.js";
 
-
 export async function runInbox(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parseCommand("inbox", argv, LIST_OPTIONS, false);
   const query = listQuery("inbox", values);

@@ -9,7 +9,6 @@ export const LIST_OPTIONS = {
   limit: { type: "string" },
 } as const;
 
-
 export function listQuery(command: string, values: ParsedValues): ListQuery {
   const query: ListQuery = {};
   const site = stringValue(values, "site");

@@ -9,14 +9,12 @@ import { createOwnerClient, type OwnerClient } from "./client.js";
 import { DEFAULT_SERVER } from "./defaults.js";
 import type { Io } from "./io.js";
 
-
 export const OWNER_OPTIONS = {
   server: { type: "string" },
   token: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpecs;
-
 
 /** The owner API client the flags and environment name. @throws CliError (exit 2) when one is missing or wrong. */
 export function ownerClient(command: string, values: ParsedValues, io: Io): OwnerClient {
@@ -43,7 +41,9 @@ export function ownerFailure(command: string, error: unknown): CliError {
     if (error.serverCode === "invalid_token") {
       return new CliError(`indiepm ${command}: the server refused the owner token; check INDIEPM_TOKEN or --token.`, 1, { cause: error });
     }
-    return new CliError(`indiepm ${command}: the server refused: ${sentence(error)} (${error.serverCode})`.replace(/\.\s*\((\w+)\)$/, " ($1)."), 1, { cause: error });
+    return new CliError(`indiepm ${command}: the server refused: ${sentence(error)} (${error.serverCode})`.replace(/\.\s*\((\w+)\)$/, " ($1)."), 1, {
+      cause: error,
+    });
   }
   if (error instanceof CliError) {
     return error.message.startsWith("indiepm") ? error : new CliError(`indiepm ${command}: ${sentence(error)}`, error.exitCode, { cause: error });

@@ -12,7 +12,6 @@ import type { Io } from "./io.js";
 import { DEFAULT_SEND_TIMEOUT_SECONDS } from "./defaults.js";
 import { OWNER_OPTIONS, ownerClient, ownerFailure, siteArgument } from "./owner.js";
 
-
 const OPTIONS = {
   ...OWNER_OPTIONS,
   from: { type: "string" },
@@ -130,7 +129,9 @@ export async function runSend(argv: readonly string[], io: Io): Promise<number> 
   if (noWait) return EXIT_OK;
   const pending = deliveries.filter((d) => d.status === "pending");
   if (pending.length > 0) {
-    io.stderr(`indiepm send: --timeout (${timeoutSeconds} s) ran out with ${pending.length} deliver${pending.length === 1 ? "y" : "ies"} still pending; the server keeps trying.\n`);
+    io.stderr(
+      `indiepm send: --timeout (${timeoutSeconds} s) ran out with ${pending.length} deliver${pending.length === 1 ? "y" : "ies"} still pending; the server keeps trying.\n`,
+    );
   }
   const failed = deliveries.filter((d) => d.status === "failed");
   if (failed.length > 0) io.stderr(`indiepm send: ${failed.length} of ${deliveries.length} deliveries failed.\n`);

@@ -19,7 +19,6 @@ import type { Io } from "./io.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
 import { defaultPublicUrl, startServer, stderrLogger } from "./standalone.js";
 
-
 const OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
@@ -33,7 +32,20 @@ const OPTIONS = {
 } as const;
 
 /** Keys a `--config` file may have: CLI.md's, then the engine options this server adds. */
-export const CONFIG_KEYS = ["port", "host", "data", "sites", "publicUrl", "dev", "policies", "defaultFlow", "grantLifetimeSeconds", "rateLimits", "retry", "trustProxy"] as const;
+export const CONFIG_KEYS = [
+  "port",
+  "host",
+  "data",
+  "sites",
+  "publicUrl",
+  "dev",
+  "policies",
+  "defaultFlow",
+  "grantLifetimeSeconds",
+  "rateLimits",
+  "retry",
+  "trustProxy",
+] as const;
 
 /** `serve`'s own keys are checked here; the engine's (the rest) by `resolvePmServerOptions`. */
 interface ConfigFile {
@@ -90,7 +102,8 @@ async function readConfig(path: string): Promise<ConfigFile> {
   }
   const bad = (field: string, why: string, value: unknown): CliError =>
     usageError(`indiepm serve: config file ${path}: \`${field}\` ${why}, got ${JSON.stringify(value) ?? String(value)}.`);
-  if (!isPlainObject(json)) throw usageError(`indiepm serve: config file ${path} must hold a JSON object such as {"port": 8080, "sites": ["https://example.com/"]}.`);
+  if (!isPlainObject(json))
+    throw usageError(`indiepm serve: config file ${path} must hold a JSON object such as {"port": 8080, "sites": ["https://example.com/"]}.`);
 
   for (const key of Object.keys(json)) {
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
@@ -101,7 +114,7 @@ async function readConfig(path: string): Promise<ConfigFile> {
   if (c.port !== undefined && (typeof c.port !== "number" || !Number.isInteger(c.port) || c.port < 0 || c.port > 65535)) {
     throw bad("port", "must be a whole number from 0 to 65535", c.port);
   }
-  if (c.host !== undefined && (typeof c.host !== "string" || c.host === "")) throw bad("host", "must be an address such as \"127.0.0.1\"", c.host);
+  if (c.host !== undefined && (typeof c.host !== "string" || c.host === "")) throw bad("host", 'must be an address such as "127.0.0.1"', c.host);
   if (c.data !== undefined && (typeof c.data !== "string" || c.data === "")) throw bad("data", "must be a folder path", c.data);
   const config = c as ConfigFile;
   // A path in a config file means the same wherever the server is started from.
@@ -145,7 +158,10 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   let ownerToken = io.env.INDIEPM_TOKEN;
   let generatedToken = false;
   if (!ownerToken) {
-    if (!dev) throw usageError(`indiepm serve: set INDIEPM_TOKEN to the owner token (${MIN_OWNER_TOKEN_LENGTH} characters or more, e.g. openssl rand -base64 32), or use --dev to have one made up.`);
+    if (!dev)
+      throw usageError(
+        `indiepm serve: set INDIEPM_TOKEN to the owner token (${MIN_OWNER_TOKEN_LENGTH} characters or more, e.g. openssl rand -base64 32), or use --dev to have one made up.`,
+      );
     ownerToken = newSecret();
     generatedToken = true;
   }
@@ -154,7 +170,9 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   const publicFlag = stringValue(values, "public-url");
   const publicGiven = publicFlag ?? config.publicUrl;
   if (publicGiven === undefined && !dev) {
-    throw usageError("indiepm serve: outside --dev the endpoint must be an https URL with a domain name; pass --public-url with the URL the world reaches this server at.");
+    throw usageError(
+      "indiepm serve: outside --dev the endpoint must be an https URL with a domain name; pass --public-url with the URL the world reaches this server at.",
+    );
   }
   const trustFlag = stringValue(values, "trust-proxy");
 
@@ -162,7 +180,8 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   const label = (field: string): string => {
     if (field === "ownerToken") return "INDIEPM_TOKEN";
     if (field.startsWith("sites") && siteFlags.length > 0) return "--site";
-    if (field === "endpoint") return publicFlag !== undefined ? "--public-url" : publicGiven !== undefined ? inConfig("publicUrl") : "the endpoint made from --host and --port";
+    if (field === "endpoint")
+      return publicFlag !== undefined ? "--public-url" : publicGiven !== undefined ? inConfig("publicUrl") : "the endpoint made from --host and --port";
     if (field === "trustProxy" && trustFlag !== undefined) return "--trust-proxy";
     return inConfig(field);
   };

@@ -17,7 +17,6 @@ import { sentence, usageError } from "./cli-error.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
 import { withWebInbox } from "./with-web-inbox.js";
 
-
 export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpoint" | "store">> {
   /** Port to listen on (default 8080; 0 picks a free one). */
   port?: number;
@@ -138,7 +137,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
       return;
     }
     const body = JSON.stringify({ error: "invalid_request", error_description: "The request is not valid HTTP/1.1." });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
 
   let engine: PmServer;
@@ -163,7 +164,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
   }
   const inbox = withInbox ? createWebInbox({ server: engine, url: engine.endpoint, logger }) : undefined;
   // The engine's checked trustProxy: withWebInbox's handler does not carry it.
-  handler = createNodeHandler(inbox ? withWebInbox(engine, inbox) : engine, { logger, trustProxy: engine.trustProxy, ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }) });
+  handler = createNodeHandler(inbox ? withWebInbox(engine, inbox) : engine, {
+    logger,
+    trustProxy: engine.trustProxy,
+    ...(engineOptions.maxBodyBytes === undefined ? {} : { maxBodyBytes: engineOptions.maxBodyBytes }),
+  });
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {

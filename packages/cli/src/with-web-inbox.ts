@@ -14,7 +14,9 @@ export function withWebInbox(server: PmServer, inbox: WebInbox): Pick<PmServer, 
     handle(request, context = {}) {
       const p = context.path ?? new URL(request.url).pathname;
       const engine = p.startsWith("/api/") || ((p === "/" || p === "") && request.method.toUpperCase() === "POST");
-      return engine ? server.handle(request, context) : inbox.handle(request, { path: p, ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }) });
+      return engine
+        ? server.handle(request, context)
+        : inbox.handle(request, { path: p, ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }) });
     },
   };
 }

@@ -110,7 +110,11 @@ describe("indiepm serve", () => {
     ["an unknown key", '{"sites": [], "prot": 1}', /config file .*: unknown key `prot`/],
     ["a bad site", '{"sites": ["nope"]}', /`sites\[0\]` in .* must be an absolute http\(s\) URL, got "nope"/],
     // An engine setting, by the engine's rule (core's resolvePmServerOptions), named as the file names it.
-    ["a bad engine setting", '{"grantLifetimeSeconds": 5}', /^indiepm serve: `grantLifetimeSeconds` in .* must be whole seconds from 60 to 31536000 \(PROTOCOL\.md §2 expires_in\), got 5\.$/m],
+    [
+      "a bad engine setting",
+      '{"grantLifetimeSeconds": 5}',
+      /^indiepm serve: `grantLifetimeSeconds` in .* must be whole seconds from 60 to 31536000 \(PROTOCOL\.md §2 expires_in\), got 5\.$/m,
+    ],
     ["not JSON", "{port: 1}", /config file .* is not valid JSON/],
     ["not an object", "[1]", /config file .* must hold a JSON object/],
   ])("a config file with %s exits 2 with one sentence naming the field", async (_name, text, message) => {
@@ -150,7 +154,7 @@ describe("indiepm serve", () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
 
     // PROTOCOL.md §2 through createNodeHandler: a too-large body is 413 JSON.
-    const big = await fetch(url!, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=" + "x".repeat(300 * 1024) });
+    const big = await fetch(url!, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `a=${"x".repeat(300 * 1024)}` });
     expect(big.status).toBe(413);
     expect(await big.json()).toEqual({ error: "too_large", error_description: expect.any(String) });
     const notForm = await fetch(url!, { method: "POST", headers: { "content-type": "text/plain" }, body: "hello" });

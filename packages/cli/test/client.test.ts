@@ -114,7 +114,10 @@ describe("indiepm send", () => {
   });
 
   it("prints pending where --timeout ran out first, and exits 1", async () => {
-    const { code, stdout, stderr } = await runMain(["send", "--from", aliceSite.url, "--to", "http://127.0.0.1:9/", "--timeout", "1", "--json", "hi"], as(alice));
+    const { code, stdout, stderr } = await runMain(
+      ["send", "--from", aliceSite.url, "--to", "http://127.0.0.1:9/", "--timeout", "1", "--json", "hi"],
+      as(alice),
+    );
     expect(code).toBe(1);
     expect(JSON.parse(stdout).deliveries).toEqual([{ recipient: "http://127.0.0.1:9/", status: "pending" }]);
     expect(stderr).toMatch(/--timeout \(1 s\) ran out/);
@@ -153,7 +156,9 @@ describe("human-readable listings", () => {
   it("inbox and outbox print a compact listing", async () => {
     const inbox = await runMain(["inbox"], as(bob));
     expect(inbox.code).toBe(0);
-    expect(inbox.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}http:\/\/127\.0\.0\.1:\d+\/ → http:\/\/127\.0\.0\.1:\d+\/\n {2}Lunch\?\n {2}Shall we\?\n/);
+    expect(inbox.stdout).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}http:\/\/127\.0\.0\.1:\d+\/ → http:\/\/127\.0\.0\.1:\d+\/\n {2}Lunch\?\n {2}Shall we\?\n/,
+    );
     const outbox = await runMain(["outbox"], as(alice));
     expect(outbox.code).toBe(0);
     expect(outbox.stdout).toMatch(/delivered +http:\/\/127\.0\.0\.1:\d+\//);
@@ -174,7 +179,23 @@ describe("indiepm send to a group", () => {
       (JSON.parse((await runMain(["inbox", "--json"], as(bob))).stdout) as Record<string, unknown>[]).filter((m) => m.message === message);
 
     const group = await runMain(
-      ["send", "--from", aliceSite.url, "--to", bobSite.url, "--to", carolSite.url, "--html", "<p>Hi <b>both</b></p>", "--reply-to", inReplyTo, "--timeout", "20", "--json", "Hi both"],
+      [
+        "send",
+        "--from",
+        aliceSite.url,
+        "--to",
+        bobSite.url,
+        "--to",
+        carolSite.url,
+        "--html",
+        "<p>Hi <b>both</b></p>",
+        "--reply-to",
+        inReplyTo,
+        "--timeout",
+        "20",
+        "--json",
+        "Hi both",
+      ],
       as(alice),
     );
     expect(group.code).toBe(0);
@@ -190,7 +211,10 @@ describe("indiepm send to a group", () => {
       expect(m.contentHtml).toContain("<b>both</b>");
     }
 
-    const hidden = await runMain(["send", "--from", aliceSite.url, "--to", bobSite.url, "--to", carolSite.url, "--hide-recipients", "--timeout", "20", "--json", "Just you"], as(alice));
+    const hidden = await runMain(
+      ["send", "--from", aliceSite.url, "--to", bobSite.url, "--to", carolSite.url, "--hide-recipients", "--timeout", "20", "--json", "Just you"],
+      as(alice),
+    );
     expect(hidden.code).toBe(0);
     const hiddenCopies = await received((JSON.parse(hidden.stdout) as { message: string }).message);
     expect(hiddenCopies).toHaveLength(2);

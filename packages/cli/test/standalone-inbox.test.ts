@@ -12,7 +12,14 @@ afterEach(async () => {
 
 describe("the standalone server's web inbox", () => {
   it("answers GET / with the sign-in page and keeps POST / and /api/ for the engine", async () => {
-    server = await startServer({ port: 0, dev: true, sites: ["http://127.0.0.1:9/"], store: createMemoryStore(), ownerToken: "owner-token-0123456789", logger: quiet });
+    server = await startServer({
+      port: 0,
+      dev: true,
+      sites: ["http://127.0.0.1:9/"],
+      store: createMemoryStore(),
+      ownerToken: "owner-token-0123456789",
+      logger: quiet,
+    });
     expect(server.inbox?.url).toBe(server.url);
     const page = await fetch(server.url);
     expect(page.status).toBe(200);

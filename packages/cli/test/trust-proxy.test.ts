@@ -113,7 +113,13 @@ http {
   const url = `http://127.0.0.1:${port}/`;
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}`);
-    if (await fetch(url).then((r) => r.ok, () => false)) return url;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return url;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error("nginx did not start");
@@ -204,9 +210,14 @@ describe("serve --trust-proxy", () => {
   });
 
   it("a wrong value is refused naming it", async () => {
-    const { code, stderr } = await runBin(["serve", "--dev", "--port", "0", "--trust-proxy", "proxy.example"], { cwd: dir.path, env: cleanEnv({ INDIEPM_TOKEN: TOKEN }) });
+    const { code, stderr } = await runBin(["serve", "--dev", "--port", "0", "--trust-proxy", "proxy.example"], {
+      cwd: dir.path,
+      env: cleanEnv({ INDIEPM_TOKEN: TOKEN }),
+    });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^indiepm serve: --trust-proxy names "proxy\.example", which is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal\.\n$/);
+    expect(stderr).toMatch(
+      /^indiepm serve: --trust-proxy names "proxy\.example", which is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal\.\n$/,
+    );
   });
 });
 
@@ -223,7 +234,11 @@ describe("a restarted container (issue 9 item 10)", () => {
       process.argv = [process.execPath, ${JSON.stringify(BIN)}, ...${JSON.stringify(args)}];
       await import(${JSON.stringify(new URL(`file://${BIN}`).href)});
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: dir.path, env: cleanEnv({ INDIEPM_TOKEN: TOKEN }), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: dir.path,
+      env: cleanEnv({ INDIEPM_TOKEN: TOKEN }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

@@ -72,7 +72,7 @@ export function requestUrl(req: IncomingMessage, baseUrl?: string, target: strin
   try {
     return new URL(origin + pathAndQuery);
   } catch {
-    return new URL(origin + "/");
+    return new URL(`${origin}/`);
   }
 }
 
@@ -271,7 +271,7 @@ export function createNodeHandler(server: Pick<PmServer, "handle"> & Partial<Pic
   const clientAddressOf = clientAddressResolver(trust, warn);
   const logError = (error: unknown, req: IncomingMessage): void => {
     const log = options.logger?.error.bind(options.logger);
-    const data = { method: req.method, url: req.url, error: error instanceof Error ? error.stack ?? error.message : String(error) };
+    const data = { method: req.method, url: req.url, error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
     if (log) log("indiepm: request failed", data);
     else console.error("indiepm: request failed", data);
   };

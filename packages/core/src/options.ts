@@ -164,7 +164,10 @@ export function resolvePmServerOptions(raw: unknown, context: ResolveOptionsCont
     if (value === undefined) return {};
     if (!isPlainObject(value)) throw wrong(field, `must be an object such as ${example}`, value);
     const prefixed = Object.fromEntries(Object.keys(value).map((k) => [`${field}.${k}`, true]));
-    const sentence = unknownOptionSentence(prefixed, keys.map((k) => `${field}.${k}`));
+    const sentence = unknownOptionSentence(
+      prefixed,
+      keys.map((k) => `${field}.${k}`),
+    );
     if (sentence) throw invalid(sentence);
     return value as Partial<Record<K, unknown>>;
   };
@@ -266,7 +269,10 @@ export function resolvePmServerOptions(raw: unknown, context: ResolveOptionsCont
   fn("onEvent", options.onEvent);
   fn("now", options.now);
   const logger = options.logger as Partial<Record<keyof Logger, unknown>> | undefined;
-  if (logger !== undefined && (typeof logger !== "object" || logger === null || !(["info", "warn", "error"] as const).every((m) => typeof logger[m] === "function"))) {
+  if (
+    logger !== undefined &&
+    (typeof logger !== "object" || logger === null || !(["info", "warn", "error"] as const).every((m) => typeof logger[m] === "function"))
+  ) {
     throw wrong("logger", "must have info, warn and error methods (console works)", logger);
   }
 

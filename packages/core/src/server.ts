@@ -21,7 +21,8 @@ import { createSanitizerPool } from "./sanitize.js";
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
 export function createPmServer(options: PmServerOptions): PmServer {
-  const { endpoint, sites, dev, defaultFlow, policies, retry, grantLifetimeSeconds, rateLimits, maxBodyBytes, trustProxy, now, onEvent, store, ...resolved } = resolvePmServerOptions(options);
+  const { endpoint, sites, dev, defaultFlow, policies, retry, grantLifetimeSeconds, rateLimits, maxBodyBytes, trustProxy, now, onEvent, store, ...resolved } =
+    resolvePmServerOptions(options);
   const log = resolved.logger;
   if (resolved.ownerToken !== undefined && resolved.ownerToken.trim().length < MIN_OWNER_TOKEN_LENGTH) {
     log.warn(`the owner token is shorter than ${MIN_OWNER_TOKEN_LENGTH} characters and could be guessed; use 32 random bytes (openssl rand -base64 32)`);
@@ -96,7 +97,11 @@ export function createPmServer(options: PmServerOptions): PmServer {
     inbox: (query) => listInbox(owner, query),
     outbox: (query) => listOutbox(owner, query),
     getMessage: (id) => lookupMessage(owner, id),
-    deleteMessage: (id, query) => deleteMessage(owner, id, { ...(query?.site === undefined ? {} : { site: heldSite(query.site) }), ...(query?.sender === undefined ? {} : { sender: query.sender }) }),
+    deleteMessage: (id, query) =>
+      deleteMessage(owner, id, {
+        ...(query?.site === undefined ? {} : { site: heldSite(query.site) }),
+        ...(query?.sender === undefined ? {} : { sender: query.sender }),
+      }),
     tokens: (query) => listTokens(owner, query),
     revokeToken: (id) => revokeToken(owner, id),
     settings: async (site) => siteSettings(store, policies, heldSite(site)),

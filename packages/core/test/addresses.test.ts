@@ -1,6 +1,13 @@
 /** PROTOCOL.md §6 "Outgoing requests": address classification. One row per case. */
 import { describe, expect, it } from "vitest";
-import { canonicalIp, IPV4_SPECIAL_PURPOSE_BLOCKS, IPV6_SPECIAL_PURPOSE_BLOCKS, isRefusedAddress, parseIpv4Literal, refusingBlock } from "../src/http/addresses.js";
+import {
+  canonicalIp,
+  IPV4_SPECIAL_PURPOSE_BLOCKS,
+  IPV6_SPECIAL_PURPOSE_BLOCKS,
+  isRefusedAddress,
+  parseIpv4Literal,
+  refusingBlock,
+} from "../src/http/addresses.js";
 
 /**
  * §6: every row of the IANA special-purpose registries (and §6's multicast and retired

@@ -18,11 +18,30 @@ const quiet = { info() {}, warn() {}, error() {} };
 let clock = 1_700_000_000_000;
 function received(message: string, sender: string, extra: Partial<InboxDoc> = {}): InboxDoc {
   clock += 1000;
-  return { _id: keyOf(BOB, sender, message), message, sender, recipient: BOB, content: `text of ${message}`, published: "2024-01-01T00:00:00Z", receivedAt: clock, ...extra };
+  return {
+    _id: keyOf(BOB, sender, message),
+    message,
+    sender,
+    recipient: BOB,
+    content: `text of ${message}`,
+    published: "2024-01-01T00:00:00Z",
+    receivedAt: clock,
+    ...extra,
+  };
 }
 function sent(message: string, recipients: string[], extra: Partial<OutboxDoc> = {}): OutboxDoc {
   clock += 1000;
-  return { _id: keyOf(BOB, message), message, sender: BOB, recipients, content: `text of ${message}`, published: "2024-01-01T00:00:00Z", flow: "token", createdAt: clock, ...extra };
+  return {
+    _id: keyOf(BOB, message),
+    message,
+    sender: BOB,
+    recipients,
+    content: `text of ${message}`,
+    published: "2024-01-01T00:00:00Z",
+    flow: "token",
+    createdAt: clock,
+    ...extra,
+  };
 }
 
 async function setup(docs: (InboxDoc | OutboxDoc)[]) {
@@ -38,8 +57,16 @@ describe("§5 threads: grouping by in-reply-to", () => {
     ["a message alone is its own thread", [received("urn:a", ALICE)], [["urn:a"]]],
     ["a reply joins the message it answers", [received("urn:a", ALICE), received("urn:b", ALICE, { inReplyTo: "urn:a" })], [["urn:a", "urn:b"]]],
     ["a reply that arrives first still joins", [received("urn:b", ALICE, { inReplyTo: "urn:a" }), received("urn:a", ALICE)], [["urn:a", "urn:b"]]],
-    ["replies to a message not held share a thread", [received("urn:b", ALICE, { inReplyTo: "urn:x" }), received("urn:c", CAROL, { inReplyTo: "urn:x" })], [["urn:b", "urn:c"]]],
-    ["a cycle of forged in-reply-to ends", [received("urn:a", ALICE, { inReplyTo: "urn:b" }), received("urn:b", ALICE, { inReplyTo: "urn:a" })], [["urn:a", "urn:b"]]],
+    [
+      "replies to a message not held share a thread",
+      [received("urn:b", ALICE, { inReplyTo: "urn:x" }), received("urn:c", CAROL, { inReplyTo: "urn:x" })],
+      [["urn:b", "urn:c"]],
+    ],
+    [
+      "a cycle of forged in-reply-to ends",
+      [received("urn:a", ALICE, { inReplyTo: "urn:b" }), received("urn:b", ALICE, { inReplyTo: "urn:a" })],
+      [["urn:a", "urn:b"]],
+    ],
     ["unrelated messages are apart", [received("urn:a", ALICE), received("urn:b", CAROL)], [["urn:a"], ["urn:b"]]],
   ])("%s", (_, docs, expected) => {
     const groups = groupThreads(BOB, docs.map(item));
@@ -149,7 +176,10 @@ describe("§2 Formats: a receiver keys messages by (sender, message ID)", () => 
     const store = createMemoryStore();
     for (const d of [received("urn:same", ALICE), received("urn:same", CAROL)]) await store.insert("inbox", d);
     const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, ownerToken: "owner-token-0123456789" });
-    const del = (query: string) => pm.handle(new Request(`http://127.0.0.1:9/api/messages/urn%3Asame${query}`, { method: "DELETE", headers: { authorization: "Bearer owner-token-0123456789" } }));
+    const del = (query: string) =>
+      pm.handle(
+        new Request(`http://127.0.0.1:9/api/messages/urn%3Asame${query}`, { method: "DELETE", headers: { authorization: "Bearer owner-token-0123456789" } }),
+      );
     const ambiguous = await del("");
     expect(ambiguous.status).toBe(400);
     expect((await ambiguous.json()).error_description).toContain(`${ALICE}, ${CAROL}`);
@@ -184,7 +214,9 @@ describe("owner API routes for the inbox", () => {
     await store.insert("inbox", received("urn:api", ALICE, { name: "API" }));
     const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, ownerToken: "owner-token-0123456789" });
     const call = (path: string, init: RequestInit = {}) =>
-      pm.handle(new Request(new URL(path, "http://127.0.0.1:9/"), { ...init, headers: { authorization: "Bearer owner-token-0123456789", ...(init.headers ?? {}) } }));
+      pm.handle(
+        new Request(new URL(path, "http://127.0.0.1:9/"), { ...init, headers: { authorization: "Bearer owner-token-0123456789", ...(init.headers ?? {}) } }),
+      );
     expect(await (await call("/api/settings")).json()).toMatchObject({ site: BOB, policy: "anyone" });
     const changed = await call("/api/settings", { method: "PATCH", body: JSON.stringify({ policy: "nobody", block: [CAROL] }) });
     expect(await changed.json()).toMatchObject({ policy: "nobody", blocked: [CAROL] });

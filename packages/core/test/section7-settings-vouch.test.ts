@@ -36,7 +36,14 @@ describe("§7 stored settings on top of the configured policy", () => {
     ["a host entry wins over a contact", { policy: "contacts", contacts: [ALICE], blocked: ["host:alice.example.org"] }, "blocked"],
     ["a host entry of another host lets in", { policy: "anyone", blocked: ["host:example.org"] }, "allowed"],
   ] as const)("%s", (_, s, verdict) => {
-    const settings = { site: BOB, policy: s.policy, contacts: [...("contacts" in s ? s.contacts : [])], wroteTo: [...("wroteTo" in s ? s.wroteTo : [])], blocked: [...("blocked" in s ? s.blocked : [])], configured: {} };
+    const settings = {
+      site: BOB,
+      policy: s.policy,
+      contacts: [...("contacts" in s ? s.contacts : [])],
+      wroteTo: [...("wroteTo" in s ? s.wroteTo : [])],
+      blocked: [...("blocked" in s ? s.blocked : [])],
+      configured: {},
+    };
     expect(verdictFor(settings, ALICE)).toBe(verdict);
   });
 });
@@ -70,22 +77,47 @@ describe("§7 block list by host (issue 9 item 10)", () => {
     expect(parseBlockEntry(entry, "block")).toBe(canonical);
   });
 
-  it.each(["host:", "host:spam.example/~x/", "host:me@spam.example", "host:spam.example?x", "host:spam example", "spam.example"])("refuses %j, naming the field", (entry) => {
-    expect(() => parseBlockEntry(entry, "block")).toThrow(expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(/^block/) }));
-  });
+  it.each(["host:", "host:spam.example/~x/", "host:me@spam.example", "host:spam.example?x", "host:spam example", "spam.example"])(
+    "refuses %j, naming the field",
+    (entry) => {
+      expect(() => parseBlockEntry(entry, "block")).toThrow(expect.objectContaining({ code: "invalid_request", message: expect.stringMatching(/^block/) }));
+    },
+  );
 
   it("keeps host entries through updateSettings and the policies option, and unblocks them", async () => {
-    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: createMemoryStore(), dev: true, logger: quiet, policies: { [BOB]: { blocked: ["host:Configured.Example"] } } });
+    const pm = createPmServer({
+      endpoint: "http://127.0.0.1:9/",
+      sites: [BOB],
+      store: createMemoryStore(),
+      dev: true,
+      logger: quiet,
+      policies: { [BOB]: { blocked: ["host:Configured.Example"] } },
+    });
     expect((await pm.updateSettings(BOB, { block: ["host:Spam.Example"] })).blocked).toEqual(["host:configured.example", "host:spam.example"]);
     expect((await pm.updateSettings(BOB, { unblock: ["host:spam.example"] })).blocked).toEqual(["host:configured.example"]);
-    expect(() => createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: createMemoryStore(), dev: true, logger: quiet, policies: { [BOB]: { blocked: ["host:x/y"] } } })).toThrow(
-      /policies\["https:\/\/bob\.example\.com\/"\]\.blocked\[0\]`: "host:x\/y" is not a host entry/,
-    );
+    expect(() =>
+      createPmServer({
+        endpoint: "http://127.0.0.1:9/",
+        sites: [BOB],
+        store: createMemoryStore(),
+        dev: true,
+        logger: quiet,
+        policies: { [BOB]: { blocked: ["host:x/y"] } },
+      }),
+    ).toThrow(/policies\["https:\/\/bob\.example\.com\/"\]\.blocked\[0\]`: "host:x\/y" is not a host entry/);
   });
 });
 
 describe("§7 settings changes (PmServer.updateSettings)", () => {
-  const server = () => createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: createMemoryStore(), dev: true, logger: quiet, policies: { [BOB]: { blocked: [CAROL] } } });
+  const server = () =>
+    createPmServer({
+      endpoint: "http://127.0.0.1:9/",
+      sites: [BOB],
+      store: createMemoryStore(),
+      dev: true,
+      logger: quiet,
+      policies: { [BOB]: { blocked: [CAROL] } },
+    });
 
   it("sets the policy, adds and removes contacts, blocks and unblocks, in canonical form", async () => {
     const pm = server();
@@ -144,7 +176,9 @@ describe("§7 vouch", () => {
   });
 
   it("reads rel tokens in lower case", () => {
-    expect(linksInHtml(`<link rel="Authorization_Endpoint  me" href="/auth">`, "https://a.example/")).toEqual([{ element: "link", rel: ["authorization_endpoint", "me"], href: "https://a.example/auth" }]);
+    expect(linksInHtml(`<link rel="Authorization_Endpoint  me" href="/auth">`, "https://a.example/")).toEqual([
+      { element: "link", rel: ["authorization_endpoint", "me"], href: "https://a.example/auth" },
+    ]);
   });
 
   const page = (status: number, body: string, url = "https://carol.example/friends", type = "text/html"): HttpClient => ({

@@ -48,7 +48,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it("keeps strings with line and paragraph separators and other unusual characters", async () => {
-        const content = "one\u2028two\u2029three\u0085four\r\nfive\nsix\u0000\ttab \"quoted\" \\ 😀";
+        const content = 'one\u2028two\u2029three\u0085four\r\nfive\nsix\u0000\ttab "quoted" \\ 😀';
         await store.insert("inbox", { _id: "m1", content });
         expect(await store.get("inbox", "m1")).toEqual({ _id: "m1", content });
       });
@@ -199,7 +199,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         { name: "null expected, the field has a value", expect: { state: null }, holds: false },
         { name: "a value expected, the field is missing", expect: { usedBy: "x" }, holds: false },
         { name: "types differ (0 vs false)", expect: { uses: false }, holds: false },
-        { name: "types differ (0 vs \"0\")", expect: { uses: "0" }, holds: false },
+        { name: 'types differ (0 vs "0")', expect: { uses: "0" }, holds: false },
         { name: "expect is empty", expect: {}, holds: true },
       ];
       it.each(rows)("$name → changed: $holds", async ({ expect: expected, holds }) => {
@@ -346,7 +346,10 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         { name: "an empty _id", call: (s) => s.insert("outbox", { _id: "" }) },
         { name: "a non-string _id", call: (s) => s.get("outbox", { $ne: "" } as unknown as string) },
         { name: "an object in where (query injection)", call: (s) => s.find("secrets", { where: { hash: { $ne: null } as unknown as Scalar } }) },
-        { name: "an object in expect", call: (s) => s.update<Row>("secrets", "x", { set: { state: "used" } }, { state: { $exists: true } as unknown as Scalar }) },
+        {
+          name: "an object in expect",
+          call: (s) => s.update<Row>("secrets", "x", { set: { state: "used" } }, { state: { $exists: true } as unknown as Scalar }),
+        },
         { name: "an object in count's where", call: (s) => s.count("secrets", { hash: { $gt: "" } as unknown as Scalar }) },
         { name: "an operator as where field", call: (s) => s.find("secrets", { where: { $or: 1 } }) },
         { name: "a dotted patch field", call: (s) => s.update<Row>("settings", "x", { set: { "a.b": 1 } }) },

@@ -31,9 +31,10 @@ describe("@seald-io/nedb is the version whose internals the store was written ag
   });
 
   it("nedb-promises wraps that same copy (its datastores are the ones whose internals are read)", () => {
-    expect(packageJsonOf(fromNedbPromises).path, `nedb-promises brings another @seald-io/nedb (${packageJsonOf(fromNedbPromises).version}) than core declares: ${RECHECK}.`).toBe(
-      packageJsonOf(fromCore).path,
-    );
+    expect(
+      packageJsonOf(fromNedbPromises).path,
+      `nedb-promises brings another @seald-io/nedb (${packageJsonOf(fromNedbPromises).version}) than core declares: ${RECHECK}.`,
+    ).toBe(packageJsonOf(fromCore).path);
   });
 });
 
@@ -60,7 +61,13 @@ describe("the shapes internals.ts declares hold", () => {
     const index = internals(await datastoreWith(values)).indexes.n!;
     const what = `nedb's index (lib/indexes.js, @seald-io/binary-search-tree) changed: ${RECHECK}.`;
     expect(index.sparse, what).toBe(false);
-    expect(index.getMatching(3).map((doc) => doc._id).sort(), what).toEqual(["d1", "d3"]);
+    expect(
+      index
+        .getMatching(3)
+        .map((doc) => doc._id)
+        .sort(),
+      what,
+    ).toEqual(["d1", "d3"]);
     const keys: unknown[] = [];
     const walk = (node: IndexNode | null): void => {
       if (node === null) return;

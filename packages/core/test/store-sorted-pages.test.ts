@@ -48,14 +48,29 @@ const docs: Row[] = Array.from({ length: 1500 }, (_, n) => {
 const rows: { name: string; query: Query }[] = [
   { name: "newest first, no condition", query: { sort: { field: "nextAttemptAt", order: "desc" }, limit: 50 } },
   { name: "oldest first, no condition", query: { sort: { field: "nextAttemptAt", order: "asc" }, limit: 50 } },
-  { name: "the queue's due deliveries", query: { where: { status: "pending" }, range: { field: "nextAttemptAt", lte: 500 }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 64 } },
+  {
+    name: "the queue's due deliveries",
+    query: { where: { status: "pending" }, range: { field: "nextAttemptAt", lte: 500 }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 64 },
+  },
   { name: "the queue's next due", query: { where: { status: "pending" }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 1 } },
   { name: "a page of one recipient", query: { where: { recipient: "https://b.example/" }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 20 } },
-  { name: "two equalities", query: { where: { recipient: "https://c.example/", status: "pending" }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 30 } },
+  {
+    name: "two equalities",
+    query: { where: { recipient: "https://c.example/", status: "pending" }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 30 },
+  },
   { name: "where null", query: { where: { status: null }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 40 } },
-  { name: "range both ends, desc", query: { range: { field: "nextAttemptAt", gt: 100, lte: 700 }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 100 } },
-  { name: "all of a range, desc", query: { range: { field: "nextAttemptAt", gte: 100, lt: 700 }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 5000 } },
-  { name: "all of a range, asc", query: { where: { status: "pending" }, range: { field: "nextAttemptAt", gt: 100, lte: 700 }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 5000 } },
+  {
+    name: "range both ends, desc",
+    query: { range: { field: "nextAttemptAt", gt: 100, lte: 700 }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 100 },
+  },
+  {
+    name: "all of a range, desc",
+    query: { range: { field: "nextAttemptAt", gte: 100, lt: 700 }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 5000 },
+  },
+  {
+    name: "all of a range, asc",
+    query: { where: { status: "pending" }, range: { field: "nextAttemptAt", gt: 100, lte: 700 }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 5000 },
+  },
   { name: "range on strings", query: { range: { field: "nextAttemptAt", gte: "a" }, sort: { field: "nextAttemptAt", order: "asc" }, limit: 10 } },
   { name: "range with a null bound", query: { range: { field: "nextAttemptAt", lt: null }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 10 } },
   { name: "range on another field", query: { range: { field: "attempts", gte: 1 }, sort: { field: "nextAttemptAt", order: "desc" }, limit: 25 } },

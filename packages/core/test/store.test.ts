@@ -117,7 +117,11 @@ describe("nedb store only", () => {
       // A separate node process reads the file: the write left this process.
       const child = spawn(
         process.execPath,
-        ["-e", "const fs = require('fs'); process.stdout.write(JSON.stringify(fs.readFileSync(process.argv[1], 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)).filter((d) => d._id)))", path.join(dir, "inbox.db")],
+        [
+          "-e",
+          "const fs = require('fs'); process.stdout.write(JSON.stringify(fs.readFileSync(process.argv[1], 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)).filter((d) => d._id)))",
+          path.join(dir, "inbox.db"),
+        ],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
       let output = "";
@@ -204,7 +208,9 @@ describe("nedb store only", () => {
       await writeFile(path.join(dir, "LOCK"), JSON.stringify({ pid: process.pid, startedAt: "2020-01-01T00:00:00.000Z", token: "previous-life" }));
       const onRepair = vi.fn();
       const store = await openStore({ onRepair });
-      expect(onRepair).toHaveBeenCalledWith(`Took over the lock of an earlier process with this process's pid ${process.pid} (a restarted container) in the data folder ${dir}.`);
+      expect(onRepair).toHaveBeenCalledWith(
+        `Took over the lock of an earlier process with this process's pid ${process.pid} (a restarted container) in the data folder ${dir}.`,
+      );
       const lock = JSON.parse(await readFile(path.join(dir, "LOCK"), "utf8")) as Record<string, unknown>;
       expect(lock).toMatchObject({ pid: process.pid, token: expect.any(String) });
       expect(lock.token).not.toBe("previous-life");
@@ -248,7 +254,7 @@ describe("nedb store only", () => {
   });
 
   describe("corrupt datafiles", () => {
-    const fiveDocuments = Array.from({ length: 5 }, (_, n) => JSON.stringify({ _id: `s${n}`, hash: `h${n}` })).join("\n") + "\n";
+    const fiveDocuments = `${Array.from({ length: 5 }, (_, n) => JSON.stringify({ _id: `s${n}`, hash: `h${n}` })).join("\n")}\n`;
 
     it("repairs a torn last line: original kept aside, data kept, onRepair told", async () => {
       const file = path.join(dir, "secrets.db");
@@ -262,7 +268,9 @@ describe("nedb store only", () => {
       expect(aside).toHaveLength(1);
       expect(await readFile(path.join(dir, aside[0] ?? ""), "utf8")).toBe(original);
       expect(onRepair).toHaveBeenCalledOnce();
-      expect(onRepair.mock.calls[0]?.[0]).toMatch(/^The data file .*secrets\.db ended with a torn line \(line 6, a write cut short\); it was dropped and the original kept as .*secrets\.db\.torn-/);
+      expect(onRepair.mock.calls[0]?.[0]).toMatch(
+        /^The data file .*secrets\.db ended with a torn line \(line 6, a write cut short\); it was dropped and the original kept as .*secrets\.db\.torn-/,
+      );
       // The repaired file loads again without repair, and takes new writes.
       await store.insert("secrets", { _id: "s5", hash: "h5" });
       await store.close();
@@ -388,7 +396,10 @@ describe("nedb store only", () => {
       await store.insert("deliveries", { _id: "d1", status: "pending", nextAttemptAt: 5 });
       await store.insert("deliveries", { _id: "d2", nextAttemptAt: 1 });
       await store.insert("deliveries", { _id: "d3", status: null, nextAttemptAt: 3 });
-      expect((await store.find("deliveries", { where: { status: null }, sort: { field: "nextAttemptAt", order: "asc" } })).map((doc) => doc._id)).toEqual(["d2", "d3"]);
+      expect((await store.find("deliveries", { where: { status: null }, sort: { field: "nextAttemptAt", order: "asc" } })).map((doc) => doc._id)).toEqual([
+        "d2",
+        "d3",
+      ]);
       expect(await store.count("deliveries", { status: "pending" })).toBe(1);
       expect((await store.find("deliveries", { range: { field: "nextAttemptAt", gte: 3 } })).map((doc) => doc._id).sort()).toEqual(["d1", "d3"]);
     });

@@ -25,7 +25,11 @@ describe("parseTrustProxy", () => {
   });
 
   it.each([
-    { value: true, message: /^indiepm: option `trustProxy` is true, which trusts every X-Forwarded-For entry and so lets any client choose its own address for the rate limits; set it to a number of proxy hops/ },
+    {
+      value: true,
+      message:
+        /^indiepm: option `trustProxy` is true, which trusts every X-Forwarded-For entry and so lets any client choose its own address for the rate limits; set it to a number of proxy hops/,
+    },
     { value: "TRUE", message: /is true, which trusts every X-Forwarded-For entry/ },
     { value: "0.0.0.0/0", message: /names "0.0.0.0\/0", every address, which is as permissive as true/ },
     { value: "::/0", message: /as permissive as true/ },
@@ -65,7 +69,13 @@ describe("clientAddressOf: the rightmost untrusted address", () => {
     { what: "one hop", remote: "10.1.2.3", xff: "198.51.100.1, 203.0.113.9", trust: oneHop, client: "203.0.113.9" },
     { what: "two hops", remote: "10.1.2.3", xff: "198.51.100.1, 203.0.113.9", trust: parseTrustProxy(2), client: "198.51.100.1" },
     { what: "several header lines", remote: "127.0.0.1", xff: ["198.51.100.1", "203.0.113.9"], trust: loopback, client: "203.0.113.9" },
-    { what: "chained trusted proxies", remote: "127.0.0.1", xff: "203.0.113.9, 10.0.0.5", trust: parseTrustProxy("loopback, 10.0.0.0/8"), client: "203.0.113.9" },
+    {
+      what: "chained trusted proxies",
+      remote: "127.0.0.1",
+      xff: "203.0.113.9, 10.0.0.5",
+      trust: parseTrustProxy("loopback, 10.0.0.0/8"),
+      client: "203.0.113.9",
+    },
     { what: "every entry trusted: the leftmost", remote: "127.0.0.1", xff: "127.0.0.2", trust: loopback, client: "127.0.0.2" },
     { what: "an IPv4-mapped connection matches IPv4 ranges", remote: "::ffff:127.0.0.1", xff: "203.0.113.9", trust: loopback, client: "203.0.113.9" },
     { what: "IPv6 loopback", remote: "::1", xff: "2001:db8::7", trust: loopback, client: "2001:db8::7" },
@@ -83,6 +93,8 @@ describe("clientAddressOf: the rightmost untrusted address", () => {
     expect(resolve("127.0.0.1", "203.0.113.9")).toBe("127.0.0.1");
     expect(resolve("127.0.0.1", "203.0.113.10")).toBe("127.0.0.1");
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^A request came through a proxy \(it has X-Forwarded-For\) but trustProxy \(indiepm serve --trust-proxy\) is off, so the rate limits count every client of that proxy as one/);
+    expect(warnings[0]).toMatch(
+      /^A request came through a proxy \(it has X-Forwarded-For\) but trustProxy \(indiepm serve --trust-proxy\) is off, so the rate limits count every client of that proxy as one/,
+    );
   });
 });

@@ -132,7 +132,9 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
 
   // A small IndieAuth authorization server on loopback that both sites name (Link header),
   // so each owner can sign in to their web inbox with their own site.
-  const auth = await startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl], port: port(5) }).catch(() => startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl] }));
+  const auth = await startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl], port: port(5) }).catch(() =>
+    startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl] }),
+  );
 
   // The two sites, built by Eleventy with the rel=pm plugin now that the endpoints are known.
   const sitesDir = join(options.dataDir, "sites");
@@ -168,7 +170,10 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   // bob.example.com: his Eleventy site served by Express; one line (pmLink) adds the Link
   // header (§1 step 2), which discovery reads before the page's own <link rel="pm">.
   const bobSite = express();
-  bobSite.use((_req, res, next) => void (res.setHeader("link", auth.linkHeader), next()));
+  bobSite.use((_req, res, next) => {
+    res.setHeader("link", auth.linkHeader);
+    next();
+  });
   bobSite.use(pmLink({ endpoint: bobPmUrl }));
   bobSite.use("/_headers", (_req, res) => void res.status(404).end()); // a static host's file, not a page
   bobSite.use(express.static(join(sitesDir, "bob")));

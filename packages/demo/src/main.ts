@@ -14,13 +14,13 @@ import type { PmServer, SentMessage } from "@indiepm/core";
 import { startDemo } from "./hosts.js";
 import { Tracer } from "./trace.js";
 
-const out = (line = "") => process.stdout.write(line + "\n");
+const out = (line = "") => process.stdout.write(`${line}\n`);
 
 async function settled(pm: PmServer, message: string, timeoutMs = 30_000): Promise<SentMessage> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const sent = (await pm.getMessage(message)).sent;
-    if (sent && sent.deliveries.every((d) => d.status !== "pending")) return sent;
+    if (sent?.deliveries.every((d) => d.status !== "pending")) return sent;
     if (Date.now() > deadline) throw new Error(`The delivery of ${message} did not finish within ${timeoutMs / 1000} s.`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -53,23 +53,43 @@ export async function main(argv: string[]): Promise<number> {
   let ok = true;
   try {
     out("1) Alice writes to Bob by the message flow (PROTOCOL.md §3: one message, one token):");
-    const first = await demo.alicePm.pm.send({ from: demo.aliceSite.url, to: [demo.bobSite.url], subject: "Hello", content: "Hi Bob! This came by the message flow.", flow: "message" });
+    const first = await demo.alicePm.pm.send({
+      from: demo.aliceSite.url,
+      to: [demo.bobSite.url],
+      subject: "Hello",
+      content: "Hi Bob! This came by the message flow.",
+      flow: "message",
+    });
     const firstDone = await settled(demo.alicePm.pm, first.message);
     out(`   → ${firstDone.deliveries.map((d) => `${d.status}${d.error ? ` (${d.error})` : ""}`).join(", ")}: ${first.message}`);
     out();
     out("2) Bob answers by the token flow (PROTOCOL.md §4: one handshake, then one request a message):");
-    const reply = await demo.bobPm.pm.send({ from: demo.bobSite.url, to: [demo.aliceSite.url], subject: "Re: Hello", content: "Hi Alice! This came by the token flow.", inReplyTo: first.message });
+    const reply = await demo.bobPm.pm.send({
+      from: demo.bobSite.url,
+      to: [demo.aliceSite.url],
+      subject: "Re: Hello",
+      content: "Hi Alice! This came by the token flow.",
+      inReplyTo: first.message,
+    });
     const replyDone = await settled(demo.bobPm.pm, reply.message);
     out(`   → ${replyDone.deliveries.map((d) => `${d.status}${d.error ? ` (${d.error})` : ""}`).join(", ")}: ${reply.message}`);
     out();
     out("3) Bob writes again: the standing token is reused, so it is a single deliver:");
-    const again = await demo.bobPm.pm.send({ from: demo.bobSite.url, to: [demo.aliceSite.url], content: "And one more, with no handshake.", inReplyTo: first.message });
+    const again = await demo.bobPm.pm.send({
+      from: demo.bobSite.url,
+      to: [demo.aliceSite.url],
+      content: "And one more, with no handshake.",
+      inReplyTo: first.message,
+    });
     const againDone = await settled(demo.bobPm.pm, again.message);
     out(`   → ${againDone.deliveries.map((d) => `${d.status}${d.error ? ` (${d.error})` : ""}`).join(", ")}: ${again.message}`);
     ok = [firstDone, replyDone, againDone].every((m) => m.deliveries.every((d) => d.status === "delivered"));
     out();
     out("Inboxes:");
-    for (const [who, pm] of [["Bob", demo.bobPm.pm], ["Alice", demo.alicePm.pm]] as const) {
+    for (const [who, pm] of [
+      ["Bob", demo.bobPm.pm],
+      ["Alice", demo.alicePm.pm],
+    ] as const) {
       for (const m of await pm.inbox()) out(`  ${who} got from ${tracer.label(m.sender)}: ${m.name ? `[${m.name}] ` : ""}${m.content}`);
     }
   } catch (error) {
@@ -94,7 +114,9 @@ export async function main(argv: string[]): Promise<number> {
   out(`  curl -i ${demo.bobSite.url}   Bob's page (the Link header)`);
   out(`  curl -H 'Authorization: Bearer ${demo.bobPm.ownerToken}' ${demo.bobPm.url}api/inbox`);
   out(`  INDIEPM_SERVER=${demo.alicePm.url} INDIEPM_TOKEN=${demo.alicePm.ownerToken} pnpm exec indiepm inbox`);
-  out(`  INDIEPM_SERVER=${demo.alicePm.url} INDIEPM_TOKEN=${demo.alicePm.ownerToken} pnpm exec indiepm send --from ${demo.aliceSite.url} --to ${demo.bobSite.url} "Hello again"`);
+  out(
+    `  INDIEPM_SERVER=${demo.alicePm.url} INDIEPM_TOKEN=${demo.alicePm.ownerToken} pnpm exec indiepm send --from ${demo.aliceSite.url} --to ${demo.bobSite.url} "Hello again"`,
+  );
   const stop = async () => {
     await demo.close();
     if (!values.data) await rm(dataDir, { recursive: true, force: true });

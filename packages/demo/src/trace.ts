@@ -26,7 +26,14 @@ export class Tracer {
   print(e: ProtocolEvent): void {
     const what = e.action === "discover" ? "GET, looks for rel=pm" : `POST action=${e.action}`;
     const status = typeof e.status === "number" ? String(e.status) : `error ${e.status}`;
-    const detail = e.action === "discover" && e.detail ? `  (${e.detail.replace(/https?:\/\/[^\s)]+/g, (u) => this.#label(u))})` : e.detail && typeof e.status !== "number" ? `  (${e.detail})` : "";
-    this.#out(`  ${e.flow === "message" ? "§3" : "§4"} step ${e.step}  ${this.#label(e.from).padEnd(19)} → ${this.#label(e.to).padEnd(19)} ${what.padEnd(22)} ${status}${detail}`);
+    const detail =
+      e.action === "discover" && e.detail
+        ? `  (${e.detail.replace(/https?:\/\/[^\s)]+/g, (u) => this.#label(u))})`
+        : e.detail && typeof e.status !== "number"
+          ? `  (${e.detail})`
+          : "";
+    this.#out(
+      `  ${e.flow === "message" ? "§3" : "§4"} step ${e.step}  ${this.#label(e.from).padEnd(19)} → ${this.#label(e.to).padEnd(19)} ${what.padEnd(22)} ${status}${detail}`,
+    );
   }
 }

@@ -37,7 +37,10 @@ function translate(glob: string): string {
         out += "\\{";
         continue;
       }
-      const alternatives = glob.slice(i + 1, close).split(",").map(translate);
+      const alternatives = glob
+        .slice(i + 1, close)
+        .split(",")
+        .map(translate);
       out += `(?:${alternatives.join("|")})`;
       i = close;
     } else {

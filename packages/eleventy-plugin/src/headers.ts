@@ -108,7 +108,9 @@ export function mergeHeaders(existing: string, paths: readonly string[], endpoin
     const indent = /^[ \t]+/.exec(body.find((l) => isIndented(l) && !isComment(l)) ?? "")?.[0] ?? "  ";
     const kept = body.flatMap((line, i) => {
       if (!pmLines.includes(i)) return [line];
-      const rest = splitLinkValue(headerOf(line)!.value).filter((l) => !linkHeaderNamesPm(l)).map((l) => l.trim());
+      const rest = splitLinkValue(headerOf(line)!.value)
+        .filter((l) => !linkHeaderNamesPm(l))
+        .map((l) => l.trim());
       return rest.length > 0 ? [`${indent}Link: ${rest.join(", ")}`] : [];
     });
     lines.splice(ruleStart + 1, body.length, ...kept, `${indent}${MARKER}`, `${indent}${header}`);

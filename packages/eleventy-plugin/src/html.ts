@@ -165,49 +165,52 @@ export function tokenizerHeadInsertionIndex(html: string): number {
   let tagIsMeta = false;
   let metaHasCharset = false;
 
-  const tokenizer = new Tokenizer({ decodeEntities: false }, {
-    ...NO_CALLBACKS,
-    onopentagname(start, end) {
-      const isMeta = nameIs(html, start, end, "meta");
-      if (inHead) {
-        tag = "first";
-      } else if (nameIs(html, start, end, "html")) {
-        tag = "html"; // the html element's own start tag: the head is still to come
-      } else if (nameIs(html, start, end, "head")) {
-        tag = "head";
-      } else {
-        insertAt = start - 1; // any other start tag opens the head by itself, before the tag
-        inHead = true;
-        tag = "first";
-      }
-      tagIsMeta = isMeta;
-      metaHasCharset = false;
-    },
-    onattribname(start, end) {
-      if (tag === "first" && tagIsMeta && nameIs(html, start, end, "charset")) metaHasCharset = true;
-    },
-    onopentagend(endIndex) {
-      endOfStartTag(endIndex);
-    },
-    onselfclosingtag(endIndex) {
-      endOfStartTag(endIndex);
-    },
-    ontext(start, end) {
-      let i = start;
-      while (i < end && (isHtmlSpace(html.charCodeAt(i)) || (i === 0 && html.charCodeAt(0) === 0xfeff))) i++;
-      if (i === end) return;
-      if (!inHead) insertAt = i; // text opens the head by itself
-      stop();
-    },
-    onclosetag(start, end) {
-      if (inHead) return stop();
-      // "before head": these end tags open the head by themselves, the others are ignored.
-      if (nameIs(html, start, end, "head") || nameIs(html, start, end, "body") || nameIs(html, start, end, "html") || nameIs(html, start, end, "br")) {
-        insertAt = start - 2;
+  const tokenizer = new Tokenizer(
+    { decodeEntities: false },
+    {
+      ...NO_CALLBACKS,
+      onopentagname(start, end) {
+        const isMeta = nameIs(html, start, end, "meta");
+        if (inHead) {
+          tag = "first";
+        } else if (nameIs(html, start, end, "html")) {
+          tag = "html"; // the html element's own start tag: the head is still to come
+        } else if (nameIs(html, start, end, "head")) {
+          tag = "head";
+        } else {
+          insertAt = start - 1; // any other start tag opens the head by itself, before the tag
+          inHead = true;
+          tag = "first";
+        }
+        tagIsMeta = isMeta;
+        metaHasCharset = false;
+      },
+      onattribname(start, end) {
+        if (tag === "first" && tagIsMeta && nameIs(html, start, end, "charset")) metaHasCharset = true;
+      },
+      onopentagend(endIndex) {
+        endOfStartTag(endIndex);
+      },
+      onselfclosingtag(endIndex) {
+        endOfStartTag(endIndex);
+      },
+      ontext(start, end) {
+        let i = start;
+        while (i < end && (isHtmlSpace(html.charCodeAt(i)) || (i === 0 && html.charCodeAt(0) === 0xfeff))) i++;
+        if (i === end) return;
+        if (!inHead) insertAt = i; // text opens the head by itself
         stop();
-      }
+      },
+      onclosetag(start, end) {
+        if (inHead) return stop();
+        // "before head": these end tags open the head by themselves, the others are ignored.
+        if (nameIs(html, start, end, "head") || nameIs(html, start, end, "body") || nameIs(html, start, end, "html") || nameIs(html, start, end, "br")) {
+          insertAt = start - 2;
+          stop();
+        }
+      },
     },
-  });
+  );
 
   function endOfStartTag(endIndex: number): void {
     if (tag === "head") {
@@ -259,40 +262,43 @@ export function tokenizerIsWholeDocument(html: string): boolean {
   let templateDepth = 0; // in <template> contents, which are not the document's
   let inNoscript = false; // <noscript> in the head is text to a browser with scripting on
 
-  const tokenizer = new Tokenizer({ decodeEntities: false }, {
-    ...NO_CALLBACKS,
-    ondeclaration(start) {
-      // `<!doctype …>`; any other `<!…>` is a bogus comment to HTML.
-      if (templateDepth === 0 && !inNoscript && nameIs(html, start, Math.min(start + 7, html.length), "doctype")) decide(true);
-    },
-    onopentagname(start, end) {
-      const name = asciiLower(html.slice(start, end));
-      if (templateDepth > 0 || inNoscript) {
+  const tokenizer = new Tokenizer(
+    { decodeEntities: false },
+    {
+      ...NO_CALLBACKS,
+      ondeclaration(start) {
+        // `<!doctype …>`; any other `<!…>` is a bogus comment to HTML.
+        if (templateDepth === 0 && !inNoscript && nameIs(html, start, Math.min(start + 7, html.length), "doctype")) decide(true);
+      },
+      onopentagname(start, end) {
+        const name = asciiLower(html.slice(start, end));
+        if (templateDepth > 0 || inNoscript) {
+          if (name === "template") templateDepth++;
+          return;
+        }
+        if (DOCUMENT_ELEMENTS.has(name)) return decide(true);
+        if (!HEAD_ELEMENTS.has(name)) return decide(false);
         if (name === "template") templateDepth++;
-        return;
-      }
-      if (DOCUMENT_ELEMENTS.has(name)) return decide(true);
-      if (!HEAD_ELEMENTS.has(name)) return decide(false);
-      if (name === "template") templateDepth++;
-      else if (name === "noscript") inNoscript = true;
-      else if (RAW_TEXT_HEAD_ELEMENTS.has(name)) rawText = name;
+        else if (name === "noscript") inNoscript = true;
+        else if (RAW_TEXT_HEAD_ELEMENTS.has(name)) rawText = name;
+      },
+      onclosetag(start, end) {
+        const name = asciiLower(html.slice(start, end));
+        if (name === rawText) rawText = undefined;
+        else if (templateDepth > 0) {
+          if (name === "template") templateDepth--;
+        } else if (inNoscript) {
+          if (name === "noscript") inNoscript = false;
+        } else if (name === "br") decide(false); // `</br>` is read as `<br>`
+      },
+      ontext(start, end) {
+        if (rawText !== undefined || templateDepth > 0 || inNoscript) return;
+        let i = start;
+        while (i < end && (isHtmlSpace(html.charCodeAt(i)) || (i === 0 && html.charCodeAt(0) === 0xfeff))) i++;
+        if (i < end) decide(false);
+      },
     },
-    onclosetag(start, end) {
-      const name = asciiLower(html.slice(start, end));
-      if (name === rawText) rawText = undefined;
-      else if (templateDepth > 0) {
-        if (name === "template") templateDepth--;
-      } else if (inNoscript) {
-        if (name === "noscript") inNoscript = false;
-      } else if (name === "br") decide(false); // `</br>` is read as `<br>`
-    },
-    ontext(start, end) {
-      if (rawText !== undefined || templateDepth > 0 || inNoscript) return;
-      let i = start;
-      while (i < end && (isHtmlSpace(html.charCodeAt(i)) || (i === 0 && html.charCodeAt(0) === 0xfeff))) i++;
-      if (i < end) decide(false);
-    },
-  });
+  );
 
   let stopped = false;
   function decide(whole: boolean): void {
@@ -312,15 +318,18 @@ function decodeAttribute(raw: string, quote: QuoteType): string {
   const q = quote === QuoteType.Single ? "'" : quote === QuoteType.Double ? '"' : "";
   const source = `<x a=${q}${raw}${q}>`;
   let out = "";
-  const tokenizer = new Tokenizer({ decodeEntities: true }, {
-    ...NO_CALLBACKS,
-    onattribdata(start, end) {
-      out += source.slice(start, end);
+  const tokenizer = new Tokenizer(
+    { decodeEntities: true },
+    {
+      ...NO_CALLBACKS,
+      onattribdata(start, end) {
+        out += source.slice(start, end);
+      },
+      onattribentity(codepoint) {
+        out += String.fromCodePoint(codepoint);
+      },
     },
-    onattribentity(codepoint) {
-      out += String.fromCodePoint(codepoint);
-    },
-  });
+  );
   tokenizer.write(source);
   tokenizer.end();
   return out;
@@ -379,10 +388,7 @@ const SIMPLE_LINK = new RegExp(`<link(${ATTRIBUTES})>`, "iy");
 /** How `pmLinkElement` starts (`<link rel="pm" href="`): such a link, its value without `"` or `<`, is read without parsing. */
 const OWN_LINK_START = pmLinkElement("").slice(0, -'">'.length);
 /** One attribute, its parts captured: leading whitespace, name, and a double-quoted, single-quoted or unquoted value. */
-const ATTRIBUTE_PARTS = new RegExp(
-  `(${WS}+)([^\\t\\n\\f\\r "'<>/=]+)(?:${WS}*=${WS}*(?:"([^"]*)"|'([^']*)'|([^\\t\\n\\f\\r "'=<>\`]+)))?`,
-  "y",
-);
+const ATTRIBUTE_PARTS = new RegExp(`(${WS}+)([^\\t\\n\\f\\r "'<>/=]+)(?:${WS}*=${WS}*(?:"([^"]*)"|'([^']*)'|([^\\t\\n\\f\\r "'=<>\`]+)))?`, "y");
 
 /**
  * The first rel=pm `<link>` of a page whose head, up to that link, is of the simple shape
@@ -405,7 +411,14 @@ export function simpleHeadPmLink(html: string, candidate?: number): { link: PmLi
     if (valueEnd !== -1 && html.charCodeAt(valueEnd + 1) === 0x3e /* > */) {
       const raw = html.slice(valueStart, valueEnd);
       if (!raw.includes("<")) {
-        const link: PmLinkInPage = { element: "link", href: decodeAttribute(raw, QuoteType.Double), nameEnd: valueStart - 2, valueStart, valueEnd, quote: QuoteType.Double };
+        const link: PmLinkInPage = {
+          element: "link",
+          href: decodeAttribute(raw, QuoteType.Double),
+          nameEnd: valueStart - 2,
+          valueStart,
+          valueEnd,
+          quote: QuoteType.Double,
+        };
         return { link, end: valueEnd + 2 };
       }
     }
@@ -454,51 +467,54 @@ export function tokenizerFindPmLinks(html: string, options: { all?: boolean } = 
   let name: string | undefined;
   let current: Attribute | undefined;
 
-  const tokenizer = new Tokenizer({ decodeEntities: false }, {
-    ...NO_CALLBACKS,
-    onopentagname(start, end) {
-      element = undefined;
-      if (nameIs(html, start, end, "template")) templateDepth++;
-      else if (templateDepth === 0 && nameIs(html, start, end, "a")) element = "a";
-      else if (templateDepth === 0 && nameIs(html, start, end, "link")) element = "link";
-      if (element) attributes = new Map();
+  const tokenizer = new Tokenizer(
+    { decodeEntities: false },
+    {
+      ...NO_CALLBACKS,
+      onopentagname(start, end) {
+        element = undefined;
+        if (nameIs(html, start, end, "template")) templateDepth++;
+        else if (templateDepth === 0 && nameIs(html, start, end, "a")) element = "a";
+        else if (templateDepth === 0 && nameIs(html, start, end, "link")) element = "link";
+        if (element) attributes = new Map();
+      },
+      onattribname(start, end) {
+        if (!element) return;
+        name = asciiLower(html.slice(start, end));
+        current = { nameEnd: end, valueStart: -1, valueEnd: -1, quote: QuoteType.NoValue };
+      },
+      onattribdata(start, end) {
+        if (!current) return;
+        if (current.valueStart === -1) current.valueStart = start;
+        current.valueEnd = end;
+      },
+      onattribend(quote) {
+        if (!current || name === undefined) return;
+        current.quote = quote;
+        if (!attributes.has(name)) attributes.set(name, current); // of a repeated attribute the first wins
+        current = undefined;
+        name = undefined;
+      },
+      onopentagend() {
+        endOfStartTag();
+      },
+      onselfclosingtag() {
+        endOfStartTag();
+      },
+      onclosetag(start, end) {
+        if (templateDepth > 0 && nameIs(html, start, end, "template")) templateDepth--;
+      },
     },
-    onattribname(start, end) {
-      if (!element) return;
-      name = asciiLower(html.slice(start, end));
-      current = { nameEnd: end, valueStart: -1, valueEnd: -1, quote: QuoteType.NoValue };
-    },
-    onattribdata(start, end) {
-      if (!current) return;
-      if (current.valueStart === -1) current.valueStart = start;
-      current.valueEnd = end;
-    },
-    onattribend(quote) {
-      if (!current || name === undefined) return;
-      current.quote = quote;
-      if (!attributes.has(name)) attributes.set(name, current); // of a repeated attribute the first wins
-      current = undefined;
-      name = undefined;
-    },
-    onopentagend() {
-      endOfStartTag();
-    },
-    onselfclosingtag() {
-      endOfStartTag();
-    },
-    onclosetag(start, end) {
-      if (templateDepth > 0 && nameIs(html, start, end, "template")) templateDepth--;
-    },
-  });
+  );
 
-  const valueOf = (a: Attribute): string => attributeValue(html, a);
+  const valueOfAttribute = (a: Attribute): string => attributeValue(html, a);
 
   function endOfStartTag(): void {
     if (!element) return;
     const rel = attributes.get("rel");
     const href = attributes.get("href");
-    if (rel && href && relHasPm(valueOf(rel))) {
-      found.push({ element, href: valueOf(href), ...href });
+    if (rel && href && relHasPm(valueOfAttribute(rel))) {
+      found.push({ element, href: valueOfAttribute(href), ...href });
       if (!options.all) tokenizer.pause();
     }
     element = undefined;

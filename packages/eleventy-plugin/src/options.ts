@@ -42,11 +42,7 @@ export interface IndiepmPluginOptions {
   shortcode?: boolean | string;
 }
 
-export type PageScope =
-  | { kind: "all" }
-  | { kind: "home" }
-  | { kind: "none" }
-  | { kind: "globs"; patterns: readonly string[]; regexps: readonly RegExp[] };
+export type PageScope = { kind: "all" } | { kind: "home" } | { kind: "none" } | { kind: "globs"; patterns: readonly string[]; regexps: readonly RegExp[] };
 
 export interface ResolvedOptions {
   /** The endpoint in canonical form (`new URL(endpoint).href`, PROTOCOL.md "URLs"). */
@@ -74,17 +70,64 @@ const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
  * special keys); every key starting `eleventy` is refused too.
  */
 const ELEVENTY_DATA_KEYS = new Set([
-  "pkg", "page", "content", "collections", "permalink", "layout", "pagination", "tags", "date",
-  "templateEngineOverride", "dynamicPermalink", "permalinkBypassOutputDir",
+  "pkg",
+  "page",
+  "content",
+  "collections",
+  "permalink",
+  "layout",
+  "pagination",
+  "tags",
+  "date",
+  "templateEngineOverride",
+  "dynamicPermalink",
+  "permalinkBypassOutputDir",
 ]);
 /** Nunjucks' and LiquidJS's own tags: a shortcode of that name would shadow or break them. */
 const BUILT_IN_TAGS = new Set([
   // Nunjucks
-  "if", "elif", "elseif", "else", "endif", "for", "endfor", "asyncEach", "asyncAll", "macro", "call", "set", "extends",
-  "block", "include", "import", "from", "raw", "verbatim", "filter", "switch", "case", "default",
+  "if",
+  "elif",
+  "elseif",
+  "else",
+  "endif",
+  "for",
+  "endfor",
+  "asyncEach",
+  "asyncAll",
+  "macro",
+  "call",
+  "set",
+  "extends",
+  "block",
+  "include",
+  "import",
+  "from",
+  "raw",
+  "verbatim",
+  "filter",
+  "switch",
+  "case",
+  "default",
   // LiquidJS
-  "assign", "capture", "case", "when", "comment", "cycle", "decrement", "increment", "echo", "liquid", "layout",
-  "render", "tablerow", "unless", "break", "continue", "elsif", "inline",
+  "assign",
+  "capture",
+  "case",
+  "when",
+  "comment",
+  "cycle",
+  "decrement",
+  "increment",
+  "echo",
+  "liquid",
+  "layout",
+  "render",
+  "tablerow",
+  "unless",
+  "break",
+  "continue",
+  "elsif",
+  "inline",
 ]);
 const EXAMPLE = `{ endpoint: "https://pm.example.com/" }`;
 
@@ -143,7 +186,9 @@ function checkPages(value: unknown): PageScope {
   if (value === "none") return { kind: "none" };
   const patterns = typeof value === "string" ? [value] : Array.isArray(value) ? (value as unknown[]) : undefined;
   if (!patterns || patterns.length === 0 || patterns.some((p) => typeof p !== "string" || p.trim() === "")) {
-    throw configError(`option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got ${describeValue(value)}.`);
+    throw configError(
+      `option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got ${describeValue(value)}.`,
+    );
   }
   const strings = patterns as string[];
   return { kind: "globs", patterns: strings, regexps: strings.map(globToRegExp) };
@@ -153,7 +198,9 @@ function checkGlobalData(value: unknown): string | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return DEFAULT_GLOBAL_DATA;
   if (typeof value !== "string" || !IDENTIFIER.test(value)) {
-    throw configError(`option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got ${describeValue(value)}.`);
+    throw configError(
+      `option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got ${describeValue(value)}.`,
+    );
   }
   if (ELEVENTY_DATA_KEYS.has(value) || /^eleventy/i.test(value)) {
     throw configError(`option \`globalData\` is ${describeValue(value)}, a data key Eleventy uses; choose another name such as "pmEndpoint".`);
@@ -165,7 +212,9 @@ function checkShortcode(value: unknown): string | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return DEFAULT_SHORTCODE;
   if (typeof value !== "string" || !IDENTIFIER.test(value)) {
-    throw configError(`option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got ${describeValue(value)}.`);
+    throw configError(
+      `option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got ${describeValue(value)}.`,
+    );
   }
   if (BUILT_IN_TAGS.has(value)) {
     throw configError(`option \`shortcode\` is ${describeValue(value)}, a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".`);

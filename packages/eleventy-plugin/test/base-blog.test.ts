@@ -60,14 +60,18 @@ layout: layouts/base.njk
 </ul>
 `,
   "_includes/layouts/home.njk": "---\nlayout: layouts/base.njk\n---\n{{ content | safe }}\n",
-  "index.njk": '---\nlayout: layouts/home.njk\n---\n<h1>Latest posts</h1>\n<ul>{% for post in collections.posts | reverse %}<li><a href="{{ post.url }}">{{ post.data.title }}</a></li>{% endfor %}</ul>\n<p>More in <a href="blog.njk">the archive</a>.</p>\n',
-  "blog.njk": '---\nlayout: layouts/home.njk\npermalink: /blog/\n---\n<h1>Archive</h1>\n<ul>{% for post in collections.posts %}<li><a href="{{ post.url }}">{{ post.data.title }}</a></li>{% endfor %}</ul>\n',
+  "index.njk":
+    '---\nlayout: layouts/home.njk\n---\n<h1>Latest posts</h1>\n<ul>{% for post in collections.posts | reverse %}<li><a href="{{ post.url }}">{{ post.data.title }}</a></li>{% endfor %}</ul>\n<p>More in <a href="blog.njk">the archive</a>.</p>\n',
+  "blog.njk":
+    '---\nlayout: layouts/home.njk\npermalink: /blog/\n---\n<h1>Archive</h1>\n<ul>{% for post in collections.posts %}<li><a href="{{ post.url }}">{{ post.data.title }}</a></li>{% endfor %}</ul>\n',
   "blog/firstpost.md":
     "---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my first post.\ndate: 2018-05-01\n---\nLeverage agile frameworks to provide a robust synopsis, as [the second post](./secondpost.md) says.\n\n## Section Header\n\n```js\nconsole.log('<head>');\n```\n",
-  "blog/secondpost.md": "---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my second post.\ndate: 2018-07-04\n---\n<!-- A comment first -->\n\nBring to the table win-win survival strategies. Go [home](/).\n",
+  "blog/secondpost.md":
+    "---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my second post.\ndate: 2018-07-04\n---\n<!-- A comment first -->\n\nBring to the table win-win survival strategies. Go [home](/).\n",
   "blog/fourthpost/fourthpost.md":
     '---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my fourth post\ndate: 2018-09-30\n---\n<img src="./possum.png" alt="A possum parent and two possum kids">\n\nCapitalize on low hanging fruit.\n\n## Section Header\n',
-  "blog/fifthpost.md": "---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my fifth post\ndate: 2023-01-23\n---\n<title>A title element</title>\n<meta name=\"x\" content=\"y\">\n\nA post that starts with head elements is still a fragment.\n",
+  "blog/fifthpost.md":
+    '---\nlayout: layouts/post.njk\ntags: posts\ntitle: This is my fifth post\ndate: 2023-01-23\n---\n<title>A title element</title>\n<meta name="x" content="y">\n\nA post that starts with head elements is still a fragment.\n',
 };
 
 type FeedType = "atom" | "rss" | "json";
@@ -105,35 +109,48 @@ afterEach(async () => {
   await Promise.all(sites.splice(0).map((s) => s.remove()));
 });
 
-const HTML_PAGES = ["index.html", "blog/index.html", "blog/firstpost/index.html", "blog/secondpost/index.html", "blog/fourthpost/index.html", "blog/fifthpost/index.html"];
+const HTML_PAGES = [
+  "index.html",
+  "blog/index.html",
+  "blog/firstpost/index.html",
+  "blog/secondpost/index.html",
+  "blog/fourthpost/index.html",
+  "blog/fifthpost/index.html",
+];
 
 describe("eleventy-base-blog v9: feedPlugin with renderTransforms, HtmlBase, InputPathToUrl, the image transform", () => {
-  it.each<FeedType>(["atom", "rss", "json"])("the %s feed is byte for byte the same with and without the plugin; every page gets the link once", async (type) => {
-    const feedPath = type === "json" ? "feed/feed.json" : "feed/feed.xml";
-    const without = await baseBlog();
-    await buildWrite(without, { config: baseBlogConfig(type) });
-    const withPlugin = await baseBlog();
-    await buildWrite(withPlugin, { config: baseBlogConfig(type, {}) });
+  it.each<FeedType>(["atom", "rss", "json"])(
+    "the %s feed is byte for byte the same with and without the plugin; every page gets the link once",
+    async (type) => {
+      const feedPath = type === "json" ? "feed/feed.json" : "feed/feed.xml";
+      const without = await baseBlog();
+      await buildWrite(without, { config: baseBlogConfig(type) });
+      const withPlugin = await baseBlog();
+      await buildWrite(withPlugin, { config: baseBlogConfig(type, {}) });
 
-    const feed = await withPlugin.read(feedPath);
-    expect(feed).toBe(await without.read(feedPath));
-    expect(feed).not.toMatch(/rel=(?:\\?"|&quot;|&#34;)?pm/);
-    // The feed's entries did go through the transforms (so ours saw them too): the image
-    // transform's <picture>, InputPathToUrl's /blog/secondpost/, absolute URLs from the base.
-    expect(feed).toMatch(/picture/);
-    expect(feed).toContain("https://example.com/blog/secondpost/");
+      const feed = await withPlugin.read(feedPath);
+      expect(feed).toBe(await without.read(feedPath));
+      expect(feed).not.toMatch(/rel=(?:\\?"|&quot;|&#34;)?pm/);
+      // The feed's entries did go through the transforms (so ours saw them too): the image
+      // transform's <picture>, InputPathToUrl's /blog/secondpost/, absolute URLs from the base.
+      expect(feed).toMatch(/picture/);
+      expect(feed).toContain("https://example.com/blog/secondpost/");
 
-    for (const page of HTML_PAGES) {
-      const html = await withPlugin.read(page);
-      expect(count(html, 'rel="pm"'), page).toBe(1);
-      expect(html, page).toContain(`<meta charset="utf-8">${LINK}\n`);
-      expect(html.replace(LINK, ""), page).toBe(await without.read(page));
-    }
-    expect((await readdir(join(withPlugin.output, "blog", "fourthpost"))).filter((f) => f.endsWith(".webp"))).toHaveLength(1);
-  });
+      for (const page of HTML_PAGES) {
+        const html = await withPlugin.read(page);
+        expect(count(html, 'rel="pm"'), page).toBe(1);
+        expect(html, page).toContain(`<meta charset="utf-8">${LINK}\n`);
+        expect(html.replace(LINK, ""), page).toBe(await without.read(page));
+      }
+      expect((await readdir(join(withPlugin.output, "blog", "fourthpost"))).filter((f) => f.endsWith(".webp"))).toHaveLength(1);
+    },
+  );
 
   it("with `headers`, a feed's fragment does not stand for its page: a post naming another endpoint keeps it out of _headers", async () => {
-    const other = { "blog/thirdpost.md": '---\nlayout: layouts/post.njk\ntags: posts\ntitle: Third\ndate: 2018-08-24\n---\nWrite to me <a rel="pm" href="https://pm.elsewhere.example/">privately</a>.\n' };
+    const other = {
+      "blog/thirdpost.md":
+        '---\nlayout: layouts/post.njk\ntags: posts\ntitle: Third\ndate: 2018-08-24\n---\nWrite to me <a rel="pm" href="https://pm.elsewhere.example/">privately</a>.\n',
+    };
     const s = await baseBlog(other);
     await buildWrite(s, { config: baseBlogConfig("atom", { headers: true }) });
     expect(await s.read("blog/thirdpost/index.html")).not.toContain(LINK);

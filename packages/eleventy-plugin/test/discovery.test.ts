@@ -59,7 +59,8 @@ describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
 
   const build = async (options: Record<string, unknown>): Promise<Site> => {
     const site = await createSite({
-      "_includes/base.njk": '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{{ title }}</title>\n</head>\n<body>{{ content | safe }}</body>\n</html>\n',
+      "_includes/base.njk":
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{{ title }}</title>\n</head>\n<body>{{ content | safe }}</body>\n</html>\n',
       "index.md": "---\nlayout: base.njk\ntitle: Alice\n---\n# Alice\n\nHello.\n",
     });
     cleanups.push(() => site.remove());
@@ -70,7 +71,10 @@ describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
   const discover = async (site: Site, serveOptions: { headersFile?: boolean } = {}) => {
     const { url, server } = await serve(site.output, serveOptions);
     http = createHttpClient({ dev: true });
-    cleanups.push(() => new Promise((r) => server.close(r)), () => http.close());
+    cleanups.push(
+      () => new Promise((r) => server.close(r)),
+      () => http.close(),
+    );
     return { url, found: await discoverEndpoint(url, http, { dev: true }) };
   };
 

@@ -45,9 +45,11 @@ afterEach(async () => {
   await Promise.all(sites.splice(0).map((s) => s.remove()));
 });
 
-const withPlugin = (options: Record<string, unknown> = {}) => (eleventyConfig: any) => {
-  eleventyConfig.addPlugin(indiepm, { endpoint: E, ...options });
-};
+const withPlugin =
+  (options: Record<string, unknown> = {}) =>
+  (eleventyConfig: any) => {
+    eleventyConfig.addPlugin(indiepm, { endpoint: E, ...options });
+  };
 
 const byUrl = (pages: { url: string | false; content: string }[]) => Object.fromEntries(pages.map((p) => [String(p.url), p.content]));
 
@@ -95,7 +97,8 @@ describe("every HTML page names the endpoint", () => {
   it("a page that already names a rel=pm endpoint is left as it is; `replace` rewrites it", async () => {
     const files = {
       "same.njk": `---\npermalink: /same/\n---\n<!doctype html><head><link rel="pm" href="${E}"></head>`,
-      "other.njk": '---\npermalink: /other/\n---\n<!doctype html><head><title>x</title></head><body><a rel="pm" href="https://pm.elsewhere.example/">write</a></body>',
+      "other.njk":
+        '---\npermalink: /other/\n---\n<!doctype html><head><title>x</title></head><body><a rel="pm" href="https://pm.elsewhere.example/">write</a></body>',
     };
     const kept = byUrl(await buildJson(await site(files), { config: withPlugin() }));
     expect(kept["/same/"]).toBe(`<!doctype html><head><link rel="pm" href="${E}"></head>`);
@@ -150,7 +153,8 @@ describe("the `shortcode` and `globalData` options: nothing in the site's namesp
     const s = await site({
       "a.njk": "---\npermalink: /a/\n---\n<!doctype html><head><title>a</title>{% pmLink %}</head><p>{{ pmEndpoint }}</p>",
       "b.liquid": "---\npermalink: /b/\n---\n<!doctype html><head><title>b</title>{% pmLink %}</head><p>{{ pmEndpoint }}</p>",
-      "c.11ty.js": "export default { data: { permalink: '/c/' }, render(data) { return `<!doctype html><head><title>c</title>${this.pmLink()}</head><p>${data.pmEndpoint}</p>`; } };\n",
+      "c.11ty.js":
+        "export default { data: { permalink: '/c/' }, render(data) { return `<!doctype html><head><title>c</title>${this.pmLink()}</head><p>${data.pmEndpoint}</p>`; } };\n",
     });
     const pages = byUrl(await buildJson(s, { config: withPlugin({ pages: "none", shortcode: true, globalData: true }) }));
     for (const name of ["a", "b", "c"]) {
@@ -171,7 +175,11 @@ describe("the `shortcode` and `globalData` options: nothing in the site's namesp
       Object.fromEntries(
         (["universal", "nunjucks", "liquid", "javascript"] as const).map((engine) => [
           engine,
-          Object.fromEntries(Object.entries(config[engine]).filter(([, map]) => map && typeof map === "object").map(([kind, map]) => [kind, Object.keys(map as object).sort()])),
+          Object.fromEntries(
+            Object.entries(config[engine])
+              .filter(([, map]) => map && typeof map === "object")
+              .map(([kind, map]) => [kind, Object.keys(map as object).sort()]),
+          ),
         ]),
       );
     const seen: Record<string, unknown> = {};
@@ -187,14 +195,17 @@ describe("the `shortcode` and `globalData` options: nothing in the site's namesp
       );
     const plain = await build(false)();
     const plugged = await build(true)();
-    expect(seen["true"]).toEqual(seen["false"]);
+    expect(seen.true).toEqual(seen.false);
     expect(plugged["/keys.json"]).toBe(plain["/keys.json"]);
     expect(JSON.parse(plugged["/keys.json"]!).pmEndpoint).toBe("https://mine.example/");
     expect(plugged["/"]).toBe(`<!doctype html><head>${LINK}<!-- the site's own --></head><p>https://mine.example/</p>`);
   });
 
   it("`shortcode` and `globalData` take a name of the site's choosing", async () => {
-    const s = await site({ "index.njk": "<!doctype html><head>{% pmHead %}</head><p>{{ myPm }}</p>", "other.liquid": "---\npermalink: /other/\n---\n<!doctype html><head>{% pmLink %}</head>" });
+    const s = await site({
+      "index.njk": "<!doctype html><head>{% pmHead %}</head><p>{{ myPm }}</p>",
+      "other.liquid": "---\npermalink: /other/\n---\n<!doctype html><head>{% pmLink %}</head>",
+    });
     const config = (c: any) => {
       c.addShortcode("pmLink", () => "<!-- the site's own -->");
       c.addPlugin(indiepm, { endpoint: E, pages: "none", shortcode: "pmHead", globalData: "myPm" });
@@ -207,29 +218,90 @@ describe("the `shortcode` and `globalData` options: nothing in the site's namesp
   // Each row: what the site has, what the plugin is asked for, the sentence that stops the build.
   const P = "@indiepm/eleventy-plugin: option ";
   const SC = "choose another name for it, or leave `shortcode` out and let the plugin place the link.";
-  const collisions: { name: string; files?: Record<string, string>; before?: (c: any) => void; options: Record<string, unknown>; after?: (c: any) => void; message: string }[] = [
-    { name: "a shortcode of that name", before: (c) => c.addShortcode("pmLink", () => ""), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
-    { name: "a Liquid tag of that name", before: (c) => c.addLiquidTag("pmHead", () => ({ parse() {}, render() { return ""; } })), options: { shortcode: "pmHead" }, message: `${P}\`shortcode\` is "pmHead", but the site already has a shortcode, tag or filter of that name; ${SC}` },
-    { name: "a filter of that name (the same `this.name` in JavaScript templates)", before: (c) => c.addFilter("pmLink", (x: unknown) => x), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
-    { name: "a paired shortcode of that name", before: (c) => c.addPairedShortcode("pmLink", (x: string) => x), options: { shortcode: true }, message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}` },
+  const collisions: {
+    name: string;
+    files?: Record<string, string>;
+    before?: (c: any) => void;
+    options: Record<string, unknown>;
+    after?: (c: any) => void;
+    message: string;
+  }[] = [
+    {
+      name: "a shortcode of that name",
+      before: (c) => c.addShortcode("pmLink", () => ""),
+      options: { shortcode: true },
+      message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}`,
+    },
+    {
+      name: "a Liquid tag of that name",
+      before: (c) =>
+        c.addLiquidTag("pmHead", () => ({
+          parse() {},
+          render() {
+            return "";
+          },
+        })),
+      options: { shortcode: "pmHead" },
+      message: `${P}\`shortcode\` is "pmHead", but the site already has a shortcode, tag or filter of that name; ${SC}`,
+    },
+    {
+      name: "a filter of that name (the same `this.name` in JavaScript templates)",
+      before: (c) => c.addFilter("pmLink", (x: unknown) => x),
+      options: { shortcode: true },
+      message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}`,
+    },
+    {
+      name: "a paired shortcode of that name",
+      before: (c) => c.addPairedShortcode("pmLink", (x: string) => x),
+      options: { shortcode: true },
+      message: `${P}\`shortcode\` is "pmLink", but the site already has a shortcode, tag or filter of that name; ${SC}`,
+    },
     {
       name: "a shortcode of that name added by a plugin after this one",
       options: { shortcode: true },
       after: (c) => c.addPlugin((inner: any) => inner.addShortcode("pmLink", () => "")),
       message: `${P}\`shortcode\` is "pmLink", but a shortcode, tag or filter of that name was added after the plugin (by the config or another plugin); ${SC}`,
     },
-    { name: "a built-in tag", options: { shortcode: "include" }, message: `${P}\`shortcode\` is "include", a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".` },
-    { name: "global data of that name", before: (c) => c.addGlobalData("pmEndpoint", "x"), options: { globalData: true }, message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.` },
-    { name: "a Nunjucks global of that name", before: (c) => c.addNunjucksGlobal("pm", "x"), options: { globalData: "pm" }, message: `${P}\`globalData\` is "pm", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.` },
-    { name: "a _data file of that name", files: { "_data/pmEndpoint.json": '"x"' }, options: { globalData: true }, message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key in src/_data/pmEndpoint.json; choose another name.` },
-    { name: "a _data folder of that name", files: { "_data/pm/inbox.js": "export default 1;\n" }, options: { globalData: "pm" }, message: `${P}\`globalData\` is "pm", but the site already defines that key in src/_data/pm/inbox.js; choose another name.` },
+    {
+      name: "a built-in tag",
+      options: { shortcode: "include" },
+      message: `${P}\`shortcode\` is "include", a built-in Nunjucks or Liquid tag; choose another name such as "pmLink".`,
+    },
+    {
+      name: "global data of that name",
+      before: (c) => c.addGlobalData("pmEndpoint", "x"),
+      options: { globalData: true },
+      message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.`,
+    },
+    {
+      name: "a Nunjucks global of that name",
+      before: (c) => c.addNunjucksGlobal("pm", "x"),
+      options: { globalData: "pm" },
+      message: `${P}\`globalData\` is "pm", but the site already defines that key (addGlobalData or addNunjucksGlobal); choose another name.`,
+    },
+    {
+      name: "a _data file of that name",
+      files: { "_data/pmEndpoint.json": '"x"' },
+      options: { globalData: true },
+      message: `${P}\`globalData\` is "pmEndpoint", but the site already defines that key in src/_data/pmEndpoint.json; choose another name.`,
+    },
+    {
+      name: "a _data folder of that name",
+      files: { "_data/pm/inbox.js": "export default 1;\n" },
+      options: { globalData: "pm" },
+      message: `${P}\`globalData\` is "pm", but the site already defines that key in src/_data/pm/inbox.js; choose another name.`,
+    },
     {
       name: "global data of that name added by a plugin after this one",
       options: { globalData: true },
       after: (c) => c.addPlugin((inner: any) => inner.addGlobalData("pmEndpoint", "x")),
       message: `${P}\`globalData\` is "pmEndpoint", but that key was defined again after the plugin (by the config or another plugin); choose another name.`,
     },
-    { name: "a key Eleventy uses", options: { globalData: "page" }, message: `${P}\`globalData\` is "page", a data key Eleventy uses; choose another name such as "pmEndpoint".` },
+    {
+      name: "a key Eleventy uses",
+      options: { globalData: "page" },
+      message: `${P}\`globalData\` is "page", a data key Eleventy uses; choose another name such as "pmEndpoint".`,
+    },
   ];
   it.each(collisions)("a collision stops the build: $name", async ({ files, before, options, after, message }) => {
     const s = await site({ "index.njk": "<!doctype html><head></head>", ...files });
@@ -302,7 +374,12 @@ describe("options", () => {
     indiepm(fake, { endpoint: E });
     expect(ranges).toEqual([manifest["11ty"].compatibility]);
     expect(manifest["11ty"].compatibility).toBe(">=3.0.0");
-    const tooOld = { ...fake, versionCheck: () => { throw new Error("incompatible Eleventy"); } };
+    const tooOld = {
+      ...fake,
+      versionCheck: () => {
+        throw new Error("incompatible Eleventy");
+      },
+    };
     expect(() => indiepm(tooOld, { endpoint: E })).toThrow("incompatible Eleventy");
   });
 
@@ -316,8 +393,16 @@ describe("ESM and CommonJS config files", () => {
   const page = { "index.html": "<!doctype html><head><title>t</title></head>" };
 
   it.each([
-    ["eleventy.config.cjs (require)", "eleventy.config.cjs", `const indiepm = require("@indiepm/eleventy-plugin");\nmodule.exports = function (eleventyConfig) {\n  eleventyConfig.addPlugin(indiepm, { endpoint: "${E}" });\n};\n`],
-    ["eleventy.config.mjs (import)", "eleventy.config.mjs", `import indiepm from "@indiepm/eleventy-plugin";\nexport default function (eleventyConfig) {\n  eleventyConfig.addPlugin(indiepm, { endpoint: "${E}" });\n}\n`],
+    [
+      "eleventy.config.cjs (require)",
+      "eleventy.config.cjs",
+      `const indiepm = require("@indiepm/eleventy-plugin");\nmodule.exports = function (eleventyConfig) {\n  eleventyConfig.addPlugin(indiepm, { endpoint: "${E}" });\n};\n`,
+    ],
+    [
+      "eleventy.config.mjs (import)",
+      "eleventy.config.mjs",
+      `import indiepm from "@indiepm/eleventy-plugin";\nexport default function (eleventyConfig) {\n  eleventyConfig.addPlugin(indiepm, { endpoint: "${E}" });\n}\n`,
+    ],
   ])("%s", async (_name, file, source) => {
     // The package is linked into the site's node_modules as an install would put it;
     // the config loads its built dist (run `tsc -b` first, as `pnpm test` does).

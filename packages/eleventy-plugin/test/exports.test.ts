@@ -21,7 +21,11 @@ describe("exports", () => {
       import(${JSON.stringify(`${PACKAGE_DIR}dist/index.js`)}).then((esm) => {
         process.stdout.write(JSON.stringify({ type: typeof plugin, same: plugin === esm.default, name: plugin.eleventyPackage, unique: plugin.eleventyPluginOptions.unique }));
       });`;
-    const out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    const out = execFileSync(process.execPath, ["-e", script], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_OPTIONS: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     expect(JSON.parse(out)).toEqual({ type: "function", same: true, name: "@indiepm/eleventy-plugin", unique: true });
   });
 });

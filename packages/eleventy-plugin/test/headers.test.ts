@@ -30,13 +30,13 @@ describe("mergeHeaders", () => {
     },
     {
       name: "the site's own rel=pm for that path is left alone",
-      existing: "/\n  Link: <https://pm.elsewhere.example/>; rel=\"pm\"\n",
+      existing: '/\n  Link: <https://pm.elsewhere.example/>; rel="pm"\n',
       paths: ["/"],
-      expected: "/\n  Link: <https://pm.elsewhere.example/>; rel=\"pm\"\n",
+      expected: '/\n  Link: <https://pm.elsewhere.example/>; rel="pm"\n',
     },
     {
       name: "with replace, the site's rel=pm link goes and its other links stay",
-      existing: "/\n    Link: </a.css>; rel=preload, <https://pm.elsewhere.example/>; rel=\"me pm\"\n",
+      existing: '/\n    Link: </a.css>; rel=preload, <https://pm.elsewhere.example/>; rel="me pm"\n',
       paths: ["/"],
       replace: true,
       expected: `/\n    Link: </a.css>; rel=preload\n    ${MARKER}\n    ${H}\n`,

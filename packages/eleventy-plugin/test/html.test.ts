@@ -41,52 +41,169 @@ interface Row {
 }
 
 const inserted: Row[] = [
-  { name: "after <head>", input: "<!doctype html><html><head><title>t</title></head><body>x</body></html>", expected: "<!doctype html><html><head>LINK<title>t</title></head><body>x</body></html>" },
-  { name: "<HEAD> in upper case, with attributes", input: '<!DOCTYPE html>\n<HTML LANG="en">\n<HEAD PROFILE="x">\n<TITLE>t</TITLE>', expected: '<!DOCTYPE html>\n<HTML LANG="en">\n<HEAD PROFILE="x">LINK\n<TITLE>t</TITLE>' },
-  { name: "after a leading <meta charset>", input: '<!doctype html><head>\n  <meta charset="utf-8">\n  <title>t</title>', expected: '<!doctype html><head>\n  <meta charset="utf-8">LINK\n  <title>t</title>' },
-  { name: "<META CHARSET=utf-8> after a comment", input: "<!doctype html><head><!-- c --><META CHARSET=utf-8><title>t</title>", expected: "<!doctype html><head><!-- c --><META CHARSET=utf-8>LINK<title>t</title>" },
-  { name: "a first <meta> without charset stays after the link", input: '<!doctype html><head><meta name="x" content="y">', expected: '<!doctype html><head>LINK<meta name="x" content="y">' },
+  {
+    name: "after <head>",
+    input: "<!doctype html><html><head><title>t</title></head><body>x</body></html>",
+    expected: "<!doctype html><html><head>LINK<title>t</title></head><body>x</body></html>",
+  },
+  {
+    name: "<HEAD> in upper case, with attributes",
+    input: '<!DOCTYPE html>\n<HTML LANG="en">\n<HEAD PROFILE="x">\n<TITLE>t</TITLE>',
+    expected: '<!DOCTYPE html>\n<HTML LANG="en">\n<HEAD PROFILE="x">LINK\n<TITLE>t</TITLE>',
+  },
+  {
+    name: "after a leading <meta charset>",
+    input: '<!doctype html><head>\n  <meta charset="utf-8">\n  <title>t</title>',
+    expected: '<!doctype html><head>\n  <meta charset="utf-8">LINK\n  <title>t</title>',
+  },
+  {
+    name: "<META CHARSET=utf-8> after a comment",
+    input: "<!doctype html><head><!-- c --><META CHARSET=utf-8><title>t</title>",
+    expected: "<!doctype html><head><!-- c --><META CHARSET=utf-8>LINK<title>t</title>",
+  },
+  {
+    name: "a first <meta> without charset stays after the link",
+    input: '<!doctype html><head><meta name="x" content="y">',
+    expected: '<!doctype html><head>LINK<meta name="x" content="y">',
+  },
   { name: "<head/> written self-closing", input: "<!doctype html><html><head/><body>x", expected: "<!doctype html><html><head/>LINK<body>x" },
-  { name: "<head> in an attribute of <html> is not the head", input: '<!doctype html><html data-x="<head>"><head><title>t</title>', expected: '<!doctype html><html data-x="<head>"><head>LINK<title>t</title>' },
-  { name: "<head> in a comment before the real one", input: "<!doctype html><!-- <head> --><html><head><title>t</title>", expected: "<!doctype html><!-- <head> --><html><head>LINK<title>t</title>" },
+  {
+    name: "<head> in an attribute of <html> is not the head",
+    input: '<!doctype html><html data-x="<head>"><head><title>t</title>',
+    expected: '<!doctype html><html data-x="<head>"><head>LINK<title>t</title>',
+  },
+  {
+    name: "<head> in a comment before the real one",
+    input: "<!doctype html><!-- <head> --><html><head><title>t</title>",
+    expected: "<!doctype html><!-- <head> --><html><head>LINK<title>t</title>",
+  },
   { name: "no <head>: before the first head element", input: "<!doctype html><title>t</title><p>x", expected: "<!doctype html>LINK<title>t</title><p>x" },
-  { name: "no <head>: after <html> and whitespace, before <body>", input: '<!DOCTYPE html>\n<html lang="en">\n<body><p>x</p></body></html>', expected: '<!DOCTYPE html>\n<html lang="en">\nLINK<body><p>x</p></body></html>' },
-  { name: "no <head>: a leading <meta charset> is kept first", input: "<!doctype html><meta charset=utf-8><title>t</title>", expected: "<!doctype html><meta charset=utf-8>LINK<title>t</title>" },
-  { name: "no <head>: a <script> opens the head; '<head>' in it is text", input: '<!doctype html><script>document.write("<head>")</script><head><title>t</title>', expected: '<!doctype html>LINK<script>document.write("<head>")</script><head><title>t</title>' },
+  {
+    name: "no <head>: after <html> and whitespace, before <body>",
+    input: '<!DOCTYPE html>\n<html lang="en">\n<body><p>x</p></body></html>',
+    expected: '<!DOCTYPE html>\n<html lang="en">\nLINK<body><p>x</p></body></html>',
+  },
+  {
+    name: "no <head>: a leading <meta charset> is kept first",
+    input: "<!doctype html><meta charset=utf-8><title>t</title>",
+    expected: "<!doctype html><meta charset=utf-8>LINK<title>t</title>",
+  },
+  {
+    name: "no <head>: a <script> opens the head; '<head>' in it is text",
+    input: '<!doctype html><script>document.write("<head>")</script><head><title>t</title>',
+    expected: '<!doctype html>LINK<script>document.write("<head>")</script><head><title>t</title>',
+  },
   { name: "no <head>: a <style> opens the head", input: "<!doctype html><style>head{}</style><p>x", expected: "<!doctype html>LINK<style>head{}</style><p>x" },
-  { name: "no <head>: a <template> opens the head; its contents do not count", input: "<!doctype html><template><head></head><link rel=pm href=/t></template><p>x", expected: "<!doctype html>LINK<template><head></head><link rel=pm href=/t></template><p>x" },
-  { name: "no <head>: text opens the head, after the doctype", input: "  \n<!-- a --><!doctype html>\nHello", expected: "  \n<!-- a --><!doctype html>\nLINKHello" },
+  {
+    name: "no <head>: a <template> opens the head; its contents do not count",
+    input: "<!doctype html><template><head></head><link rel=pm href=/t></template><p>x",
+    expected: "<!doctype html>LINK<template><head></head><link rel=pm href=/t></template><p>x",
+  },
+  {
+    name: "no <head>: text opens the head, after the doctype",
+    input: "  \n<!-- a --><!doctype html>\nHello",
+    expected: "  \n<!-- a --><!doctype html>\nLINKHello",
+  },
   { name: "no <head>: </head> opens it", input: "<!doctype html></head><p>x", expected: "<!doctype html>LINK</head><p>x" },
   { name: "no <head>: other end tags before it are ignored", input: "<!doctype html></p></div><p>x", expected: "<!doctype html></p></div>LINK<p>x" },
   { name: "no doctype: <html> declares a document", input: "<html><p>x</p></html>", expected: "<html>LINK<p>x</p></html>" },
   { name: "no doctype: <head> declares a document", input: "<head><title>t</title></head><p>x", expected: "<head>LINK<title>t</title></head><p>x" },
   { name: "no doctype: <body> declares a document", input: "\n<body><p>x</p></body>", expected: "\nLINK<body><p>x</p></body>" },
-  { name: "no doctype: a comment, then <html>", input: "<!-- built 2024 -->\n<HTML lang=en><HEAD><TITLE>t</TITLE>", expected: "<!-- built 2024 -->\n<HTML lang=en><HEAD>LINK<TITLE>t</TITLE>" },
-  { name: "no doctype: head elements, then <html>", input: "<meta charset=utf-8><title>t</title><html><p>x", expected: "<meta charset=utf-8>LINK<title>t</title><html><p>x" },
+  {
+    name: "no doctype: a comment, then <html>",
+    input: "<!-- built 2024 -->\n<HTML lang=en><HEAD><TITLE>t</TITLE>",
+    expected: "<!-- built 2024 -->\n<HTML lang=en><HEAD>LINK<TITLE>t</TITLE>",
+  },
+  {
+    name: "no doctype: head elements, then <html>",
+    input: "<meta charset=utf-8><title>t</title><html><p>x",
+    expected: "<meta charset=utf-8>LINK<title>t</title><html><p>x",
+  },
   { name: "a doctype and nothing else", input: "<!doctype html>\n", expected: "<!doctype html>\nLINK" },
   { name: "after a byte order mark", input: "\uFEFF<!doctype html>Hello", expected: "\uFEFF<!doctype html>LINKHello" },
   { name: "a byte order mark, then <html>", input: "\uFEFF<html>Hello", expected: "\uFEFF<html>LINKHello" },
-  { name: "an XML declaration is a comment to HTML", input: '<?xml version="1.0"?><!doctype html><html><head><title>t</title>', expected: '<?xml version="1.0"?><!doctype html><html><head>LINK<title>t</title>' },
-  { name: "rel=pm in a comment does not count", input: "<!doctype html><head><!-- <link rel=pm href=https://o/> --></head>", expected: "<!doctype html><head>LINK<!-- <link rel=pm href=https://o/> --></head>" },
-  { name: "rel=pm in <template> contents does not count", input: "<!doctype html><head><template><link rel=pm href=https://o/></template></head>", expected: "<!doctype html><head>LINK<template><link rel=pm href=https://o/></template></head>" },
-  { name: "rel=pm in a script does not count", input: '<!doctype html><head><script>x = \'<a rel="pm" href="https://o/">\'</script></head>', expected: '<!doctype html><head>LINK<script>x = \'<a rel="pm" href="https://o/">\'</script></head>' },
-  { name: "rel=pm in an attribute value does not count", input: "<!doctype html><head><meta content='<link rel=pm href=https://o/>'></head>", expected: "<!doctype html><head>LINK<meta content='<link rel=pm href=https://o/>'></head>" },
-  { name: "rel=not-pm is not pm", input: '<!doctype html><head><link rel="not-pm" href="https://o/"></head>', expected: '<!doctype html><head>LINK<link rel="not-pm" href="https://o/"></head>' },
-  { name: "rel=pm without href is not an endpoint", input: '<!doctype html><head></head><a rel="pm">x</a>', expected: '<!doctype html><head>LINK</head><a rel="pm">x</a>' },
+  {
+    name: "an XML declaration is a comment to HTML",
+    input: '<?xml version="1.0"?><!doctype html><html><head><title>t</title>',
+    expected: '<?xml version="1.0"?><!doctype html><html><head>LINK<title>t</title>',
+  },
+  {
+    name: "rel=pm in a comment does not count",
+    input: "<!doctype html><head><!-- <link rel=pm href=https://o/> --></head>",
+    expected: "<!doctype html><head>LINK<!-- <link rel=pm href=https://o/> --></head>",
+  },
+  {
+    name: "rel=pm in <template> contents does not count",
+    input: "<!doctype html><head><template><link rel=pm href=https://o/></template></head>",
+    expected: "<!doctype html><head>LINK<template><link rel=pm href=https://o/></template></head>",
+  },
+  {
+    name: "rel=pm in a script does not count",
+    input: '<!doctype html><head><script>x = \'<a rel="pm" href="https://o/">\'</script></head>',
+    expected: '<!doctype html><head>LINK<script>x = \'<a rel="pm" href="https://o/">\'</script></head>',
+  },
+  {
+    name: "rel=pm in an attribute value does not count",
+    input: "<!doctype html><head><meta content='<link rel=pm href=https://o/>'></head>",
+    expected: "<!doctype html><head>LINK<meta content='<link rel=pm href=https://o/>'></head>",
+  },
+  {
+    name: "rel=not-pm is not pm",
+    input: '<!doctype html><head><link rel="not-pm" href="https://o/"></head>',
+    expected: '<!doctype html><head>LINK<link rel="not-pm" href="https://o/"></head>',
+  },
+  {
+    name: "rel=pm without href is not an endpoint",
+    input: '<!doctype html><head></head><a rel="pm">x</a>',
+    expected: '<!doctype html><head>LINK</head><a rel="pm">x</a>',
+  },
 ];
 
 const leftAlone: Row[] = [
-  { name: "a <link rel=pm> naming the endpoint", input: `<!doctype html><head><link rel="pm" href="${E}"></head>`, expected: `<!doctype html><head><link rel="pm" href="${E}"></head>`, outcome: "present" },
-  { name: "REL=PM in upper case, among other tokens", input: `<!doctype html><head><LINK REL="me PM" HREF="${E}"></head>`, expected: `<!doctype html><head><LINK REL="me PM" HREF="${E}"></head>`, outcome: "present" },
-  { name: "an <a rel=pm> in the body naming another endpoint", input: '<!doctype html><head></head><body><a rel="pm" href="https://other.example/">write</a>', expected: '<!doctype html><head></head><body><a rel="pm" href="https://other.example/">write</a>', outcome: "other" },
-  { name: "rel written with character references", input: '<!doctype html><head><link rel="&#112;m" href="https://other.example/">', expected: '<!doctype html><head><link rel="&#112;m" href="https://other.example/">', outcome: "other" },
-  { name: "the endpoint in another (equivalent) spelling", input: '<!doctype html><head><link rel=pm href="HTTPS://PM.alice.example.uk:443">', expected: '<!doctype html><head><link rel=pm href="HTTPS://PM.alice.example.uk:443">', outcome: "present" },
+  {
+    name: "a <link rel=pm> naming the endpoint",
+    input: `<!doctype html><head><link rel="pm" href="${E}"></head>`,
+    expected: `<!doctype html><head><link rel="pm" href="${E}"></head>`,
+    outcome: "present",
+  },
+  {
+    name: "REL=PM in upper case, among other tokens",
+    input: `<!doctype html><head><LINK REL="me PM" HREF="${E}"></head>`,
+    expected: `<!doctype html><head><LINK REL="me PM" HREF="${E}"></head>`,
+    outcome: "present",
+  },
+  {
+    name: "an <a rel=pm> in the body naming another endpoint",
+    input: '<!doctype html><head></head><body><a rel="pm" href="https://other.example/">write</a>',
+    expected: '<!doctype html><head></head><body><a rel="pm" href="https://other.example/">write</a>',
+    outcome: "other",
+  },
+  {
+    name: "rel written with character references",
+    input: '<!doctype html><head><link rel="&#112;m" href="https://other.example/">',
+    expected: '<!doctype html><head><link rel="&#112;m" href="https://other.example/">',
+    outcome: "other",
+  },
+  {
+    name: "the endpoint in another (equivalent) spelling",
+    input: '<!doctype html><head><link rel=pm href="HTTPS://PM.alice.example.uk:443">',
+    expected: '<!doctype html><head><link rel=pm href="HTTPS://PM.alice.example.uk:443">',
+    outcome: "present",
+  },
 ];
 
 const replaced: Row[] = [
   { name: "a double-quoted href", input: '<head><link rel="pm" href="https://other.example/"></head>', expected: `<head><link rel="pm" href="${E}"></head>` },
-  { name: "single-quoted, unquoted and empty hrefs, all of them", input: "<head><link rel=pm href='https://o/'><a rel=pm href=https://o/>a</a><a rel=pm href>b</a>", expected: `<head><link rel=pm href="${E}"><a rel=pm href="${E}">a</a><a rel=pm href="${E}">b</a>` },
-  { name: "an href with a character reference", input: '<head><link rel="pm" href="https://o/?a=1&amp;b=2" title="t">', expected: `<head><link rel="pm" href="${E}" title="t">` },
+  {
+    name: "single-quoted, unquoted and empty hrefs, all of them",
+    input: "<head><link rel=pm href='https://o/'><a rel=pm href=https://o/>a</a><a rel=pm href>b</a>",
+    expected: `<head><link rel=pm href="${E}"><a rel=pm href="${E}">a</a><a rel=pm href="${E}">b</a>`,
+  },
+  {
+    name: "an href with a character reference",
+    input: '<head><link rel="pm" href="https://o/?a=1&amp;b=2" title="t">',
+    expected: `<head><link rel="pm" href="${E}" title="t">`,
+  },
 ];
 
 /**
@@ -95,14 +212,17 @@ const replaced: Row[] = [
  * comments, end tags and the head's own elements may come before it.
  */
 const fragments: { name: string; input: string }[] = [
-  { name: "a paragraph (a feed entry's content)", input: "<p>Leverage agile frameworks.</p>\n<h2 id=\"section\">Section</h2>\n" },
+  { name: "a paragraph (a feed entry's content)", input: '<p>Leverage agile frameworks.</p>\n<h2 id="section">Section</h2>\n' },
   { name: "a heading first", input: "<h1>Title</h1><p>x</p>" },
   { name: "whitespace, then a paragraph", input: "\n\t  <p>x</p>" },
   { name: "a comment, then a paragraph", input: "<!-- <!doctype html><html> --><p>x</p>" },
   { name: "a byte order mark, then a paragraph", input: "\uFEFF<p>x</p>" },
   { name: "plain text", input: "Just text, no tags." },
   { name: "a character reference", input: "&nbsp;<p>x</p>" },
-  { name: "an image first (eleventy-img's <picture>)", input: '<picture><source type="image/avif" srcset="/img/a.avif"><img src="/img/a.png" alt="a"></picture>' },
+  {
+    name: "an image first (eleventy-img's <picture>)",
+    input: '<picture><source type="image/avif" srcset="/img/a.avif"><img src="/img/a.png" alt="a"></picture>',
+  },
   { name: "a <link>-only fragment", input: '<link rel="stylesheet" href="/style.css">' },
   { name: "a <link>, then a paragraph", input: '<link rel="stylesheet" href="/style.css">\n<p>x</p>' },
   { name: "a rel=pm link of its own, even with replace", input: '<link rel="pm" href="https://other.example/"><p>x</p>' },
@@ -156,7 +276,24 @@ describe("whole documents get the link; fragments are left byte for byte", () =>
 
   // The fast path (a regular expression on the start) must give the tokenizer's answer.
   const starts = ["", "\uFEFF", "\n  ", "<!-- c -->", "<?xml version='1.0'?>", "<meta charset=utf-8>", "<link rel=stylesheet href=a>", "<p>x</p>", "text"];
-  const firsts = ["<!doctype html>", "<!DOCTYPE html>", "<html>", "<html lang=en>", "<HTML/>", "<head>", "<body>", "<htmlx>", "<header>", "<bodyx>", "<p>", "", "<title>t</title>", "<script>x</script>", "</br>", "<!-- <html> -->"];
+  const firsts = [
+    "<!doctype html>",
+    "<!DOCTYPE html>",
+    "<html>",
+    "<html lang=en>",
+    "<HTML/>",
+    "<head>",
+    "<body>",
+    "<htmlx>",
+    "<header>",
+    "<bodyx>",
+    "<p>",
+    "",
+    "<title>t</title>",
+    "<script>x</script>",
+    "</br>",
+    "<!-- <html> -->",
+  ];
   const corpus = starts.flatMap((a) => firsts.flatMap((b) => firsts.map((c) => a + b + c)));
   it(`the fast path agrees with the tokenizer on ${corpus.length} starts`, () => {
     expect(corpus.filter((text) => isWholeDocument(text) !== tokenizerIsWholeDocument(text))).toEqual([]);
@@ -165,11 +302,7 @@ describe("whole documents get the link; fragments are left byte for byte", () =>
 
 describe("the fast path for pages that already name the endpoint", () => {
   // Heads of the usual shape, with the link at different places, and shapes it must leave to the tokenizer.
-  const heads = [
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n",
-    "<!DOCTYPE html><HTML><HEAD PROFILE=x>",
-    "<head>",
-  ];
+  const heads = ['<!doctype html>\n<html lang="en">\n<head>\n', "<!DOCTYPE html><HTML><HEAD PROFILE=x>", "<head>"];
   const before = [
     "",
     '<meta charset="utf-8">\n',
@@ -254,9 +387,34 @@ describe("the fast path for simple pages", () => {
   // Every combination of these pieces: the regular-expression fast path must give the
   // tokenizer's answer whenever it answers at all.
   const starts = ["", "\uFEFF", "\n  ", "\u00a0", "<!doctype html>", "<!DOCTYPE html>\n", "<!-- c -->", "<!doctype html><!-- c -->\n", "x"];
-  const htmls = ["", "<html>", '<html lang="en">\n', "<HTML lang=en dir='ltr'>", '<html data-x="<head>">', "<html a='>'>", "<html/>", "<html lang=en/ dir=ltr>", "<htmlx>", '<html a="x"b="y">'];
+  const htmls = [
+    "",
+    "<html>",
+    '<html lang="en">\n',
+    "<HTML lang=en dir='ltr'>",
+    '<html data-x="<head>">',
+    "<html a='>'>",
+    "<html/>",
+    "<html lang=en/ dir=ltr>",
+    "<htmlx>",
+    '<html a="x"b="y">',
+  ];
   const heads = ["<head>", "<HEAD>", "<head profile=x>", "<head/>", '<head data-x="a>b">', "<header>", "<body>", "<title>t</title>", "</head>"];
-  const afters = ["", "\n", "<title>t</title>", '\n  <meta charset="utf-8">', "<META CHARSET=utf-8>", "<meta name=a charset>", '<meta content="charset=x">', "<!-- c --><meta charset=x>", "<metadata>", "</head>", "text", "<meta charset=utf-8/>", "<meta a='x' charset='y'>"];
+  const afters = [
+    "",
+    "\n",
+    "<title>t</title>",
+    '\n  <meta charset="utf-8">',
+    "<META CHARSET=utf-8>",
+    "<meta name=a charset>",
+    '<meta content="charset=x">',
+    "<!-- c --><meta charset=x>",
+    "<metadata>",
+    "</head>",
+    "text",
+    "<meta charset=utf-8/>",
+    "<meta a='x' charset='y'>",
+  ];
   const corpus = starts.flatMap((a) => htmls.flatMap((b) => heads.flatMap((c) => afters.map((d) => a + b + c + d))));
 
   it(`agrees with the tokenizer on ${corpus.length} page starts`, () => {
@@ -292,7 +450,10 @@ describe("a page that already names a rel=pm endpoint (§1 step 3)", () => {
   it("finds rel=pm elements in document order, decoding attributes, and only the first unless asked", () => {
     const html = '<a rel="x pm" href="/one?a=1&amp;b=2">1</a><link rel=PM href=/two>';
     expect(findPmLinks(html).map((l) => l.href)).toEqual(["/one?a=1&b=2"]);
-    expect(findPmLinks(html, { all: true }).map((l) => [l.element, l.href])).toEqual([["a", "/one?a=1&b=2"], ["link", "/two"]]);
+    expect(findPmLinks(html, { all: true }).map((l) => [l.element, l.href])).toEqual([
+      ["a", "/one?a=1&b=2"],
+      ["link", "/two"],
+    ]);
   });
 
   it("escapes the endpoint for the attribute", () => {

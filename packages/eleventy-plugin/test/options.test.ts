@@ -20,14 +20,38 @@ const P = "@indiepm/eleventy-plugin: ";
 
 describe("a wrong option stops the build with one sentence naming it", () => {
   it.each([
-    ["no options", undefined, `${P}option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, { endpoint: "https://pm.example.com/" }).`],
-    ["endpoint missing", { headers: true }, `${P}option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, { endpoint: "https://pm.example.com/" }).`],
-    ["a URL string instead of options", "https://pm.example.com/", `${P}options must be an object such as { endpoint: "https://pm.example.com/" }, got "https://pm.example.com/".`],
+    [
+      "no options",
+      undefined,
+      `${P}option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, { endpoint: "https://pm.example.com/" }).`,
+    ],
+    [
+      "endpoint missing",
+      { headers: true },
+      `${P}option \`endpoint\` is required: the absolute URL of your pm endpoint, as in addPlugin(indiepm, { endpoint: "https://pm.example.com/" }).`,
+    ],
+    [
+      "a URL string instead of options",
+      "https://pm.example.com/",
+      `${P}options must be an object such as { endpoint: "https://pm.example.com/" }, got "https://pm.example.com/".`,
+    ],
     ["endpoint relative", { endpoint: "/pm" }, `${P}option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got "/pm".`],
-    ["endpoint not http(s)", { endpoint: "mailto:alice@example.com" }, `${P}option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got "mailto:alice@example.com".`],
+    [
+      "endpoint not http(s)",
+      { endpoint: "mailto:alice@example.com" },
+      `${P}option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got "mailto:alice@example.com".`,
+    ],
     ["endpoint not a string", { endpoint: 42 }, `${P}option \`endpoint\` must be an absolute http(s) URL such as "https://pm.example.com/", got 42.`],
-    ["endpoint with a password", { endpoint: "https://a:b@pm.example.com/" }, `${P}option \`endpoint\` is refused: a URL with a user name or password is not allowed, got "https://a:b@pm.example.com/".`],
-    ["endpoint with a fragment", { endpoint: "https://pm.example.com/#x" }, `${P}option \`endpoint\` must not have a fragment, got "https://pm.example.com/#x".`],
+    [
+      "endpoint with a password",
+      { endpoint: "https://a:b@pm.example.com/" },
+      `${P}option \`endpoint\` is refused: a URL with a user name or password is not allowed, got "https://a:b@pm.example.com/".`,
+    ],
+    [
+      "endpoint with a fragment",
+      { endpoint: "https://pm.example.com/#x" },
+      `${P}option \`endpoint\` must not have a fragment, got "https://pm.example.com/#x".`,
+    ],
     [
       "http on a host that is not loopback",
       { endpoint: "http://pm.example.com/" },
@@ -39,12 +63,36 @@ describe("a wrong option stops the build with one sentence naming it", () => {
       `${P}option \`endpoint\` names the IP address 203.0.113.7, and pm servers accept only domain names in production; use a domain name, or set \`allowHttp: true\` while developing.`,
     ],
     ["a misspelt option", { endpoint: "https://pm.example.com/", header: true }, `${P}unknown option \`header\`; did you mean \`headers\`?`],
-    ["an unknown option", { endpoint: "https://pm.example.com/", colour: "red" }, `${P}unknown option \`colour\` (known options: \`endpoint\`, \`allowHttp\`, \`pages\`, \`replace\`, \`headers\`, \`globalData\`, \`shortcode\`).`],
-    ["pages not a glob", { endpoint: "https://pm.example.com/", pages: 3 }, `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got 3.`],
-    ["pages an empty list", { endpoint: "https://pm.example.com/", pages: [] }, `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got an array.`],
-    ["shortcode not a name", { endpoint: "https://pm.example.com/", shortcode: "pm-link" }, `${P}option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got "pm-link".`],
-    ["globalData not a name", { endpoint: "https://pm.example.com/", globalData: 1 }, `${P}option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got 1.`],
-    ["globalData an Eleventy key", { endpoint: "https://pm.example.com/", globalData: "eleventyComputed" }, `${P}option \`globalData\` is "eleventyComputed", a data key Eleventy uses; choose another name such as "pmEndpoint".`],
+    [
+      "an unknown option",
+      { endpoint: "https://pm.example.com/", colour: "red" },
+      `${P}unknown option \`colour\` (known options: \`endpoint\`, \`allowHttp\`, \`pages\`, \`replace\`, \`headers\`, \`globalData\`, \`shortcode\`).`,
+    ],
+    [
+      "pages not a glob",
+      { endpoint: "https://pm.example.com/", pages: 3 },
+      `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got 3.`,
+    ],
+    [
+      "pages an empty list",
+      { endpoint: "https://pm.example.com/", pages: [] },
+      `${P}option \`pages\` must be "all", "home", "none", or one or more globs of output paths such as "blog/**/*.html", got an array.`,
+    ],
+    [
+      "shortcode not a name",
+      { endpoint: "https://pm.example.com/", shortcode: "pm-link" },
+      `${P}option \`shortcode\` must be true (for "pmLink"), false, or a shortcode name such as "pmLink" (letters, digits, _ and $), got "pm-link".`,
+    ],
+    [
+      "globalData not a name",
+      { endpoint: "https://pm.example.com/", globalData: 1 },
+      `${P}option \`globalData\` must be true (for "pmEndpoint"), false, or a global data key such as "pmEndpoint" (letters, digits, _ and $), got 1.`,
+    ],
+    [
+      "globalData an Eleventy key",
+      { endpoint: "https://pm.example.com/", globalData: "eleventyComputed" },
+      `${P}option \`globalData\` is "eleventyComputed", a data key Eleventy uses; choose another name such as "pmEndpoint".`,
+    ],
     ["headers not a boolean", { endpoint: "https://pm.example.com/", headers: "yes" }, `${P}option \`headers\` must be true or false, got "yes".`],
   ])("%s", async (_name, options, message) => {
     const error = await buildError(site, { config: (eleventyConfig: any) => eleventyConfig.addPlugin(indiepm, options) });

@@ -55,7 +55,13 @@ function checkMaxBodyBytes(value: unknown): number {
 function checkLogger(value: unknown): Logger | undefined {
   if (value === undefined) return undefined;
   const logger = value as Partial<Record<keyof Logger, unknown>> | null;
-  if (typeof logger !== "object" || logger === null || typeof logger.info !== "function" || typeof logger.warn !== "function" || typeof logger.error !== "function") {
+  if (
+    typeof logger !== "object" ||
+    logger === null ||
+    typeof logger.info !== "function" ||
+    typeof logger.warn !== "function" ||
+    typeof logger.error !== "function"
+  ) {
     throw configError(FACTORY, `option \`logger\` must have info, warn and error methods (console works), got ${shown(value)}.`);
   }
   return value as Logger;
@@ -64,10 +70,7 @@ function checkLogger(value: unknown): Logger | undefined {
 /** Checks `indiepm()`'s arguments once. @throws IndiePmExpressError `invalid_config` naming the option (an engine option's `PmError` as `cause`). */
 export function parseOptions(args: readonly unknown[]): ParsedOptions {
   if (looksLikeMiddlewareCall(args)) {
-    throw configError(
-      FACTORY,
-      "it appears you wrote `app.use(indiepm)`, but it should be `app.use(\"/pm\", indiepm({ endpoint, sites, dataDir }))`.",
-    );
+    throw configError(FACTORY, 'it appears you wrote `app.use(indiepm)`, but it should be `app.use("/pm", indiepm({ endpoint, sites, dataDir }))`.');
   }
   const options = args[0];
   if (!isPlainObject(options)) {

@@ -50,7 +50,10 @@ function applyWriteHeadHeaders(res: ServerResponse, headers: unknown): void {
 }
 
 function addPmLink(res: ServerResponse, linkValue: string): void {
-  const type = String(res.getHeader("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const type = String(res.getHeader("content-type") ?? "")
+    .split(";")[0]!
+    .trim()
+    .toLowerCase();
   if (!HTML_TYPES.has(type)) return;
   const links = headerValues(res.getHeader("link"));
   if (links.some(linkNamesPm)) return;
@@ -76,7 +79,7 @@ export function pmLink(...args: unknown[]): PmLinkMiddleware {
   }
   checkKnownKeys(FACTORY, options, ["endpoint"]);
   if (options.endpoint === undefined) {
-    throw configError(FACTORY, "option `endpoint` is required: the pm endpoint's absolute URL, e.g. \"https://example.com/pm/\".");
+    throw configError(FACTORY, 'option `endpoint` is required: the pm endpoint\'s absolute URL, e.g. "https://example.com/pm/".');
   }
   const endpoint = checkUrl(FACTORY, "endpoint", options.endpoint, { production: false });
   const linkValue = pmLinkHeaderValue(endpoint);

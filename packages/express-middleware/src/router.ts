@@ -49,8 +49,7 @@ export function indiepm(...args: unknown[]): IndiePmRouter {
     ready = Promise.resolve();
     close = async () => undefined;
   } else {
-    const store: Store =
-      parsed.store ?? deferredStore(Promise.resolve().then(() => openNedbStore({ dir: parsed.dataDir! })));
+    const store: Store = parsed.store ?? deferredStore(Promise.resolve().then(() => openNedbStore({ dir: parsed.dataDir! })));
     const engine = createPmServer({ ...parsed.engine, store });
     server = engine;
     ready = engine.start();

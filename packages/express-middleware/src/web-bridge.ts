@@ -46,7 +46,9 @@ export function clientAddressRule(trust: TrustProxy, warn: Log): (req: ExpressRe
     }
     if (trust.kind !== "off" && !warnedBoth) {
       warnedBoth = true;
-      warn(`indiepm's \`trustProxy\` option (${trust.description}) is not applied: the app's Express \`trust proxy\` setting decides the client address (req.ip); set only one of them.`);
+      warn(
+        `indiepm's \`trustProxy\` option (${trust.description}) is not applied: the app's Express \`trust proxy\` setting decides the client address (req.ip); set only one of them.`,
+      );
     }
     return clientAddressOf(req.ip, undefined, TRUST_PROXY_OFF);
   };

@@ -7,7 +7,8 @@ import { WebInboxError } from "@indiepm/web";
 import { IndiePmExpressError, indiepm, indiepmInbox } from "../src/index.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
-const engine = () => createPmServer({ endpoint: "http://127.0.0.1:9/pm/", sites: ["http://127.0.0.1:9/"], store: createMemoryStore(), dev: true, logger: quiet });
+const engine = () =>
+  createPmServer({ endpoint: "http://127.0.0.1:9/pm/", sites: ["http://127.0.0.1:9/"], store: createMemoryStore(), dev: true, logger: quiet });
 
 describe("indiepmInbox", () => {
   it("serves the sign-in page at its mount path, beside the endpoint", async () => {
@@ -45,7 +46,11 @@ describe("indiepmInbox", () => {
     ["no server", () => indiepmInbox({ url: "http://127.0.0.1:9/inbox/" } as never), /option `server` must be a PmServer/],
     ["no url", () => indiepmInbox({ server: engine() } as never), /option `url` must be the absolute URL/],
     ["a typo", () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSecond: 2 } as never), /pollSeconds/],
-    ["a value by the web inbox's rule", () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSeconds: 0 }), /^indiepmInbox: option `pollSeconds` must be 1 or more\.$/],
+    [
+      "a value by the web inbox's rule",
+      () => indiepmInbox({ server: engine(), url: "http://127.0.0.1:9/inbox/", pollSeconds: 0 }),
+      /^indiepmInbox: option `pollSeconds` must be 1 or more\.$/,
+    ],
   ])("refuses %s at start-up with one sentence", (_, call, message) => {
     expect(call).toThrow(message);
   });

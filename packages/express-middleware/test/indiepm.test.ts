@@ -77,16 +77,56 @@ describe("options are checked once, in the factory (STYLE.md practice 5)", () =>
   const base = { endpoint: "https://example.com/pm/", sites: ["https://example.com/"], store: createMemoryStore() };
   const cases: { name: string; options: unknown; message: RegExp; engineRule?: true }[] = [
     { name: "no options", options: undefined, message: /^indiepm: options must be an object/ },
-    { name: "endpoint not a URL", options: { ...base, endpoint: "foo" }, message: /^indiepm: option `endpoint` must be an absolute http\(s\) URL, got "foo"\.$/, engineRule: true },
+    {
+      name: "endpoint not a URL",
+      options: { ...base, endpoint: "foo" },
+      message: /^indiepm: option `endpoint` must be an absolute http\(s\) URL, got "foo"\.$/,
+      engineRule: true,
+    },
     { name: "endpoint missing", options: { sites: base.sites, store: base.store }, message: /option `endpoint` is required/, engineRule: true },
-    { name: "http endpoint in production", options: { ...base, endpoint: "http://example.com/pm/" }, message: /option `endpoint` is refused: production servers accept only https URLs \(set `dev: true` for local testing\), got "http:\/\/example.com\/pm\/"\.$/, engineRule: true },
-    { name: "IP endpoint in production", options: { ...base, endpoint: "https://10.0.0.1/pm/" }, message: /option `endpoint` is refused: production servers accept only domain names, not IP addresses/, engineRule: true },
-    { name: "localhost endpoint in production", options: { ...base, endpoint: "https://localhost/pm/" }, message: /option `endpoint` is refused: production servers do not accept localhost/, engineRule: true },
-    { name: "endpoint with credentials", options: { ...base, endpoint: "https://u:p@example.com/pm/" }, message: /option `endpoint` is refused: a URL with a user name or password is not allowed/, engineRule: true },
-    { name: "endpoint with a fragment", options: { ...base, endpoint: "https://example.com/pm/#x" }, message: /option `endpoint` must not have a fragment/, engineRule: true },
+    {
+      name: "http endpoint in production",
+      options: { ...base, endpoint: "http://example.com/pm/" },
+      message:
+        /option `endpoint` is refused: production servers accept only https URLs \(set `dev: true` for local testing\), got "http:\/\/example.com\/pm\/"\.$/,
+      engineRule: true,
+    },
+    {
+      name: "IP endpoint in production",
+      options: { ...base, endpoint: "https://10.0.0.1/pm/" },
+      message: /option `endpoint` is refused: production servers accept only domain names, not IP addresses/,
+      engineRule: true,
+    },
+    {
+      name: "localhost endpoint in production",
+      options: { ...base, endpoint: "https://localhost/pm/" },
+      message: /option `endpoint` is refused: production servers do not accept localhost/,
+      engineRule: true,
+    },
+    {
+      name: "endpoint with credentials",
+      options: { ...base, endpoint: "https://u:p@example.com/pm/" },
+      message: /option `endpoint` is refused: a URL with a user name or password is not allowed/,
+      engineRule: true,
+    },
+    {
+      name: "endpoint with a fragment",
+      options: { ...base, endpoint: "https://example.com/pm/#x" },
+      message: /option `endpoint` must not have a fragment/,
+      engineRule: true,
+    },
     { name: "sites empty", options: { ...base, sites: [] }, message: /option `sites` must be a non-empty array/ },
-    { name: "a site not a URL", options: { ...base, sites: ["https://example.com/", "nope"] }, message: /option `sites\[1\]` must be an absolute http\(s\) URL, got "nope"/, engineRule: true },
-    { name: "no store", options: { endpoint: base.endpoint, sites: base.sites }, message: /option `dataDir` \(a folder for the embedded store\) or `store` is required/ },
+    {
+      name: "a site not a URL",
+      options: { ...base, sites: ["https://example.com/", "nope"] },
+      message: /option `sites\[1\]` must be an absolute http\(s\) URL, got "nope"/,
+      engineRule: true,
+    },
+    {
+      name: "no store",
+      options: { endpoint: base.endpoint, sites: base.sites },
+      message: /option `dataDir` \(a folder for the embedded store\) or `store` is required/,
+    },
     { name: "store and dataDir", options: { ...base, dataDir: "x" }, message: /options `store` and `dataDir` cannot both be set/ },
     { name: "store not a Store", options: { ...base, store: {} }, message: /option `store` must implement the Store interface/, engineRule: true },
     { name: "empty owner token", options: { ...base, ownerToken: "" }, message: /option `ownerToken` must be a non-empty string/, engineRule: true },
@@ -95,10 +135,24 @@ describe("options are checked once, in the factory (STYLE.md practice 5)", () =>
     { name: "dev not a boolean", options: { ...base, dev: "yes" }, message: /option `dev` must be true or false, got "yes"/, engineRule: true },
     { name: "maxBodyBytes", options: { ...base, maxBodyBytes: -1 }, message: /option `maxBodyBytes` must be a positive whole number/, engineRule: true },
     // Engine options the middleware never checked itself: the engine's one rule, at start-up.
-    { name: "a retry typo", options: { ...base, retry: { baseDelay: 5 } }, message: /^indiepm: unknown option `retry\.baseDelay`; did you mean `retry\.baseDelayMs`\?$/, engineRule: true },
-    { name: "grant lifetime", options: { ...base, grantLifetimeSeconds: 5 }, message: /^indiepm: option `grantLifetimeSeconds` must be whole seconds from 60 to 31536000/, engineRule: true },
+    {
+      name: "a retry typo",
+      options: { ...base, retry: { baseDelay: 5 } },
+      message: /^indiepm: unknown option `retry\.baseDelay`; did you mean `retry\.baseDelayMs`\?$/,
+      engineRule: true,
+    },
+    {
+      name: "grant lifetime",
+      options: { ...base, grantLifetimeSeconds: 5 },
+      message: /^indiepm: option `grantLifetimeSeconds` must be whole seconds from 60 to 31536000/,
+      engineRule: true,
+    },
     { name: "server not an engine", options: { server: {} }, message: /option `server` must be a PmServer made by createPmServer\(\)/ },
-    { name: "server with engine options", options: { server: fakeServer(async () => new Response()), endpoint: "https://example.com/pm/" }, message: /option `endpoint` cannot be combined with `server`/ },
+    {
+      name: "server with engine options",
+      options: { server: fakeServer(async () => new Response()), endpoint: "https://example.com/pm/" },
+      message: /option `endpoint` cannot be combined with `server`/,
+    },
   ];
   it.each(cases)("$name", ({ options, message, engineRule }) => {
     let thrown: unknown;
@@ -195,7 +249,6 @@ describe("forwarding to the engine", () => {
     }
   });
 
-
   it("413 too_large for a chunked body (no Content-Length) that goes over the limit", async () => {
     const app = express();
     app.use("/pm", realRouter({ maxBodyBytes: 1024 }));
@@ -204,10 +257,16 @@ describe("forwarding to the engine", () => {
     try {
       const { port } = server.address() as AddressInfo;
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ host: "127.0.0.1", port, method: "POST", path: "/pm/", headers: { "content-type": "application/x-www-form-urlencoded" } }, (res) => {
-          let body = "";
-          res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = httpRequest(
+          { host: "127.0.0.1", port, method: "POST", path: "/pm/", headers: { "content-type": "application/x-www-form-urlencoded" } },
+          (res) => {
+            let body = "";
+            res
+              .setEncoding("utf8")
+              .on("data", (c: string) => (body += c))
+              .on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on("error", reject);
         // No Content-Length: node sends the body chunked, so only counting can stop it.
         req.write("action=notify&x=");
@@ -382,12 +441,18 @@ describe("each call is independent (no module-level state)", () => {
     app.use("/a", a);
     app.use("/b", b);
     const auth = { authorization: `Bearer ${OWNER_TOKEN}` };
-    const sent = await request(app).post("/a/api/messages").set(auth).send({ from: "http://127.0.0.1:11/", to: ["http://127.0.0.1:2/"], content: "hi" });
+    const sent = await request(app)
+      .post("/a/api/messages")
+      .set(auth)
+      .send({ from: "http://127.0.0.1:11/", to: ["http://127.0.0.1:2/"], content: "hi" });
     expect(sent.status).toBe(202);
     expect((await request(app).get("/a/api/outbox").set(auth)).body).toHaveLength(1);
     expect((await request(app).get("/b/api/outbox").set(auth)).body).toEqual([]);
     // b does not hold a's site.
-    const wrongSite = await request(app).post("/b/api/messages").set(auth).send({ from: "http://127.0.0.1:11/", to: ["http://127.0.0.1:2/"], content: "hi" });
+    const wrongSite = await request(app)
+      .post("/b/api/messages")
+      .set(auth)
+      .send({ from: "http://127.0.0.1:11/", to: ["http://127.0.0.1:2/"], content: "hi" });
     expect(wrongSite.status).toBe(400);
   });
 });

@@ -35,7 +35,7 @@ function site(): express.Express {
   return app;
 }
 
-describe("pmLink adds Link: <endpoint>; rel=\"pm\" to HTML only", () => {
+describe('pmLink adds Link: <endpoint>; rel="pm" to HTML only', () => {
   it.each([
     ["an HTML page", "/", LINK],
     ["an XHTML page", "/xhtml", LINK],

@@ -32,9 +32,15 @@ export function parseAdminKey(text: string): AdminKey {
   const match = /^([0-9a-f]+):([0-9a-f]+)$/i.exec(key);
   if (match && match[2]!.length % 2 === 0 && match[2]!.length >= 32) return { id: match[1]!, secret: match[2]! };
   if (/^[0-9a-f]{20,40}$/i.test(key)) {
-    throw new GhostError("invalid_key", "that looks like a Content API key, which can only read; use a staff access token (Ghost Admin → Settings → Staff → your profile → Staff access token)");
+    throw new GhostError(
+      "invalid_key",
+      "that looks like a Content API key, which can only read; use a staff access token (Ghost Admin → Settings → Staff → your profile → Staff access token)",
+    );
   }
-  throw new GhostError("invalid_key", "the key must be a staff access token as Ghost shows it, ID:SECRET in hex (Ghost Admin → Settings → Staff → your profile → Staff access token)");
+  throw new GhostError(
+    "invalid_key",
+    "the key must be a staff access token as Ghost shows it, ID:SECRET in hex (Ghost Admin → Settings → Staff → your profile → Staff access token)",
+  );
 }
 
 function base64url(value: unknown): string {
@@ -67,9 +73,7 @@ export interface GhostAdminClientOptions {
 export type GhostSettings = Record<string, unknown>;
 
 /** Who the key speaks for. */
-export type GhostIdentity =
-  | { kind: "staff"; name: string; email: string; roles: string[] }
-  | { kind: "integration" };
+export type GhostIdentity = { kind: "staff"; name: string; email: string; roles: string[] } | { kind: "integration" };
 
 export interface GhostAdminClient {
   /** The API root, `…/ghost/api/admin/`. */
@@ -143,25 +147,45 @@ export function createGhostAdminClient(options: GhostAdminClientOptions): GhostA
       const location = response.headers.get("location");
       const target = location && URL.canParse(location, url) ? new URL(location, url) : undefined;
       const where = target ? ` to ${target.origin}/` : "";
-      throw new GhostError("redirected", `Ghost's Admin API at ${url} redirects${where}; give Ghost's admin address (its admin.url) with --admin-url`, { status: response.status });
+      throw new GhostError("redirected", `Ghost's Admin API at ${url} redirects${where}; give Ghost's admin address (its admin.url) with --admin-url`, {
+        status: response.status,
+      });
     }
     if (response.ok) {
-      if (json === undefined) throw new GhostError("not_ghost", `${url} answered ${response.status} without Ghost's JSON; is ${root.href} a Ghost site?`, { status: response.status });
+      if (json === undefined)
+        throw new GhostError("not_ghost", `${url} answered ${response.status} without Ghost's JSON; is ${root.href} a Ghost site?`, {
+          status: response.status,
+        });
       return json;
     }
     const detail = ghostErrorOf(json);
     if (!detail) {
-      throw new GhostError("not_ghost", `${url} answered ${response.status} without Ghost's JSON; is ${root.href} a Ghost site (or is Ghost's admin elsewhere: --admin-url)?`, { status: response.status });
+      throw new GhostError(
+        "not_ghost",
+        `${url} answered ${response.status} without Ghost's JSON; is ${root.href} a Ghost site (or is Ghost's admin elsewhere: --admin-url)?`,
+        { status: response.status },
+      );
     }
-    const said = [detail.message, detail.context].filter((part) => typeof part === "string" && part !== "").join(" ").replace(/\.$/, "");
+    const said = [detail.message, detail.context]
+      .filter((part) => typeof part === "string" && part !== "")
+      .join(" ")
+      .replace(/\.$/, "");
     if (response.status === 501 || detail.type === "NotImplementedError") {
-      throw new GhostError("integration_key", `Ghost answered ${response.status} ${detail.type ?? ""} (${said}): a custom integration's Admin API key may only read settings`.replace(/ {2,}/g, " "), { status: response.status });
+      throw new GhostError(
+        "integration_key",
+        `Ghost answered ${response.status} ${detail.type ?? ""} (${said}): a custom integration's Admin API key may only read settings`.replace(/ {2,}/g, " "),
+        { status: response.status },
+      );
     }
     if (response.status === 401) {
-      throw new GhostError("unauthorized", `Ghost refused the key (${said}); check the staff access token and this machine's clock`, { status: response.status });
+      throw new GhostError("unauthorized", `Ghost refused the key (${said}); check the staff access token and this machine's clock`, {
+        status: response.status,
+      });
     }
     if (response.status === 403) {
-      throw new GhostError("forbidden", `Ghost refused (${said}); only an Administrator's or the Owner's staff access token may edit site settings`, { status: response.status });
+      throw new GhostError("forbidden", `Ghost refused (${said}); only an Administrator's or the Owner's staff access token may edit site settings`, {
+        status: response.status,
+      });
     }
     throw new GhostError("ghost_error", `Ghost answered ${response.status} ${detail.type ?? "error"}: ${said}`, { status: response.status });
   }

@@ -118,7 +118,10 @@ export function setPmLink(html: string, endpoint: string): CodeInjectionChange {
     const appended = appendLine(html, pmLinkTag(endpoint));
     if (findPmLinks(appended).length !== 1) {
       // What follows an unclosed <script>, <style> or comment is not an element.
-      throw new GhostError("invalid_code_injection", "the site header's code injection ends inside an unclosed <script>, <style>, <textarea> or comment, so a link appended to it would not be an element; close it in Ghost Admin → Settings → Code injection first");
+      throw new GhostError(
+        "invalid_code_injection",
+        "the site header's code injection ends inside an unclosed <script>, <style>, <textarea> or comment, so a link appended to it would not be an element; close it in Ghost Admin → Settings → Code injection first",
+      );
     }
     return { html: appended, action: "added", changed: true, found };
   }

@@ -50,9 +50,12 @@ const UNSAFE = /[\s"'`\\${};<>]/;
 function option(name: string, value: string, allowPath: boolean): URL {
   if (!URL.canParse(value)) throw new GhostError("invalid_option", `${name} must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
   const url = new URL(value);
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new GhostError("invalid_option", `${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
-  if (url.username || url.password || url.search || url.hash) throw new GhostError("invalid_option", `${name} must have no user, query or fragment, got ${JSON.stringify(value)}`);
-  if (!allowPath && url.pathname !== "/") throw new GhostError("invalid_option", `${name} must be an origin such as http://127.0.0.1:8080, got ${JSON.stringify(value)}`);
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new GhostError("invalid_option", `${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
+  if (url.username || url.password || url.search || url.hash)
+    throw new GhostError("invalid_option", `${name} must have no user, query or fragment, got ${JSON.stringify(value)}`);
+  if (!allowPath && url.pathname !== "/")
+    throw new GhostError("invalid_option", `${name} must be an origin such as http://127.0.0.1:8080, got ${JSON.stringify(value)}`);
   if (UNSAFE.test(url.href)) throw new GhostError("invalid_option", `${name} has characters a proxy configuration cannot hold as they are: ${url.href}`);
   return url;
 }
@@ -68,7 +71,10 @@ export function proxyLayout(options: Omit<ProxyOptions, "server">): ProxyLayout 
   }
   if (pm.host === site.host && pm.protocol === site.protocol) {
     if (pm.pathname === "/" || pm.pathname === site.pathname) {
-      throw new GhostError("invalid_option", `the pm URL cannot be the site itself; use a path such as ${site.origin}${site.pathname}.pm/ or a subdomain such as ${site.protocol}//pm.${site.host}/`);
+      throw new GhostError(
+        "invalid_option",
+        `the pm URL cannot be the site itself; use a path such as ${site.origin}${site.pathname}.pm/ or a subdomain such as ${site.protocol}//pm.${site.host}/`,
+      );
     }
     const clash = GHOST_PATHS.find((path) => pm.pathname.startsWith(path) || path.startsWith(pm.pathname));
     if (clash) throw new GhostError("invalid_option", `the pm path ${pm.pathname} overlaps Ghost's own ${clash}; use a path such as /.pm/`);

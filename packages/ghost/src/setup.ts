@@ -82,7 +82,11 @@ function checkedUrl(name: string, value: string, dev: boolean): URL {
   if (!URL.canParse(value)) throw new GhostError("invalid_option", `${name} must be an absolute http(s) URL, got ${JSON.stringify(value)}`);
   const url = new URL(value);
   const refusal = refusalOf(url, { dev });
-  if (refusal) throw new GhostError("invalid_option", `${name} ${url.href} is refused: ${refusal.replace(/development mode/g, "--dev")}${dev ? "" : " (--dev allows it)"}`);
+  if (refusal)
+    throw new GhostError(
+      "invalid_option",
+      `${name} ${url.href} is refused: ${refusal.replace(/development mode/g, "--dev")}${dev ? "" : " (--dev allows it)"}`,
+    );
   return url;
 }
 
@@ -139,7 +143,8 @@ export async function setupGhost(options: GhostSetupOptions): Promise<GhostSetup
     result.written = true;
   }
 
-  if (!options.discover) throw new GhostError("invalid_option", "setupGhost needs discover (core's discoverEndpoint over its http client) to prove the link is live");
+  if (!options.discover)
+    throw new GhostError("invalid_option", "setupGhost needs discover (core's discoverEndpoint over its http client) to prove the link is live");
   result.proof = await prove(site.href, endpoint, change.found, options.discover, options.proofAttempts ?? 4, options.proofDelayMs ?? 1_000);
   return result;
 }
@@ -170,22 +175,37 @@ async function prove(
   attempts: number,
   delayMs: number,
 ): Promise<SiteDiscovery> {
-  const removed = new Set(found.flatMap((element) => (element.href !== undefined && URL.canParse(element.href, siteUrl) ? [new URL(element.href, siteUrl).href] : [])));
+  const removed = new Set(
+    found.flatMap((element) => (element.href !== undefined && URL.canParse(element.href, siteUrl) ? [new URL(element.href, siteUrl).href] : [])),
+  );
   let last: SiteDiscovery | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       last = await discover(siteUrl);
     } catch (error) {
-      throw new GhostError("not_live", `Ghost took the change, but discovery on ${siteUrl} failed: ${error instanceof Error ? error.message.replace(/\.$/, "") : String(error)}`, { cause: error });
+      throw new GhostError(
+        "not_live",
+        `Ghost took the change, but discovery on ${siteUrl} failed: ${error instanceof Error ? error.message.replace(/\.$/, "") : String(error)}`,
+        { cause: error },
+      );
     }
     const live = endpoint === null ? last.endpoint === null || !removed.has(last.endpoint) : last.endpoint === endpoint;
     // What SiteDiscovery names, and nothing more a discover function may add (core's redirect chain).
     if (live) return { endpoint: last.endpoint, url: last.url, source: last.source };
     if (attempt < attempts) await sleep(delayMs);
   }
-  const seen = last?.endpoint === null || last === undefined ? "no pm endpoint" : `${last.endpoint} (${last.source === "link-header" ? "from a Link header" : "from an earlier link in the page, perhaps the theme's"})`;
+  const seen =
+    last?.endpoint === null || last === undefined
+      ? "no pm endpoint"
+      : `${last.endpoint} (${last.source === "link-header" ? "from a Link header" : "from an earlier link in the page, perhaps the theme's"})`;
   if (endpoint === null) {
-    throw new GhostError("not_live", `the link is gone from the code injection, but ${siteUrl} still names ${seen}; a cache in front of Ghost may still hold the page`);
+    throw new GhostError(
+      "not_live",
+      `the link is gone from the code injection, but ${siteUrl} still names ${seen}; a cache in front of Ghost may still hold the page`,
+    );
   }
-  throw new GhostError("not_live", `the code injection names ${endpoint}, but discovery on ${siteUrl} finds ${seen}; a cache in front of Ghost may still hold the old page, or {{ghost_head}} is missing from the theme`);
+  throw new GhostError(
+    "not_live",
+    `the code injection names ${endpoint}, but discovery on ${siteUrl} finds ${seen}; a cache in front of Ghost may still hold the old page, or {{ghost_head}} is missing from the theme`,
+  );
 }

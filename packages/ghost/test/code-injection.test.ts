@@ -25,33 +25,117 @@ const ROWS: Row[] = [
   // adding: everything already there is kept, byte for byte
   { name: "empty", before: "", endpoint: E, after: TAG, action: "added" },
   { name: "owner content ending in a newline", before: GA, endpoint: E, after: `${GA}${TAG}\n`, action: "added" },
-  { name: "owner content without a final newline", before: "<style>body{color:red}</style>", endpoint: E, after: `<style>body{color:red}</style>\n${TAG}`, action: "added" },
-  { name: "CRLF line breaks", before: "<meta name=a>\r\n<meta name=b>\r\n", endpoint: E, after: `<meta name=a>\r\n<meta name=b>\r\n${TAG}\r\n`, action: "added" },
+  {
+    name: "owner content without a final newline",
+    before: "<style>body{color:red}</style>",
+    endpoint: E,
+    after: `<style>body{color:red}</style>\n${TAG}`,
+    action: "added",
+  },
+  {
+    name: "CRLF line breaks",
+    before: "<meta name=a>\r\n<meta name=b>\r\n",
+    endpoint: E,
+    after: `<meta name=a>\r\n<meta name=b>\r\n${TAG}\r\n`,
+    action: "added",
+  },
   { name: "only blank lines", before: "\n\n", endpoint: E, after: `\n\n${TAG}\n`, action: "added" },
-  { name: "a pm link inside a comment does not count", before: `<!-- <link rel="pm" href="${OLD}"> -->\n`, endpoint: E, after: `<!-- <link rel="pm" href="${OLD}"> -->\n${TAG}\n`, action: "added" },
-  { name: "a pm link inside a script string does not count", before: `<script>var t = '<link rel="pm" href="${OLD}">';</script>`, endpoint: E, after: `<script>var t = '<link rel="pm" href="${OLD}">';</script>\n${TAG}`, action: "added" },
-  { name: "rel=not-pm is not pm", before: `<link rel="not-pm" href="${OLD}">\n`, endpoint: E, after: `<link rel="not-pm" href="${OLD}">\n${TAG}\n`, action: "added" },
-  { name: "rel=webmention is left alone", before: `<link rel="webmention" href="https://webmention.io/x/webmention">\n`, endpoint: E, after: `<link rel="webmention" href="https://webmention.io/x/webmention">\n${TAG}\n`, action: "added" },
-  { name: "an endpoint with & and a query is escaped", before: "", endpoint: "https://pm.example.net/?site=a&b=1", after: `<link rel="pm" href="https://pm.example.net/?site=a&amp;b=1">`, action: "added" },
+  {
+    name: "a pm link inside a comment does not count",
+    before: `<!-- <link rel="pm" href="${OLD}"> -->\n`,
+    endpoint: E,
+    after: `<!-- <link rel="pm" href="${OLD}"> -->\n${TAG}\n`,
+    action: "added",
+  },
+  {
+    name: "a pm link inside a script string does not count",
+    before: `<script>var t = '<link rel="pm" href="${OLD}">';</script>`,
+    endpoint: E,
+    after: `<script>var t = '<link rel="pm" href="${OLD}">';</script>\n${TAG}`,
+    action: "added",
+  },
+  {
+    name: "rel=not-pm is not pm",
+    before: `<link rel="not-pm" href="${OLD}">\n`,
+    endpoint: E,
+    after: `<link rel="not-pm" href="${OLD}">\n${TAG}\n`,
+    action: "added",
+  },
+  {
+    name: "rel=webmention is left alone",
+    before: `<link rel="webmention" href="https://webmention.io/x/webmention">\n`,
+    endpoint: E,
+    after: `<link rel="webmention" href="https://webmention.io/x/webmention">\n${TAG}\n`,
+    action: "added",
+  },
+  {
+    name: "an endpoint with & and a query is escaped",
+    before: "",
+    endpoint: "https://pm.example.net/?site=a&b=1",
+    after: `<link rel="pm" href="https://pm.example.net/?site=a&amp;b=1">`,
+    action: "added",
+  },
 
   // idempotence: already there, in whatever form the owner wrote it
   { name: "our own link", before: `${GA}${TAG}\n`, endpoint: E, after: `${GA}${TAG}\n`, action: "unchanged" },
-  { name: "the owner's own spelling of the same link", before: `<LINK href='${E}' REL="me pm"/>`, endpoint: E, after: `<LINK href='${E}' REL="me pm"/>`, action: "unchanged" },
-  { name: "the same URL in another spelling", before: `<link rel=pm href="HTTPS://PM.example.net:443">`, endpoint: E, after: `<link rel=pm href="HTTPS://PM.example.net:443">`, action: "unchanged" },
+  {
+    name: "the owner's own spelling of the same link",
+    before: `<LINK href='${E}' REL="me pm"/>`,
+    endpoint: E,
+    after: `<LINK href='${E}' REL="me pm"/>`,
+    action: "unchanged",
+  },
+  {
+    name: "the same URL in another spelling",
+    before: `<link rel=pm href="HTTPS://PM.example.net:443">`,
+    endpoint: E,
+    after: `<link rel=pm href="HTTPS://PM.example.net:443">`,
+    action: "unchanged",
+  },
 
   // replacing: a changed endpoint takes the old link's place
-  { name: "a changed endpoint replaces the old link in place", before: `<meta name=a>\n<link rel="pm" href="${OLD}">\n<meta name=b>\n`, endpoint: E, after: `<meta name=a>\n${TAG}\n<meta name=b>\n`, action: "replaced" },
-  { name: "an old link sharing its line", before: `<meta name=a> <link rel=pm href=${OLD}> <meta name=b>`, endpoint: E, after: `<meta name=a> ${TAG} <meta name=b>`, action: "replaced" },
+  {
+    name: "a changed endpoint replaces the old link in place",
+    before: `<meta name=a>\n<link rel="pm" href="${OLD}">\n<meta name=b>\n`,
+    endpoint: E,
+    after: `<meta name=a>\n${TAG}\n<meta name=b>\n`,
+    action: "replaced",
+  },
+  {
+    name: "an old link sharing its line",
+    before: `<meta name=a> <link rel=pm href=${OLD}> <meta name=b>`,
+    endpoint: E,
+    after: `<meta name=a> ${TAG} <meta name=b>`,
+    action: "replaced",
+  },
   { name: "a pm link without href", before: `<link rel="pm">\n`, endpoint: E, after: `${TAG}\n`, action: "replaced" },
-  { name: "two pm links: the first is rewritten, the second goes with its line", before: `<link rel="pm" href="${OLD}">\n<meta name=a>\n  <link rel="pm" href="https://third.example/">\n<meta name=b>`, endpoint: E, after: `${TAG}\n<meta name=a>\n<meta name=b>`, action: "replaced" },
+  {
+    name: "two pm links: the first is rewritten, the second goes with its line",
+    before: `<link rel="pm" href="${OLD}">\n<meta name=a>\n  <link rel="pm" href="https://third.example/">\n<meta name=b>`,
+    endpoint: E,
+    after: `${TAG}\n<meta name=a>\n<meta name=b>`,
+    action: "replaced",
+  },
   { name: "two pm links, the first already right", before: `${TAG}\n<link rel="pm" href="${OLD}">`, endpoint: E, after: TAG, action: "replaced" },
 
   // removing
   { name: "remove: our appended line", before: `${GA}${TAG}\n`, endpoint: null, after: GA, action: "removed" },
   { name: "remove: the last line without a newline", before: `<meta name=a>\n${TAG}`, endpoint: null, after: "<meta name=a>", action: "removed" },
   { name: "remove: the only content", before: TAG, endpoint: null, after: "", action: "removed" },
-  { name: "remove: a link sharing its line keeps the rest of the line", before: `<meta name=a>${TAG}<meta name=b>\n`, endpoint: null, after: "<meta name=a><meta name=b>\n", action: "removed" },
-  { name: "remove: every pm link, comments kept", before: `<!-- pm -->\n<link rel="pm" href="${OLD}">\r\n<link rel="pm me" href="${E}">\r\n<script>1</script>`, endpoint: null, after: "<!-- pm -->\n<script>1</script>", action: "removed" },
+  {
+    name: "remove: a link sharing its line keeps the rest of the line",
+    before: `<meta name=a>${TAG}<meta name=b>\n`,
+    endpoint: null,
+    after: "<meta name=a><meta name=b>\n",
+    action: "removed",
+  },
+  {
+    name: "remove: every pm link, comments kept",
+    before: `<!-- pm -->\n<link rel="pm" href="${OLD}">\r\n<link rel="pm me" href="${E}">\r\n<script>1</script>`,
+    endpoint: null,
+    after: "<!-- pm -->\n<script>1</script>",
+    action: "removed",
+  },
   { name: "remove: nothing to remove", before: GA, endpoint: null, after: GA, action: "unchanged" },
   { name: "remove: a commented-out link stays", before: `<!-- ${TAG} -->`, endpoint: null, after: `<!-- ${TAG} -->`, action: "unchanged" },
 ];
@@ -124,4 +208,3 @@ describe("owner content that would swallow the link", () => {
     expect(() => setPmLink(before, E)).toThrow(/unclosed <script>, <style>, <textarea> or comment/);
   });
 });
-

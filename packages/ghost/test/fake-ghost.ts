@@ -35,7 +35,11 @@ export interface FakeGhost {
 }
 
 function hex(bytes: number): string {
-  return Array.from({ length: bytes }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, "0")).join("");
+  return Array.from({ length: bytes }, () =>
+    Math.floor(Math.random() * 256)
+      .toString(16)
+      .padStart(2, "0"),
+  ).join("");
 }
 
 function newKey(kind: FakeKey["kind"], role?: string): FakeKey {
@@ -64,7 +68,8 @@ function decodePart(part: string): Record<string, unknown> | undefined {
 function authenticate(req: IncomingMessage, keys: Map<string, FakeKey>): FakeKey | { status: number; type: string; message: string } {
   const header = req.headers.authorization ?? "";
   const [scheme, token] = header.split(" ");
-  if (!/^Ghost$/i.test(scheme ?? "") || !token) return { status: 401, type: "UnauthorizedError", message: "Authorization header format is \"Authorization: Ghost [token]\"" };
+  if (!/^Ghost$/i.test(scheme ?? "") || !token)
+    return { status: 401, type: "UnauthorizedError", message: 'Authorization header format is "Authorization: Ghost [token]"' };
   const [h, p, s] = token.split(".");
   const head = decodePart(h ?? "");
   const payload = decodePart(p ?? "");
@@ -74,9 +79,11 @@ function authenticate(req: IncomingMessage, keys: Map<string, FakeKey>): FakeKey
   const expected = createHmac("sha256", Buffer.from(key.secret, "hex")).update(`${h}.${p}`).digest();
   const given = Buffer.from(s, "base64url");
   const now = Math.floor(Date.now() / 1000);
-  if (head.alg !== "HS256" || given.length !== expected.length || !timingSafeEqual(given, expected)) return { status: 401, type: "UnauthorizedError", message: "Invalid token: invalid signature" };
+  if (head.alg !== "HS256" || given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { status: 401, type: "UnauthorizedError", message: "Invalid token: invalid signature" };
   if (payload.aud !== "/admin/") return { status: 401, type: "UnauthorizedError", message: "Invalid token: jwt audience invalid. expected: /?admin/?$/" };
-  if (typeof payload.iat !== "number" || typeof payload.exp !== "number" || payload.exp < now || now - payload.iat > 300) return { status: 401, type: "UnauthorizedError", message: "Invalid token: maxAge exceeded" };
+  if (typeof payload.iat !== "number" || typeof payload.exp !== "number" || payload.exp < now || now - payload.iat > 300)
+    return { status: 401, type: "UnauthorizedError", message: "Invalid token: maxAge exceeded" };
   return key;
 }
 
@@ -108,7 +115,10 @@ export async function startFakeGhost(options: { codeInjectionHead?: string | nul
         if (url.pathname !== "/" && url.pathname !== "/hello-world/") return void ((res.statusCode = 404), res.end());
         res.setHeader("content-type", "text/html; charset=utf-8");
         const themeLink = state.theme === "own-pm-link" ? `<link rel="pm" href="https://theme.example/pm/">\n` : "";
-        const ghostHead = state.theme === "no-ghost-head" ? "" : `<link rel="canonical" href="${ghost.url}">
+        const ghostHead =
+          state.theme === "no-ghost-head"
+            ? ""
+            : `<link rel="canonical" href="${ghost.url}">
 <link rel="webmention" href="${ghost.url}webmentions/receive/">
 ${state.codeInjectionHead ?? ""}`;
         res.end(`<!DOCTYPE html><html><head><title>Fake Ghost</title>\n${themeLink}${ghostHead}\n</head><body><h1>Fake Ghost</h1></body></html>`);
@@ -124,13 +134,27 @@ ${state.codeInjectionHead ?? ""}`;
           if (who.kind === "integration") return ghostError(res, 404, "NotFoundError", "Resource not found error, cannot read user.", "User not found.");
           return json(res, 200, { users: [{ id: "1", name: "Ghost Owner", email: "owner@example.com", roles: [{ name: who.role }] }] });
         case "GET /settings/":
-          return json(res, 200, { settings: [{ key: "title", value: "Fake Ghost" }, { key: "codeinjection_head", value: state.codeInjectionHead }], meta: {} });
+          return json(res, 200, {
+            settings: [
+              { key: "title", value: "Fake Ghost" },
+              { key: "codeinjection_head", value: state.codeInjectionHead },
+            ],
+            meta: {},
+          });
         case "PUT /settings/": {
-          if (who.kind === "integration") return ghostError(res, 501, "NotImplementedError", "The server does not support the functionality required to fulfill the request.");
-          if (who.role !== "Administrator" && who.role !== "Owner") return ghostError(res, 403, "NoPermissionError", "You do not have permission to edit settings");
+          if (who.kind === "integration")
+            return ghostError(res, 501, "NotImplementedError", "The server does not support the functionality required to fulfill the request.");
+          if (who.role !== "Administrator" && who.role !== "Owner")
+            return ghostError(res, 403, "NoPermissionError", "You do not have permission to edit settings");
           const sent = JSON.parse(await body(req)) as { settings: Array<{ key: string; value: unknown }> };
           for (const setting of sent.settings) if (setting.key === "codeinjection_head") state.codeInjectionHead = setting.value as string | null;
-          return json(res, 200, { settings: [{ key: "title", value: "Fake Ghost" }, { key: "codeinjection_head", value: state.codeInjectionHead }], meta: {} });
+          return json(res, 200, {
+            settings: [
+              { key: "title", value: "Fake Ghost" },
+              { key: "codeinjection_head", value: state.codeInjectionHead },
+            ],
+            meta: {},
+          });
         }
         default:
           return ghostError(res, 404, "NotFoundError", "Resource not found");

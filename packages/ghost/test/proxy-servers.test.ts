@@ -58,7 +58,15 @@ async function upstreams(): Promise<{ ghost: number; pm: number }> {
       req.on("data", (chunk: Buffer) => (body += chunk.toString()));
       req.on("end", () => {
         res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify({ request: `${req.method} ${req.url}`, host: req.headers.host, body, forwardedFor: req.headers["x-forwarded-for"], remote: req.socket.remoteAddress }));
+        res.end(
+          JSON.stringify({
+            request: `${req.method} ${req.url}`,
+            host: req.headers.host,
+            body,
+            forwardedFor: req.headers["x-forwarded-for"],
+            remote: req.socket.remoteAddress,
+          }),
+        );
       });
     }),
   );
@@ -124,15 +132,22 @@ interface Answer {
 }
 
 /** node:http, not fetch: fetch will not send a Host header of our choosing. */
-function request(url: string, options: { method?: string; host?: string; body?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<Answer> {
+function request(
+  url: string,
+  options: { method?: string; host?: string; body?: string; headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers, ...(options.host ? { host: options.host } : {}) };
     if (options.body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
-    const req = httpRequest(url, { method: options.method ?? "GET", headers, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = httpRequest(
+      url,
+      { method: options.method ?? "GET", headers, ...(options.localAddress ? { localAddress: options.localAddress } : {}) },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on("error", reject);
     req.end(options.body);
   });
@@ -156,7 +171,13 @@ async function checkProxy(siteOrigin: string, pmBase: string, pmHost: string | u
   expect(JSON.parse(inbox.body)).toMatchObject({ request: "GET /inbox?page=2" });
 
   // The client (at 127.0.0.5) claims another address; the proxy puts the real one last.
-  const forwarded = await request(pmBase, { method: "POST", body: "action=notify", ...host, localAddress: "127.0.0.5", headers: { "x-forwarded-for": "203.0.113.66" } });
+  const forwarded = await request(pmBase, {
+    method: "POST",
+    body: "action=notify",
+    ...host,
+    localAddress: "127.0.0.5",
+    headers: { "x-forwarded-for": "203.0.113.66" },
+  });
   const seen = JSON.parse(forwarded.body) as { forwardedFor: string; remote: string };
   expect(seen.forwardedFor.split(",").at(-1)!.trim()).toBe("127.0.0.5");
   // The one proxy in front is trusted (serve --trust-proxy loopback trusts it as 127.0.0.1): the client is 127.0.0.5.
@@ -169,7 +190,13 @@ describe.skipIf(!HAS_NGINX)("nginx runs the snippet", () => {
     const port = await freePort();
     const dir = await tempDir();
     const site = `http://127.0.0.1:${port}/`;
-    const snippet = proxySnippet({ server: "nginx", siteUrl: site, pmUrl: `${site}.pm/`, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` });
+    const snippet = proxySnippet({
+      server: "nginx",
+      siteUrl: site,
+      pmUrl: `${site}.pm/`,
+      pmUpstream: `http://127.0.0.1:${pm}`,
+      ghostUpstream: `http://127.0.0.1:${ghost}`,
+    });
     await writeFile(join(dir, "nginx.conf"), nginxConf(snippet, dir, port, "path"));
     const test = spawnSync("nginx", ["-t", "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { encoding: "utf8" });
     expect(test.stderr).toMatch(/test is successful/);
@@ -207,7 +234,10 @@ describe.skipIf(!HAS_CADDY)("Caddy runs the snippet", () => {
     const { ghost, pm } = await upstreams();
     const port = await freePort();
     const site = `http://127.0.0.1:${port}/`;
-    await runCaddy(proxySnippet({ server: "caddy", siteUrl: site, pmUrl: `${site}.pm/`, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` }), site);
+    await runCaddy(
+      proxySnippet({ server: "caddy", siteUrl: site, pmUrl: `${site}.pm/`, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` }),
+      site,
+    );
     await checkProxy(`http://127.0.0.1:${port}`, `${site}.pm/`, undefined, `${site}.pm/`);
   });
 
@@ -217,7 +247,10 @@ describe.skipIf(!HAS_CADDY)("Caddy runs the snippet", () => {
     const pmPort = await freePort();
     const site = `http://127.0.0.1:${port}/`;
     const pmUrl = `http://pm.localhost:${pmPort}/`;
-    await runCaddy(proxySnippet({ server: "caddy", siteUrl: site, pmUrl, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` }), site);
+    await runCaddy(
+      proxySnippet({ server: "caddy", siteUrl: site, pmUrl, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` }),
+      site,
+    );
     await checkProxy(`http://127.0.0.1:${port}`, `http://127.0.0.1:${pmPort}/`, `pm.localhost:${pmPort}`, pmUrl);
   });
 });

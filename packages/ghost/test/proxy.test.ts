@@ -38,22 +38,50 @@ describe("proxyLayout", () => {
   });
 
   it.each([
-    { name: "the pm URL is the site", siteUrl: "https://blog.example/", pmUrl: "https://blog.example/", message: /cannot be the site itself; use a path such as https:\/\/blog.example\/.pm\// },
-    { name: "no trailing slash", siteUrl: "https://blog.example/", pmUrl: "https://blog.example/.pm", message: /must end with "\/".*https:\/\/blog.example\/.pm\// },
+    {
+      name: "the pm URL is the site",
+      siteUrl: "https://blog.example/",
+      pmUrl: "https://blog.example/",
+      message: /cannot be the site itself; use a path such as https:\/\/blog.example\/.pm\//,
+    },
+    {
+      name: "no trailing slash",
+      siteUrl: "https://blog.example/",
+      pmUrl: "https://blog.example/.pm",
+      message: /must end with "\/".*https:\/\/blog.example\/.pm\//,
+    },
     { name: "under Ghost's admin", siteUrl: "https://blog.example/", pmUrl: "https://blog.example/ghost/pm/", message: /overlaps Ghost's own \/ghost\// },
-    { name: "under Ghost's ActivityPub route", siteUrl: "https://blog.example/", pmUrl: "https://blog.example/.ghost/pm/", message: /overlaps Ghost's own \/.ghost\// },
+    {
+      name: "under Ghost's ActivityPub route",
+      siteUrl: "https://blog.example/",
+      pmUrl: "https://blog.example/.ghost/pm/",
+      message: /overlaps Ghost's own \/.ghost\//,
+    },
     { name: "a query", siteUrl: "https://blog.example/", pmUrl: "https://pm.example/?a=1", message: /no user, query or fragment/ },
     { name: "not a URL", siteUrl: "blog.example", pmUrl: "https://pm.example/", message: /the site URL must be an absolute http\(s\) URL/ },
     { name: "ftp", siteUrl: "https://blog.example/", pmUrl: "ftp://pm.example/", message: /the pm URL must be an http\(s\) URL/ },
-    { name: "an nginx variable", siteUrl: "https://blog.example/", pmUrl: "https://blog.example/$host/", message: /characters a proxy configuration cannot hold/ },
+    {
+      name: "an nginx variable",
+      siteUrl: "https://blog.example/",
+      pmUrl: "https://blog.example/$host/",
+      message: /characters a proxy configuration cannot hold/,
+    },
     { name: "same host, other scheme", siteUrl: "https://blog.example/", pmUrl: "http://blog.example/.pm/", message: /must share a scheme/ },
-    { name: "an upstream with a path", siteUrl: "https://blog.example/", pmUrl: "https://pm.example/", pmUpstream: "http://127.0.0.1:8080/pm", message: /the indiepm server must be an origin/ },
+    {
+      name: "an upstream with a path",
+      siteUrl: "https://blog.example/",
+      pmUrl: "https://pm.example/",
+      pmUpstream: "http://127.0.0.1:8080/pm",
+      message: /the indiepm server must be an origin/,
+    },
   ])("refuses $name", ({ message, ...options }) => {
     expect(() => proxyLayout(options)).toThrow(GhostError);
     expect(() => proxyLayout(options)).toThrow(message);
   });
 
   it("refuses an unknown server", () => {
-    expect(() => proxySnippet({ server: "apache" as ProxyServer, siteUrl: "https://blog.example/", pmUrl: "https://blog.example/.pm/" })).toThrow(/one of nginx, caddy/);
+    expect(() => proxySnippet({ server: "apache" as ProxyServer, siteUrl: "https://blog.example/", pmUrl: "https://blog.example/.pm/" })).toThrow(
+      /one of nginx, caddy/,
+    );
   });
 });

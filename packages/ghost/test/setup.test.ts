@@ -6,7 +6,16 @@
 import { createHmac } from "node:crypto";
 import { createHttpClient, discoverEndpoint, type ClosableHttpClient } from "@indiepm/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { adminApiToken, createGhostAdminClient, GHOST_ACCEPT_VERSION, GhostError, IntegrationKeyError, parseAdminKey, setupGhost, type GhostSetupOptions } from "../src/index.js";
+import {
+  adminApiToken,
+  createGhostAdminClient,
+  GHOST_ACCEPT_VERSION,
+  GhostError,
+  IntegrationKeyError,
+  parseAdminKey,
+  setupGhost,
+  type GhostSetupOptions,
+} from "../src/index.js";
 import { startFakeGhost, type FakeGhost } from "./fake-ghost.js";
 
 const E = "http://127.0.0.1:9/pm/";
@@ -25,7 +34,15 @@ afterEach(async () => {
 });
 
 function options(extra: Partial<GhostSetupOptions> = {}): GhostSetupOptions {
-  return { siteUrl: ghost.url, staffToken: ghost.staffToken, endpoint: E, dev: true, discover: (site) => discoverEndpoint(site, http, { dev: true }), proofAttempts: 1, ...extra };
+  return {
+    siteUrl: ghost.url,
+    staffToken: ghost.staffToken,
+    endpoint: E,
+    dev: true,
+    discover: (site) => discoverEndpoint(site, http, { dev: true }),
+    proofAttempts: 1,
+    ...extra,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<GhostError> {
@@ -40,7 +57,11 @@ async function rejection(promise: Promise<unknown>): Promise<GhostError> {
 describe("parseAdminKey", () => {
   it.each([
     { name: "a staff token", key: "6489a6f2b1c2d3e4f5a6b7c8:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", id: "6489a6f2b1c2d3e4f5a6b7c8" },
-    { name: "with blanks around it (pasted)", key: "  6489a6f2b1c2d3e4f5a6b7c8:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", id: "6489a6f2b1c2d3e4f5a6b7c8" },
+    {
+      name: "with blanks around it (pasted)",
+      key: "  6489a6f2b1c2d3e4f5a6b7c8:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+      id: "6489a6f2b1c2d3e4f5a6b7c8",
+    },
   ])("takes $name", ({ key, id }) => {
     expect(parseAdminKey(key).id).toBe(id);
   });
@@ -162,8 +183,16 @@ describe("setupGhost: what Ghost refuses, and why", () => {
   });
 
   it.each([
-    { name: "an http Ghost URL", extra: { siteUrl: "http://blog.example/", dev: false }, message: /the Ghost URL http:\/\/blog.example\/ is refused: production servers accept only https URLs \(use --dev for http\) \(--dev allows it\)/ },
-    { name: "a loopback endpoint in production", extra: { siteUrl: "https://blog.example/", endpoint: "https://127.0.0.1/", dev: false }, message: /the pm endpoint https:\/\/127.0.0.1\/ is refused/ },
+    {
+      name: "an http Ghost URL",
+      extra: { siteUrl: "http://blog.example/", dev: false },
+      message: /the Ghost URL http:\/\/blog.example\/ is refused: production servers accept only https URLs \(use --dev for http\) \(--dev allows it\)/,
+    },
+    {
+      name: "a loopback endpoint in production",
+      extra: { siteUrl: "https://blog.example/", endpoint: "https://127.0.0.1/", dev: false },
+      message: /the pm endpoint https:\/\/127.0.0.1\/ is refused/,
+    },
     { name: "no discovery for the proof", extra: { discover: undefined }, message: /needs discover/ },
   ])("refuses $name before writing", async ({ extra, message }) => {
     const error = await rejection(setupGhost(options(extra as Partial<GhostSetupOptions>)));
@@ -195,7 +224,9 @@ describe("createGhostAdminClient", () => {
     const client = createGhostAdminClient({ adminUrl: "https://blog.example/", key, fetch });
     const error = await rejection(client.readSettings());
     expect(error.code).toBe("redirected");
-    expect(error.message).toBe("Ghost's Admin API at https://blog.example/ghost/api/admin/settings/ redirects to https://blog.ghost.io/; give Ghost's admin address (its admin.url) with --admin-url");
+    expect(error.message).toBe(
+      "Ghost's Admin API at https://blog.example/ghost/api/admin/settings/ redirects to https://blog.ghost.io/; give Ghost's admin address (its admin.url) with --admin-url",
+    );
   });
 
   it("sends the signed token, Accept-Version and JSON to the API under a subdirectory install", async () => {

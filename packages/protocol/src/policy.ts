@@ -76,7 +76,10 @@ export function parseBlockEntry(value: string, field: string): string {
   const name = text.slice(HOST_BLOCK_PREFIX.length).trim();
   // Only a host and a port: no path, query, fragment or user (`host:spam.example/x` is refused).
   if (!/^[^/?#@\\\s]+$/.test(name) || !URL.canParse(`http://${name}/`)) {
-    throw new PmError("invalid_request", `${field}: ${JSON.stringify(text)} is not a host entry; write host: and a host name, as host:spam.example (or host:spam.example:8443 for one port).`);
+    throw new PmError(
+      "invalid_request",
+      `${field}: ${JSON.stringify(text)} is not a host entry; write host: and a host name, as host:spam.example (or host:spam.example:8443 for one port).`,
+    );
   }
   const port = /:(\d+)$/.exec(name)?.[1];
   return `${HOST_BLOCK_PREFIX}${new URL(`http://${name}/`).hostname}${port === undefined ? "" : `:${Number(port)}`}`;

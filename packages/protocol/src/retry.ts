@@ -95,7 +95,11 @@ export function nextTry(
   if (tries >= limits.maxAttempts) return { kind: "give-up", why: `after ${tries} tries (the most a ${job} makes)` };
   const delayMs = retryDelay(tries, schedule, retryAfter, random);
   const horizonMs = Math.min(schedule.giveUpAfterMs, limits.horizonMs);
-  if (now + delayMs - progress.firstTriedAt > horizonMs) return { kind: "give-up", why: `after ${Math.round((now - progress.firstTriedAt) / 1000)} s (a ${job} is tried for at most ${Math.round(horizonMs / 1000)} s)` };
+  if (now + delayMs - progress.firstTriedAt > horizonMs)
+    return {
+      kind: "give-up",
+      why: `after ${Math.round((now - progress.firstTriedAt) / 1000)} s (a ${job} is tried for at most ${Math.round(horizonMs / 1000)} s)`,
+    };
   return { kind: "retry", delayMs };
 }
 

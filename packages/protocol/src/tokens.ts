@@ -37,9 +37,7 @@ export function codeIsLive<T extends IssuedSecret>(doc: T | null, sender: string
   );
 }
 
-export type TokenVerdict =
-  | { ok: true; duplicate: boolean }
-  | { ok: false; why: string };
+export type TokenVerdict = { ok: true; duplicate: boolean } | { ok: false; why: string };
 
 /**
  * §3 step 6 / §4 step 6: may `deliver` of (S, R, M) present this token? A message token

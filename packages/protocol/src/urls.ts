@@ -118,13 +118,7 @@ export const MAX_MESSAGE_ID_LENGTH = 512;
 
 /** True when `value` is a message ID of §2: an absolute URI, ASCII, no fragment, ≤ 512 characters. */
 export function isMessageId(value: string): boolean {
-  return (
-    value.length > 0 &&
-    value.length <= MAX_MESSAGE_ID_LENGTH &&
-    SCHEME.test(value) &&
-    URI_CHARS.test(value) &&
-    !BAD_PERCENT.test(value)
-  );
+  return value.length > 0 && value.length <= MAX_MESSAGE_ID_LENGTH && SCHEME.test(value) && URI_CHARS.test(value) && !BAD_PERCENT.test(value);
 }
 
 /** Host of a URL for display ("alice.example.org", "127.0.0.1:4001"). */

@@ -31,27 +31,43 @@ describe("§1 step 3 findPmLinkInHtml", () => {
     ["link in head", '<head><link rel="pm" href="/pm"></head>', { element: "link", href: "/pm" }],
     ["a in body", '<body><a rel=pm href="/pm">pm</a>', { element: "a", href: "/pm" }],
     ["upper-case tag and attributes", '<LINK REL="PM" HREF="/pm">', { element: "link", href: "/pm" }],
-    ["a before link wins", '<a rel=pm href=/a></a><link rel=pm href=/l>', { element: "a", href: "/a" }],
+    ["a before link wins", "<a rel=pm href=/a></a><link rel=pm href=/l>", { element: "a", href: "/a" }],
     ["without href skipped", "<link rel=pm><a rel=pm>x</a><a rel=pm href=/3>", { element: "a", href: "/3" }],
     ["without rel skipped", "<a href=/x>x</a><a rel=pm href=/y>", { element: "a", href: "/y" }],
     ["other elements with rel=pm ignored", "<area rel=pm href=/area><form rel=pm action=/f></form><a rel=pm href=/a>", { element: "a", href: "/a" }],
     ["in a comment", "<!-- <link rel=pm href=/c> --><link rel=pm href=/real>", { element: "link", href: "/real" }],
     ["in a script", '<script>document.write("<link rel=pm href=/s>")</script><a rel=pm href=/real>', { element: "a", href: "/real" }],
-    ["in a style, title, textarea", "<style><a rel=pm href=/1></style><title><a rel=pm href=/2></title><textarea><a rel=pm href=/3></textarea><a rel=pm href=/4>", { element: "a", href: "/4" }],
-    ["in a template", "<template><link rel=pm href=/t><template><a rel=pm href=/tt></template></template><link rel=pm href=/real>", { element: "link", href: "/real" }],
+    [
+      "in a style, title, textarea",
+      "<style><a rel=pm href=/1></style><title><a rel=pm href=/2></title><textarea><a rel=pm href=/3></textarea><a rel=pm href=/4>",
+      { element: "a", href: "/4" },
+    ],
+    [
+      "in a template",
+      "<template><link rel=pm href=/t><template><a rel=pm href=/tt></template></template><link rel=pm href=/real>",
+      { element: "link", href: "/real" },
+    ],
     ["in noscript (scripting off)", "<noscript><link rel=pm href=/n></noscript>", { element: "link", href: "/n" }],
     ["character references", '<link rel="&#112;m" href="/pm?a=1&amp;b=2&#x26;c=&quot;3&quot;">', { element: "link", href: '/pm?a=1&b=2&c="3"' }],
     ["first of repeated attributes", "<a rel=me rel=pm href=/x></a><a href=/1 href=/2 rel=pm>", { element: "a", href: "/1" }],
     ["empty href", '<link rel=pm href="">', { element: "link", href: "" }],
     ["base before the link", '<base href="https://b.example/x/"><link rel=pm href=pm>', { element: "link", href: "pm", baseHref: "https://b.example/x/" }],
-    ["base after the link, still in the head", '<head><link rel=pm href=pm><meta charset=utf-8><base href="/b/"></head>', { element: "link", href: "pm", baseHref: "/b/" }],
+    [
+      "base after the link, still in the head",
+      '<head><link rel=pm href=pm><meta charset=utf-8><base href="/b/"></head>',
+      { element: "link", href: "pm", baseHref: "/b/" },
+    ],
     ["only the first base counts", '<base href="/one/"><base href="/two/"><link rel=pm href=pm>', { element: "link", href: "pm", baseHref: "/one/" }],
     ["base without href does not count", '<base target=_top><base href="/two/"><link rel=pm href=pm>', { element: "link", href: "pm", baseHref: "/two/" }],
     ["base in a template does not count", '<template><base href="/t/"></template><link rel=pm href=pm>', { element: "link", href: "pm" }],
     ["base after </head> is not waited for", '<head><link rel=pm href=pm></head><body><base href="/late/">', { element: "link", href: "pm" }],
     ["base after body content is not waited for", '<link rel=pm href=pm><p>text</p><base href="/late/">', { element: "link", href: "pm" }],
     ["base in the body before an a counts", '<body><base href="/b/"><a rel=pm href=pm>', { element: "a", href: "pm", baseHref: "/b/" }],
-    ["raw text of xmp, iframe, noembed, noframes", "<xmp><a rel=pm href=/1></xmp><iframe><a rel=pm href=/2></iframe><noembed><a rel=pm href=/3></noembed><noframes><a rel=pm href=/4></noframes><a rel=pm href=/5>", { element: "a", href: "/5" }],
+    [
+      "raw text of xmp, iframe, noembed, noframes",
+      "<xmp><a rel=pm href=/1></xmp><iframe><a rel=pm href=/2></iframe><noembed><a rel=pm href=/3></noembed><noframes><a rel=pm href=/4></noframes><a rel=pm href=/5>",
+      { element: "a", href: "/5" },
+    ],
     ["abruptly closed comments", "<!--><a rel=pm href=/1>", { element: "a", href: "/1" }],
     ["comment closed by --!>", "<!-- x --!><a rel=pm href=/1>", { element: "a", href: "/1" }],
     ["CDATA outside foreign content is a bogus comment", "<![CDATA[<a rel=pm href=/c>]]><a rel=pm href=/real>", { element: "a", href: "/real" }],
@@ -72,13 +88,9 @@ describe("§1 step 3 findPmLinkInHtml", () => {
   const STOPS_EARLY = new Set(["base after </head> is not waited for", "base after body content is not waited for"]);
   it.each(rows.filter(([name]) => !STOPS_EARLY.has(name)))("%s — agrees with a DOM", (_name, html) => {
     const { document } = new JSDOM(html, { virtualConsole: new VirtualConsole() }).window;
-    const element = [...document.querySelectorAll("link, a")].find(
-      (e) => e.hasAttribute("href") && relHasPm(e.getAttribute("rel") ?? ""),
-    );
+    const element = [...document.querySelectorAll("link, a")].find((e) => e.hasAttribute("href") && relHasPm(e.getAttribute("rel") ?? ""));
     const base = document.querySelector("base[href]");
-    const dom = element
-      ? { element: element.localName, href: element.getAttribute("href"), baseHref: base?.getAttribute("href") ?? undefined }
-      : null;
+    const dom = element ? { element: element.localName, href: element.getAttribute("href"), baseHref: base?.getAttribute("href") ?? undefined } : null;
     expect(findPmLinkInHtml(html)).toEqual(dom);
   });
 

@@ -10,7 +10,7 @@ import { linkHeaderNamesPm, pmLinkElement, pmLinkHeaderValue } from "../src/rel-
 const ENDPOINTS = ["https://pm.alice.example.uk/", "https://pm.example.net/?site=a&b=1", 'https://pm.example/?q="x"', "http://127.0.0.1:4002/pm/"];
 
 describe("§1 step 3: pmLinkElement", () => {
-  it("writes <link rel=\"pm\" href=\"…\">", () => {
+  it('writes <link rel="pm" href="…">', () => {
     expect(pmLinkElement("https://pm.example/")).toBe('<link rel="pm" href="https://pm.example/">');
     expect(pmLinkElement("https://pm.example.net/?site=a&b=1")).toBe('<link rel="pm" href="https://pm.example.net/?site=a&amp;b=1">');
   });
@@ -20,7 +20,7 @@ describe("§1 step 3: pmLinkElement", () => {
 });
 
 describe("§1 step 2: pmLinkHeaderValue", () => {
-  it("writes <…>; rel=\"pm\"", () => {
+  it('writes <…>; rel="pm"', () => {
     expect(pmLinkHeaderValue("https://pm.example/")).toBe('<https://pm.example/>; rel="pm"');
   });
   it.each(ENDPOINTS.map((e) => new URL(e).href))("discovery reads back %s", (endpoint) => {
@@ -38,7 +38,7 @@ describe("§1 step 2: linkHeaderNamesPm", () => {
     expect(linkHeaderNamesPm('<https://e/; rel="pm">; rel=me')).toBe(false);
   });
   it("reads every header line, and none", () => {
-    expect(linkHeaderNamesPm(['</a.css>; rel=stylesheet', '<https://e/>; rel="pm"'])).toBe(true);
+    expect(linkHeaderNamesPm(["</a.css>; rel=stylesheet", '<https://e/>; rel="pm"'])).toBe(true);
     expect(linkHeaderNamesPm(null)).toBe(false);
   });
 });

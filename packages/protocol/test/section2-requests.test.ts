@@ -68,7 +68,7 @@ describe("§2 parameters (fixture table)", () => {
     ["sender empty", q({ action: "notify", sender: "", recipient: R, message: M }), "invalid_request"],
     ["sender repeated", q({ action: "notify", sender: [S, S], recipient: R, message: M }), "invalid_request"],
     ["sender not a URL", q({ action: "notify", sender: "alice", recipient: R, message: M }), "invalid_request"],
-    ["sender with a fragment", q({ action: "notify", sender: S + "#me", recipient: R, message: M }), "invalid_request"],
+    ["sender with a fragment", q({ action: "notify", sender: `${S}#me`, recipient: R, message: M }), "invalid_request"],
     ["sender with user info", q({ action: "notify", sender: "https://u:p@alice.example.org/", recipient: R, message: M }), "invalid_request"],
     ["http sender in production", q({ action: "notify", sender: "http://alice.example.org/", recipient: R, message: M }), "invalid_request"],
     ["IP sender in production", q({ action: "notify", sender: "https://192.0.2.1/", recipient: R, message: M }), "invalid_request"],
@@ -76,10 +76,10 @@ describe("§2 parameters (fixture table)", () => {
     ["unknown parameters ignored, repeated or not", q({ action: "notify", sender: S, recipient: R, message: M, x: ["1", "2"] }), "ok"],
     ["other actions' parameters ignored, repeated", q({ action: "notify", sender: S, recipient: R, message: M, token: ["a", "b"] }), "ok"],
     ["message not absolute", q({ action: "notify", sender: S, recipient: R, message: "/messages/1" }), "invalid_request"],
-    ["message with a fragment", q({ action: "notify", sender: S, recipient: R, message: M + "#x" }), "invalid_request"],
+    ["message with a fragment", q({ action: "notify", sender: S, recipient: R, message: `${M}#x` }), "invalid_request"],
     ["message non-ASCII", q({ action: "notify", sender: S, recipient: R, message: "urn:x:é" }), "invalid_request"],
-    ["message of 512 characters", q({ action: "notify", sender: S, recipient: R, message: "urn:x:" + "a".repeat(506) }), "ok"],
-    ["message of 513 characters", q({ action: "notify", sender: S, recipient: R, message: "urn:x:" + "a".repeat(507) }), "invalid_request"],
+    ["message of 512 characters", q({ action: "notify", sender: S, recipient: R, message: `urn:x:${"a".repeat(506)}` }), "ok"],
+    ["message of 513 characters", q({ action: "notify", sender: S, recipient: R, message: `urn:x:${"a".repeat(507)}` }), "invalid_request"],
     ["urn:uuid message ID", q({ action: "notify", sender: S, recipient: R, message: "urn:uuid:4f0c6a3e-0e0f-4f39-9e43-3e2b5d1c0a11" }), "ok"],
     ["authorize", q({ action: "authorize", sender: S, recipient: R, code: "c".repeat(43) }), "ok"],
     ["authorize without code", q({ action: "authorize", sender: S, recipient: R }), "invalid_request"],
@@ -94,25 +94,81 @@ describe("§2 parameters (fixture table)", () => {
     ["grant expires_in 59", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "59" }), "invalid_request"],
     ["grant expires_in 60", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "60" }), "ok"],
     ["grant expires_in 31536000", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "31536000" }), "ok"],
-    ["grant expires_in 31536001", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "31536001" }), "invalid_request"],
-    ["grant expires_in not digits only", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "+3600" }), "invalid_request"],
-    ["grant expires_in fractional", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "3600.5" }), "invalid_request"],
+    [
+      "grant expires_in 31536001",
+      q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "31536001" }),
+      "invalid_request",
+    ],
+    [
+      "grant expires_in not digits only",
+      q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "+3600" }),
+      "invalid_request",
+    ],
+    [
+      "grant expires_in fractional",
+      q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: E, token: "t", expires_in: "3600.5" }),
+      "invalid_request",
+    ],
     ["deliver", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "hi" }), "ok"],
-    ["deliver published lowercase t and z", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26t10:00:00.5z", content: "hi" }), "ok"],
-    ["deliver published with offset", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00+01:00", content: "hi" }), "ok"],
-    ["deliver published without offset", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00", content: "hi" }), "invalid_request"],
+    [
+      "deliver published lowercase t and z",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26t10:00:00.5z", content: "hi" }),
+      "ok",
+    ],
+    [
+      "deliver published with offset",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00+01:00", content: "hi" }),
+      "ok",
+    ],
+    [
+      "deliver published without offset",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00", content: "hi" }),
+      "invalid_request",
+    ],
     ["deliver published date only", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26", content: "hi" }), "invalid_request"],
     ["deliver without content", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z" }), "invalid_request"],
-    ["deliver with content of 64 KiB", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "a".repeat(65536) }), "ok"],
-    ["deliver with content over 64 KiB", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "a".repeat(65537) }), "too_large"],
+    [
+      "deliver with content of 64 KiB",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "a".repeat(65536) }),
+      "ok",
+    ],
+    [
+      "deliver with content over 64 KiB",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "a".repeat(65537) }),
+      "too_large",
+    ],
     ["content size is checked before parameters", q({ action: "deliver", content: "é".repeat(40000) }), "too_large"],
-    ["deliver with in-reply-to not a URI", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", "in-reply-to": "nope" }), "invalid_request"],
-    ["deliver with name repeated", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", name: ["a", "b"] }), "invalid_request"],
-    ["deliver with repeated to", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, S, R] }), "ok"],
-    ["deliver with a bad to", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, "nope"] }), "invalid_request"],
+    [
+      "deliver with in-reply-to not a URI",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", "in-reply-to": "nope" }),
+      "invalid_request",
+    ],
+    [
+      "deliver with name repeated",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", name: ["a", "b"] }),
+      "invalid_request",
+    ],
+    [
+      "deliver with repeated to",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, S, R] }),
+      "ok",
+    ],
+    [
+      "deliver with a bad to",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, "nope"] }),
+      "invalid_request",
+    ],
     // §5: `to` names `recipient` among the recipients shown
-    ["deliver with to without recipient", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://carol.example.net/"] }), "invalid_request"],
-    ["deliver with to naming recipient in another spelling", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://BOB.example.com"] }), "ok"],
+    [
+      "deliver with to without recipient",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://carol.example.net/"] }),
+      "invalid_request",
+    ],
+    [
+      "deliver with to naming recipient in another spelling",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [S, "https://BOB.example.com"] }),
+      "ok",
+    ],
     // §2 Formats: site and endpoint URLs of at most 2,048 characters, in every URL parameter
     ["sender of 2,048 characters", q({ action: "notify", sender: long(S, 2048), recipient: R, message: M }), "ok"],
     ["sender of 2,049 characters", q({ action: "notify", sender: long(S, 2049), recipient: R, message: M }), "invalid_request"],
@@ -121,11 +177,27 @@ describe("§2 parameters (fixture table)", () => {
     ["vouch of 2,049 characters", q({ action: "notify", sender: S, recipient: R, message: M, vouch: long(S, 2049) }), "invalid_request"],
     ["authorize vouch of 2,049 characters", q({ action: "authorize", sender: S, recipient: R, code: "c".repeat(43), vouch: long(S, 2049) }), "invalid_request"],
     ["endpoint of 2,048 characters", q({ action: "request", sender: S, recipient: R, message: M, endpoint: long(E, 2048), token: "t" }), "ok"],
-    ["request endpoint of 2,049 characters", q({ action: "request", sender: S, recipient: R, message: M, endpoint: long(E, 2049), token: "t" }), "invalid_request"],
-    ["grant endpoint of 2,049 characters", q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: long(E, 2049), token: "t", expires_in: "3600" }), "invalid_request"],
-    ["to of 2,049 characters", q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, long(S, 2049)] }), "invalid_request"],
+    [
+      "request endpoint of 2,049 characters",
+      q({ action: "request", sender: S, recipient: R, message: M, endpoint: long(E, 2049), token: "t" }),
+      "invalid_request",
+    ],
+    [
+      "grant endpoint of 2,049 characters",
+      q({ action: "grant", sender: S, recipient: R, code: "c", endpoint: long(E, 2049), token: "t", expires_in: "3600" }),
+      "invalid_request",
+    ],
+    [
+      "to of 2,049 characters",
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, long(S, 2049)] }),
+      "invalid_request",
+    ],
     // Canonical form counts too: 700 "é" are 1,400 characters as sent, 4,200 once percent-encoded.
-    ["sender of 2,048 characters or fewer that canonicalizes longer", q({ action: "notify", sender: S + "é".repeat(700), recipient: R, message: M }), "invalid_request"],
+    [
+      "sender of 2,048 characters or fewer that canonicalizes longer",
+      q({ action: "notify", sender: S + "é".repeat(700), recipient: R, message: M }),
+      "invalid_request",
+    ],
   ];
   it.each(rows)("%s", (_, body, expected) => {
     expect(codeOf(body)).toBe(expected);
@@ -140,7 +212,9 @@ describe("§2 parameters (fixture table)", () => {
     expect(req.sender).toBe("https://alice.example.org/?u=1");
   });
   it("ignores duplicates in to and keeps them canonical", () => {
-    const req = parse(q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, "https://bob.example.com", S] }));
+    const req = parse(
+      q({ action: "deliver", sender: S, recipient: R, message: M, published: "2026-11-26T10:00:00Z", content: "x", to: [R, "https://bob.example.com", S] }),
+    );
     expect(req).toMatchObject({ to: [R, S] });
   });
   it("development mode accepts http and loopback addresses", () => {

@@ -36,8 +36,8 @@ describe("§3 step 6 / §4 step 6: bearer tokens of deliver", () => {
   it.each([
     ["a live message token for (S, R, M)", messageToken, req, { ok: true, duplicate: false }],
     ["the same message token again for the same (S, R, M): duplicate", { ...messageToken, usedAt: NOW - 5 }, req, { ok: true, duplicate: true }],
-    ["a used message token for another message", { ...messageToken, usedAt: NOW - 5 }, { ...req, message: M + "2" }, { ok: false }],
-    ["a message token for another message", messageToken, { ...req, message: M + "2" }, { ok: false }],
+    ["a used message token for another message", { ...messageToken, usedAt: NOW - 5 }, { ...req, message: `${M}2` }, { ok: false }],
+    ["a message token for another message", messageToken, { ...req, message: `${M}2` }, { ok: false }],
     ["a message token after it expired", { ...messageToken, expiresAt: NOW }, req, { ok: false }],
     ["a used message token after it expired", { ...messageToken, usedAt: NOW - 5, expiresAt: NOW - 1 }, req, { ok: false }],
     ["a standing token for (S, R), any message", standing, { ...req, message: "urn:uuid:1" }, { ok: true, duplicate: false }],

@@ -67,7 +67,10 @@ describe("§6 Retries: when a job gives up (retry.ts JOB_LIMITS)", () => {
   ])("a %s gives up at its attempt cap (%i tries)", (job, cap) => {
     expect(JOB_LIMITS[job].maxAttempts).toBe(cap);
     expect(nextTry(job, { attempts: cap - 2, firstTriedAt: start }, undefined, DEFAULT_RETRY, start, () => 0)).toMatchObject({ kind: "retry" });
-    expect(nextTry(job, { attempts: cap - 1, firstTriedAt: start }, 0, DEFAULT_RETRY, start, () => 0)).toEqual({ kind: "give-up", why: expect.stringContaining(`${cap} tries`) });
+    expect(nextTry(job, { attempts: cap - 1, firstTriedAt: start }, 0, DEFAULT_RETRY, start, () => 0)).toEqual({
+      kind: "give-up",
+      why: expect.stringContaining(`${cap} tries`),
+    });
   });
   it.each<[JobKind, number]>([
     ["delivery", DEFAULT_RETRY.giveUpAfterMs],
@@ -122,7 +125,10 @@ describe("§6 Retries: the owner's webhook answers plain HTTP", () => {
     expect(classifyWebhookAnswer(answer(status, undefined, headers as Record<string, string>), 0).kind).toBe(kind);
   });
   it("reads Retry-After as an HTTP date too, like every other job", () => {
-    expect(classifyWebhookAnswer(answer(429, undefined, { "retry-after": new Date(30_000).toUTCString() }), 0)).toMatchObject({ kind: "retry", afterMs: 30_000 });
+    expect(classifyWebhookAnswer(answer(429, undefined, { "retry-after": new Date(30_000).toUTCString() }), 0)).toMatchObject({
+      kind: "retry",
+      afterMs: 30_000,
+    });
   });
 });
 

@@ -43,5 +43,7 @@ describe("§2 Formats: message IDs", () => {
   it.each(["https://pm.alice.example.uk/messages/1", "urn:uuid:4f0c6a3e-0e0f-4f39-9e43-3e2b5d1c0a11", "tag:alice.example.org,2026:1"])("accepts %s", (id) =>
     expect(isMessageId(id)).toBe(true),
   );
-  it.each(["", "messages/1", "https://x/#f", "https://x/ü", "https://x/a b", "https://x/%zz", "1https://x/"])("refuses %j", (id) => expect(isMessageId(id)).toBe(false));
+  it.each(["", "messages/1", "https://x/#f", "https://x/ü", "https://x/a b", "https://x/%zz", "1https://x/"])("refuses %j", (id) =>
+    expect(isMessageId(id)).toBe(false),
+  );
 });

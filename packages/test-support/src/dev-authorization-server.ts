@@ -46,7 +46,8 @@ class Html {
 }
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 type Part = Html | string | readonly Part[];
-const render = (part: Part): string => (part instanceof Html ? part.value : Array.isArray(part) ? part.map(render).join("") : String(part).replace(/[&<>"']/g, (c) => ESCAPES[c]!));
+const render = (part: Part): string =>
+  part instanceof Html ? part.value : Array.isArray(part) ? part.map(render).join("") : String(part).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 /** Every value escaped unless it is itself `Html`. */
 function html(strings: TemplateStringsArray, ...values: Part[]): Html {
   return new Html(strings.reduce((out, text, i) => out + render(values[i - 1]!) + text));
@@ -67,7 +68,8 @@ interface Code {
 
 const CODE_LIFETIME_MS = 60_000;
 /** The approve form redirects to the client: CSP form-action covers redirects, so its origin is allowed too. */
-const pageCsp = (formTarget?: string) => `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTarget ? ` ${formTarget}` : ""}; frame-ancestors 'none'; base-uri 'none'`;
+const pageCsp = (formTarget?: string) =>
+  `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTarget ? ` ${formTarget}` : ""}; frame-ancestors 'none'; base-uri 'none'`;
 
 function page(title: string, body: Html, status = 200, formTarget?: string): Response {
   const doc = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>
@@ -76,7 +78,10 @@ h1{font-size:1.4rem}.box{border:1px solid #ccd;border-radius:.6rem;padding:1rem 
 button{font:inherit;padding:.5rem 1.1rem;border-radius:.4rem;border:1px solid #3346c2;background:#3346c2;color:#fff;cursor:pointer;margin-right:.5rem}
 button.no{background:#fff;color:#3346c2}label{display:block;margin:.4rem 0}small{color:#555}</style></head>
 <body><main class="box">${body}</main></body></html>`;
-  return new Response(doc.value, { status, headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": pageCsp(formTarget), "cache-control": "no-store" } });
+  return new Response(doc.value, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": pageCsp(formTarget), "cache-control": "no-store" },
+  });
 }
 
 function json(body: unknown, status = 200): Response {
@@ -88,7 +93,9 @@ function redirectTo(url: string): Response {
 }
 
 /** The request parameters of §5.2, checked; an error sentence when they are wrong. */
-function authorizationRequest(params: URLSearchParams): { ok: true; clientId: string; redirectUri: string; state: string; challenge: string; me: string | null } | { ok: false; why: string } {
+function authorizationRequest(
+  params: URLSearchParams,
+): { ok: true; clientId: string; redirectUri: string; state: string; challenge: string; me: string | null } | { ok: false; why: string } {
   const get = (name: string) => params.get(name) ?? "";
   if (get("response_type") !== "code") return { ok: false, why: "response_type must be code." };
   const clientId = get("client_id");
@@ -97,8 +104,16 @@ function authorizationRequest(params: URLSearchParams): { ok: true; clientId: st
   // §4.2.2: a redirect_uri on another origin than client_id would need the client's metadata; this one refuses it.
   if (new URL(clientId).origin !== new URL(redirectUri).origin) return { ok: false, why: "redirect_uri must be on the client_id's origin." };
   if (!get("state")) return { ok: false, why: "state is missing." };
-  if (get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(get("code_challenge"))) return { ok: false, why: "PKCE with code_challenge_method=S256 is required." };
-  return { ok: true, clientId: new URL(clientId).href, redirectUri: new URL(redirectUri).href, state: get("state"), challenge: get("code_challenge"), me: params.get("me") };
+  if (get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(get("code_challenge")))
+    return { ok: false, why: "PKCE with code_challenge_method=S256 is required." };
+  return {
+    ok: true,
+    clientId: new URL(clientId).href,
+    redirectUri: new URL(redirectUri).href,
+    state: get("state"),
+    challenge: get("code_challenge"),
+    me: params.get("me"),
+  };
 }
 
 export async function startDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
@@ -177,7 +192,8 @@ ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${
         return redirectTo(back.href);
       }
       const me = form.get("me") ?? "";
-      if (!URL.canParse(me) || !self.sites.includes(new URL(me).href)) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>This server signs in only ${self.sites.join(", ")}.</p>`, 400);
+      if (!URL.canParse(me) || !self.sites.includes(new URL(me).href))
+        return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>This server signs in only ${self.sites.join(", ")}.</p>`, 400);
       return approve(req, new URL(me).href);
     }
     if (pathname === "/auth" && request.method === "POST") {
@@ -188,7 +204,8 @@ ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${
       const bad = (description: string) => json({ error: "invalid_grant", error_description: description }, 400);
       if (form.get("grant_type") !== "authorization_code") return bad("grant_type must be authorization_code.");
       if (!code || code.expiresAt < Date.now()) return bad("The code is unknown, used or expired.");
-      if (form.get("client_id") !== code.clientId || form.get("redirect_uri") !== code.redirectUri) return bad("client_id or redirect_uri differ from the request's.");
+      if (form.get("client_id") !== code.clientId || form.get("redirect_uri") !== code.redirectUri)
+        return bad("client_id or redirect_uri differ from the request's.");
       const verifier = form.get("code_verifier") ?? "";
       if (!sameSecret(pkceChallenge(verifier), code.challenge)) return bad("The code_verifier does not match the code_challenge.");
       return json({ me: code.me });

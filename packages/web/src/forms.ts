@@ -41,7 +41,15 @@ export function createForms(inbox: { base: string; origin: string }): Forms {
 
   function refuseCrossSite(): never {
     throw new HttpAnswer(
-      page(messagePage({ base }, "Refused", "This form did not come from your inbox's own pages (cross-site request refused). Go back, reload the page and try again.", { href: base, label: "Back to the inbox" }), 403),
+      page(
+        messagePage(
+          { base },
+          "Refused",
+          "This form did not come from your inbox's own pages (cross-site request refused). Go back, reload the page and try again.",
+          { href: base, label: "Back to the inbox" },
+        ),
+        403,
+      ),
     );
   }
 

@@ -44,7 +44,11 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
 
   // Anyone may reach these; every other page needs a session.
   const publicRoutes = createRouter<{ clientAddress: string | undefined }>([
-    route("GET", "/static/*", async (request, { rest }) => (await statics.serve(rest!, request)) ?? page(messagePage({ base }, "Not found", "There is no such page here."), 404)),
+    route(
+      "GET",
+      "/static/*",
+      async (request, { rest }) => (await statics.serve(rest!, request)) ?? page(messagePage({ base }, "Not found", "There is no such page here."), 404),
+    ),
     route("GET", "/auth/callback", (request) => signIn.finish(request)),
     route("POST", "/signin", (request, _params, { clientAddress }) => signIn.start(request, clientAddress)),
   ]);
@@ -102,7 +106,13 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
       } catch (error) {
         if (error instanceof HttpAnswer) return error.response;
         inbox.logger?.error("web inbox request failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-        return page(messagePage({ base }, "Something went wrong", "The server failed to answer this page; the failure was logged. Try again in a moment.", { href: base, label: "Back to the inbox" }), 500);
+        return page(
+          messagePage({ base }, "Something went wrong", "The server failed to answer this page; the failure was logged. Try again in a moment.", {
+            href: base,
+            label: "Back to the inbox",
+          }),
+          500,
+        );
       }
     },
     async close() {

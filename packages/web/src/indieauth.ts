@@ -51,7 +51,9 @@ export function authorizationLinksFromPage(page: FetchedPage): { metadata?: stri
     return link && URL.canParse(link.target, page.url) ? new URL(link.target, page.url).href : undefined;
   };
   const type = page.headers.get("content-type") ?? "";
-  const htmlLinks = /^\s*(text\/html|application\/xhtml\+xml)/i.test(type) ? linksInHtml(new TextDecoder().decode(page.body), page.url).filter((l) => l.element === "link") : [];
+  const htmlLinks = /^\s*(text\/html|application\/xhtml\+xml)/i.test(type)
+    ? linksInHtml(new TextDecoder().decode(page.body), page.url).filter((l) => l.element === "link")
+    : [];
   const fromHtml = (rel: string) => htmlLinks.find((l) => l.rel.includes(rel))?.href;
   const metadata = fromHeader("indieauth-metadata") ?? fromHtml("indieauth-metadata");
   if (metadata) return { metadata };
@@ -67,7 +69,8 @@ export function processMetadata(json: unknown, metadataUrl: string, policy: UrlP
   if (typeof endpoint !== "string" || !URL.canParse(endpoint)) {
     throw new WebInboxError("no_authorization_endpoint", `The IndieAuth metadata at ${metadataUrl} names no authorization_endpoint.`);
   }
-  if (typeof issuer !== "string" || !URL.canParse(issuer)) throw new WebInboxError("discovery_failed", `The IndieAuth metadata at ${metadataUrl} names no issuer.`);
+  if (typeof issuer !== "string" || !URL.canParse(issuer))
+    throw new WebInboxError("discovery_failed", `The IndieAuth metadata at ${metadataUrl} names no issuer.`);
   // §4.1.1: the issuer is a prefix of the metadata URL (same origin, at least).
   if (new URL(issuer).origin !== new URL(metadataUrl).origin) {
     throw new WebInboxError("discovery_failed", `The IndieAuth metadata at ${metadataUrl} names an issuer on another origin.`);
@@ -87,7 +90,9 @@ async function fetchPage(http: HttpClient, url: string, what: string): Promise<F
   try {
     page = await http.get(url, { ...LIMITS, headers: { accept: "text/html, application/json;q=0.9, */*;q=0.1" } });
   } catch (error) {
-    throw new WebInboxError("discovery_failed", `${what} ${url} could not be fetched: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new WebInboxError("discovery_failed", `${what} ${url} could not be fetched: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if (page.status < 200 || page.status > 299) throw new WebInboxError("discovery_failed", `${what} ${url} answered ${page.status}.`);
   return page;
@@ -108,7 +113,10 @@ export async function discoverAuthorizationServer(http: HttpClient, profileUrl: 
     return processMetadata(json, links.metadata, policy);
   }
   if (links.authorizationEndpoint) return { authorizationEndpoint: checkEndpoint(links.authorizationEndpoint, policy) };
-  throw new WebInboxError("no_authorization_endpoint", `${profileUrl} advertises no IndieAuth authorization endpoint (rel="indieauth-metadata" or rel="authorization_endpoint").`);
+  throw new WebInboxError(
+    "no_authorization_endpoint",
+    `${profileUrl} advertises no IndieAuth authorization endpoint (rel="indieauth-metadata" or rel="authorization_endpoint").`,
+  );
 }
 
 /** RFC 7636 PKCE with S256: a 43-character verifier and its challenge. */
@@ -122,7 +130,14 @@ export function pkceChallenge(verifier: string): string {
 }
 
 /** IndieAuth §5.2: the URL the owner's browser is sent to. Authentication only: no scope. */
-export function authorizationUrl(p: { authorizationEndpoint: string; clientId: string; redirectUri: string; state: string; challenge: string; me: string }): string {
+export function authorizationUrl(p: {
+  authorizationEndpoint: string;
+  clientId: string;
+  redirectUri: string;
+  state: string;
+  challenge: string;
+  me: string;
+}): string {
   const url = new URL(p.authorizationEndpoint);
   url.searchParams.set("response_type", "code");
   url.searchParams.set("client_id", p.clientId);
@@ -138,7 +153,8 @@ export function authorizationUrl(p: { authorizationEndpoint: string; clientId: s
 export function processProfileResponse(status: number, json: unknown, endpoint: string): string {
   const body = (json && typeof json === "object" ? json : {}) as Record<string, unknown>;
   if (status !== 200 || typeof body.me !== "string" || !URL.canParse(body.me)) {
-    const why = typeof body.error === "string" ? ` (${body.error}${typeof body.error_description === "string" ? `: ${body.error_description.slice(0, 200)}` : ""})` : "";
+    const why =
+      typeof body.error === "string" ? ` (${body.error}${typeof body.error_description === "string" ? `: ${body.error_description.slice(0, 200)}` : ""})` : "";
     throw new WebInboxError("redeem_failed", `The authorization endpoint ${endpoint} did not confirm who you are: it answered ${status}${why}.`);
   }
   const me = new URL(body.me);
@@ -153,12 +169,22 @@ export async function redeemCode(
   http: HttpClient,
   p: { authorizationEndpoint: string; code: string; clientId: string; redirectUri: string; verifier: string },
 ): Promise<string> {
-  const form = new URLSearchParams({ grant_type: "authorization_code", code: p.code, client_id: p.clientId, redirect_uri: p.redirectUri, code_verifier: p.verifier });
+  const form = new URLSearchParams({
+    grant_type: "authorization_code",
+    code: p.code,
+    client_id: p.clientId,
+    redirect_uri: p.redirectUri,
+    code_verifier: p.verifier,
+  });
   let answer;
   try {
     answer = await http.postForm(p.authorizationEndpoint, form, { headers: { accept: "application/json" } });
   } catch (error) {
-    throw new WebInboxError("redeem_failed", `The authorization endpoint ${p.authorizationEndpoint} could not be reached: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new WebInboxError(
+      "redeem_failed",
+      `The authorization endpoint ${p.authorizationEndpoint} could not be reached: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   return processProfileResponse(answer.status, answer.json, p.authorizationEndpoint);
 }
@@ -179,7 +205,9 @@ export async function verifyMe(http: HttpClient, me: string, entered: string, se
     throw new WebInboxError("me_mismatch", `Signed in as ${me}, which is on another host than ${entered}, the site this sign-in started with.`);
   }
   const again = await discoverAuthorizationServer(http, me, policy).catch((error: unknown) => {
-    throw new WebInboxError("me_mismatch", `Signed in as ${me}, which could not be checked: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new WebInboxError("me_mismatch", `Signed in as ${me}, which could not be checked: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   });
   if (again.authorizationEndpoint !== server.authorizationEndpoint || (again.issuer ?? null) !== (server.issuer ?? null)) {
     throw new WebInboxError("me_mismatch", `Signed in as ${me}, but that site names another authorization endpoint than the one ${entered} sent you to.`);

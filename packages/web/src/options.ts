@@ -33,7 +33,15 @@ export interface WebInboxOptions {
 }
 
 // Every key of WebInboxOptions: the compiler flags this table when the options change.
-const OPTION_KEYS = { server: true, url: true, http: true, sessionLifetimeSeconds: true, pollSeconds: true, signInsPerMinute: true, logger: true } as const satisfies Record<keyof WebInboxOptions, true>;
+const OPTION_KEYS = {
+  server: true,
+  url: true,
+  http: true,
+  sessionLifetimeSeconds: true,
+  pollSeconds: true,
+  signInsPerMinute: true,
+  logger: true,
+} as const satisfies Record<keyof WebInboxOptions, true>;
 
 /** The names `createWebInbox` takes: what a mounting package (`indiepmInbox()`) accepts, and no other. */
 export const WEB_INBOX_OPTION_NAMES: readonly (keyof WebInboxOptions)[] = Object.freeze(Object.keys(OPTION_KEYS) as (keyof WebInboxOptions)[]);
@@ -80,8 +88,10 @@ function invalid(text: string): WebInboxError {
 export function resolveInboxOptions(options: WebInboxOptions): ResolvedInboxOptions {
   if (!options || typeof options !== "object") throw invalid("needs an options object { server, url }.");
   const pm = options.server;
-  if (!pm || typeof pm.handle !== "function" || typeof pm.conversations !== "function") throw invalid("option `server` must be a PmServer made by createPmServer().");
-  if (typeof options.url !== "string" || !URL.canParse(options.url)) throw invalid(`option \`url\` must be the absolute URL of the inbox, got ${JSON.stringify(options.url)}.`);
+  if (!pm || typeof pm.handle !== "function" || typeof pm.conversations !== "function")
+    throw invalid("option `server` must be a PmServer made by createPmServer().");
+  if (typeof options.url !== "string" || !URL.canParse(options.url))
+    throw invalid(`option \`url\` must be the absolute URL of the inbox, got ${JSON.stringify(options.url)}.`);
   const url = new URL(options.url);
   if (url.protocol !== "https:" && url.protocol !== "http:") throw invalid("option `url` must be http(s).");
   if (!pm.dev && url.protocol !== "https:") throw invalid("option `url` must be https outside development mode (cookies are Secure).");
@@ -92,7 +102,8 @@ export function resolveInboxOptions(options: WebInboxOptions): ResolvedInboxOpti
   const pollSeconds = options.pollSeconds ?? WEB_INBOX_DEFAULTS.pollSeconds;
   if (typeof pollSeconds !== "number" || !(pollSeconds >= 1)) throw invalid("option `pollSeconds` must be 1 or more.");
   const signInsPerMinute = options.signInsPerMinute ?? WEB_INBOX_DEFAULTS.signInsPerMinute;
-  if (typeof signInsPerMinute !== "number" || !Number.isInteger(signInsPerMinute) || signInsPerMinute < 1) throw invalid("option `signInsPerMinute` must be a whole number, 1 or more.");
+  if (typeof signInsPerMinute !== "number" || !Number.isInteger(signInsPerMinute) || signInsPerMinute < 1)
+    throw invalid("option `signInsPerMinute` must be a whole number, 1 or more.");
   const ownHttp = options.http ? undefined : createHttpClient({ dev: pm.dev });
   const suffix = createHash("sha256").update(url.href).digest("hex").slice(0, 8);
   return {

@@ -53,6 +53,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
   }
 
   /** A settings form: `change` applies it; its own errors and the engine's `invalid_request` show on the settings page. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a change that answers nothing (void) falls back to the redirect
   function settingsForm(change: (form: URLSearchParams, session: Session) => Promise<Response | void>): Handler {
     return async (request, _params, { session }) => {
       const form = await forms.readChecked(request, session.csrf);
@@ -97,7 +98,10 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     exportAll: (async (_request, _params, { session }) => {
       const doc = await pm.exportAll({ site: session.site });
       const response = json(doc);
-      response.headers.set("content-disposition", `attachment; filename="indiepm-${new URL(session.site).host.replace(/[^A-Za-z0-9.-]/g, "_")}-${doc.exportedAt.slice(0, 10)}.json"`);
+      response.headers.set(
+        "content-disposition",
+        `attachment; filename="indiepm-${new URL(session.site).host.replace(/[^A-Za-z0-9.-]/g, "_")}-${doc.exportedAt.slice(0, 10)}.json"`,
+      );
       return response;
     }) satisfies Handler,
 
@@ -162,7 +166,14 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const to = replyTargets(session.site, last);
       try {
         const subject = thread.subject && !/^re:/i.test(thread.subject) ? `Re: ${thread.subject}` : thread.subject;
-        await pm.send({ from: session.site, to, content, inReplyTo: last.message, ...(subject ? { subject } : {}), ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}) });
+        await pm.send({
+          from: session.site,
+          to,
+          content,
+          inReplyTo: last.message,
+          ...(subject ? { subject } : {}),
+          ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
+        });
       } catch (error) {
         if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
           return page(threadPage({ ...(await frameFor(session)), error: error.message }, thread, content), 400);
@@ -206,16 +217,22 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     }) satisfies Handler,
 
     settings: (async (_request, _params, { session, query }) =>
-      page(settingsPage(await frameFor(session, query.get("notice")), await pm.settings(session.site), await pm.tokens({ site: session.site })))) satisfies Handler,
+      page(
+        settingsPage(await frameFor(session, query.get("notice")), await pm.settings(session.site), await pm.tokens({ site: session.site })),
+      )) satisfies Handler,
 
     setPolicy: settingsForm(async (form, session) => {
       const value = form.get("policy");
       if (value !== "anyone" && value !== "contacts" && value !== "nobody") throw new WebInboxError("invalid_policy", "Choose who may write to you.");
       await pm.updateSettings(session.site, { policy: value });
     }),
-    addContact: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { addContacts: [normalizeProfileUrl(form.get("site") ?? "", { dev: true })] }))),
+    addContact: settingsForm(
+      async (form, session) => void (await pm.updateSettings(session.site, { addContacts: [normalizeProfileUrl(form.get("site") ?? "", { dev: true })] })),
+    ),
     removeContact: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { removeContacts: [form.get("site") ?? ""] }))),
-    block: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { block: [blockEntry(form.get("site") ?? "", form.get("scope") === "host")] }))),
+    block: settingsForm(
+      async (form, session) => void (await pm.updateSettings(session.site, { block: [blockEntry(form.get("site") ?? "", form.get("scope") === "host")] })),
+    ),
     unblock: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { unblock: [form.get("site") ?? ""] }))),
     setWebhook: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { webhook: (form.get("webhook") ?? "").trim() || null }))),
     revokeToken: settingsForm(async (form, session) => {

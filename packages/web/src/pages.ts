@@ -3,7 +3,16 @@
  * Every page works without JavaScript; `static/app.js` enhances it (live delivery
  * status, the new-message banner, local times).
  */
-import { HOST_BLOCK_PREFIX, sanitizeHtml, type Conversation, type DeliveryView, type GrantedToken, type SiteSettings, type Thread, type ThreadItem } from "@indiepm/core";
+import {
+  HOST_BLOCK_PREFIX,
+  sanitizeHtml,
+  type Conversation,
+  type DeliveryView,
+  type GrantedToken,
+  type SiteSettings,
+  type Thread,
+  type ThreadItem,
+} from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
 
 /** What every signed-in page knows. */
@@ -137,7 +146,11 @@ export function redirectPage(frame: Frame, url: string): Html {
 }
 
 export function messagePage(frame: Frame, title: string, text: string, back?: { href: string; label: string }): Html {
-  return layout(frame, title, html`<section class="card narrow"><h1>${title}</h1><p>${text}</p>${back ? html`<p><a href="${back.href}">${back.label}</a></p>` : ""}</section>`);
+  return layout(
+    frame,
+    title,
+    html`<section class="card narrow"><h1>${title}</h1><p>${text}</p>${back ? html`<p><a href="${back.href}">${back.label}</a></p>` : ""}</section>`,
+  );
 }
 
 function participantsText(list: readonly string[]): Html {
@@ -182,9 +195,10 @@ const STATUS_TEXT: Record<string, string> = { pending: "sending…", delivered: 
 
 export function deliveryList(message: string, deliveries: readonly DeliveryView[]): Html {
   return html`<ul class="deliveries" data-message="${message}" aria-label="Delivery">${deliveries.map(
-    (d) => html`<li class="delivery ${d.status}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${STATUS_TEXT[d.status] ?? d.status}${
-      d.status === "failed" && d.error ? ` (${d.error})` : ""
-    }</span>${d.detail && d.status !== "delivered" ? html`<span class="detail">${d.detail}</span>` : ""}</li>`,
+    (d) =>
+      html`<li class="delivery ${d.status}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${STATUS_TEXT[d.status] ?? d.status}${
+        d.status === "failed" && d.error ? ` (${d.error})` : ""
+      }</span>${d.detail && d.status !== "delivered" ? html`<span class="detail">${d.detail}</span>` : ""}</li>`,
   )}</ul>`;
 }
 
@@ -347,7 +361,8 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
     ${csrfField(frame)}
     <fieldset><legend class="visually-hidden">Who may write to you</legend>
     ${(Object.keys(POLICY_TEXT) as (keyof typeof POLICY_TEXT)[]).map(
-      (p) => html`<label class="choice"><input type="radio" name="policy" value="${p}"${s.policy === p ? " checked" : ""}> <span><strong>${POLICY_TEXT[p][0]}</strong><span class="hint">${POLICY_TEXT[p][1]}</span></span></label>`,
+      (p) =>
+        html`<label class="choice"><input type="radio" name="policy" value="${p}"${s.policy === p ? " checked" : ""}> <span><strong>${POLICY_TEXT[p][0]}</strong><span class="hint">${POLICY_TEXT[p][1]}</span></span></label>`,
     )}
     </fieldset>
     <p class="hint" id="tokens-when-tightened">${TOKENS_WHEN_TIGHTENED}</p>
@@ -361,9 +376,10 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
     contacts.length === 0
       ? html`<p class="empty">No contacts yet. Everyone you write to becomes one.</p>`
       : html`<ul class="sites">${contacts.map(
-          (c) => html`<li><span class="site">${siteLabel(c)}</span> <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
-            configuredContacts.has(c) ? "" : siteForm("contacts/remove", "site", c, "Remove")
-          }</li>`,
+          (c) =>
+            html`<li><span class="site">${siteLabel(c)}</span> <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
+              configuredContacts.has(c) ? "" : siteForm("contacts/remove", "site", c, "Remove")
+            }</li>`,
         )}</ul>`
   }
   <form class="inline" method="post" action="${b}settings/contacts/add">
@@ -380,7 +396,8 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
     s.blocked.length === 0
       ? html`<p class="empty">Nobody is blocked.</p>`
       : html`<ul class="sites">${s.blocked.map(
-          (c) => html`<li><span class="site">${blockLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock", "link", blockLabel(c))}</li>`,
+          (c) =>
+            html`<li><span class="site">${blockLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock", "link", blockLabel(c))}</li>`,
         )}</ul>`
   }
   <form class="inline" method="post" action="${b}settings/blocked/add">
@@ -410,9 +427,10 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
       : html`<div class="table-wrap"><table class="tokens">
     <thead><tr><th scope="col">Site</th><th scope="col">Granted</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
     <tbody>${tokens.map(
-      (t) => html`<tr${t.revokedAt ? html` class="revoked"` : ""}><td class="site">${siteLabel(t.sender)}</td><td>${timeTag(t.createdAt)}</td><td>${timeTag(t.expiresAt)}</td><td>${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td>${
-        t.revokedAt ? html`revoked ${timeTag(t.revokedAt)}` : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger")
-      }</td></tr>`,
+      (t) =>
+        html`<tr${t.revokedAt ? html` class="revoked"` : ""}><td class="site">${siteLabel(t.sender)}</td><td>${timeTag(t.createdAt)}</td><td>${timeTag(t.expiresAt)}</td><td>${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td>${
+          t.revokedAt ? html`revoked ${timeTag(t.revokedAt)}` : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger")
+        }</td></tr>`,
     )}</tbody></table></div>`
   }
 </section>

@@ -26,8 +26,14 @@ function compile(path: string): { pattern: RegExp; names: string[] } {
   const source = path
     .split("/")
     .map((segment) => {
-      if (segment === "*") return names.push("rest"), "(.*)";
-      if (segment.startsWith(":")) return names.push(segment.slice(1)), "([A-Za-z0-9_-]+)";
+      if (segment === "*") {
+        names.push("rest");
+        return "(.*)";
+      }
+      if (segment.startsWith(":")) {
+        names.push(segment.slice(1));
+        return "([A-Za-z0-9_-]+)";
+      }
       return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     })
     .join("/");

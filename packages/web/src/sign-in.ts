@@ -57,7 +57,10 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
   function form(me: string, error?: string, status = 200, notice?: string | null): Response {
     const pre = preTokens.issue(Date.now());
     return page(
-      signInPage({ base, ...(error ? { error } : {}), ...(notice ? { notice } : {}) }, { preCsrf: pre, me: me || (pm.sites.length === 1 ? pm.sites[0]! : ""), sites: pm.sites }),
+      signInPage(
+        { base, ...(error ? { error } : {}), ...(notice ? { notice } : {}) },
+        { preCsrf: pre, me: me || (pm.sites.length === 1 ? pm.sites[0]! : ""), sites: pm.sites },
+      ),
       status,
       { "set-cookie": cookie(cookieNames.pre, pre, PRE_SIGNIN_LIFETIME_MS / 1000) },
     );
@@ -86,9 +89,16 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
       // allowance), before its token is used or anything is fetched.
       const wait = limiter.hit(clientAddress ?? "", Date.now());
       if (wait !== undefined) {
-        return page(messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, { href: base, label: "Back to the sign-in page" }), 429, {
-          "retry-after": String(wait),
-        });
+        return page(
+          messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, {
+            href: base,
+            label: "Back to the sign-in page",
+          }),
+          429,
+          {
+            "retry-after": String(wait),
+          },
+        );
       }
       // Single use: a replayed form is refused before anything is fetched.
       if (!preTokens.redeem(pre!, Date.now())) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
@@ -97,7 +107,11 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         if (!pm.sites.includes(me)) throw new WebInboxError("unknown_site", `This server holds no inbox for ${siteLabel(me)}.`);
         const server = await discoverAuthorizationServer(http, me, policy);
         const { verifier, challenge } = pkcePair();
-        const state = await pm.sessions.create(SIGNIN, { me, authorizationEndpoint: server.authorizationEndpoint, issuer: server.issuer ?? null, verifier }, SIGNIN_LIFETIME_MS);
+        const state = await pm.sessions.create(
+          SIGNIN,
+          { me, authorizationEndpoint: server.authorizationEndpoint, issuer: server.issuer ?? null, verifier },
+          SIGNIN_LIFETIME_MS,
+        );
         const target = authorizationUrl({ authorizationEndpoint: server.authorizationEndpoint, clientId, redirectUri, state, challenge, me });
         return page(redirectPage({ base }, target), 200, { "set-cookie": cookie(cookieNames.signin, state, SIGNIN_LIFETIME_MS / 1000) });
       } catch (error) {
@@ -113,13 +127,15 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
       const clear = cookie(cookieNames.signin, "", 0);
       try {
         // The state must be the one this browser was given (its cookie), and live: single use.
-        if (!state || !bound || !sameSecret(state, bound)) throw new WebInboxError("invalid_state", "This sign-in was not started in this browser, or it has expired. Sign in again.");
+        if (!state || !bound || !sameSecret(state, bound))
+          throw new WebInboxError("invalid_state", "This sign-in was not started in this browser, or it has expired. Sign in again.");
         const record = await pm.sessions.take(SIGNIN, state);
         if (!record) throw new WebInboxError("invalid_state", "This sign-in has expired or was already used. Sign in again.");
         const data = record.data as { me: string; authorizationEndpoint: string; issuer: string | null; verifier: string };
         if (query.get("error")) throw new WebInboxError("access_denied", `Your site's sign-in page said no (${query.get("error")!.slice(0, 60)}).`);
         // IndieAuth §5.2.1: where the metadata named an issuer, `iss` must be exactly it.
-        if (data.issuer !== null && query.get("iss") !== data.issuer) throw new WebInboxError("invalid_issuer", "The sign-in came back from another authorization server than your site names.");
+        if (data.issuer !== null && query.get("iss") !== data.issuer)
+          throw new WebInboxError("invalid_issuer", "The sign-in came back from another authorization server than your site names.");
         const code = query.get("code");
         if (!code) throw new WebInboxError("redeem_failed", "The sign-in came back without a code.");
         const me = await redeemCode(http, { authorizationEndpoint: data.authorizationEndpoint, code, clientId, redirectUri, verifier: data.verifier });

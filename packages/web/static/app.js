@@ -3,7 +3,6 @@
 // show in the reader's zone, an opened conversation is marked read (by posting its own
 // "Mark read" form: the GET of the page changes nothing), and Ctrl+Enter sends. Served from the inbox's own origin
 // (CSP script-src 'self'); it never inserts HTML, only text.
-"use strict";
 
 (() => {
   const DELIVERY_POLL_MS = 1500;
@@ -31,7 +30,7 @@
   // Live delivery status of the sent messages of a conversation.
   function liveDeliveries() {
     const list = document.querySelector("[data-live-status]");
-    if (!list || !list.querySelector(".delivery.pending")) return;
+    if (!list?.querySelector(".delivery.pending")) return;
     const url = list.getAttribute("data-live-status");
     const tick = async () => {
       try {

@@ -43,7 +43,9 @@ describe("signed out", () => {
     const res = await b.fetch(host.pmUrl);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-security-policy")).toBe(CONTENT_SECURITY_POLICY);
-    expect(CONTENT_SECURITY_POLICY).toBe("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    expect(CONTENT_SECURITY_POLICY).toBe(
+      "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("referrer-policy")).toBe("same-origin");
     const page = await res.text();
@@ -64,7 +66,11 @@ describe("signed out", () => {
   });
 
   it("serves its script and stylesheet from its own origin, with the CSP and an ETag", async () => {
-    for (const [file, type] of [["app.js", "text/javascript"], ["style.css", "text/css"], ["icon.svg", "image/svg+xml"]]) {
+    for (const [file, type] of [
+      ["app.js", "text/javascript"],
+      ["style.css", "text/css"],
+      ["icon.svg", "image/svg+xml"],
+    ]) {
       const res = await fetch(`${host.pmUrl}static/${file}`);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain(type);
@@ -222,7 +228,11 @@ describe("the owner's pages", () => {
     // GET never changes state: the answer is complete, and both are still unread.
     expect((await host.pm.inboxStatus()).unread).toBe(2);
     // The page offers the form app.js posts when it opens (test/browser/inbox.test.ts runs it).
-    expect(thread).toMatch(new RegExp(`<form method="post" action="/c/${link}/read" data-auto-read><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="read" value="1">`));
+    expect(thread).toMatch(
+      new RegExp(
+        `<form method="post" action="/c/${link}/read" data-auto-read><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="read" value="1">`,
+      ),
+    );
     const read = await b.post(`${host.pmUrl}c/${link}/read`, { csrf: Browser.csrf(thread), read: "1" });
     expect(read.status).toBe(303);
     expect((await host.pm.inboxStatus()).unread).toBe(0);
@@ -265,7 +275,12 @@ describe("the owner's pages", () => {
     const b = new Browser();
     const page = await b.signIn(host);
     const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
-    const res = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), to: "http://127.0.0.1:9/a/, http://127.0.0.1:9/b/", subject: "Hello", content: "Hi both" });
+    const res = await b.post(`${host.pmUrl}compose`, {
+      csrf: Browser.csrf(compose),
+      to: "http://127.0.0.1:9/a/, http://127.0.0.1:9/b/",
+      subject: "Hello",
+      content: "Hi both",
+    });
     expect(res.status).toBe(303);
     const thread = await (await b.fetch(new URL(res.headers.get("location")!, host.pmUrl).href)).text();
     expect(thread).toContain("Sent. Delivery status updates below.");
@@ -313,7 +328,12 @@ describe("the owner's pages", () => {
     await b.post(`${host.pmUrl}settings/contacts/add`, { csrf: Browser.csrf(page), site: "carol.example" });
     await b.post(`${host.pmUrl}settings/blocked/add`, { csrf: Browser.csrf(page), site: "https://spam.example" });
     await b.post(`${host.pmUrl}settings/webhook`, { csrf: Browser.csrf(page), webhook: "http://127.0.0.1:9/hook" });
-    expect(await host.pm.settings(host.site)).toMatchObject({ policy: "contacts", contacts: ["https://carol.example/"], blocked: ["https://spam.example/"], webhook: "http://127.0.0.1:9/hook" });
+    expect(await host.pm.settings(host.site)).toMatchObject({
+      policy: "contacts",
+      contacts: ["https://carol.example/"],
+      blocked: ["https://spam.example/"],
+      webhook: "http://127.0.0.1:9/hook",
+    });
     page = await settings();
     expect(page).toMatch(/value="contacts" checked/);
     expect(page).toContain("spam.example");
@@ -321,7 +341,14 @@ describe("the owner's pages", () => {
     expect(page).toContain(
       "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.",
     );
-    await host.store.insert("secrets", { _id: "t".repeat(64), kind: "standing-token", sender: ALICE, recipient: host.site, createdAt: Date.now(), expiresAt: Date.now() + 1e9 });
+    await host.store.insert("secrets", {
+      _id: "t".repeat(64),
+      kind: "standing-token",
+      sender: ALICE,
+      recipient: host.site,
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 1e9,
+    });
     page = await settings();
     expect(page).toContain("Revoke");
     const revoked = await b.post(`${host.pmUrl}settings/tokens/revoke`, { csrf: Browser.csrf(page), id: "t".repeat(64) });
@@ -395,7 +422,11 @@ describe("profile URLs as typed", () => {
     expect(normalizeProfileUrl(typed, { dev })).toBe(expected);
   });
 
-  it.each([["", "Enter the address"], ["http://example.com/", "only https"], ["https://example.com/#me", "no #fragment"]])("refuses %j", async (typed, message) => {
+  it.each([
+    ["", "Enter the address"],
+    ["http://example.com/", "only https"],
+    ["https://example.com/#me", "no #fragment"],
+  ])("refuses %j", async (typed, message) => {
     const { normalizeProfileUrl } = await import("../src/indieauth.js");
     expect(() => normalizeProfileUrl(typed, { dev: false })).toThrow(message);
   });
@@ -409,7 +440,9 @@ describe("IndieAuth responses (pure)", () => {
     ["an http endpoint in production", { issuer: "https://auth.example/", authorization_endpoint: "http://auth.example/auth" }, "no_authorization_endpoint"],
   ])("metadata with %s is refused", async (_, json, code) => {
     const { processMetadata } = await import("../src/indieauth.js");
-    expect(() => processMetadata(json, "https://auth.example/.well-known/oauth-authorization-server", { dev: false })).toThrow(expect.objectContaining({ code }));
+    expect(() => processMetadata(json, "https://auth.example/.well-known/oauth-authorization-server", { dev: false })).toThrow(
+      expect.objectContaining({ code }),
+    );
   });
 
   it.each([

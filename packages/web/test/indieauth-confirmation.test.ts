@@ -15,7 +15,10 @@ afterEach(async () => {
   await shared.close();
 });
 
-const sessionsOpened = async () => ((await shared.store.find("sessions")) as unknown as { kind: string; data: { site?: string } }[]).filter((d) => d.kind === "web-session").map((d) => d.data.site);
+const sessionsOpened = async () =>
+  ((await shared.store.find("sessions")) as unknown as { kind: string; data: { site?: string } }[])
+    .filter((d) => d.kind === "web-session")
+    .map((d) => d.data.site);
 const sessionCookies = (b: Browser) => [...b.cookies.keys()].filter((k) => k.startsWith("indiepm_session_"));
 
 describe("IndieAuth §5.4: the me the authorization endpoint returns", () => {

@@ -20,7 +20,11 @@ describe("a wrong option fails at start-up with invalid_config", () => {
     ["a url that is not http(s)", { server: devPm, url: "ftp://127.0.0.1/" }, /option `url` must be http\(s\)/],
     ["an http url outside development mode", { server: livePm, url: "http://pm.example.net/" }, /must be https outside development mode/],
     ["a url with a query", { server: devPm, url: "http://127.0.0.1:9/?a=1" }, /no query or fragment/],
-    ["a session shorter than a minute", { server: devPm, url: "http://127.0.0.1:9/", sessionLifetimeSeconds: 59 }, /`sessionLifetimeSeconds` must be 60 or more/],
+    [
+      "a session shorter than a minute",
+      { server: devPm, url: "http://127.0.0.1:9/", sessionLifetimeSeconds: 59 },
+      /`sessionLifetimeSeconds` must be 60 or more/,
+    ],
     ["a poll under a second", { server: devPm, url: "http://127.0.0.1:9/", pollSeconds: 0 }, /`pollSeconds` must be 1 or more/],
     ["a fractional sign-in limit", { server: devPm, url: "http://127.0.0.1:9/", signInsPerMinute: 1.5 }, /`signInsPerMinute` must be a whole number/],
   ])("%s", (_case, options, message) => {

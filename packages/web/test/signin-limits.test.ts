@@ -16,7 +16,10 @@ afterEach(async () => {
 /** A sign-in form's token and its cookie, as a fresh browser gets them. */
 async function freshForm(h: InboxHost): Promise<{ csrf: string; cookie: string }> {
   const res = await fetch(h.pmUrl);
-  const cookie = res.headers.getSetCookie().map((c) => c.split(";")[0]!).join("; ");
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0]!)
+    .join("; ");
   return { csrf: Browser.csrf(await res.text()), cookie };
 }
 
@@ -25,7 +28,13 @@ function postSignIn(h: InboxHost, form: { csrf: string; cookie: string }, header
     method: "POST",
     redirect: "manual",
     body: new URLSearchParams({ csrf: form.csrf, me: h.site }),
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(h.pmUrl).origin, "sec-fetch-site": "same-origin", cookie: form.cookie, ...headers },
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: new URL(h.pmUrl).origin,
+      "sec-fetch-site": "same-origin",
+      cookie: form.cookie,
+      ...headers,
+    },
   });
 }
 
@@ -67,7 +76,8 @@ describe("POST /signin: limited per client address", () => {
     host = await startInboxHost({ inbox: { signInsPerMinute: 2 } });
     const h = host;
     const statuses = [];
-    for (const client of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) statuses.push((await postSignIn(h, await freshForm(h), { "x-forwarded-for": client })).status);
+    for (const client of ["203.0.113.1", "203.0.113.2", "203.0.113.3"])
+      statuses.push((await postSignIn(h, await freshForm(h), { "x-forwarded-for": client })).status);
     expect(statuses).toEqual([200, 200, 429]);
     expect(h.siteFetches()).toBe(2);
   });
@@ -75,7 +85,8 @@ describe("POST /signin: limited per client address", () => {
   it("posts from another origin are refused (403) and spend nothing of the owner's allowance", async () => {
     host = await startInboxHost({ inbox: { signInsPerMinute: 2 } });
     const h = host;
-    for (let i = 0; i < 20; i++) expect((await postSignIn(h, await freshForm(h), { origin: "http://evil.example", "sec-fetch-site": "cross-site" })).status).toBe(403);
+    for (let i = 0; i < 20; i++)
+      expect((await postSignIn(h, await freshForm(h), { origin: "http://evil.example", "sec-fetch-site": "cross-site" })).status).toBe(403);
     expect([(await postSignIn(h, await freshForm(h))).status, (await postSignIn(h, await freshForm(h))).status]).toEqual([200, 200]);
     expect(h.siteFetches()).toBe(2);
   });

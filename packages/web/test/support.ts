@@ -36,7 +36,11 @@ export interface InboxHost {
 
 /** One site (its page names the pm server and the authorization server), its pm server with the inbox at `/`. */
 export async function startInboxHost(
-  options: { authSites?: (site: string) => string[]; trustProxy?: PmServerOptions["trustProxy"]; inbox?: Partial<Omit<WebInboxOptions, "server" | "url">> } = {},
+  options: {
+    authSites?: (site: string) => string[];
+    trustProxy?: PmServerOptions["trustProxy"];
+    inbox?: Partial<Omit<WebInboxOptions, "server" | "url">>;
+  } = {},
 ): Promise<InboxHost> {
   const siteServer = createServer();
   const pmServer = createServer();
@@ -185,7 +189,9 @@ export class Browser {
     const authUrl = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(page)?.[1]?.replace(/&amp;/g, "&");
     if (!authUrl) throw new Error(`sign-in did not redirect: ${started.status} ${page.slice(0, 500)}`);
     const approve = await (await this.fetch(authUrl)).text();
-    const fields = Object.fromEntries([...approve.matchAll(/<input type="(?:hidden|radio)" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, "&")]));
+    const fields = Object.fromEntries(
+      [...approve.matchAll(/<input type="(?:hidden|radio)" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, "&")]),
+    );
     const back = await this.post(`${host.auth.url}auth/approve`, { ...fields, me: approveAs, decision: "approve" }, { from: host.auth.url.replace(/\/$/, "") });
     const callback = back.headers.get("location")!;
     const done = await this.fetch(callback);

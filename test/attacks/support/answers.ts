@@ -114,7 +114,7 @@ export function judgeShape(answer: Pick<WireAnswer, "status" | "headers">, body:
     if (typeof record.error_description !== "string" || record.error_description.trim() === "") return { label, problem: "error_description is empty" };
     if (status >= 500 && status !== 503) return { label, problem: `a ${status}: the server failed` };
     if (code === "invalid_token" && !/^Bearer error="invalid_token"/.test(headers.get("www-authenticate") ?? "")) {
-      return { label, problem: "401 without WWW-Authenticate: Bearer error=\"invalid_token\"" };
+      return { label, problem: '401 without WWW-Authenticate: Bearer error="invalid_token"' };
     }
     if (code === "rate_limited" && !/^\d+$/.test(headers.get("retry-after") ?? "")) return { label, problem: "429 without Retry-After in seconds" };
     return { label };

@@ -119,12 +119,12 @@ const XSS = [
   '<img src=x onerror="alert(1)">',
   '<a href="javascript:alert(1)">x</a>',
   '<a href="  JaVaScRiPt:alert(1)">x</a>',
-  '<svg><g/onload=alert(2)//<p>',
+  "<svg><g/onload=alert(2)//<p>",
   '<math><mi//xlink:href="data:x,<script>alert(4)</script>">',
   '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
-  '<style>*{background:url(https://tracker.example/)}</style>',
+  "<style>*{background:url(https://tracker.example/)}</style>",
   '<iframe src="https://evil.example/"></iframe>',
-  '<form action=https://evil.example/><input name=x></form>',
+  "<form action=https://evil.example/><input name=x></form>",
   '<p style="position:fixed" class=x id=y onclick=alert(1)>styled</p>',
   '<a href="https://ok.example/" target=_blank>ok</a>',
   "<!--<img src=x onerror=alert(1)>-->",
@@ -132,7 +132,30 @@ const XSS = [
   "&lt;script&gt;alert(1)&lt;/script&gt;",
   '<table><td><a href="data:text/html,<script>alert(1)</script>">t</a></td></table>',
 ];
-const SOUP = ["<p>", "</p>", "<b>", "</b>", "<i>", "<div>", "</div>", "<table>", "<td>", "<li>", "<a href=https://x.example/>", "</a>", "<br>", "<img src=x>", "<script>", "</script>", "<!--", "-->", "&amp;", "&#x3C;", "<x-y>", "\u0000"];
+const SOUP = [
+  "<p>",
+  "</p>",
+  "<b>",
+  "</b>",
+  "<i>",
+  "<div>",
+  "</div>",
+  "<table>",
+  "<td>",
+  "<li>",
+  "<a href=https://x.example/>",
+  "</a>",
+  "<br>",
+  "<img src=x>",
+  "<script>",
+  "</script>",
+  "<!--",
+  "-->",
+  "&amp;",
+  "&#x3C;",
+  "<x-y>",
+  "\u0000",
+];
 const htmlArb = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...XSS) },
   { weight: 4, arbitrary: fc.array(fc.oneof(fc.constantFrom(...SOUP), fc.string({ maxLength: 8 })), { maxLength: 40 }).map((parts) => parts.join("")) },
@@ -141,7 +164,10 @@ const htmlArb = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .record({ unit: fc.constantFrom("<div>x</div>", "<div>", "<span>", "<b>x</b><i>", "<x-a>x</x-a>", "<p>x</p>", "<td>x"), count: fc.integer({ min: 1, max: 40_000 }) })
+      .record({
+        unit: fc.constantFrom("<div>x</div>", "<div>", "<span>", "<b>x</b><i>", "<x-a>x</x-a>", "<p>x</p>", "<td>x"),
+        count: fc.integer({ min: 1, max: 40_000 }),
+      })
       .map(({ unit, count }) => unit.repeat(count)),
   },
 );
@@ -155,7 +181,10 @@ function validValue(name: string, w: FuzzWorld): fc.Arbitrary<string> {
       return fc.constantFrom(...w.sites);
     case "message":
     case "in-reply-to":
-      return fc.oneof(fc.constantFrom(...w.messages), fc.uuid().map((u) => `urn:uuid:${u}`));
+      return fc.oneof(
+        fc.constantFrom(...w.messages),
+        fc.uuid().map((u) => `urn:uuid:${u}`),
+      );
     case "code":
     case "token":
       return secretArb;
@@ -181,15 +210,89 @@ function validValue(name: string, w: FuzzWorld): fc.Arbitrary<string> {
 // ---------------------------------------------------------------------------
 
 const WRONG_TYPES = [
-  "0", "1", "-1", "true", "false", "null", "undefined", "[]", "{}", "[object Object]", "NaN", "Infinity", "-0", "1e309", "0x3c", "3.5", "1,2",
-  "６０", "٦٠", "60 ", "+60", "060", "  ", '"quoted"', "<script>alert(1)</script>", "' OR 1=1 --", '{"$gt":""}', "$where", "__proto__", "constructor", "a.b",
+  "0",
+  "1",
+  "-1",
+  "true",
+  "false",
+  "null",
+  "undefined",
+  "[]",
+  "{}",
+  "[object Object]",
+  "NaN",
+  "Infinity",
+  "-0",
+  "1e309",
+  "0x3c",
+  "3.5",
+  "1,2",
+  "６０",
+  "٦٠",
+  "60 ",
+  "+60",
+  "060",
+  "  ",
+  '"quoted"',
+  "<script>alert(1)</script>",
+  "' OR 1=1 --",
+  '{"$gt":""}',
+  "$where",
+  "__proto__",
+  "constructor",
+  "a.b",
 ];
-const UNICODE = ["\u202Ehttp://127.0.0.1/", "ｈｔｔｐ://127.0.0.1/", "http://127.0.0.1。/", "\uFEFF", "\u200D", "\uD800", "\uDFFF", "\u{1D11E}", "🏳️‍🌈", "e\u0301", "ß", "İ", "\u{E0001}", "\u0600"];
+const UNICODE = [
+  "\u202Ehttp://127.0.0.1/",
+  "ｈｔｔｐ://127.0.0.1/",
+  "http://127.0.0.1。/",
+  "\uFEFF",
+  "\u200D",
+  "\uD800",
+  "\uDFFF",
+  "\u{1D11E}",
+  "🏳️‍🌈",
+  "e\u0301",
+  "ß",
+  "İ",
+  "\u{E0001}",
+  "\u0600",
+];
 const CONTROLS = ["\u0000", "\r\n", "\n", "\t", "\b", "\u007f", "\u0085", "\u2028", "\u001b[31m", "\r"];
 /** Verbatim after a value: invalid percent-encodings, invalid UTF-8 behind valid ones, and a few valid ones. */
-const RAW_SUFFIXES = ["%", "%Z", "%ZZ", "%G0", "%0", "%C3", "%C3%28", "%E2%82", "%ED%A0%80", "%C0%AF", "%F8%88%80%80%80", "%FF", "%FE%FF", "%00", "%%", "%25%", "%E2%80%AE", "%2"];
+const RAW_SUFFIXES = [
+  "%",
+  "%Z",
+  "%ZZ",
+  "%G0",
+  "%0",
+  "%C3",
+  "%C3%28",
+  "%E2%82",
+  "%ED%A0%80",
+  "%C0%AF",
+  "%F8%88%80%80%80",
+  "%FF",
+  "%FE%FF",
+  "%00",
+  "%%",
+  "%25%",
+  "%E2%80%AE",
+  "%2",
+];
 const SCHEMES = ["ftp:", "javascript:", "HTTP:", "data:", "file:", "urn:", "ws:", "https:"];
-const HOSTS = ["localhost", "2130706433", "0x7f.1", "0177.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "127.1", "0.0.0.0", "example.invalid", "xn--80ak6aa92e.example"];
+const HOSTS = [
+  "localhost",
+  "2130706433",
+  "0x7f.1",
+  "0177.0.0.1",
+  "[::1]",
+  "[::ffff:127.0.0.1]",
+  "127.1",
+  "0.0.0.0",
+  "example.invalid",
+  "xn--80ak6aa92e.example",
+];
 const PATHS = ["x/", "../", "?", "?q=1", "%2e%2e/", ";", "//", "/%00", ":0/", "\\"];
 
 export type Spoil =
@@ -209,19 +312,33 @@ export const spoilArb: fc.Arbitrary<Spoil> = fc.oneof(
   { weight: 2, arbitrary: fc.option(fc.string({ maxLength: 20 }), { nil: null }).map((other): Spoil => ({ kind: "repeat", other })) },
   { weight: 3, arbitrary: fc.constantFrom(...WRONG_TYPES).map((text): Spoil => ({ kind: "replace", text })) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 30 }).map((text): Spoil => ({ kind: "replace", text })) },
-  { weight: 2, arbitrary: fc.record({ text: fc.constantFrom(...UNICODE, ...CONTROLS), where: fc.constantFrom("before", "after", "middle") }).map((a): Spoil => ({ kind: "affix", ...a })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ text: fc.constantFrom(...UNICODE, ...CONTROLS), where: fc.constantFrom("before", "after", "middle") })
+      .map((a): Spoil => ({ kind: "affix", ...a })),
+  },
   { weight: 2, arbitrary: fc.constantFrom(...CONTROLS).map((text): Spoil => ({ kind: "replace", text })) },
   {
     weight: 1,
     arbitrary: fc
       .record({
         unit: fc.constantFrom("a", "é", "\u{1D11E}", "%", "&", "=", "+", " ", "<div>", "%41"),
-        count: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 513, max: 4_096 }) }, { weight: 2, arbitrary: fc.integer({ min: 60_000, max: 70_000 }) }, { weight: 1, arbitrary: fc.integer({ min: 200_000, max: 280_000 }) }),
+        count: fc.oneof(
+          { weight: 3, arbitrary: fc.integer({ min: 513, max: 4_096 }) },
+          { weight: 2, arbitrary: fc.integer({ min: 60_000, max: 70_000 }) },
+          { weight: 1, arbitrary: fc.integer({ min: 200_000, max: 280_000 }) },
+        ),
       })
       .map((h): Spoil => ({ kind: "huge", ...h })),
   },
   { weight: 3, arbitrary: fc.constantFrom(...RAW_SUFFIXES).map((raw): Spoil => ({ kind: "raw", raw })) },
-  { weight: 3, arbitrary: fc.constantFrom("fragment", "upper", "half", "userinfo", "double-encode", "pad").map((how): Spoil => ({ kind: "mutate", how: how as "fragment" })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom("fragment", "upper", "half", "userinfo", "double-encode", "pad")
+      .map((how): Spoil => ({ kind: "mutate", how: how as "fragment" })),
+  },
   { weight: 1, arbitrary: fc.constantFrom(...SCHEMES).map((text): Spoil => ({ kind: "scheme", text })) },
   { weight: 2, arbitrary: fc.constantFrom(...HOSTS).map((text): Spoil => ({ kind: "host", text })) },
   { weight: 1, arbitrary: fc.constantFrom(...PATHS).map((text): Spoil => ({ kind: "path", text })) },
@@ -300,8 +417,20 @@ function describeSpoil(s: Spoil): string {
 const FORM = "application/x-www-form-urlencoded";
 const FORM_TYPES = [FORM, `${FORM}; charset=UTF-8`, FORM.toUpperCase(), `${FORM};charset=latin1`, `${FORM} ; q=1`, `${FORM}; boundary=x`];
 const OTHER_TYPES = [
-  undefined, "application/json", "multipart/form-data; boundary=fuzzboundary", "text/plain", "", `${FORM}x`, `${FORM}-but-not`, "text/html", "*/*",
-  "application/x-www-form", "form", `;${FORM}`, "application/octet-stream", `text/plain; x=${FORM}`,
+  undefined,
+  "application/json",
+  "multipart/form-data; boundary=fuzzboundary",
+  "text/plain",
+  "",
+  `${FORM}x`,
+  `${FORM}-but-not`,
+  "text/html",
+  "*/*",
+  "application/x-www-form",
+  "form",
+  `;${FORM}`,
+  "application/octet-stream",
+  `text/plain; x=${FORM}`,
 ];
 
 const formTypeArb = fc.oneof({ weight: 12, arbitrary: fc.constant(FORM) }, { weight: 3, arbitrary: fc.constantFrom(...FORM_TYPES) });
@@ -332,14 +461,22 @@ const extraHeadersArb = fc.dictionary(
 const mutationArb: fc.Arbitrary<BodyMutation> = fc.oneof(
   { weight: 6, arbitrary: fc.constant<BodyMutation>({ kind: "none" }) },
   { weight: 2, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }).map((at): BodyMutation => ({ kind: "truncate", at })) },
-  { weight: 2, arbitrary: fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) }).map((m): BodyMutation => ({ kind: "insert", ...m })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ at: fc.double({ min: 0, max: 1, noNaN: true }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) })
+      .map((m): BodyMutation => ({ kind: "insert", ...m })),
+  },
   { weight: 1, arbitrary: fc.constant<BodyMutation>({ kind: "bom" }) },
   { weight: 1, arbitrary: fc.constantFrom(";", "&&", "\n", "&amp;", "&=&").map((separator): BodyMutation => ({ kind: "separator", separator })) },
   { weight: 1, arbitrary: fc.constant<BodyMutation>({ kind: "name-only" }) },
 );
 
 const extraPairArb = fc.record({
-  name: fc.oneof(fc.constantFrom(...ALL_NAMES, "action[]", "sender[]", "Sender", " sender", "sender ", "ACTION", "to[]", "__proto__", "constructor", "", "="), fc.string({ maxLength: 12 })),
+  name: fc.oneof(
+    fc.constantFrom(...ALL_NAMES, "action[]", "sender[]", "Sender", " sender", "sender ", "ACTION", "to[]", "__proto__", "constructor", "", "="),
+    fc.string({ maxLength: 12 }),
+  ),
   value: fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom(...WRONG_TYPES)),
 });
 
@@ -359,10 +496,16 @@ function spoilOneArb(w: FuzzWorld): fc.Arbitrary<FuzzRequest> {
     fc
       .record({
         base: fc.constantFrom(...w.bases[action]),
-        fill: fc.record(Object.fromEntries([...new Set([...REQUIRED[action], ...OPTIONAL[action], "message", "code", "token"])].map((n) => [n, validValue(n, w)]))),
+        fill: fc.record(
+          Object.fromEntries([...new Set([...REQUIRED[action], ...OPTIONAL[action], "message", "code", "token"])].map((n) => [n, validValue(n, w)])),
+        ),
         optional: fc.subarray(OPTIONAL[action]),
         to: fc.array(validValue("to", w), { maxLength: 3 }),
-        target: fc.oneof({ weight: 1, arbitrary: fc.constant("none") }, { weight: 1, arbitrary: fc.constant("action") }, { weight: 6, arbitrary: fc.constantFrom(...REQUIRED[action], ...OPTIONAL[action], action === "deliver" ? "authorization" : "extra") }),
+        target: fc.oneof(
+          { weight: 1, arbitrary: fc.constant("none") },
+          { weight: 1, arbitrary: fc.constant("action") },
+          { weight: 6, arbitrary: fc.constantFrom(...REQUIRED[action], ...OPTIONAL[action], action === "deliver" ? "authorization" : "extra") },
+        ),
         spoil: spoilArb,
         auth: authSpoilArb,
         encoding: fc.constantFrom<Encoding>("standard", "standard", "percent", "utf8"),
@@ -405,16 +548,28 @@ function spoilOneArb(w: FuzzWorld): fc.Arbitrary<FuzzRequest> {
 /** Every parameter valid or spoiled, on its own; any encoding, body mangling and content type. */
 function chaosArb(w: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const paramArb = (name: string) =>
-    fc.record({ value: validValue(name, w), spoil: fc.option(spoilArb, { freq: 2 }) }).map(({ value, spoil }) => (spoil ? applySpoil(spoil, value) : [{ text: value }]));
+    fc
+      .record({ value: validValue(name, w), spoil: fc.option(spoilArb, { freq: 2 }) })
+      .map(({ value, spoil }) => (spoil ? applySpoil(spoil, value) : [{ text: value }]));
   return fc
     .record({
-      action: fc.oneof(fc.constantFrom<string | undefined>(...ACTIONS), fc.constantFrom(undefined, "", "NOTIFY", "deliver\u0000"), fc.string({ maxLength: 10 })),
+      action: fc.oneof(
+        fc.constantFrom<string | undefined>(...ACTIONS),
+        fc.constantFrom(undefined, "", "NOTIFY", "deliver\u0000"),
+        fc.string({ maxLength: 10 }),
+      ),
       params: fc.record(Object.fromEntries(ALL_NAMES.map((n) => [n, paramArb(n)])), { requiredKeys: [] }),
       extras: fc.array(extraPairArb, { maxLength: 4 }),
       encoding: fc.constantFrom<Encoding>("standard", "percent", "utf8", "raw"),
       mutation: mutationArb,
       contentType: anyTypeArb,
-      authorization: fc.option(fc.oneof(printable.map((t) => `Bearer ${t}`), printable), { freq: 2 }),
+      authorization: fc.option(
+        fc.oneof(
+          printable.map((t) => `Bearer ${t}`),
+          printable,
+        ),
+        { freq: 2 },
+      ),
       headers: extraHeadersArb,
     })
     .map(({ action, params, extras, encoding, mutation, contentType, authorization, headers }): FuzzRequest => {
@@ -434,16 +589,18 @@ const bytesArb: fc.Arbitrary<FuzzRequest> = fc
     bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 2_048 }),
     contentType: anyTypeArb,
   })
-  .map(({ head, bytes, contentType }): FuzzRequest => ({
-    mode: "bytes",
-    note: `bytes after ${JSON.stringify(head)}`,
-    pairs: [],
-    encoding: "raw",
-    mutation: { kind: "none" },
-    contentType,
-    headers: {},
-    bytes: [...Buffer.from(head), ...bytes],
-  }));
+  .map(
+    ({ head, bytes, contentType }): FuzzRequest => ({
+      mode: "bytes",
+      note: `bytes after ${JSON.stringify(head)}`,
+      pairs: [],
+      encoding: "raw",
+      mutation: { kind: "none" },
+      contentType,
+      headers: {},
+      bytes: [...Buffer.from(head), ...bytes],
+    }),
+  );
 
 /** The fuzzer's mix: mostly one-thing-wrong requests that reach deep, then chaos, then bytes. */
 export function requestArb(w: FuzzWorld): fc.Arbitrary<FuzzRequest> {

@@ -94,6 +94,6 @@ function ipv6Bytes(address: string): Buffer {
   const t = groups(tail);
   const all = address.includes("::") ? [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
   const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (const [i, g] of all.entries()) out.writeUInt16BE(g, i * 2);
   return out;
 }

@@ -48,12 +48,7 @@ const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
  *   redirects), `address_refused` (§6, or an endpoint the URL rules refuse), `timeout`,
  *   `network_error`, as the client reports them.
  */
-export async function discoverEndpoint(
-  siteUrl: string,
-  http: HttpClient,
-  policy: UrlPolicy,
-  limits: Partial<DiscoveryLimits> = {},
-): Promise<Discovery> {
+export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy: UrlPolicy, limits: Partial<DiscoveryLimits> = {}): Promise<Discovery> {
   let finder: PmLinkFinder | undefined;
   let bodyMatters: boolean | undefined;
   const stopWhen: HttpGetOptions["stopWhen"] = (chunk, response) => {
@@ -114,7 +109,10 @@ function accept(endpoint: string | undefined, source: Discovery["source"], page:
   // The URL rules, and §2's 2,048 characters: an endpoint is sent as `endpoint` and stored.
   const refusal = siteRefusalOf(url, policy);
   if (refusal) {
-    throw new PmError("address_refused", `${pageUrl} names the pm endpoint ${endpoint.slice(0, 200)}${endpoint.length > 200 ? "…" : ""}, which is refused: ${refusal}.`);
+    throw new PmError(
+      "address_refused",
+      `${pageUrl} names the pm endpoint ${endpoint.slice(0, 200)}${endpoint.length > 200 ? "…" : ""}, which is refused: ${refusal}.`,
+    );
   }
   return { endpoint, url: pageUrl, source, chain: chainOf(page) };
 }

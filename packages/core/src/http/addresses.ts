@@ -39,8 +39,21 @@ export interface SpecialPurposeBlock {
   carries?: Carrier;
 }
 
-const v4 = (cidr: string, name: string, rfc: string, globallyReachable: boolean | "n/a", source: BlockSource = "iana-ipv4-special"): SpecialPurposeBlock => ({ cidr, name, rfc, source, globallyReachable });
-const v6 = (cidr: string, name: string, rfc: string, globallyReachable: boolean | "n/a", carries?: Carrier, source: BlockSource = "iana-ipv6-special"): SpecialPurposeBlock => ({
+const v4 = (cidr: string, name: string, rfc: string, globallyReachable: boolean | "n/a", source: BlockSource = "iana-ipv4-special"): SpecialPurposeBlock => ({
+  cidr,
+  name,
+  rfc,
+  source,
+  globallyReachable,
+});
+const v6 = (
+  cidr: string,
+  name: string,
+  rfc: string,
+  globallyReachable: boolean | "n/a",
+  carries?: Carrier,
+  source: BlockSource = "iana-ipv6-special",
+): SpecialPurposeBlock => ({
   cidr,
   name,
   rfc,
@@ -54,8 +67,8 @@ const v6 = (cidr: string, name: string, rfc: string, globallyReachable: boolean 
  * every row, and the IPv4 multicast space §6 names. Checked against the registry of 2025.
  */
 export const IPV4_SPECIAL_PURPOSE_BLOCKS: readonly SpecialPurposeBlock[] = [
-  v4("0.0.0.0/8", "\"This network\"", "RFC 791 §3.2", false),
-  v4("0.0.0.0/32", "\"This host on this network\"", "RFC 1122 §3.2.1.3", false),
+  v4("0.0.0.0/8", '"This network"', "RFC 791 §3.2", false),
+  v4("0.0.0.0/32", '"This host on this network"', "RFC 1122 §3.2.1.3", false),
   v4("10.0.0.0/8", "Private-Use", "RFC 1918", false),
   v4("100.64.0.0/10", "Shared Address Space", "RFC 6598", false),
   v4("127.0.0.0/8", "Loopback", "RFC 1122 §3.2.1.3", false),
@@ -128,14 +141,16 @@ interface Compiled {
 }
 
 function compile(blocks: readonly SpecialPurposeBlock[], width: 32 | 128): Compiled[] {
-  return blocks
-    .map((block) => {
-      const [address = "", bits = ""] = block.cidr.split("/");
-      const base = width === 32 ? BigInt(parseDottedQuad(address) ?? Number.NaN) : ipv6ToBigInt(parseIpv6Groups(address) ?? []);
-      return { block, base, bits: Number(bits) };
-    })
-    // Most specific first: the first block that holds an address decides.
-    .sort((a, b) => b.bits - a.bits);
+  return (
+    blocks
+      .map((block) => {
+        const [address = "", bits = ""] = block.cidr.split("/");
+        const base = width === 32 ? BigInt(parseDottedQuad(address) ?? Number.NaN) : ipv6ToBigInt(parseIpv6Groups(address) ?? []);
+        return { block, base, bits: Number(bits) };
+      })
+      // Most specific first: the first block that holds an address decides.
+      .sort((a, b) => b.bits - a.bits)
+  );
 }
 
 const IPV4_COMPILED = compile(IPV4_SPECIAL_PURPOSE_BLOCKS, 32);

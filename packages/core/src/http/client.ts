@@ -190,7 +190,8 @@ function parseOptions(options: HttpClientOptions): Settings {
   if (typeof options.dev !== "boolean") fail("createHttpClient: `dev` must be true or false (false in production).");
   const positive = (name: keyof typeof DEFAULT_HTTP_LIMITS, allowZero = false): number => {
     const value = options[name] ?? DEFAULT_HTTP_LIMITS[name];
-    if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) fail(`createHttpClient: \`${name}\` must be a ${allowZero ? "non-negative" : "positive"} whole number, got ${String(value)}.`);
+    if (!Number.isInteger(value) || value < (allowZero ? 0 : 1))
+      fail(`createHttpClient: \`${name}\` must be a ${allowZero ? "non-negative" : "positive"} whole number, got ${String(value)}.`);
     return value;
   };
   const allowed = new Set<string>();
@@ -206,7 +207,7 @@ function parseOptions(options: HttpClientOptions): Settings {
   if (options.dnsServers !== undefined) {
     if (options.lookup !== undefined) fail("createHttpClient: give `lookup` or `dnsServers`, not both (`dnsServers` configures the default lookup).");
     if (!Array.isArray(options.dnsServers) || options.dnsServers.length === 0 || options.dnsServers.some((s) => typeof s !== "string")) {
-      fail("createHttpClient: `dnsServers` must be a non-empty list of addresses, e.g. [\"127.0.0.1:5353\"].");
+      fail('createHttpClient: `dnsServers` must be a non-empty list of addresses, e.g. ["127.0.0.1:5353"].');
     }
   }
   const dnsTimeoutMs = positive("dnsTimeoutMs");
@@ -305,10 +306,7 @@ async function resolveChecked(hostname: string, settings: Settings): Promise<str
     const reason = isRefusedAddress(address);
     if (reason === undefined) continue;
     const what = address === hostname ? address : `${hostname} (${address})`;
-    throw new PmError(
-      "address_refused",
-      `Refused to connect to ${what}: the address is ${reason} (PROTOCOL.md §6; development mode allows it).`,
-    );
+    throw new PmError("address_refused", `Refused to connect to ${what}: the address is ${reason} (PROTOCOL.md §6; development mode allows it).`);
   }
   return addresses;
 }

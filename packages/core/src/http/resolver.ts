@@ -47,7 +47,11 @@ export function createDnsLookup(options: DnsLookupOptions): DnsLookup {
     try {
       resolver.setServers([...options.servers]);
     } catch (error) {
-      throw new PmError("invalid_config", `createHttpClient: \`dnsServers\` must be IP addresses with optional ports, got ${JSON.stringify(options.servers)}.`, { cause: error });
+      throw new PmError(
+        "invalid_config",
+        `createHttpClient: \`dnsServers\` must be IP addresses with optional ports, got ${JSON.stringify(options.servers)}.`,
+        { cause: error },
+      );
     }
   }
   const lookup = async (hostname: string): Promise<ResolvedAddress[]> => {

@@ -62,7 +62,10 @@ function invalid(field: string, text: string): PmError {
 export function parseTrustProxy(value: unknown, field = "option `trustProxy`"): TrustProxy {
   if (value === undefined || value === null || value === false) return TRUST_PROXY_OFF;
   if (value === true || (typeof value === "string" && value.trim().toLowerCase() === "true")) {
-    throw invalid(field, `is true, which trusts every X-Forwarded-For entry and so lets any client choose its own address for the rate limits; set it to ${FIX}.`);
+    throw invalid(
+      field,
+      `is true, which trusts every X-Forwarded-For entry and so lets any client choose its own address for the rate limits; set it to ${FIX}.`,
+    );
   }
   if (typeof value === "string" && value.trim().toLowerCase() === "false") return TRUST_PROXY_OFF;
   if (typeof value === "string" && /^\s*\d+\s*$/.test(value)) return parseTrustProxy(Number(value), field);
@@ -126,7 +129,11 @@ function forwardedEntries(header: string | readonly string[] | null | undefined)
  * `X-Forwarded-For` from the right. An entry that is not an IP address is never a proxy
  * nor a client: the walk stops before it, at the last address it could vouch for.
  */
-export function clientAddressOf(remoteAddress: string | undefined, forwardedFor: string | readonly string[] | null | undefined, trust: TrustProxy): string | undefined {
+export function clientAddressOf(
+  remoteAddress: string | undefined,
+  forwardedFor: string | readonly string[] | null | undefined,
+  trust: TrustProxy,
+): string | undefined {
   if (remoteAddress === undefined) return undefined;
   const remote = plainAddress(remoteAddress);
   if (trust.kind === "off") return remote;

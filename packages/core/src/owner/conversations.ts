@@ -56,7 +56,10 @@ export function groupThreads(site: string, items: readonly Item[]): Group[] {
     const root = rootOf(item);
     const id = conversationId(site, root);
     let group = groups.get(id);
-    if (!group) groups.set(id, (group = { id, site, root, items: [] }));
+    if (!group) {
+      group = { id, site, root, items: [] };
+      groups.set(id, group);
+    }
     group.items.push(item);
   }
   for (const group of groups.values()) group.items = threadOrder(group.items);
@@ -97,8 +100,8 @@ function threadOrder(items: Item[]): Item[] {
 function participantsOf(site: string, items: readonly Item[]): string[] {
   const people = new Set<string>();
   for (const item of items) {
-    if (item.kind === "in") [item.doc.sender, item.doc.recipient, ...(item.doc.to ?? [])].forEach((p) => people.add(p));
-    else [item.doc.sender, ...item.doc.recipients].forEach((p) => people.add(p));
+    const participants = item.kind === "in" ? [item.doc.sender, item.doc.recipient, ...(item.doc.to ?? [])] : [item.doc.sender, ...item.doc.recipients];
+    for (const p of participants) people.add(p);
   }
   people.delete(site);
   return [...people];
@@ -136,7 +139,11 @@ async function loadGroups(ctx: OwnerContext, site: string | undefined): Promise<
   const sites = site === undefined ? [...ctx.sites] : [site];
   const groups: Group[] = [];
   for (const s of sites) {
-    const received = await ctx.store.find<InboxDoc>("inbox", { where: { recipient: s }, sort: { field: "receivedAt", order: "desc" }, limit: CONVERSATION_WINDOW });
+    const received = await ctx.store.find<InboxDoc>("inbox", {
+      where: { recipient: s },
+      sort: { field: "receivedAt", order: "desc" },
+      limit: CONVERSATION_WINDOW,
+    });
     const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { sender: s }, sort: { field: "createdAt", order: "desc" }, limit: CONVERSATION_WINDOW });
     const items: Item[] = [
       ...received.map((doc): Item => ({ kind: "in", doc, at: doc.receivedAt })),
@@ -202,7 +209,9 @@ export async function markRead(ctx: OwnerContext, target: MessageKey | { convers
       throw new PmError("invalid_request", "markRead needs the sender (a site URL) and the message ID of the message.");
     }
     const site = target.site === undefined ? undefined : siteOf(ctx, target.site);
-    docs = await ctx.store.find<InboxDoc>("inbox", { where: { sender: canonicalUrl(target.sender), message: target.message, ...(site ? { recipient: site } : {}) } });
+    docs = await ctx.store.find<InboxDoc>("inbox", {
+      where: { sender: canonicalUrl(target.sender), message: target.message, ...(site ? { recipient: site } : {}) },
+    });
   }
   let changed = 0;
   for (const doc of docs) {
@@ -220,7 +229,8 @@ export async function deleteConversation(ctx: OwnerContext, id: string): Promise
     if (item.kind === "in") {
       if (await ctx.store.remove("inbox", item.doc._id)) n++;
     } else {
-      for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } })) await ctx.store.remove("deliveries", d._id);
+      for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } }))
+        await ctx.store.remove("deliveries", d._id);
       if (await ctx.store.remove("outbox", item.doc._id)) n++;
     }
   }

@@ -92,8 +92,8 @@ async function threadParticipants(ctx: OwnerContext, self: string, inReplyTo: st
   const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: inReplyTo, recipient: self } });
   const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { message: inReplyTo, sender: self } });
   const people = new Set<string>();
-  for (const m of received) [m.sender, ...(m.to ?? [])].forEach((p) => people.add(p));
-  for (const m of sent) m.recipients.forEach((p) => people.add(p));
+  for (const m of received) for (const p of [m.sender, ...(m.to ?? [])]) people.add(p);
+  for (const m of sent) for (const p of m.recipients) people.add(p);
   people.delete(self);
   return [...people];
 }
@@ -198,7 +198,10 @@ export async function deleteMessage(ctx: OwnerContext, id: string, query: { site
   const received = await ctx.store.find<InboxDoc>("inbox", { where: { message: id, ...(site ? { recipient: site } : {}) } });
   const senders = new Set([...sent, ...received].map((m) => m.sender));
   if (sender === undefined && senders.size > 1) {
-    throw new PmError("invalid_request", `${id} is held from ${senders.size} senders (${[...senders].sort().join(", ")}); name whose message to delete with sender.`);
+    throw new PmError(
+      "invalid_request",
+      `${id} is held from ${senders.size} senders (${[...senders].sort().join(", ")}); name whose message to delete with sender.`,
+    );
   }
   let n = 0;
   for (const o of sent) {
@@ -235,7 +238,7 @@ export async function listTokens(ctx: OwnerContext, query: { site?: string } = {
 /** §4: revokes a standing token; `deliver` with it then answers 401 `invalid_token`. */
 export async function revokeToken(ctx: OwnerContext, id: string): Promise<boolean> {
   const doc = await ctx.store.get<SecretDoc>("secrets", id);
-  if (!doc || doc.kind !== "standing-token") return false;
+  if (doc?.kind !== "standing-token") return false;
   if (doc.revokedAt !== undefined) return true;
   return ctx.store.update<SecretDoc>("secrets", id, { set: { revokedAt: ctx.now() } }, { revokedAt: null });
 }

@@ -12,13 +12,15 @@ import { hashSecret, newSecret } from "../secrets.js";
 import type { Store } from "../store/types.js";
 
 export function createOwnerSessions(store: Store, now: () => number): OwnerSessions {
-  const live = (doc: SessionDoc | null, kind: string) => (doc && doc.kind === kind && doc.expiresAt > now() ? { data: doc.data, createdAt: doc.createdAt, expiresAt: doc.expiresAt } : null);
+  const live = (doc: SessionDoc | null, kind: string) =>
+    doc && doc.kind === kind && doc.expiresAt > now() ? { data: doc.data, createdAt: doc.createdAt, expiresAt: doc.expiresAt } : null;
   const valid = (secret: unknown): secret is string => typeof secret === "string" && secret.length >= 16 && secret.length <= 200;
   return {
     async create(kind, data, lifetimeMs) {
       if (!(lifetimeMs > 0)) throw new PmError("invalid_request", "A session needs a positive lifetime.");
       const t = now();
-      for (const old of await store.find<SessionDoc>("sessions", { range: { field: "expiresAt", lte: t }, limit: OWNER_SESSION_SWEEP_BATCH })) await store.remove("sessions", old._id);
+      for (const old of await store.find<SessionDoc>("sessions", { range: { field: "expiresAt", lte: t }, limit: OWNER_SESSION_SWEEP_BATCH }))
+        await store.remove("sessions", old._id);
       const secret = newSecret();
       await store.insert<SessionDoc>("sessions", { _id: hashSecret(secret), kind, data, createdAt: t, expiresAt: t + lifetimeMs });
       return secret;

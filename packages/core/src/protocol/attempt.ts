@@ -86,7 +86,12 @@ export type Plan = { kind: "retry"; at: number } | { kind: "give-up"; detail: st
  * §6: when the `job` that has failed `attempts` times since `firstTriedAt` tries next
  * after `failure`, or that it gives up (the detail then says why, and what failed last).
  */
-export function planRetry(engine: Engine, job: JobKind, progress: { attempts: number; firstTriedAt: number }, failure: { detail: string; afterMs?: number }): Plan {
+export function planRetry(
+  engine: Engine,
+  job: JobKind,
+  progress: { attempts: number; firstTriedAt: number },
+  failure: { detail: string; afterMs?: number },
+): Plan {
   const now = engine.now();
   const next = nextTry(job, progress, failure.afterMs, engine.retry, now, engine.random);
   if (next.kind === "give-up") return { kind: "give-up", detail: `Gave up retrying ${next.why}; last: ${failure.detail}` };

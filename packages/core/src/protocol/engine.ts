@@ -47,7 +47,14 @@ export interface StepContext {
 export async function discoverStep(engine: Engine, site: string, ctx: StepContext): Promise<Discovery> {
   try {
     const found = await discoverEndpoint(site, engine.http, engine.urlPolicy);
-    engine.emit({ ...ctx, action: "discover", from: engine.endpoint, to: site, status: 200, ...(found.endpoint ? { detail: `rel=pm → ${found.endpoint}` } : { detail: "no rel=pm" }) });
+    engine.emit({
+      ...ctx,
+      action: "discover",
+      from: engine.endpoint,
+      to: site,
+      status: 200,
+      ...(found.endpoint ? { detail: `rel=pm → ${found.endpoint}` } : { detail: "no rel=pm" }),
+    });
     return found;
   } catch (error) {
     const code = error instanceof PmError ? error.code : "network_error";
@@ -57,13 +64,7 @@ export async function discoverStep(engine: Engine, site: string, ctx: StepContex
 }
 
 /** §2: one outgoing federation POST as a traced step. Network failures throw PmError. */
-export async function postStep(
-  engine: Engine,
-  url: string,
-  form: URLSearchParams,
-  ctx: StepContext,
-  headers?: Record<string, string>,
-): Promise<PostAnswer> {
+export async function postStep(engine: Engine, url: string, form: URLSearchParams, ctx: StepContext, headers?: Record<string, string>): Promise<PostAnswer> {
   const action = form.get("action") as ProtocolEvent["action"];
   try {
     const answer = await engine.http.postForm(url, form, headers ? { headers } : {});

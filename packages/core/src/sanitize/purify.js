@@ -20,9 +20,44 @@ const require = createRequire(import.meta.url);
 
 /** Elements kept; anything else is removed and its text kept (script-like content is dropped). */
 export const ALLOWED_TAGS = /** @type {const} */ ([
-  "p", "br", "hr", "span", "a", "em", "strong", "b", "i", "u", "s", "del", "ins", "sub", "sup", "q", "cite", "abbr",
-  "blockquote", "code", "pre", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
-  "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td",
+  "p",
+  "br",
+  "hr",
+  "span",
+  "a",
+  "em",
+  "strong",
+  "b",
+  "i",
+  "u",
+  "s",
+  "del",
+  "ins",
+  "sub",
+  "sup",
+  "q",
+  "cite",
+  "abbr",
+  "blockquote",
+  "code",
+  "pre",
+  "ul",
+  "ol",
+  "li",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "table",
+  "caption",
+  "thead",
+  "tbody",
+  "tfoot",
+  "tr",
+  "th",
+  "td",
 ]);
 
 /** Attributes kept on allowed elements: link targets, tooltips (`abbr`), table spans. */
@@ -239,7 +274,26 @@ function parsesWithin(parse5, html) {
 }
 
 /** Elements whose text is not shown (DOMPurify drops their content too). */
-const HIDDEN_CONTENT = new Set(["script", "style", "template", "noscript", "iframe", "noembed", "noframes", "xmp", "plaintext", "title", "textarea", "select", "svg", "math", "head", "audio", "video", "object"]);
+const HIDDEN_CONTENT = new Set([
+  "script",
+  "style",
+  "template",
+  "noscript",
+  "iframe",
+  "noembed",
+  "noframes",
+  "xmp",
+  "plaintext",
+  "title",
+  "textarea",
+  "select",
+  "svg",
+  "math",
+  "head",
+  "audio",
+  "video",
+  "object",
+]);
 
 /**
  * The visible text of `html`, escaped (htmlparser2's tokenizer, no DOM: linear in its

@@ -183,7 +183,10 @@ export function checkId(id: unknown): asserts id is string {
 /** @internal */
 export function checkFieldName(field: string, role: string): void {
   if (field === "" || field.startsWith("$") || field.includes(".")) {
-    throw new PmError("store_error", `The field name ${JSON.stringify(field)} in ${role} is not allowed: field names must be non-empty and contain no "." and no leading "$".`);
+    throw new PmError(
+      "store_error",
+      `The field name ${JSON.stringify(field)} in ${role} is not allowed: field names must be non-empty and contain no "." and no leading "$".`,
+    );
   }
 }
 
@@ -201,13 +204,17 @@ export function checkDocument(doc: Doc): void {
 
 /** @internal */
 export function checkPatch(patch: { set?: object; unset?: readonly string[] }): void {
-  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) throw new PmError("store_error", "An update's patch must be an object { set?, unset? }.");
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch))
+    throw new PmError("store_error", "An update's patch must be an object { set?, unset? }.");
   for (const key of Object.keys(patch)) {
-    if (key !== "set" && key !== "unset") throw new PmError("store_error", `An update's patch has ${JSON.stringify(key)}; it takes only set (fields to change) and unset (fields to remove).`);
+    if (key !== "set" && key !== "unset")
+      throw new PmError("store_error", `An update's patch has ${JSON.stringify(key)}; it takes only set (fields to change) and unset (fields to remove).`);
   }
   const { set = {}, unset = [] } = patch as { set?: unknown; unset?: unknown };
-  if (typeof set !== "object" || set === null || Array.isArray(set)) throw new PmError("store_error", "An update's set must be an object of the fields to change.");
-  if (!Array.isArray(unset) || unset.some((field) => typeof field !== "string")) throw new PmError("store_error", "An update's unset must be a list of field names.");
+  if (typeof set !== "object" || set === null || Array.isArray(set))
+    throw new PmError("store_error", "An update's set must be an object of the fields to change.");
+  if (!Array.isArray(unset) || unset.some((field) => typeof field !== "string"))
+    throw new PmError("store_error", "An update's unset must be a list of field names.");
   const setting = new Set(Object.keys(set));
   for (const [field, value] of Object.entries(set)) {
     checkFieldName(field, "an update's set");

@@ -55,10 +55,7 @@ export interface PmLinkFinderOptions {
 
 // Start tags the HTML parser keeps in the head ("in head" insertion mode); any other
 // start tag begins the body.
-const HEAD_ELEMENTS = new Set([
-  "html", "head", "base", "basefont", "bgsound", "link", "meta", "title", "style", "script", "noscript", "noframes", "template",
-]);
-
+const HEAD_ELEMENTS = new Set(["html", "head", "base", "basefont", "bgsound", "link", "meta", "title", "style", "script", "noscript", "noframes", "template"]);
 
 /**
  * A streaming finder for PROTOCOL.md §1 step 3 (the first `<link>`/`<a>` with

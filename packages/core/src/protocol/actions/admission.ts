@@ -16,7 +16,11 @@ import { checkVouch } from "../vouch.js";
  * its `vouch` page in `contacts` mode (the only fetch made before answering). Resolves
  * `{ vouch }` when the vouch admitted it: the handshake and its token keep it (see `mayDeliver`).
  */
-export async function admit(engine: Engine, policies: Record<string, SitePolicy>, req: { sender: string; recipient: string; vouch?: string }): Promise<{ vouch?: string }> {
+export async function admit(
+  engine: Engine,
+  policies: Record<string, SitePolicy>,
+  req: { sender: string; recipient: string; vouch?: string },
+): Promise<{ vouch?: string }> {
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
   const settings = await siteSettings(engine.store, policies, req.recipient);
   const verdict = verdictFor(settings, req.sender);

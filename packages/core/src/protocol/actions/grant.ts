@@ -47,7 +47,9 @@ export async function answerGrant(engine: Engine, req: GrantRequest): Promise<Re
     expiresAt: now + req.expiresIn * 1000,
   });
   // Every delivery to R waiting for a grant can go now (not only those of this code).
-  const waiting = await engine.store.find<DeliveryDoc>("deliveries", { where: { sender: req.sender, recipient: req.recipient, status: "pending", stage: "awaiting-grant" } });
+  const waiting = await engine.store.find<DeliveryDoc>("deliveries", {
+    where: { sender: req.sender, recipient: req.recipient, status: "pending", stage: "awaiting-grant" },
+  });
   for (const d of waiting) {
     await mutate<DeliveryDoc>(engine.store, "deliveries", d._id, (cur) =>
       cur.status === "pending" && cur.stage === "awaiting-grant" ? { stage: "deliver", endpoint: req.endpoint, nextAttemptAt: now, updatedAt: now } : null,

@@ -20,7 +20,15 @@ export async function checkRecipientEndpoint(
 ): Promise<void> {
   let named: string | null;
   try {
-    named = (await discoverStep(engine, req.recipient, { flow, step: 5, sender: req.sender, recipient: req.recipient, ...(req.message ? { message: req.message } : {}) })).endpoint;
+    named = (
+      await discoverStep(engine, req.recipient, {
+        flow,
+        step: 5,
+        sender: req.sender,
+        recipient: req.recipient,
+        ...(req.message ? { message: req.message } : {}),
+      })
+    ).endpoint;
   } catch (error) {
     // §2: the answer says what kind of failure, never the addresses involved; the detail is logged here.
     engine.log.warn("recipient site could not be fetched at step 5", { recipient: req.recipient, detail: describe(error) });

@@ -24,7 +24,7 @@ import { checkRecipientEndpoint } from "./recipient-endpoint.js";
 export async function answerRequest(engine: Engine, req: RequestRequest): Promise<Response> {
   const id = keyOf(req.sender, req.recipient, req.message);
   const pending = engine.sites.has(req.sender) ? await engine.store.get<DeliveryDoc>("deliveries", id) : null;
-  if (!pending || pending.status !== "pending") {
+  if (pending?.status !== "pending") {
     throw new PmError("unknown_message", `This endpoint holds no pending message ${req.message} from ${req.sender} to ${req.recipient}.`);
   }
   await checkRecipientEndpoint(engine, req, pending.flow, async (detail, named) => {
@@ -32,7 +32,14 @@ export async function answerRequest(engine: Engine, req: RequestRequest): Promis
     if (!named || !notified || named === notified) return;
     await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) =>
       d.status === "pending" && d.endpoint === notified
-        ? { status: "failed", error: "endpoint_mismatch", detail: `${detail} It named ${notified} when notified: the recipient moved.`, token: undefined, tokenExpiresAt: undefined, updatedAt: engine.now() }
+        ? {
+            status: "failed",
+            error: "endpoint_mismatch",
+            detail: `${detail} It named ${notified} when notified: the recipient moved.`,
+            token: undefined,
+            tokenExpiresAt: undefined,
+            updatedAt: engine.now(),
+          }
         : null,
     );
   });
@@ -41,7 +48,9 @@ export async function answerRequest(engine: Engine, req: RequestRequest): Promis
   const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", id, (d) => {
     if (d.status !== "pending") return null;
     kept = d.token !== undefined && (d.tokenExpiresAt ?? 0) > now;
-    return kept ? null : { stage: "deliver", endpoint: req.endpoint, token: req.token, tokenExpiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, nextAttemptAt: now, updatedAt: now };
+    return kept
+      ? null
+      : { stage: "deliver", endpoint: req.endpoint, token: req.token, tokenExpiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, nextAttemptAt: now, updatedAt: now };
   });
   if (!ready && !kept) throw new PmError("unknown_message", `The message ${req.message} is no longer pending.`);
   if (ready) setImmediate(() => engine.wake());

@@ -16,7 +16,7 @@ import type { OutboxDoc, SecretDoc } from "../records.js";
 export async function answerVerify(engine: Engine, req: VerifyRequest): Promise<Response> {
   if (req.message !== undefined) {
     const outbox = engine.sites.has(req.sender) ? await engine.store.get<OutboxDoc>("outbox", keyOf(req.sender, req.message)) : null;
-    if (!outbox || !outbox.recipients.includes(req.recipient)) {
+    if (!outbox?.recipients.includes(req.recipient)) {
       throw new PmError("unknown_message", `This endpoint holds no message ${req.message} from ${req.sender} to ${req.recipient}.`);
     }
     return jsonResponse({ valid: true }, 200);

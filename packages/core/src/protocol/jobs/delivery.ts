@@ -4,7 +4,7 @@
  * lifecycle (protocol/attempt.ts). Steps 3 and 5 are the sender's answers to the
  * receiver's dialback: actions/verify.ts, actions/request.ts, actions/grant.ts.
  */
-import { type ErrorCode } from "../../errors.js";
+import type { ErrorCode } from "../../errors.js";
 import { hashSecret, keyOf, newSecret } from "../../secrets.js";
 import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
 import { mutate, type Engine, type StepContext } from "../engine.js";
@@ -29,7 +29,10 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
     case "awaiting-request":
     case "awaiting-grant":
       // §6: no request/grant within the wait counts as a retryable failure.
-      return retry(engine, doc, doc.stage, { code: "timeout", detail: `${doc.endpoint ?? "the recipient's endpoint"} did not come back with ${doc.stage === "awaiting-request" ? "request" : "grant"} in time.` });
+      return retry(engine, doc, doc.stage, {
+        code: "timeout",
+        detail: `${doc.endpoint ?? "the recipient's endpoint"} did not come back with ${doc.stage === "awaiting-request" ? "request" : "grant"} in time.`,
+      });
     case "deliver":
       return deliver(engine, doc);
   }
@@ -133,7 +136,9 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   if (!token || !doc.endpoint) {
     // The token ran out before it could be used: start over with a new handshake.
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-      d.status === "pending" && d.stage === "deliver" ? { stage: "discover", token: undefined, tokenExpiresAt: undefined, nextAttemptAt: now, updatedAt: now } : null,
+      d.status === "pending" && d.stage === "deliver"
+        ? { stage: "discover", token: undefined, tokenExpiresAt: undefined, nextAttemptAt: now, updatedAt: now }
+        : null,
     );
     engine.wake();
     return;
@@ -155,7 +160,9 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
     // The contact first (§7 "sites it has written to"): whoever sees the delivery delivered sees it too.
     await rememberContact(engine.store, doc.sender, doc.recipient);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-      d.status === "pending" ? { status: "delivered", token: undefined, tokenExpiresAt: undefined, error: undefined, detail: undefined, updatedAt: engine.now() } : null,
+      d.status === "pending"
+        ? { status: "delivered", token: undefined, tokenExpiresAt: undefined, error: undefined, detail: undefined, updatedAt: engine.now() }
+        : null,
     );
     return;
   }
@@ -167,7 +174,16 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
     if (grantId) await engine.store.remove("grants", grantId);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" && d.stage === "deliver"
-        ? { stage: "discover", renewedAfter401: true, token: undefined, tokenExpiresAt: undefined, error: "invalid_token", detail: outcome.detail, nextAttemptAt: engine.now(), updatedAt: engine.now() }
+        ? {
+            stage: "discover",
+            renewedAfter401: true,
+            token: undefined,
+            tokenExpiresAt: undefined,
+            error: "invalid_token",
+            detail: outcome.detail,
+            nextAttemptAt: engine.now(),
+            updatedAt: engine.now(),
+          }
         : null,
     );
     engine.wake();
@@ -199,9 +215,7 @@ async function retry(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, fai
   // starts over when it has); every other stage starts over at step 1.
   const next: DeliveryStage = stage === "deliver" ? "deliver" : "discover";
   await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-    d.status === "pending" && d.stage === stage
-      ? { stage: next, attempts: d.attempts + 1, nextAttemptAt: plan.at, error: code, detail, updatedAt: now }
-      : null,
+    d.status === "pending" && d.stage === stage ? { stage: next, attempts: d.attempts + 1, nextAttemptAt: plan.at, error: code, detail, updatedAt: now } : null,
   );
 }
 

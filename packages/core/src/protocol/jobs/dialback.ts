@@ -21,7 +21,11 @@ import { HANDSHAKE_CAP_RETRY_AFTER_SECONDS, MAX_ACTIVE_HANDSHAKES_PER_SENDER_HOS
  * "too many", which an honest sender retries after the wait (§6 Retries), where a 202
  * that started nothing would leave it waiting for a `request` that never comes.
  */
-export async function startDialback(engine: Engine, id: string, fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">): Promise<void> {
+export async function startDialback(
+  engine: Engine,
+  id: string,
+  fields: Pick<HandshakeDoc, "kind" | "sender" | "recipient" | "message" | "code" | "vouch">,
+): Promise<void> {
   const existing = await engine.store.get<HandshakeDoc>("handshakes", id);
   if (existing?.state === "active") return;
   const senderHost = senderHostOf(fields.sender);
@@ -74,13 +78,38 @@ export async function runDialback(engine: Engine, doc: HandshakeDoc): Promise<vo
   const vouched = doc.vouch ? { vouch: doc.vouch } : {};
   const secret: SecretDoc =
     doc.kind === "notify"
-      ? { _id: hashSecret(token), kind: "message-token", sender: doc.sender, recipient: doc.recipient, message: doc.message!, createdAt: now, expiresAt: now + MESSAGE_TOKEN_LIFETIME_MS, ...vouched }
-      : { _id: hashSecret(token), kind: "standing-token", sender: doc.sender, recipient: doc.recipient, createdAt: now, expiresAt: now + engine.grantLifetimeSeconds * 1000, ...vouched };
+      ? {
+          _id: hashSecret(token),
+          kind: "message-token",
+          sender: doc.sender,
+          recipient: doc.recipient,
+          message: doc.message!,
+          createdAt: now,
+          expiresAt: now + MESSAGE_TOKEN_LIFETIME_MS,
+          ...vouched,
+        }
+      : {
+          _id: hashSecret(token),
+          kind: "standing-token",
+          sender: doc.sender,
+          recipient: doc.recipient,
+          createdAt: now,
+          expiresAt: now + engine.grantLifetimeSeconds * 1000,
+          ...vouched,
+        };
   await engine.store.insert("secrets", secret);
   const step4 =
     doc.kind === "notify"
       ? encodeForm({ action: "request", sender: doc.sender, recipient: doc.recipient, message: doc.message, endpoint: engine.endpoint, token })
-      : encodeForm({ action: "grant", sender: doc.sender, recipient: doc.recipient, code: doc.code, endpoint: engine.endpoint, token, expires_in: String(engine.grantLifetimeSeconds) });
+      : encodeForm({
+          action: "grant",
+          sender: doc.sender,
+          recipient: doc.recipient,
+          code: doc.code,
+          endpoint: engine.endpoint,
+          token,
+          expires_in: String(engine.grantLifetimeSeconds),
+        });
   const answered = await postAttempt(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
   if (answered.kind === "ok") return end(engine, doc, "done");
   if (answered.kind !== "retry" && secret.kind === "standing-token") {
@@ -102,7 +131,9 @@ async function again(engine: Engine, doc: HandshakeDoc, failure: { code: ErrorCo
   const plan = planRetry(engine, "handshake", { attempts: doc.attempts, firstTriedAt: doc.createdAt }, failure);
   if (plan.kind === "give-up") return end(engine, doc, "failed", failure.code, plan.detail);
   await mutate<HandshakeDoc>(engine.store, "handshakes", doc._id, (d) =>
-    d.state === "active" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: failure.code, detail: failure.detail, updatedAt: now } : null,
+    d.state === "active" && d.rev === doc.rev
+      ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: failure.code, detail: failure.detail, updatedAt: now }
+      : null,
   );
 }
 

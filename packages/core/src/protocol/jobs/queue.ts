@@ -82,7 +82,9 @@ export class WorkQueue {
   #run(key: string, task: () => Promise<void>): void {
     if (this.#running.has(key) || this.#running.size >= this.#concurrency) return;
     const done = task()
-      .catch((error: unknown) => this.#engine.log.error("work item failed", { key, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }))
+      .catch((error: unknown) =>
+        this.#engine.log.error("work item failed", { key, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      )
       .finally(() => {
         this.#running.delete(key);
         this.wake();
@@ -94,8 +96,14 @@ export class WorkQueue {
   /** Sets the timer for the earliest pending item. */
   async #arm(): Promise<void> {
     const next = async (collection: "deliveries" | "handshakes" | "webhooks", where: Record<string, string>) =>
-      (await this.#engine.store.find<{ _id: string; nextAttemptAt: number }>(collection, { where, sort: { field: "nextAttemptAt", order: "asc" }, limit: 1 }))[0]?.nextAttemptAt;
-    const times = [await next("deliveries", { status: "pending" }), await next("handshakes", { state: "active" }), await next("webhooks", { status: "pending" })].filter((t): t is number => t !== undefined);
+      (
+        await this.#engine.store.find<{ _id: string; nextAttemptAt: number }>(collection, { where, sort: { field: "nextAttemptAt", order: "asc" }, limit: 1 })
+      )[0]?.nextAttemptAt;
+    const times = [
+      await next("deliveries", { status: "pending" }),
+      await next("handshakes", { state: "active" }),
+      await next("webhooks", { status: "pending" }),
+    ].filter((t): t is number => t !== undefined);
     if (times.length === 0) return;
     this.#armIn(Math.max(0, Math.min(...times) - this.#engine.now()));
   }

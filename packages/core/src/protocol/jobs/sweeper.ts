@@ -26,7 +26,11 @@ export async function sweepStore(store: Store, now: number): Promise<SweepCounts
   const counts: SweepCounts = { handshakes: 0, secrets: 0 };
   for (const state of ["done", "failed"] as const) {
     for (;;) {
-      const old = await store.find<HandshakeDoc>("handshakes", { where: { state }, range: { field: "updatedAt", lte: now - FINISHED_HANDSHAKE_KEEP_MS }, limit: SWEEP_BATCH });
+      const old = await store.find<HandshakeDoc>("handshakes", {
+        where: { state },
+        range: { field: "updatedAt", lte: now - FINISHED_HANDSHAKE_KEEP_MS },
+        limit: SWEEP_BATCH,
+      });
       for (const doc of old) if (await store.remove("handshakes", doc._id, { state, updatedAt: doc.updatedAt })) counts.handshakes++;
       if (old.length < SWEEP_BATCH) break;
     }

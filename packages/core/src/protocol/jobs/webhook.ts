@@ -64,7 +64,9 @@ export async function runWebhook(engine: Engine, doc: WebhookDoc): Promise<void>
   const plan = planRetry(engine, "webhook", { attempts: doc.attempts, firstTriedAt }, outcome);
   if (plan.kind === "give-up") return finish(engine, doc, "failed", outcome.code, plan.detail);
   await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
-    d.status === "pending" && d.rev === doc.rev ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: outcome.code, detail: outcome.detail, updatedAt: engine.now() } : null,
+    d.status === "pending" && d.rev === doc.rev
+      ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: outcome.code, detail: outcome.detail, updatedAt: engine.now() }
+      : null,
   );
 }
 
@@ -73,6 +75,8 @@ async function finish(engine: Engine, doc: WebhookDoc, status: "delivered" | "fa
     await engine.store.remove("webhooks", doc._id);
     return;
   }
-  await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) => (d.status === "pending" ? { status, error: code, detail, updatedAt: engine.now() } : null));
+  await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
+    d.status === "pending" ? { status, error: code, detail, updatedAt: engine.now() } : null,
+  );
   engine.log.warn("webhook failed", { site: doc.site, url: doc.url, error: code, detail });
 }

@@ -127,7 +127,7 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
     if (compactTimer !== undefined || closing !== undefined) return;
     compactTimer = setTimeout(() => {
       compactTimer = undefined;
-      const call = compactNow(removedFrom).catch((error: unknown) => settings.onRepair(messageOf(error) + "; it is tried again at close."));
+      const call = compactNow(removedFrom).catch((error: unknown) => settings.onRepair(`${messageOf(error)}; it is tried again at close.`));
       pending.add(call);
       void call.finally(() => pending.delete(call));
     }, settings.compactAfterRemoveMs);
@@ -267,16 +267,19 @@ function checkOptions(options: NedbStoreOptions): CheckedOptions {
   const invalid = (sentence: string) => new PmError("invalid_config", sentence);
   if (typeof options !== "object" || options === null) throw invalid("openNedbStore needs an options object with a dir.");
   if (typeof options.dir !== "string" || options.dir.trim() === "") throw invalid("The store option dir must name the data folder.");
-  if (options.compactOnClose !== undefined && typeof options.compactOnClose !== "boolean") throw invalid("The store option compactOnClose must be true or false.");
+  if (options.compactOnClose !== undefined && typeof options.compactOnClose !== "boolean")
+    throw invalid("The store option compactOnClose must be true or false.");
   if (options.onRepair !== undefined && typeof options.onRepair !== "function") throw invalid("The store option onRepair must be a function.");
   const compactAfterRemoveMs = options.compactAfterRemoveMs ?? COMPACT_AFTER_REMOVE_MS;
-  if (!Number.isSafeInteger(compactAfterRemoveMs) || compactAfterRemoveMs < 0) throw invalid("The store option compactAfterRemoveMs must be a whole number of milliseconds.");
+  if (!Number.isSafeInteger(compactAfterRemoveMs) || compactAfterRemoveMs < 0)
+    throw invalid("The store option compactAfterRemoveMs must be a whole number of milliseconds.");
   const indexes: Record<CollectionName, readonly string[]> = { ...DEFAULT_INDEXES };
   for (const [collection, fields] of Object.entries(options.indexes ?? {})) {
     if (!(COLLECTIONS as readonly string[]).includes(collection)) {
       throw invalid(`The store option indexes names an unknown collection ${collection}; expected one of ${COLLECTIONS.join(", ")}.`);
     }
-    if (!Array.isArray(fields) || fields.some((field) => typeof field !== "string")) throw invalid(`The store option indexes.${collection} must be a list of field names.`);
+    if (!Array.isArray(fields) || fields.some((field) => typeof field !== "string"))
+      throw invalid(`The store option indexes.${collection} must be a list of field names.`);
     for (const field of fields) {
       try {
         checkFieldName(field, `indexes.${collection}`);
@@ -305,7 +308,14 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
     if (typeof counts.corruptItems === "number" && typeof counts.dataLength === "number") {
       // nedb found an unreadable line before the last: name them (nedb changed nothing).
       const { lines, unreadable } = await scanDatafile(file);
-      if (unreadable.length > 0) throw corruptFileError(file, unreadable.length, lines.length, unreadable.map(({ number }) => number), error);
+      if (unreadable.length > 0)
+        throw corruptFileError(
+          file,
+          unreadable.length,
+          lines.length,
+          unreadable.map(({ number }) => number),
+          error,
+        );
       throw corruptFileError(file, counts.corruptItems, counts.dataLength, [], error);
     }
     throw new PmError("store_error", `The data file ${file} cannot be loaded: ${messageOf(error)}.`, { cause: error });

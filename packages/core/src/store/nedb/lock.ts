@@ -20,7 +20,14 @@ const LOCK_FILE = "LOCK";
  * a held folder is refused, while a lock naming this pid that is not in here was left by
  * an earlier process that had the same pid.
  */
-const HELD_LOCKS: Map<string, string> = ((globalThis as { [key: symbol]: Map<string, string> | undefined })[Symbol.for("indiepm.nedb.heldLocks")] ??= new Map());
+const HELD_LOCKS: Map<string, string> = heldLocks();
+
+function heldLocks(): Map<string, string> {
+  const shared = globalThis as { [key: symbol]: Map<string, string> | undefined };
+  const key = Symbol.for("indiepm.nedb.heldLocks");
+  shared[key] ??= new Map();
+  return shared[key];
+}
 
 interface LockHolder {
   pid: number;
@@ -45,7 +52,10 @@ export async function acquireLock(dir: string, onRepair: (message: string) => vo
     }
   };
   const heldHere = () =>
-    new PmError("store_error", `The data folder ${dir} is already open in this process (pid ${process.pid}); close that store first or use another --data folder.`);
+    new PmError(
+      "store_error",
+      `The data folder ${dir} is already open in this process (pid ${process.pid}); close that store first or use another --data folder.`,
+    );
   // Claimed before any await, so two opens in one process cannot both pass.
   if (HELD_LOCKS.has(key)) throw heldHere();
   HELD_LOCKS.set(key, token);
@@ -69,14 +79,18 @@ export async function acquireLock(dir: string, onRepair: (message: string) => vo
       // Our own pid, not held by this process (HELD_LOCKS): an earlier life of this pid wrote it.
       const ownPid = holder !== "unreadable" && holder.pid === process.pid;
       if (holder !== "unreadable" && !ownPid && isAlive(holder.pid)) {
-        throw new PmError("store_error", `The data folder ${dir} is in use by another indiepm process (pid ${holder.pid}); stop it or use another --data folder.`);
+        throw new PmError(
+          "store_error",
+          `The data folder ${dir} is in use by another indiepm process (pid ${holder.pid}); stop it or use another --data folder.`,
+        );
       }
       // Two processes taking over one stale lock in the same instant could both succeed;
       // a stale lock is left by a crash, so that needs two starts racing right after one.
       try {
         await unlink(lockPath);
       } catch (error) {
-        if (codeOf(error) !== "ENOENT") throw new PmError("store_error", `The stale lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
+        if (codeOf(error) !== "ENOENT")
+          throw new PmError("store_error", `The stale lock ${lockPath} cannot be removed: ${messageOf(error)}.`, { cause: error });
       }
       const who =
         holder === "unreadable"

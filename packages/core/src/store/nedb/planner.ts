@@ -60,7 +60,12 @@ export function narrowestFirst(datastore: NedbDatastore, query: Record<string, u
  * that do not match is never much worse than nedb's plan. Runs as one task of nedb's
  * queue, like a `find`.
  */
-function walkSortIndex(datastore: NedbDatastore, query: Record<string, unknown>, { sort, limit, range }: WalkableQuery, candidates: number): Promise<NedbDocument[] | null> {
+function walkSortIndex(
+  datastore: NedbDatastore,
+  query: Record<string, unknown>,
+  { sort, limit, range }: WalkableQuery,
+  candidates: number,
+): Promise<NedbDocument[] | null> {
   const nedb = internals(datastore);
   return nedb.executor.pushAsync(async () => {
     const index = nedb.indexes[sort.field];

@@ -47,7 +47,12 @@ export function toNedbQuery(where: Record<string, Scalar> = {}, range?: Query["r
   }
   if (range !== undefined) {
     const bounds: Record<string, Scalar> = {};
-    for (const [bound, operator] of [["gt", "$gt"], ["gte", "$gte"], ["lt", "$lt"], ["lte", "$lte"]] as const) {
+    for (const [bound, operator] of [
+      ["gt", "$gt"],
+      ["gte", "$gte"],
+      ["lt", "$lt"],
+      ["lte", "$lte"],
+    ] as const) {
       const value = range[bound];
       if (value !== undefined) bounds[operator] = value;
     }

@@ -40,12 +40,23 @@ export async function checkDatafile(file: string, onRepair: (message: string) =>
   const { lines, unreadable } = await scanDatafile(file);
   const torn = lines.at(-1);
   if (torn === undefined || unreadable.length > 1 || unreadable[0] !== torn) {
-    throw corruptFileError(file, unreadable.length, lines.length, unreadable.map(({ number }) => number));
+    throw corruptFileError(
+      file,
+      unreadable.length,
+      lines.length,
+      unreadable.map(({ number }) => number),
+    );
   }
   const aside = `${file}.torn-${new Date().toISOString().replace(/[:.]/g, "-")}`;
   try {
     await copyFile(file, aside, constants.COPYFILE_EXCL);
-    await writeFileSynced(`${file}.repairing`, lines.slice(0, -1).map(({ line }) => `${line}\n`).join(""));
+    await writeFileSynced(
+      `${file}.repairing`,
+      lines
+        .slice(0, -1)
+        .map(({ line }) => `${line}\n`)
+        .join(""),
+    );
     await rename(`${file}.repairing`, file);
   } catch (error) {
     throw new PmError("store_error", `The data file ${file} ends with a torn line and cannot be repaired: ${messageOf(error)}.`, { cause: error });
@@ -104,7 +115,10 @@ function isDocumentLine(line: string): boolean {
 }
 
 export function corruptFileError(file: string, unreadable: number, total: number, lineNumbers: number[], cause?: unknown): PmError {
-  const which = lineNumbers.length === 0 ? "" : ` (line${lineNumbers.length === 1 ? "" : "s"} ${lineNumbers.slice(0, 10).join(", ")}${lineNumbers.length > 10 ? ", …" : ""})`;
+  const which =
+    lineNumbers.length === 0
+      ? ""
+      : ` (line${lineNumbers.length === 1 ? "" : "s"} ${lineNumbers.slice(0, 10).join(", ")}${lineNumbers.length > 10 ? ", …" : ""})`;
   return new PmError(
     "store_error",
     `The data file ${file} is corrupt (${unreadable} of ${total} lines unreadable); restore it from a backup, or remove the unreadable lines${which} and start again.`,
