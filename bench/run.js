@@ -4,7 +4,7 @@
  * measured in the same run (never absolute targets checked by timed unit tests).
  *
  *   pnpm bench                      all benchmarks
- *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox)
+ *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox, sanitize, bounds)
  *   pnpm bench -- --json FILE       also write the figures as one JSON object
  */
 import { existsSync } from "node:fs";
