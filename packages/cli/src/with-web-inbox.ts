@@ -1,7 +1,7 @@
 /**
  * The standalone server's routing (`indiepm serve`, and the demo's and tests' servers
  * built the same way): one node:http server where the engine answers the federation
- * endpoint (`POST /`) and the owner API (`/api/…`), and the web inbox everything else
+ * endpoint (`POST /`), the owner API (`/api/…`) and `GET /health` (CLI.md), and the web inbox everything else
  * (`GET /` first). The composition of two packages, so it lives here, not in either.
  */
 import type { PmServer } from "@indiepm/core";
@@ -13,7 +13,7 @@ export function withWebInbox(server: PmServer, inbox: WebInbox): Pick<PmServer, 
     trustProxy: server.trustProxy,
     handle(request, context = {}) {
       const p = context.path ?? new URL(request.url).pathname;
-      const engine = p.startsWith("/api/") || ((p === "/" || p === "") && request.method.toUpperCase() === "POST");
+      const engine = p.startsWith("/api/") || p === "/health" || ((p === "/" || p === "") && request.method.toUpperCase() === "POST");
       return engine
         ? server.handle(request, context)
         : inbox.handle(request, { path: p, ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }) });

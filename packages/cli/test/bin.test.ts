@@ -165,6 +165,10 @@ describe("indiepm serve", () => {
     expect(inbox.status).toBe(200);
     const page = await fetch(url!);
     expect(await page.text()).toContain("http://127.0.0.1:8/");
+    // CLI.md: GET /health is what a load balancer polls; the store can be read and written.
+    const health = await fetch(new URL("health", url));
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok" });
 
     run.child.kill("SIGINT");
     run.child.kill("SIGINT");

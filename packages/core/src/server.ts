@@ -66,6 +66,19 @@ export function createPmServer(options: PmServerOptions): PmServer {
     return canonical;
   };
 
+  /** CLI.md `GET /health`: 200 while the store can be read and written, 503 otherwise (what a load balancer polls). */
+  const health = async (): Promise<Response> => {
+    if (closing) return jsonResponse({ status: "unavailable" }, 503);
+    try {
+      await store.count("settings");
+      await store.check?.();
+      return jsonResponse({ status: "ok" }, 200, { "cache-control": "no-store" });
+    } catch (error) {
+      log.warn("health check failed", { error: error instanceof Error ? error.message : String(error) });
+      return jsonResponse({ status: "unavailable" }, 503, { "cache-control": "no-store" });
+    }
+  };
+
   const server: PmServer = {
     endpoint,
     sites,
@@ -73,6 +86,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     trustProxy,
     async handle(request: Request, context: RequestContext = {}): Promise<Response> {
       const path = context.path ?? new URL(request.url).pathname;
+      if (path === "/health" && (request.method === "GET" || request.method === "HEAD")) return health();
       if (closing) return jsonResponse({ error: "temporarily_unavailable", error_description: "The server is shutting down." }, 503, { "retry-after": "10" });
       if (path === "/" || path === "") {
         if (request.method === "POST") return handleFederation(federation, request, context.clientAddress);

@@ -18,6 +18,7 @@ export function deferredStore(opening: Promise<Store>): Store {
     find: async (collection, query) => (await opening).find(collection, query),
     count: async (collection, where) => (await opening).count(collection, where),
     compact: async (collections) => (await opening).compact?.(collections),
+    check: async () => (await opening).check?.(),
     async close() {
       let store: Store;
       try {

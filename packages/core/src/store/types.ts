@@ -90,6 +90,11 @@ export interface Store {
   /** Flushes and releases the store (nedb: compacts and removes the lock). Idempotent. */
   close(): Promise<void>;
   /**
+   * Resolves when the store can be read and written now, rejects otherwise (`GET /health`,
+   * CLI.md). Optional: without it, a read (`count`) stands for the check.
+   */
+  check?(): Promise<void>;
+  /**
    * Rewrites what the store keeps on disk so that removed documents leave no trace there
    * (nedb appends every write; a removed document's lines stay until its file is
    * rewritten). Optional: a store that removes in place has nothing to do. `collections`:

@@ -16,7 +16,7 @@
  * and at once by `compact()` (the owner's "delete everything" calls it); a crash before
  * that is covered by opening, which compacts.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import Datastore from "nedb-promises";
 import { PmError } from "../../errors.js";
@@ -237,6 +237,20 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       pending.add(call);
       void call.catch(() => undefined).finally(() => pending.delete(call));
       return call;
+    },
+
+    async check() {
+      if (closing !== undefined) throw closedStoreError();
+      // Every write appends to a datafile in `dir`: a probe file written and read back there
+      // fails as they would (a read-only or full disk, a folder removed under us).
+      const probe = path.join(dir, "HEALTH");
+      const stamp = String(Date.now());
+      try {
+        await writeFile(probe, stamp);
+        if ((await readFile(probe, "utf8")) !== stamp) throw new Error("the probe file read back differs");
+      } catch (error) {
+        throw new PmError("store_error", `The data folder ${dir} cannot be written: ${messageOf(error)}.`, { cause: error });
+      }
     },
 
     close() {
