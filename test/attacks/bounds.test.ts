@@ -13,14 +13,10 @@
  * - a discovered endpoint over 2,048 characters is refused, and nothing is posted to it.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { closedPort, tempDir } from "@indiepm/test-support";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { allIdle, PmHost, Site, waitFor } from "../harness/hosts.js";
 import { ScriptedEndpoint, movableClock } from "../harness/rogue.js";
@@ -79,15 +75,6 @@ async function inLanes<T>(lanes: T[], parallel: number, run: (lane: T) => Promis
   );
 }
 
-/** A loopback port nothing listens on: a site there never answers (connection refused). */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** A site URL of exactly `length` characters under `origin`. */
 const siteOfLength = (origin: string, tag: string, length: number) => `${origin}/${tag}-`.padEnd(length, "x");
 
@@ -95,7 +82,8 @@ const tally = (statuses: Map<string, number>, key: string) => statuses.set(key, 
 
 /** bob's pm (default §6 limits, a movable clock, a fenced outbound client) with one open site and one that takes nothing. */
 async function receiver(retry?: { baseDelayMs: number; maxDelayMs: number; handshakeTimeoutMs: number; giveUpAfterMs: number }) {
-  const dataDir = await mkdtemp(join(tmpdir(), "indiepm-bounds-"));
+  const data = await tempDir("indiepm-bounds-");
+  const dataDir = data.path;
   const clock = movableClock();
   const fence = fencedClient({ timeoutMs: 2_000 });
   const bobSite = await new Site().listen();
@@ -118,7 +106,7 @@ async function receiver(retry?: { baseDelayMs: number; maxDelayMs: number; hands
   onTestFinished(async () => {
     await bob.shutdown();
     await Promise.allSettled([bobSite.stop(), ...extra.map((s) => s.stop()), fence.close()]);
-    await rm(dataDir, { recursive: true, force: true });
+    await data.remove();
   });
   return { bob, bobSite, closed, clock, fence, dataDir, extra, swept };
 }
@@ -127,7 +115,7 @@ describe("issue 9 item 4: memory and disk after 10,000 refused or abandoned noti
   it("10,000 notifies with 2,048-character senders — rate-limited, forbidden, abandoned — leave heap and data folder within 20 MiB", async () => {
     // Abandoned handshakes retry once a minute (engine clock) and give up within the hour §6 allows.
     const r = await receiver({ baseDelayMs: MINUTE, maxDelayMs: 10 * MINUTE, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60 * MINUTE });
-    const port = await deadPort();
+    const port = await closedPort();
     const message = (i: number) => `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
     // A live sender: its notify after each jump of the clock wakes the queue as any traffic would.
     const liveEndpoint = await new ScriptedEndpoint().listen();
@@ -246,7 +234,7 @@ describe("issue 9 item 4: memory and disk after 10,000 refused or abandoned noti
 describe("§6 Abuse: handshakes under way per sender host", () => {
   it("429-past-the-cap: the 101st handshake for one host is refused with Retry-After and starts nothing; other hosts and a freed place are served", async () => {
     const r = await receiver({ baseDelayMs: 10 * MINUTE, maxDelayMs: 10 * MINUTE, handshakeTimeoutMs: 3_000, giveUpAfterMs: 60 * MINUTE });
-    const port = await deadPort();
+    const port = await closedPort();
     const notify = (host: string, i: number, from = "127.0.0.1") =>
       postFrom(from, r.bob.url, {
         action: "notify",

@@ -6,16 +6,17 @@
  * write. The client resolves with c-ares instead, within a deadline. Every DNS server
  * here is one this test runs on 127.0.0.1 (`support/dns-server.ts`); no other is asked.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createHttpClient, PmError, type ClosableHttpClient, type HttpClientOptions } from "@indiepm/core";
+import { PmError } from "@indiepm/core";
+import { tempDir } from "@indiepm/test-support";
 import { afterEach, describe, expect, it } from "vitest";
+import { closingClients, type Cleanups } from "../../packages/core/test/support/client.js";
 import { startServer } from "../../packages/core/test/support/loopback.js";
 import { startDnsServer, type TestDnsServer } from "./support/dns-server.js";
 import { startTls, TEST_TLS, type TlsServer } from "./support/tls.js";
 
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -26,11 +27,7 @@ async function dnsServer(options: { silent?: boolean } = {}): Promise<TestDnsSer
   return server;
 }
 
-function client(options: HttpClientOptions): ClosableHttpClient {
-  const http = createHttpClient(options);
-  cleanups.push(() => http.close());
-  return http;
-}
+const client = closingClients(cleanups);
 
 async function tls(host = "127.0.0.1"): Promise<TlsServer> {
   const server = await startTls(host, 0, (_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("reached"));
@@ -64,9 +61,9 @@ describe("§6 name lookups stay off libuv's thread pool", () => {
 
   it(`${LOOKUPS} lookups of attacker-chosen names hang at a silent DNS server: file reads keep answering in a few ms, each lookup fails timeout in bounded time`, async () => {
     const dns = await dnsServer({ silent: true });
-    const dir = await mkdtemp(join(tmpdir(), "indiepm-dns-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const file = join(dir, "store.db");
+    const dir = await tempDir("indiepm-dns-");
+    cleanups.push(dir.remove);
+    const file = join(dir.path, "store.db");
     await writeFile(file, "x".repeat(4096));
     const http = client({ dev: false, dnsServers: [dns.address], dnsTimeoutMs: DNS_TIMEOUT_MS });
 

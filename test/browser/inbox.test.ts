@@ -6,13 +6,11 @@
  * XSS filter-evasion payloads, and a cross-origin form. Screenshots go to
  * artifacts/screenshots/.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import express from "express";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { indiepm, indiepmInbox } from "@indiepm/express";
-import { startDevAuthorizationServer, type DevAuthorizationServer } from "@indiepm/test-support";
+import { startDevAuthorizationServer, startLoopbackServer, type DevAuthorizationServer } from "@indiepm/test-support";
 import { fourHosts, settled, waitFor, type FourHosts } from "../harness/hosts.js";
 import { launchChromium, screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
 
@@ -256,16 +254,15 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
   });
 
   it("refuses a form posted from another origin", { timeout: TIMEOUT }, async () => {
-    const evil: Server = createServer((_req, res) => {
+    const evil = await startLoopbackServer((_req, res) => {
       res.setHeader("content-type", "text/html; charset=utf-8");
       res.end(`<!doctype html><title>Win a prize</title>
 <form method="post" action="${aliceInbox}settings/blocked/add"><input type="hidden" name="site" value="${hosts.bob.site.url}"><input type="hidden" name="csrf" value="guessed"><button>Claim</button></form>
 <form method="post" action="${aliceInbox}compose"><input type="hidden" name="to" value="${hosts.bob.site.url}"><input type="hidden" name="content" value="forged"><button>Claim more</button></form>`);
     });
-    await new Promise<void>((r) => evil.listen(0, "127.0.0.1", r));
     try {
       const page = await browser.context.newPage();
-      const origin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`;
+      const origin = evil.url;
       for (const button of ["Claim", "Claim more"]) {
         await page.goto(origin);
         const [response] = await Promise.all([
@@ -279,8 +276,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
       expect((await hosts.alice.pm.pm.settings(hosts.alice.site.url)).blocked).toEqual([]);
       expect((await hosts.alice.pm.pm.outbox()).map((m) => m.content)).not.toContain("forged");
     } finally {
-      evil.closeAllConnections();
-      await new Promise((r) => evil.close(r));
+      await evil.close();
     }
   });
 });

@@ -3,8 +3,8 @@
  * block list (403 before any fetch, and at deliver with a standing token), contacts
  * mode with automatic contacts and a vouch, and the owner's webhook.
  */
-import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
+import { startLoopbackServer } from "@indiepm/test-support";
 import { afterEach, describe, expect, it } from "vitest";
 import { fourHosts, LoopbackHost, settled, storeCounts, waitFor, type FourHosts } from "../harness/hosts.js";
 
@@ -109,7 +109,7 @@ describe("notifications: the owner's webhook", () => {
   it("POSTs a small JSON document for each new message, retried after a 5xx", async () => {
     const posts: { body: unknown; type: string | undefined }[] = [];
     let answers = [503, 204];
-    const hook = createServer((req: IncomingMessage, res) => {
+    const hook = await startLoopbackServer((req: IncomingMessage, res) => {
       let body = "";
       req.on("data", (c: Buffer) => (body += c.toString()));
       req.on("end", () => {
@@ -118,9 +118,8 @@ describe("notifications: the owner's webhook", () => {
         res.end();
       });
     });
-    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
-    extra.push({ close: () => new Promise<void>((r) => (hook.closeAllConnections(), hook.close(() => r()))) });
-    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    extra.push(hook);
+    const hookUrl = `${hook.url}hook`;
 
     hosts = await fourHosts();
     const { alice, bob } = hosts;

@@ -5,21 +5,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../packages/cli/bin/indiepm.js", import.meta.url));
 export const TOKEN = "fault-test-owner-token-0123456789";
 
-/** A free loopback port (listen on 0, close, reuse the number). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** A free loopback port (listen on 0, close, reuse the number): the one test-support keeps. */
+export { closedPort as freePort } from "@indiepm/test-support";
 
 export class ServeProcess {
   child: ChildProcess | undefined;

@@ -6,11 +6,9 @@
  * Ghost's own Admin API.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { cp, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { cp, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { closedPort, tempDir } from "@indiepm/test-support";
 
 export interface RunningGhost {
   url: string;
@@ -23,21 +21,14 @@ export interface RunningGhost {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Boots Ghost from `installDir` in a new folder; resolves once its Admin API answers. */
 export async function bootGhost(installDir: string): Promise<RunningGhost> {
   const started = Date.now();
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), "indiepm-ghost-site-"));
+  const port = await closedPort();
+  const folder = await tempDir("indiepm-ghost-site-");
+  const dir = folder.path;
   const url = `http://127.0.0.1:${port}/`;
   await cp(join(installDir, "content"), join(dir, "content"), { recursive: true });
   // ghost-cli's layout: Ghost finds its package.json through the `current` link.
@@ -75,7 +66,7 @@ export async function bootGhost(installDir: string): Promise<RunningGhost> {
         await exited;
       }
     }
-    await rm(dir, { recursive: true, force: true });
+    await folder.remove();
   };
 
   for (;;) {

@@ -9,13 +9,10 @@
  * site arrives in its indiepm server's inbox.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHttpClient, discoverEndpoint, type ClosableHttpClient } from "@indiepm/core";
+import { startLoopbackServer, tempDir } from "@indiepm/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootGhost, createOwner, integrationKey, publishPost, staffToken, type GhostSession, type RunningGhost } from "./ghost-harness.js";
 import { GHOST_VERSION, installGhost } from "./install-ghost.mjs";
@@ -42,8 +39,8 @@ function indiepm(args: string[], env: Record<string, string> = {}): Promise<Outc
 
 /** `indiepm serve --dev` for `site`; resolves with its endpoint URL once it listens. */
 async function serve(site: string, token: string, cleanups: Array<() => Promise<void>>): Promise<string> {
-  const data = await mkdtemp(join(tmpdir(), "indiepm-ghost-pm-"));
-  const child = spawn(process.execPath, [BIN, "serve", "--dev", "--port", "0", "--site", site, "--data", data], {
+  const data = await tempDir("indiepm-ghost-pm-");
+  const child = spawn(process.execPath, [BIN, "serve", "--dev", "--port", "0", "--site", site, "--data", data.path], {
     env: { ...process.env, INDIEPM_TOKEN: token },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -55,7 +52,7 @@ async function serve(site: string, token: string, cleanups: Array<() => Promise<
       child.kill("SIGTERM");
       await exited;
     }
-    await rm(data, { recursive: true, force: true });
+    await data.remove();
   });
   const line = await new Promise<string>((resolve, reject) => {
     let stdout = "";
@@ -112,13 +109,12 @@ beforeAll(async () => {
   // The seed's hosts: the Ghost site (R) with its indiepm server (E_R), and a sender
   // site (S) whose page names its own indiepm server (E_S).
   ghostEndpoint = await serve(ghost.url, GHOST_PM_TOKEN, cleanups);
-  const senderPage: Server = createServer((_req, res) => {
+  const senderPage = await startLoopbackServer((_req, res) => {
     res.setHeader("content-type", "text/html; charset=utf-8");
     res.end(`<!doctype html><title>Alice</title><link rel="pm" href="${senderEndpoint}">`);
   });
-  await new Promise<void>((resolve) => senderPage.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise((resolve) => (senderPage.closeAllConnections(), senderPage.close(() => resolve()))));
-  senderSite = `http://127.0.0.1:${(senderPage.address() as AddressInfo).port}/`;
+  cleanups.push(senderPage.close);
+  senderSite = senderPage.url;
   senderEndpoint = await serve(senderSite, SENDER_PM_TOKEN, cleanups);
   http = createHttpClient({ dev: true });
   cleanups.push(() => http.close());

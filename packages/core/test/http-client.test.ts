@@ -5,10 +5,11 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { PmError } from "../src/errors.js";
-import { createHttpClient, DEFAULT_USER_AGENT, GET_ACCEPT, type ClosableHttpClient, type HttpClientOptions, type Lookup } from "../src/http/client.js";
+import { createHttpClient, DEFAULT_USER_AGENT, GET_ACCEPT, type HttpClientOptions, type Lookup } from "../src/http/client.js";
+import { closingClients, type Cleanups } from "./support/client.js";
 import { closedPort, startServer, TEST_TLS, type Handler, type LoopbackServer } from "./support/loopback.js";
 
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -19,11 +20,7 @@ async function serve(handler: Handler, options?: Parameters<typeof startServer>[
   return server;
 }
 
-function client(options: HttpClientOptions): ClosableHttpClient {
-  const http = createHttpClient(options);
-  cleanups.push(() => http.close());
-  return http;
-}
+const client = closingClients(cleanups);
 
 /** A `lookup` answering from a table, recording every name asked. */
 function fakeDns(table: Record<string, string[]>): Lookup & { asked: string[] } {

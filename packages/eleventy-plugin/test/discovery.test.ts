@@ -5,10 +5,9 @@
  * reading `_headers` sends (§1 step 2).
  */
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { extname, join, normalize } from "node:path";
 import { createHttpClient, discoverEndpoint, type ClosableHttpClient } from "@indiepm/core";
+import { startLoopbackServer, type LoopbackServer } from "@indiepm/test-support";
 import { afterEach, describe, expect, it } from "vitest";
 import indiepm from "../src/index.js";
 import { buildWrite, createSite, type Site } from "./support/sites.js";
@@ -31,8 +30,8 @@ function headersFor(file: string, path: string): [string, string][] {
 }
 
 /** A static file server for a build's output; with `headersFile`, it applies `_headers` as a static host would. */
-async function serve(root: string, options: { headersFile?: boolean } = {}): Promise<{ url: string; server: Server }> {
-  const server = createServer(async (req, res) => {
+function serve(root: string, options: { headersFile?: boolean } = {}): Promise<LoopbackServer> {
+  return startLoopbackServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const file = join(root, normalize(path.endsWith("/") ? `${path}index.html` : path));
     try {
@@ -46,8 +45,6 @@ async function serve(root: string, options: { headersFile?: boolean } = {}): Pro
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
 }
 
 describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
@@ -69,12 +66,9 @@ describe("PROTOCOL.md §1 discovery on a site built with the plugin", () => {
   };
 
   const discover = async (site: Site, serveOptions: { headersFile?: boolean } = {}) => {
-    const { url, server } = await serve(site.output, serveOptions);
+    const { url, close } = await serve(site.output, serveOptions);
     http = createHttpClient({ dev: true });
-    cleanups.push(
-      () => new Promise((r) => server.close(r)),
-      () => http.close(),
-    );
+    cleanups.push(close, () => http.close());
     return { url, found: await discoverEndpoint(url, http, { dev: true }) };
   };
 

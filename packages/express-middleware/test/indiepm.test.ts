@@ -2,16 +2,12 @@
  * `indiepm()` in a real Express 5 app (supertest), against the real engine on an
  * in-memory store unless a case needs a stand-in engine (an unexpected failure).
  */
-import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import express, { type ErrorRequestHandler } from "express";
 import request from "supertest";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PmError, createMemoryStore, jsonResponse, type PmServer, type RequestContext } from "@indiepm/core";
+import { startLoopbackServer, tempDir } from "@indiepm/test-support";
 import { IndiePmExpressError, indiepm, type IndiePmOptions, type IndiePmRouter } from "../src/index.js";
 
 const OWNER_TOKEN = "owner-token-for-tests-0123456789";
@@ -234,9 +230,9 @@ describe("forwarding to the engine", () => {
   });
 
   it("creates the embedded store from dataDir", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "indiepm-express-"));
+    const dir = await tempDir("indiepm-express-");
     try {
-      const router = realRouter({ store: undefined, dataDir: dir });
+      const router = realRouter({ store: undefined, dataDir: dir.path });
       await router.ready;
       const app = express();
       app.use("/pm", router);
@@ -245,17 +241,16 @@ describe("forwarding to the engine", () => {
       expect(res.body).toEqual([]);
       await router.close(0);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await dir.remove();
     }
   });
 
   it("413 too_large for a chunked body (no Content-Length) that goes over the limit", async () => {
     const app = express();
     app.use("/pm", realRouter({ maxBodyBytes: 1024 }));
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
+    const server = await startLoopbackServer(app);
     try {
-      const { port } = server.address() as AddressInfo;
+      const port = Number(new URL(server.url).port);
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest(
           { host: "127.0.0.1", port, method: "POST", path: "/pm/", headers: { "content-type": "application/x-www-form-urlencoded" } },
@@ -275,7 +270,7 @@ describe("forwarding to the engine", () => {
       expect(answer.status).toBe(413);
       expect(JSON.parse(answer.body).error).toBe("too_large");
     } finally {
-      server.close();
+      await server.close();
     }
   });
 

@@ -1,7 +1,6 @@
 /** `pmLink()` in a real Express 5 app: PROTOCOL.md §1 step 2, the `Link` header with rel=pm. */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import express, { type ErrorRequestHandler } from "express";
+import { startLoopbackServer } from "@indiepm/test-support";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
 import { IndiePmExpressError, linkNamesPm, pmLink, type PmLinkOptions } from "../src/index.js";
@@ -60,19 +59,17 @@ describe('pmLink adds Link: <endpoint>; rel="pm" to HTML only', () => {
 
   it("is framework-neutral: works on a bare node:http server", async () => {
     const middleware = pmLink({ endpoint: ENDPOINT });
-    const server = createServer((req, res) =>
+    const server = await startLoopbackServer((req, res) =>
       middleware(req, res, () => {
         res.setHeader("content-type", "text/html");
         res.end("<p>hi</p>");
       }),
     );
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const { port } = server.address() as AddressInfo;
-      const res = await fetch(`http://127.0.0.1:${port}/`);
+      const res = await fetch(server.url);
       expect(res.headers.get("link")).toBe(LINK);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 });

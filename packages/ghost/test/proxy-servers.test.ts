@@ -8,13 +8,12 @@
  * whatever the client wrote there itself. Skipped where nginx or caddy is not installed (`apt-get install nginx caddy`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { clientAddressOf, parseTrustProxy } from "@indiepm/core/node";
+import { closedPort, startLoopbackServer, tempDir as freshDir } from "@indiepm/test-support";
 import { proxySnippet } from "../src/index.js";
 
 function installed(command: string): boolean {
@@ -29,54 +28,43 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
-  return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/** A loopback server closed after the test; resolves its port. */
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<number> {
+  const server = await startLoopbackServer(handler);
+  cleanups.push(server.close);
+  return Number(new URL(server.url).port);
 }
 
 /** A stand-in Ghost and a stand-in indiepm server that says what it was asked. */
 async function upstreams(): Promise<{ ghost: number; pm: number }> {
-  const ghost = await listen(
-    createServer((req, res) => {
-      res.setHeader("content-type", req.url?.endsWith(".css") ? "text/css" : "text/html; charset=utf-8");
-      res.setHeader("set-cookie", "ghost-members-ssr=1");
-      res.end(`ghost ${req.url}`);
-    }),
-  );
-  const pm = await listen(
-    createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      req.on("end", () => {
-        res.setHeader("content-type", "application/json");
-        res.end(
-          JSON.stringify({
-            request: `${req.method} ${req.url}`,
-            host: req.headers.host,
-            body,
-            forwardedFor: req.headers["x-forwarded-for"],
-            remote: req.socket.remoteAddress,
-          }),
-        );
-      });
-    }),
-  );
+  const ghost = await listen((req, res) => {
+    res.setHeader("content-type", req.url?.endsWith(".css") ? "text/css" : "text/html; charset=utf-8");
+    res.setHeader("set-cookie", "ghost-members-ssr=1");
+    res.end(`ghost ${req.url}`);
+  });
+  const pm = await listen((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      res.setHeader("content-type", "application/json");
+      res.end(
+        JSON.stringify({
+          request: `${req.method} ${req.url}`,
+          host: req.headers.host,
+          body,
+          forwardedFor: req.headers["x-forwarded-for"],
+          remote: req.socket.remoteAddress,
+        }),
+      );
+    });
+  });
   return { ghost, pm };
 }
 
 async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "indiepm-proxy-"));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+  const dir = await freshDir("indiepm-proxy-");
+  cleanups.push(dir.remove);
+  return dir.path;
 }
 
 async function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: () => Promise<boolean>): Promise<void> {
@@ -187,7 +175,7 @@ async function checkProxy(siteOrigin: string, pmBase: string, pmHost: string | u
 describe.skipIf(!HAS_NGINX)("nginx runs the snippet", () => {
   it("path: /.pm/ on the blog's host", async () => {
     const { ghost, pm } = await upstreams();
-    const port = await freePort();
+    const port = await closedPort();
     const dir = await tempDir();
     const site = `http://127.0.0.1:${port}/`;
     const snippet = proxySnippet({
@@ -206,8 +194,8 @@ describe.skipIf(!HAS_NGINX)("nginx runs the snippet", () => {
 
   it("subdomain: a server block of its own", async () => {
     const { ghost, pm } = await upstreams();
-    const port = await freePort();
-    const pmPort = await freePort();
+    const port = await closedPort();
+    const pmPort = await closedPort();
     const dir = await tempDir();
     const site = `http://127.0.0.1:${port}/`;
     const pmUrl = `http://pm.localhost:${pmPort}/`;
@@ -232,7 +220,7 @@ describe.skipIf(!HAS_CADDY)("Caddy runs the snippet", () => {
 
   it("path: handle_path /.pm/* on the blog's host", async () => {
     const { ghost, pm } = await upstreams();
-    const port = await freePort();
+    const port = await closedPort();
     const site = `http://127.0.0.1:${port}/`;
     await runCaddy(
       proxySnippet({ server: "caddy", siteUrl: site, pmUrl: `${site}.pm/`, pmUpstream: `http://127.0.0.1:${pm}`, ghostUpstream: `http://127.0.0.1:${ghost}` }),
@@ -243,8 +231,8 @@ describe.skipIf(!HAS_CADDY)("Caddy runs the snippet", () => {
 
   it("subdomain: a site block of its own", async () => {
     const { ghost, pm } = await upstreams();
-    const port = await freePort();
-    const pmPort = await freePort();
+    const port = await closedPort();
+    const pmPort = await closedPort();
     const site = `http://127.0.0.1:${port}/`;
     const pmUrl = `http://pm.localhost:${pmPort}/`;
     await runCaddy(
