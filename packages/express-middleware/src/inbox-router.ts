@@ -10,8 +10,8 @@
  */
 import express from "express";
 import type { Router } from "express";
-import { WEB_INBOX_OPTION_NAMES, WebInboxError, createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
-import { checkKnownKeys, configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
+import { WebInboxError, createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
+import { configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
 import { MAX_REQUEST_BODY_BYTES, TRUST_PROXY_OFF } from "@indiepm/core/node";
 
@@ -34,8 +34,7 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
   }
   const options = args[0];
   if (!isPlainObject(options)) throw configError(FACTORY, `options must be an object such as { server, url }, got ${shown(options)}.`);
-  // The inbox's options are the web package's, checked by its resolver; only their names here.
-  checkKnownKeys(FACTORY, options, WEB_INBOX_OPTION_NAMES);
+  // The inbox's options are the web package's, names and values checked by its resolver.
   let inbox: WebInbox;
   try {
     inbox = createWebInbox(options as unknown as IndiePmInboxOptions);

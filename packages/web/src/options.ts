@@ -1,10 +1,12 @@
 /**
  * `createWebInbox`'s options, checked and given their defaults once, at start-up
- * (STYLE.md practice 5): a wrong option is a `WebInboxError("invalid_config")` with one
- * sentence, and no request ever looks at the raw options again.
+ * (STYLE.md practice 5): a wrong option, or one nobody defined, is a
+ * `WebInboxError("invalid_config")` with one sentence, and no request ever looks at the
+ * raw options again.
  */
 import { createHash } from "node:crypto";
 import { createHttpClient, type ClosableHttpClient, type HttpClient, type Logger, type PmServer } from "@indiepm/core";
+import { unknownOptionSentence } from "@indiepm/protocol";
 import { WebInboxError } from "./errors.js";
 import { DEFAULT_SIGN_INS_PER_MINUTE } from "./sign-in-guard.js";
 
@@ -87,6 +89,9 @@ function invalid(text: string): WebInboxError {
 /** Checks the options and fills in the defaults. @throws WebInboxError `invalid_config`. */
 export function resolveInboxOptions(options: WebInboxOptions): ResolvedInboxOptions {
   if (!options || typeof options !== "object") throw invalid("needs an options object { server, url }.");
+  // The one check of option names every indiepm package shares ("did you mean `pollSeconds`?").
+  const unknown = unknownOptionSentence(options as unknown as Record<string, unknown>, WEB_INBOX_OPTION_NAMES);
+  if (unknown) throw invalid(unknown);
   const pm = options.server;
   if (!pm || typeof pm.handle !== "function" || typeof pm.conversations !== "function")
     throw invalid("option `server` must be a PmServer made by createPmServer().");

@@ -27,6 +27,16 @@ describe("a wrong option fails at start-up with invalid_config", () => {
     ],
     ["a poll under a second", { server: devPm, url: "http://127.0.0.1:9/", pollSeconds: 0 }, /`pollSeconds` must be 1 or more/],
     ["a fractional sign-in limit", { server: devPm, url: "http://127.0.0.1:9/", signInsPerMinute: 1.5 }, /`signInsPerMinute` must be a whole number/],
+    [
+      "a misspelt option",
+      { server: devPm, url: "http://127.0.0.1:9/", pollSecond: 2 },
+      /^createWebInbox: unknown option `pollSecond`; did you mean `pollSeconds`\?$/,
+    ],
+    [
+      "an option nobody defined",
+      { server: devPm, url: "http://127.0.0.1:9/", theme: "dark" },
+      /^createWebInbox: unknown option `theme` \(known options: `server`, `url`, `http`, `sessionLifetimeSeconds`, `pollSeconds`, `signInsPerMinute`, `logger`\)\.$/,
+    ],
   ])("%s", (_case, options, message) => {
     let thrown: unknown;
     try {
