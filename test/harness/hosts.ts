@@ -111,6 +111,8 @@ export class Site extends LoopbackHost {
   head = "";
   /** More `Link` header values. */
   links: string[] = [];
+  /** More response headers (`cache-control`, for §1 discovery caching). */
+  headers: Record<string, string> = {};
 
   constructor() {
     super();
@@ -118,6 +120,7 @@ export class Site extends LoopbackHost {
       this.requests++;
       const links = [...this.links, ...(this.mode === "link-header" ? [`<${this.endpoint}>; rel="pm"`] : [])];
       if (links.length > 0) res.setHeader("link", links.join(", "));
+      for (const [name, value] of Object.entries(this.headers)) res.setHeader(name, value);
       res.setHeader("content-type", "text/html; charset=utf-8");
       const link = this.mode === "html" ? `<link rel="pm" href="${this.endpoint}">` : "";
       res.end(`<!doctype html><html><head><title>${this.url}</title>${link}${this.head}</head><body><h1>Home</h1></body></html>`);

@@ -4,6 +4,7 @@
  */
 import type { PmServer, PmServerOptions, RequestContext } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
+import { DiscoveryCache } from "./discovery/cache.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
@@ -54,6 +55,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     },
     wake: () => queue?.wake(),
     handshakeLocks: new Map(),
+    discoveryCache: new DiscoveryCache(),
     sanitizing: new Map(),
   };
   queue = new WorkQueue(engine);

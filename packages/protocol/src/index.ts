@@ -34,6 +34,10 @@ export type { PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "./discovery
 export { linksInHtml } from "./discovery/links.js";
 export type { HtmlLink } from "./discovery/links.js";
 
+// §1 caching a discovery result: how long the answer's headers allow
+export { cacheLifetimeMs } from "./cache-control.js";
+export type { CacheHeaders } from "./cache-control.js";
+
 // §1 the rel=pm link itself: the one writer and the one rel test
 export { escapeAttribute, linkHeaderNamesPm, pmLinkElement, pmLinkHeaderValue, relHasPm } from "./rel-pm.js";
 

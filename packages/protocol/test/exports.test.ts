@@ -26,6 +26,7 @@ it("@indiepm/protocol exports exactly these names", () => {
       "backoffDelay",
       "bearerToken",
       "blockedBy",
+      "cacheLifetimeMs",
       "canonicalUrl",
       "classifyAnswer",
       "classifyFailure",

@@ -8,7 +8,7 @@ import { PmError } from "../errors.js";
 import { DEFAULT_HTTP_LIMITS } from "../http/client.js";
 import type { FetchedPage, HttpClient, HttpGetOptions, RedirectHop } from "../http/types.js";
 import { siteRefusalOf, type UrlPolicy } from "../urls.js";
-import { createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkFinderOptions, type PmLinkMatch } from "@indiepm/protocol";
+import { cacheLifetimeMs, createPmLinkFinder, findPmLink, type PmLinkFinder, type PmLinkFinderOptions, type PmLinkMatch } from "@indiepm/protocol";
 
 /** §1 limits: 5 redirects, 5 s in all, 1 MiB read — the client's GET defaults (`DEFAULT_HTTP_LIMITS`). */
 export const DISCOVERY_LIMITS: Readonly<DiscoveryLimits> = Object.freeze({
@@ -36,6 +36,12 @@ export interface Discovery {
    * answer. §6 Identity reads it at §3/§4 step 3 (`identityRedirectRefusal`).
    */
   chain: RedirectHop[];
+  /**
+   * How long a cache may reuse `endpoint` (§1: "as long as the response's Cache-Control
+   * allows"), in ms, from the final answer's `Cache-Control`/`Expires`/`Date`/`Age`;
+   * absent when not at all. Only a found endpoint carries it.
+   */
+  cacheForMs?: number;
 }
 
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
@@ -114,7 +120,11 @@ function accept(endpoint: string | undefined, source: Discovery["source"], page:
       `${pageUrl} names the pm endpoint ${endpoint.slice(0, 200)}${endpoint.length > 200 ? "…" : ""}, which is refused: ${refusal}.`,
     );
   }
-  return { endpoint, url: pageUrl, source, chain: chainOf(page) };
+  const cacheForMs = cacheLifetimeMs(
+    { cacheControl: page.headers.get("cache-control"), expires: page.headers.get("expires"), date: page.headers.get("date"), age: page.headers.get("age") },
+    Date.now(),
+  );
+  return { endpoint, url: pageUrl, source, chain: chainOf(page), ...(cacheForMs > 0 ? { cacheForMs } : {}) };
 }
 
 /** WHATWG URL resolution; `undefined` when the reference does not parse (then there is no endpoint). */

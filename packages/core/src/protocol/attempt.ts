@@ -24,6 +24,8 @@ export interface Success<T> {
 /**
  * §1 discovery as an attempt: the endpoint `site` names, or a failure. A page that names
  * no endpoint is final (`no_endpoint`), and so is a final 4xx other than 408/429 (§6).
+ * With `cached` (§3/§4 step 1 only), an endpoint the page let us keep is reused without
+ * a request, and `cached` on the answer says so; a fresh discovery refreshes the entry.
  */
 export async function discoverAttempt(
   engine: Engine,
@@ -31,17 +33,36 @@ export async function discoverAttempt(
   ctx: StepContext,
   /** A further check of what was found (§6 Identity at step 3); a `Failure` it returns is the outcome. */
   check?: (found: Discovery) => Failure | undefined,
-): Promise<Success<string> | Failure> {
+  options: { cached?: boolean } = {},
+): Promise<(Success<string> & { cached: boolean }) | Failure> {
+  if (options.cached) {
+    const endpoint = engine.discoveryCache.get(site, engine.now());
+    if (endpoint !== undefined) return { kind: "ok", value: endpoint, cached: true };
+  }
   let found: Discovery;
   try {
     found = await discoverStep(engine, site, ctx);
   } catch (error) {
+    if (options.cached) engine.discoveryCache.delete(site);
     return classifyFailure(error);
   }
+  if (options.cached) engine.discoveryCache.set(site, found.endpoint ?? "", found.endpoint ? (found.cacheForMs ?? 0) : 0, engine.now());
   const refused = check?.(found);
   if (refused) return refused;
   if (!found.endpoint) return { kind: "final", code: "no_endpoint", detail: `${site} names no rel=pm endpoint.` };
-  return { kind: "ok", value: found.endpoint };
+  return { kind: "ok", value: found.endpoint, cached: false };
+}
+
+/**
+ * PROTOCOL.md §1: "Before refusing anything because a cached endpoint does not match, it
+ * MUST discover once more without the cache." After a failed POST to an endpoint that
+ * came from the cache, the entry goes; `true` when the failure may be the endpoint's
+ * having moved (no answer, a refusal, a 401), so the job should discover afresh now
+ * rather than settle. A live endpoint asking to wait (429, 5xx) is retried as usual.
+ */
+export function staleCachedEndpoint(engine: Engine, site: string, failure: Failure): boolean {
+  engine.discoveryCache.delete(site);
+  return !(failure.kind === "retry" && (failure.code === "rate_limited" || failure.code === "server_error" || failure.code === "temporarily_unavailable"));
 }
 
 /**

@@ -3,6 +3,7 @@
  * wrapped so each request becomes a traced protocol step, and the clock.
  */
 import type { Logger } from "../api.js";
+import type { DiscoveryCache } from "../discovery/cache.js";
 import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
 import { PmError, type ErrorCode } from "../errors.js";
 import type { HttpClient, PostAnswer } from "../http/types.js";
@@ -31,6 +32,8 @@ export interface Engine {
   wake(): void;
   /** Per (S, R, E_R): the chain that serializes this engine's §4 handshakes (jobs/delivery.ts). */
   handshakeLocks: Map<string, Promise<void>>;
+  /** §1: the endpoints recipients' pages let us reuse, for §3/§4 step 1 only (discovery/cache.ts, protocol/attempt.ts). */
+  discoveryCache: DiscoveryCache;
   /** Per received message: its `content-html` being sanitized, which a retried `deliver` waits for (actions/deliver.ts). */
   sanitizing: Map<string, { html: string; done: Promise<string> }>;
 }

@@ -6,7 +6,7 @@
  */
 import type { ErrorCode } from "../../errors.js";
 import { hashSecret, keyOf, newSecret } from "../../secrets.js";
-import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
+import { discoverAttempt, planRetry, postAttempt, staleCachedEndpoint } from "../attempt.js";
 import { mutate, type Engine, type StepContext } from "../engine.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
 import { changeSettings } from "../../settings.js";
@@ -41,15 +41,17 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
 /**
  * §3/§4 step 1 (discover E_R), then step 2 (notify or authorize) or, holding a token,
  * step 6. §6: a page naming no endpoint, or a final 4xx other than 408/429, ends the delivery.
+ * Step 1 may reuse an endpoint R's page let us cache (§1); `cached` says it did, and a
+ * failure at it then sends the delivery back to step 1 afresh instead of settling.
  */
 async function startDelivery(engine: Engine, doc: DeliveryDoc): Promise<void> {
-  const found = await discoverAttempt(engine, doc.recipient, ctxOf(doc, 1));
+  const found = await discoverAttempt(engine, doc.recipient, ctxOf(doc, 1), undefined, { cached: true });
   if (found.kind !== "ok") return settle(engine, doc, "discover", found);
-  return doc.flow === "message" ? notify(engine, doc, found.value) : authorizeOrDeliver(engine, doc, found.value);
+  return doc.flow === "message" ? notify(engine, doc, found.value, found.cached) : authorizeOrDeliver(engine, doc, found.value, found.cached);
 }
 
 /** §3 step 2: `notify`. The delivery waits for `request` before the POST, so an early one is not missed. */
-async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string): Promise<void> {
+async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
   const waiting = await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
     d.status === "pending" && d.stage === "discover"
       ? { stage: "awaiting-request", endpoint, nextAttemptAt: engine.now() + engine.retry.handshakeTimeoutMs, updatedAt: engine.now() }
@@ -59,23 +61,24 @@ async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string): Promi
   const form = encodeForm({ action: "notify", sender: doc.sender, recipient: doc.recipient, message: doc.message, vouch: doc.vouch });
   const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
   if (outcome.kind === "ok") return;
+  if (cached && staleCachedEndpoint(engine, doc.recipient, outcome)) return rediscover(engine, waiting, "awaiting-request", outcome);
   return settle(engine, waiting, "awaiting-request", outcome);
 }
 
 /** §4: deliver with a standing token held for (S → R at E_R), else start (or join) a handshake. */
-async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: string): Promise<void> {
+async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
   const grant = await engine.store.get<GrantDoc>("grants", keyOf(doc.sender, doc.recipient, endpoint));
   if (grant && grant.expiresAt - engine.now() > TOKEN_RENEW_MARGIN_MS) {
     const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" && d.stage === "discover" ? { stage: "deliver", endpoint, updatedAt: engine.now() } : null,
     );
-    return ready ? deliver(engine, ready) : undefined;
+    return ready ? deliver(engine, ready, cached) : undefined;
   }
-  await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, () => authorize(engine, doc, endpoint));
+  await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, () => authorize(engine, doc, endpoint, cached));
 }
 
 /** §4 step 2: issue code C for (S, R, E_R) and send `authorize`; deliveries to the same R join one handshake. */
-async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string): Promise<void> {
+async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
   const now = engine.now();
   const open = await engine.store.find<SecretDoc>("secrets", {
     where: { kind: "code", sender: doc.sender, recipient: doc.recipient, endpoint },
@@ -113,11 +116,16 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string): Pr
   if (outcome.kind === "ok") return;
   // The handshake did not start: no one may join it any more.
   await engine.store.update<SecretDoc>("secrets", codeDoc._id, { set: { awaitUntil: now, revokedAt: engine.now() } });
+  if (cached && staleCachedEndpoint(engine, doc.recipient, outcome)) {
+    const joined = await engine.store.find<DeliveryDoc>("deliveries", { where: { handshake: codeDoc._id, status: "pending", stage: "awaiting-grant" } });
+    for (const d of joined) await rediscover(engine, d, "awaiting-grant", outcome);
+    return;
+  }
   return settleWaiting(engine, codeDoc._id, outcome);
 }
 
-/** §3/§4 step 6: `deliver` with the token from step 4. */
-async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
+/** §3/§4 step 6: `deliver` with the token from step 4; `cached`: its endpoint came from the §1 cache just now. */
+async function deliver(engine: Engine, doc: DeliveryDoc, cached = false): Promise<void> {
   const now = engine.now();
   const outbox = await engine.store.get<OutboxDoc>("outbox", keyOf(doc.sender, doc.message));
   if (!outbox) return fail(engine, doc, "deliver", "unknown_message", "The message was deleted before it was delivered.");
@@ -169,14 +177,16 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
   if (outcome.kind === "invalid_token") {
     // §3 step 6: a message token may have come from anyone who knows M, so a 401 starts
     // one new handshake; §4: so does a 401 on a standing token (dropped), while one on a
-    // token from this delivery's own handshake is final. A second 401 is final.
-    if (doc.renewedAfter401 || (!messageToken && doc.freshHandshake)) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
+    // token from this delivery's own handshake is final. A second 401 is final. A 401
+    // from a cached endpoint does not count: R may have moved, so step 1 runs afresh (§1).
+    if (cached) engine.discoveryCache.delete(doc.recipient);
+    if (!cached && (doc.renewedAfter401 || (!messageToken && doc.freshHandshake))) return fail(engine, doc, "deliver", "invalid_token", outcome.detail);
     if (grantId) await engine.store.remove("grants", grantId);
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
       d.status === "pending" && d.stage === "deliver"
         ? {
             stage: "discover",
-            renewedAfter401: true,
+            renewedAfter401: cached ? d.renewedAfter401 : true,
             token: undefined,
             tokenExpiresAt: undefined,
             error: "invalid_token",
@@ -189,7 +199,21 @@ async function deliver(engine: Engine, doc: DeliveryDoc): Promise<void> {
     engine.wake();
     return;
   }
+  if (cached && staleCachedEndpoint(engine, doc.recipient, outcome)) return rediscover(engine, doc, "deliver", outcome);
   return settle(engine, doc, "deliver", outcome);
+}
+
+/**
+ * §1: a failed attempt at an endpoint from the cache is not yet a refusal: the delivery
+ * goes back to step 1 now, discovering afresh (the entry is gone), without counting an attempt.
+ */
+async function rediscover(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, outcome: Failure): Promise<void> {
+  const now = engine.now();
+  const error: ErrorCode = outcome.kind === "invalid_token" ? "invalid_token" : outcome.code;
+  await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
+    d.status === "pending" && d.stage === stage ? { stage: "discover", nextAttemptAt: now, error, detail: outcome.detail, updatedAt: now } : null,
+  );
+  engine.wake();
 }
 
 /** Applies a failed attempt of `stage` to a delivery. */
