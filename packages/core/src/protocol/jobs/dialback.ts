@@ -112,8 +112,11 @@ export async function runDialback(engine: Engine, doc: HandshakeDoc): Promise<vo
         });
   const answered = await postAttempt(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
   if (answered.kind === "ok") return end(engine, doc, "done");
-  if (answered.kind !== "retry" && secret.kind === "standing-token") {
-    // A standing token nobody will use is withdrawn rather than left to live for a month.
+  const mayHaveBeenTaken = answered.kind === "retry" && (answered.code === "network_error" || answered.code === "timeout");
+  if (secret.kind === "standing-token" && !mayHaveBeenTaken) {
+    // A standing token nobody will use is withdrawn rather than left to live for a month:
+    // any answer but 202 (a retry issues a new one). Only when no answer came may the
+    // sender hold it, so it stays.
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { revokedAt: engine.now() } });
   }
   return settle(engine, doc, answered);
