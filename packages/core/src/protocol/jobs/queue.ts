@@ -105,7 +105,11 @@ export class WorkQueue {
       await next("webhooks", { status: "pending" }),
     ].filter((t): t is number => t !== undefined);
     if (times.length === 0) return;
-    this.#armIn(Math.max(0, Math.min(...times) - this.#engine.now()));
+    const earliest = Math.min(...times);
+    // Work due now is running or waiting for a slot, and a finishing item wakes the queue:
+    // a timer here would only re-run these queries every few milliseconds.
+    if (earliest <= this.#engine.now() && this.#running.size > 0) return;
+    this.#armIn(Math.max(0, earliest - this.#engine.now()));
   }
 
   #armIn(ms: number): void {
