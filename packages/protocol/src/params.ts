@@ -199,7 +199,8 @@ export function parseFederationRequest(form: FormParams, policy: UrlPolicy): Fed
       const name = single(form, "name", false);
       const inReplyTo = messageId(form, "in-reply-to", false);
       const rawTo = (form.get("to") ?? []).filter((v) => v !== "");
-      const to = rawTo.length > 0 ? [...new Set(rawTo.map((t) => parseSiteUrl(t, "to", policy)))] : undefined;
+      // Repeats are parsed once (§2: duplicates in `to` are ignored).
+      const to = rawTo.length > 0 ? [...new Set([...new Set(rawTo)].map((t) => parseSiteUrl(t, "to", policy)))] : undefined;
       // §5: `to` lists every recipient shown, `recipient` among them; one without it is malformed.
       if (to && !to.includes(s.recipient)) throw new PmError("invalid_request", "The parameter to does not name recipient; §5 lists the recipient among to.");
       return {
