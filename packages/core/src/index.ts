@@ -49,6 +49,7 @@ export type { HtmlLink, LinkValue, PmLinkFinder, PmLinkFinderOptions, PmLinkMatc
 export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
 export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
 export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresses.js";
+export { clientKeyOf } from "./protocol/rate-limit.js";
 export type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./http/types.js";
 
 // §2–§5 request parsing (pure)

@@ -38,6 +38,7 @@ it("@indiepm/core exports exactly these names", () => {
       "canonicalIp",
       "canonicalUrl",
       "classifyAnswer",
+      "clientKeyOf",
       "conversationId",
       "createHttpClient",
       "createMemoryStore",

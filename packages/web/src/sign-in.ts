@@ -6,7 +6,7 @@
  * Sessions are random secrets kept hashed by the engine (`PmServer.sessions`) in
  * HttpOnly, SameSite=Lax cookies.
  */
-import { newSecret } from "@indiepm/core";
+import { clientKeyOf, newSecret } from "@indiepm/core";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
 import { authorizationUrl, discoverAuthorizationServer, normalizeProfileUrl, pkcePair, redeemCode, verifyMe } from "./indieauth.js";
@@ -87,7 +87,8 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
       const entered = fields.get("me") ?? "";
       // Counted once the form is the inbox's own (a page elsewhere cannot spend the owner's
       // allowance), before its token is used or anything is fetched.
-      const wait = limiter.hit(clientAddress ?? "", Date.now());
+      // By the engine's rule for a client: an IPv6 address by its /64 (one subscriber).
+      const wait = limiter.hit(clientKeyOf(clientAddress ?? ""), Date.now());
       if (wait !== undefined) {
         return page(
           messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, {

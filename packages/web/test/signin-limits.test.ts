@@ -72,6 +72,15 @@ describe("POST /signin: limited per client address", () => {
     expect(h.siteFetches()).toBe(3);
   });
 
+  it("counts IPv6 clients by their /64, as the engine's rate limits do: a new address in the same /64 is the same client", async () => {
+    host = await startInboxHost({ trustProxy: "loopback", inbox: { signInsPerMinute: 2 } });
+    const h = host;
+    const from = async (client: string) => (await postSignIn(h, await freshForm(h), { "x-forwarded-for": client })).status;
+    expect([await from("2001:db8:1:2::1"), await from("2001:db8:1:2::2"), await from("2001:db8:1:2:ffff::3")]).toEqual([200, 200, 429]);
+    expect(await from("2001:db8:1:3::1")).toBe(200);
+    expect(h.siteFetches()).toBe(3);
+  });
+
   it("without a trusted proxy, a client's own X-Forwarded-For does not make it a new client", async () => {
     host = await startInboxHost({ inbox: { signInsPerMinute: 2 } });
     const h = host;
