@@ -125,8 +125,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Sta
   let handler: ReturnType<typeof createNodeHandler> | undefined;
   const httpServer = createServer((req, res) => {
     if (handler) return handler(req, res);
-    res.writeHead(503, { "content-type": "application/json; charset=utf-8", "retry-after": "1" });
-    res.end(JSON.stringify({ error: "temporarily_unavailable", error_description: "The server is starting." }));
+    res.writeHead(503, { "content-type": "application/json; charset=utf-8", "retry-after": "1", "cache-control": "no-store" });
+    // CLI.md: GET /health answers {"status": "unavailable"} until the server can serve.
+    const health = req.method === "GET" && req.url?.split("?")[0] === "/health";
+    res.end(JSON.stringify(health ? { status: "unavailable" } : { error: "temporarily_unavailable", error_description: "The server is starting." }));
   });
 
   // A request node:http cannot parse (broken framing, a body that ends early) never
