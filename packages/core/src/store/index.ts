@@ -4,7 +4,7 @@
  * contract suite in test/store-contract.ts.
  */
 export { COLLECTIONS, DuplicateKeyError } from "./types.js";
-export type { CollectionName, Doc, Patch, Query, Scalar, Store } from "./types.js";
+export type { CollectionName, Doc, Patch, Query, Scalar, SharedStore, Store } from "./types.js";
 export { createMemoryStore } from "./memory.js";
 export { openNedbStore } from "./nedb/index.js";
 export type { NedbStoreOptions } from "./nedb/index.js";

@@ -101,6 +101,41 @@ export interface Store {
    * only these (the sweep of finished handshakes and expired secrets); default all.
    */
   compact?(collections?: readonly CollectionName[]): Promise<void>;
+  /**
+   * Present when several processes may share this store at once (PostgreSQL): what the
+   * engine then needs beyond documents to share its work safely (issue 11). Absent on a
+   * single-process store (nedb, memory), where the engine keeps this in memory.
+   */
+  readonly shared?: SharedStore;
+}
+
+/**
+ * What several engine processes on one store coordinate through. Every promise here
+ * holds across processes and machines, and nothing outlives a process that dies: a lock
+ * it held is released, a lease it took ends by its time.
+ */
+export interface SharedStore {
+  /** A name for this process among those sharing the store (leases say who holds them). */
+  readonly instance: string;
+  /**
+   * Runs `task` while holding the lock named `key`, which one process at a time holds;
+   * waits for it otherwise (the per-pair handshake lock of jobs/delivery.ts). Released
+   * when `task` settles, or when the holder's process or connection dies.
+   */
+  withLock<T>(key: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * Counts one hit on `key` in a fixed window of `windowMs` that starts at the key's
+   * first hit (at `now`, by the caller's clock), across every process; counting stops
+   * past `cap` (a refused client costs one row). Resolves the window's start and count
+   * after this hit. Ended windows are removed by the store.
+   */
+  hit(key: string, windowMs: number, now: number, cap: number): Promise<{ start: number; count: number }>;
+  /**
+   * Calls `listener` (soon, at most once per burst) whenever any process adds work to
+   * `deliveries`, `handshakes` or `webhooks`, or makes it due sooner, so work is picked
+   * up at once rather than at the next poll. Returns a function that stops the calls.
+   */
+  onWork(listener: () => void): () => void;
 }
 
 /**
