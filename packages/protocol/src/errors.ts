@@ -87,7 +87,7 @@ export interface ErrorBody {
  * `500 server_error` with a fixed description: no stack or internals leak (§2).
  */
 export function errorResponse(error: unknown): Response {
-  const pm = error instanceof PmError && isProtocolErrorCode(error.code) ? error : undefined;
+  const pm = error instanceof PmError && isProtocolErrorCode(error.code) ? error : storeUnavailable(error);
   const code: ProtocolErrorCode = pm ? (pm.code as ProtocolErrorCode) : "server_error";
   const body: ErrorBody = {
     error: code,
@@ -96,7 +96,25 @@ export function errorResponse(error: unknown): Response {
   const headers = new Headers({ "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
   if (code === "invalid_token") headers.set("www-authenticate", 'Bearer error="invalid_token"');
   if (code === "rate_limited") headers.set("retry-after", String(Math.max(1, Math.ceil(pm?.retryAfter ?? 60))));
+  if (code === "temporarily_unavailable" && pm?.retryAfter !== undefined) headers.set("retry-after", String(Math.max(1, Math.ceil(pm.retryAfter))));
   return new Response(JSON.stringify(body), { status: ERROR_STATUS[code], headers });
+}
+
+/** Seconds a client is asked to wait when the store cannot be reached (a database restarting). */
+export const STORE_UNAVAILABLE_RETRY_AFTER_S = 5;
+
+/**
+ * A store that cannot answer now (`store_error`: a database down or restarting, a lock
+ * held) is this server being temporarily unavailable (§2 `503`): the peer retries (§6),
+ * and the request had no effect that was answered. Its description names nothing of the
+ * store (hosts, paths) — that goes to the log.
+ */
+function storeUnavailable(error: unknown): PmError | undefined {
+  if (!(error instanceof PmError) || error.code !== "store_error") return undefined;
+  return new PmError("temporarily_unavailable", "This server cannot reach its storage now; try again shortly.", {
+    cause: error,
+    retryAfter: STORE_UNAVAILABLE_RETRY_AFTER_S,
+  });
 }
 
 /** A JSON answer with the §2 content type. */
