@@ -12,5 +12,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // PostgreSQL for the tests that need it, started on first use and stopped at the end (test-support/src/postgres.ts).
+    globalSetup: ["packages/test-support/src/postgres-setup.ts"],
   },
 });
