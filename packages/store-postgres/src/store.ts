@@ -1,0 +1,259 @@
+/**
+ * `openPostgresStore(url, options)`: core's `Store` on PostgreSQL, with `shared` for
+ * several processes on one database (issue 11). See sql.ts for the query semantics,
+ * migrations.ts for the schema, shared.ts for locks, rate windows and work notifications.
+ */
+import { type CollectionName, type Doc, DuplicateKeyError, type Patch, PmError, type Query, type Scalar, type SharedStore, type Store } from "@indiepm/core";
+import { checkCollection, checkDocument, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "@indiepm/core/store-adapter";
+import pg from "pg";
+import { encodeString, fromJsonb, toJsonb } from "./encoding.js";
+import { describeUrl, storeError } from "./errors.js";
+import { type QueryShape, shapeOf } from "./indexes.js";
+import { migrate } from "./migrations.js";
+import { createShared } from "./shared.js";
+import { Conditions, orderBy, Sql } from "./sql.js";
+
+export interface PostgresStoreOptions {
+  /** The PostgreSQL schema holding the tables; created when missing. Default `indiepm`. */
+  schema?: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** Longest a statement may run before the server cancels it (statement_timeout). Default 10,000 ms. */
+  statementTimeoutMs?: number;
+  /** Longest a new connection may take. Default 5,000 ms. */
+  connectTimeoutMs?: number;
+  /** Longest `shared.withLock` waits for its lock (lock_timeout). Default 60,000 ms. */
+  lockWaitMs?: number;
+  /** Called with the shape of every `find` and `count` (indexes.ts), e.g. to check a flow's queries are all indexed. */
+  onQuery?: (shape: QueryShape) => void;
+}
+
+/** A `Store` on PostgreSQL: always shared between processes, with a health check. */
+export interface PostgresStore extends Store {
+  readonly shared: SharedStore;
+  /** The schema holding the tables. */
+  readonly schema: string;
+  /** Resolves when the database can be written and read now (`GET /health`). */
+  check(): Promise<void>;
+}
+
+export const POSTGRES_STORE_DEFAULTS = {
+  schema: "indiepm",
+  poolSize: 10,
+  statementTimeoutMs: 10_000,
+  connectTimeoutMs: 5_000,
+  lockWaitMs: 60_000,
+} as const;
+
+const OPTION_NAMES = [...Object.keys(POSTGRES_STORE_DEFAULTS), "onQuery"];
+
+interface Resolved {
+  url: URL;
+  where: string;
+  schema: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+  lockWaitMs: number;
+  onQuery: ((shape: QueryShape) => void) | undefined;
+}
+
+function resolveOptions(url: string, options: PostgresStoreOptions): Resolved {
+  if (typeof url !== "string" || !URL.canParse(url)) {
+    throw new PmError("store_error", "The database URL is not a URL; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE.");
+  }
+  const parsed = new URL(url);
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new PmError("store_error", `The database URL starts with ${parsed.protocol}; a PostgreSQL URL starts with postgres:// or postgresql://.`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(name)) throw new PmError("store_error", `openPostgresStore has no option ${name}; it takes ${OPTION_NAMES.join(", ")}.`);
+  }
+  const all = { ...POSTGRES_STORE_DEFAULTS, ...withoutUndefined(options) };
+  if (typeof all.schema !== "string" || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(all.schema)) {
+    throw new PmError("store_error", "The option schema must be a plain PostgreSQL name: letters, digits and _, not starting with a digit, at most 63.");
+  }
+  for (const name of ["poolSize", "statementTimeoutMs", "connectTimeoutMs", "lockWaitMs"] as const) {
+    const value = all[name];
+    if (!Number.isInteger(value) || value < 1) throw new PmError("store_error", `The option ${name} must be a whole number, 1 or more.`);
+  }
+  if (options.onQuery !== undefined && typeof options.onQuery !== "function") throw new PmError("store_error", "The option onQuery must be a function.");
+  return { ...all, url: parsed, where: describeUrl(parsed), onQuery: options.onQuery };
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Opens the store: connects, creates or upgrades the schema (migrations.ts), and returns
+ * the store. Fails with one `PmError("store_error")` sentence when the database cannot be
+ * reached or is newer than this code.
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  const o = resolveOptions(url, options);
+  const connection: pg.ClientConfig = {
+    connectionString: url,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    statement_timeout: o.statementTimeoutMs,
+    // A server that stops answering (a cut network) is given up on a little after statement_timeout.
+    query_timeout: o.statementTimeoutMs + 5_000,
+    idle_in_transaction_session_timeout: o.statementTimeoutMs * 2,
+    application_name: "indiepm",
+    keepAlive: true,
+  };
+  const pool = new pg.Pool({ ...connection, max: o.poolSize, idleTimeoutMillis: 30_000 });
+  const lockPool = new pg.Pool({
+    ...connection,
+    statement_timeout: 0,
+    query_timeout: 0,
+    lock_timeout: o.lockWaitMs,
+    max: o.poolSize,
+    idleTimeoutMillis: 30_000,
+  });
+  // A pooled connection the server drops while idle emits an error: the pool discards it, nothing else to do.
+  pool.on("error", () => undefined);
+  lockPool.on("error", () => undefined);
+  const sql = new Sql(o.schema);
+  const fail = (error: unknown) => storeError(error, o.where);
+
+  try {
+    const client = await pool.connect();
+    try {
+      await migrate(client, sql, o.schema, o.where);
+    } finally {
+      client.release();
+    }
+  } catch (error) {
+    await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
+    throw fail(error);
+  }
+
+  let closed: Promise<void> | undefined;
+  const inFlight = new Set<Promise<unknown>>();
+  /** Every call goes through here: refused after close, awaited by close. */
+  function run<T>(task: () => Promise<T>): Promise<T> {
+    if (closed !== undefined) return Promise.reject(closedStoreError());
+    const promise = task();
+    inFlight.add(promise);
+    const forget = () => inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+  async function query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await pool.query<R>(text, params);
+    } catch (error) {
+      throw fail(error);
+    }
+  }
+  const docs = <T>(rows: { doc: string }[]) => rows.map((row) => fromJsonb(row.doc) as T);
+
+  const shared = createShared({ pool, lockPool, listenConfig: connection, sql, schemaName: o.schema, run, fail });
+
+  const store: PostgresStore = {
+    schema: o.schema,
+    shared,
+
+    insert: (collection, doc) =>
+      run(async () => {
+        checkCollection(collection);
+        checkDocument(doc);
+        try {
+          await pool.query(`INSERT INTO ${sql.table(collection)} (_id, doc) VALUES ($1, $2::jsonb)`, [encodeString(doc._id), toJsonb(doc)]);
+        } catch (error) {
+          if ((error as { code?: string }).code === "23505") throw new DuplicateKeyError(collection, doc._id);
+          throw fail(error);
+        }
+      }),
+
+    get: <T extends Doc>(collection: CollectionName, id: string) =>
+      run(async () => {
+        checkCollection(collection);
+        checkId(id);
+        const { rows } = await query<{ doc: string }>(`SELECT doc::text AS doc FROM ${sql.table(collection)} WHERE _id = $1`, [encodeString(id)]);
+        return rows.length === 0 ? null : (docs<T>(rows)[0] as T);
+      }),
+
+    update: <T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) =>
+      run(async () => {
+        checkCollection(collection);
+        checkId(id);
+        checkPatch(patch);
+        if (expect !== undefined) checkWhere(expect, "expect");
+        const conditions = new Conditions(sql, [encodeString(id)]);
+        conditions.parts.push("_id = $1");
+        conditions.where(expect);
+        const unset = (patch.unset ?? []).map(encodeString);
+        const set = patch.set ?? {};
+        let change = "doc";
+        if (unset.length > 0) change = `(${change} - ${conditions.param(unset)}::text[])`;
+        if (Object.keys(set).length > 0) change = `${change} || ${conditions.param(toJsonb(set))}::jsonb`;
+        const result = await query(`UPDATE ${sql.table(collection)} SET doc = ${change}${conditions.clause()}`, conditions.params);
+        return result.rowCount === 1;
+      }),
+
+    put: (collection, doc) =>
+      run(async () => {
+        checkCollection(collection);
+        checkDocument(doc);
+        await query(`INSERT INTO ${sql.table(collection)} (_id, doc) VALUES ($1, $2::jsonb) ON CONFLICT (_id) DO UPDATE SET doc = EXCLUDED.doc`, [
+          encodeString(doc._id),
+          toJsonb(doc),
+        ]);
+      }),
+
+    remove: (collection, id, expect) =>
+      run(async () => {
+        checkCollection(collection);
+        checkId(id);
+        if (expect !== undefined) checkWhere(expect, "expect");
+        const conditions = new Conditions(sql, [encodeString(id)]);
+        conditions.parts.push("_id = $1");
+        conditions.where(expect);
+        const result = await query(`DELETE FROM ${sql.table(collection)}${conditions.clause()}`, conditions.params);
+        return result.rowCount === 1;
+      }),
+
+    find: <T extends Doc>(collection: CollectionName, q: Query = {}) =>
+      run(async () => {
+        checkCollection(collection);
+        checkQuery(q);
+        o.onQuery?.(shapeOf(collection, q.where, q.range?.field, q.sort?.field));
+        const conditions = new Conditions(sql).where(q.where).range(q.range);
+        const limit = q.limit === undefined ? "" : ` LIMIT ${q.limit}`;
+        const { rows } = await query<{ doc: string }>(
+          `SELECT doc::text AS doc FROM ${sql.table(collection)}${conditions.clause()}${orderBy(sql, q.sort)}${limit}`,
+          conditions.params,
+        );
+        return docs<T>(rows);
+      }),
+
+    count: (collection, where) =>
+      run(async () => {
+        checkCollection(collection);
+        if (where !== undefined) checkWhere(where, "where");
+        o.onQuery?.(shapeOf(collection, where));
+        const conditions = new Conditions(sql).where(where);
+        const { rows } = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql.table(collection)}${conditions.clause()}`, conditions.params);
+        return rows[0]?.n ?? 0;
+      }),
+
+    check: () =>
+      run(async () => {
+        await query(
+          `INSERT INTO ${sql.schema}.health (id, checked_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET checked_at = now() RETURNING checked_at`,
+        );
+      }),
+
+    close() {
+      closed ??= (async () => {
+        await Promise.allSettled([...inFlight]);
+        await shared.close();
+        await Promise.all([pool.end(), lockPool.end()]);
+      })();
+      return closed;
+    },
+  };
+  return store;
+}
