@@ -207,6 +207,19 @@ export interface OwnerSessions {
   remove(kind: string, secret: string): Promise<boolean>;
 }
 
+/**
+ * What the owner's web inbox keeps across requests when several processes share the
+ * store (`PmServer.shared`), so that consecutive requests may land on any instance.
+ */
+export interface SharedOwnerState {
+  /** A random secret named `name`, made once and kept in the store: the same on every instance (the sign-in form's HMAC key). */
+  key(name: string): Promise<string>;
+  /** `true` to the first caller on any instance for (`kind`, `id`), `false` to every later one, until `expiresAt` (single-use tokens). */
+  claim(kind: string, id: string, expiresAt: number): Promise<boolean>;
+  /** Counts one hit on `key` across instances (`SharedStore.hit`): the window's start and count after it. */
+  hit(key: string, windowMs: number, now: number, cap: number): Promise<{ start: number; count: number }>;
+}
+
 export interface RequestContext {
   /** Path relative to where the server is mounted, starting with `/` (default: the request URL's path). */
   path?: string;
@@ -265,6 +278,8 @@ export interface PmServer {
   deleteAll(query?: { site?: string }): Promise<number>;
   /** Secrets of the owner's browser sessions (the web inbox). */
   readonly sessions: OwnerSessions;
+  /** Present when several processes share the store (`Store.shared`): what the web inbox then keeps in it rather than in memory. */
+  readonly shared?: SharedOwnerState;
   /** Resumes stored work (pending deliveries and handshakes) and starts the queue. */
   start(): Promise<void>;
   /**

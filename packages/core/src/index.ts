@@ -18,6 +18,7 @@ export type {
   RequestContext,
   RetryOptions,
   SettingsChange,
+  SharedOwnerState,
   SitePolicy,
   SiteSettings,
   Thread,

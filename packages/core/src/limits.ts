@@ -71,6 +71,12 @@ export const SWEEP_BATCH = 500;
 
 /** After the queue itself failed (a store error), the next tick. */
 export const QUEUE_ERROR_RETRY_MS = 1_000;
+/**
+ * Several processes on one store (`Store.shared`, jobs/queue.ts): a job is taken by moving
+ * its `nextAttemptAt` this far ahead (its lease), renewed every third of it while the job
+ * runs. A process that dies holding one leaves the job to the others once this has passed.
+ */
+export const JOB_LEASE_MS = 30_000;
 
 // The owner's lists (owner/messages.ts, owner/conversations.ts) and sessions (owner/sessions.ts)
 

@@ -12,12 +12,13 @@ import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepar
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { createOwnerSessions } from "./owner/sessions.js";
+import { createSharedOwnerState } from "./owner/shared-state.js";
 import { applySettingsChange } from "./owner/settings.js";
 import { siteSettings } from "./settings.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MIN_OWNER_TOKEN_LENGTH, resolvePmServerOptions } from "./options.js";
-import { RateLimiter } from "./protocol/rate-limit.js";
+import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
@@ -59,7 +60,12 @@ export function createPmServer(options: PmServerOptions): PmServer {
     sanitizing: new Map(),
   };
   queue = new WorkQueue(engine);
-  const federation: FederationContext = { engine, policies, rateLimiter: new RateLimiter(rateLimits), maxBodyBytes };
+  const federation: FederationContext = {
+    engine,
+    policies,
+    rateLimiter: store.shared ? new SharedRateLimiter(store.shared, rateLimits) : new RateLimiter(rateLimits),
+    maxBodyBytes,
+  };
   const owner: OwnerContext = { endpoint, sites: engine.sites, urlPolicy: engine.urlPolicy, store, defaultFlow, now };
   let closing: Promise<void> | undefined;
   const heldSite = (site: string): string => {
@@ -134,6 +140,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     exportAll: (query) => exportAll(owner, policies, query),
     deleteAll: (query) => deleteAll(owner, query),
     sessions: createOwnerSessions(store, now),
+    ...(store.shared ? { shared: createSharedOwnerState(store, store.shared, now) } : {}),
     async start() {
       queue?.start();
     },

@@ -7,8 +7,14 @@
  * the limit. Both live in memory with a bound on their size: they protect this process,
  * and a restart forgetting them is harmless (a form open across a restart is refused
  * once and comes back with a new token).
+ *
+ * When several processes share the engine's store (`PmServer.shared`, issue 11), the
+ * browser's next request may reach another instance: the limit is then counted in the
+ * store, the form's HMAC key is one every instance reads from the store, and a token is
+ * used up by a claim in the store (`SharedSignInLimiter`, `SharedPreSignInTokens`).
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { SharedOwnerState } from "@indiepm/core";
 
 /** Default: sign-in posts a minute per client address. */
 export const DEFAULT_SIGN_INS_PER_MINUTE = 10;
@@ -27,8 +33,22 @@ function makeRoom<K, V>(map: Map<K, V>, max: number, expired: (value: V) => bool
   }
 }
 
+/** The seconds until a window that started at `start` ends (at least 1). */
+const waitOf = (start: number, now: number): number => Math.max(1, Math.ceil((start + WINDOW_MS - now) / 1000));
+
+/** What sign-in.ts counts sign-in posts with: `SignInLimiter` in memory, or `SharedSignInLimiter`. */
+export interface SignInLimit {
+  hit(client: string, now: number): number | undefined | Promise<number | undefined>;
+}
+
+/** What sign-in.ts issues and redeems form tokens with: `PreSignInTokens` in memory, or `SharedPreSignInTokens`. */
+export interface FormTokens {
+  issue(now: number): string | Promise<string>;
+  redeem(token: string, now: number): boolean | Promise<boolean>;
+}
+
 /** A fixed one-minute window per client address, in a map of at most `maxClients` entries. */
-export class SignInLimiter {
+export class SignInLimiter implements SignInLimit {
   readonly #windows = new Map<string, { start: number; count: number }>();
 
   constructor(
@@ -46,7 +66,7 @@ export class SignInLimiter {
       this.#windows.set(client, w);
     }
     w.count++;
-    return w.count > this.perMinute ? Math.max(1, Math.ceil((w.start + WINDOW_MS - now) / 1000)) : undefined;
+    return w.count > this.perMinute ? waitOf(w.start, now) : undefined;
   }
 
   /** How many client addresses are tracked (tests of the bound). */
@@ -60,7 +80,7 @@ export class SignInLimiter {
  * client cannot mint its own), expiring, and single use (the nonces used are kept until
  * the token would have expired, at most `maxUsed` of them).
  */
-export class PreSignInTokens {
+export class PreSignInTokens implements FormTokens {
   readonly #key = randomBytes(32);
   readonly #used = new Map<string, number>();
 
@@ -74,22 +94,83 @@ export class PreSignInTokens {
   }
 
   issue(now: number): string {
-    const body = `${(now + this.lifetimeMs).toString(36)}.${randomBytes(16).toString("base64url")}`;
-    return `${body}.${this.#mac(body)}`;
+    return issueToken(now, this.lifetimeMs, (body) => this.#mac(body));
   }
 
   /** `true` once for a token this inbox issued that has not expired; `false` for anything else, and ever after. */
   redeem(token: string, now: number): boolean {
-    const parts = token.split(".");
-    if (parts.length !== 3) return false;
-    const [expiry, nonce, mac] = parts as [string, string, string];
-    const expected = Buffer.from(this.#mac(`${expiry}.${nonce}`));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
-    const expiresAt = parseInt(expiry, 36);
-    if (!(expiresAt > now) || this.#used.has(nonce)) return false;
+    const valid = checkToken(token, now, (body) => this.#mac(body));
+    if (!valid || this.#used.has(valid.nonce)) return false;
     makeRoom(this.#used, this.maxUsed, (at) => at <= now);
-    this.#used.set(nonce, expiresAt);
+    this.#used.set(valid.nonce, valid.expiresAt);
     return true;
+  }
+}
+
+/** A token: its expiry (base 36), a random nonce, and their HMAC. */
+function issueToken(now: number, lifetimeMs: number, mac: (body: string) => string): string {
+  const body = `${(now + lifetimeMs).toString(36)}.${randomBytes(16).toString("base64url")}`;
+  return `${body}.${mac(body)}`;
+}
+
+/** The nonce and expiry of a token whose HMAC holds and which has not expired, else `undefined`. */
+function checkToken(token: string, now: number, mac: (body: string) => string): { nonce: string; expiresAt: number } | undefined {
+  const parts = token.split(".");
+  if (parts.length !== 3) return undefined;
+  const [expiry, nonce, given] = parts as [string, string, string];
+  const expected = Buffer.from(mac(`${expiry}.${nonce}`));
+  const sent = Buffer.from(given);
+  if (sent.length !== expected.length || !timingSafeEqual(sent, expected)) return undefined;
+  const expiresAt = parseInt(expiry, 36);
+  return expiresAt > now ? { nonce, expiresAt } : undefined;
+}
+
+/** The sign-in limit counted across every instance sharing the store: the same fixed window per client, in the store. */
+export class SharedSignInLimiter implements SignInLimit {
+  constructor(
+    readonly perMinute: number,
+    readonly shared: SharedOwnerState,
+  ) {}
+
+  async hit(client: string, now: number): Promise<number | undefined> {
+    // Fixed size, whatever the client key: a hash.
+    const key = `signin ${createHash("sha256").update(client).digest("base64url")}`;
+    const w = await this.shared.hit(key, WINDOW_MS, now, this.perMinute);
+    return w.count > this.perMinute ? waitOf(w.start, now) : undefined;
+  }
+}
+
+/**
+ * Pre-sign-in tokens any instance sharing the store accepts: the HMAC key is the store's
+ * (`SharedOwnerState.key`, read once per process), and a token is used up by a claim of
+ * its nonce in the store, which one request on one instance wins.
+ */
+export class SharedPreSignInTokens implements FormTokens {
+  #key: Promise<Buffer> | undefined;
+
+  constructor(
+    readonly lifetimeMs: number,
+    readonly shared: SharedOwnerState,
+  ) {}
+
+  async #mac(): Promise<(body: string) => string> {
+    this.#key ??= this.shared.key("web-presignin").then(
+      (key) => Buffer.from(key, "utf8"),
+      (error: unknown) => {
+        this.#key = undefined;
+        throw error;
+      },
+    );
+    const key = await this.#key;
+    return (body) => createHmac("sha256", key).update(body).digest("base64url");
+  }
+
+  async issue(now: number): Promise<string> {
+    return issueToken(now, this.lifetimeMs, await this.#mac());
+  }
+
+  async redeem(token: string, now: number): Promise<boolean> {
+    const valid = checkToken(token, now, await this.#mac());
+    return !!valid && (await this.shared.claim("web-presignin", valid.nonce, valid.expiresAt));
   }
 }

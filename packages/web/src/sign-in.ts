@@ -14,7 +14,7 @@ import type { ResolvedInboxOptions } from "./options.js";
 import { messagePage, redirectPage, signInPage, siteLabel } from "./pages.js";
 import { page, redirect } from "./responses.js";
 import { parseCookies, sameSecret, serializeCookie } from "./security.js";
-import { PreSignInTokens, SignInLimiter } from "./sign-in-guard.js";
+import { PreSignInTokens, SharedPreSignInTokens, SharedSignInLimiter, SignInLimiter, type FormTokens, type SignInLimit } from "./sign-in-guard.js";
 
 const SESSION = "web-session";
 const SIGNIN = "web-signin";
@@ -32,7 +32,7 @@ export interface SignIn {
   /** The session the request's cookie names, if it is live and its site still held here. */
   currentSession(request: Request): Promise<Session | undefined>;
   /** The sign-in page, with a fresh single-use form token. */
-  form(me: string, error?: string, status?: number, notice?: string | null): Response;
+  form(me: string, error?: string, status?: number, notice?: string | null): Promise<Response>;
   /** `POST /signin`. */
   start(request: Request, clientAddress: string | undefined): Promise<Response>;
   /** `GET /auth/callback`. */
@@ -43,8 +43,10 @@ export interface SignIn {
 
 export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn {
   const { pm, base, http, policy, clientId, redirectUri, cookieNames, sessionLifetimeSeconds: lifetime } = inbox;
-  const limiter = new SignInLimiter(inbox.signInsPerMinute);
-  const preTokens = new PreSignInTokens(PRE_SIGNIN_LIFETIME_MS);
+  // Several instances on one store: counted and checked in the store, so any instance may answer the next post.
+  const shared = pm.shared;
+  const limiter: SignInLimit = shared ? new SharedSignInLimiter(inbox.signInsPerMinute, shared) : new SignInLimiter(inbox.signInsPerMinute);
+  const preTokens: FormTokens = shared ? new SharedPreSignInTokens(PRE_SIGNIN_LIFETIME_MS, shared) : new PreSignInTokens(PRE_SIGNIN_LIFETIME_MS);
   const cookie = (name: string, value: string, maxAge: number) => serializeCookie(name, value, { path: base, secure: inbox.secure, maxAge });
   const cookieOf = (request: Request, name: string) => parseCookies(request.headers.get("cookie")).get(name);
 
@@ -54,8 +56,8 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
     return pm.sites.includes(canonical) ? canonical : undefined;
   };
 
-  function form(me: string, error?: string, status = 200, notice?: string | null): Response {
-    const pre = preTokens.issue(Date.now());
+  async function form(me: string, error?: string, status = 200, notice?: string | null): Promise<Response> {
+    const pre = await preTokens.issue(Date.now());
     return page(
       signInPage(
         { base, ...(error ? { error } : {}), ...(notice ? { notice } : {}) },
@@ -88,7 +90,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
       // Counted once the form is the inbox's own (a page elsewhere cannot spend the owner's
       // allowance), before its token is used or anything is fetched.
       // By the engine's rule for a client: an IPv6 address by its /64 (one subscriber).
-      const wait = limiter.hit(clientKeyOf(clientAddress ?? ""), Date.now());
+      const wait = await limiter.hit(clientKeyOf(clientAddress ?? ""), Date.now());
       if (wait !== undefined) {
         return page(
           messagePage({ base }, "Too many sign-ins", `Too many sign-in attempts came from your address. Try again in ${wait} seconds.`, {
@@ -102,7 +104,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         );
       }
       // Single use: a replayed form is refused before anything is fetched.
-      if (!preTokens.redeem(pre!, Date.now())) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
+      if (!(await preTokens.redeem(pre!, Date.now()))) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
       try {
         const me = normalizeProfileUrl(entered, policy);
         if (!pm.sites.includes(me)) throw new WebInboxError("unknown_site", `This server holds no inbox for ${siteLabel(me)}.`);
@@ -147,7 +149,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         return redirect(base, [cookie(cookieNames.session, secret, lifetime), clear]);
       } catch (error) {
         if (!(error instanceof WebInboxError)) throw error;
-        const response = form("", error.message, 400);
+        const response = await form("", error.message, 400);
         response.headers.append("set-cookie", clear);
         return response;
       }

@@ -8,7 +8,7 @@ import type { SitePolicy } from "../api.js";
 import { PmError, errorResponse } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { bearerToken, isFormContentType, parseFederationRequest, parseForm } from "@indiepm/protocol";
-import type { RateLimiter } from "./rate-limit.js";
+import type { RequestLimiter } from "./rate-limit.js";
 import { readLimited } from "../http/read-body.js";
 import { answerAuthorize } from "./actions/authorize.js";
 import { answerDeliver, checkDeliverToken } from "./actions/deliver.js";
@@ -20,7 +20,8 @@ import { answerVerify } from "./actions/verify.js";
 export interface FederationContext {
   engine: Engine;
   policies: Record<string, SitePolicy>;
-  rateLimiter: RateLimiter;
+  /** §6 Abuse: in memory (one process) or counted in the shared store (several). */
+  rateLimiter: RequestLimiter;
   maxBodyBytes: number;
 }
 
@@ -34,7 +35,7 @@ export async function handleFederation(ctx: FederationContext, request: Request,
     }
     const req = parseFederationRequest(parseForm(body), engine.urlPolicy);
     if (req.action === "notify" || req.action === "authorize") {
-      const wait = ctx.rateLimiter.hit(req.sender, clientAddress, engine.now());
+      const wait = await ctx.rateLimiter.hit(req.sender, clientAddress, engine.now());
       if (wait !== undefined) throw new PmError("rate_limited", "Too many requests; come back later.", { retryAfter: wait });
     }
     switch (req.action) {

@@ -9,10 +9,15 @@
  * only for a client under its own limit (a refused flood adds no keys), keys are fixed
  * size (a hash of the sender URL; a client's /64 or IPv4 address), and the table holds
  * at most `MAX_RATE_LIMIT_KEYS` (limits.ts), evicting the oldest window first.
+ *
+ * Several processes on one store (`Store.shared`) count together instead
+ * (`SharedRateLimiter`): the same rule, the windows kept by the store (`SharedStore.hit`),
+ * so a client spreading its requests over the instances behind a load balancer meets one limit.
  */
 import { createHash } from "node:crypto";
 import { canonicalIp } from "../http/addresses.js";
 import { MAX_RATE_LIMIT_KEYS, RATE_LIMIT_WINDOW_MS } from "../limits.js";
+import type { SharedStore } from "../store/types.js";
 
 export interface RateLimitOptions {
   perSenderPerMinute: number;
@@ -51,7 +56,16 @@ function digest(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("base64url");
 }
 
-export class RateLimiter {
+/** What federation.ts asks: `RateLimiter` (one process) or `SharedRateLimiter` (several on one store). */
+export interface RequestLimiter {
+  /** Counts one notify/authorize; the seconds to wait when the client or the sender is over its limit, else `undefined`. */
+  hit(sender: string, clientAddress: string | undefined, now: number): number | undefined | Promise<number | undefined>;
+}
+
+/** The seconds until a window that started at `start` ends (at least 1). */
+const waitOf = (start: number, now: number): number => Math.max(1, Math.ceil((start + RATE_LIMIT_WINDOW_MS - now) / 1000));
+
+export class RateLimiter implements RequestLimiter {
   /** Keyed windows, in the order their windows started (a reset window moves to the end). */
   readonly #windows = new Map<string, Window>();
   readonly #options: RateLimitOptions;
@@ -92,7 +106,7 @@ export class RateLimiter {
     }
     // Past the limit the count stops: a refused client costs no more than one key.
     if (w.count <= limit) w.count++;
-    return w.count > limit ? Math.max(1, Math.ceil((w.start + RATE_LIMIT_WINDOW_MS - now) / 1000)) : undefined;
+    return w.count > limit ? waitOf(w.start, now) : undefined;
   }
 
   #evictOldest(): void {
@@ -106,5 +120,34 @@ export class RateLimiter {
       if (now - w.start < RATE_LIMIT_WINDOW_MS) break;
       this.#windows.delete(key);
     }
+  }
+}
+
+/**
+ * `RateLimiter`'s rule counted across every process sharing the store: the same keys
+ * (fixed size), the client first and the sender only when the client is under its
+ * limit, a fixed window from a key's first hit, counting stopped past the limit (a
+ * refused client costs one row, which the store removes when its window ends).
+ */
+export class SharedRateLimiter implements RequestLimiter {
+  readonly #shared: SharedStore;
+  readonly #options: RateLimitOptions;
+
+  constructor(shared: SharedStore, options: RateLimitOptions) {
+    this.#shared = shared;
+    this.#options = options;
+  }
+
+  async hit(sender: string, clientAddress: string | undefined, now: number): Promise<number | undefined> {
+    if (clientAddress) {
+      const wait = await this.#count(`c ${clientKeyOf(clientAddress)}`, this.#options.perClientPerMinute, now);
+      if (wait !== undefined) return wait;
+    }
+    return this.#count(`s ${digest(sender)}`, this.#options.perSenderPerMinute, now);
+  }
+
+  async #count(key: string, limit: number, now: number): Promise<number | undefined> {
+    const w = await this.#shared.hit(`notify ${key}`, RATE_LIMIT_WINDOW_MS, now, limit);
+    return w.count > limit ? waitOf(w.start, now) : undefined;
   }
 }

@@ -51,6 +51,8 @@ export interface DeliveryDoc {
   firstTriedAt?: number;
   /** When the queue takes it up next (pending only). */
   nextAttemptAt: number;
+  /** Several processes on one store: the instance (`SharedStore.instance`) that last took this job's lease (jobs/queue.ts); `nextAttemptAt` is then the lease's end. */
+  leasedBy?: string;
   /** E_R as discovered at step 1. */
   endpoint?: string;
   /** §3 step 4: the single-use token E_R sent with `request` (kept until used). */
@@ -137,6 +139,8 @@ export interface HandshakeDoc {
   rev: number;
   attempts: number;
   nextAttemptAt: number;
+  /** Several processes on one store: the instance (`SharedStore.instance`) that last took this job's lease (jobs/queue.ts); `nextAttemptAt` is then the lease's end. */
+  leasedBy?: string;
   createdAt: number;
   updatedAt: number;
   error?: ErrorCode;
@@ -202,6 +206,8 @@ export interface WebhookDoc {
   attempts: number;
   nextAttemptAt: number;
   firstTriedAt?: number;
+  /** Several processes on one store: the instance (`SharedStore.instance`) that last took this job's lease (jobs/queue.ts); `nextAttemptAt` is then the lease's end. */
+  leasedBy?: string;
   error?: ErrorCode;
   detail?: string;
   createdAt: number;

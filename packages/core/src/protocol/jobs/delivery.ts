@@ -252,11 +252,18 @@ async function fail(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, code
   engine.log.warn("delivery failed", { message: doc.message, recipient: doc.recipient, error: code, detail });
 }
 
-/** Serializes this engine's handshakes per (S, R, E_R) so concurrent deliveries share one. */
+/**
+ * Serializes handshakes per (S, R, E_R) so concurrent deliveries share one: in this
+ * engine by a chain per key, and on a store several processes share also by its lock
+ * (`SharedStore.withLock`), taken inside the chain, so one process waits for it on one
+ * connection however many of its deliveries wait.
+ */
 function withLock(engine: Engine, key: string, task: () => Promise<void>): Promise<void> {
   const locks = engine.handshakeLocks;
   const chain = locks.get(key) ?? Promise.resolve();
-  const next = chain.then(task, task);
+  const shared = engine.store.shared;
+  const locked = shared ? () => shared.withLock(`handshake ${key}`, task) : task;
+  const next = chain.then(locked, locked);
   locks.set(key, next);
   void next.finally(() => {
     if (locks.get(key) === next) locks.delete(key);
