@@ -79,7 +79,7 @@ export function createShared(parts: SharedParts): SharedHandle {
         const t = sql.schema;
         const { rows } = await pool
           .query<{ start: number; count: number }>(
-            `INSERT INTO ${t}.rate_windows AS w (key, start, ends, count) VALUES ($1, $2, $2 + $3, 1)
+            `INSERT INTO ${t}.rate_windows AS w (key, start, ends, count) VALUES ($1, $2::float8, $2::float8 + $3::float8, 1)
              ON CONFLICT (key) DO UPDATE SET
                start = CASE WHEN w.ends <= $2 THEN $2 ELSE w.start END,
                ends = CASE WHEN w.ends <= $2 THEN $2 + $3 ELSE w.ends END,
