@@ -12,18 +12,22 @@
  * | `POST /api/messages`           | owner: send (JSON `SendInput`) → 202 `{message, deliveries}` |
  * | `GET /api/messages/{id}`       | owner: one message by ID (URI-encoded) → `MessageLookup`     |
  * | `DELETE /api/messages/{id}?sender=&site=` | owner: delete it (`sender`: whose message; needed when the ID is held from several) → `{deleted: N}` |
- * | `GET /api/inbox?site=&limit=`  | owner: received messages, newest arrival first               |
- * | `GET /api/outbox?site=&limit=` | owner: sent messages with deliveries, newest first           |
+ * | `GET /api/inbox?site=&limit=&before=`  | owner: received messages, newest arrival first       |
+ * | `GET /api/outbox?site=&limit=&before=` | owner: sent messages with deliveries, newest first   |
  * | `GET /api/tokens?site=`        | owner: standing tokens this server granted (§4), not secrets |
  * | `DELETE /api/tokens/{id}`      | owner: revoke one; it then answers `401 invalid_token`       |
  * | `GET /api/settings?site=`      | owner: §7 policy, contacts, block list, webhook → `SiteSettings` |
  * | `PATCH /api/settings?site=`    | owner: change them (JSON `SettingsChange`) → `SiteSettings`  |
- * | `GET /api/conversations?site=&q=` | owner: conversations (threads, §5), latest activity first |
- * | `GET /api/conversations/{id}`  | owner: one conversation with its messages in order → `Thread` |
+ * | `GET /api/conversations?site=&q=&limit=&before=` | owner: conversations (threads, §5), latest activity first |
+ * | `GET /api/conversations/{id}?limit=&before=` | owner: one conversation with its messages in order → `Thread` |
  * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
  *
  * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
+ *
+ * Lists come in pages (`limit`, default 100, at most 1000): when more follow, the answer
+ * has a `Link: <…?before=CURSOR>; rel="next"` header naming the next page (RFC 8288), the
+ * body staying the array it always was. `before` is opaque: pass on what `next` gave.
  */
 import type { SitePolicy, SiteSettings, WritePolicy } from "@indiepm/protocol";
 import type { HttpClient } from "./http/types.js";
@@ -115,6 +119,14 @@ export interface MessageKey {
 export interface ListQuery {
   site?: string;
   limit?: number;
+  /** The cursor a previous page gave as `next`: the page after it. */
+  before?: string;
+}
+
+/** One page of a list, and the cursor of the next one (absent on the last page). */
+export interface Page<T> {
+  items: T[];
+  next?: string;
 }
 
 /** A standing token this server granted (§4 step 4), as the owner sees it: never the secret. */
@@ -171,8 +183,10 @@ export interface Conversation {
 export type ThreadItem = (ReceivedMessage & { direction: "received" }) | (SentMessage & { direction: "sent"; createdAt: string });
 
 export interface Thread extends Conversation {
-  /** Oldest first; a reply never before the message it answers. */
+  /** Oldest first; a reply never before the message it answers. With a `limit`, the latest ones (before the cursor). */
   items: ThreadItem[];
+  /** With a `limit`: the cursor of the older messages, when there are more. */
+  next?: string;
 }
 
 export interface ConversationQuery {
@@ -180,6 +194,8 @@ export interface ConversationQuery {
   /** Only conversations with a message whose text, subject or sites contain this (case-insensitive). */
   q?: string;
   limit?: number;
+  /** The cursor a previous page gave as `next`. */
+  before?: string;
 }
 
 /** `GET /api/export`: everything the owner keeps, in the CLI's shapes. */
@@ -239,8 +255,14 @@ export interface PmServer {
   handle(request: Request, context?: RequestContext): Promise<Response>;
   /** Stores the message and one pending delivery per recipient, then starts delivering. */
   send(input: SendInput): Promise<SentMessage>;
+  /** Received messages, newest arrival first: one page (`limit`, the cursor `before`). */
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
+  /** Sent messages, newest first: one page. */
   outbox(query?: ListQuery): Promise<SentMessage[]>;
+  /** As `inbox`, with the cursor of the next page. */
+  inboxPage(query?: ListQuery): Promise<Page<ReceivedMessage>>;
+  /** As `outbox`, with the cursor of the next page. */
+  outboxPage(query?: ListQuery): Promise<Page<SentMessage>>;
   getMessage(id: string): Promise<MessageLookup>;
   /**
    * Deletes a message everywhere this server holds it, or only in one site's boxes.
@@ -260,8 +282,10 @@ export interface PmServer {
   updateSettings(site: string, change: SettingsChange): Promise<SiteSettings>;
   /** Conversations (§5 threads), latest activity first. */
   conversations(query?: ConversationQuery): Promise<Conversation[]>;
-  /** One conversation with its messages, or `null`. */
-  thread(id: string): Promise<Thread | null>;
+  /** As `conversations`, with the cursor of the next page. */
+  conversationsPage(query?: ConversationQuery): Promise<Page<Conversation>>;
+  /** One conversation with its messages (all, or with `limit` the latest ones before `before`), or `null`. */
+  thread(id: string, query?: { limit?: number; before?: string }): Promise<Thread | null>;
   /**
    * Marks received messages read or unread: one message, by (sender, message ID) as §2
    * keys it (and only in `site`'s inbox when given), or a whole conversation. Resolves

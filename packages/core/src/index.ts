@@ -13,6 +13,7 @@ export type {
   MessageKey,
   MessageLookup,
   OwnerSessions,
+  Page,
   PmServer,
   PmServerOptions,
   RequestContext,
@@ -72,6 +73,6 @@ export type { HtmlSanitizer, SanitizeOutcome, SanitizerPool, SanitizerPoolOption
 
 // storage
 export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";
-export type { CollectionName, Doc, Patch, Query, Scalar, SharedStore, Store } from "./store/types.js";
+export type { CollectionName, Doc, Patch, Query, Scalar, SharedStore, Store, TextSearch } from "./store/types.js";
 export { createMemoryStore, openNedbStore } from "./store/index.js";
 export type { NedbStoreOptions } from "./store/index.js";

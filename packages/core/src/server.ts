@@ -4,6 +4,8 @@
  */
 import type { PmServer, PmServerOptions, RequestContext } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
+import { conversationsPage, messageWritten } from "./owner/conversations.js";
+import { inboxPage, outboxPage } from "./owner/messages.js";
 import { DiscoveryCache } from "./discovery/cache.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
@@ -113,11 +115,14 @@ export function createPmServer(options: PmServerOptions): PmServer {
       const { outbox, deliveries } = await prepareSend(owner, input);
       for (const d of deliveries) await store.insert("deliveries", d);
       await store.insert("outbox", outbox);
+      await messageWritten(store, "out", outbox);
       queue?.wake();
       return sentView(outbox, deliveries);
     },
     inbox: (query) => listInbox(owner, query),
     outbox: (query) => listOutbox(owner, query),
+    inboxPage: (query) => inboxPage(owner, query),
+    outboxPage: (query) => outboxPage(owner, query),
     getMessage: (id) => lookupMessage(owner, id),
     deleteMessage: (id, query) =>
       deleteMessage(owner, id, {
@@ -133,7 +138,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
       return siteSettings(store, policies, key);
     },
     conversations: (query) => listConversations(owner, query),
-    thread: (id) => getThread(owner, id),
+    conversationsPage: (query) => conversationsPage(owner, query),
+    thread: (id, query) => getThread(owner, id, query),
     markRead: (target, read) => markRead(owner, target, read),
     deleteConversation: (id) => deleteConversation(owner, id),
     inboxStatus: (query) => inboxStatus(owner, query),

@@ -16,6 +16,18 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/**
+ * A list page as the owner API answers it: the array, and when more follow a `Link`
+ * header to the next page (RFC 8288 `rel="next"`, a reference relative to this request:
+ * its query with `before` set to the cursor).
+ */
+function pageResponse(url: URL, page: { items: unknown[]; next?: string }): Response {
+  if (page.next === undefined) return jsonResponse(page.items);
+  const params = new URLSearchParams(url.searchParams);
+  params.set("before", page.next);
+  return jsonResponse(page.items, 200, { link: `<?${params}>; rel="next"` });
+}
+
 async function readJson(request: Request): Promise<object> {
   const body = await readLimited(request, BODY_LIMITS.ownerApi);
   let input: unknown;
@@ -39,9 +51,10 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
     const query = {
       ...(url.searchParams.get("site") ? { site: url.searchParams.get("site")! } : {}),
       ...(url.searchParams.get("limit") ? { limit: Number(url.searchParams.get("limit")) || 100 } : {}),
+      ...(url.searchParams.get("before") ? { before: url.searchParams.get("before")! } : {}),
     };
-    if (path === "/api/inbox" && method === "GET") return jsonResponse(await server.inbox(query));
-    if (path === "/api/outbox" && method === "GET") return jsonResponse(await server.outbox(query));
+    if (path === "/api/inbox" && method === "GET") return pageResponse(url, await server.inboxPage(query));
+    if (path === "/api/outbox" && method === "GET") return pageResponse(url, await server.outboxPage(query));
     if (path === "/api/messages" && method === "POST") {
       const input = (await readJson(request)) as SendInput;
       const sent = await server.send(input);
@@ -55,13 +68,17 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
     }
     if (path === "/api/conversations" && method === "GET") {
       const q = url.searchParams.get("q");
-      return jsonResponse(await server.conversations({ ...query, ...(q ? { q } : {}) }));
+      return pageResponse(url, await server.conversationsPage({ ...query, ...(q ? { q } : {}) }));
     }
     const conversation = /^\/api\/conversations\/([^/]+)$/.exec(path);
     if (conversation && method === "GET") {
-      const thread = await server.thread(decodeURIComponent(conversation[1]!));
+      const { site: _site, ...paging } = query;
+      const thread = await server.thread(decodeURIComponent(conversation[1]!), paging);
       if (!thread) throw new PmError("unknown_message", "No such conversation is held here.");
-      return jsonResponse(thread);
+      if (thread.next === undefined) return jsonResponse(thread);
+      const params = new URLSearchParams(url.searchParams);
+      params.set("before", thread.next);
+      return jsonResponse(thread, 200, { link: `<?${params}>; rel="next"` });
     }
     if (path === "/api/export" && method === "GET") return jsonResponse(await server.exportAll(query.site ? { site: query.site } : {}));
     const token = /^\/api\/tokens\/([^/]+)$/.exec(path);

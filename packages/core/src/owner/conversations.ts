@@ -2,20 +2,48 @@
  * Conversations (PROTOCOL.md §5: "threads follow these links"): the received and sent
  * messages of one site grouped by following `in-reply-to` to the first message held —
  * or, when the message answered is not held here, to the ID it names, so replies to
- * one unknown message still share a conversation. Computed when asked, over the most
- * recent `CONVERSATION_WINDOW` messages of each direction and site: nothing to keep in
- * step when messages arrive out of order or are deleted.
+ * one unknown message still share a conversation.
+ *
+ * The conversation is stored when a message is written (`fileMessage`: the `conversation`
+ * and `pageKey` fields of inbox and outbox documents), and each conversation has a
+ * summary in `conversations` that the owner's list pages through by last activity. The
+ * summary is recomputed from the conversation's own messages (one indexed `find` per
+ * direction) whenever one of them is written, read or deleted, and written by
+ * compare-and-set on its `rev`: several processes may write one conversation at once,
+ * and a recomputation that read the messages before another's write loses its
+ * compare-and-set and reads them again, so the last summary written is always one
+ * computed after the last message. Recomputing (rather than adding to counts) keeps one
+ * rule for every change — a delete of the latest message, a re-filing, a read — and a
+ * summary left stale by a crash is put right by the next write.
+ *
+ * A message that arrives after its replies (they were filed under its ID, the root then)
+ * and itself answers a message held moves them into its conversation: the old summary
+ * becomes a pointer (`movedTo`) so a writer that filed under the old ID meanwhile follows
+ * it. Documents written before conversations were stored are filed on the first owner
+ * read after opening (`fileUnfiled`, one pass over the documents still without one).
+ * Deleting one message leaves its replies in their conversation.
  */
-import type { Conversation, ConversationQuery, MessageKey, Thread, ThreadItem } from "../api.js";
+import type { Conversation, ConversationQuery, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
-import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
+import { LIST_MAX } from "../limits.js";
+import { pageKeyOf, type ConversationDoc, type DeliveryDoc, type InboxDoc, type OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
+import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
-import { listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
+import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
-/** How many of the latest messages per direction and site conversations are built from. */
+/**
+ * How many of the latest messages per direction and site a search scans when the store
+ * has no `search` of its own (store/types.ts); conversation lists have no such window.
+ */
 export const CONVERSATION_WINDOW = 5000;
 const SNIPPET_CHARS = 140;
+/** How far `in-reply-to` is followed message by message (a chain of documents without a stored conversation, or a cycle). */
+const WALK_MAX = 10_000;
+/** Documents one re-filing or filing pass reads per `find`. */
+const FILE_BATCH = 500;
+/** Messages a store's `search` is asked for, per site and direction. */
+const SEARCH_MAX = LIST_MAX;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -36,6 +64,7 @@ export function conversationId(site: string, root: string): string {
 /**
  * Pure: groups one site's messages into threads. `parentOf` follows `in-reply-to`
  * while the parent is held; cycles (a forged `in-reply-to`) stop where they close.
+ * The rule `fileMessage` applies when a message is written; kept as its oracle.
  */
 export function groupThreads(site: string, items: readonly Item[]): Group[] {
   const byId = new Map<string, Item>();
@@ -107,52 +136,275 @@ function participantsOf(site: string, items: readonly Item[]): string[] {
   return [...people];
 }
 
-function summary(group: Group): Conversation {
+/** The stored summary of a group (its items in thread order). */
+function summaryFields(group: Group): Omit<ConversationDoc, "_id" | "rev"> {
   const first = group.items[0]!;
   const last = group.items.reduce((a, b) => (b.at >= a.at ? b : a));
   const named = group.items.find((i) => i.doc.name);
   const text = last.doc.content.replace(/\s+/g, " ").trim();
   const subject = (first.doc.name ?? named?.doc.name) as string | undefined;
   return {
-    id: group.id,
     site: group.site,
     root: group.root,
     ...(subject ? { subject } : {}),
     participants: participantsOf(group.site, group.items),
     messages: group.items.length,
     unread: group.items.filter((i) => i.kind === "in" && !i.doc.read).length,
-    lastAt: iso(last.at),
+    lastAt: last.at,
+    lastKey: pageKeyOf(last.at, group.id),
     snippet: text.length > SNIPPET_CHARS ? `${text.slice(0, SNIPPET_CHARS - 1)}…` : text,
     lastSender: last.doc.sender,
   };
 }
 
-function matches(group: Group, q: string): boolean {
-  const needle = q.toLowerCase();
-  return group.items.some((i) => {
-    const fields = [i.doc.content, i.doc.name ?? "", i.doc.sender, ...(i.kind === "in" ? [i.doc.recipient, ...(i.doc.to ?? [])] : i.doc.recipients)];
-    return fields.some((f) => f.toLowerCase().includes(needle));
-  });
+/** A stored summary in the API's shape. */
+function conversationView(doc: ConversationDoc): Conversation {
+  return {
+    id: doc._id,
+    site: doc.site!,
+    root: doc.root!,
+    ...(doc.subject ? { subject: doc.subject } : {}),
+    participants: doc.participants ?? [],
+    messages: doc.messages ?? 0,
+    unread: doc.unread ?? 0,
+    lastAt: iso(doc.lastAt ?? 0),
+    snippet: doc.snippet ?? "",
+    lastSender: doc.lastSender ?? "",
+  };
 }
 
-async function loadGroups(ctx: OwnerContext, site: string | undefined): Promise<Group[]> {
-  const sites = site === undefined ? [...ctx.sites] : [site];
-  const groups: Group[] = [];
-  for (const s of sites) {
-    const received = await ctx.store.find<InboxDoc>("inbox", {
-      where: { recipient: s },
-      sort: { field: "receivedAt", order: "desc" },
-      limit: CONVERSATION_WINDOW,
-    });
-    const sent = await ctx.store.find<OutboxDoc>("outbox", { where: { sender: s }, sort: { field: "createdAt", order: "desc" }, limit: CONVERSATION_WINDOW });
-    const items: Item[] = [
-      ...received.map((doc): Item => ({ kind: "in", doc, at: doc.receivedAt })),
-      ...sent.map((doc): Item => ({ kind: "out", doc, at: doc.createdAt })),
-    ];
-    groups.push(...groupThreads(s, items));
-  }
-  return groups;
+// ——— Filing: the conversation of a message, stored when it is written ———
+
+/** The site whose conversation a message is in: the recipient of a received one, the sender of a sent one. */
+function siteOfDoc(kind: "in" | "out", doc: InboxDoc | OutboxDoc): string {
+  return kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
 }
+
+/** The copy of message `id` this site holds, as `groupThreads` picks it: the latest received, else the sent one. */
+async function heldCopy(store: Store, site: string, id: string): Promise<InboxDoc | OutboxDoc | null> {
+  const received = await store.find<InboxDoc>("inbox", { where: { recipient: site, message: id }, sort: { field: "receivedAt", order: "desc" }, limit: 1 });
+  return received[0] ?? (await store.get<OutboxDoc>("outbox", keyOf(site, id)));
+}
+
+/** The conversation `id` now stands for: itself, or where it was merged (`movedTo`, followed). */
+async function liveConversation(store: Store, id: string): Promise<ConversationDoc | null> {
+  let doc = await store.get<ConversationDoc>("conversations", id);
+  for (let hops = 0; doc?.movedTo !== undefined && hops < 100; hops++) doc = await store.get<ConversationDoc>("conversations", doc.movedTo);
+  return doc?.movedTo === undefined ? doc : null;
+}
+
+/**
+ * The root of a message's thread by §5's rule over the messages held now: follow
+ * `in-reply-to` while the parent is held; an unknown parent's ID is the root; a cycle's
+ * root is its smallest ID (`cycle`). A parent already filed answers for the rest of the
+ * chain (`shortcut`), unless its conversation leads back to this message (a cycle closing now).
+ */
+async function rootOf(store: Store, site: string, message: string, inReplyTo: string | undefined, shortcut = true): Promise<{ root: string; cycle?: true }> {
+  const path = [message];
+  let parent = inReplyTo;
+  for (let steps = 0; steps < WALK_MAX; steps++) {
+    if (parent === undefined) return { root: path.at(-1)! };
+    if (path.includes(parent)) return { root: path.slice(path.indexOf(parent)).sort()[0]!, cycle: true };
+    const held = await heldCopy(store, site, parent);
+    if (!held) return { root: parent };
+    if (shortcut && held.conversation !== undefined) {
+      const filed = await liveConversation(store, held.conversation);
+      if (filed?.root !== undefined) {
+        if (!path.includes(filed.root)) return { root: filed.root };
+        // The parent's thread ends at a message on this path: a cycle; walk it message by message.
+        return rootOf(store, site, message, inReplyTo, false);
+      }
+    }
+    path.push(parent);
+    parent = held.inReplyTo;
+  }
+  return { root: path.at(-1)! };
+}
+
+/**
+ * The `conversation` and `pageKey` fields of a message about to be written (received:
+ * actions/deliver.ts; sent: owner/messages.ts `prepareSend`).
+ */
+export async function conversationFields(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<{ conversation: string; pageKey: string }> {
+  const site = siteOfDoc(kind, doc);
+  const { root, cycle } = await rootOf(store, site, doc.message, doc.inReplyTo);
+  const conversation = conversationId(site, root);
+  if (cycle && root !== doc.message) {
+    // A cycle closing now makes a held message the root: the pointer its arrival left (it then
+    // answered a message not held) no longer holds.
+    const stale = await store.get<ConversationDoc>("conversations", conversation);
+    if (stale?.movedTo !== undefined) await store.remove("conversations", conversation, { rev: stale.rev });
+  }
+  const at = kind === "in" ? (doc as InboxDoc).receivedAt : (doc as OutboxDoc).createdAt;
+  return { conversation, pageKey: pageKeyOf(at, doc._id) };
+}
+
+/**
+ * After a message carrying `conversationFields` was written: when it is the root other
+ * messages were filed under and answers a message held (or names an unknown parent), they
+ * move into its conversation; then its conversation's summary is brought up to date.
+ */
+export async function messageWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
+  if (doc.conversation === undefined) return;
+  const site = siteOfDoc(kind, doc);
+  const own = conversationId(site, doc.message);
+  if (own !== doc.conversation) await mergeInto(store, site, own, doc.conversation);
+  await refreshConversation(store, site, doc.conversation);
+}
+
+/** Leaves a pointer from `from` to `to` and moves the messages filed under `from` (in batches, by the `conversation` index). */
+async function mergeInto(store: Store, site: string, from: string, to: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    const current = await store.get<ConversationDoc>("conversations", from);
+    if (current?.movedTo === to) break;
+    if (current === null) {
+      // Nothing was filed under it (or its summary is not written yet): a pointer all the same, for writers under way.
+      const moved = await store.insert<ConversationDoc>("conversations", { _id: from, rev: 1, movedTo: to }).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof DuplicateKeyError) return false;
+          throw error;
+        },
+      );
+      if (moved) break;
+      continue;
+    }
+    const unset = (Object.keys(current) as (keyof ConversationDoc & string)[]).filter((f) => f !== "_id" && f !== "rev" && f !== "movedTo");
+    if (await store.update<ConversationDoc>("conversations", from, { set: { rev: current.rev + 1, movedTo: to }, unset }, { rev: current.rev })) break;
+  }
+  await moveMessages(store, site, from, to);
+}
+
+async function moveMessages(store: Store, site: string, from: string, to: string): Promise<void> {
+  for (const [collection, field] of [
+    ["inbox", "recipient"],
+    ["outbox", "sender"],
+  ] as const) {
+    for (;;) {
+      const batch = await store.find<InboxDoc | OutboxDoc>(collection, { where: { [field]: site, conversation: from }, limit: FILE_BATCH });
+      if (batch.length === 0) break;
+      for (const doc of batch) await store.update<InboxDoc | OutboxDoc>(collection, doc._id, { set: { conversation: to } }, { conversation: from });
+    }
+  }
+}
+
+/** The messages filed under a conversation of a site (indexed by `conversation`). */
+async function itemsOf(store: Store, site: string, id: string, query: Omit<Query, "where"> = {}): Promise<Item[]> {
+  const received = await store.find<InboxDoc>("inbox", { ...query, where: { recipient: site, conversation: id } });
+  const sent = await store.find<OutboxDoc>("outbox", { ...query, where: { sender: site, conversation: id } });
+  return [...received.map((doc): Item => ({ kind: "in", doc, at: doc.receivedAt })), ...sent.map((doc): Item => ({ kind: "out", doc, at: doc.createdAt }))];
+}
+
+/** The root a conversation ID stands for, from its messages (a summary not yet written). */
+function rootAmong(site: string, id: string, items: readonly Item[]): string | undefined {
+  for (const candidate of items.flatMap((i) => [i.doc.message, ...(i.doc.inReplyTo === undefined ? [] : [i.doc.inReplyTo])])) {
+    if (conversationId(site, candidate) === id) return candidate;
+  }
+  // A cycle's root is one of its members, each of which is a message ID above; otherwise unreachable.
+  return items[0]?.doc.message;
+}
+
+/**
+ * Recomputes and stores the summary of one conversation from its messages, by
+ * compare-and-set on `rev` (see the top of this file); removes it when no message is left.
+ * A conversation that was merged moves what was filed under it since, then the one it
+ * was merged into is recomputed. `rewrite` (after a delete): the old summary is removed
+ * and a new one inserted, rather than changed in place.
+ */
+export async function refreshConversation(store: Store, site: string, id: string, rewrite = false): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const current = await store.get<ConversationDoc>("conversations", id);
+    if (current?.movedTo !== undefined) {
+      await moveMessages(store, site, id, current.movedTo);
+      id = current.movedTo;
+      continue;
+    }
+    const items = await itemsOf(store, site, id);
+    if (items.length === 0) {
+      if (current === null || (await store.remove("conversations", id, { rev: current.rev }))) return;
+      continue;
+    }
+    const root = current?.root ?? rootAmong(site, id, items)!;
+    const fields = summaryFields({ id, site, root, items: threadOrder(items) });
+    if (current === null) {
+      try {
+        await store.insert<ConversationDoc>("conversations", { _id: id, rev: 1, ...fields });
+        return;
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
+        continue;
+      }
+    }
+    if (rewrite) {
+      // After a delete: removed and written anew, so the store forgets the old text as it does a removed message's (nedb compacts after a remove).
+      if (await store.remove("conversations", id, { rev: current.rev })) rewrite = false;
+      continue;
+    }
+    const unset = fields.subject === undefined && current.subject !== undefined ? (["subject"] as const) : [];
+    if (await store.update<ConversationDoc>("conversations", id, { set: { ...fields, rev: current.rev + 1 }, unset }, { rev: current.rev })) return;
+  }
+  throw new Error(`Could not update conversation ${id}: too much concurrent change.`);
+}
+
+/**
+ * Files the documents of one site written before conversations were stored (no
+ * `conversation` field): each as if it arrived now, then the summaries of the
+ * conversations touched. Idempotent; a document already filed is left alone.
+ */
+async function fileUnfiled(store: Store, site: string): Promise<number> {
+  const touched = new Set<string>();
+  let filed = 0;
+  for (const [collection, field, at, kind] of [
+    ["inbox", "recipient", "receivedAt", "in"],
+    ["outbox", "sender", "createdAt", "out"],
+  ] as const) {
+    for (;;) {
+      const batch = await store.find<InboxDoc | OutboxDoc>(collection, {
+        where: { [field]: site, conversation: null },
+        sort: { field: at, order: "asc" },
+        limit: FILE_BATCH,
+      });
+      if (batch.length === 0) break;
+      for (const doc of batch) {
+        const fields = await conversationFields(store, kind, doc);
+        if (!(await store.update<InboxDoc | OutboxDoc>(collection, doc._id, { set: fields }, { conversation: null }))) continue;
+        filed++;
+        const own = conversationId(site, doc.message);
+        if (own !== fields.conversation) {
+          await mergeInto(store, site, own, fields.conversation);
+          touched.add(own);
+        }
+        touched.add(fields.conversation);
+      }
+    }
+  }
+  for (const id of touched) await refreshConversation(store, site, id);
+  return filed;
+}
+
+/** Per store and site: the filing of older documents, done once per process (on the first owner read). */
+const filing = new WeakMap<Store, Map<string, Promise<void>>>();
+
+/** Resolves once every document of these sites has its conversation (see `fileUnfiled`). */
+export async function ensureFiled(store: Store, sites: Iterable<string>): Promise<void> {
+  let bySite = filing.get(store);
+  if (!bySite) {
+    bySite = new Map();
+    filing.set(store, bySite);
+  }
+  for (const site of sites) {
+    let done = bySite.get(site);
+    if (!done) {
+      done = fileUnfiled(store, site).then(() => undefined);
+      bySite.set(site, done);
+      // A failure (the store went away) is tried again on the next read.
+      done.catch(() => bySite.delete(site));
+    }
+    await done;
+  }
+}
+
+// ——— The owner's reads ———
 
 function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined {
   if (site === undefined) return undefined;
@@ -162,36 +414,125 @@ function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined
   return canonical;
 }
 
-/** Conversations, latest activity first. */
-export async function listConversations(ctx: OwnerContext, query: ConversationQuery = {}): Promise<Conversation[]> {
-  const site = siteOf(ctx, query.site);
-  let groups = await loadGroups(ctx, site);
-  const q = query.q?.trim();
-  if (q) groups = groups.filter((g) => matches(g, q));
-  const limit = listLimit(query);
-  return groups
-    .map(summary)
-    .sort((a, b) => (a.lastAt < b.lastAt ? 1 : a.lastAt > b.lastAt ? -1 : a.id < b.id ? -1 : 1))
-    .slice(0, limit);
+/** The search's text matching when the store has none: any field contains the text (case-insensitive). */
+function matches(item: Item, needle: string): boolean {
+  const fields = [
+    item.doc.content,
+    item.doc.name ?? "",
+    item.doc.sender,
+    ...(item.kind === "in" ? [item.doc.recipient, ...(item.doc.to ?? [])] : item.doc.recipients),
+  ];
+  return fields.some((f) => f.toLowerCase().includes(needle));
 }
 
-async function findGroup(ctx: OwnerContext, id: string): Promise<Group | undefined> {
-  return (await loadGroups(ctx, undefined)).find((g) => g.id === id);
-}
-
-/** One conversation with its messages, oldest first. */
-export async function getThread(ctx: OwnerContext, id: string): Promise<Thread | null> {
-  const group = await findGroup(ctx, id);
-  if (!group) return null;
-  const items: ThreadItem[] = [];
-  for (const item of group.items) {
-    if (item.kind === "in") items.push({ direction: "received", ...receivedView(item.doc) });
-    else {
-      const deliveries = await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } });
-      items.push({ direction: "sent", ...sentView(item.doc, deliveries), createdAt: iso(item.doc.createdAt) });
+/** Conversations with a message matching `q`: from the store's `search`, or by scanning the latest `CONVERSATION_WINDOW` messages. */
+async function searchConversations(ctx: OwnerContext, sites: readonly string[], q: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  const { store } = ctx;
+  for (const site of sites) {
+    for (const [collection, field] of [
+      ["inbox", "recipient"],
+      ["outbox", "sender"],
+    ] as const) {
+      if (store.search) {
+        for (const doc of await store.search<InboxDoc | OutboxDoc>(collection, { where: { [field]: site }, text: q, limit: SEARCH_MAX })) {
+          if (doc.conversation !== undefined) found.add(doc.conversation);
+        }
+        continue;
+      }
+      const needle = q.toLowerCase();
+      let before: string | undefined;
+      for (let seen = 0; seen < CONVERSATION_WINDOW; ) {
+        const batch = await store.find<InboxDoc | OutboxDoc>(collection, {
+          where: { [field]: site },
+          range: { field: "pageKey", lt: before ?? "\uffff" },
+          sort: { field: "pageKey", order: "desc" },
+          limit: Math.min(FILE_BATCH, CONVERSATION_WINDOW - seen),
+        });
+        for (const doc of batch) {
+          const item = (collection === "inbox" ? { kind: "in", doc, at: 0 } : { kind: "out", doc, at: 0 }) as Item;
+          if (doc.conversation !== undefined && matches(item, needle)) found.add(doc.conversation);
+        }
+        if (batch.length === 0) break;
+        seen += batch.length;
+        before = batch.at(-1)!.pageKey;
+      }
     }
   }
-  return { ...summary(group), items };
+  return found;
+}
+
+/** Conversations, latest activity first: one page. */
+export async function conversationsPage(ctx: OwnerContext, query: ConversationQuery = {}): Promise<Page<Conversation>> {
+  const site = siteOf(ctx, query.site);
+  const sites = site === undefined ? [...ctx.sites] : [site];
+  await ensureFiled(ctx.store, sites);
+  const limit = listLimit(query);
+  const before = query.before === undefined ? "\uffff" : decodeCursor(query.before);
+  const q = query.q?.trim();
+  let docs: ConversationDoc[];
+  if (q) {
+    const ids = await searchConversations(ctx, sites, q);
+    const live = new Map<string, ConversationDoc>();
+    for (const id of ids) {
+      const doc = await liveConversation(ctx.store, id);
+      if (doc?.lastKey !== undefined && doc.lastKey < before) live.set(doc._id, doc);
+    }
+    docs = [...live.values()].sort((a, b) => (a.lastKey! < b.lastKey! ? 1 : -1)).slice(0, limit + 1);
+  } else {
+    docs = await ctx.store.find<ConversationDoc>("conversations", {
+      ...(site ? { where: { site } } : {}),
+      range: { field: "lastKey", lt: before },
+      sort: { field: "lastKey", order: "desc" },
+      limit: limit + 1,
+    });
+    // Conversations of sites this server no longer holds stay stored; they are not listed.
+    if (!site) docs = docs.filter((d) => d.site !== undefined && ctx.sites.has(d.site));
+  }
+  const page = docs.slice(0, limit);
+  return { items: page.map(conversationView), ...(docs.length > limit ? { next: encodeCursor(page.at(-1)!.lastKey!) } : {}) };
+}
+
+/** Conversations, latest activity first (one page, as `conversationsPage`). */
+export async function listConversations(ctx: OwnerContext, query: ConversationQuery = {}): Promise<Conversation[]> {
+  return (await conversationsPage(ctx, query)).items;
+}
+
+/** The summary of a conversation of one of this server's sites, or `null`. */
+async function findConversation(ctx: OwnerContext, id: string): Promise<ConversationDoc | null> {
+  await ensureFiled(ctx.store, ctx.sites);
+  const doc = await ctx.store.get<ConversationDoc>("conversations", id);
+  return doc?.site !== undefined && ctx.sites.has(doc.site) ? doc : null;
+}
+
+/**
+ * One conversation with its messages, oldest first: all of them, or with `limit` the
+ * latest `limit` before the cursor `before` (and `next` when older ones remain).
+ */
+export async function getThread(ctx: OwnerContext, id: string, query: { limit?: number; before?: string } = {}): Promise<Thread | null> {
+  const doc = await findConversation(ctx, id);
+  if (!doc) return null;
+  const site = doc.site!;
+  let items: Item[];
+  let next: string | undefined;
+  if (query.limit === undefined && query.before === undefined) items = await itemsOf(ctx.store, site, id);
+  else {
+    const limit = listLimit(query);
+    const before = query.before === undefined ? "\uffff" : decodeCursor(query.before);
+    const both = await itemsOf(ctx.store, site, id, { range: { field: "pageKey", lt: before }, sort: { field: "pageKey", order: "desc" }, limit: limit + 1 });
+    both.sort((a, b) => (a.doc.pageKey! < b.doc.pageKey! ? 1 : -1));
+    items = both.slice(0, limit);
+    if (both.length > limit) next = encodeCursor(items.at(-1)!.doc.pageKey!);
+  }
+  const thread: ThreadItem[] = [];
+  for (const item of threadOrder(items)) {
+    if (item.kind === "in") thread.push({ direction: "received", ...receivedView(item.doc) });
+    else {
+      const deliveries = await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } });
+      thread.push({ direction: "sent", ...sentView(item.doc, deliveries), createdAt: iso(item.doc.createdAt) });
+    }
+  }
+  return { ...conversationView(doc), items: thread, ...(next ? { next } : {}) };
 }
 
 /**
@@ -202,8 +543,8 @@ export async function getThread(ctx: OwnerContext, id: string): Promise<Thread |
 export async function markRead(ctx: OwnerContext, target: MessageKey | { conversation: string }, read: boolean): Promise<number> {
   let docs: InboxDoc[];
   if ("conversation" in target) {
-    const group = await findGroup(ctx, target.conversation);
-    docs = (group?.items ?? []).flatMap((i) => (i.kind === "in" ? [i.doc] : []));
+    const doc = await findConversation(ctx, target.conversation);
+    docs = doc ? await ctx.store.find<InboxDoc>("inbox", { where: { recipient: doc.site!, conversation: doc._id } }) : [];
   } else {
     if (typeof target.sender !== "string" || !URL.canParse(target.sender) || typeof target.message !== "string") {
       throw new PmError("invalid_request", "markRead needs the sender (a site URL) and the message ID of the message.");
@@ -214,27 +555,46 @@ export async function markRead(ctx: OwnerContext, target: MessageKey | { convers
     });
   }
   let changed = 0;
+  const touched = new Map<string, string>();
   for (const doc of docs) {
     if (!!doc.read === read) continue;
-    if (await ctx.store.update<InboxDoc>("inbox", doc._id, read ? { set: { read: true } } : { unset: ["read"] })) changed++;
+    if (await ctx.store.update<InboxDoc>("inbox", doc._id, read ? { set: { read: true } } : { unset: ["read"] })) {
+      changed++;
+      if (doc.conversation !== undefined) touched.set(doc.conversation, doc.recipient);
+    }
   }
+  for (const [id, site] of touched) await refreshConversation(ctx.store, site, id);
   return changed;
 }
 
 /** Deletes every message of a conversation; pending deliveries of its sent messages stop. */
 export async function deleteConversation(ctx: OwnerContext, id: string): Promise<number> {
-  const group = await findGroup(ctx, id);
+  const doc = await findConversation(ctx, id);
+  if (!doc) return 0;
+  const site = doc.site!;
   let n = 0;
-  for (const item of group?.items ?? []) {
-    if (item.kind === "in") {
-      if (await ctx.store.remove("inbox", item.doc._id)) n++;
-    } else {
-      for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } }))
-        await ctx.store.remove("deliveries", d._id);
-      if (await ctx.store.remove("outbox", item.doc._id)) n++;
+  for (;;) {
+    const items = await itemsOf(ctx.store, site, id, { limit: FILE_BATCH });
+    if (items.length === 0) break;
+    for (const item of items) {
+      if (item.kind === "in") {
+        if (await ctx.store.remove("inbox", item.doc._id)) n++;
+      } else {
+        for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: item.doc.sender, message: item.doc.message } }))
+          await ctx.store.remove("deliveries", d._id);
+        if (await ctx.store.remove("outbox", item.doc._id)) n++;
+      }
     }
   }
+  await refreshConversation(ctx.store, site, id);
   return n;
+}
+
+/** Brings the summaries of these documents' conversations up to date after they were removed. */
+export async function conversationsChanged(store: Store, docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[]): Promise<void> {
+  const touched = new Map<string, string>();
+  for (const { kind, doc } of docs) if (doc.conversation !== undefined) touched.set(doc.conversation, siteOfDoc(kind, doc));
+  for (const [id, site] of touched) await refreshConversation(store, site, id, true);
 }
 
 /** Unread count and the latest arrival, for the inbox's "new message" indicator. */

@@ -2,7 +2,7 @@
 import type { ExportDocument, SitePolicy } from "../api.js";
 import { PmError } from "../errors.js";
 import { siteSettings } from "../settings.js";
-import type { DeliveryDoc, InboxDoc, OutboxDoc, WebhookDoc } from "../protocol/records.js";
+import type { ConversationDoc, DeliveryDoc, InboxDoc, OutboxDoc, WebhookDoc } from "../protocol/records.js";
 import { canonicalUrl } from "../urls.js";
 import { receivedView, sentView, type OwnerContext } from "./messages.js";
 
@@ -31,8 +31,8 @@ export async function exportAll(ctx: OwnerContext, policies: Record<string, Site
 }
 
 /**
- * Deletes every message of the sites: inbox, outbox, their deliveries (pending ones stop)
- * and queued webhooks. Settings and tokens stay. Then the store is compacted, so nothing
+ * Deletes every message of the sites: inbox, outbox, their deliveries (pending ones stop),
+ * queued webhooks and the conversations' summaries. Settings and tokens stay. Then the store is compacted, so nothing
  * of the deleted messages is left in its files (nedb appends; see store/nedb/adapter.ts).
  */
 export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}): Promise<number> {
@@ -42,6 +42,7 @@ export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}
     for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: site } })) await ctx.store.remove("deliveries", d._id);
     for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { sender: site } })) if (await ctx.store.remove("outbox", o._id)) n++;
     for (const w of await ctx.store.find<WebhookDoc>("webhooks", { where: { site } })) await ctx.store.remove("webhooks", w._id);
+    for (const c of await ctx.store.find<ConversationDoc>("conversations", { where: { site } })) await ctx.store.remove("conversations", c._id);
   }
   await ctx.store.compact?.();
   return n;

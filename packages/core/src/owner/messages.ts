@@ -3,7 +3,7 @@
  * recipient, §6 Durability), and read the inbox and outbox in the shapes of CLI.md.
  */
 import { randomUUID } from "node:crypto";
-import type { GrantedToken, ListQuery, MessageLookup } from "../api.js";
+import type { GrantedToken, ListQuery, MessageLookup, Page } from "../api.js";
 import { PmError } from "../errors.js";
 import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "@indiepm/protocol";
 import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/records.js";
@@ -12,6 +12,7 @@ import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
+import { conversationFields, conversationsChanged, ensureFiled } from "./conversations.js";
 
 export interface OwnerContext {
   endpoint: string;
@@ -66,6 +67,7 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     flow,
     createdAt: now,
   };
+  Object.assign(outbox, await conversationFields(ctx.store, "out", outbox));
   const deliveries = recipients.map<DeliveryDoc>((recipient) => ({
     _id: keyOf(sender, recipient, message),
     message,
@@ -142,6 +144,21 @@ export function receivedView(m: InboxDoc): ReceivedMessage {
   };
 }
 
+/**
+ * A page cursor as clients see it: the page key (protocol/records.ts `pageKeyOf`) of the
+ * last item of the page, base64url. Opaque to clients; checked when it comes back.
+ */
+export function encodeCursor(key: string): string {
+  return Buffer.from(key, "utf8").toString("base64url");
+}
+
+/** @throws PmError `invalid_request` for a cursor this server did not give. */
+export function decodeCursor(cursor: string): string {
+  const key = typeof cursor === "string" && /^[A-Za-z0-9_-]{1,400}$/.test(cursor) ? Buffer.from(cursor, "base64url").toString("utf8") : "";
+  if (!/^\d{15}\./.test(key)) throw new PmError("invalid_request", "before is not a cursor this server gave (pass on the next of a previous page).");
+  return key;
+}
+
 /** How many items a list answers for `query.limit`. */
 export function listLimit(query: { limit?: number }): number {
   return Math.max(1, Math.min(LIST_MAX, Math.floor(query.limit ?? LIST_DEFAULT)));
@@ -153,24 +170,49 @@ function siteFilter(site: string | undefined): string | undefined {
   return canonicalUrl(site);
 }
 
-export async function listInbox(ctx: OwnerContext, query: ListQuery = {}): Promise<ReceivedMessage[]> {
+/**
+ * One page of a box, newest first: a sorted, limited `find` on the `pageKey` index, after
+ * the cursor's key. Documents written before page keys existed are filed first
+ * (owner/conversations.ts `ensureFiled`).
+ */
+async function boxPage<T extends InboxDoc | OutboxDoc>(
+  ctx: OwnerContext,
+  collection: "inbox" | "outbox",
+  field: "recipient" | "sender",
+  query: ListQuery,
+): Promise<{ docs: T[]; next?: string }> {
   const site = siteFilter(query.site);
-  const docs = await ctx.store.find<InboxDoc>("inbox", {
-    ...(site ? { where: { recipient: site } } : {}),
-    sort: { field: "receivedAt", order: "desc" },
-    limit: listLimit(query),
+  await ensureFiled(ctx.store, site !== undefined && ctx.sites.has(site) ? [site] : ctx.sites);
+  const limit = listLimit(query);
+  const found = await ctx.store.find<T>(collection, {
+    ...(site ? { where: { [field]: site } } : {}),
+    range: { field: "pageKey", lt: query.before === undefined ? "\uffff" : decodeCursor(query.before) },
+    sort: { field: "pageKey", order: "desc" },
+    limit: limit + 1,
   });
-  return docs.map(receivedView);
+  const docs = found.slice(0, limit);
+  return { docs, ...(found.length > limit ? { next: encodeCursor(docs.at(-1)!.pageKey!) } : {}) };
+}
+
+export async function inboxPage(ctx: OwnerContext, query: ListQuery = {}): Promise<Page<ReceivedMessage>> {
+  const { docs, next } = await boxPage<InboxDoc>(ctx, "inbox", "recipient", query);
+  return { items: docs.map(receivedView), ...(next ? { next } : {}) };
+}
+
+export async function outboxPage(ctx: OwnerContext, query: ListQuery = {}): Promise<Page<SentMessage>> {
+  const { docs, next } = await boxPage<OutboxDoc>(ctx, "outbox", "sender", query);
+  const items = await Promise.all(
+    docs.map(async (o) => sentView(o, await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } }))),
+  );
+  return { items, ...(next ? { next } : {}) };
+}
+
+export async function listInbox(ctx: OwnerContext, query: ListQuery = {}): Promise<ReceivedMessage[]> {
+  return (await inboxPage(ctx, query)).items;
 }
 
 export async function listOutbox(ctx: OwnerContext, query: ListQuery = {}): Promise<SentMessage[]> {
-  const site = siteFilter(query.site);
-  const docs = await ctx.store.find<OutboxDoc>("outbox", {
-    ...(site ? { where: { sender: site } } : {}),
-    sort: { field: "createdAt", order: "desc" },
-    limit: listLimit(query),
-  });
-  return Promise.all(docs.map(async (o) => sentView(o, await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } }))));
+  return (await outboxPage(ctx, query)).items;
 }
 
 export async function lookupMessage(ctx: OwnerContext, id: string): Promise<MessageLookup> {
@@ -204,15 +246,23 @@ export async function deleteMessage(ctx: OwnerContext, id: string, query: { site
     );
   }
   let n = 0;
+  const removed: { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[] = [];
   for (const o of sent) {
     if (sender !== undefined && o.sender !== sender) continue;
     for (const d of await ctx.store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: id } })) await ctx.store.remove("deliveries", d._id);
-    if (await ctx.store.remove("outbox", o._id)) n++;
+    if (await ctx.store.remove("outbox", o._id)) {
+      n++;
+      removed.push({ kind: "out", doc: o });
+    }
   }
   for (const m of received) {
     if (sender !== undefined && m.sender !== sender) continue;
-    if (await ctx.store.remove("inbox", m._id)) n++;
+    if (await ctx.store.remove("inbox", m._id)) {
+      n++;
+      removed.push({ kind: "in", doc: m });
+    }
   }
+  await conversationsChanged(ctx.store, removed);
   return n;
 }
 

@@ -5,6 +5,14 @@
 import type { ErrorCode } from "../errors.js";
 import type { DeliveryStatus, Flow } from "../types.js";
 
+/**
+ * A sort key of the owner's pages: the time (ms) padded so keys sort as strings, then the
+ * `_id` as a tiebreak. One field, so a page is one range and one sort (store/types.ts).
+ */
+export function pageKeyOf(at: number, id: string): string {
+  return `${String(Math.max(0, Math.floor(at))).padStart(15, "0")}.${id}`;
+}
+
 /** A message written by one of this server's sites. `_id = keyOf(sender, message)`. */
 export interface OutboxDoc {
   _id: string;
@@ -23,6 +31,10 @@ export interface OutboxDoc {
   published: string;
   flow: Flow;
   createdAt: number;
+  /** The conversation it belongs to (owner/conversations.ts), set when written; absent on documents written before it existed until they are filed. */
+  conversation?: string;
+  /** Sort key of the outbox pages: `pageKeyOf(createdAt, _id)`, set with `conversation`. */
+  pageKey?: string;
 }
 
 /**
@@ -161,6 +173,36 @@ export interface InboxDoc {
   inReplyTo?: string;
   to?: string[];
   read?: boolean;
+  /** The conversation it belongs to (owner/conversations.ts), set when written; absent on documents written before it existed until they are filed. */
+  conversation?: string;
+  /** Sort key of the inbox pages: `pageKeyOf(receivedAt, _id)`, set with `conversation`. */
+  pageKey?: string;
+}
+
+/**
+ * What the owner's list shows of one conversation (§5 thread) of a site, kept in step
+ * when its messages are written, read or deleted (owner/conversations.ts), or a pointer
+ * left where a conversation was merged into another one. `_id = conversationId(site, root)`.
+ */
+export interface ConversationDoc {
+  _id: string;
+  /** Optimistic concurrency: every write expects the `rev` it read and adds one. */
+  rev: number;
+  /** Set on a conversation merged into another one (its root turned out to answer a message held): that one's `_id`; no other field then. */
+  movedTo?: string;
+  site?: string;
+  /** The message ID the thread starts from (maybe one not held here). */
+  root?: string;
+  subject?: string;
+  participants?: string[];
+  messages?: number;
+  unread?: number;
+  /** Time of the latest message, ms. */
+  lastAt?: number;
+  /** Sort key of the conversation list: `pageKeyOf(lastAt, _id)`. */
+  lastKey?: string;
+  snippet?: string;
+  lastSender?: string;
 }
 
 /**

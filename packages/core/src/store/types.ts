@@ -31,6 +31,7 @@ export const COLLECTIONS = [
   "settings", // per-site settings (policy, contacts, block list, webhook)
   "sessions", // owner sign-in sessions and pending sign-ins, keyed by the hash of their secret
   "webhooks", // notifications of new messages to the owner's webhook, queued and retried like deliveries
+  "conversations", // one summary per conversation (§5 thread) of a site, kept in step with inbox and outbox (owner/conversations.ts)
 ] as const;
 export type CollectionName = (typeof COLLECTIONS)[number];
 
@@ -61,6 +62,20 @@ export interface Query {
   range?: { field: string; gt?: Scalar; gte?: Scalar; lt?: Scalar; lte?: Scalar };
   sort?: { field: string; order: "asc" | "desc" };
   limit?: number;
+}
+
+/**
+ * `Store.search`: documents of `inbox` or `outbox` whose text matches `text`, newest
+ * first (by their `pageKey`, protocol/records.ts).
+ */
+export interface TextSearch {
+  /** Every field equals the value, as in `Query.where`. */
+  where?: Record<string, Scalar>;
+  /** What the owner typed: words, all of which a document must contain (the store's own text matching). */
+  text: string;
+  limit: number;
+  /** Only documents whose `pageKey` sorts before this one (the next page). */
+  before?: string;
 }
 
 export interface Store {
@@ -101,6 +116,14 @@ export interface Store {
    * only these (the sweep of finished handshakes and expired secrets); default all.
    */
   compact?(collections?: readonly CollectionName[]): Promise<void>;
+  /**
+   * Text search over received (`inbox`) or sent (`outbox`) messages: their `content`,
+   * `name` (the subject) and the sites in them (`sender`, `recipient`, `recipients`,
+   * `to`), answered from an index (PostgreSQL: full-text, `websearch_to_tsquery`).
+   * Optional: without it the owner's search scans the latest messages
+   * (`CONVERSATION_WINDOW` per site and direction, owner/conversations.ts).
+   */
+  search?<T extends Doc>(collection: "inbox" | "outbox", query: TextSearch): Promise<T[]>;
   /**
    * Present when several processes may share this store at once (PostgreSQL): what the
    * engine then needs beyond documents to share its work safely (issue 11). Absent on a

@@ -13,6 +13,7 @@ import { type DeliverRequest, tokenVerdict, verdictFor } from "@indiepm/protocol
 import { siteSettings } from "../../settings.js";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
+import { conversationFields, messageWritten } from "../../owner/conversations.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "../records.js";
 
 /**
@@ -95,12 +96,14 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
       ...(req.inReplyTo !== undefined ? { inReplyTo: req.inReplyTo } : {}),
       ...(req.to !== undefined ? { to: req.to } : {}),
     };
+    Object.assign(doc, await conversationFields(engine.store, "in", doc));
     try {
       await engine.store.insert("inbox", doc);
     } catch (error) {
       if (!(error instanceof DuplicateKeyError)) throw error;
       duplicate = true;
     }
+    if (!duplicate) await messageWritten(engine.store, "in", doc);
   }
   if (secret.kind === "message-token") {
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });

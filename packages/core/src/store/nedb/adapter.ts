@@ -37,7 +37,8 @@ export interface NedbStoreOptions {
   /**
    * Fields to index, per collection; an entry replaces that collection's default list.
    * Defaults: the fields the engine queries by (`deliveries.status`, `…nextAttemptAt`,
-   * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, `handshakes.state` and
+   * `inbox.recipient`, `inbox.receivedAt`, `outbox.sender`, the conversation and page key
+   * of `inbox` and `outbox`, `conversations.site` and `…lastKey`, `handshakes.state` and
    * `…senderHost` (the cap per sender host), `secrets.expiresAt` (the sweep of expired ones).
    */
   indexes?: Partial<Record<CollectionName, string[]>>;
@@ -48,15 +49,16 @@ export interface NedbStoreOptions {
 }
 
 const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
-  outbox: ["sender", "message"],
+  outbox: ["sender", "message", "conversation", "pageKey"],
   deliveries: ["status", "nextAttemptAt", "message", "handshake"],
-  inbox: ["recipient", "receivedAt", "message"],
+  inbox: ["recipient", "receivedAt", "message", "conversation", "pageKey"],
   secrets: ["expiresAt"],
   grants: [],
   handshakes: ["state", "senderHost"],
   settings: [],
   sessions: [],
   webhooks: ["status"],
+  conversations: ["site", "lastKey"],
 };
 
 /**
