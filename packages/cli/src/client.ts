@@ -4,7 +4,7 @@
  * back as `CliError` with the server's code as `serverCode`; an unreachable server as
  * `CliError` without one.
  */
-import type { DeliveryView, GrantedToken, ListQuery, MessageLookup, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
+import type { DeliveryView, GrantedToken, ListQuery, MessageLookup, Page, ReceivedMessage, SendInput, SentMessage } from "@indiepm/core";
 import { CliError } from "./cli-error.js";
 
 /** api.ts's owner routes, relative to the server URL (`{id}` is URI-encoded). */
@@ -41,6 +41,9 @@ export interface OwnerClient {
   deleteMessage(id: string): Promise<number>;
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
   outbox(query?: ListQuery): Promise<SentMessage[]>;
+  /** One page of the inbox, with the cursor of the next (the answer's `Link: <…?before=…>; rel="next"`). */
+  inboxPage(query?: ListQuery): Promise<Page<ReceivedMessage>>;
+  outboxPage(query?: ListQuery): Promise<Page<SentMessage>>;
   /** §4: standing tokens the server granted (never the secrets). */
   tokens(query?: { site?: string }): Promise<GrantedToken[]>;
   /** §4: revokes one. @throws CliError with `serverCode` when the server refuses (no such token: `invalid_request`). */
@@ -61,6 +64,7 @@ function routeUrl(base: URL, route: OwnerRoute, id?: string, query?: ListQuery):
   const url = new URL(path, base);
   if (query?.site !== undefined) url.searchParams.set("site", query.site);
   if (query?.limit !== undefined) url.searchParams.set("limit", String(query.limit));
+  if (query?.before !== undefined) url.searchParams.set("before", query.before);
   return url;
 }
 
@@ -76,7 +80,19 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
   const base = serverBase(options.server);
   const timeoutMs = options.timeoutMs ?? 30_000;
 
-  async function call<T>(route: OwnerRoute, init: { id?: string; query?: ListQuery; body?: unknown } = {}): Promise<T> {
+  /** The `before` of the next page a list answer's `Link` header names, if any. */
+  function nextCursor(response: Response): string | undefined {
+    const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(response.headers.get("link") ?? "");
+    return link ? (new URL(link[1]!, response.url || base).searchParams.get("before") ?? undefined) : undefined;
+  }
+
+  async function page<T>(route: OwnerRoute, query: ListQuery | undefined): Promise<Page<T>> {
+    let next: string | undefined;
+    const items = await call<T[]>(route, { ...(query ? { query } : {}), onResponse: (response) => (next = nextCursor(response)) });
+    return { items, ...(next !== undefined ? { next } : {}) };
+  }
+
+  async function call<T>(route: OwnerRoute, init: { id?: string; query?: ListQuery; body?: unknown; onResponse?: (r: Response) => void } = {}): Promise<T> {
     const url = routeUrl(base, route, init.id, init.query);
     const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: "application/json" };
     if (init.body !== undefined) headers["content-type"] = "application/json";
@@ -92,6 +108,7 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
     } catch (error) {
       throw new CliError(`could not reach the server at ${base.href} (${networkReason(error)})`, 1, { cause: error });
     }
+    init.onResponse?.(response);
     const text = await response.text();
     let json: unknown;
     try {
@@ -115,6 +132,8 @@ export function createOwnerClient(options: OwnerClientOptions): OwnerClient {
     deleteMessage: async (id) => (await call<{ deleted: number }>("deleteMessage", { id })).deleted,
     inbox: (query) => call<ReceivedMessage[]>("inbox", query ? { query } : {}),
     outbox: (query) => call<SentMessage[]>("outbox", query ? { query } : {}),
+    inboxPage: (query) => page<ReceivedMessage>("inbox", query),
+    outboxPage: (query) => page<SentMessage>("outbox", query),
     tokens: (query) => call<GrantedToken[]>("tokens", query ? { query } : {}),
     async revokeToken(id) {
       await call<unknown>("revokeToken", { id });

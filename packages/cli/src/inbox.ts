@@ -1,9 +1,9 @@
-/** `indiepm inbox` (CLI.md): received messages, newest arrival first. */
+/** `indiepm inbox` (CLI.md): received messages, newest arrival first — all of them, page after page (or the first `--limit`). */
 import { flag, parseCommand } from "./args.js";
 import { EXIT_OK } from "./cli-error.js";
 import { inboxJson, inboxListing, jsonDocument } from "./format.js";
 import type { Io } from "./io.js";
-import { LIST_OPTIONS, listQuery } from "./list.js";
+import { allPages, LIST_OPTIONS, listQuery } from "./list.js";
 import { ownerClient, ownerFailure } from "./owner.js";
 
 export async function runInbox(argv: readonly string[], io: Io): Promise<number> {
@@ -12,7 +12,7 @@ export async function runInbox(argv: readonly string[], io: Io): Promise<number>
   const client = ownerClient("inbox", values, io);
   let messages;
   try {
-    messages = await client.inbox(query);
+    messages = await allPages(query, (q) => client.inboxPage(q));
   } catch (error) {
     throw ownerFailure("inbox", error);
   }
