@@ -89,8 +89,9 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
 
     conversations: (async (_request, _params, { session, query }) => {
       const q = (query.get("q") ?? "").trim().slice(0, 200);
-      const conversations = await pm.conversations({ site: session.site, ...(q ? { q } : {}) });
-      return page(inboxPage(await frameFor(session, query.get("notice")), { conversations, q }));
+      const before = query.get("before") ?? undefined;
+      const { items: conversations, next } = await pm.conversationsPage({ site: session.site, ...(q ? { q } : {}), ...(before ? { before } : {}) });
+      return page(inboxPage(await frameFor(session, query.get("notice")), { conversations, q, ...(next ? { next } : {}) }));
     }) satisfies Handler,
 
     status: (async (_request, _params, { session }) => json(await pm.inboxStatus({ site: session.site }))) satisfies Handler,

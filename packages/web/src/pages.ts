@@ -158,7 +158,7 @@ function participantsText(list: readonly string[]): Html {
   return html`${list.map((p, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(p)}</span>`)}`;
 }
 
-export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: string }): Html {
+export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: string; next?: string }): Html {
   const b = frame.base;
   const list =
     p.conversations.length === 0
@@ -187,7 +187,12 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
   <button type="submit">Search</button>
   ${p.q ? html`<a href="${b}">Clear</a>` : ""}
 </form>
-${list}`,
+${list}${
+  p.next
+    ? html`
+<p class="more"><a class="button" rel="next" href="${b}?${p.q ? `q=${encodeURIComponent(p.q)}&` : ""}before=${encodeURIComponent(p.next)}">Older</a></p>`
+    : ""
+}`,
   );
 }
 

@@ -244,6 +244,20 @@ describe("the owner's pages", () => {
     expect(await (await b.fetch(new URL(unread.headers.get("location")!, host.pmUrl).href)).text()).not.toContain("data-auto-read");
   });
 
+  it("lists 100 conversations a page, with an Older link to the next page (issue 11: keyset pages)", async () => {
+    for (let i = 0; i < 105; i++) await receive({ content: `message number ${i}.` });
+    const b = new Browser();
+    const first = await b.signIn(host);
+    expect(first.match(/<li class="conversation/g)).toHaveLength(100);
+    const older = /<a class="button" rel="next" href="([^"]+)">Older<\/a>/.exec(first)?.[1];
+    expect(older).toMatch(/^\/\?before=[A-Za-z0-9_-]+$/);
+    const second = await (await b.fetch(new URL(older!.replaceAll("&amp;", "&"), host.pmUrl).href)).text();
+    expect(second.match(/<li class="conversation/g)).toHaveLength(5);
+    expect(second).not.toContain(">Older<");
+    const shown = [...first.matchAll(/message number (\d+)\./g), ...second.matchAll(/message number (\d+)\./g)].map((m) => Number(m[1]));
+    expect(new Set(shown).size).toBe(105);
+  });
+
   it("§2 keys a message by (sender, message ID): a delete or read mark of one sender's message leaves another's with the same ID", async () => {
     const MALLORY = "https://mallory.example/";
     const id = "urn:uuid:7d1a5b36-0d51-4c4f-9d0e-3c8f3f1b9a11";
