@@ -4,7 +4,7 @@
  * measured in the same run (never absolute targets checked by timed unit tests).
  *
  *   pnpm bench                      all benchmarks
- *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox, sanitize, bounds)
+ *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox, sanitize, bounds, store-driver)
  *   pnpm bench -- --json FILE       also write the figures as one JSON object
  */
 import { existsSync } from "node:fs";
@@ -27,6 +27,7 @@ const suites = {
   inbox: async () => (await import("./inbox.js")).runInboxBench(),
   sanitize: async () => (await import("./sanitize.js")).runSanitizeBench(),
   bounds: async () => (await import("./bounds.js")).runBoundsBench(),
+  "store-driver": async () => (await import("./store-driver.js")).runStoreDriverBench(),
 };
 
 const figures = {};

@@ -8,3 +8,4 @@ export { openPostgresStore, POSTGRES_STORE_DEFAULTS } from "./store.js";
 export type { PostgresStore, PostgresStoreOptions } from "./store.js";
 export { isListedShape, QUERY_SHAPES } from "./indexes.js";
 export type { QueryShape } from "./indexes.js";
+export { importDocuments, type ImportCounts, type ImportSource } from "./import.js";

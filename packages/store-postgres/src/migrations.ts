@@ -8,20 +8,28 @@
  *
  * A migration, once released, never changes: a change of schema is a new number.
  */
-import { COLLECTIONS, PmError } from "@indiepm/core";
+import { PmError } from "@indiepm/core";
 import type pg from "pg";
 import { lockKey } from "./shared.js";
 import { INDEXES } from "./indexes.js";
+import { searchMigration } from "./search.js";
 import { ident, type Sql } from "./sql.js";
 
 /** The notification channel of `shared.onWork`; the payload is the schema's name. */
 export const WORK_CHANNEL = "indiepm_work";
 
+/**
+ * The collections of version 1, written out: core's COLLECTIONS may grow, and a database
+ * at version 1 must not depend on the code that reads it (a new collection is a new
+ * migration; store.test checks every collection has its table).
+ */
+const VERSION_1_COLLECTIONS = ["outbox", "deliveries", "inbox", "secrets", "grants", "handshakes", "settings", "sessions", "webhooks", "conversations"];
+
 /** What each version does, given the schema's quoted name. Version n is `MIGRATIONS[n - 1]`. */
 export const MIGRATIONS: readonly ((schema: string, schemaName: string) => string)[] = [
   // 1: one table per collection, the ordering functions of sql.ts, the rate-limit windows, the health row, the work trigger.
   (s, name) => `
-    ${COLLECTIONS.map((c) => `CREATE TABLE ${s}.${ident(c)} (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`).join("\n")}
+    ${VERSION_1_COLLECTIONS.map((c) => `CREATE TABLE ${s}.${ident(c)} (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`).join("\n")}
 
     CREATE FUNCTION ${s}.indiepm_rank(v jsonb) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
       $$ SELECT CASE WHEN v IS NULL THEN 0 ELSE CASE jsonb_typeof(v) WHEN 'null' THEN 1 WHEN 'number' THEN 2 WHEN 'string' THEN 3 WHEN 'boolean' THEN 4 ELSE 5 END END $$;
@@ -49,6 +57,8 @@ export const MIGRATIONS: readonly ((schema: string, schemaName: string) => strin
       .map((c) => `CREATE TRIGGER notify_work AFTER INSERT OR UPDATE ON ${s}.${ident(c)} FOR EACH ROW EXECUTE FUNCTION ${s}.indiepm_notify_work();`)
       .join("\n")}
   `,
+  // 2: full-text search of inbox and outbox (search.ts).
+  (s) => searchMigration(s),
 ];
 
 function literalName(name: string): string {

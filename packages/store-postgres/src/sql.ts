@@ -121,3 +121,21 @@ export function orderBy(sql: Sql, sort: Query["sort"]): string {
     .map((key) => `${key} ${direction}`)
     .join(", ")}`;
 }
+
+export interface Statement {
+  text: string;
+  params: unknown[];
+}
+
+/** The SELECT of `find` (also what test/explain.test.ts explains). */
+export function findStatement(sql: Sql, collection: CollectionName, query: Query): Statement {
+  const conditions = new Conditions(sql).where(query.where).range(query.range);
+  const limit = query.limit === undefined ? "" : ` LIMIT ${conditions.param(query.limit)}`;
+  return { text: `SELECT doc::text AS doc FROM ${sql.table(collection)}${conditions.clause()}${orderBy(sql, query.sort)}${limit}`, params: conditions.params };
+}
+
+/** The SELECT of `count`. */
+export function countStatement(sql: Sql, collection: CollectionName, where: Record<string, Scalar> | undefined): Statement {
+  const conditions = new Conditions(sql).where(where);
+  return { text: `SELECT count(*)::int AS n FROM ${sql.table(collection)}${conditions.clause()}`, params: conditions.params };
+}

@@ -3,15 +3,17 @@
  * several processes on one database (issue 11). See sql.ts for the query semantics,
  * migrations.ts for the schema, shared.ts for locks, rate windows and work notifications.
  */
-import { type CollectionName, type Doc, DuplicateKeyError, type Patch, PmError, type Query, type Scalar, type SharedStore, type Store } from "@indiepm/core";
+import { type CollectionName, type Doc, DuplicateKeyError, type Patch, PmError, type Query, type Scalar, type SharedStore, type Store, type TextSearch } from "@indiepm/core";
 import { checkCollection, checkDocument, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "@indiepm/core/store-adapter";
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { encodeString, fromJsonb, toJsonb } from "./encoding.js";
 import { describeUrl, storeError } from "./errors.js";
 import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
-import { Conditions, orderBy, Sql } from "./sql.js";
+import { Conditions, countStatement, findStatement, Sql } from "./sql.js";
+import { isSearched, searchStatement } from "./search.js";
 
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables; created when missing. Default `indiepm`. */
@@ -86,6 +88,21 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
 }
 
 /**
+ * A named prepared statement: parsed and planned once per connection (bench/store-driver.js
+ * measured 1.2–1.6 times the operations per second of unnamed ones). The texts are few (one
+ * per collection and query shape), so each connection keeps a bounded set.
+ */
+const statementNames = new Map<string, string>();
+function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `indiepm_${createHash("sha256").update(text).digest("base64url").slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
+/**
  * Opens the store: connects, creates or upgrades the schema (migrations.ts), and returns
  * the store. Fails with one `PmError("store_error")` sentence when the database cannot be
  * reached or is newer than this code.
@@ -142,7 +159,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   }
   async function query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await pool.query<R>(text, params);
+      return await pool.query<R>(prepared(text, params));
     } catch (error) {
       throw fail(error);
     }
@@ -160,7 +177,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         checkCollection(collection);
         checkDocument(doc);
         try {
-          await pool.query(`INSERT INTO ${sql.table(collection)} (_id, doc) VALUES ($1, $2::jsonb)`, [encodeString(doc._id), toJsonb(doc)]);
+          await pool.query(prepared(`INSERT INTO ${sql.table(collection)} (_id, doc) VALUES ($1, $2::jsonb)`, [encodeString(doc._id), toJsonb(doc)]));
         } catch (error) {
           if ((error as { code?: string }).code === "23505") throw new DuplicateKeyError(collection, doc._id);
           throw fail(error);
@@ -220,12 +237,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         checkCollection(collection);
         checkQuery(q);
         o.onQuery?.(shapeOf(collection, q.where, q.range?.field, q.sort?.field));
-        const conditions = new Conditions(sql).where(q.where).range(q.range);
-        const limit = q.limit === undefined ? "" : ` LIMIT ${q.limit}`;
-        const { rows } = await query<{ doc: string }>(
-          `SELECT doc::text AS doc FROM ${sql.table(collection)}${conditions.clause()}${orderBy(sql, q.sort)}${limit}`,
-          conditions.params,
-        );
+        const statement = findStatement(sql, collection, q);
+        const { rows } = await query<{ doc: string }>(statement.text, statement.params);
         return docs<T>(rows);
       }),
 
@@ -234,8 +247,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         checkCollection(collection);
         if (where !== undefined) checkWhere(where, "where");
         o.onQuery?.(shapeOf(collection, where));
-        const conditions = new Conditions(sql).where(where);
-        const { rows } = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql.table(collection)}${conditions.clause()}`, conditions.params);
+        const statement = countStatement(sql, collection, where);
+        const { rows } = await query<{ n: number }>(statement.text, statement.params);
         return rows[0]?.n ?? 0;
       }),
 
@@ -244,6 +257,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         await query(
           `INSERT INTO ${sql.schema}.health (id, checked_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET checked_at = now() RETURNING checked_at`,
         );
+      }),
+
+    search: <T extends Doc>(collection: "inbox" | "outbox", q: TextSearch) =>
+      run(async () => {
+        if (!isSearched(collection)) throw new PmError("store_error", `search answers inbox and outbox, not ${String(collection)}.`);
+        if (q.where !== undefined) checkWhere(q.where, "where");
+        const statement = searchStatement(sql, collection, q);
+        const { rows } = await query<{ doc: string }>(statement.text, statement.params);
+        return docs<T>(rows);
       }),
 
     close() {
