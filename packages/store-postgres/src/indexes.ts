@@ -70,6 +70,21 @@ export const QUERY_SHAPES: readonly (QueryShape & { from: string })[] = [
   { collection: "outbox", where: ["sender"], from: "owner/export.ts a site's outbox" },
   { collection: "outbox", where: ["message"], from: "owner/messages.ts a message" },
   { collection: "outbox", where: ["message", "sender"], from: "owner/messages.ts a site's message" },
+  // Stored conversations and keyset pages (owner/conversations.ts, owner/messages.ts; issue 11).
+  { collection: "inbox", where: ["conversation", "recipient"], from: "owner/conversations.ts a conversation's received messages" },
+  { collection: "inbox", where: ["conversation", "recipient"], range: "pageKey", sort: "pageKey", from: "owner/conversations.ts a page of a conversation" },
+  { collection: "inbox", where: ["conversation", "recipient"], sort: "receivedAt", from: "owner/conversations.ts filing documents of the old shape" },
+  { collection: "inbox", where: ["recipient"], range: "pageKey", sort: "pageKey", from: "owner/messages.ts a page of a site's inbox" },
+  { collection: "inbox", where: [], range: "pageKey", sort: "pageKey", from: "owner/messages.ts a page of every site's inbox" },
+  { collection: "inbox", where: ["message", "recipient"], sort: "receivedAt", from: "owner/conversations.ts the copy of a parent held" },
+  { collection: "outbox", where: ["conversation", "sender"], from: "owner/conversations.ts a conversation's sent messages" },
+  { collection: "outbox", where: ["conversation", "sender"], range: "pageKey", sort: "pageKey", from: "owner/conversations.ts a page of a conversation" },
+  { collection: "outbox", where: ["conversation", "sender"], sort: "createdAt", from: "owner/conversations.ts filing documents of the old shape" },
+  { collection: "outbox", where: ["sender"], range: "pageKey", sort: "pageKey", from: "owner/messages.ts a page of a site's outbox" },
+  { collection: "outbox", where: [], range: "pageKey", sort: "pageKey", from: "owner/messages.ts a page of every site's outbox" },
+  { collection: "conversations", where: ["site"], range: "lastKey", sort: "lastKey", from: "owner/conversations.ts a page of a site's conversations" },
+  { collection: "conversations", where: [], range: "lastKey", sort: "lastKey", from: "owner/conversations.ts a page of every site's conversations" },
+  { collection: "conversations", where: ["site"], from: "owner/export.ts a site's conversations" },
   // Webhooks of a site (owner/export.ts).
   { collection: "webhooks", where: ["site"], from: "owner/export.ts a site's webhooks" },
 ];
@@ -96,6 +111,14 @@ export const INDEXES: readonly IndexDefinition[] = [
   { collection: "outbox", eq: ["sender"], order: "createdAt" },
   { collection: "outbox", eq: [], order: "createdAt" },
   { collection: "outbox", eq: ["message"] },
+  { collection: "inbox", eq: ["recipient", "conversation"], order: "pageKey" },
+  { collection: "inbox", eq: ["recipient"], order: "pageKey" },
+  { collection: "inbox", eq: [], order: "pageKey" },
+  { collection: "outbox", eq: ["sender", "conversation"], order: "pageKey" },
+  { collection: "outbox", eq: ["sender"], order: "pageKey" },
+  { collection: "outbox", eq: [], order: "pageKey" },
+  { collection: "conversations", eq: ["site"], order: "lastKey" },
+  { collection: "conversations", eq: [], order: "lastKey" },
 ];
 
 /** The shape of a `find`/`count` call. */
