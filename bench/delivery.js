@@ -78,7 +78,7 @@ async function listen(handler) {
  * stores in a temp folder. `wrapHttp` wraps each server's outbound client (to count
  * requests); `onEvent` gets every protocol step either server makes.
  */
-export async function fourHosts({ senderSites = 1, wrapHttp = (http) => http, onEvent = () => {}, options = {} } = {}) {
+export async function fourHosts({ senderSites = 1, wrapHttp = (http) => http, onEvent = () => {}, options = {}, openStore } = {}) {
   const { createPmServer, createHttpClient, openNedbStore } = await import(pathToFileURL(coreModule).href);
   const { createNodeHandler } = await import(pathToFileURL(coreNodeModule).href);
   const dataDir = await mkdtemp(join(tmpdir(), "indiepm-bench-"));
@@ -95,7 +95,8 @@ export async function fourHosts({ senderSites = 1, wrapHttp = (http) => http, on
 
   const clients = [];
   const start = async (name, sites, host) => {
-    const store = await openNedbStore({ dir: join(dataDir, name) });
+    // `openStore(name, dir)`: another store for a server (bench/postgres-delivery.js); nedb by default.
+    const store = await (openStore?.(name, join(dataDir, name)) ?? openNedbStore({ dir: join(dataDir, name) }));
     const http = createHttpClient({ dev: true });
     clients.push(http);
     const pm = createPmServer({
