@@ -4,7 +4,8 @@
  * measured in the same run (never absolute targets checked by timed unit tests).
  *
  *   pnpm bench                      all benchmarks
- *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox, sanitize, bounds, store-driver)
+ *   pnpm bench -- --only discovery  one of them (delivery, first-contact, discovery, eleventy, inbox, sanitize, bounds, store-driver,
+ *                                  postgres-delivery, postgres-inbox, postgres-instances)
  *   pnpm bench -- --json FILE       also write the figures as one JSON object
  */
 import { existsSync } from "node:fs";
@@ -28,6 +29,10 @@ const suites = {
   sanitize: async () => (await import("./sanitize.js")).runSanitizeBench(),
   bounds: async () => (await import("./bounds.js")).runBoundsBench(),
   "store-driver": async () => (await import("./store-driver.js")).runStoreDriverBench(),
+  // PostgreSQL (issue 11): a cluster of the bench's own, or INDIEPM_BENCH_DATABASE_URL (bench/postgres-server.js).
+  "postgres-delivery": async () => (await import("./postgres-delivery.js")).runPostgresDeliveryBench(),
+  "postgres-inbox": async () => (await import("./postgres-inbox.js")).runPostgresInboxBench(),
+  "postgres-instances": async () => (await import("./postgres-instances.js")).runPostgresInstancesBench(),
 };
 
 const figures = {};
