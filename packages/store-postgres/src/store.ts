@@ -3,7 +3,18 @@
  * several processes on one database (issue 11). See sql.ts for the query semantics,
  * migrations.ts for the schema, shared.ts for locks, rate windows and work notifications.
  */
-import { type CollectionName, type Doc, DuplicateKeyError, type Patch, PmError, type Query, type Scalar, type SharedStore, type Store, type TextSearch } from "@indiepm/core";
+import {
+  type CollectionName,
+  type Doc,
+  DuplicateKeyError,
+  type Patch,
+  PmError,
+  type Query,
+  type Scalar,
+  type SharedStore,
+  type Store,
+  type TextSearch,
+} from "@indiepm/core";
 import { checkCollection, checkDocument, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "@indiepm/core/store-adapter";
 import { createHash } from "node:crypto";
 import pg from "pg";
@@ -270,7 +281,11 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     close() {
       closed ??= (async () => {
-        await Promise.allSettled([...inFlight]);
+        // Calls already made finish, but a task that never ends (withLock's) does not hold the store open for ever.
+        let waited: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>((resolve) => (waited = setTimeout(resolve, o.statementTimeoutMs + 5_000)));
+        await Promise.race([Promise.allSettled([...inFlight]), bound]);
+        clearTimeout(waited);
         await shared.close();
         await Promise.all([pool.end(), lockPool.end()]);
       })();
