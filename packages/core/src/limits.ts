@@ -77,6 +77,12 @@ export const QUEUE_ERROR_RETRY_MS = 1_000;
  * runs. A process that dies holding one leaves the job to the others once this has passed.
  */
 export const JOB_LEASE_MS = 30_000;
+/**
+ * Several processes on one store: the longest the queue goes without looking for due work.
+ * New work wakes it at once (`SharedStore.onWork`); this bounds the wait for work whose
+ * notification was missed (a LISTEN connection not yet open, or reconnecting).
+ */
+export const SHARED_QUEUE_POLL_MS = 60_000;
 
 // The owner's lists (owner/messages.ts, owner/conversations.ts) and sessions (owner/sessions.ts)
 

@@ -302,6 +302,44 @@ describe.skipIf(server.skipReason)("several engines on one PostgreSQL database",
     expect(recipient.delivers.get(message)).toBe(1);
   });
 
+  it("sweeps on every instance at once, each finished handshake and expired secret removed once", async () => {
+    const swept = { handshakes: 0, secrets: 0 };
+    const errors: string[] = [];
+    const logger = {
+      info(message: string, data?: Record<string, unknown>) {
+        if (message.startsWith("swept")) for (const k of ["handshakes", "secrets"] as const) swept[k] += Number(data?.[k] ?? 0);
+      },
+      warn() {},
+      error: (message: string) => errors.push(message),
+    };
+    const senders = await startSenders(database, "sweep", 2, { logger });
+    cleanups.push(() => senders.close());
+    const [a, b] = senders.instances as [Instance, Instance];
+    const n = 300;
+    for (let i = 0; i < n; i++) {
+      const party = { sender: "http://127.0.0.1:9/s/", recipient: senders.site, message: `http://127.0.0.1:9/s/m/${i}` };
+      await a.store.insert("handshakes", {
+        _id: `h${i}`,
+        kind: "notify",
+        ...party,
+        state: i % 2 ? "done" : "failed",
+        rev: 1,
+        attempts: 0,
+        nextAttemptAt: 0,
+        createdAt: 0,
+        updatedAt: 0,
+      });
+      await a.store.insert("secrets", { _id: `s${i}`, kind: "message-token", ...party, createdAt: 0, expiresAt: 0 });
+    }
+    // Both sweep when they start (each its first sweep), over the same documents.
+    await Promise.all([a.pm.start(), b.pm.start()]);
+    await Promise.all([a.pm.idle(), b.pm.idle()]);
+    expect(await a.store.count("handshakes")).toBe(0);
+    expect(await a.store.count("secrets")).toBe(0);
+    expect(swept).toEqual({ handshakes: n, secrets: n });
+    expect(errors).toEqual([]);
+  });
+
   it("counts the §6 notify limits across instances: per sender site and per client address", async () => {
     const receivers = await startSenders(database, "limits", 2, { rateLimits: { perSenderPerMinute: 3, perClientPerMinute: 5 } });
     cleanups.push(() => receivers.close());

@@ -9,7 +9,7 @@
  * wakes this one (`SharedStore.onWork`). Without it (nedb, memory) nothing of that runs:
  * one process, and `#running` keeps a job from running twice in it.
  */
-import { JOB_LEASE_MS, QUEUE_BATCH, QUEUE_CONCURRENCY, QUEUE_ERROR_RETRY_MS } from "../../limits.js";
+import { JOB_LEASE_MS, QUEUE_BATCH, QUEUE_CONCURRENCY, QUEUE_ERROR_RETRY_MS, SHARED_QUEUE_POLL_MS } from "../../limits.js";
 import type { Changes, SharedStore } from "../../store/types.js";
 import { mutate, type Engine } from "../engine.js";
 import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../records.js";
@@ -147,12 +147,17 @@ export class WorkQueue {
       await next("handshakes", { state: "active" }),
       await next("webhooks", { status: "pending" }),
     ].filter((t): t is number => t !== undefined);
-    if (times.length === 0) return;
+    // A shared store: look again at least every SHARED_QUEUE_POLL_MS, for work whose notification was missed.
+    const poll = this.#engine.store.shared ? SHARED_QUEUE_POLL_MS : Number.POSITIVE_INFINITY;
+    if (times.length === 0) {
+      if (poll !== Number.POSITIVE_INFINITY) this.#armIn(poll);
+      return;
+    }
     const earliest = Math.min(...times);
     // Work due now is running or waiting for a slot, and a finishing item wakes the queue:
     // a timer here would only re-run these queries every few milliseconds.
     if (earliest <= this.#engine.now() && this.#running.size > 0) return;
-    this.#armIn(Math.max(0, earliest - this.#engine.now()));
+    this.#armIn(Math.min(poll, Math.max(0, earliest - this.#engine.now())));
   }
 
   #armIn(ms: number): void {

@@ -3,6 +3,10 @@
  * (§3/§4 steps 3–4, `done` or `failed`) and expired codes and tokens (§6 Secrets). Without
  * it every notify a stranger sends stays on disk for good. Run by the work queue
  * (jobs/queue.ts) every `SWEEP_INTERVAL_MS`, by its clock.
+ *
+ * Several processes sharing a store (`Store.shared`) each sweep, unaware of the others,
+ * and that is safe: every remove is a compare-and-remove, so two sweeps reading one
+ * document remove it once, and neither removes one that changed since it was read.
  */
 import type { Logger } from "../../api.js";
 import { EXPIRED_SECRET_KEEP_MS, FINISHED_HANDSHAKE_KEEP_MS, SWEEP_BATCH, SWEEP_INTERVAL_MS } from "../../limits.js";
