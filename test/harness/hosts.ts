@@ -1,7 +1,8 @@
 /**
  * The seed's four hosts as real HTTP servers on loopback (STYLE.md practice 9): two
  * sites that name their pm endpoint with rel=pm, and two pm servers. Every call makes
- * fresh ports and a fresh data folder.
+ * fresh ports and a fresh data folder, or empty PostgreSQL schemas where the suite chose
+ * that store (stores.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -17,8 +18,10 @@ import {
 } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { withWebInbox } from "@indiepm/cli";
+import { openPostgresStore } from "@indiepm/store-postgres";
 import { closeServer, listenLoopback, tempDir } from "@indiepm/test-support";
 import { createWebInbox, type WebInbox } from "@indiepm/web";
+import { storeInUse, type StoreLocation } from "./stores.js";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -130,7 +133,10 @@ export class Site extends LoopbackHost {
 
 export interface PmHostOptions {
   sites: string[];
+  /** The nedb data folder: the store unless `postgres` is given. */
   dataDir: string;
+  /** Keep the state in this PostgreSQL database's schema instead (created at first open, reopened as it is by `restart`). */
+  postgres?: { url: string; schema: string };
   overrides?: Partial<PmServerOptions>;
   events?: ProtocolEvent[];
   /** Wraps the store as it is opened (tests that inject storage failures). */
@@ -161,7 +167,7 @@ function deferredHttp(ms: number): HttpClient & { close(): Promise<void> } {
 /** The deferral `INDIEPM_TEST_DEFER_MS` asks for (see `PmHostOptions.deferOutboundMs`). */
 export const DEFER_OUTBOUND_MS = Number(process.env.INDIEPM_TEST_DEFER_MS ?? 0);
 
-/** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder. */
+/** A pm server (E in PROTOCOL.md) on a loopback port, with a nedb store in its data folder (or a PostgreSQL schema). */
 export class PmHost extends LoopbackHost {
   pm!: PmServer;
   store!: Store;
@@ -173,7 +179,9 @@ export class PmHost extends LoopbackHost {
   async startServer(options: PmHostOptions): Promise<this> {
     this.options = options;
     if (!this.server) await this.listen();
-    const opened = await openNedbStore({ dir: options.dataDir });
+    const opened = options.postgres
+      ? await openPostgresStore(options.postgres.url, { schema: options.postgres.schema })
+      : await openNedbStore({ dir: options.dataDir });
     this.store = options.wrapStore ? options.wrapStore(opened) : opened;
     const deferMs = options.deferOutboundMs ?? DEFER_OUTBOUND_MS;
     this.#ownHttp = deferMs > 0 && !options.overrides?.http ? deferredHttp(deferMs) : undefined;
@@ -217,7 +225,7 @@ export class PmHost extends LoopbackHost {
     await this.inbox?.close();
   }
 
-  /** Starts again on the same port with the same data folder: stored work resumes. */
+  /** Starts again on the same port with the same data folder (or schema): stored work resumes. */
   async restart(): Promise<void> {
     await this.resume();
     await this.startServer(this.options);
@@ -240,6 +248,8 @@ export interface FourHosts {
   /** Every protocol step either pm server made. */
   events: ProtocolEvent[];
   dataDir: string;
+  /** Where both pm servers keep their state (PostgreSQL: schemas `alice` and `bob` of `store.database`). */
+  store: StoreLocation;
   /** `allIdle()`: every host of this process settled. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -265,6 +275,8 @@ export interface FourHostsOptions {
   wrapStore?: { alice?: (store: Store) => Store; bob?: (store: Store) => Store };
   /** A pm server's outbound requests start this late (`PmHostOptions.deferOutboundMs`). */
   deferOutboundMs?: { alice?: number; bob?: number };
+  /** Where the pm servers keep their state (default: the describe block's `useStore`, else nedb). */
+  store?: StoreLocation;
 }
 
 /**
@@ -274,6 +286,9 @@ export interface FourHostsOptions {
 export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHosts> {
   const folder = await tempDir("indiepm-e2e-");
   const dataDir = folder.path;
+  const store = options.store ?? storeInUse();
+  if (store.kind === "postgres") await store.database.empty(["alice", "bob"]);
+  const postgres = (schema: string) => (store.kind === "postgres" ? { postgres: { url: store.database.url, schema } } : {});
   const events: ProtocolEvent[] = [];
   const aliceSite = await new Site().listen();
   const bobSite = await new Site().listen();
@@ -288,6 +303,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
   await alicePm.startServer({
     sites: [aliceSite.url],
     dataDir: join(dataDir, "alice"),
+    ...postgres("alice"),
     events,
     ...(aliceOverrides ? { overrides: aliceOverrides } : {}),
     ...(options.wrapStore?.alice ? { wrapStore: options.wrapStore.alice } : {}),
@@ -297,6 +313,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
   await bobPm.startServer({
     sites: [bobSite.url],
     dataDir: join(dataDir, "bob"),
+    ...postgres("bob"),
     events,
     ...(bobOverrides ? { overrides: bobOverrides } : {}),
     ...(options.wrapStore?.bob ? { wrapStore: options.wrapStore.bob } : {}),
@@ -308,6 +325,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
     bob: { site: bobSite, pm: bobPm },
     events,
     dataDir,
+    store,
     idle: allIdle,
     async close() {
       await Promise.allSettled([alicePm.shutdown(), bobPm.shutdown(), aliceSite.stop(), bobSite.stop()]);
