@@ -42,7 +42,8 @@ const SNIPPET_CHARS = 140;
 const WALK_MAX = 10_000;
 /** Documents one re-filing or filing pass reads per `find`. */
 const FILE_BATCH = 500;
-/** Messages a store's `search` is asked for, per site and direction. */
+/** Messages a store's `search` is asked for, per site and direction: this many per conversation wanted, at most `SEARCH_MAX`. */
+const SEARCH_PER_CONVERSATION = 5;
 const SEARCH_MAX = LIST_MAX;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -305,6 +306,14 @@ function rootAmong(site: string, id: string, items: readonly Item[]): string | u
 }
 
 /**
+ * After a lost compare-and-set: a random wait growing with the tries (at most 64 ms), so
+ * writers of one busy conversation stop recomputing in lockstep.
+ */
+function contended(tries: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(64, 2 ** tries)));
+}
+
+/**
  * Recomputes and stores the summary of one conversation from its messages, by
  * compare-and-set on `rev` (see the top of this file); removes it when no message is left.
  * A conversation that was merged moves what was filed under it since, then the one it
@@ -322,6 +331,7 @@ export async function refreshConversation(store: Store, site: string, id: string
     const items = await itemsOf(store, site, id);
     if (items.length === 0) {
       if (current === null || (await store.remove("conversations", id, { rev: current.rev }))) return;
+      await contended(i);
       continue;
     }
     const root = current?.root ?? rootAmong(site, id, items)!;
@@ -332,16 +342,19 @@ export async function refreshConversation(store: Store, site: string, id: string
         return;
       } catch (error) {
         if (!(error instanceof DuplicateKeyError)) throw error;
+        await contended(i);
         continue;
       }
     }
     if (rewrite) {
       // After a delete: removed and written anew, so the store forgets the old text as it does a removed message's (nedb compacts after a remove).
       if (await store.remove("conversations", id, { rev: current.rev })) rewrite = false;
+      else await contended(i);
       continue;
     }
     const unset = fields.subject === undefined && current.subject !== undefined ? (["subject"] as const) : [];
     if (await store.update<ConversationDoc>("conversations", id, { set: { ...fields, rev: current.rev + 1 }, unset }, { rev: current.rev })) return;
+    await contended(i);
   }
   throw new Error(`Could not update conversation ${id}: too much concurrent change.`);
 }
@@ -426,7 +439,7 @@ function matches(item: Item, needle: string): boolean {
 }
 
 /** Conversations with a message matching `q`: from the store's `search`, or by scanning the latest `CONVERSATION_WINDOW` messages. */
-async function searchConversations(ctx: OwnerContext, sites: readonly string[], q: string): Promise<Set<string>> {
+async function searchConversations(ctx: OwnerContext, sites: readonly string[], q: string, wanted: number): Promise<Set<string>> {
   const found = new Set<string>();
   const { store } = ctx;
   for (const site of sites) {
@@ -435,7 +448,8 @@ async function searchConversations(ctx: OwnerContext, sites: readonly string[], 
       ["outbox", "sender"],
     ] as const) {
       if (store.search) {
-        for (const doc of await store.search<InboxDoc | OutboxDoc>(collection, { where: { [field]: site }, text: q, limit: SEARCH_MAX })) {
+        const limit = Math.min(SEARCH_MAX, wanted * SEARCH_PER_CONVERSATION);
+        for (const doc of await store.search<InboxDoc | OutboxDoc>(collection, { where: { [field]: site }, text: q, limit })) {
           if (doc.conversation !== undefined) found.add(doc.conversation);
         }
         continue;
@@ -472,10 +486,9 @@ export async function conversationsPage(ctx: OwnerContext, query: ConversationQu
   const q = query.q?.trim();
   let docs: ConversationDoc[];
   if (q) {
-    const ids = await searchConversations(ctx, sites, q);
+    const ids = await searchConversations(ctx, sites, q, limit + 1);
     const live = new Map<string, ConversationDoc>();
-    for (const id of ids) {
-      const doc = await liveConversation(ctx.store, id);
+    for (const doc of await Promise.all([...ids].map((id) => liveConversation(ctx.store, id)))) {
       if (doc?.lastKey !== undefined && doc.lastKey < before) live.set(doc._id, doc);
     }
     docs = [...live.values()].sort((a, b) => (a.lastKey! < b.lastKey! ? 1 : -1)).slice(0, limit + 1);
