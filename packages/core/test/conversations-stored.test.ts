@@ -8,9 +8,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PmServer } from "../src/api.js";
-import { conversationFields, conversationId, groupThreads, messageWritten } from "../src/owner/conversations.js";
+import { conversationFields, conversationId, groupThreads, messageWritten, REFILE_CHECK_MS } from "../src/owner/conversations.js";
 import type { ConversationDoc, InboxDoc, OutboxDoc } from "../src/protocol/records.js";
 import { keyOf } from "../src/secrets.js";
 import { createPmServer } from "../src/server.js";
@@ -354,6 +354,24 @@ describe("search", () => {
 });
 
 describe("a data folder written before conversations were stored", () => {
+  it("a document an older version writes later (a rolling upgrade) is filed by a read after REFILE_CHECK_MS", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const store = createMemoryStore();
+      const pm = server(store);
+      await write(store, received("urn:new-shape", ALICE));
+      expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:new-shape"]);
+      await store.insert("inbox", received("urn:old-shape", CAROL, { inReplyTo: "urn:new-shape" }));
+      expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:new-shape"]);
+      vi.setSystemTime(Date.now() + REFILE_CHECK_MS);
+      expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:old-shape", "urn:new-shape"]);
+      expect((await pm.conversations()).map((c) => [c.root, c.messages])).toEqual([["urn:new-shape", 2]]);
+      await pm.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   let dir: string | undefined;
   afterEach(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -395,10 +395,30 @@ async function fileUnfiled(store: Store, site: string): Promise<number> {
   return filed;
 }
 
-/** Per store and site: the filing of older documents, done once per process (on the first owner read). */
-const filing = new WeakMap<Store, Map<string, Promise<void>>>();
+/** Per store and site: the filing of older documents under way or done, and when it was last looked for. */
+const filing = new WeakMap<Store, Map<string, { done: Promise<void>; at: number }>>();
+/**
+ * How often a process looks again for documents without a conversation (one indexed
+ * `find` with limit 1): an instance of an older version writing to the same database
+ * during a rolling upgrade, or `indiepm migrate` copying into a database in use.
+ */
+export const REFILE_CHECK_MS = 60_000;
 
-/** Resolves once every document of these sites has its conversation (see `fileUnfiled`). */
+async function unfiledLeft(store: Store, site: string): Promise<boolean> {
+  for (const [collection, field] of [
+    ["inbox", "recipient"],
+    ["outbox", "sender"],
+  ] as const) {
+    if ((await store.find(collection, { where: { [field]: site, conversation: null }, limit: 1 })).length > 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Resolves once every document of these sites has its conversation (see `fileUnfiled`):
+ * the first owner read of a process files what an older version wrote; later reads look
+ * again at most every `REFILE_CHECK_MS`.
+ */
 export async function ensureFiled(store: Store, sites: Iterable<string>): Promise<void> {
   let bySite = filing.get(store);
   if (!bySite) {
@@ -406,14 +426,27 @@ export async function ensureFiled(store: Store, sites: Iterable<string>): Promis
     filing.set(store, bySite);
   }
   for (const site of sites) {
-    let done = bySite.get(site);
-    if (!done) {
-      done = fileUnfiled(store, site).then(() => undefined);
-      bySite.set(site, done);
-      // A failure (the store went away) is tried again on the next read.
-      done.catch(() => bySite.delete(site));
+    let entry = bySite.get(site);
+    const now = Date.now();
+    if (!entry) entry = { done: fileUnfiled(store, site).then(() => undefined), at: now };
+    else if (now - entry.at >= REFILE_CHECK_MS) {
+      const previous = entry.done;
+      const again = async () => {
+        await previous;
+        if (await unfiledLeft(store, site)) await fileUnfiled(store, site);
+      };
+      entry = { done: again(), at: now };
+    } else {
+      await entry.done;
+      continue;
     }
-    await done;
+    const current = entry;
+    bySite.set(site, current);
+    // A failure (the store went away) is tried again on the next read.
+    current.done.catch(() => {
+      if (bySite.get(site) === current) bySite.delete(site);
+    });
+    await current.done;
   }
 }
 
