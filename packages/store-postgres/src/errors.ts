@@ -19,7 +19,10 @@ export function storeError(error: unknown, where: string): Error {
   const code = typeof e?.code === "string" ? e.code : "";
   const message = typeof e?.message === "string" ? e.message : String(error);
   let sentence: string;
-  if (UNREACHABLE_CODES.has(code) || /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message)) {
+  if (/timeout exceeded when trying to connect/i.test(message)) {
+    // pg-pool says this both for a server that does not answer and for a pool whose every connection is busy.
+    sentence = `PostgreSQL at ${where} gave no connection in time: the server does not answer, or every pooled connection stayed busy (options connectTimeoutMs, poolSize).`;
+  } else if (UNREACHABLE_CODES.has(code) || /Connection terminated|connection timeout/i.test(message)) {
     sentence = `PostgreSQL at ${where} is unreachable (${code || message.replace(/\.$/, "")}); is the server running and the URL right?`;
   } else if (code === "57P01" || code === "57P02" || code === "57P03" || code.startsWith("08")) {
     sentence = `PostgreSQL at ${where} is not available now (${message.replace(/\.$/, "")}).`;
