@@ -302,6 +302,43 @@ describe.skipIf(server.skipReason)("several engines on one PostgreSQL database",
     expect(recipient.delivers.get(message)).toBe(1);
   });
 
+  it("takes the per-pair handshake lock across instances: A's §4 handshake waits while another instance holds the lock of its (S, R, E_R)", async () => {
+    const recipient = await startRecipient();
+    cleanups.push(() => recipient.close());
+    const senders = await startSenders(database, "pair_lock", 2);
+    cleanups.push(() => senders.close());
+    const [a, b] = senders.instances as [Instance, Instance];
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    const waiting = async () =>
+      (
+        await admin.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+      ).rows[0].n;
+    // B holds the lock of the pair (jobs/delivery.ts names it by sender, recipient and E_R).
+    let release!: () => void;
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const lock = b.store.shared.withLock(`handshake ${senders.site} ${recipient.site} ${recipient.endpoint}`, async () => {
+      holding();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await held;
+    cleanups.push(async () => release());
+    await a.pm.start();
+    const { message } = await a.pm.send({ from: senders.site, to: [recipient.site], content: "one handshake", flow: "token" });
+    // A's delivery found no standing token and waits for the lock (the server's own view): no authorize went out.
+    await until("A's handshake to wait for the pair's lock", async () => (await waiting()) === 1);
+    expect(recipient.actions.get("authorize")).toBeUndefined();
+    release();
+    await lock;
+    await until("the message to be delivered", async () => (await deliveriesOf(a.store))[0]?.status === "delivered");
+    expect(recipient.actions.get("authorize")).toBe(1);
+    expect(recipient.delivers.get(message)).toBe(1);
+  });
+
   it("sweeps on every instance at once, each finished handshake and expired secret removed once", async () => {
     const swept = { handshakes: 0, secrets: 0 };
     const errors: string[] = [];
