@@ -10,6 +10,7 @@ Private messages between personal websites (rel=pm).
 
 Commands:
   serve       run a standalone pm server
+  migrate     move a server's data folder into PostgreSQL
   discover    print the pm endpoint a site names
   send        write a message and deliver it
   inbox       list received messages
@@ -41,6 +42,10 @@ Options:
   --port N            port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
   --host H            address to listen on (default ${DEFAULT_HOST})
   --data DIR          where the embedded store keeps its files (default ./${DEFAULT_DATA_DIR})
+  --database URL      keep all state in PostgreSQL instead (default: env INDIEPM_DATABASE_URL):
+                      postgres://USER:PASSWORD@HOST:PORT/DB; tables are created or upgraded
+                      at start; several servers (same --site and --public-url) may share
+                      one database behind a load balancer polling GET /health
   --site URL          a site whose inbox and outbox this server holds; repeatable
   --public-url URL    the endpoint URL as the world sees it (default http://HOST:PORT/)
   --dev               development mode: allows http, ports and loopback/private addresses
@@ -50,9 +55,24 @@ Options:
                       default false (no proxy). true is refused: any client could then
                       choose its own address
   --config FILE       the same settings from a JSON file; flags win. Keys: port, host,
-                      data (relative to the file), sites, publicUrl, dev, and the engine's
+                      data (relative to the file), database, sites, publicUrl, dev, and the engine's
                       policies, defaultFlow, grantLifetimeSeconds, rateLimits, trustProxy
   -h, --help          show this help
+`;
+
+export const MIGRATE_USAGE = `Usage: indiepm migrate --data DIR --database URL
+
+Copies everything a server keeps in its data folder (messages, deliveries still pending,
+tokens, settings, sessions) into a PostgreSQL database, creating its tables if needed,
+so the server can move to \`indiepm serve --database URL\`. Stop the server first: a
+folder a running server holds is refused. One transaction: any error leaves the database
+as it was. Running it again copies nothing (records already there are skipped). Prints
+what it copied, per kind.
+
+Options:
+  --data DIR       the folder \`indiepm serve --data\` used (required)
+  --database URL   postgres://USER:PASSWORD@HOST:PORT/DB (default: env INDIEPM_DATABASE_URL)
+  -h, --help       show this help
 `;
 
 export const DISCOVER_USAGE = `Usage: indiepm discover [--dev] URL

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { wantsHelp } from "./args.js";
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, sentence } from "./cli-error.js";
-import { DISCOVER_USAGE, GHOST_USAGE, INBOX_USAGE, MAIN_USAGE, OUTBOX_USAGE, SEND_USAGE, SERVE_USAGE } from "./help.js";
+import { DISCOVER_USAGE, GHOST_USAGE, INBOX_USAGE, MAIN_USAGE, MIGRATE_USAGE, OUTBOX_USAGE, SEND_USAGE, SERVE_USAGE } from "./help.js";
 import { processIo, type Io } from "./io.js";
 
 type Run = (argv: readonly string[], io: Io) => Promise<number>;
@@ -19,6 +19,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { usage: SERVE_USAGE, load: async () => (await import("./serve.js")).runServe },
+  migrate: { usage: MIGRATE_USAGE, load: async () => (await import("./migrate.js")).runMigrate },
   discover: { usage: DISCOVER_USAGE, load: async () => (await import("./discover.js")).runDiscover },
   send: { usage: SEND_USAGE, load: async () => (await import("./send.js")).runSend },
   inbox: { usage: INBOX_USAGE, load: async () => (await import("./inbox.js")).runInbox },

@@ -5,7 +5,12 @@
  * The engine's settings (sites, endpoint, dev, the owner token, policies, trustProxy…)
  * are checked by the engine's own rules (core's `resolvePmServerOptions`), before
  * anything is opened, in sentences that name the flag or the config key; this file
- * checks only what `serve` adds (port, host, data folder, the config file itself).
+ * checks only what `serve` adds (port, host, data folder or database, the config file itself).
+ *
+ * `--database` is read like every other setting: the flag, else the config file's
+ * `database`, else env INDIEPM_DATABASE_URL (CLI.md: the flag's default). With a database
+ * the server keeps nothing in a data folder, so a data folder named as well (flag or
+ * config) is refused rather than silently unused.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
@@ -14,6 +19,7 @@ import type { Flow, PmServerOptions, SitePolicy } from "@indiepm/core";
 import type { TrustProxyValue } from "@indiepm/core/node";
 import { flag, parseCommand, stringList, stringValue, usage } from "./args.js";
 import { CliError, EXIT_OK, sentence, usageError } from "./cli-error.js";
+import { DATABASE_ENV, checkDatabaseUrl, withoutPassword } from "./database-url.js";
 import { MIN_OWNER_TOKEN_LENGTH } from "@indiepm/core";
 import type { Io } from "./io.js";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS } from "./defaults.js";
@@ -23,6 +29,7 @@ const OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
   data: { type: "string" },
+  database: { type: "string" },
   site: { type: "string", multiple: true },
   "public-url": { type: "string" },
   "trust-proxy": { type: "string" },
@@ -36,6 +43,7 @@ export const CONFIG_KEYS = [
   "port",
   "host",
   "data",
+  "database",
   "sites",
   "publicUrl",
   "dev",
@@ -52,6 +60,7 @@ interface ConfigFile {
   port?: number;
   host?: string;
   data?: string;
+  database?: string;
   sites?: unknown;
   publicUrl?: unknown;
   dev?: unknown;
@@ -66,7 +75,10 @@ interface ConfigFile {
 export interface ServeSettings {
   port: number;
   host: string;
-  dataDir: string;
+  /** The embedded store's folder; `undefined` when `database` is set. */
+  dataDir: string | undefined;
+  /** The PostgreSQL URL the server keeps its state in (`--database`), if any. */
+  database: string | undefined;
   sites: string[];
   publicUrl: string | undefined;
   dev: boolean;
@@ -116,6 +128,9 @@ async function readConfig(path: string): Promise<ConfigFile> {
   }
   if (c.host !== undefined && (typeof c.host !== "string" || c.host === "")) throw bad("host", 'must be an address such as "127.0.0.1"', c.host);
   if (c.data !== undefined && (typeof c.data !== "string" || c.data === "")) throw bad("data", "must be a folder path", c.data);
+  // Not echoed: a database URL may hold a password.
+  if (c.database !== undefined && typeof c.database !== "string")
+    throw usageError(`indiepm serve: config file ${path}: \`database\` must be a PostgreSQL URL such as "postgres://USER:PASSWORD@HOST:5432/DB".`);
   const config = c as ConfigFile;
   // A path in a config file means the same wherever the server is started from.
   if (config.data !== undefined) config.data = resolve(dirname(path), config.data);
@@ -149,7 +164,25 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
   const host = hostFlag ?? config.host ?? DEFAULT_HOST;
   const dataFlag = stringValue(values, "data");
   if (dataFlag === "") throw usage("serve", "--data needs a folder");
-  const dataDir = dataFlag !== undefined ? resolve(io.cwd, dataFlag) : (config.data ?? resolve(io.cwd, DEFAULT_DATA_DIR));
+  const databaseFlag = stringValue(values, "database");
+  const envDatabase = io.env[DATABASE_ENV];
+  const database =
+    databaseFlag !== undefined
+      ? checkDatabaseUrl("serve", databaseFlag, "--database")
+      : config.database !== undefined
+        ? checkDatabaseUrl("serve", config.database, inConfig("database"))
+        : envDatabase !== undefined && envDatabase !== ""
+          ? checkDatabaseUrl("serve", envDatabase, DATABASE_ENV)
+          : undefined;
+  if (database !== undefined && (dataFlag !== undefined || config.data !== undefined)) {
+    const dataSource = dataFlag !== undefined ? "--data" : inConfig("data");
+    const databaseSource = databaseFlag !== undefined ? "--database" : config.database !== undefined ? inConfig("database") : DATABASE_ENV;
+    throw usage(
+      "serve",
+      `${dataSource} and ${databaseSource} both name where the state is kept; with a database the server keeps nothing in a data folder, so give one`,
+    );
+  }
+  const dataDir = database !== undefined ? undefined : dataFlag !== undefined ? resolve(io.cwd, dataFlag) : (config.data ?? resolve(io.cwd, DEFAULT_DATA_DIR));
   // `serve`'s own decisions (a made-up token, the default endpoint) read the switch as
   // given; a config `dev` that is not a boolean is refused below, by the engine's rule.
   const devGiven = flag(values, "dev") ? true : config.dev;
@@ -216,6 +249,7 @@ export async function serveSettings(argv: readonly string[], io: Io): Promise<Se
     port,
     host,
     dataDir,
+    database,
     sites: [...new Set(sites)],
     publicUrl,
     dev: resolved.dev,
@@ -258,7 +292,8 @@ export async function runServe(argv: readonly string[], io: Io): Promise<number>
       running = await startServer({
         port: settings.port,
         host: settings.host,
-        dataDir: settings.dataDir,
+        ...(settings.dataDir !== undefined ? { dataDir: settings.dataDir } : {}),
+        ...(settings.database !== undefined ? { database: settings.database } : {}),
         sites: settings.sites,
         dev: settings.dev,
         ownerToken: settings.ownerToken,
@@ -271,7 +306,9 @@ export async function runServe(argv: readonly string[], io: Io): Promise<number>
       if (error instanceof CliError) {
         throw new CliError(`indiepm serve: ${error.message.replace(/^indiepm:\s*/, "")}`, error.exitCode, { cause: error.cause ?? error });
       }
-      throw new CliError(`indiepm serve: ${sentence(error)}`, 1, { cause: error });
+      // A database's errors never show its password, whatever the driver put in them.
+      const said = settings.database === undefined ? sentence(error) : withoutPassword(sentence(error), settings.database);
+      throw new CliError(`indiepm serve: ${said}`, 1, { cause: error });
     }
     if (settings.generatedToken) {
       io.stderr(`indiepm serve: development mode; made up an owner token for this run: INDIEPM_TOKEN=${settings.ownerToken}\n`);

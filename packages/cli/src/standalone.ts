@@ -22,8 +22,14 @@ export interface StartServerOptions extends Partial<Omit<PmServerOptions, "endpo
   port?: number;
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
-  /** Folder of the embedded store (default `./.indiepm`); ignored when `store` is given. */
+  /** Folder of the embedded store (default `./.indiepm`); ignored when `store` or `database` is given. */
   dataDir?: string;
+  /**
+   * A PostgreSQL URL (`serve --database`): the store is `@indiepm/store-postgres`'s, whose
+   * tables are created or upgraded as it opens; nothing is kept in a data folder. Ignored
+   * when `store` is given.
+   */
+  database?: string;
   /** A store to use instead of the embedded one (tests: `createMemoryStore()`). */
   store?: Store;
   /** The endpoint URL as the world sees it (default `http://HOST:PORT/` with the bound port). */
@@ -110,12 +116,16 @@ function delay(ms: number): { promise: Promise<void>; cancel(): void } {
  * @throws CliError (exit 2) when the engine refuses an option (its `PmError` as `cause`); an Error saying why it cannot listen.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<StandaloneServer> {
-  const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, store: givenStore, publicUrl, inbox: withInbox = true, ...engineOptions } = options;
+  const { port = DEFAULT_PORT, host = DEFAULT_HOST, dataDir, database, store: givenStore, publicUrl, inbox: withInbox = true, ...engineOptions } = options;
   const logger = engineOptions.logger ?? stderrLogger();
 
   let store: Store;
   if (givenStore) {
     store = givenStore;
+  } else if (database !== undefined) {
+    // Loaded only here: a server on the embedded store never loads the driver.
+    const { openPostgresStore } = await import("@indiepm/store-postgres");
+    store = await openPostgresStore(database);
   } else {
     const dir = resolve(dataDir ?? DEFAULT_DATA_DIR);
     await mkdir(dir, { recursive: true });

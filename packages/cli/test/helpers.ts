@@ -38,21 +38,28 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * Builds the workspace (`tsc -b`) when `dist` is missing or older than the sources, so the
- * spawned bin runs today's code whether or not the test command built first.
+ * Builds the bin and what it loads (`tsc -b packages/cli`: its src project and the ones
+ * it references, no test project) when `dist` is missing or older than the sources, so
+ * the spawned bin runs today's code whether or not the test command built first.
  */
 export function ensureBuilt(): void {
   const dist = join(PACKAGE_DIR, "dist", "main.js");
-  const sources = [join(PACKAGE_DIR, "src"), join(REPO_DIR, "packages", "core", "src")];
+  const sources = ["cli", "core", "store-postgres"].map((name) => join(REPO_DIR, "packages", name, "src"));
   if (existsSync(dist) && statSync(dist).mtimeMs >= Math.max(...sources.map(newestMtime))) return;
-  execFileSync(process.execPath, [join(REPO_DIR, "node_modules", "typescript", "bin", "tsc"), "-b"], { cwd: REPO_DIR, stdio: "pipe" });
+  try {
+    execFileSync(process.execPath, [join(REPO_DIR, "node_modules", "typescript", "bin", "tsc"), "-b", PACKAGE_DIR], { cwd: REPO_DIR, stdio: "pipe" });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`tsc -b ${PACKAGE_DIR} failed:\n${String(stdout ?? "")}${String(stderr ?? "")}`, { cause: error });
+  }
 }
 
-/** The environment of a spawned bin: the test's, without the owner token or server unless given. */
+/** The environment of a spawned bin: the test's, without the owner token, server or database unless given. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.INDIEPM_TOKEN;
   delete env.INDIEPM_SERVER;
+  delete env.INDIEPM_DATABASE_URL;
   return { ...env, ...extra };
 }
 

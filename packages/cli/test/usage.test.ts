@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { runMain } from "./helpers.js";
 
-const COMMANDS = ["serve", "discover", "send", "inbox", "outbox", "ghost"];
+const COMMANDS = ["serve", "migrate", "discover", "send", "inbox", "outbox", "ghost"];
 
 /** One sentence: one line, ending with a full stop, no stack. */
 function expectOneSentence(stderr: string): void {
@@ -50,6 +50,27 @@ describe("usage errors exit 2 with one sentence on stderr", () => {
     },
     { args: ["serve"], env: token, message: /outside --dev the endpoint must be an https URL/ },
     { args: ["serve", "--dev"], env: { INDIEPM_TOKEN: "   " }, message: /^indiepm serve: INDIEPM_TOKEN must be a non-empty string/ },
+    {
+      args: ["serve", "--dev", "--database", "mysql://pm:s3cret@db.example/pm"],
+      env: {},
+      message: /^indiepm serve: --database must be a PostgreSQL URL \(postgres:\/\/ or postgresql:\/\/.*\), got "mysql:\/\/pm:\*\*\*@db\.example\/pm"/,
+    },
+    { args: ["serve", "--dev", "--database", ""], env: {}, message: /--database needs a PostgreSQL URL/ },
+    {
+      args: ["serve", "--dev"],
+      env: { INDIEPM_DATABASE_URL: "db.example:5432" },
+      message: /--database \(here INDIEPM_DATABASE_URL\) must be a PostgreSQL URL/,
+    },
+    {
+      args: ["serve", "--dev", "--data", "d", "--database", "postgres://db.example/pm"],
+      env: {},
+      message: /--data and --database both name where the state is kept/,
+    },
+    { args: ["serve", "--dev", "--data", "d"], env: { INDIEPM_DATABASE_URL: "postgres://db.example/pm" }, message: /--data and INDIEPM_DATABASE_URL both/ },
+    { args: ["migrate"], env: {}, message: /^indiepm migrate: --data is required/ },
+    { args: ["migrate", "--data", "d"], env: {}, message: /^indiepm migrate: --database is required \(or env INDIEPM_DATABASE_URL\)/ },
+    { args: ["migrate", "--data", "d", "--database", "postgres//x"], env: {}, message: /^indiepm migrate: --database must be a PostgreSQL URL/ },
+    { args: ["migrate", "--data", "d", "--nope"], env: {}, message: /^indiepm migrate: unknown option --nope; run `indiepm migrate --help` for usage\.$/m },
     { args: ["discover"], env: {}, message: /the site URL is missing/ },
     { args: ["discover", "a", "b"], env: {}, message: /give one site URL/ },
     { args: ["discover", "not-a-url"], env: {}, message: /"not-a-url" is not an absolute URL/ },
