@@ -40,6 +40,9 @@ export const QUERY_SHAPES: readonly (QueryShape & { from: string })[] = [
   { collection: "handshakes", where: ["state"], sort: "nextAttemptAt", from: "jobs/queue.ts next due handshake" },
   { collection: "webhooks", where: ["status"], range: "nextAttemptAt", sort: "nextAttemptAt", from: "jobs/queue.ts due webhooks" },
   { collection: "webhooks", where: ["status"], sort: "nextAttemptAt", from: "jobs/queue.ts next due webhook" },
+  { collection: "deliveries", where: ["status"], range: "nextAttemptAt", from: "jobs/queue.ts is any delivery due (idle)" },
+  { collection: "handshakes", where: ["state"], range: "nextAttemptAt", from: "jobs/queue.ts is any handshake due (idle)" },
+  { collection: "webhooks", where: ["status"], range: "nextAttemptAt", from: "jobs/queue.ts is any webhook due (idle)" },
   // Deliveries by handshake, by recipient, by message (jobs/delivery.ts, actions/grant.ts, owner/*).
   { collection: "deliveries", where: ["handshake", "stage", "status"], from: "jobs/delivery.ts deliveries joining a handshake" },
   { collection: "deliveries", where: ["handshake", "status"], from: "actions/grant.ts deliveries of a code" },
