@@ -15,6 +15,9 @@ import { createNodeHandler } from "@indiepm/core/node";
 import { closeServer, freshDatabase, listenLoopback, postgresForTests, type FreshDatabase } from "@indiepm/test-support";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+// The lease itself, with a short lease (the engine's JOB_LEASE_MS is 30 s): core's own code, by path.
+import type { Engine } from "../../core/src/protocol/engine.js";
+import { runLeased } from "../../core/src/protocol/jobs/queue.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -337,6 +340,64 @@ describe.skipIf(server.skipReason)("several engines on one PostgreSQL database",
     await until("the message to be delivered", async () => (await deliveriesOf(a.store))[0]?.status === "delivered");
     expect(recipient.actions.get("authorize")).toBe(1);
     expect(recipient.delivers.get(message)).toBe(1);
+  });
+
+  it("renews a running job's lease every third of it, so no other instance takes the job however long it runs; the job's own write ends the lease", async () => {
+    const leaseMs = 300;
+    const stores: PostgresStore[] = [];
+    for (let i = 0; i < 2; i++) stores.push(await openPostgresStore(database.url, { schema: "renew", poolSize: 2 }));
+    cleanups.push(async () => {
+      for (const store of stores) await store.close();
+    });
+    const [a, b] = stores as [PostgresStore, PostgresStore];
+    const engineOf = (store: PostgresStore) => ({ store, now: Date.now, log: quiet }) as unknown as Engine;
+    type Job = { _id: string; rev: number; status: string; nextAttemptAt: number; leasedBy?: string };
+    await a.insert<Job>("webhooks", { _id: "job", rev: 0, status: "pending", nextAttemptAt: 0 });
+    const pending = (d: Job) => d.status === "pending";
+    const read = async () => (await a.get<Job>("webhooks", "job"))!;
+
+    let wrote!: () => void;
+    let finish!: () => void;
+    const running = runLeased(
+      engineOf(a),
+      a.shared,
+      "webhooks",
+      await read(),
+      pending,
+      async (doc) => {
+        await new Promise<void>((resolve) => (wrote = resolve));
+        // The job's own write (a back-off, the §6 wait: what every job write path sets, or a
+        // final status) while it still runs, as notify's does before its POST.
+        await a.update<Job>("webhooks", doc._id, { set: { nextAttemptAt: 1 } });
+        await new Promise<void>((resolve) => (finish = resolve));
+      },
+      leaseMs,
+    );
+    const first = await until("A's lease", async () => {
+      const doc = await read();
+      return doc.leasedBy === a.shared.instance ? doc.nextAttemptAt : undefined;
+    });
+    // Four lease lengths later, renewed all along: B, trying all the while, never gets it.
+    let bRan = 0;
+    const deadline = Date.now() + 4 * leaseMs;
+    while (Date.now() < deadline) {
+      await runLeased(engineOf(b), b.shared, "webhooks", await read(), pending, async () => void bRan++, leaseMs);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const renewed = await read();
+    expect(bRan).toBe(0);
+    expect(renewed.leasedBy).toBe(a.shared.instance);
+    expect(renewed.nextAttemptAt).toBeGreaterThan(first + 2 * (leaseMs / 3));
+    // The job's write ends the lease: over two more lease lengths of the job running, no renewal moves it.
+    wrote();
+    await until("the job's write", async () => (await read()).nextAttemptAt === 1);
+    await new Promise((resolve) => setTimeout(resolve, 2 * leaseMs));
+    expect((await read()).nextAttemptAt).toBe(1);
+    finish();
+    await running;
+    // And due again, it is anyone's.
+    await runLeased(engineOf(b), b.shared, "webhooks", await read(), pending, async () => void bRan++, leaseMs);
+    expect(bRan).toBe(1);
   });
 
   it("sweeps on every instance at once, each finished handshake and expired secret removed once", async () => {
