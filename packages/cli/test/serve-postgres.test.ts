@@ -3,6 +3,7 @@
  * processes. Skipped with a sentence where no PostgreSQL can be had (failing in CI).
  */
 import { readdir } from "node:fs/promises";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase, postgresForTests, postgresServerSkipReason, startPostgresServer, type FreshDatabase } from "@indiepm/test-support";
 import { cleanEnv, closedPort, ensureBuilt, runBin, spawnBin, tempDir, type Spawned } from "./helpers.js";
@@ -97,6 +98,28 @@ describe.skipIf(pg.skipReason !== undefined)("indiepm serve --database", () => {
       expect(await readdir(work.path)).toEqual([]);
     } finally {
       await work.remove();
+    }
+  });
+
+  it("GET /health is the PostgreSQL store's check(), a write: a database that reads but refuses that write answers 503", async () => {
+    const run = spawnBin(["serve", "--dev", "--port", "0", "--site", SITE, "--database", db.url], { cwd: dir.path, env: cleanEnv({ INDIEPM_TOKEN: TOKEN }) });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const url = await listeningUrl(run);
+      expect(await health(url)).toEqual({ status: 200, body: { status: "ok" } });
+      await client.query("CREATE FUNCTION refuse_health() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no writes'; END $$");
+      await client.query("CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON indiepm.health FOR EACH ROW EXECUTE FUNCTION refuse_health()");
+      // Reads still work (the owner API answers); only the write of check() fails.
+      const inbox = await fetch(new URL("api/inbox", url), { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(inbox.status).toBe(200);
+      expect(await health(url)).toEqual({ status: 503, body: { status: "unavailable" } });
+      await client.query("DROP TRIGGER refuse ON indiepm.health");
+      expect(await health(url)).toEqual({ status: 200, body: { status: "ok" } });
+    } finally {
+      await client.query("DROP FUNCTION IF EXISTS refuse_health() CASCADE").catch(() => undefined);
+      await client.end();
+      expect(await stop(run)).toBe(0);
     }
   });
 
