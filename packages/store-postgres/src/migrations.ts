@@ -70,6 +70,8 @@ export async function migrate(client: pg.ClientBase, sql: Sql, schemaName: strin
   const s = sql.schema;
   await client.query("BEGIN");
   try {
+    // Waiting for another instance's migration, or building an index on a large table, may take longer than a statement may.
+    await client.query("SET LOCAL statement_timeout = 0");
     await client.query("SELECT pg_advisory_xact_lock($1)", [lockKey(`migrate ${schemaName}`)]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);

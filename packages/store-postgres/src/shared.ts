@@ -46,6 +46,7 @@ export function createShared(parts: SharedParts): SharedHandle {
   let lastSweep = Number.NEGATIVE_INFINITY;
   const listeners = new Set<() => void>();
   let listener: WorkListener | undefined;
+  let closed = false;
 
   return {
     instance,
@@ -97,6 +98,7 @@ export function createShared(parts: SharedParts): SharedHandle {
       }),
 
     onWork(callback) {
+      if (closed) return () => undefined;
       listeners.add(callback);
       listener ??= new WorkListener(parts.listenConfig, schemaName, () => {
         for (const each of [...listeners]) each();
@@ -107,6 +109,7 @@ export function createShared(parts: SharedParts): SharedHandle {
     },
 
     async close() {
+      closed = true;
       listeners.clear();
       await listener?.close();
     },

@@ -146,11 +146,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const fail = (error: unknown) => storeError(error, o.where);
 
   try {
-    const client = await pool.connect();
+    // A connection of its own, without the client-side query_timeout: a migration may wait for another instance's, or build an index, for long.
+    const { query_timeout: _, ...unbounded } = connection;
+    const client = new pg.Client(unbounded);
+    client.on("error", () => undefined);
+    await client.connect();
     try {
       await migrate(client, sql, o.schema, o.where);
     } finally {
-      client.release();
+      await client.end().catch(() => undefined);
     }
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);

@@ -10,6 +10,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStoreOptions } from "../src/index.js";
 import { MIGRATIONS } from "../src/migrations.js";
+import { lockKey } from "../src/shared.js";
 
 const server = await postgresForTests();
 
@@ -60,6 +61,22 @@ describe.skipIf(server.skipReason)("migrations", () => {
     await Promise.all(stores.map((store) => store.close()));
     const versions = await rows<{ n: number }>(database.url, "SELECT count(*)::int AS n FROM indiepm.schema_migrations");
     expect(versions).toEqual([{ n: MIGRATIONS.length }]);
+  });
+
+  it("an instance waits for another's migration however long it takes, beyond statementTimeoutMs", async () => {
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      await other.query("SELECT pg_advisory_lock($1)", [lockKey("migrate indiepm")]);
+      const opening = openPostgresStore(database.url, { statementTimeoutMs: 200 });
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await other.query("SELECT pg_advisory_unlock($1)", [lockKey("migrate indiepm")]);
+      const store = await opening;
+      await store.insert("outbox", { _id: "m1" });
+      await store.close();
+    } finally {
+      await other.end();
+    }
   });
 
   it("a database whose schema is newer than the code is refused with one sentence naming both versions, and left as it was", async () => {
