@@ -16,6 +16,13 @@ import { Site } from "../harness/hosts.js";
 import { ServeProcess, freePort, ownerApi } from "../faults/processes.js";
 import { startNodeProxy, startRoundRobin, type ProxyRecord, type RoundRobinProxy } from "./proxy.js";
 
+/**
+ * The fault tests' retry settings (back-off from 100 ms to 1 s) but 10 s, not 3 s, for the
+ * other side's dialback: on two loaded cores a handshake can take longer than 3 s, and a
+ * sender that gives up early starts another one for the same pair.
+ */
+const PATIENT = { retry: { baseDelayMs: 100, maxDelayMs: 1_000, handshakeTimeoutMs: 10_000, giveUpAfterMs: 600_000 } };
+
 export interface ClusterOptions {
   /** A fresh folder for the processes' config files, the peer's data and nginx's files. */
   dir: string;
@@ -52,7 +59,12 @@ export class Cluster {
     const peerPort = await freePort();
     const peerTap = await startNodeProxy([`http://127.0.0.1:${peerPort}/`]);
     // The peer's site names the tap, so that is where the peer says it is (`--public-url`).
-    const peer = new ServeProcess(peerPort, join(dir, "peer", "data"), peerSite.url, { publicUrl: peerTap.url });
+    // Both behind one proxy on this host, as an operator would say (`--trust-proxy loopback`).
+    const peer = new ServeProcess(peerPort, join(dir, "peer", "data"), peerSite.url, {
+      publicUrl: peerTap.url,
+      config: { ...PATIENT, trustProxy: "loopback" },
+      logFile: join(dir, "peer.log"),
+    });
     site.endpoint = proxy.url;
     peerSite.endpoint = peerTap.url;
     const instances = ports.map(
@@ -60,7 +72,8 @@ export class Cluster {
         new ServeProcess(port, join(dir, `instance-${i}`, "unused"), site.url, {
           database: pg.url,
           publicUrl: proxy.url,
-          ...(options.config ? { config: options.config } : {}),
+          config: { ...PATIENT, trustProxy: "loopback", ...options.config },
+          logFile: join(dir, `instance-${i}.log`),
         }),
     );
     await Promise.all([...instances.map((p) => mkdir(join(p.dataDir, ".."), { recursive: true })), mkdir(peer.dataDir, { recursive: true })]);
@@ -78,6 +91,31 @@ export class Cluster {
   /** The owner API through the proxy: whichever instance's turn it is answers. */
   api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
     return ownerApi<T>(this.proxy.url, path, init);
+  }
+
+  /** What each party did, for a failing test's message: requests by action and status at the proxy and the tap, each process's last stderr. */
+  async describe(): Promise<string> {
+    const tally = (records: ProxyRecord[]) => {
+      const counts: Record<string, number> = {};
+      for (const r of records) {
+        const action = r.method === "POST" && r.path === "/" ? new URLSearchParams(r.body).get("action") : `${r.method} ${r.path.split("?")[0]}`;
+        const key = `${action} ${r.status}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+      }
+      return JSON.stringify(counts);
+    };
+    const tail = (p: ServeProcess) =>
+      p.stderr
+        .split("\n")
+        .slice(-8)
+        .map((line) => line.slice(0, 400))
+        .join("\n    ");
+    return [
+      `proxy (${this.proxy.kind}): ${tally(await this.proxy.records())}`,
+      `peer tap: ${tally(await this.peerTap.records())}`,
+      ...this.instances.map((p, i) => `instance ${i} (${p.url}, started ${p.starts}×) stderr:\n    ${tail(p)}`),
+      `peer (${this.peer.url}) stderr:\n    ${tail(this.peer)}`,
+    ].join("\n");
   }
 
   async stop(): Promise<void> {

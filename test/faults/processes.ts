@@ -4,7 +4,7 @@
  * same data folder — or, with `database`, the same PostgreSQL database (test/cluster).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,8 @@ export interface ServeOptions {
   publicUrl?: string;
   /** Engine settings merged over the fault tests' `retry` and `rateLimits` in the config file. */
   config?: Record<string, unknown>;
+  /** A file every start appends the process's whole stderr to. */
+  logFile?: string;
 }
 
 export class ServeProcess {
@@ -79,6 +81,7 @@ export class ServeProcess {
     this.child = child;
     this.stderr = "";
     child.stderr!.on("data", (c) => (this.stderr = (this.stderr + c).slice(-4000)));
+    if (this.options.logFile) child.stderr!.pipe(createWriteStream(this.options.logFile, { flags: "a" }));
     await new Promise<void>((resolve, reject) => {
       let out = "";
       const onData = (chunk: Buffer) => {
