@@ -18,7 +18,7 @@
  *   `INDIEPM_TEST_DATABASE_URL` is set; `postgresServerSkipReason()` says when they are
  *   missing (and throws in CI, like `postgresForTests`).
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -83,33 +83,71 @@ async function findServer(): Promise<PostgresForTests> {
   if (runDir) return { url: await runClusterUrl(runDir), skipReason: undefined };
   // No globalSetup (another vitest config): a cluster for this process, stopped when it exits.
   const server = await startPostgresServer();
-  process.once("exit", () => server.stopNow());
   return { url: server.url, skipReason: undefined };
 }
 
 /** The run's one cluster, started by the first process that asks (a folder lock orders them). */
 async function runClusterUrl(runDir: string): Promise<string> {
-  const lock = join(runDir, "lock");
   const info = join(runDir, "cluster.json");
-  const deadline = Date.now() + 60_000;
+  return withFolderLock(join(runDir, "lock"), async () => {
+    if (existsSync(info)) return (JSON.parse(await readFile(info, "utf8")) as { url: string }).url;
+    const server = await startCluster(join(runDir, "cluster"));
+    // The run's vitest process (this worker's parent) stops it at the end; should it be killed first, the watchdog does.
+    server.watch(process.ppid, runDir);
+    await writeFile(info, JSON.stringify({ url: server.url, dir: server.dir }));
+    return server.url;
+  });
+}
+
+/** Runs `task` holding `lock` (a folder: mkdir is atomic) against the other test processes of the run. */
+async function withFolderLock<T>(lock: string, task: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
   for (;;) {
     try {
       await mkdir(lock);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      if (Date.now() > deadline) throw new Error(`Waited 60 s for the lock ${lock} of the test PostgreSQL cluster.`);
+      if (Date.now() > deadline) throw new Error(`Waited 120 s for the lock ${lock} of the test PostgreSQL clusters.`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
   try {
-    if (existsSync(info)) return (JSON.parse(await readFile(info, "utf8")) as { url: string }).url;
-    const server = await startCluster(join(runDir, "cluster"));
-    await writeFile(info, JSON.stringify({ url: server.url, dir: server.dir }));
-    return server.url;
+    return await task();
   } finally {
     await rm(lock, { recursive: true, force: true });
   }
+}
+
+const INITDB_ARGS = ["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "-N"];
+
+/**
+ * A new data folder at `data`: within a vitest run, a copy of one initdb'd once for the
+ * run (a copy takes a fraction of initdb's time, which matters on a loaded machine);
+ * otherwise initdb itself.
+ */
+async function initData(data: string): Promise<void> {
+  const runDir = process.env[RUN_DIR_ENV];
+  if (!runDir || !existsSync(runDir)) {
+    await run(...pgCommand("initdb", ["-D", data, ...INITDB_ARGS]));
+    return;
+  }
+  const template = join(runDir, "template");
+  await withFolderLock(join(runDir, "template-lock"), async () => {
+    if (existsSync(join(template, "data", "PG_VERSION"))) return;
+    await mkdir(template, { recursive: true });
+    await ownByPostgres(template);
+    await run(...pgCommand("initdb", ["-D", join(template, "data"), ...INITDB_ARGS]));
+  });
+  // -a keeps the postgres user's ownership and the 0700 the server insists on.
+  await run("cp", ["-a", join(template, "data"), data]);
+}
+
+async function ownByPostgres(dir: string): Promise<void> {
+  if (!isRoot()) return;
+  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
+  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
+  await chown(dir, uid, gid);
 }
 
 /** A new empty database on the shared server. Throws when there is none (check `skipReason` first). */
@@ -156,6 +194,10 @@ export async function startPostgresServer(): Promise<PostgresServer & { stopNow(
   const dir = await mkdtemp(join(tmpdir(), "indiepm-pg-"));
   const cluster = await startCluster(dir);
   let closed: Promise<void> | undefined;
+  // A test process that ends without close() (a failed hook, a crash, a signal) still stops its server.
+  const onExit = () => cluster.stopNow();
+  process.once("exit", onExit);
+  cluster.watch(process.pid, dir);
   return {
     url: cluster.url,
     port: cluster.port,
@@ -166,6 +208,7 @@ export async function startPostgresServer(): Promise<PostgresServer & { stopNow(
       await cluster.start();
     },
     close: () => {
+      process.off("exit", onExit);
       closed ??= cluster.stop("immediate").then(() => rm(dir, { recursive: true, force: true }));
       return closed;
     },
@@ -184,6 +227,8 @@ interface Cluster {
   start(): Promise<void>;
   /** Synchronous immediate stop, for process exit. */
   stopNow(): void;
+  /** Stops the server and removes `remove` once process `pid` has ended. */
+  watch(pid: number, remove: string): void;
 }
 
 /** The newest installed PostgreSQL's bin folder, or env INDIEPM_TEST_PG_BIN. */
@@ -223,13 +268,9 @@ function pgCommand(bin: string, args: string[]): [string, string[]] {
 
 async function startCluster(dir: string): Promise<Cluster> {
   await mkdir(dir, { recursive: true });
-  if (isRoot()) {
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
-    await chown(dir, uid, gid);
-  }
+  await ownByPostgres(dir);
   const data = join(dir, "data");
-  await run(...pgCommand("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "-N"]));
+  await initData(data);
   let port = 0;
   const start = async () => {
     const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
@@ -247,6 +288,15 @@ async function startCluster(dir: string): Promise<Cluster> {
   }
   const stopArgs = (mode: string) => ["-D", data, "-m", mode, "-w", "-t", "30", "stop"];
   return {
+    watch(pid: number, remove: string) {
+      // A detached watchdog: when `pid` ends however it ends (a worker killed by a signal runs no exit handler),
+      // the server is stopped and `remove` removed. After a normal close it finds nothing left to do.
+      const script = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; dir="$2"; shift 2; "$@" >/dev/null 2>&1; rm -rf "$dir"';
+      spawn("sh", ["-c", script, "indiepm-pg-watchdog", String(pid), remove, ...pgCommand("pg_ctl", stopArgs("immediate")).flat()], {
+        detached: true,
+        stdio: "ignore",
+      }).unref();
+    },
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     dir,
