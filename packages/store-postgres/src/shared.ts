@@ -47,6 +47,8 @@ export function createShared(parts: SharedParts): SharedHandle {
   const listeners = new Set<() => void>();
   let listener: WorkListener | undefined;
   let closed = false;
+  /** The connections of withLock tasks running now. */
+  const held = new Set<pg.PoolClient>();
 
   return {
     instance,
@@ -54,6 +56,7 @@ export function createShared(parts: SharedParts): SharedHandle {
     withLock: (key, task) =>
       run(async () => {
         const client = await lockPool.connect().catch((error: unknown) => Promise.reject(fail(error)));
+        held.add(client);
         let broken = false;
         const onError = () => (broken = true);
         client.on("error", onError);
@@ -69,6 +72,7 @@ export function createShared(parts: SharedParts): SharedHandle {
             await client.query("SELECT pg_advisory_unlock($1)", [lock]).catch(() => (broken = true));
           }
         } finally {
+          held.delete(client);
           client.off("error", onError);
           // A connection that failed may still hold the lock: destroy it, the server releases the lock.
           client.release(broken);
@@ -112,6 +116,8 @@ export function createShared(parts: SharedParts): SharedHandle {
       closed = true;
       listeners.clear();
       await listener?.close();
+      // A task still running at close (the store waited for it as long as it waits) loses its lock with its connection.
+      await Promise.all([...held].map((client) => client.end().catch(() => undefined)));
     },
   };
 }

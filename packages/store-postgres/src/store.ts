@@ -291,7 +291,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         await Promise.race([Promise.allSettled([...inFlight]), bound]);
         clearTimeout(waited);
         await shared.close();
-        await Promise.all([pool.end(), lockPool.end()]);
+        // A pool ends once every connection is back; one still out with a task that never ends is not waited for.
+        let ended: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all([pool.end(), lockPool.end()]), new Promise<void>((resolve) => (ended = setTimeout(resolve, 1_000)))]);
+        clearTimeout(ended);
       })();
       return closed;
     },

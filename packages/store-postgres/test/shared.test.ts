@@ -111,6 +111,23 @@ describe.skipIf(server.skipReason)("shared: two instances on one database", () =
       expect(await a.shared.withLock("k", async () => "again")).toBe("again");
     });
 
+    it("close does not wait for ever for a task holding a lock, and the lock goes with it", async () => {
+      const c = await openPostgresStore(database.url, { poolSize: 2, statementTimeoutMs: 200 });
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      void c.shared
+        .withLock("k", async () => {
+          entered();
+          await new Promise<void>(() => undefined);
+        })
+        .catch(() => undefined);
+      await inside;
+      const started = Date.now();
+      await c.close();
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(await b.shared.withLock("k", async () => "free")).toBe("free");
+    });
+
     it("a wait longer than lockWaitMs fails with store_error rather than hanging", async () => {
       const c = await openPostgresStore(database.url, { poolSize: 2, lockWaitMs: 200 });
       try {
