@@ -4,24 +4,30 @@
  * or, when the message answered is not held here, to the ID it names, so replies to
  * one unknown message still share a conversation.
  *
- * The conversation is stored when a message is written (`fileMessage`: the `conversation`
- * and `pageKey` fields of inbox and outbox documents), and each conversation has a
- * summary in `conversations` that the owner's list pages through by last activity. The
- * summary is recomputed from the conversation's own messages (one indexed `find` per
- * direction) whenever one of them is written, read or deleted, and written by
- * compare-and-set on its `rev`: several processes may write one conversation at once,
- * and a recomputation that read the messages before another's write loses its
- * compare-and-set and reads them again, so the last summary written is always one
- * computed after the last message. Recomputing (rather than adding to counts) keeps one
- * rule for every change — a delete of the latest message, a re-filing, a read — and a
- * summary left stale by a crash is put right by the next write.
+ * The conversation is stored when a message is written (`conversationFields`: the
+ * `conversation` and `pageKey` fields of inbox and outbox documents), and each conversation
+ * has a summary in `conversations` that the owner's list pages through by last activity.
+ * Several processes may write one conversation at once, so every summary write is a
+ * compare-and-set on its `rev`:
+ * - a new message, the latest of its conversation, is added to the summary as it stands
+ *   (counts, last message, participants: no read of the conversation's messages, so a
+ *   long conversation costs a receive no more than a short one);
+ * - anything else — a message that is its conversation's root, a merge, a read mark, a
+ *   delete, a lost compare-and-set — recomputes the summary from the conversation's own
+ *   messages (one indexed `find` per direction), by the same rule the list always used.
+ *   A recomputation that read the messages before another's write loses its
+ *   compare-and-set and reads them again, and an addition is refused where the summary
+ *   already shows a message as new as the one added (it may count it), so the last
+ *   summary written counts every message once. A summary left stale by a crash is put
+ *   right by the next recomputation.
  *
  * A message that arrives after its replies (they were filed under its ID, the root then)
  * and itself answers a message held moves them into its conversation: the old summary
  * becomes a pointer (`movedTo`) so a writer that filed under the old ID meanwhile follows
- * it. Documents written before conversations were stored are filed on the first owner
- * read after opening (`fileUnfiled`, one pass over the documents still without one).
- * Deleting one message leaves its replies in their conversation.
+ * it, and a reply written while its parent arrived looks again after its write. Documents
+ * written before conversations were stored are filed on the first owner read after
+ * opening (`ensureFiled`, one pass over the documents still without one). Deleting one
+ * message leaves its replies in their conversation.
  */
 import type { Conversation, ConversationQuery, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
@@ -142,7 +148,6 @@ function summaryFields(group: Group): Omit<ConversationDoc, "_id" | "rev"> {
   const first = group.items[0]!;
   const last = group.items.reduce((a, b) => (b.at >= a.at ? b : a));
   const named = group.items.find((i) => i.doc.name);
-  const text = last.doc.content.replace(/\s+/g, " ").trim();
   const subject = (first.doc.name ?? named?.doc.name) as string | undefined;
   return {
     site: group.site,
@@ -153,7 +158,7 @@ function summaryFields(group: Group): Omit<ConversationDoc, "_id" | "rev"> {
     unread: group.items.filter((i) => i.kind === "in" && !i.doc.read).length,
     lastAt: last.at,
     lastKey: pageKeyOf(last.at, group.id),
-    snippet: text.length > SNIPPET_CHARS ? `${text.slice(0, SNIPPET_CHARS - 1)}…` : text,
+    snippet: snippetOf(last.doc.content),
     lastSender: last.doc.sender,
   };
 }
@@ -200,18 +205,24 @@ async function liveConversation(store: Store, id: string): Promise<ConversationD
  * root is its smallest ID (`cycle`). A parent already filed answers for the rest of the
  * chain (`shortcut`), unless its conversation leads back to this message (a cycle closing now).
  */
-async function rootOf(store: Store, site: string, message: string, inReplyTo: string | undefined, shortcut = true): Promise<{ root: string; cycle?: true }> {
+async function rootOf(
+  store: Store,
+  site: string,
+  message: string,
+  inReplyTo: string | undefined,
+  shortcut = true,
+): Promise<{ root: string; cycle?: true; held?: boolean }> {
   const path = [message];
   let parent = inReplyTo;
   for (let steps = 0; steps < WALK_MAX; steps++) {
-    if (parent === undefined) return { root: path.at(-1)! };
-    if (path.includes(parent)) return { root: path.slice(path.indexOf(parent)).sort()[0]!, cycle: true };
+    if (parent === undefined) return { root: path.at(-1)!, held: true };
+    if (path.includes(parent)) return { root: path.slice(path.indexOf(parent)).sort()[0]!, cycle: true, held: true };
     const held = await heldCopy(store, site, parent);
-    if (!held) return { root: parent };
+    if (!held) return { root: parent, held: false };
     if (shortcut && held.conversation !== undefined) {
       const filed = await liveConversation(store, held.conversation);
       if (filed?.root !== undefined) {
-        if (!path.includes(filed.root)) return { root: filed.root };
+        if (!path.includes(filed.root)) return { root: filed.root, held: false };
         // The parent's thread ends at a message on this path: a cycle; walk it message by message.
         return rootOf(store, site, message, inReplyTo, false);
       }
@@ -228,7 +239,9 @@ async function rootOf(store: Store, site: string, message: string, inReplyTo: st
  */
 export async function conversationFields(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<{ conversation: string; pageKey: string }> {
   const site = siteOfDoc(kind, doc);
-  const { root, cycle } = await rootOf(store, site, doc.message, doc.inReplyTo);
+  const { root, cycle, held } = await rootOf(store, site, doc.message, doc.inReplyTo);
+  if (filedRoots.size >= FILED_ROOTS_MAX) filedRoots.clear();
+  filedRoots.set(filedKey(doc, conversationId(site, root)), { root, held: held === true });
   const conversation = conversationId(site, root);
   if (cycle && root !== doc.message) {
     // A cycle closing now makes a held message the root: the pointer its arrival left (it then
@@ -241,42 +254,86 @@ export async function conversationFields(store: Store, kind: "in" | "out", doc: 
 }
 
 /**
+ * What `conversationFields` found about a document's root, for the `messageWritten` that
+ * follows its write, by `_id` and conversation. Entries live from one call to the other;
+ * a write that failed leaves one behind, so the map is emptied when it grows past a bound.
+ */
+const filedRoots = new Map<string, { root: string; held: boolean }>();
+const FILED_ROOTS_MAX = 10_000;
+const filedKey = (doc: { _id: string }, conversation: string) => `${conversation} ${doc._id}`;
+
+/**
  * After a message carrying `conversationFields` was written: when it is the root other
  * messages were filed under and answers a message held (or names an unknown parent), they
- * move into its conversation; then its conversation's summary is brought up to date.
+ * move into its conversation; when the unknown root it was filed under arrived meanwhile
+ * answering another message, it moves itself; then its conversation's summary is brought
+ * up to date (`addToSummary`).
  */
 export async function messageWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
   if (doc.conversation === undefined) return;
   const site = siteOfDoc(kind, doc);
+  let id = doc.conversation;
+  const walked = filedRoots.get(filedKey(doc, id));
+  filedRoots.delete(filedKey(doc, id));
   const own = conversationId(site, doc.message);
-  if (own !== doc.conversation) await mergeInto(store, site, own, doc.conversation);
-  await refreshConversation(store, site, doc.conversation);
+  let merged = false;
+  if (own !== id) {
+    merged = await mergeInto(store, site, own, id);
+    const root = walked?.root ?? (await store.get<ConversationDoc>("conversations", id))?.root ?? doc.inReplyTo;
+    if (root !== undefined && !walked?.held) {
+      // Filed under a message not held: it may have arrived since, answering another one, and
+      // moved what was filed under it before this document was written. Write, then look.
+      const held = await heldCopy(store, site, root);
+      if (held?.conversation !== undefined && held.conversation !== id) {
+        const target = (await liveConversation(store, held.conversation))?._id ?? held.conversation;
+        if (target !== id) {
+          await mergeInto(store, site, id, target);
+          id = target;
+          merged = true;
+        }
+      }
+    }
+  }
+  if (merged || own === id) await refreshConversation(store, site, id);
+  else await addToSummary(store, site, id, kind, doc);
 }
 
-/** Leaves a pointer from `from` to `to` and moves the messages filed under `from` (in batches, by the `conversation` index). */
-async function mergeInto(store: Store, site: string, from: string, to: string): Promise<void> {
+/**
+ * Moves the messages filed under `from` into `to` (in batches, by the `conversation`
+ * index) and leaves `from` a pointer to `to` (`movedTo`) where it has a summary, or where
+ * messages moved (a writer may be writing its summary from what it read before the move:
+ * its insert or compare-and-set then fails and it follows the pointer). A message's own
+ * ID, under which nothing was filed, gets no pointer. Resolves whether any message moved.
+ */
+async function mergeInto(store: Store, site: string, from: string, to: string): Promise<boolean> {
+  await pointTo(store, from, to, false);
+  const moved = await moveMessages(store, site, from, to);
+  if (moved) await pointTo(store, from, to, true);
+  return moved;
+}
+
+/** Turns the summary `from` into a pointer to `to`; with `create`, writes the pointer where there is no summary. */
+async function pointTo(store: Store, from: string, to: string, create: boolean): Promise<void> {
   for (let i = 0; i < 20; i++) {
     const current = await store.get<ConversationDoc>("conversations", from);
-    if (current?.movedTo === to) break;
+    if (current?.movedTo !== undefined) return;
     if (current === null) {
-      // Nothing was filed under it (or its summary is not written yet): a pointer all the same, for writers under way.
-      const moved = await store.insert<ConversationDoc>("conversations", { _id: from, rev: 1, movedTo: to }).then(
-        () => true,
-        (error: unknown) => {
-          if (error instanceof DuplicateKeyError) return false;
-          throw error;
-        },
-      );
-      if (moved) break;
-      continue;
+      if (!create) return;
+      try {
+        await store.insert<ConversationDoc>("conversations", { _id: from, rev: 1, movedTo: to });
+        return;
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
+        continue;
+      }
     }
     const unset = (Object.keys(current) as (keyof ConversationDoc & string)[]).filter((f) => f !== "_id" && f !== "rev" && f !== "movedTo");
-    if (await store.update<ConversationDoc>("conversations", from, { set: { rev: current.rev + 1, movedTo: to }, unset }, { rev: current.rev })) break;
+    if (await store.update<ConversationDoc>("conversations", from, { set: { rev: current.rev + 1, movedTo: to }, unset }, { rev: current.rev })) return;
   }
-  await moveMessages(store, site, from, to);
 }
 
-async function moveMessages(store: Store, site: string, from: string, to: string): Promise<void> {
+async function moveMessages(store: Store, site: string, from: string, to: string): Promise<boolean> {
+  let moved = false;
   for (const [collection, field] of [
     ["inbox", "recipient"],
     ["outbox", "sender"],
@@ -284,9 +341,60 @@ async function moveMessages(store: Store, site: string, from: string, to: string
     for (;;) {
       const batch = await store.find<InboxDoc | OutboxDoc>(collection, { where: { [field]: site, conversation: from }, limit: FILE_BATCH });
       if (batch.length === 0) break;
-      for (const doc of batch) await store.update<InboxDoc | OutboxDoc>(collection, doc._id, { set: { conversation: to } }, { conversation: from });
+      for (const doc of batch) {
+        if (await store.update<InboxDoc | OutboxDoc>(collection, doc._id, { set: { conversation: to } }, { conversation: from })) moved = true;
+      }
     }
   }
+  return moved;
+}
+
+/** Participants a message adds to its conversation: its sites, less `site`. */
+function sitesOf(site: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc): string[] {
+  const sites = kind === "in" ? [doc.sender, (doc as InboxDoc).recipient, ...(doc.to ?? [])] : [doc.sender, ...(doc as OutboxDoc).recipients];
+  return sites.filter((s) => s !== site);
+}
+
+function snippetOf(content: string): string {
+  const text = content.replace(/\s+/g, " ").trim();
+  return text.length > SNIPPET_CHARS ? `${text.slice(0, SNIPPET_CHARS - 1)}…` : text;
+}
+
+/**
+ * A new message (the latest of its conversation) added to the summary without reading the
+ * conversation's messages: one compare-and-set on `rev`. Only when that gives what a
+ * recomputation would: the summary exists, this message is not its root, and every
+ * message the summary counts is older than this one (so it does not count this one yet:
+ * a recomputation by another writer that read it would show it as the latest). Otherwise,
+ * or when another writer changed the summary meanwhile, the summary is recomputed.
+ */
+async function addToSummary(store: Store, site: string, id: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
+  const at = kind === "in" ? (doc as InboxDoc).receivedAt : (doc as OutboxDoc).createdAt;
+  const current = await store.get<ConversationDoc>("conversations", id);
+  if (current === null || current.movedTo !== undefined || current.root === doc.message || current.lastAt === undefined || at <= current.lastAt) {
+    return refreshConversation(store, site, id);
+  }
+  const participants = [...new Set([...(current.participants ?? []), ...sitesOf(site, kind, doc)])];
+  const subject = current.subject ?? (doc.name || undefined);
+  const added = await store.update<ConversationDoc>(
+    "conversations",
+    id,
+    {
+      set: {
+        rev: current.rev + 1,
+        messages: (current.messages ?? 0) + 1,
+        unread: (current.unread ?? 0) + (kind === "in" && !(doc as InboxDoc).read ? 1 : 0),
+        lastAt: at,
+        lastKey: pageKeyOf(at, id),
+        snippet: snippetOf(doc.content),
+        lastSender: doc.sender,
+        participants,
+        ...(subject ? { subject } : {}),
+      },
+    },
+    { rev: current.rev },
+  );
+  if (!added) await refreshConversation(store, site, id);
 }
 
 /** The messages filed under a conversation of a site (indexed by `conversation`). */
