@@ -2,12 +2,14 @@
  * PROTOCOL.md §2 "Requests and answers" over the wire: every error of the table, from
  * the four real loopback hosts, and the order in which the checks run ("the first that
  * fails answers"). Rows are named `STATUS-CODE-what`, after the answer they expect.
+ * Run on each store (harness/stores.ts).
  */
 import type { CollectionName, PmServerOptions } from "@indiepm/core";
 import { describe, expect, it } from "vitest";
 import { startHosts as start, scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { pmHostAt, settled, storeCounts, waitFor, type FourHosts, type HostOverrides } from "../harness/hosts.js";
 import { faultyStore, movableClock, recordingLogger } from "../harness/rogue.js";
+import { storesForTests, useStore } from "../harness/stores.js";
 
 type Params = Record<string, string | string[]>;
 
@@ -741,253 +743,259 @@ const refusals: Row[] = [
   },
 ];
 
-describe.each(transports)("§2 errors: requests refused before any work ($name)", (transport) => {
-  it.each(refusals)("$name", async (row) => {
-    const h = await start(row.hosts ?? {});
-    const wire = row.request(h);
-    const answer = await send(transport, h, wire);
-    expectError(answer, row.status, row.error);
-    for (const [name, pattern] of Object.entries(row.headers ?? {})) expect(answer.headers.get(name)).toMatch(pattern);
-    // Refused at once: once every engine is idle and nothing is in flight, nothing was
-    // fetched (§7: "before the receiver fetches anything"), no step made, nothing stored;
-    // the one request is all any host was sent.
-    await h.idle();
-    expect({ aliceSite: h.alice.site.requests, bobSite: h.bob.site.requests, steps: h.events }).toEqual({ aliceSite: 0, bobSite: 0, steps: [] });
-    expect({ alice: await storeCounts(h.alice.pm.store), bob: await storeCounts(h.bob.pm.store) }).toEqual({ alice: NOTHING_STORED, bob: NOTHING_STORED });
-    const sentOver = transport.name === "loopback" ? 1 : 0;
-    expect({ alicePm: h.alice.pm.handled, bobPm: h.bob.pm.handled, aliceSite: h.alice.site.handled, bobSite: h.bob.site.handled }).toEqual({
-      alicePm: wire.at === "alice" ? sentOver : 0,
-      bobPm: wire.at === "bob" ? sentOver : 0,
-      aliceSite: 0,
-      bobSite: 0,
-    });
-  });
-});
+for (const { store, skipReason } of await storesForTests()) {
+  describe.skipIf(skipReason)(`on ${store}`, () => {
+    useStore(store);
 
-// The rest of the table, each test's own requests by both transports.
-describe.each(transports)("§2 over $name", (transport) => {
-  const postForm = (url: string, params: Params, headers: Record<string, string> = {}) => transport.post(url, formOf(params), headers);
-
-  describe("§2 403 forbidden from the sender's side", () => {
-    it("403-forbidden-final: alice's delivery fails with forbidden and bob's pm fetched nothing", async () => {
-      const h = await start({ bob: bobPolicy({ policy: "nobody" }) });
-      for (const flow of ["message", "token"] as const) {
-        const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: `by ${flow}`, flow });
-        const done = await settled(h.alice.pm.pm, sent.message);
-        expect(done.deliveries).toEqual([expect.objectContaining({ status: "failed", error: "forbidden" })]);
-      }
-      // alice's pm fetched bob's site (step 1); bob's pm never fetched alice's.
-      expect(h.alice.site.requests).toBe(0);
-      expect(h.bob.site.requests).toBeGreaterThan(0);
-      expect(h.events.filter((e) => e.from === h.bob.pm.url)).toEqual([]);
-      expect(await h.bob.pm.pm.inbox()).toEqual([]);
-    });
-  });
-
-  describe("§2 409 endpoint_mismatch", () => {
-    it("409-endpoint_mismatch-request-names-an-endpoint-the-site-does-not: nothing changes, the right request delivers (§3 step 5, amended)", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
-      await bobStandIn.next("notify");
-      const elsewhere = `${bobStandIn.url}elsewhere`;
-      const answer = await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: elsewhere }));
-      expectError(answer, 409, "endpoint_mismatch");
-      // bob's site still names the endpoint alice notified, so the delivery keeps waiting for it.
-      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending" });
-      expect((await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url }))).status).toBe(202);
-      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "delivered" });
-      expect(bobStandIn.of("deliver").map((r) => r.params.get("message"))).toEqual([sent.message]);
-    });
-
-    it("409-endpoint_mismatch-request-after-the-site-changed-its-endpoint: the pending delivery fails, final", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
-      await bobStandIn.next("notify");
-      h.bob.site.endpoint = `${bobStandIn.url}moved`;
-      expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url })), 409, "endpoint_mismatch");
-      expect((await settled(h.alice.pm.pm, sent.message, 1_000)).deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
-      // Final: a later request finds nothing pending, and nothing was ever delivered.
-      expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: `${bobStandIn.url}moved` })), 404, "unknown_message");
-      expect(bobStandIn.of("deliver")).toEqual([]);
-    });
-
-    it("409-endpoint_mismatch-grant-after-the-site-changed-its-endpoint: the code is withdrawn, waiting deliveries fail", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "token" });
-      const code = (await bobStandIn.next("authorize")).params.get("code")!;
-      // Between authorize and grant, bob's site starts naming another endpoint.
-      h.bob.site.endpoint = h.bob.pm.url;
-      const grantIt = () => postForm(h.alice.pm.url, grant(h, { code, endpoint: bobStandIn.url, token: "T".repeat(43) }));
-      expectError(await grantIt(), 409, "endpoint_mismatch");
-      const done = await settled(h.alice.pm.pm, sent.message, 1_000);
-      expect(done.deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
-      h.bob.site.endpoint = bobStandIn.url;
-      expectError(await grantIt(), 400, "invalid_code");
-      expect(bobStandIn.of("deliver")).toEqual([]);
-    });
-  });
-
-  describe("§2 429 rate_limited (§6 Abuse)", () => {
-    it("429-rate_limited-per-sender: Retry-After in seconds; other senders, bad requests and deliver are not limited", async () => {
-      const clock = movableClock();
-      const h = await start({ bob: { rateLimits: { perSenderPerMinute: 3 }, now: clock.now } });
-      // Requests for a recipient bob's pm does not hold still reach the rate-limit check.
-      const nowhere = `${h.bob.site.url}nobody/`;
-      // Refused before the check (400), these do not count.
-      for (let i = 0; i < 5; i++) expectError(await postForm(h.bob.pm.url, without(notify(h), "message")), 400, "invalid_request");
-      for (let i = 0; i < 3; i++) expectError(await postForm(h.bob.pm.url, notify(h, { recipient: nowhere })), 404, "unknown_recipient");
-      for (const form of [notify(h), authorize(h)]) {
-        const limited = await postForm(h.bob.pm.url, form);
-        expectError(limited, 429, "rate_limited");
-        const retryAfter = limited.headers.get("retry-after");
-        expect(retryAfter).toMatch(/^\d+$/);
-        expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
-        expect(Number(retryAfter)).toBeLessThanOrEqual(60);
-      }
-      // Form and parameters are checked first (400 over 429).
-      expectError(await postForm(h.bob.pm.url, without(notify(h), "message")), 400, "invalid_request");
-      // Another sender has its own count; deliver is not rate limited (401 here).
-      expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}someone-else/`, recipient: nowhere })), 404, "unknown_recipient");
-      expectError(await postForm(h.bob.pm.url, deliver(h)), 401, "invalid_token");
-      // A minute later the sender may come back.
-      clock.advance(61_000);
-      expectError(await postForm(h.bob.pm.url, notify(h, { recipient: nowhere })), 404, "unknown_recipient");
-    });
-
-    it("429-rate_limited-per-client-address", async () => {
-      const h = await start({ bob: { rateLimits: { perClientPerMinute: 2 } } });
-      const nowhere = `${h.bob.site.url}nobody/`;
-      for (const who of ["a", "b"])
-        expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}${who}/`, recipient: nowhere })), 404, "unknown_recipient");
-      const limited = await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}c/`, recipient: nowhere }));
-      expectError(limited, 429, "rate_limited");
-      expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
-    });
-
-    it("429-rate_limited-to-notify: the sender waits for Retry-After, not its own back-off", async () => {
-      // alice gives up after 10 minutes here (the harness: 1), so a Retry-After of up to 60 s is waited for.
-      const h = await start({
-        alice: { retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 } },
-        bob: { rateLimits: { perSenderPerMinute: 1 } },
+    describe.each(transports)("§2 errors: requests refused before any work ($name)", (transport) => {
+      it.each(refusals)("$name", async (row) => {
+        const h = await start(row.hosts ?? {});
+        const wire = row.request(h);
+        const answer = await send(transport, h, wire);
+        expectError(answer, row.status, row.error);
+        for (const [name, pattern] of Object.entries(row.headers ?? {})) expect(answer.headers.get(name)).toMatch(pattern);
+        // Refused at once: once every engine is idle and nothing is in flight, nothing was
+        // fetched (§7: "before the receiver fetches anything"), no step made, nothing stored;
+        // the one request is all any host was sent.
+        await h.idle();
+        expect({ aliceSite: h.alice.site.requests, bobSite: h.bob.site.requests, steps: h.events }).toEqual({ aliceSite: 0, bobSite: 0, steps: [] });
+        expect({ alice: await storeCounts(h.alice.pm.store), bob: await storeCounts(h.bob.pm.store) }).toEqual({ alice: NOTHING_STORED, bob: NOTHING_STORED });
+        const sentOver = transport.name === "loopback" ? 1 : 0;
+        expect({ alicePm: h.alice.pm.handled, bobPm: h.bob.pm.handled, aliceSite: h.alice.site.handled, bobSite: h.bob.site.handled }).toEqual({
+          alicePm: wire.at === "alice" ? sentOver : 0,
+          bobPm: wire.at === "bob" ? sentOver : 0,
+          aliceSite: 0,
+          bobSite: 0,
+        });
       });
-      expectError(await postForm(h.bob.pm.url, notify(h, { recipient: `${h.bob.site.url}nobody/` })), 404, "unknown_recipient");
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "later", flow: "message" });
-      await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 429), 3_000, "a 429 to notify");
-      const [delivery] = await waitFor(async () => {
-        const found = await h.alice.pm.store.find<{ _id: string; nextAttemptAt: number }>("deliveries", { where: { error: "rate_limited" } });
-        return found.length > 0 ? found : undefined;
+    });
+
+    // The rest of the table, each test's own requests by both transports.
+    describe.each(transports)("§2 over $name", (transport) => {
+      const postForm = (url: string, params: Params, headers: Record<string, string> = {}) => transport.post(url, formOf(params), headers);
+
+      describe("§2 403 forbidden from the sender's side", () => {
+        it("403-forbidden-final: alice's delivery fails with forbidden and bob's pm fetched nothing", async () => {
+          const h = await start({ bob: bobPolicy({ policy: "nobody" }) });
+          for (const flow of ["message", "token"] as const) {
+            const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: `by ${flow}`, flow });
+            const done = await settled(h.alice.pm.pm, sent.message);
+            expect(done.deliveries).toEqual([expect.objectContaining({ status: "failed", error: "forbidden" })]);
+          }
+          // alice's pm fetched bob's site (step 1); bob's pm never fetched alice's.
+          expect(h.alice.site.requests).toBe(0);
+          expect(h.bob.site.requests).toBeGreaterThan(0);
+          expect(h.events.filter((e) => e.from === h.bob.pm.url)).toEqual([]);
+          expect(await h.bob.pm.pm.inbox()).toEqual([]);
+        });
       });
-      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
-      // The harness backs off 50–400 ms; bob asked for the rest of its minute (whole seconds).
-      expect((delivery!.nextAttemptAt as number) - Date.now()).toBeGreaterThan(1_000);
+
+      describe("§2 409 endpoint_mismatch", () => {
+        it("409-endpoint_mismatch-request-names-an-endpoint-the-site-does-not: nothing changes, the right request delivers (§3 step 5, amended)", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
+          await bobStandIn.next("notify");
+          const elsewhere = `${bobStandIn.url}elsewhere`;
+          const answer = await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: elsewhere }));
+          expectError(answer, 409, "endpoint_mismatch");
+          // bob's site still names the endpoint alice notified, so the delivery keeps waiting for it.
+          expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending" });
+          expect((await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url }))).status).toBe(202);
+          expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]).toMatchObject({ status: "delivered" });
+          expect(bobStandIn.of("deliver").map((r) => r.params.get("message"))).toEqual([sent.message]);
+        });
+
+        it("409-endpoint_mismatch-request-after-the-site-changed-its-endpoint: the pending delivery fails, final", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
+          await bobStandIn.next("notify");
+          h.bob.site.endpoint = `${bobStandIn.url}moved`;
+          expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url })), 409, "endpoint_mismatch");
+          expect((await settled(h.alice.pm.pm, sent.message, 1_000)).deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
+          // Final: a later request finds nothing pending, and nothing was ever delivered.
+          expectError(await postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: `${bobStandIn.url}moved` })), 404, "unknown_message");
+          expect(bobStandIn.of("deliver")).toEqual([]);
+        });
+
+        it("409-endpoint_mismatch-grant-after-the-site-changed-its-endpoint: the code is withdrawn, waiting deliveries fail", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "token" });
+          const code = (await bobStandIn.next("authorize")).params.get("code")!;
+          // Between authorize and grant, bob's site starts naming another endpoint.
+          h.bob.site.endpoint = h.bob.pm.url;
+          const grantIt = () => postForm(h.alice.pm.url, grant(h, { code, endpoint: bobStandIn.url, token: "T".repeat(43) }));
+          expectError(await grantIt(), 409, "endpoint_mismatch");
+          const done = await settled(h.alice.pm.pm, sent.message, 1_000);
+          expect(done.deliveries[0]).toMatchObject({ status: "failed", error: "endpoint_mismatch" });
+          h.bob.site.endpoint = bobStandIn.url;
+          expectError(await grantIt(), 400, "invalid_code");
+          expect(bobStandIn.of("deliver")).toEqual([]);
+        });
+      });
+
+      describe("§2 429 rate_limited (§6 Abuse)", () => {
+        it("429-rate_limited-per-sender: Retry-After in seconds; other senders, bad requests and deliver are not limited", async () => {
+          const clock = movableClock();
+          const h = await start({ bob: { rateLimits: { perSenderPerMinute: 3 }, now: clock.now } });
+          // Requests for a recipient bob's pm does not hold still reach the rate-limit check.
+          const nowhere = `${h.bob.site.url}nobody/`;
+          // Refused before the check (400), these do not count.
+          for (let i = 0; i < 5; i++) expectError(await postForm(h.bob.pm.url, without(notify(h), "message")), 400, "invalid_request");
+          for (let i = 0; i < 3; i++) expectError(await postForm(h.bob.pm.url, notify(h, { recipient: nowhere })), 404, "unknown_recipient");
+          for (const form of [notify(h), authorize(h)]) {
+            const limited = await postForm(h.bob.pm.url, form);
+            expectError(limited, 429, "rate_limited");
+            const retryAfter = limited.headers.get("retry-after");
+            expect(retryAfter).toMatch(/^\d+$/);
+            expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+            expect(Number(retryAfter)).toBeLessThanOrEqual(60);
+          }
+          // Form and parameters are checked first (400 over 429).
+          expectError(await postForm(h.bob.pm.url, without(notify(h), "message")), 400, "invalid_request");
+          // Another sender has its own count; deliver is not rate limited (401 here).
+          expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}someone-else/`, recipient: nowhere })), 404, "unknown_recipient");
+          expectError(await postForm(h.bob.pm.url, deliver(h)), 401, "invalid_token");
+          // A minute later the sender may come back.
+          clock.advance(61_000);
+          expectError(await postForm(h.bob.pm.url, notify(h, { recipient: nowhere })), 404, "unknown_recipient");
+        });
+
+        it("429-rate_limited-per-client-address", async () => {
+          const h = await start({ bob: { rateLimits: { perClientPerMinute: 2 } } });
+          const nowhere = `${h.bob.site.url}nobody/`;
+          for (const who of ["a", "b"])
+            expectError(await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}${who}/`, recipient: nowhere })), 404, "unknown_recipient");
+          const limited = await postForm(h.bob.pm.url, notify(h, { sender: `${h.alice.site.url}c/`, recipient: nowhere }));
+          expectError(limited, 429, "rate_limited");
+          expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
+        });
+
+        it("429-rate_limited-to-notify: the sender waits for Retry-After, not its own back-off", async () => {
+          // alice gives up after 10 minutes here (the harness: 1), so a Retry-After of up to 60 s is waited for.
+          const h = await start({
+            alice: { retry: { baseDelayMs: 50, maxDelayMs: 400, handshakeTimeoutMs: 3_000, giveUpAfterMs: 600_000 } },
+            bob: { rateLimits: { perSenderPerMinute: 1 } },
+          });
+          expectError(await postForm(h.bob.pm.url, notify(h, { recipient: `${h.bob.site.url}nobody/` })), 404, "unknown_recipient");
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "later", flow: "message" });
+          await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 429), 3_000, "a 429 to notify");
+          const [delivery] = await waitFor(async () => {
+            const found = await h.alice.pm.store.find<{ _id: string; nextAttemptAt: number }>("deliveries", { where: { error: "rate_limited" } });
+            return found.length > 0 ? found : undefined;
+          });
+          expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
+          // The harness backs off 50–400 ms; bob asked for the rest of its minute (whole seconds).
+          expect((delivery!.nextAttemptAt as number) - Date.now()).toBeGreaterThan(1_000);
+        });
+      });
+
+      describe("§2 500 server_error", () => {
+        it("500-server_error-store-failure: a fixed description, no stack; logged; retried by the sender", async () => {
+          const failing = new Set<CollectionName>();
+          const log = recordingLogger();
+          const h = await start({ wrapStore: { bob: faultyStore(failing) }, bob: { logger: log } });
+          failing.add("inbox");
+          const answer = await postForm(h.bob.pm.url, notify(h));
+          expectError(answer, 500, "server_error");
+          const text = JSON.stringify(answer.body);
+          expect(text).not.toMatch(/injected|internal|\.ts|\bat\s|Error/);
+          expect(log.errors).toEqual([expect.objectContaining({ data: { error: expect.stringContaining("injected failure") } })]);
+
+          // alice's pm meets the same failure, retries (5xx), and gets through once the store is back.
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "after the failure", flow: "message" });
+          await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 500), 3_000, "a 500 to notify");
+          failing.clear();
+          expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+          expect(await h.bob.pm.pm.inbox()).toEqual([expect.objectContaining({ content: "after the failure" })]);
+        });
+      });
+
+      describe("§2 503 temporarily_unavailable", () => {
+        it("503-temporarily_unavailable-request-while-the-recipient-site-is-down: the delivery stays pending", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
+          await bobStandIn.next("notify");
+          await h.bob.site.stop();
+          const token = "t".repeat(43);
+          const requestIt = () => postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url, token }));
+          expectError(await requestIt(), 503, "temporarily_unavailable");
+          expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
+          expect(bobStandIn.of("deliver")).toEqual([]);
+          // The site is back: the same request now goes through and step 6 follows.
+          await h.bob.site.resume();
+          expect((await requestIt()).status).toBe(202);
+          expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
+          expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+        });
+      });
+
+      describe("§2 a refused request consumes no code or token", () => {
+        it("refusals of grant (400) leave the code usable; verify does not use it up", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "with a code", flow: "token" });
+          const code = (await bobStandIn.next("authorize")).params.get("code")!;
+          const token = "standing-token-of-the-stand-in-0123456789ab";
+          const grantIt = (extra: Params = {}) => postForm(h.alice.pm.url, grant(h, { code, endpoint: bobStandIn.url, token, ...extra }));
+          expectError(await grantIt({ expires_in: "59" }), 400, "invalid_request");
+          expectError(await grantIt({ endpoint: "not a url" }), 400, "invalid_request");
+          expectError(await grantIt({ token: [token, token] }), 400, "invalid_request");
+          expectError(await grantIt({ recipient: h.alice.site.url }), 400, "invalid_code");
+          for (let i = 0; i < 2; i++) {
+            const verified = await postForm(h.alice.pm.url, without(verify(h, { code }), "message"));
+            expect({ status: verified.status, body: verified.body }).toEqual({ status: 200, body: { valid: true } });
+          }
+          // The real grant still completes the handshake, and step 6 uses its token.
+          expect(await grantIt()).toMatchObject({ status: 202, body: { status: "accepted" } });
+          expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
+          expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+          // Now the code is used up.
+          expectError(await grantIt(), 400, "invalid_code");
+        });
+
+        it("refusals of request leave the pending delivery as it was", async () => {
+          const h = await start();
+          const bobStandIn = await scripted();
+          h.bob.site.endpoint = bobStandIn.url;
+          const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "by message flow", flow: "message" });
+          await bobStandIn.next("notify");
+          const token = "message-token-of-the-stand-in-0123456789ab";
+          const requestIt = (extra: Params = {}) => postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url, token, ...extra }));
+          expectError(await requestIt({ endpoint: "nope" }), 400, "invalid_request");
+          expectError(await requestIt({ recipient: h.alice.site.url }), 404, "unknown_message");
+          expectError(await requestIt({ message: `${sent.message}-other` }), 404, "unknown_message");
+          expect(await requestIt()).toMatchObject({ status: 202 });
+          expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
+          expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+        });
+
+        it("refusals of deliver leave the message token usable", async () => {
+          const h = await start();
+          const aliceStandIn = await scripted();
+          h.alice.site.endpoint = aliceStandIn.url;
+          const message = `${aliceStandIn.url}messages/1`;
+          expect((await postForm(h.bob.pm.url, notify(h, { message }))).status).toBe(202);
+          const token = (await aliceStandIn.next("request")).params.get("token")!;
+          const deliverIt = (extra: Params = {}) => postForm(h.bob.pm.url, deliver(h, { message, content: "the real one", ...extra }), bearer(token));
+          expectError(await deliverIt({ content: "x".repeat(64 * KiB + 1) }), 413, "too_large");
+          expectError(await deliverIt({ published: "" }), 400, "invalid_request");
+          expectError(await deliverIt({ message: `${message}-other` }), 401, "invalid_token");
+          expectError(await deliverIt({ sender: `${h.alice.site.url}other/` }), 401, "invalid_token");
+          expectError(await postForm(h.bob.pm.url, deliver(h, { message })), 401, "invalid_token");
+          expect(await h.bob.pm.pm.inbox()).toEqual([]);
+          expect(await deliverIt()).toMatchObject({ status: 201, body: { status: "delivered" } });
+          expect(await h.bob.pm.pm.inbox()).toEqual([expect.objectContaining({ message, sender: h.alice.site.url, content: "the real one" })]);
+        });
+      });
     });
   });
-
-  describe("§2 500 server_error", () => {
-    it("500-server_error-store-failure: a fixed description, no stack; logged; retried by the sender", async () => {
-      const failing = new Set<CollectionName>();
-      const log = recordingLogger();
-      const h = await start({ wrapStore: { bob: faultyStore(failing) }, bob: { logger: log } });
-      failing.add("inbox");
-      const answer = await postForm(h.bob.pm.url, notify(h));
-      expectError(answer, 500, "server_error");
-      const text = JSON.stringify(answer.body);
-      expect(text).not.toMatch(/injected|internal|\.ts|\bat\s|Error/);
-      expect(log.errors).toEqual([expect.objectContaining({ data: { error: expect.stringContaining("injected failure") } })]);
-
-      // alice's pm meets the same failure, retries (5xx), and gets through once the store is back.
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "after the failure", flow: "message" });
-      await waitFor(() => h.events.find((e) => e.action === "notify" && e.status === 500), 3_000, "a 500 to notify");
-      failing.clear();
-      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
-      expect(await h.bob.pm.pm.inbox()).toEqual([expect.objectContaining({ content: "after the failure" })]);
-    });
-  });
-
-  describe("§2 503 temporarily_unavailable", () => {
-    it("503-temporarily_unavailable-request-while-the-recipient-site-is-down: the delivery stays pending", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
-      await bobStandIn.next("notify");
-      await h.bob.site.stop();
-      const token = "t".repeat(43);
-      const requestIt = () => postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url, token }));
-      expectError(await requestIt(), 503, "temporarily_unavailable");
-      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]!.status).toBe("pending");
-      expect(bobStandIn.of("deliver")).toEqual([]);
-      // The site is back: the same request now goes through and step 6 follows.
-      await h.bob.site.resume();
-      expect((await requestIt()).status).toBe(202);
-      expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
-      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
-    });
-  });
-
-  describe("§2 a refused request consumes no code or token", () => {
-    it("refusals of grant (400) leave the code usable; verify does not use it up", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "with a code", flow: "token" });
-      const code = (await bobStandIn.next("authorize")).params.get("code")!;
-      const token = "standing-token-of-the-stand-in-0123456789ab";
-      const grantIt = (extra: Params = {}) => postForm(h.alice.pm.url, grant(h, { code, endpoint: bobStandIn.url, token, ...extra }));
-      expectError(await grantIt({ expires_in: "59" }), 400, "invalid_request");
-      expectError(await grantIt({ endpoint: "not a url" }), 400, "invalid_request");
-      expectError(await grantIt({ token: [token, token] }), 400, "invalid_request");
-      expectError(await grantIt({ recipient: h.alice.site.url }), 400, "invalid_code");
-      for (let i = 0; i < 2; i++) {
-        const verified = await postForm(h.alice.pm.url, without(verify(h, { code }), "message"));
-        expect({ status: verified.status, body: verified.body }).toEqual({ status: 200, body: { valid: true } });
-      }
-      // The real grant still completes the handshake, and step 6 uses its token.
-      expect(await grantIt()).toMatchObject({ status: 202, body: { status: "accepted" } });
-      expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
-      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
-      // Now the code is used up.
-      expectError(await grantIt(), 400, "invalid_code");
-    });
-
-    it("refusals of request leave the pending delivery as it was", async () => {
-      const h = await start();
-      const bobStandIn = await scripted();
-      h.bob.site.endpoint = bobStandIn.url;
-      const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "by message flow", flow: "message" });
-      await bobStandIn.next("notify");
-      const token = "message-token-of-the-stand-in-0123456789ab";
-      const requestIt = (extra: Params = {}) => postForm(h.alice.pm.url, request(h, { message: sent.message, endpoint: bobStandIn.url, token, ...extra }));
-      expectError(await requestIt({ endpoint: "nope" }), 400, "invalid_request");
-      expectError(await requestIt({ recipient: h.alice.site.url }), 404, "unknown_message");
-      expectError(await requestIt({ message: `${sent.message}-other` }), 404, "unknown_message");
-      expect(await requestIt()).toMatchObject({ status: 202 });
-      expect((await bobStandIn.next("deliver")).authorization).toBe(`Bearer ${token}`);
-      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
-    });
-
-    it("refusals of deliver leave the message token usable", async () => {
-      const h = await start();
-      const aliceStandIn = await scripted();
-      h.alice.site.endpoint = aliceStandIn.url;
-      const message = `${aliceStandIn.url}messages/1`;
-      expect((await postForm(h.bob.pm.url, notify(h, { message }))).status).toBe(202);
-      const token = (await aliceStandIn.next("request")).params.get("token")!;
-      const deliverIt = (extra: Params = {}) => postForm(h.bob.pm.url, deliver(h, { message, content: "the real one", ...extra }), bearer(token));
-      expectError(await deliverIt({ content: "x".repeat(64 * KiB + 1) }), 413, "too_large");
-      expectError(await deliverIt({ published: "" }), 400, "invalid_request");
-      expectError(await deliverIt({ message: `${message}-other` }), 401, "invalid_token");
-      expectError(await deliverIt({ sender: `${h.alice.site.url}other/` }), 401, "invalid_token");
-      expectError(await postForm(h.bob.pm.url, deliver(h, { message })), 401, "invalid_token");
-      expect(await h.bob.pm.pm.inbox()).toEqual([]);
-      expect(await deliverIt()).toMatchObject({ status: 201, body: { status: "delivered" } });
-      expect(await h.bob.pm.pm.inbox()).toEqual([expect.objectContaining({ message, sender: h.alice.site.url, content: "the real one" })]);
-    });
-  });
-});
+}

@@ -3,12 +3,13 @@
  * over the wire: the spoofing matrix as a table. mallory is a fifth loopback endpoint
  * that would say yes to anything; each row asserts that nobody ever sent mallory a
  * request, a code, a token or a message, what bob's inbox holds afterwards, and what
- * became of alice's delivery.
+ * became of alice's delivery. Run on each store (harness/stores.ts).
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { fourHosts, OWNER_TOKEN, postForm, settled, Site, storeCounts, waitFor, type FourHosts, type FourHostsOptions } from "../harness/hosts.js";
 import { type ScriptedEndpoint, actAsReceiver, movableClock, yes, type Answer } from "../harness/rogue.js";
+import { storesForTests, useStore } from "../harness/stores.js";
 
 type Params = Record<string, string | string[]>;
 
@@ -607,19 +608,25 @@ const attacks: Attack[] = [
 /** Rows that move time share this clock; each row starts it afresh. */
 let clock = movableClock();
 
-describe("§6 spoofing matrix", () => {
-  it.each(attacks)("$name", async (attack) => {
-    clock = movableClock();
-    const h = await fourHosts(attack.hosts);
-    onTestFinished(() => h.close());
-    const mallory = await scripted();
-    const w: World = { h, mallory, mallorySite: `${mallory.url}~mallory/` };
-    await attack.run(w);
-    // Once nothing more will happen (every engine idle, nothing in flight): nobody ever
-    // sent mallory anything, no request, code, token or message, nor fetched from her.
-    await h.idle();
-    expect(mallory.received).toEqual([]);
-    expect(mallory.handled).toBe(0);
-    expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(attack.inbox ?? []);
+for (const { store, skipReason } of await storesForTests()) {
+  describe.skipIf(skipReason)(`on ${store}`, () => {
+    useStore(store);
+
+    describe("§6 spoofing matrix", () => {
+      it.each(attacks)("$name", async (attack) => {
+        clock = movableClock();
+        const h = await fourHosts(attack.hosts);
+        onTestFinished(() => h.close());
+        const mallory = await scripted();
+        const w: World = { h, mallory, mallorySite: `${mallory.url}~mallory/` };
+        await attack.run(w);
+        // Once nothing more will happen (every engine idle, nothing in flight): nobody ever
+        // sent mallory anything, no request, code, token or message, nor fetched from her.
+        await h.idle();
+        expect(mallory.received).toEqual([]);
+        expect(mallory.handled).toBe(0);
+        expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(attack.inbox ?? []);
+      });
+    });
   });
-});
+}

@@ -18,10 +18,9 @@ import {
 } from "@indiepm/core";
 import { createNodeHandler } from "@indiepm/core/node";
 import { withWebInbox } from "@indiepm/cli";
-import { openPostgresStore } from "@indiepm/store-postgres";
 import { closeServer, listenLoopback, tempDir } from "@indiepm/test-support";
 import { createWebInbox, type WebInbox } from "@indiepm/web";
-import { storeInUse, type StoreLocation } from "./stores.js";
+import { storeInUse, type PostgresDatabase, type StoreLocation } from "./stores.js";
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -135,8 +134,8 @@ export interface PmHostOptions {
   sites: string[];
   /** The nedb data folder: the store unless `postgres` is given. */
   dataDir: string;
-  /** Keep the state in this PostgreSQL database's schema instead (created at first open, reopened as it is by `restart`). */
-  postgres?: { url: string; schema: string };
+  /** Keep the state in this schema of a describe block's PostgreSQL database instead (stores.ts; opened anew by `restart`). */
+  postgres?: { database: PostgresDatabase; schema: string };
   overrides?: Partial<PmServerOptions>;
   events?: ProtocolEvent[];
   /** Wraps the store as it is opened (tests that inject storage failures). */
@@ -176,11 +175,12 @@ export class PmHost extends LoopbackHost {
   #running = false;
   #ownHttp: (HttpClient & { close(): Promise<void> }) | undefined;
 
-  async startServer(options: PmHostOptions): Promise<this> {
+  /** Opens the store and starts the engine; `restarting`: the store is opened anew (PostgreSQL: not the block's kept one, stores.ts). */
+  async startServer(options: PmHostOptions, restarting = false): Promise<this> {
     this.options = options;
     if (!this.server) await this.listen();
     const opened = options.postgres
-      ? await openPostgresStore(options.postgres.url, { schema: options.postgres.schema })
+      ? await options.postgres.database.store(options.postgres.schema, { reopen: restarting })
       : await openNedbStore({ dir: options.dataDir });
     this.store = options.wrapStore ? options.wrapStore(opened) : opened;
     const deferMs = options.deferOutboundMs ?? DEFER_OUTBOUND_MS;
@@ -228,7 +228,7 @@ export class PmHost extends LoopbackHost {
   /** Starts again on the same port with the same data folder (or schema): stored work resumes. */
   async restart(): Promise<void> {
     await this.resume();
-    await this.startServer(this.options);
+    await this.startServer(this.options, true);
   }
 }
 
@@ -288,7 +288,7 @@ export async function fourHosts(options: FourHostsOptions = {}): Promise<FourHos
   const dataDir = folder.path;
   const store = options.store ?? storeInUse();
   if (store.kind === "postgres") await store.database.empty(["alice", "bob"]);
-  const postgres = (schema: string) => (store.kind === "postgres" ? { postgres: { url: store.database.url, schema } } : {});
+  const postgres = (schema: string) => (store.kind === "postgres" ? { postgres: { database: store.database, schema } } : {});
   const events: ProtocolEvent[] = [];
   const aliceSite = await new Site().listen();
   const bobSite = await new Site().listen();
