@@ -10,11 +10,11 @@ import { cleanEnv, closedPort, ensureBuilt, runBin, spawnBin, tempDir, type Spaw
 
 const TOKEN = "owner-token-for-tests-0123456789";
 const SITE = "http://127.0.0.1:7/";
-const pg = await postgresForTests();
+const sharedServer = await postgresForTests();
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
-  if (pg.skipReason !== undefined) return;
+  if (sharedServer.skipReason !== undefined) return;
   ensureBuilt();
   dir = await tempDir();
 }, 180_000);
@@ -57,7 +57,7 @@ async function health(url: string): Promise<{ status: number; body: unknown }> {
   return { status: answer.status, body: await answer.json() };
 }
 
-describe.skipIf(pg.skipReason !== undefined)("indiepm serve --database", () => {
+describe.skipIf(sharedServer.skipReason !== undefined)("indiepm serve --database", () => {
   let db: FreshDatabase;
   beforeAll(async () => {
     db = await freshDatabase();
@@ -170,7 +170,7 @@ describe.skipIf(pg.skipReason !== undefined)("indiepm serve --database", () => {
   });
 });
 
-const ownServerSkip = pg.skipReason ?? postgresServerSkipReason();
+const ownServerSkip = sharedServer.skipReason ?? postgresServerSkipReason();
 describe.skipIf(ownServerSkip !== undefined)("GET /health while PostgreSQL stops and starts again", () => {
   it("answers 503 {status: unavailable} while the database is down and 200 again once it is back, without a restart", async () => {
     const server = await startPostgresServer();
