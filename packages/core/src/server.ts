@@ -113,8 +113,10 @@ export function createPmServer(options: PmServerOptions): PmServer {
     },
     async send(input) {
       const { outbox, deliveries } = await prepareSend(owner, input);
-      for (const d of deliveries) await store.insert("deliveries", d);
+      // The message before its deliveries: on a shared store another process may run a
+      // delivery as soon as it is inserted (onWork), and finds no message otherwise.
       await store.insert("outbox", outbox);
+      for (const d of deliveries) await store.insert("deliveries", d);
       await messageWritten(store, "out", outbox);
       queue?.wake();
       return sentView(outbox, deliveries);
