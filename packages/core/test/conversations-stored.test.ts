@@ -10,13 +10,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { PmServer } from "../src/api.js";
-import { conversationFields, conversationId, groupThreads, messageWritten, REFILE_CHECK_MS } from "../src/owner/conversations.js";
+import { conversationFields, conversationId, ensureFiled, groupThreads, messageWritten, REFILE_CHECK_MS } from "../src/owner/conversations.js";
 import type { ConversationDoc, InboxDoc, OutboxDoc } from "../src/protocol/records.js";
 import { keyOf } from "../src/secrets.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { openNedbStore } from "../src/store/nedb/index.js";
-import type { Store, TextSearch } from "../src/store/types.js";
+import type { SharedStore, Store, TextSearch } from "../src/store/types.js";
 
 const BOB = "https://bob.example.com/";
 const ALICE = "https://alice.example.org/";
@@ -378,28 +378,37 @@ describe("search", () => {
 });
 
 describe("a data folder written before conversations were stored", () => {
-  it("a document an older version writes later (a rolling upgrade) is filed by a read after REFILE_CHECK_MS", async () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it("on a shared store, a document an older version writes later (a rolling upgrade) is filed by a read after REFILE_CHECK_MS", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     try {
-      const store = createMemoryStore();
-      const pm = server(store);
-      await write(store, received("urn:new-shape", ALICE));
-      expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:new-shape"]);
-      await store.insert("inbox", received("urn:old-shape", CAROL, { inReplyTo: "urn:new-shape" }));
-      expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:new-shape"]);
+      const memory = createMemoryStore();
+      // The same documents, as a store several processes share (only `shared` differs).
+      const shared: Store = Object.assign(Object.create(memory) as Store, { shared: {} as SharedStore });
+      await write(memory, received("urn:new-shape", ALICE));
+      await ensureFiled(shared, [BOB]);
+      await ensureFiled(memory, [BOB]);
+      await memory.insert("inbox", received("urn:old-shape", CAROL, { inReplyTo: "urn:new-shape" }));
+      await ensureFiled(shared, [BOB]);
+      expect(await memory.count("inbox", { conversation: null })).toBe(1);
       vi.setSystemTime(Date.now() + REFILE_CHECK_MS);
+      // One process alone on its store looked once: nobody else writes there.
+      await ensureFiled(memory, [BOB]);
+      expect(await memory.count("inbox", { conversation: null })).toBe(1);
+      await ensureFiled(shared, [BOB]);
+      expect(await memory.count("inbox", { conversation: null })).toBe(0);
+      const pm = server(memory);
       expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:old-shape", "urn:new-shape"]);
       expect((await pm.conversations()).map((c) => [c.root, c.messages])).toEqual([["urn:new-shape", 2]]);
       await pm.close();
     } finally {
       vi.useRealTimers();
     }
-  });
-
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-    dir = undefined;
   });
 
   it("is filed on the first read after opening, once: the grouping groupThreads gives, the pages, and nothing more the second time", async () => {

@@ -469,46 +469,51 @@ export async function refreshConversation(store: Store, site: string, id: string
 
 /**
  * Files the documents of one site written before conversations were stored (no
- * `conversation` field): each as if it arrived now, then the summaries of the
- * conversations touched. Idempotent; a document already filed is left alone.
+ * `conversation` field), all at once: the site's messages are grouped by `groupThreads`
+ * (the rule, over every message held), each unfiled document gets its group's
+ * conversation (that of a document of the group already filed, if any), and the summaries
+ * of the groups are written. One pass; idempotent (a document already filed is left
+ * alone, and nothing is read beyond one `find` when none is left). Holds the site's
+ * messages in memory for the pass (an upgrade: nedb holds them all anyway).
  */
 async function fileUnfiled(store: Store, site: string): Promise<number> {
-  const touched = new Set<string>();
+  if (!(await unfiledLeft(store, site))) return 0;
+  const received = await store.find<InboxDoc>("inbox", { where: { recipient: site } });
+  const sent = await store.find<OutboxDoc>("outbox", { where: { sender: site } });
+  const groups = groupThreads(site, [
+    ...received.map((doc): Item => ({ kind: "in", doc, at: doc.receivedAt })),
+    ...sent.map((doc): Item => ({ kind: "out", doc, at: doc.createdAt })),
+  ]);
   let filed = 0;
-  for (const [collection, field, at, kind] of [
-    ["inbox", "recipient", "receivedAt", "in"],
-    ["outbox", "sender", "createdAt", "out"],
-  ] as const) {
-    for (;;) {
-      const batch = await store.find<InboxDoc | OutboxDoc>(collection, {
-        where: { [field]: site, conversation: null },
-        sort: { field: at, order: "asc" },
-        limit: FILE_BATCH,
-      });
-      if (batch.length === 0) break;
-      for (const doc of batch) {
-        const fields = await conversationFields(store, kind, doc);
-        if (!(await store.update<InboxDoc | OutboxDoc>(collection, doc._id, { set: fields }, { conversation: null }))) continue;
-        filed++;
-        const own = conversationId(site, doc.message);
-        if (own !== fields.conversation) {
-          await mergeInto(store, site, own, fields.conversation);
-          touched.add(own);
-        }
-        touched.add(fields.conversation);
+  for (const group of groups) {
+    const unfiled = group.items.filter((i) => i.doc.conversation === undefined);
+    if (unfiled.length === 0) continue;
+    const target = group.items.find((i) => i.doc.conversation !== undefined)?.doc.conversation ?? group.id;
+    for (const item of unfiled) {
+      const fields = { conversation: target, pageKey: pageKeyOf(item.at, item.doc._id) };
+      if (await store.update<InboxDoc | OutboxDoc>(item.kind === "in" ? "inbox" : "outbox", item.doc._id, { set: fields }, { conversation: null })) filed++;
+    }
+    if (target === group.id && unfiled.length === group.items.length) {
+      // A conversation only older documents make up: its summary from what was just read.
+      try {
+        await store.insert<ConversationDoc>("conversations", { _id: target, rev: 1, ...summaryFields(group) });
+        continue;
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
       }
     }
+    await refreshConversation(store, site, target);
   }
-  for (const id of touched) await refreshConversation(store, site, id);
   return filed;
 }
 
 /** Per store and site: the filing of older documents under way or done, and when it was last looked for. */
 const filing = new WeakMap<Store, Map<string, { done: Promise<void>; at: number }>>();
 /**
- * How often a process looks again for documents without a conversation (one indexed
- * `find` with limit 1): an instance of an older version writing to the same database
- * during a rolling upgrade, or `indiepm migrate` copying into a database in use.
+ * How often a process on a store shared by several (`Store.shared`) looks again for
+ * documents without a conversation (one `find` with limit 1 per box): an instance of an
+ * older version writing to the same database during a rolling upgrade, or `indiepm
+ * migrate` copying into a database in use. A store of one process is looked at once.
  */
 export const REFILE_CHECK_MS = 60_000;
 
@@ -524,8 +529,8 @@ async function unfiledLeft(store: Store, site: string): Promise<boolean> {
 
 /**
  * Resolves once every document of these sites has its conversation (see `fileUnfiled`):
- * the first owner read of a process files what an older version wrote; later reads look
- * again at most every `REFILE_CHECK_MS`.
+ * the first owner read of a process files what an older version wrote; on a shared store,
+ * later reads look again at most every `REFILE_CHECK_MS`.
  */
 export async function ensureFiled(store: Store, sites: Iterable<string>): Promise<void> {
   let bySite = filing.get(store);
@@ -535,20 +540,18 @@ export async function ensureFiled(store: Store, sites: Iterable<string>): Promis
   }
   for (const site of sites) {
     let entry = bySite.get(site);
-    const now = Date.now();
-    if (!entry) entry = { done: fileUnfiled(store, site).then(() => undefined), at: now };
-    else if (now - entry.at >= REFILE_CHECK_MS) {
-      const previous = entry.done;
-      const again = async () => {
-        await previous;
-        if (await unfiledLeft(store, site)) await fileUnfiled(store, site);
-      };
-      entry = { done: again(), at: now };
-    } else {
+    if (entry && (store.shared === undefined || Date.now() - entry.at < REFILE_CHECK_MS)) {
       await entry.done;
       continue;
     }
-    const current = entry;
+    const previous = entry?.done ?? Promise.resolve();
+    const current: { done: Promise<void>; at: number } = { done: Promise.resolve(), at: Date.now() };
+    current.done = (async () => {
+      await previous.catch(() => undefined);
+      await fileUnfiled(store, site);
+      current.at = Date.now();
+    })();
+    entry = current;
     bySite.set(site, current);
     // A failure (the store went away) is tried again on the next read.
     current.done.catch(() => {

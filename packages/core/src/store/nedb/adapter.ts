@@ -62,6 +62,16 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
 };
 
 /**
+ * Fields indexed sparsely (documents without the field are left out of the index): the
+ * fields the owner's side adds to documents written before they existed (the conversation
+ * and page key, owner/conversations.ts). nedb keeps all documents missing an indexed field
+ * under one key and removes one from it by copying the rest, so filing a folder of
+ * 100,000 older messages would be quadratic. Queried by equality or by a range (on the
+ * sorted field, planner.ts), which no document without the field matches anyway.
+ */
+const SPARSE_INDEXES: ReadonlySet<string> = new Set(["conversation", "pageKey", "lastKey"]);
+
+/**
  * How long a removed document may stay in its datafile: a remove arms one timer per
  * store, and when it fires every collection removed from since its last compaction is
  * rewritten. A timer (not a share of deleted lines) so that one deleted message leaves
@@ -336,11 +346,11 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
     }
     throw new PmError("store_error", `The data file ${file} cannot be loaded: ${messageOf(error)}.`, { cause: error });
   }
-  // Indexes persist in the datafile; drop the ones no longer asked for.
+  // Indexes persist in the datafile; drop the ones no longer asked for (or asked for as another kind).
   const wanted = new Set(indexFields);
-  for (const field of Object.keys(internals(datastore).indexes)) {
-    if (field !== "_id" && !wanted.has(field)) await datastore.removeIndex(field);
+  for (const [field, index] of Object.entries(internals(datastore).indexes)) {
+    if (field !== "_id" && (!wanted.has(field) || index.sparse !== SPARSE_INDEXES.has(field))) await datastore.removeIndex(field);
   }
-  for (const fieldName of wanted) await datastore.ensureIndex({ fieldName });
+  for (const fieldName of wanted) await datastore.ensureIndex({ fieldName, sparse: SPARSE_INDEXES.has(fieldName) });
   return datastore;
 }

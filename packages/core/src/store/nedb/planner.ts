@@ -69,8 +69,10 @@ function walkSortIndex(
   const nedb = internals(datastore);
   return nedb.executor.pushAsync(async () => {
     const index = nedb.indexes[sort.field];
-    if (index === undefined || index.sparse) return null;
     const onSortField = range !== undefined && range.field === sort.field;
+    // A sparse index lacks the documents without the field: walked only under a range on
+    // it, which such documents never match (nedb compares values of one type).
+    if (index === undefined || (index.sparse && !onSortField)) return null;
     const lower = onSortField ? [range.gt, range.gte].filter((b) => b !== undefined) : [];
     const upper = onSortField ? [range.lt, range.lte].filter((b) => b !== undefined) : [];
     const budget = Number.isFinite(candidates) ? Math.ceil(candidates * Math.log2(candidates)) : Infinity;
