@@ -46,7 +46,6 @@ import { benchServer, coreModule, createDatabase, databaseExists, databaseUrl, l
 
 const here = dirname(fileURLToPath(import.meta.url));
 const conversationsModule = join(here, "..", "packages", "core", "dist", "owner", "conversations.js");
-const recordsModule = join(here, "..", "packages", "core", "dist", "protocol", "records.js");
 
 /** Bumped whenever the seeded documents change: an older seed is dropped and written again. */
 const SEED_VERSION = 2;
@@ -230,8 +229,7 @@ async function insertRows(client, table, rows) {
 /** Writes `count` messages into a fresh database at `url` (see the top of this file). */
 async function seed(url, count) {
   const { openPostgresStore } = await import(pathToFileURL(storePostgresModule).href);
-  const { conversationFields, messageWritten, refreshConversation, conversationId } = await import(pathToFileURL(conversationsModule).href);
-  const { pageKeyOf } = await import(pathToFileURL(recordsModule).href);
+  const { conversationFields, messageWritten, refreshConversation, conversationId, pageKeyOf } = await import(pathToFileURL(conversationsModule).href);
   const started = performance.now();
   const store = await openPostgresStore(url);
   const summaries = new Summaries(conversationId, pageKeyOf);

@@ -390,17 +390,19 @@ describe("a data folder written before conversations were stored", () => {
       const memory = createMemoryStore();
       // The same documents, as a store several processes share (only `shared` differs).
       const shared: Store = Object.assign(Object.create(memory) as Store, { shared: {} as SharedStore });
+      const sharedCtx = { store: shared };
+      const memoryCtx = { store: memory };
       await write(memory, received("urn:new-shape", ALICE));
-      await ensureFiled(shared, [BOB]);
-      await ensureFiled(memory, [BOB]);
+      await ensureFiled(sharedCtx, [BOB]);
+      await ensureFiled(memoryCtx, [BOB]);
       await memory.insert("inbox", received("urn:old-shape", CAROL, { inReplyTo: "urn:new-shape" }));
-      await ensureFiled(shared, [BOB]);
+      await ensureFiled(sharedCtx, [BOB]);
       expect(await memory.count("inbox", { conversation: null })).toBe(1);
       vi.setSystemTime(Date.now() + REFILE_CHECK_MS);
       // One process alone on its store looked once: nobody else writes there.
-      await ensureFiled(memory, [BOB]);
+      await ensureFiled(memoryCtx, [BOB]);
       expect(await memory.count("inbox", { conversation: null })).toBe(1);
-      await ensureFiled(shared, [BOB]);
+      await ensureFiled(sharedCtx, [BOB]);
       expect(await memory.count("inbox", { conversation: null })).toBe(0);
       const pm = server(memory);
       expect((await pm.inbox()).map((m) => m.message)).toEqual(["urn:old-shape", "urn:new-shape"]);

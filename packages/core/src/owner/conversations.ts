@@ -32,7 +32,7 @@
 import type { Conversation, ConversationQuery, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
 import { LIST_MAX } from "../limits.js";
-import { pageKeyOf, type ConversationDoc, type DeliveryDoc, type InboxDoc, type OutboxDoc } from "../protocol/records.js";
+import type { ConversationDoc, DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
@@ -61,6 +61,15 @@ interface Group {
   site: string;
   root: string;
   items: Item[];
+}
+
+/**
+ * Pure: a sort key of the owner's pages (`pageKey` of inbox and outbox documents,
+ * `lastKey` of conversations): the time (ms) padded so keys sort as strings, then the
+ * `_id` as a tiebreak. One field, so a page is one range and one sort (store/types.ts).
+ */
+export function pageKeyOf(at: number, id: string): string {
+  return `${String(Math.max(0, Math.floor(at))).padStart(15, "0")}.${id}`;
 }
 
 /** Pure: the conversation ID of a thread root in a site. */
@@ -205,24 +214,18 @@ async function liveConversation(store: Store, id: string): Promise<ConversationD
  * root is its smallest ID (`cycle`). A parent already filed answers for the rest of the
  * chain (`shortcut`), unless its conversation leads back to this message (a cycle closing now).
  */
-async function rootOf(
-  store: Store,
-  site: string,
-  message: string,
-  inReplyTo: string | undefined,
-  shortcut = true,
-): Promise<{ root: string; cycle?: true; held?: boolean }> {
+async function rootOf(store: Store, site: string, message: string, inReplyTo: string | undefined, shortcut = true): Promise<{ root: string; cycle?: true }> {
   const path = [message];
   let parent = inReplyTo;
   for (let steps = 0; steps < WALK_MAX; steps++) {
-    if (parent === undefined) return { root: path.at(-1)!, held: true };
-    if (path.includes(parent)) return { root: path.slice(path.indexOf(parent)).sort()[0]!, cycle: true, held: true };
+    if (parent === undefined) return { root: path.at(-1)! };
+    if (path.includes(parent)) return { root: path.slice(path.indexOf(parent)).sort()[0]!, cycle: true };
     const held = await heldCopy(store, site, parent);
-    if (!held) return { root: parent, held: false };
+    if (!held) return { root: parent };
     if (shortcut && held.conversation !== undefined) {
       const filed = await liveConversation(store, held.conversation);
       if (filed?.root !== undefined) {
-        if (!path.includes(filed.root)) return { root: filed.root, held: false };
+        if (!path.includes(filed.root)) return { root: filed.root };
         // The parent's thread ends at a message on this path: a cycle; walk it message by message.
         return rootOf(store, site, message, inReplyTo, false);
       }
@@ -239,9 +242,7 @@ async function rootOf(
  */
 export async function conversationFields(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<{ conversation: string; pageKey: string }> {
   const site = siteOfDoc(kind, doc);
-  const { root, cycle, held } = await rootOf(store, site, doc.message, doc.inReplyTo);
-  if (filedRoots.size >= FILED_ROOTS_MAX) filedRoots.clear();
-  filedRoots.set(filedKey(doc, conversationId(site, root)), { root, held: held === true });
+  const { root, cycle } = await rootOf(store, site, doc.message, doc.inReplyTo);
   const conversation = conversationId(site, root);
   if (cycle && root !== doc.message) {
     // A cycle closing now makes a held message the root: the pointer its arrival left (it then
@@ -254,15 +255,6 @@ export async function conversationFields(store: Store, kind: "in" | "out", doc: 
 }
 
 /**
- * What `conversationFields` found about a document's root, for the `messageWritten` that
- * follows its write, by `_id` and conversation. Entries live from one call to the other;
- * a write that failed leaves one behind, so the map is emptied when it grows past a bound.
- */
-const filedRoots = new Map<string, { root: string; held: boolean }>();
-const FILED_ROOTS_MAX = 10_000;
-const filedKey = (doc: { _id: string }, conversation: string) => `${conversation} ${doc._id}`;
-
-/**
  * After a message carrying `conversationFields` was written: when it is the root other
  * messages were filed under and answers a message held (or names an unknown parent), they
  * move into its conversation; when the unknown root it was filed under arrived meanwhile
@@ -273,14 +265,13 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
   if (doc.conversation === undefined) return;
   const site = siteOfDoc(kind, doc);
   let id = doc.conversation;
-  const walked = filedRoots.get(filedKey(doc, id));
-  filedRoots.delete(filedKey(doc, id));
   const own = conversationId(site, doc.message);
   let merged = false;
   if (own !== id) {
     merged = await mergeInto(store, site, own, id);
-    const root = walked?.root ?? (await store.get<ConversationDoc>("conversations", id))?.root ?? doc.inReplyTo;
-    if (root !== undefined && !walked?.held) {
+    // Its root: as its conversation's summary names it, or (none yet) the message it answers.
+    const root = (await store.get<ConversationDoc>("conversations", id))?.root ?? doc.inReplyTo;
+    if (root !== undefined && root !== doc.message) {
       // Filed under a message not held: it may have arrived since, answering another one, and
       // moved what was filed under it before this document was written. Write, then look.
       const held = await heldCopy(store, site, root);
@@ -507,8 +498,6 @@ async function fileUnfiled(store: Store, site: string): Promise<number> {
   return filed;
 }
 
-/** Per store and site: the filing of older documents under way or done, and when it was last looked for. */
-const filing = new WeakMap<Store, Map<string, { done: Promise<void>; at: number }>>();
 /**
  * How often a process on a store shared by several (`Store.shared`) looks again for
  * documents without a conversation (one `find` with limit 1 per box): an instance of an
@@ -516,6 +505,9 @@ const filing = new WeakMap<Store, Map<string, { done: Promise<void>; at: number 
  * migrate` copying into a database in use. A store of one process is looked at once.
  */
 export const REFILE_CHECK_MS = 60_000;
+
+/** Per site: the filing of older documents under way or done, and when it was last looked for (`OwnerContext.filing`). */
+export type Filing = Map<string, { done: Promise<void>; at: number }>;
 
 async function unfiledLeft(store: Store, site: string): Promise<boolean> {
   for (const [collection, field] of [
@@ -532,12 +524,10 @@ async function unfiledLeft(store: Store, site: string): Promise<boolean> {
  * the first owner read of a process files what an older version wrote; on a shared store,
  * later reads look again at most every `REFILE_CHECK_MS`.
  */
-export async function ensureFiled(store: Store, sites: Iterable<string>): Promise<void> {
-  let bySite = filing.get(store);
-  if (!bySite) {
-    bySite = new Map();
-    filing.set(store, bySite);
-  }
+export async function ensureFiled(ctx: { store: Store; filing?: Filing }, sites: Iterable<string>): Promise<void> {
+  const { store } = ctx;
+  ctx.filing ??= new Map();
+  const bySite = ctx.filing;
   for (const site of sites) {
     let entry = bySite.get(site);
     if (entry && (store.shared === undefined || Date.now() - entry.at < REFILE_CHECK_MS)) {
@@ -624,7 +614,7 @@ async function searchConversations(ctx: OwnerContext, sites: readonly string[], 
 export async function conversationsPage(ctx: OwnerContext, query: ConversationQuery = {}): Promise<Page<Conversation>> {
   const site = siteOf(ctx, query.site);
   const sites = site === undefined ? [...ctx.sites] : [site];
-  await ensureFiled(ctx.store, sites);
+  await ensureFiled(ctx, sites);
   const limit = listLimit(query);
   const before = query.before === undefined ? "\uffff" : decodeCursor(query.before);
   const q = query.q?.trim();
@@ -657,7 +647,7 @@ export async function listConversations(ctx: OwnerContext, query: ConversationQu
 
 /** The summary of a conversation of one of this server's sites, or `null`. */
 async function findConversation(ctx: OwnerContext, id: string): Promise<ConversationDoc | null> {
-  await ensureFiled(ctx.store, ctx.sites);
+  await ensureFiled(ctx, ctx.sites);
   const doc = await ctx.store.get<ConversationDoc>("conversations", id);
   return doc?.site !== undefined && ctx.sites.has(doc.site) ? doc : null;
 }

@@ -12,7 +12,7 @@ import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
-import { conversationFields, conversationsChanged, ensureFiled } from "./conversations.js";
+import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
 
 export interface OwnerContext {
   endpoint: string;
@@ -21,6 +21,8 @@ export interface OwnerContext {
   store: Store;
   defaultFlow: Flow;
   now(): number;
+  /** This server's filing of documents written before conversations were stored (owner/conversations.ts `ensureFiled`), made on first use. */
+  filing?: Filing;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -145,7 +147,7 @@ export function receivedView(m: InboxDoc): ReceivedMessage {
 }
 
 /**
- * A page cursor as clients see it: the page key (protocol/records.ts `pageKeyOf`) of the
+ * A page cursor as clients see it: the page key (owner/conversations.ts `pageKeyOf`) of the
  * last item of the page, base64url. Opaque to clients; checked when it comes back.
  */
 export function encodeCursor(key: string): string {
@@ -182,7 +184,7 @@ async function boxPage<T extends InboxDoc | OutboxDoc>(
   query: ListQuery,
 ): Promise<{ docs: T[]; next?: string }> {
   const site = siteFilter(query.site);
-  await ensureFiled(ctx.store, site !== undefined && ctx.sites.has(site) ? [site] : ctx.sites);
+  await ensureFiled(ctx, site !== undefined && ctx.sites.has(site) ? [site] : ctx.sites);
   const limit = listLimit(query);
   const found = await ctx.store.find<T>(collection, {
     ...(site ? { where: { [field]: site } } : {}),

@@ -5,14 +5,6 @@
 import type { ErrorCode } from "../errors.js";
 import type { DeliveryStatus, Flow } from "../types.js";
 
-/**
- * A sort key of the owner's pages: the time (ms) padded so keys sort as strings, then the
- * `_id` as a tiebreak. One field, so a page is one range and one sort (store/types.ts).
- */
-export function pageKeyOf(at: number, id: string): string {
-  return `${String(Math.max(0, Math.floor(at))).padStart(15, "0")}.${id}`;
-}
-
 /** A message written by one of this server's sites. `_id = keyOf(sender, message)`. */
 export interface OutboxDoc {
   _id: string;
@@ -33,7 +25,7 @@ export interface OutboxDoc {
   createdAt: number;
   /** The conversation it belongs to (owner/conversations.ts), set when written; absent on documents written before it existed until they are filed. */
   conversation?: string;
-  /** Sort key of the outbox pages: `pageKeyOf(createdAt, _id)`, set with `conversation`. */
+  /** Sort key of the outbox pages: `pageKeyOf(createdAt, _id)` (owner/conversations.ts), set with `conversation`. */
   pageKey?: string;
 }
 
@@ -175,7 +167,7 @@ export interface InboxDoc {
   read?: boolean;
   /** The conversation it belongs to (owner/conversations.ts), set when written; absent on documents written before it existed until they are filed. */
   conversation?: string;
-  /** Sort key of the inbox pages: `pageKeyOf(receivedAt, _id)`, set with `conversation`. */
+  /** Sort key of the inbox pages: `pageKeyOf(receivedAt, _id)` (owner/conversations.ts), set with `conversation`. */
   pageKey?: string;
 }
 
@@ -199,7 +191,7 @@ export interface ConversationDoc {
   unread?: number;
   /** Time of the latest message, ms. */
   lastAt?: number;
-  /** Sort key of the conversation list: `pageKeyOf(lastAt, _id)`. */
+  /** Sort key of the conversation list: `pageKeyOf(lastAt, _id)` (owner/conversations.ts). */
   lastKey?: string;
   snippet?: string;
   lastSender?: string;
