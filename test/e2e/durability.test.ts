@@ -9,7 +9,7 @@ import type { Flow } from "@indiepm/core";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { startHosts as start, scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { postForm, settled, waitFor, type FourHosts } from "../harness/hosts.js";
-import { actAsReceiver, tappedHttp, type Answer, type Received } from "../harness/rogue.js";
+import { actAsReceiver, slowNextDueReads, tappedHttp, type Answer, type Received } from "../harness/rogue.js";
 import { storesForTests, useStore } from "../harness/stores.js";
 
 const send = (h: FourHosts, content: string, flow: Flow) => h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content, flow });
@@ -104,6 +104,25 @@ for (const { store, skipReason } of await storesForTests()) {
         await h.bob.pm.resume();
         expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
         expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["patience"]);
+      });
+    });
+
+    describe("§6 Retries: a retry written while the queue looks for its next due time", () => {
+      it("is taken up at its time, not at a later timer: the wake its write makes is not lost", async () => {
+        // alice's queue reads its next due time 50 ms late and answers 250 ms after: the
+        // failed step 1 below is written in between, its wakes arrive while the queue is
+        // still looking, and the answer does not hold the retry (on PostgreSQL it holds the
+        // job's lease, 30 s ahead).
+        const h = await start({ wrapStore: { alice: slowNextDueReads(50, 250) } });
+        let gets = 0;
+        const page = h.bob.site.handler;
+        h.bob.site.handler = (req, res) => {
+          if (++gets > 1) return page(req, res);
+          setTimeout(() => res.writeHead(500).end("a bad moment"), 150);
+        };
+        const sent = await send(h, "retried at its time", "message");
+        expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+        expect(gets).toBeGreaterThanOrEqual(2);
       });
     });
 

@@ -5,7 +5,7 @@
  * that can be watched or lose answers, and a clock that tests can move.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createHttpClient, type CollectionName, type HttpClient, type PostAnswer, type Store } from "@indiepm/core";
+import { createHttpClient, type CollectionName, type HttpClient, type PostAnswer, type Query, type Store } from "@indiepm/core";
 import { LoopbackHost, postForm, waitFor } from "./hosts.js";
 
 /** One POST a scripted endpoint received. */
@@ -143,6 +143,31 @@ export function faultyStore(failing: Set<CollectionName>) {
             failing.has(collection)
               ? Promise.reject(new Error(`injected failure reading ${collection} at /secret/internal/path.ts:42`))
               : target.get(collection, id);
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+}
+
+/**
+ * A store wrapper under which the work queue learns its next due time late: each of those
+ * reads (the earliest `nextAttemptAt`, no range) starts `beforeMs` late and answers
+ * `afterMs` after it ran, so what a job writes meanwhile is not in the answer.
+ */
+export function slowNextDueReads(beforeMs: number, afterMs: number) {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  return (store: Store): Store =>
+    new Proxy(store, {
+      get(target, prop) {
+        if (prop === "find") {
+          return async (collection: CollectionName, query?: Query) => {
+            if (query?.limit !== 1 || query.sort?.field !== "nextAttemptAt" || query.range) return target.find(collection, query);
+            await sleep(beforeMs);
+            const found = await target.find(collection, query);
+            await sleep(afterMs);
+            return found;
+          };
         }
         const value = Reflect.get(target, prop, target) as unknown;
         return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;

@@ -112,6 +112,9 @@ export class WorkQueue {
     } finally {
       this.#ticking = false;
       this.#changed();
+      // A wake while `#arm` looked for the next due time was only noted: its answer may
+      // predate the work that woke us (on a shared store, a lease 30 s ahead). Look again.
+      if (this.#again) this.wake();
     }
   }
 
