@@ -265,9 +265,13 @@ function withLock(engine: Engine, key: string, task: () => Promise<void>): Promi
   const locked = shared ? () => shared.withLock(`handshake ${key}`, task) : task;
   const next = chain.then(locked, locked);
   locks.set(key, next);
-  void next.finally(() => {
+  // then(forget, forget), not finally: finally's promise rejects with `next` and nobody
+  // awaits it, an unhandled rejection that ends the process (a store error in the task, or
+  // the shared lock's while the database is down).
+  const forget = () => {
     if (locks.get(key) === next) locks.delete(key);
-  });
+  };
+  next.then(forget, forget);
   return next;
 }
 
