@@ -165,14 +165,20 @@ describe.skipIf(SKIP)("several instances on one PostgreSQL database (issue 11)",
       expect(notify).toEqual({ status: 503, body: expect.objectContaining({ error: "temporarily_unavailable" }) });
       expect(await Promise.all(instances.map((p) => p.health()))).toEqual(instances.map(() => 503));
       // The peer keeps delivering: wait until the proxy has answered some of it (503, checked below).
-      await until("a deliver from the peer while the database is down", async () => deliversOf(await proxy.records()).some((r) => r.start > downAt));
+      await until("a deliver from the peer while the database is down", async () => {
+        cluster.expectRunning(); // every process outlives its database
+        return deliversOf(await proxy.records()).some((r) => r.start > downAt);
+      });
       upAt = Date.now();
       await pg.start();
       const startedAt = Date.now();
       step("PostgreSQL started");
       await until(
         "every instance healthy after PostgreSQL's restart",
-        async () => (await Promise.all(instances.map((p) => p.health()))).every((s) => s === 200),
+        async () => {
+          cluster.expectRunning();
+          return (await Promise.all(instances.map((p) => p.health()))).every((s) => s === 200);
+        },
         60_000,
       );
       figures.pgDown = seconds(Date.now() - downAt);
@@ -226,6 +232,7 @@ describe.skipIf(SKIP)("several instances on one PostgreSQL database (issue 11)",
         `${error.message} Not delivered: ${missing.toCluster.length} of the peer's, ${missing.toPeer.length} of the cluster's; their senders hold ${JSON.stringify(held)}`,
       );
     });
+    cluster.expectRunning();
     const total = Date.now() - started;
     step("every message delivered, both ways");
     figures.allDelivered = seconds(total);
@@ -299,7 +306,15 @@ describe.skipIf(SKIP)("several instances on one PostgreSQL database (issue 11)",
           .map((r) => r.message),
       ),
     ];
-    expect(await storedOnce(atCluster, answered)).toEqual([]);
+    // (Those of the acknowledged messages were checked just above; the rest here.)
+    const checked = new Set(received.map((m) => m.id));
+    expect(answered.length).toBeGreaterThanOrEqual(MESSAGES);
+    expect(
+      await storedOnce(
+        atCluster,
+        answered.filter((id) => !checked.has(id)),
+      ),
+    ).toEqual([]);
     // While the database was down, the cluster answered the peer's delivers with 503 (retried later), nothing else.
     const whileDown = deliversOf(await proxy.records()).filter((r) => r.start > downAt && r.end < upAt);
     expect(whileDown.length).toBeGreaterThan(0);

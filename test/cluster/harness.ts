@@ -104,6 +104,7 @@ export class Cluster {
       }
       return JSON.stringify(counts);
     };
+    const exited = (p: ServeProcess) => (p.child?.exitCode == null ? "" : `, exited ${p.child.exitCode}`);
     const tail = (p: ServeProcess) =>
       p.stderr
         .split("\n")
@@ -113,9 +114,16 @@ export class Cluster {
     return [
       `proxy (${this.proxy.kind}): ${tally(await this.proxy.records())}`,
       `peer tap: ${tally(await this.peerTap.records())}`,
-      ...this.instances.map((p, i) => `instance ${i} (${p.url}, started ${p.starts}×) stderr:\n    ${tail(p)}`),
+      ...this.instances.map((p, i) => `instance ${i} (${p.url}, started ${p.starts}×${exited(p)}) stderr:\n    ${tail(p)}`),
       `peer (${this.peer.url}) stderr:\n    ${tail(this.peer)}`,
     ].join("\n");
+  }
+
+  /** Throws when a process of the cluster, or the peer, has exited without being told to (a crash). */
+  expectRunning(): void {
+    for (const [name, p] of [...this.instances.map((p, i) => [`instance ${i}`, p] as const), ["the peer", this.peer] as const]) {
+      if (p.child && p.child.exitCode !== null) throw new Error(`${name} exited (${p.child.exitCode}) on its own: ${p.stderr.slice(-1500)}`);
+    }
   }
 
   async stop(): Promise<void> {
