@@ -36,3 +36,30 @@ describe("GET /health", () => {
     expect(await health(other)).toEqual({ status: 503, body: { status: "unavailable" } });
   });
 });
+
+describe("federation while the store is unavailable", () => {
+  it("answers 503 temporarily_unavailable with Retry-After (§2, the peer retries) and logs one warning line, not an error with a stack", async () => {
+    const lines: { level: string; message: string; fields: unknown }[] = [];
+    const logger = {
+      info() {},
+      warn: (message: string, fields?: unknown) => lines.push({ level: "warn", message, fields }),
+      error: (message: string, fields?: unknown) => lines.push({ level: "error", message, fields }),
+    };
+    const store = createMemoryStore();
+    const server = createPmServer({ endpoint: "https://pm.example.net/", sites: ["https://example.net/"], store, logger });
+    await store.close();
+    const body = new URLSearchParams({ action: "deliver", sender: "https://a.example/", recipient: "https://example.net/", message: "urn:uuid:1", published: "2026-12-07T05:00:00Z", content: "hi" });
+    const answer = await server.handle(
+      new Request("https://pm.example.net/", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", authorization: "Bearer abc" },
+        body,
+      }),
+    );
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as { error: string }).error).toBe("temporarily_unavailable");
+    expect(answer.headers.get("retry-after")).not.toBeNull();
+    expect(lines.map((l) => l.level)).toEqual(["warn"]);
+    expect(JSON.stringify(lines[0]!.fields)).not.toContain("    at ");
+  });
+});

@@ -55,7 +55,10 @@ export async function handleFederation(ctx: FederationContext, request: Request,
       }
     }
   } catch (error) {
-    if (!(error instanceof PmError) || error.status === 500) {
+    if (error instanceof PmError && error.code === "store_error") {
+      // Answered 503 (errorResponse): the store's one sentence is what the operator needs, not a stack per request.
+      engine.log.warn("federation request refused: the store is unavailable", { error: error.message });
+    } else if (!(error instanceof PmError) || error.status === 500) {
       engine.log.error("federation request failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     }
     return errorResponse(error);
