@@ -48,7 +48,14 @@ describe("federation while the store is unavailable", () => {
     const store = createMemoryStore();
     const server = createPmServer({ endpoint: "https://pm.example.net/", sites: ["https://example.net/"], store, logger });
     await store.close();
-    const body = new URLSearchParams({ action: "deliver", sender: "https://a.example/", recipient: "https://example.net/", message: "urn:uuid:1", published: "2026-12-07T05:00:00Z", content: "hi" });
+    const body = new URLSearchParams({
+      action: "deliver",
+      sender: "https://a.example/",
+      recipient: "https://example.net/",
+      message: "urn:uuid:1",
+      published: "2026-12-07T05:00:00Z",
+      content: "hi",
+    });
     const answer = await server.handle(
       new Request("https://pm.example.net/", {
         method: "POST",
