@@ -29,6 +29,12 @@ export interface IndexDefinition {
   collection: CollectionName;
   eq: readonly string[];
   order?: string;
+  /**
+   * A partial index: only documents whose field equals the value (`null`: missing too, as
+   * in `where`). A query whose `where` has the same value is answered from it (PostgreSQL
+   * plans each call with its values while the custom plan is cheaper, as it is here).
+   */
+  partial?: Readonly<Record<string, null | string | number | boolean>>;
 }
 
 /** The engine's query shapes (grep `store.find`/`store.count` in packages/*\/src), each with where it comes from. */
@@ -122,6 +128,8 @@ export const INDEXES: readonly IndexDefinition[] = [
   { collection: "outbox", eq: [], order: "pageKey" },
   { collection: "conversations", eq: ["site"], order: "lastKey" },
   { collection: "conversations", eq: [], order: "lastKey" },
+  // inboxStatus's unread count: the unread messages alone, by site (a few of a million; counting `read: null` over the inbox took 2.1 s there).
+  { collection: "inbox", eq: ["recipient"], partial: { read: null } },
 ];
 
 /** The shape of a `find`/`count` call. */

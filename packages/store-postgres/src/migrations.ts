@@ -12,7 +12,7 @@ import { PmError } from "@indiepm/core";
 import type pg from "pg";
 import { lockKey } from "./shared.js";
 import { INDEXES } from "./indexes.js";
-import { searchMigration } from "./search.js";
+import { searchMigration, storedSearchMigration } from "./search.js";
 import { ident, type Sql } from "./sql.js";
 
 /** The notification channel of `shared.onWork`; the payload is the schema's name. */
@@ -59,6 +59,8 @@ export const MIGRATIONS: readonly ((schema: string, schemaName: string) => strin
   `,
   // 2: full-text search of inbox and outbox (search.ts).
   (s) => searchMigration(s),
+  // 3: the searchable text as a stored column with its GIN index (search.ts).
+  (s) => storedSearchMigration(s),
 ];
 
 function literalName(name: string): string {

@@ -55,13 +55,16 @@ export class Sql {
 
   indexStatement(index: IndexDefinition): string {
     const keys = [...index.eq.map((field) => `(${this.eq(field)})`), ...(index.order === undefined ? [] : this.order(index.order).map((key) => `(${key})`))];
-    return `CREATE INDEX IF NOT EXISTS ${ident(indexName(index))} ON ${this.table(index.collection)} (${keys.join(", ")})`;
+    const partial = Object.entries(index.partial ?? {}).map(([field, value]) => `${this.eq(field)} = ${literal(toJsonb(value))}::jsonb`);
+    const where = partial.length === 0 ? "" : ` WHERE ${partial.join(" AND ")}`;
+    return `CREATE INDEX IF NOT EXISTS ${ident(indexName(index))} ON ${this.table(index.collection)} (${keys.join(", ")})${where}`;
   }
 }
 
 /** A stable name from the definition (PostgreSQL names are at most 63 bytes). */
 export function indexName(index: IndexDefinition): string {
-  const name = `${index.collection}_${[...index.eq, ...(index.order === undefined ? [] : [`by_${index.order}`])].join("_")}`.replace(/[^A-Za-z0-9_]/g, "_");
+  const parts = [...index.eq, ...(index.order === undefined ? [] : [`by_${index.order}`]), ...Object.keys(index.partial ?? {}).map((field) => `if_${field}`)];
+  const name = `${index.collection}_${parts.join("_")}`.replace(/[^A-Za-z0-9_]/g, "_");
   return name.length <= 60 ? name : name.slice(0, 60);
 }
 

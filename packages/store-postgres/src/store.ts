@@ -279,7 +279,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         if (!isSearched(collection)) throw new PmError("store_error", `search answers inbox and outbox, not ${String(collection)}.`);
         if (q.where !== undefined) checkWhere(q.where, "where");
         const statement = searchStatement(sql, collection, q);
-        const { rows } = await query<{ doc: string }>(statement.text, statement.params);
+        // Unprepared: planned with the words searched (a prepared statement may settle on one generic plan for rare and common words alike).
+        const { rows } = await pool.query<{ doc: string }>(statement.text, statement.params).catch((error: unknown) => {
+          throw fail(error);
+        });
         return docs<T>(rows);
       }),
 

@@ -97,6 +97,40 @@ describe.skipIf(server.skipReason)("migrations", () => {
     expect(versions).toEqual([{ version: newer }]);
   });
 
+  it("a database of version 2 is upgraded with its messages searchable from the stored columns (migration 3)", async () => {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(
+        "CREATE SCHEMA indiepm; CREATE TABLE indiepm.schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+      for (const [n, migration] of MIGRATIONS.slice(0, 2).entries()) {
+        await client.query(migration('"indiepm"', "indiepm"));
+        await client.query("INSERT INTO indiepm.schema_migrations (version) VALUES ($1)", [n + 1]);
+      }
+      await client.query(`INSERT INTO indiepm.inbox (_id, doc) VALUES ('m1', '{"_id": "m1", "recipient": "https://bob.example/", "content": "the old kayak", "pageKey": "k1"}'),
+        ('m2', '{"_id": "m2", "recipient": "https://bob.example/", "content": "another kayak", "pageKey": "k2"}'), ('m3', '{"_id": "m3", "recipient": "https://bob.example/", "content": "no boat"}')`);
+    } finally {
+      await client.end();
+    }
+    const store = await openPostgresStore(database.url);
+    const found = await store.search!("inbox", { where: { recipient: "https://bob.example/" }, text: "kayak", limit: 10 });
+    expect(found.map((doc) => doc._id)).toEqual(["m2", "m1"]);
+    expect(await store.search!("inbox", { where: { recipient: "https://bob.example/" }, text: "kayak", limit: 10, before: "k2" })).toEqual([
+      { _id: "m1", recipient: "https://bob.example/", content: "the old kayak", pageKey: "k1" },
+    ]);
+    await store.close();
+    const stored = await rows<{ _id: string; search_site: string; search_key: string | null }>(
+      database.url,
+      "SELECT _id, search_site, search_key FROM indiepm.inbox WHERE search_text @@ 'kayak' OR search_key IS NULL ORDER BY _id",
+    );
+    expect(stored).toEqual([
+      { _id: "m1", search_site: "https://bob.example/", search_key: "k1" },
+      { _id: "m2", search_site: "https://bob.example/", search_key: "k2" },
+      { _id: "m3", search_site: "https://bob.example/", search_key: null },
+    ]);
+  });
+
   it("a schema of its own (option schema) keeps two stores apart in one database", async () => {
     const a = await openPostgresStore(database.url, { schema: "site_a" });
     const b = await openPostgresStore(database.url, { schema: "site_b" });
