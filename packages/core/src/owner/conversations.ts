@@ -285,8 +285,27 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
       }
     }
   }
+  if (own === id && (await insertFirstSummary(store, site, id, kind, doc))) return;
   if (merged || own === id) await refreshConversation(store, site, id);
   else await addToSummary(store, site, id, kind, doc);
+}
+
+/**
+ * The summary of a conversation this message starts (the common case: a message that
+ * answers nothing), written by one insert: the message alone. A summary already there
+ * (replies that arrived before it, a pointer) makes the insert fail, and the caller
+ * recomputes it from the messages. Resolves whether it was written.
+ */
+async function insertFirstSummary(store: Store, site: string, id: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean> {
+  const item: Item =
+    kind === "in" ? { kind, doc: doc as InboxDoc, at: (doc as InboxDoc).receivedAt } : { kind, doc: doc as OutboxDoc, at: (doc as OutboxDoc).createdAt };
+  try {
+    await store.insert<ConversationDoc>("conversations", { _id: id, rev: 1, ...summaryFields({ id, site, root: doc.message, items: [item] }) });
+    return true;
+  } catch (error) {
+    if (error instanceof DuplicateKeyError) return false;
+    throw error;
+  }
 }
 
 /**
