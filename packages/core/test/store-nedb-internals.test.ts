@@ -13,8 +13,9 @@ import { NEDB_VERSION, internals, isUniqueViolation, nedbModel, type IndexNode, 
 
 const RECHECK =
   "re-check every shape in packages/core/src/store/nedb/internals.ts (the datastore's __original: compactDatafileAsync, indexes, executor.pushAsync; " +
-  "an index's sparse, tree.tree nodes {key, data, left, right} and getMatching; lib/model.js match, compareThings, deepCopy; the uniqueViolated errorType) " +
-  "and the planner (planner.ts) against the new version, then update NEDB_VERSION there and the @seald-io/nedb pin in pnpm-workspace.yaml";
+  "an index's sparse, _fields, update/revertUpdate of pairs, tree.tree nodes {key, data, left, right}, compareKeys and getMatching; the datastore's _updateIndexes; " +
+  "lib/model.js match, compareThings, getDotValues, deepCopy; the uniqueViolated errorType) " +
+  "and the planner (planner.ts) and in-place updates (in-place.ts) against the new version, then update NEDB_VERSION there and the @seald-io/nedb pin in pnpm-workspace.yaml";
 
 const fromCore = createRequire(path.join(import.meta.dirname, "../package.json"));
 const fromNedbPromises = createRequire(fromCore.resolve("nedb-promises"));
@@ -96,6 +97,32 @@ describe("the shapes internals.ts declares hold", () => {
     const copy = nedbModel.deepCopy(doc);
     expect(copy, what).toEqual(doc);
     expect(copy.a, what).not.toBe(doc.a);
+  });
+
+  it("what in-place.ts replaces and calls: _updateIndexes(pairs), an index's _fields, update/revertUpdate of pairs, the tree's compareKeys, getDotValues", async () => {
+    const datastore = await datastoreWith([1, 2]);
+    const nedb = internals(datastore);
+    const what = `nedb's update of its indexes changed: ${RECHECK}.`;
+    expect(typeof nedb._updateIndexes, what).toBe("function");
+    const index = nedb.indexes.n!;
+    expect(index._fields, what).toEqual(["n"]);
+    expect(index.tree.tree.compareKeys(1, 2), what).toBe(-1);
+    expect(nedbModel.getDotValues({ n: 3 }, ["n"]), what).toBe(3);
+    const oldDoc = index.getMatching(1)[0]!;
+    const newDoc = { ...oldDoc, n: 5 };
+    index.update([{ oldDoc, newDoc }]);
+    expect([index.getMatching(1).length, index.getMatching(5)[0]], what).toEqual([0, newDoc]);
+    index.revertUpdate([{ oldDoc, newDoc }]);
+    expect([index.getMatching(1)[0], index.getMatching(5).length], what).toEqual([oldDoc, 0]);
+    // nedb's own update goes through _updateIndexes with { oldDoc, newDoc } pairs.
+    const seen: unknown[] = [];
+    const original = nedb._updateIndexes.bind(nedb);
+    nedb._updateIndexes = (modifications) => {
+      seen.push(...modifications.map((pair) => Object.keys(pair).sort()));
+      original(modifications);
+    };
+    await datastore.update({ _id: "d1" }, { $set: { n: 4 } });
+    expect(seen, what).toEqual([["newDoc", "oldDoc"]]);
   });
 
   it("a duplicate _id is refused with errorType uniqueViolated", async () => {

@@ -7,8 +7,9 @@
  * rewrites ("compacts") the file, so the folder is locked for one process (lock.ts).
  * What else this adapter adds because of how nedb behaves lives beside it: the repair or
  * refusal of unreadable lines (repair.ts), documents and queries in nedb's terms
- * (query.ts), sorted pages walked from the index (planner.ts), and the nedb internals all
- * of that reads (internals.ts).
+ * (query.ts), sorted pages walked from the index (planner.ts), updates that leave a
+ * document in place in an index whose key it keeps (in-place.ts), and the nedb internals
+ * all of that reads (internals.ts).
  *
  * A removed document stays in the file (its lines, and a tombstone line) until the file
  * is rewritten, so a deleted message would stay readable on disk. A collection is
@@ -24,6 +25,7 @@ import { checkCollection, checkDocument, checkFieldName, checkId, checkPatch, ch
 import { COLLECTIONS, DuplicateKeyError, type CollectionName, type Doc, type Query, type Store } from "../types.js";
 import { messageOf } from "./errors.js";
 import { internals, isUniqueViolation, type NedbDatastore } from "./internals.js";
+import { updateIndexesInPlace } from "./in-place.js";
 import { acquireLock } from "./lock.js";
 import { narrowestFirst, plannedFind } from "./planner.js";
 import { decodeDocument, encodeDocument, encodeValue, toNedbQuery } from "./query.js";
@@ -352,5 +354,6 @@ async function openDatafile(file: string, indexFields: readonly string[], onRepa
     if (field !== "_id" && (!wanted.has(field) || index.sparse !== SPARSE_INDEXES.has(field))) await datastore.removeIndex(field);
   }
   for (const fieldName of wanted) await datastore.ensureIndex({ fieldName, sparse: SPARSE_INDEXES.has(fieldName) });
+  updateIndexesInPlace(datastore);
   return datastore;
 }

@@ -22,14 +22,27 @@ export interface IndexNode {
 }
 export interface NedbIndex {
   sparse: boolean;
-  tree: { tree: IndexNode };
+  /** The indexed field names (more than one for a compound index). */
+  _fields: string[];
+  tree: { tree: IndexNode & { compareKeys(a: unknown, b: unknown): number } };
   getMatching(value: unknown): NedbDocument[];
+  /** Removes every old document and inserts every new one; on a failure undoes what it did and throws. */
+  update(pairs: DocPair[]): void;
+  /** Undoes a successful `update(pairs)`. */
+  revertUpdate(pairs: DocPair[]): void;
+}
+/** One document changed by an update: the object nedb held, and the one that replaces it. */
+export interface DocPair {
+  oldDoc: NedbDocument;
+  newDoc: NedbDocument;
 }
 /** The parts of the wrapped @seald-io/nedb datastore that nedb-promises does not type. */
 export interface NedbInternals {
   __original: {
     compactDatafileAsync(): Promise<void>;
     indexes: Record<string, NedbIndex>;
+    /** Moves updated documents in every index (one `update` or `put`), all or none. */
+    _updateIndexes(modifications: DocPair[]): void;
     /** Runs `task` (which must return a promise) as one task of the datastore's queue. */
     executor: { pushAsync<T>(task: () => Promise<T>): Promise<T> };
   };
@@ -38,6 +51,7 @@ export interface NedbInternals {
 export interface NedbModel {
   match(doc: NedbDocument, query: Record<string, unknown>): boolean;
   compareThings(a: unknown, b: unknown): number;
+  getDotValues(doc: NedbDocument, fields: string[]): unknown;
   deepCopy<T>(value: T): T;
 }
 
