@@ -25,6 +25,7 @@ import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
 import { Conditions, countStatement, findStatement, Sql } from "./sql.js";
 import { isSearched, searchStatement } from "./search.js";
+import { warmPool, warmStatements } from "./warm.js";
 
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables; created when missing. Default `indiepm`. */
@@ -37,6 +38,11 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** Longest `shared.withLock` waits for its lock (lock_timeout). Default 60,000 ms. */
   lockWaitMs?: number;
+  /**
+   * Connections opened and warmed at open and kept open (warm.ts): the first calls of a
+   * process then find them ready. Default 4 (at most `poolSize`); 0 opens them on demand.
+   */
+  warmConnections?: number;
   /** Called with the shape of every `find` and `count` (indexes.ts), e.g. to check a flow's queries are all indexed. */
   onQuery?: (shape: QueryShape) => void;
 }
@@ -56,6 +62,7 @@ export const POSTGRES_STORE_DEFAULTS = {
   statementTimeoutMs: 10_000,
   connectTimeoutMs: 5_000,
   lockWaitMs: 60_000,
+  warmConnections: 4,
 } as const;
 
 const OPTION_NAMES = [...Object.keys(POSTGRES_STORE_DEFAULTS), "onQuery"];
@@ -68,6 +75,7 @@ interface Resolved {
   statementTimeoutMs: number;
   connectTimeoutMs: number;
   lockWaitMs: number;
+  warmConnections: number;
   onQuery: ((shape: QueryShape) => void) | undefined;
 }
 
@@ -90,6 +98,8 @@ function resolveOptions(url: string, options: PostgresStoreOptions): Resolved {
     const value = all[name];
     if (!Number.isInteger(value) || value < 1) throw new PmError("store_error", `The option ${name} must be a whole number, 1 or more.`);
   }
+  if (!Number.isInteger(all.warmConnections) || all.warmConnections < 0)
+    throw new PmError("store_error", "The option warmConnections must be a whole number, 0 or more.");
   if (options.onQuery !== undefined && typeof options.onQuery !== "function") throw new PmError("store_error", "The option onQuery must be a function.");
   return { ...all, url: parsed, where: describeUrl(parsed), onQuery: options.onQuery };
 }
@@ -130,7 +140,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     application_name: "indiepm",
     keepAlive: true,
   };
-  const pool = new pg.Pool({ ...connection, max: o.poolSize, idleTimeoutMillis: 30_000 });
+  // The warmed connections (warm.ts) are kept; others close after 30 s idle.
+  const warm = Math.min(o.warmConnections, o.poolSize);
+  const pool = new pg.Pool({ ...connection, max: o.poolSize, min: warm, idleTimeoutMillis: 30_000 });
   const lockPool = new pg.Pool({
     ...connection,
     statement_timeout: 0,
@@ -156,6 +168,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     } finally {
       await client.end().catch(() => undefined);
     }
+    await warmPool(pool, warm, warmStatements(sql));
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
     throw fail(error);
