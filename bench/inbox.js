@@ -6,12 +6,17 @@
  *   before it listens), target ≤ 2 s;
  * - first inbox page: `inbox({limit: 50})`, newest arrival first (the owner API's
  *   `GET /api/inbox?limit=50`), target ≤ 50 ms; also the same page for one site;
- * - RSS once the page is served, target ≤ 200 MB (and the peak, for sizing a machine).
+ * - RSS once the page is served, target ≤ 200 MB (and the peak, for sizing a machine);
+ * - the upgrade, once per build: the first owner read of a folder an older version wrote
+ *   (no `conversation` or `pageKey`, no conversations.db) files every message.
  *
- * The datafile is written directly, one line per document exactly as the adapter encodes
+ * The datafiles are written directly, one line per document exactly as the adapter encodes
  * it (arrays as `{"~json": …}`) and as nedb lays it out after a compaction (documents,
- * then one `$$indexCreated` line per index). One untimed open first lets nedb rewrite it
- * itself, so every timed start reads a file nedb wrote.
+ * then one `$$indexCreated` line per index): inbox.db with each message's conversation and
+ * page key, conversations.db with the summaries, both from the engine's own functions
+ * (owner/conversations.ts `groupThreads`, `pageKeyOf`) and checked against what the
+ * engine's write path stores for the first 300 messages. One untimed open first lets nedb
+ * rewrite them itself, so every timed start reads files nedb wrote.
  *
  *   pnpm build && node bench/inbox.js [--messages 100000] [--runs 3]
  *   node bench/inbox.js --core before=/old/core/dist/index.js --core after=packages/core/dist/index.js
@@ -22,7 +27,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -103,24 +108,167 @@ function encode(doc) {
   return out;
 }
 
-/** Writes `<dir>/inbox.db` with `count` messages received over the last year, oldest first. */
-export async function generateInbox(dir, count) {
+/** `count` messages received over the last year, oldest first (the same but for their IDs' UUIDs for the same count), and the newest time. */
+function makeInbox(count) {
   const random = prng(20240601);
   const senders = Array.from({ length: 300 }, (_, i) => `https://friend${i}.example.org/`);
   const end = Date.UTC(2025, 0, 1);
   const span = 365 * 24 * 3600 * 1000;
-  const lines = [];
+  const docs = [];
   let t = end - span;
   for (let i = 0; i < count; i++) {
     t += Math.floor((random() * 2 * span) / count) + 1;
-    // nedb's afterSerialization (store/nedb/repair.ts) escapes U+2028/U+2029/U+0085; none are generated here.
-    lines.push(JSON.stringify(encode(inboxDoc(random, i, t, senders))));
+    docs.push(inboxDoc(random, i, t, senders));
   }
-  for (const fieldName of ["recipient", "receivedAt", "message"]) {
-    lines.push(JSON.stringify({ $$indexCreated: { fieldName, unique: false, sparse: false } }));
+  return { docs, newest: t };
+}
+
+const SNIPPET_CHARS = 140;
+
+/**
+ * The conversation fields and summaries the engine stores for `docs` (received messages):
+ * owner/conversations.ts `groupThreads` groups each site's messages, each message gets its
+ * group's ID and `pageKeyOf`, each group a summary as `summaryFields` computes it (not
+ * exported; written out here and checked against the engine by `checkAgainstEngine`).
+ */
+function fileAsEngine(engine, docs) {
+  const filed = [];
+  const summaries = [];
+  for (const site of RECIPIENTS) {
+    const items = docs.filter((doc) => doc.recipient === site).map((doc) => ({ kind: "in", doc, at: doc.receivedAt }));
+    for (const group of engine.groupThreads(site, items)) {
+      for (const item of group.items) filed.push({ ...item.doc, conversation: group.id, pageKey: engine.pageKeyOf(item.at, item.doc._id) });
+      const first = group.items[0];
+      const last = group.items.reduce((a, b) => (b.at >= a.at ? b : a));
+      const subject = first.doc.name ?? group.items.find((i) => i.doc.name)?.doc.name;
+      const people = new Set(group.items.flatMap((i) => [i.doc.sender, i.doc.recipient, ...(i.doc.to ?? [])]));
+      people.delete(site);
+      const text = last.doc.content.replace(/\s+/g, " ").trim();
+      summaries.push({
+        _id: group.id,
+        rev: 1,
+        site,
+        root: group.root,
+        ...(subject ? { subject } : {}),
+        participants: [...people],
+        messages: group.items.length,
+        unread: group.items.filter((i) => !i.doc.read).length,
+        lastAt: last.at,
+        lastKey: engine.pageKeyOf(last.at, group.id),
+        snippet: text.length > SNIPPET_CHARS ? `${text.slice(0, SNIPPET_CHARS - 1)}…` : text,
+        lastSender: last.doc.sender,
+      });
+    }
   }
-  await writeFile(join(dir, "inbox.db"), `${lines.join("\n")}\n`);
-  return { newest: t, bytes: (await stat(join(dir, "inbox.db"))).size };
+  filed.sort((a, b) => a.receivedAt - b.receivedAt);
+  return { filed, summaries };
+}
+
+/** Equal as stored JSON (key order aside). */
+function sameJson(a, b) {
+  const norm = (v) =>
+    Array.isArray(v)
+      ? v.map(norm)
+      : v && typeof v === "object"
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, norm(v[k])]),
+          )
+        : v;
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+}
+
+const ENGINE_FIRST = 300;
+
+/**
+ * The first `ENGINE_FIRST` messages written by the engine's own path (as actions/deliver.ts
+ * answerDeliver: conversationFields, insert, messageWritten) into a scratch nedb folder:
+ * every document and summary it stores must equal the seed's (`rev` aside).
+ */
+async function checkAgainstEngine(coreModule, engine, docs) {
+  const { openNedbStore } = await import(pathToFileURL(coreModule).href);
+  const sample = docs.slice(0, ENGINE_FIRST).map((doc) => ({ ...doc }));
+  const { filed, summaries } = fileAsEngine(engine, sample);
+  const dir = await mkdtemp(join(tmpdir(), "indiepm-bench-inbox-check-"));
+  const store = await openNedbStore({ dir });
+  const problems = [];
+  try {
+    for (const doc of sample) {
+      Object.assign(doc, await engine.conversationFields(store, "in", doc));
+      await store.insert("inbox", doc);
+      await engine.messageWritten(store, "in", doc);
+    }
+    for (const doc of filed) {
+      const written = await store.get("inbox", doc._id);
+      if (!sameJson(written, doc)) problems.push(`message ${doc._id}: engine ${JSON.stringify(written)}, seed ${JSON.stringify(doc)}`);
+    }
+    const stored = await store.find("conversations");
+    if (stored.length !== summaries.length) problems.push(`the engine wrote ${stored.length} conversations, the seed ${summaries.length}`);
+    for (const summary of summaries) {
+      const written = await store.get("conversations", summary._id);
+      if (!sameJson({ ...written, rev: 0 }, { ...summary, rev: 0 }))
+        problems.push(`summary ${summary._id}: engine ${JSON.stringify(written)}, seed ${JSON.stringify(summary)}`);
+    }
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  if (problems.length > 0) throw new Error(`inbox bench: the seed differs from what the engine writes: ${problems.slice(0, 3).join("; ")}`);
+}
+
+/** A datafile as nedb lays it out after a compaction: documents (encoded), then one line per index. */
+async function writeDatafile(file, docs, indexes) {
+  // nedb's afterSerialization (store/nedb/repair.ts) escapes U+2028/U+2029/U+0085; none are generated here.
+  const lines = docs.map((doc) => JSON.stringify(encode(doc)));
+  for (const [fieldName, sparse] of indexes) lines.push(JSON.stringify({ $$indexCreated: { fieldName, unique: false, sparse } }));
+  await writeFile(file, `${lines.join("\n")}\n`);
+  return (await stat(file)).size;
+}
+
+const OLD_INDEXES = [
+  ["recipient", false],
+  ["receivedAt", false],
+  ["message", false],
+];
+
+/**
+ * Writes `<dir>/inbox.db` with `count` messages as the engine stores them now (with
+ * `conversation` and `pageKey`) and `<dir>/conversations.db` with their summaries; with
+ * `old: true`, `inbox.db` alone, as versions before stored conversations wrote it (what
+ * the first owner read of an upgraded process files).
+ */
+export async function generateInbox(dir, count, { old = false, engine } = {}) {
+  const { docs, newest } = makeInbox(count);
+  if (old) return { newest, bytes: await writeDatafile(join(dir, "inbox.db"), docs, OLD_INDEXES), conversations: 0 };
+  const { filed, summaries } = fileAsEngine(engine, docs);
+  const bytes = await writeDatafile(join(dir, "inbox.db"), filed, [...OLD_INDEXES, ["conversation", true], ["pageKey", true]]);
+  await writeDatafile(join(dir, "conversations.db"), summaries, [
+    ["site", false],
+    ["lastKey", true],
+  ]);
+  return { newest, bytes, conversations: summaries.length };
+}
+
+/** The engine's conversation functions, from the build of core at `coreModule`. */
+async function engineOf(coreModule) {
+  return import(pathToFileURL(join(dirname(coreModule), "owner", "conversations.js")).href);
+}
+
+/** Child process: an old-shape folder's first owner read (the upgrade files every message); prints JSON. */
+async function upgradeChild(coreModule, dir) {
+  const { createPmServer, openNedbStore } = await import(pathToFileURL(coreModule).href);
+  const quiet = { info() {}, warn() {}, error: (m, d) => console.error(m, d) };
+  const store = await openNedbStore({ dir });
+  const pm = createPmServer({ endpoint: ENDPOINT, sites: RECIPIENTS, store, logger: quiet });
+  await pm.start();
+  const t = performance.now();
+  const page = await pm.inbox({ limit: PAGE });
+  const filingMs = performance.now() - t;
+  const unfiled = (await store.find("inbox")).filter((doc) => doc.conversation === undefined || doc.pageKey === undefined).length;
+  const conversations = await store.count("conversations");
+  await pm.close();
+  process.stdout.write(JSON.stringify({ filingMs, unfiled, conversations, page: page.length }));
 }
 
 /** Child process: open, start, first page; prints JSON. */
@@ -222,10 +370,13 @@ export async function runInboxBench({ messages = 100_000, runs = 3, print = true
     if (!existsSync(module)) throw new Error(`${module} is missing: run \`pnpm build\` (or \`npx tsc -b packages/core\`) first.`);
   }
   const dir = await mkdtemp(join(tmpdir(), "indiepm-bench-inbox-"));
+  const upgradeDir = await mkdtemp(join(tmpdir(), "indiepm-bench-inbox-upgrade-"));
   try {
+    const engine = await engineOf(cores[0].module);
     const g0 = performance.now();
-    const { newest, bytes } = await generateInbox(dir, messages);
+    const { newest, bytes, conversations } = await generateInbox(dir, messages, { engine });
     const generateMs = performance.now() - g0;
+    await checkAgainstEngine(cores[0].module, engine, makeInbox(ENGINE_FIRST).docs);
     const first = measure(cores[0].module, dir, messages, newest); // nedb compacts the file it was given
     const results = cores.map(() => []);
     for (let i = 0; i < runs; i++) {
@@ -247,9 +398,26 @@ export async function runInboxBench({ messages = 100_000, runs = 3, print = true
       ["LiveHeapMB", "live heap after a full GC", "liveHeapMB", "MB", undefined, 0],
       ["CloseMs", "close (compacts every datafile)", "closeMs", "ms", undefined, 0],
     ];
+    // The upgrade: as many messages, as an older version wrote them, filed by each build's first owner read (once each).
+    const upgrades = [];
+    for (const { module } of cores) {
+      await generateInbox(upgradeDir, messages, { old: true });
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--upgrade-child", module, upgradeDir], {
+        encoding: "utf8",
+        maxBuffer: MB,
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const upgrade = JSON.parse(out);
+      if (upgrade.unfiled !== 0 || upgrade.conversations !== conversations || upgrade.page !== PAGE)
+        throw new Error(`inbox bench: the upgrade left ${upgrade.unfiled} unfiled, ${upgrade.conversations} conversations (seeded: ${conversations})`);
+      upgrades.push(upgrade);
+      await rm(upgradeDir, { recursive: true, force: true });
+      await mkdir(upgradeDir);
+    }
     const medians = results.map((rs) => Object.fromEntries(ROWS.map(([, , key, , , digits]) => [key, round(median(rs.map((r) => r[key])), digits)])));
     const figures = Object.fromEntries(ROWS.map(([suffix, , key]) => [`${k}${suffix}`, medians[0][key]]));
     figures[`${k}FileMB`] = round((await stat(join(dir, "inbox.db"))).size / MB, 1);
+    figures[`${k}UpgradeMs`] = round(upgrades[0].filingMs, 0);
     if (print) {
       const pad = (s, n) => String(s).padStart(n);
       console.log(
@@ -266,17 +434,24 @@ export async function runInboxBench({ messages = 100_000, runs = 3, print = true
         const shown = values.map((v) => pad(v === null ? "n/a" : `${v} ${unit}`, 12)).join("");
         console.log(`${name.padEnd(38)}${shown}${pad(max === undefined ? "" : `≤ ${max} ${unit}`, 11)}${runsText}${verdict}`);
       }
+      const upgradeText = upgrades.map((u) => `${(u.filingMs / 1000).toFixed(1)} s`).join(" / ");
+      console.log(
+        `${"upgrade: first read files older docs".padEnd(38)}${upgrades.map((u) => pad(`${Math.round(u.filingMs)} ms`, 12)).join("")}${pad("", 11)}  once (${upgradeText}; ${conversations.toLocaleString("en")} conversations)`,
+      );
       console.log(`\nRSS of the same process before opening the store: ${median(results[0].map((r) => r.emptyRssMB)).toFixed(0)} MB (Node and the modules).`);
     }
     return figures;
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await rm(upgradeDir, { recursive: true, force: true });
   }
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  if (process.argv[2] === "--child") {
+  if (process.argv[2] === "--upgrade-child") {
+    await upgradeChild(process.argv[3], process.argv[4]);
+  } else if (process.argv[2] === "--child") {
     const [, , , coreModule, dir, count, newest] = process.argv;
     await child(coreModule, dir, Number(count), Number(newest));
   } else {
