@@ -557,7 +557,8 @@ export async function ensureFiled(ctx: { store: Store; filing?: Filing }, sites:
     const current: { done: Promise<void>; at: number } = { done: Promise.resolve(), at: Date.now() };
     current.done = (async () => {
       await previous.catch(() => undefined);
-      await fileUnfiled(store, site);
+      // Idempotent: its writes may be made durable together (Store.batch).
+      await (store.batch ? store.batch((batched) => fileUnfiled(batched, site)) : fileUnfiled(store, site));
       current.at = Date.now();
     })();
     entry = current;

@@ -125,6 +125,14 @@ export interface Store {
    */
   search?<T extends Doc>(collection: "inbox" | "outbox", query: TextSearch): Promise<T[]>;
   /**
+   * Optional: runs `work` with a store whose inserts and updates are made at once (reads
+   * see them) but durable only when `batch` resolves, together, instead of each when its
+   * own promise resolves; a crash before may lose any of them. For idempotent work of many
+   * writes (filing older documents, owner/conversations.ts); nedb: one append per datafile
+   * instead of one per write.
+   */
+  batch?<T>(work: (store: Store) => Promise<T>): Promise<T>;
+  /**
    * Present when several processes may share this store at once (PostgreSQL): what the
    * engine then needs beyond documents to share its work safely (issue 11). Absent on a
    * single-process store (nedb, memory), where the engine keeps this in memory.

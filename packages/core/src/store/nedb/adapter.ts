@@ -169,29 +169,25 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
     return call;
   }
 
-  return {
-    insert(collection, doc) {
-      return run(collection, async (datastore) => {
+  /** `Store.insert` writing through `writer` (at once, or deferred within a batch). */
+  const insertWith =
+    (writer: Writer): Store["insert"] =>
+    (collection, doc) =>
+      run(collection, async (datastore) => {
         checkDocument(doc);
         try {
-          await datastore.insert(encodeDocument(doc));
+          await writer.insert(datastore, encodeDocument(doc));
         } catch (error) {
           if (isUniqueViolation(error)) throw new DuplicateKeyError(collection, doc._id);
           throw error;
         }
       });
-    },
 
-    get<T extends Doc>(collection: CollectionName, id: string) {
-      return run(collection, async (datastore) => {
-        checkId(id);
-        const found = await datastore.findOne({ _id: id });
-        return found === null ? null : (decodeDocument(found) as T);
-      });
-    },
-
-    update(collection, id, patch, expect) {
-      return run(collection, async (datastore) => {
+  /** `Store.update` writing through `writer`. */
+  const updateWith =
+    (writer: Writer): Store["update"] =>
+    (collection, id, patch, expect) =>
+      run(collection, async (datastore) => {
         checkId(id);
         checkPatch(patch);
         if (expect !== undefined) checkWhere(expect, "expect");
@@ -202,10 +198,22 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
         // One nedb update is one task of its executor queue: finding the document with the
         // expected values and changing it cannot interleave with another call.
         const conditions = expect === undefined || Object.keys(expect).length === 0 ? {} : { $and: [toNedbQuery(expect)] };
-        const changed = await datastore.update({ _id: id, ...conditions }, { $set, $unset });
+        const changed = await writer.update(datastore, { _id: id, ...conditions }, { $set, $unset });
         return changed > 0;
       });
+
+  const store: Store = {
+    insert: insertWith(directWriter),
+
+    get<T extends Doc>(collection: CollectionName, id: string) {
+      return run(collection, async (datastore) => {
+        checkId(id);
+        const found = await datastore.findOne({ _id: id });
+        return found === null ? null : (decodeDocument(found) as T);
+      });
     },
+
+    update: updateWith(directWriter),
 
     put(collection, doc) {
       return run(collection, async (datastore) => {
@@ -267,6 +275,24 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
       }
     },
 
+    batch(work) {
+      if (closing !== undefined) return Promise.reject(closedStoreError());
+      const writer = deferredWriter();
+      const inner: Store = { ...store, insert: insertWith(writer), update: updateWith(writer), batch: (more) => more(inner) };
+      const call = (async () => {
+        try {
+          return await work(inner);
+        } finally {
+          await writer.flush();
+        }
+      })();
+      // close() waits for the whole batch, its appends included.
+      pending.add(call);
+      const settle = () => pending.delete(call);
+      call.then(settle, settle);
+      return call;
+    },
+
     close() {
       closing ??= (async () => {
         if (compactTimer !== undefined) clearTimeout(compactTimer);
@@ -279,6 +305,67 @@ export async function openNedbStore(options: NedbStoreOptions): Promise<Store> {
         }
       })();
       return closing;
+    },
+  };
+  return store;
+}
+
+/** How `insert` and `update` reach nedb. */
+interface Writer {
+  insert(datastore: NedbDatastore, doc: Record<string, unknown>): Promise<void>;
+  /** How many documents changed (0 or 1). */
+  update(datastore: NedbDatastore, query: Record<string, unknown>, modifier: Record<string, unknown>): Promise<number>;
+}
+
+/** Each write appended to its datafile before its promise resolves. */
+const directWriter: Writer = {
+  async insert(datastore, doc) {
+    await datastore.insert(doc as { _id: string });
+  },
+  update: (datastore, query, modifier) => datastore.update(query, modifier) as Promise<unknown> as Promise<number>,
+};
+
+/**
+ * Writes of a `batch`: each one nedb's own insert or update (the same checks, the same
+ * in-memory change, one task of the executor queue) with its append held back; `flush`
+ * then appends, per datafile and in one write, the current state of every document they
+ * touched. The current state, not the one the batch wrote: a write made meanwhile outside
+ * the batch (already appended) must not be overwritten by an older line, and a document
+ * removed meanwhile is not written again.
+ */
+function deferredWriter(): Writer & { flush(): Promise<void> } {
+  const touched = new Map<NedbDatastore, Set<string>>();
+  function deferred<T>(datastore: NedbDatastore, call: (nedb: ReturnType<typeof internals>) => Promise<T>): Promise<T> {
+    const nedb = internals(datastore);
+    return nedb.executor.pushAsync(async () => {
+      const ids = touched.get(datastore) ?? new Set<string>();
+      touched.set(datastore, ids);
+      const persistence = nedb.persistence;
+      const append = persistence.persistNewStateAsync;
+      persistence.persistNewStateAsync = async (docs) => {
+        for (const doc of docs) ids.add(doc._id as string);
+      };
+      try {
+        return await call(nedb);
+      } finally {
+        persistence.persistNewStateAsync = append;
+      }
+    });
+  }
+  return {
+    async insert(datastore, doc) {
+      await deferred(datastore, (nedb) => nedb._insertAsync(doc));
+    },
+    update: (datastore, query, modifier) => deferred(datastore, async (nedb) => (await nedb._updateAsync(query, modifier, {})).numAffected),
+    async flush() {
+      for (const [datastore, ids] of touched) {
+        const nedb = internals(datastore);
+        await nedb.executor.pushAsync(async () => {
+          const docs = [...ids].flatMap((id) => nedb.indexes._id!.getMatching(id));
+          if (docs.length > 0) await nedb.persistence.persistNewStateAsync(docs);
+        });
+      }
+      touched.clear();
     },
   };
 }

@@ -43,6 +43,11 @@ export interface NedbInternals {
     indexes: Record<string, NedbIndex>;
     /** Moves updated documents in every index (one `update` or `put`), all or none. */
     _updateIndexes(modifications: DocPair[]): void;
+    /** nedb's insert and update without the queue (a caller's task runs them). */
+    _insertAsync(doc: NedbDocument): Promise<unknown>;
+    _updateAsync(query: NedbDocument, modifier: NedbDocument, options: Record<string, never>): Promise<{ numAffected: number }>;
+    /** Appends `docs` (each serialized as one line) to the datafile. */
+    persistence: { persistNewStateAsync(docs: NedbDocument[]): Promise<void> };
     /** Runs `task` (which must return a promise) as one task of the datastore's queue. */
     executor: { pushAsync<T>(task: () => Promise<T>): Promise<T> };
   };
