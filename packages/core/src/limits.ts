@@ -78,6 +78,15 @@ export const QUEUE_ERROR_RETRY_MS = 1_000;
  */
 export const JOB_LEASE_MS = 30_000;
 /**
+ * A delivery is written before its message (`PmServer.send`: so a crash between the two
+ * leaves no message in the outbox that nothing delivers). For this long after a delivery
+ * was written, a missing message is one still being written — another process may already
+ * run the delivery (`SharedStore.onWork`) — and the delivery waits `UNSTORED_MESSAGE_RETRY_MS`;
+ * after it, the message was deleted (or never accepted) and the delivery fails.
+ */
+export const UNSTORED_MESSAGE_GRACE_MS = 60_000;
+export const UNSTORED_MESSAGE_RETRY_MS = 500;
+/**
  * Several processes on one store: the longest the queue goes without looking for due work.
  * New work wakes it at once (`SharedStore.onWork`); this bounds the wait for work whose
  * notification was missed (a LISTEN connection not yet open, or reconnecting).

@@ -113,10 +113,22 @@ export function createPmServer(options: PmServerOptions): PmServer {
     },
     async send(input) {
       const { outbox, deliveries } = await prepareSend(owner, input);
-      // The message before its deliveries: on a shared store another process may run a
-      // delivery as soon as it is inserted (onWork), and finds no message otherwise.
-      await store.insert("outbox", outbox);
-      for (const d of deliveries) await store.insert("deliveries", d);
+      // The deliveries before the message: a crash between the two leaves deliveries of a
+      // message never accepted (they fail, unseen) rather than a message in the outbox that
+      // nothing delivers. A delivery run before its message is stored waits for it
+      // (jobs/delivery.ts, UNSTORED_MESSAGE_GRACE_MS): another process may run it at once.
+      const written: string[] = [];
+      try {
+        for (const d of deliveries) {
+          await store.insert("deliveries", d);
+          written.push(d._id);
+        }
+        await store.insert("outbox", outbox);
+      } catch (error) {
+        // Nothing of a refused message stays queued (an ID already used: DuplicateKeyError).
+        for (const id of written) await store.remove("deliveries", id).catch(() => false);
+        throw error;
+      }
       await messageWritten(store, "out", outbox);
       queue?.wake();
       return sentView(outbox, deliveries);

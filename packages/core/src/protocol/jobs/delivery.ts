@@ -12,7 +12,7 @@ import { encodeForm, type Failure } from "@indiepm/protocol";
 import { changeSettings } from "../../settings.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "../records.js";
 import type { Store } from "../../store/types.js";
-import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS } from "../../limits.js";
+import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS, UNSTORED_MESSAGE_GRACE_MS, UNSTORED_MESSAGE_RETRY_MS } from "../../limits.js";
 
 const ctxOf = (d: DeliveryDoc, step: number): StepContext => ({ flow: d.flow, step, message: d.message, sender: d.sender, recipient: d.recipient });
 
@@ -128,7 +128,11 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cac
 async function deliver(engine: Engine, doc: DeliveryDoc, cached = false): Promise<void> {
   const now = engine.now();
   const outbox = await engine.store.get<OutboxDoc>("outbox", keyOf(doc.sender, doc.message));
-  if (!outbox) return fail(engine, doc, "deliver", "unknown_message", "The message was deleted before it was delivered.");
+  if (!outbox) {
+    // Written just now, its message may still be on its way to the store (PmServer.send).
+    if (now - doc.createdAt < UNSTORED_MESSAGE_GRACE_MS) return waitForMessage(engine, doc);
+    return fail(engine, doc, "deliver", "unknown_message", "The message was deleted before it was delivered.");
+  }
   let token: string | undefined;
   let grantId: string | undefined;
   // A single-use token from `request` (§3 step 4) is used whatever flow the delivery
@@ -240,6 +244,14 @@ async function retry(engine: Engine, doc: DeliveryDoc, stage: DeliveryStage, fai
   const next: DeliveryStage = stage === "deliver" ? "deliver" : "discover";
   await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
     d.status === "pending" && d.stage === stage ? { stage: next, attempts: d.attempts + 1, nextAttemptAt: plan.at, error: code, detail, updatedAt: now } : null,
+  );
+}
+
+/** Step 6 again shortly, without counting a try: the message is being written (`UNSTORED_MESSAGE_GRACE_MS`). */
+async function waitForMessage(engine: Engine, doc: DeliveryDoc): Promise<void> {
+  const now = engine.now();
+  await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
+    d.status === "pending" && d.stage === "deliver" ? { nextAttemptAt: now + UNSTORED_MESSAGE_RETRY_MS, updatedAt: now } : null,
   );
 }
 
