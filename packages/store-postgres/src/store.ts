@@ -54,6 +54,8 @@ export interface PostgresStore extends Store {
   readonly schema: string;
   /** Resolves when the database can be written and read now (`GET /health`). */
   check(): Promise<void>;
+  /** One round trip for many `_id`s (core's `Store.getMany`). */
+  getMany<T extends Doc>(collection: CollectionName, ids: readonly string[]): Promise<(T | null)[]>;
 }
 
 export const POSTGRES_STORE_DEFAULTS = {
@@ -218,6 +220,18 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         checkId(id);
         const { rows } = await query<{ doc: string }>(`SELECT doc::text AS doc FROM ${sql.table(collection)} WHERE _id = $1`, [encodeString(id)]);
         return rows.length === 0 ? null : (docs<T>(rows)[0] as T);
+      }),
+
+    getMany: <T extends Doc>(collection: CollectionName, ids: readonly string[]) =>
+      run(async () => {
+        checkCollection(collection);
+        for (const id of ids) checkId(id);
+        if (ids.length === 0) return [];
+        const { rows } = await query<{ doc: string }>(`SELECT doc::text AS doc FROM ${sql.table(collection)} WHERE _id = ANY($1::text[])`, [
+          ids.map(encodeString),
+        ]);
+        const byId = new Map(docs<T>(rows).map((doc) => [doc._id, doc]));
+        return ids.map((id) => byId.get(id) ?? null);
       }),
 
     update: <T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) =>

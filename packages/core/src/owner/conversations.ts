@@ -594,19 +594,25 @@ function matches(item: Item, needle: string): boolean {
 
 /** Conversations with a message matching `q`: from the store's `search`, or by scanning the latest `CONVERSATION_WINDOW` messages. */
 async function searchConversations(ctx: OwnerContext, sites: readonly string[], q: string, wanted: number): Promise<Set<string>> {
-  const found = new Set<string>();
   const { store } = ctx;
-  for (const site of sites) {
-    for (const [collection, field] of [
-      ["inbox", "recipient"],
-      ["outbox", "sender"],
-    ] as const) {
+  const boxes = sites.flatMap((site) =>
+    (
+      [
+        ["inbox", "recipient"],
+        ["outbox", "sender"],
+      ] as const
+    ).map(([collection, field]) => ({ site, collection, field })),
+  );
+  // Every site and direction at once: a database answers them side by side.
+  const found = await Promise.all(
+    boxes.map(async ({ site, collection, field }) => {
+      const conversations: string[] = [];
       if (store.search) {
         const limit = Math.min(SEARCH_MAX, wanted * SEARCH_PER_CONVERSATION);
         for (const doc of await store.search<InboxDoc | OutboxDoc>(collection, { where: { [field]: site }, text: q, limit })) {
-          if (doc.conversation !== undefined) found.add(doc.conversation);
+          if (doc.conversation !== undefined) conversations.push(doc.conversation);
         }
-        continue;
+        return conversations;
       }
       const needle = q.toLowerCase();
       let before: string | undefined;
@@ -619,15 +625,25 @@ async function searchConversations(ctx: OwnerContext, sites: readonly string[], 
         });
         for (const doc of batch) {
           const item = (collection === "inbox" ? { kind: "in", doc, at: 0 } : { kind: "out", doc, at: 0 }) as Item;
-          if (doc.conversation !== undefined && matches(item, needle)) found.add(doc.conversation);
+          if (doc.conversation !== undefined && matches(item, needle)) conversations.push(doc.conversation);
         }
         if (batch.length === 0) break;
         seen += batch.length;
         before = batch.at(-1)!.pageKey;
       }
-    }
-  }
-  return found;
+      return conversations;
+    }),
+  );
+  return new Set(found.flat());
+}
+
+/** The summaries these conversation IDs stand for now (`liveConversation` of each), read at once where the store can (`Store.getMany`). */
+async function liveConversations(store: Store, ids: readonly string[]): Promise<(ConversationDoc | null)[]> {
+  const docs = store.getMany
+    ? await store.getMany<ConversationDoc>("conversations", ids)
+    : await Promise.all(ids.map((id) => store.get<ConversationDoc>("conversations", id)));
+  // The few that were merged away: followed one by one.
+  return Promise.all(docs.map((doc, i) => (doc?.movedTo === undefined ? doc : liveConversation(store, ids[i]!))));
 }
 
 /** Conversations, latest activity first: one page. */
@@ -642,7 +658,7 @@ export async function conversationsPage(ctx: OwnerContext, query: ConversationQu
   if (q) {
     const ids = await searchConversations(ctx, sites, q, limit + 1);
     const live = new Map<string, ConversationDoc>();
-    for (const doc of await Promise.all([...ids].map((id) => liveConversation(ctx.store, id)))) {
+    for (const doc of await liveConversations(ctx.store, [...ids])) {
       if (doc?.lastKey !== undefined && doc.lastKey < before) live.set(doc._id, doc);
     }
     docs = [...live.values()].sort((a, b) => (a.lastKey! < b.lastKey! ? 1 : -1)).slice(0, limit + 1);

@@ -125,6 +125,12 @@ export interface Store {
    */
   search?<T extends Doc>(collection: "inbox" | "outbox", query: TextSearch): Promise<T[]>;
   /**
+   * The documents with these `_id`s, in the order asked (`null` for each missing), read
+   * at once. Optional: without it, one `get` per ID (a store in this process's memory
+   * answers those as quickly); a database answers in one round trip.
+   */
+  getMany?<T extends Doc>(collection: CollectionName, ids: readonly string[]): Promise<(T | null)[]>;
+  /**
    * Optional: runs `work` with a store whose inserts and updates are made at once (reads
    * see them) but durable only when `batch` resolves, together, instead of each when its
    * own promise resolves; a crash before may lose any of them. For idempotent work of many
