@@ -9,49 +9,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
 import type { PmServer } from "../src/api.js";
 import { conversationFields, conversationId, ensureFiled, groupThreads, messageWritten, REFILE_CHECK_MS } from "../src/owner/conversations.js";
 import type { ConversationDoc, InboxDoc, OutboxDoc } from "../src/protocol/records.js";
-import { keyOf } from "../src/secrets.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { openNedbStore } from "../src/store/nedb/index.js";
 import type { SharedStore, Store, TextSearch } from "../src/store/types.js";
 
-const BOB = "https://bob.example.com/";
-const ALICE = "https://alice.example.org/";
-const CAROL = "https://carol.example/";
+const { clock, received, sent } = bobsMessages();
 const TOKEN = "owner-token-0123456789";
 const quiet = { info() {}, warn() {}, error() {} };
-
-let clock = 1_700_000_000_000;
-function received(message: string, sender: string, extra: Partial<InboxDoc> = {}): InboxDoc {
-  clock += 1000;
-  return {
-    _id: keyOf(BOB, sender, message),
-    message,
-    sender,
-    recipient: BOB,
-    content: `text of ${message}`,
-    published: "2024-01-01T00:00:00Z",
-    receivedAt: clock,
-    ...extra,
-  };
-}
-function sent(message: string, recipients: string[], extra: Partial<OutboxDoc> = {}): OutboxDoc {
-  clock += 1000;
-  return {
-    _id: keyOf(BOB, message),
-    message,
-    sender: BOB,
-    recipients,
-    content: `text of ${message}`,
-    published: "2024-01-01T00:00:00Z",
-    flow: "token",
-    createdAt: clock,
-    ...extra,
-  };
-}
 const isSent = (d: InboxDoc | OutboxDoc): d is OutboxDoc => "recipients" in d;
 
 /** Writes a message the way actions/deliver.ts and send do: its conversation computed, inserted, then filed. */
@@ -281,7 +250,7 @@ describe("keyset pages through the owner API", () => {
     const written: string[] = [];
     for (let i = 0; i < 250; i++) {
       // Many in one millisecond: the page key's tiebreak keeps them apart.
-      if (i % 5 !== 0) clock -= 1000;
+      if (i % 5 !== 0) clock.ms -= 1000;
       const doc =
         i % 3 === 2
           ? sent(`urn:p${i}`, [ALICE], i % 2 ? { inReplyTo: `urn:p${i - 1}` } : {})

@@ -4,45 +4,14 @@
  * delete-all — on a real PmServer over the memory store.
  */
 import { describe, expect, it } from "vitest";
+import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { groupThreads } from "../src/owner/conversations.js";
-import { keyOf } from "../src/secrets.js";
 import type { InboxDoc, OutboxDoc } from "../src/protocol/records.js";
 
-const BOB = "https://bob.example.com/";
-const ALICE = "https://alice.example.org/";
-const CAROL = "https://carol.example/";
+const { received, sent } = bobsMessages();
 const quiet = { info() {}, warn() {}, error() {} };
-
-let clock = 1_700_000_000_000;
-function received(message: string, sender: string, extra: Partial<InboxDoc> = {}): InboxDoc {
-  clock += 1000;
-  return {
-    _id: keyOf(BOB, sender, message),
-    message,
-    sender,
-    recipient: BOB,
-    content: `text of ${message}`,
-    published: "2024-01-01T00:00:00Z",
-    receivedAt: clock,
-    ...extra,
-  };
-}
-function sent(message: string, recipients: string[], extra: Partial<OutboxDoc> = {}): OutboxDoc {
-  clock += 1000;
-  return {
-    _id: keyOf(BOB, message),
-    message,
-    sender: BOB,
-    recipients,
-    content: `text of ${message}`,
-    published: "2024-01-01T00:00:00Z",
-    flow: "token",
-    createdAt: clock,
-    ...extra,
-  };
-}
 
 async function setup(docs: (InboxDoc | OutboxDoc)[]) {
   const store = createMemoryStore();
