@@ -4,6 +4,7 @@
  */
 import type { PmServer, PmServerOptions, RequestContext } from "./api.js";
 import { PmError, jsonResponse } from "./errors.js";
+import { DuplicateKeyError } from "./store/types.js";
 import { conversationsPage, messageWritten } from "./owner/conversations.js";
 import { inboxPage, outboxPage } from "./owner/messages.js";
 import { DiscoveryCache } from "./discovery/cache.js";
@@ -125,8 +126,10 @@ export function createPmServer(options: PmServerOptions): PmServer {
         }
         await store.insert("outbox", outbox);
       } catch (error) {
-        // Nothing of a refused message stays queued (an ID already used: DuplicateKeyError).
-        for (const id of written) await store.remove("deliveries", id).catch(() => false);
+        // Nothing of a refused message stays queued (an ID already used). Any other failure
+        // leaves them: the message may have been stored all the same (an answer lost with
+        // the connection), and deliveries of one that was not fail after the grace.
+        if (error instanceof DuplicateKeyError) for (const id of written) await store.remove("deliveries", id).catch(() => false);
         throw error;
       }
       await messageWritten(store, "out", outbox);
