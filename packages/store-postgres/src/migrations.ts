@@ -13,7 +13,7 @@ import type pg from "pg";
 import { lockKey } from "./shared.js";
 import { INDEXES } from "./indexes.js";
 import { searchMigration, storedSearchMigration } from "./search.js";
-import { ident, type Sql } from "./sql.js";
+import { ident, indexName, type Sql } from "./sql.js";
 
 /** The notification channel of `shared.onWork`; the payload is the schema's name. */
 export const WORK_CHANNEL = "indiepm_work";
@@ -90,7 +90,12 @@ export async function migrate(client: pg.ClientBase, sql: Sql, schemaName: strin
       await client.query((MIGRATIONS[version - 1] as (typeof MIGRATIONS)[number])(s, schemaName));
       await client.query(`INSERT INTO ${s}.schema_migrations (version) VALUES ($1)`, [version]);
     }
-    for (const index of INDEXES) await client.query(sql.indexStatement(index));
+    // Only the indexes missing: CREATE INDEX takes a lock on its table even when the index
+    // exists (IF NOT EXISTS is checked after it), held to COMMIT, which would stop every
+    // instance's writes while one more instance opens.
+    const { rows: present } = await client.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [schemaName]);
+    const have = new Set(present.map((row) => row.indexname));
+    for (const index of INDEXES) if (!have.has(indexName(index))) await client.query(sql.indexStatement(index));
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);

@@ -54,6 +54,24 @@ describe.skipIf(server.skipReason)("migrations", () => {
     expect(versions).toEqual([{ n: MIGRATIONS.length }]);
   });
 
+  it("another instance opening an up-to-date database does not wait for writes under way (it locks no table)", async () => {
+    const first = await openPostgresStore(database.url);
+    // A write under way on every table: a transaction holding each table's row-exclusive lock.
+    const writer = new pg.Client({ connectionString: database.url });
+    await writer.connect();
+    await writer.query("BEGIN");
+    for (const collection of COLLECTIONS) await writer.query(`INSERT INTO indiepm.${collection} (_id, doc) VALUES ('w', '{"_id":"w"}'::jsonb)`);
+    try {
+      // Before, each index's CREATE INDEX IF NOT EXISTS waited for that lock: this open hung until the writer ended.
+      const second = await openPostgresStore(database.url, { warmConnections: 0 });
+      await second.close();
+    } finally {
+      await writer.query("ROLLBACK");
+      await writer.end();
+      await first.close();
+    }
+  }, 20_000);
+
   it("several stores opening one empty database at once all succeed, migrating once", async () => {
     const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(database.url, { poolSize: 2 })));
     await stores[0]?.insert("inbox", { _id: "m1" });
