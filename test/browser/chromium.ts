@@ -5,7 +5,8 @@
  * (and fail loudly when the browser is missing: `.ci/run` installs it).
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,4 +83,42 @@ export async function screenshots(page: Page, name: string): Promise<void> {
     await page.screenshot({ path: join(ARTIFACTS, `${name}-${label}.png`), fullPage: true });
   }
   if (original) await page.setViewportSize(original);
+}
+
+/** One axe-core violation, as the report names it: rule, impact, and the elements. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+let axeSource: Promise<string> | undefined;
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules, plus best practices) on the page as it stands
+ * and returns its violations. The script is evaluated through the DevTools protocol, so the
+ * inbox's Content-Security-Policy stays as it is; the page is not changed otherwise.
+ */
+export async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  axeSource ??= readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  const source = await axeSource;
+  await page.evaluate(source);
+  return page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"], runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.map(String).join(" ")) }));
+  });
+}
+
+/**
+ * Fails (throws) when axe-core finds any violation on the page, naming each rule and element.
+ * `label` says which page it was. Use on every page a test visits.
+ */
+export async function expectAccessible(page: Page, label: string): Promise<void> {
+  const violations = await axeViolations(page);
+  if (violations.length > 0) {
+    const lines = violations.map((v) => `  ${v.id} (${v.impact}): ${v.help} — ${v.targets.slice(0, 5).join(", ")}`);
+    throw new Error(`axe-core: ${violations.length} violation(s) on ${label} (${page.url()}):\n${lines.join("\n")}`);
+  }
 }
