@@ -6,33 +6,27 @@
  * XSS filter-evasion payloads, and a cross-origin form. Screenshots go to
  * artifacts/screenshots/.
  */
-import express from "express";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { indiepm, indiepmInbox } from "@indiepm/express";
-import { startDevAuthorizationServer, startLoopbackServer, type DevAuthorizationServer } from "@indiepm/test-support";
-import { fourHosts, settled, waitFor, type FourHosts } from "../harness/hosts.js";
-import { launchChromium, screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
+import { startLoopbackServer } from "@indiepm/test-support";
+import { settled, waitFor, type FourHosts } from "../harness/hosts.js";
+import { screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
+import { startInboxHosts, type InboxHosts } from "./inbox-hosts.js";
 
+let setup: InboxHosts;
 let hosts: FourHosts;
-let auth: DevAuthorizationServer;
 let browser: LaunchedBrowser;
 let aliceInbox: string;
 let bobInbox: string;
 let alice: Page;
 let bob: Page;
-let bobRouter: ReturnType<typeof indiepmInbox>;
 
 const TIMEOUT = 60_000;
 
-/** Sign in through the inbox's form, the authorization server's page, and back. */
+/** Sign in through the inbox's form, the authorization server's page, and back to the list. */
 async function signIn(page: Page, inboxUrl: string, site: string): Promise<void> {
   await page.goto(inboxUrl);
-  await page.getByLabel("Your site").fill(site);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${auth.url}**`);
-  await page.getByRole("button", { name: "Approve" }).click();
-  await page.waitForURL(inboxUrl);
+  await setup.signIn(page, inboxUrl, site);
   await page.getByRole("heading", { name: "Conversations" }).waitFor();
 }
 
@@ -43,29 +37,14 @@ async function lastDelivery(page: Page): Promise<string> {
 
 describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
   beforeAll(async () => {
-    hosts = await fourHosts({ inbox: true });
-    auth = await startDevAuthorizationServer({ sites: [hosts.alice.site.url, hosts.bob.site.url] });
-    // alice's site names its IndieAuth metadata in a Link header, bob's in <link> elements.
-    hosts.alice.site.links = [auth.linkHeader];
-    hosts.bob.site.head = auth.linkElements;
-    // bob's pm server: an Express app with the endpoint at its root and the inbox at /inbox/.
-    bobInbox = `${hosts.bob.pm.url}inbox/`;
-    bobRouter = indiepmInbox({ server: hosts.bob.pm.pm, url: bobInbox, pollSeconds: 1 });
-    const app = express();
-    app.use("/inbox", bobRouter);
-    app.use("/", indiepm({ server: hosts.bob.pm.pm }));
-    hosts.bob.pm.handler = app;
-    aliceInbox = hosts.alice.pm.url;
-    browser = await launchChromium();
+    setup = await startInboxHosts();
+    ({ hosts, browser, aliceInbox, bobInbox } = setup);
     alice = await browser.context.newPage();
     bob = await browser.context.newPage();
   }, TIMEOUT);
 
   afterAll(async () => {
-    await browser?.close();
-    await bobRouter?.close();
-    await auth?.close();
-    await hosts?.close();
+    await setup?.close();
   });
 
   it("signs each owner in with IndieAuth through an authorization server on loopback", { timeout: TIMEOUT }, async () => {
