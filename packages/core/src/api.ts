@@ -143,6 +143,18 @@ export interface GrantedToken {
   revokedAt?: string;
 }
 
+/** What a test of a site's webhook found (`PmServer.testWebhook`): one POST of `{"type":"test", recipient, sentAt, excerpt}`. */
+export type WebhookTestResult = { url: string; at: string; ms: number } & (
+  | { ok: true; status: number }
+  | { ok: false; error: import("./errors.js").ErrorCode; detail: string }
+);
+
+/** A site's queued webhook notifications: how many wait, and the last that failed (given up, or retrying). */
+export interface WebhookStatus {
+  pending: number;
+  lastFailure?: { at: string; state: "failed" | "retrying"; error: import("./errors.js").ErrorCode; detail?: string; attempts: number; nextAttemptAt?: string };
+}
+
 /** A change to a site's settings; every field is optional. */
 export interface SettingsChange {
   policy?: WritePolicy;
@@ -280,6 +292,10 @@ export interface PmServer {
   settings(site: string): Promise<SiteSettings>;
   /** Changes them; one sentence naming the field when a value is wrong (`invalid_request`). */
   updateSettings(site: string, change: SettingsChange): Promise<SiteSettings>;
+  /** POSTs a test document to the site's webhook now, once, through the guarded client, and says what happened. @throws PmError `invalid_request` without a webhook */
+  testWebhook(site: string): Promise<WebhookTestResult>;
+  /** The site's queued webhook notifications: how many wait, and the last failure. */
+  webhookStatus(site: string): Promise<WebhookStatus>;
   /** Conversations (§5 threads), latest activity first. */
   conversations(query?: ConversationQuery): Promise<Conversation[]>;
   /** As `conversations`, with the cursor of the next page. */

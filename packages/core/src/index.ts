@@ -24,6 +24,8 @@ export type {
   SiteSettings,
   Thread,
   ThreadItem,
+  WebhookStatus,
+  WebhookTestResult,
   WritePolicy,
 } from "./api.js";
 export { createPmServer } from "./server.js";

@@ -23,6 +23,7 @@ import { handleFederation, type FederationContext } from "./protocol/federation.
 import { MIN_OWNER_TOKEN_LENGTH, resolvePmServerOptions } from "./options.js";
 import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
+import { testWebhook, webhookStatus } from "./owner/webhook.js";
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
 export function createPmServer(options: PmServerOptions): PmServer {
@@ -148,6 +149,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
       }),
     tokens: (query) => listTokens(owner, query),
     revokeToken: (id) => revokeToken(owner, id),
+    testWebhook: async (site) => testWebhook(engine, policies, heldSite(site)),
+    webhookStatus: async (site) => webhookStatus(engine, heldSite(site)),
     settings: async (site) => siteSettings(store, policies, heldSite(site)),
     async updateSettings(site, change) {
       const key = heldSite(site);
