@@ -166,6 +166,36 @@ export interface SettingsChange {
   /** Site URLs, or `host:NAME` for every site on a host (see `SitePolicy.blocked`). */
   block?: string[];
   unblock?: string[];
+  /**
+   * Site URLs to mute: their messages still arrive and are listed, but raise no unread
+   * count in `inboxStatus`, no banner and no browser notification (the web inbox).
+   */
+  mute?: string[];
+  unmute?: string[];
+}
+
+/** The inbox's unread count and where its latest arrival is (the web inbox's nav badge, banner and live updates). */
+export interface InboxStatus {
+  /** Unread received messages, less those of muted correspondents (`SiteSettings.muted`). */
+  unread: number;
+  /** When the latest message arrived. */
+  latestReceivedAt?: string;
+  /** Opaque: `arrivals` after this cursor are the messages received since. */
+  cursor: string;
+}
+
+/** A received message as the live updates name it: enough for a notification, not the message. */
+export interface Arrival {
+  sender: string;
+  message: string;
+  conversation?: string;
+  receivedAt: string;
+  subject?: string;
+  /** The start of the text, whole words, at most 100 characters. */
+  snippet: string;
+  read: boolean;
+  /** The sender is muted by the recipient site. */
+  muted: boolean;
 }
 
 /**
@@ -310,8 +340,10 @@ export interface PmServer {
   markRead(target: MessageKey | { conversation: string }, read: boolean): Promise<number>;
   /** Deletes every message of a conversation (pending deliveries of them stop). Resolves how many. */
   deleteConversation(id: string): Promise<number>;
-  /** Unread received messages, and when the latest message arrived (the inbox's "new message" indicator). */
-  inboxStatus(query?: { site?: string }): Promise<{ unread: number; latestReceivedAt?: string }>;
+  /** Unread received messages (muted correspondents' not counted), when the latest arrived, and the cursor after it (the inbox's "new message" indicator). */
+  inboxStatus(query?: { site?: string }): Promise<InboxStatus>;
+  /** The messages `site` received after `after` (a cursor of `inboxStatus` or of a previous call), oldest first: the web inbox's live updates. */
+  arrivals(query: { site: string; after: string }): Promise<{ items: Arrival[]; cursor: string; more: boolean }>;
   /** Every message (and the settings) of one site, or of all. */
   exportAll(query?: { site?: string }): Promise<ExportDocument>;
   /** Deletes every message of one site, or of all: inbox, outbox, pending deliveries and webhooks. Resolves how many messages. */

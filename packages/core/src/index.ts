@@ -39,6 +39,8 @@ export type { DeliveryStatus, DeliveryView, Flow, ProtocolEvent, ReceivedMessage
 // §2 errors
 export { ERROR_STATUS, LOCAL_ERROR_CODES, PmError, errorResponse, isProtocolErrorCode, jsonResponse } from "./errors.js";
 export type { ErrorBody, ErrorCode, LocalErrorCode, ProtocolErrorCode } from "./errors.js";
+// the web inbox's live updates (owner/live.ts)
+export type { Arrival, InboxStatus } from "./api.js";
 
 // URLs and secrets
 export { canonicalUrl, isIpHost, isMessageId, parseSiteUrl, refusalOf, MAX_MESSAGE_ID_LENGTH } from "./urls.js";

@@ -13,6 +13,7 @@ import { WorkQueue } from "./protocol/jobs/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
+import { arrivals } from "./owner/live.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { createOwnerSessions } from "./owner/sessions.js";
 import { createSharedOwnerState } from "./owner/shared-state.js";
@@ -163,6 +164,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     markRead: (target, read) => markRead(owner, target, read),
     deleteConversation: (id) => deleteConversation(owner, id),
     inboxStatus: (query) => inboxStatus(owner, query),
+    arrivals: (query) => arrivals(owner, heldSite(query.site), query.after),
     exportAll: (query) => exportAll(owner, policies, query),
     deleteAll: (query) => deleteAll(owner, query),
     sessions: createOwnerSessions(store, now),

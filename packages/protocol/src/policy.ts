@@ -46,6 +46,12 @@ export interface SiteSettings {
   blocked: string[];
   /** Where a small JSON document is POSTed for each new message. */
   webhook?: string;
+  /**
+   * Correspondents the owner muted: their messages arrive (this is not §7) but raise no
+   * unread count, banner or notification in the web inbox. Always present in what
+   * `effectiveSettings` answers; optional for settings built by hand.
+   */
+  muted?: string[];
   /** What the server's `policies` option fixes; the owner's changes cannot remove it. */
   configured: SitePolicy;
 }
@@ -57,6 +63,7 @@ export interface StoredSettings {
   wroteTo?: string[];
   blocked?: string[];
   webhook?: string;
+  muted?: string[];
 }
 
 export const WRITE_POLICIES: readonly WritePolicy[] = ["anyone", "contacts", "nobody"];
@@ -119,6 +126,7 @@ export function effectiveSettings(site: string, configured: SitePolicy | undefin
     wroteTo: union(doc?.wroteTo),
     blocked: union(configured?.blocked, doc?.blocked),
     ...(doc?.webhook ? { webhook: doc.webhook } : {}),
+    muted: union(doc?.muted),
     configured: configured ?? {},
   };
 }

@@ -70,6 +70,7 @@ export const QUERY_SHAPES: readonly (QueryShape & { from: string })[] = [
   { collection: "inbox", where: [], sort: "receivedAt", from: "owner/messages.ts every site's inbox" },
   { collection: "inbox", where: ["recipient"], from: "owner/export.ts a site's inbox" },
   { collection: "inbox", where: ["read", "recipient"], from: "owner/conversations.ts unread" },
+  { collection: "inbox", where: ["read", "recipient", "sender"], from: "owner/live.ts unread of a muted correspondent" },
   { collection: "inbox", where: ["message"], from: "owner/messages.ts a message" },
   { collection: "inbox", where: ["message", "recipient"], from: "owner/messages.ts a site's message" },
   { collection: "inbox", where: ["message", "sender"], from: "owner/conversations.ts mark read" },

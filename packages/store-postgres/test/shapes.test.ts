@@ -91,6 +91,10 @@ describe.skipIf(server.skipReason)("the query shapes of a flow", () => {
         await host.pm.thread(conversation.id);
         await host.pm.markRead({ conversation: conversation.id }, true);
       }
+      // Muting (owner/live.ts): the unread count less a muted correspondent's; the live updates' arrivals.
+      await host.pm.updateSettings(host.site, { mute: [host === alice ? bob.site : alice.site] });
+      const { cursor } = await host.pm.inboxStatus({ site: host.site });
+      await host.pm.arrivals({ site: host.site, after: cursor });
       await host.pm.inboxStatus({ site: host.site });
       await host.pm.getMessage(first.message);
       await host.pm.tokens();

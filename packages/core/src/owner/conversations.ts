@@ -29,13 +29,14 @@
  * opening (`ensureFiled`, one pass over the documents still without one). Deleting one
  * message leaves its replies in their conversation.
  */
-import type { Conversation, ConversationQuery, MessageKey, Page, Thread, ThreadItem } from "../api.js";
+import type { Conversation, ConversationQuery, InboxStatus, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
 import { LIST_MAX } from "../limits.js";
 import type { ConversationDoc, DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
+import { latestCursor, mutedUnread } from "./live.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
 /**
@@ -780,11 +781,12 @@ export async function conversationsChanged(store: Store, docs: readonly { kind: 
   for (const [id, site] of touched) await refreshConversation(store, site, id, true);
 }
 
-/** Unread count and the latest arrival, for the inbox's "new message" indicator. */
-export async function inboxStatus(ctx: OwnerContext, query: { site?: string } = {}): Promise<{ unread: number; latestReceivedAt?: string }> {
+/** Unread count (muted correspondents' not counted: owner/live.ts), the latest arrival and its cursor, for the inbox's "new message" indicator. */
+export async function inboxStatus(ctx: OwnerContext, query: { site?: string } = {}): Promise<InboxStatus> {
   const site = siteOf(ctx, query.site);
   const where: Record<string, string> = site ? { recipient: site } : {};
-  const unread = await ctx.store.count("inbox", { ...where, read: null });
+  const unread = (await ctx.store.count("inbox", { ...where, read: null })) - (await mutedUnread(ctx.store, site ? [site] : ctx.sites));
   const latest = (await ctx.store.find<InboxDoc>("inbox", { where, sort: { field: "receivedAt", order: "desc" }, limit: 1 }))[0];
-  return { unread, ...(latest ? { latestReceivedAt: iso(latest.receivedAt) } : {}) };
+  const cursor = await latestCursor(ctx.store, site);
+  return { unread, ...(latest ? { latestReceivedAt: iso(latest.receivedAt) } : {}), cursor };
 }

@@ -33,6 +33,8 @@ export async function applySettingsChange(store: Store, site: string, change: Se
     if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw bad(`${field} must be a list of site URLs or host:NAME entries.`);
     return value.map((v) => parseBlockEntry(v, field));
   };
+  const mute = sites("mute");
+  const unmute = sites("unmute");
   const block = entries("block");
   const unblock = entries("unblock");
   let webhook: string | null | undefined = change.webhook;
@@ -55,6 +57,7 @@ export async function applySettingsChange(store: Store, site: string, change: Se
       patch.contacts = union(doc?.contacts, add).filter((c) => !remove.includes(c));
       if (remove.length) patch.wroteTo = (doc?.wroteTo ?? []).filter((c) => !remove.includes(c));
     }
+    if (mute.length || unmute.length) patch.muted = union(doc?.muted, mute).filter((c) => !unmute.includes(c));
     if (block.length || unblock.length) patch.blocked = union(doc?.blocked, block).filter((c) => !unblock.includes(c));
     return patch;
   });

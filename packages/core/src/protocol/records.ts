@@ -215,6 +215,8 @@ export interface SettingsDoc {
   blocked?: string[];
   /** Where a small JSON document is POSTed for each new message. */
   webhook?: string;
+  /** Correspondents muted by the owner (owner/live.ts): listed, never counted as unread news. */
+  muted?: string[];
 }
 
 /**
