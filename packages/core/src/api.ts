@@ -9,7 +9,7 @@
  * | ------------------------------ | ------------------------------------------------------------ |
  * | `POST /`                       | the federation endpoint (PROTOCOL.md §2–§5)                  |
  * | `GET /`                        | a short page saying this is a pm endpoint                    |
- * | `POST /api/messages`           | owner: send (JSON `SendInput`) → 202 `{message, deliveries}` |
+ * | `POST /api/messages`           | owner: send (JSON `SendInput`; recipients checked first, `SendOptions.checkRecipients`) → 202 `{message, deliveries}` |
  * | `GET /api/messages/{id}`       | owner: one message by ID (URI-encoded) → `MessageLookup`     |
  * | `DELETE /api/messages/{id}?sender=&site=` | owner: delete it (`sender`: whose message; needed when the ID is held from several) → `{deleted: N}` |
  * | `GET /api/inbox?site=&limit=&before=`  | owner: received messages, newest arrival first       |
@@ -295,8 +295,13 @@ export interface PmServer {
   readonly trustProxy: TrustProxy;
   /** Answers any request of the HTTP surface above; never throws. */
   handle(request: Request, context?: RequestContext): Promise<Response>;
-  /** Stores the message and one pending delivery per recipient, then starts delivering. */
-  send(input: SendInput): Promise<SentMessage>;
+  /**
+   * Stores the message and one pending delivery per recipient, then starts delivering.
+   * With `checkRecipients` (the owner API and the web inbox), each recipient is discovered
+   * first (owner/recipients.ts): one that does not take private messages refuses the
+   * message (`RecipientsRefusedError`, `invalid_request`).
+   */
+  send(input: SendInput, options?: SendOptions): Promise<SentMessage>;
   /** Received messages, newest arrival first: one page (`limit`, the cursor `before`). */
   inbox(query?: ListQuery): Promise<ReceivedMessage[]>;
   /** Sent messages, newest first: one page. */
@@ -332,6 +337,12 @@ export interface PmServer {
   conversationsPage(query?: ConversationQuery): Promise<Page<Conversation>>;
   /** One conversation with its messages (all, or with `limit` the latest ones before `before`), or `null`. */
   thread(id: string, query?: { limit?: number; before?: string }): Promise<Thread | null>;
+  /** Chats (the messages with one person, or one set of people: owner/chats.ts), latest activity first: one page. */
+  chatsPage(query?: { site?: string; limit?: number; before?: string }): Promise<Page<Chat>>;
+  /** One chat with its latest messages in time order (at most 100, before the cursor `before`), or `null`. */
+  chat(id: string, query?: { limit?: number; before?: string }): Promise<ChatThread | null>;
+  /** Marks every received message of a chat read or unread. Resolves how many changed. */
+  markChatRead(id: string, read: boolean): Promise<number>;
   /**
    * Marks received messages read or unread: one message, by (sender, message ID) as §2
    * keys it (and only in `site`'s inbox when given), or a whole conversation. Resolves

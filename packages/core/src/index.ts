@@ -18,6 +18,7 @@ export type {
   PmServerOptions,
   RequestContext,
   RetryOptions,
+  SendOptions,
   SettingsChange,
   SharedOwnerState,
   SitePolicy,
@@ -70,6 +71,9 @@ export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlo
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
+export { chatKey, chatPeople, CHAT_PAGE } from "./owner/chats.js";
+export type { Chat, ChatThread } from "./owner/chats.js";
+export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content
 export { sanitizeHtml, createSanitizerPool } from "./sanitize.js";

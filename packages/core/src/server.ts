@@ -22,6 +22,7 @@ import { siteSettings } from "./settings.js";
 import type { Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MIN_OWNER_TOKEN_LENGTH, resolvePmServerOptions } from "./options.js";
+import { checkRecipients, RecipientsRefusedError } from "./owner/recipients.js";
 import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 import { testWebhook, webhookStatus } from "./owner/webhook.js";
@@ -114,8 +115,17 @@ export function createPmServer(options: PmServerOptions): PmServer {
       if (path.startsWith("/api/")) return handleOwnerApi(server, resolved.ownerToken, request, path);
       return jsonResponse({ error: "invalid_request", error_description: `Nothing here: ${path}.` }, 404);
     },
-    async send(input) {
+    async send(input, options = {}) {
       const { outbox, deliveries } = await prepareSend(owner, input);
+      if (options.checkRecipients) {
+        // owner/recipients.ts: refused before anything is written; the unreachable are accepted and say so.
+        const { refused, unreachable } = await checkRecipients(engine, outbox.recipients, outbox.flow);
+        if (refused.length > 0) throw new RecipientsRefusedError(refused);
+        for (const u of unreachable) {
+          const d = deliveries.find((x) => x.recipient === u.site);
+          if (d) d.detail = `Could not be reached when the message was written (${u.detail.replace(/\.$/, "")}); trying again.`;
+        }
+      }
       // The deliveries before the message: a crash between the two leaves deliveries of a
       // message never accepted (they fail, unseen) rather than a message in the outbox that
       // nothing delivers. A delivery run before its message is stored waits for it

@@ -57,7 +57,8 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
     if (path === "/api/outbox" && method === "GET") return pageResponse(url, await server.outboxPage(query));
     if (path === "/api/messages" && method === "POST") {
       const input = (await readJson(request)) as SendInput;
-      const sent = await server.send(input);
+      // Recipients checked first (owner/recipients.ts): one that takes no private messages is a 400 naming it.
+      const sent = await server.send(input, { checkRecipients: true });
       return jsonResponse({ message: sent.message, deliveries: sent.deliveries }, 202);
     }
     if (path === "/api/tokens" && method === "GET") return jsonResponse(await server.tokens(query.site ? { site: query.site } : {}));

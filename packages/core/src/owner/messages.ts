@@ -12,7 +12,9 @@ import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
+import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
+import { siteAddressRefusal } from "./recipients.js";
 
 export interface OwnerContext {
   endpoint: string;
@@ -45,7 +47,7 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
   if (input.flow !== undefined && input.flow !== "token" && input.flow !== "message") throw bad('flow must be "token" or "message".');
   if (input.to !== undefined && (!Array.isArray(input.to) || input.to.some((t) => typeof t !== "string"))) throw bad("to must be a list of site URLs.");
 
-  let recipients = [...new Set((input.to ?? []).map((t) => parseSiteUrl(t, "to", ctx.urlPolicy)))];
+  let recipients = [...new Set((input.to ?? []).map((t) => recipientUrl(t, ctx.urlPolicy)))];
   if (recipients.length === 0 && input.inReplyTo) recipients = await threadParticipants(ctx, sender, input.inReplyTo);
   recipients = recipients.filter((r) => r !== sender);
   if (recipients.length === 0) throw bad("to: name at least one recipient site.");
@@ -86,6 +88,14 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     updatedAt: now,
   }));
   return { outbox, deliveries };
+}
+
+/** A `to` entry: a site URL (PROTOCOL.md "URLs") whose host is a site address (owner/recipients.ts `siteAddressRefusal`). */
+function recipientUrl(value: string, policy: UrlPolicy): string {
+  const site = parseSiteUrl(value, "to", policy);
+  const refusal = siteAddressRefusal(site);
+  if (refusal) throw new PmError("invalid_request", `to: ${site} is not a site address: ${refusal}.`);
+  return site;
 }
 
 /**
