@@ -278,6 +278,18 @@ export interface SharedOwnerState {
   hit(key: string, windowMs: number, now: number, cap: number): Promise<{ start: number; count: number }>;
 }
 
+/** How `PmServer.send` takes a message. */
+export interface SendOptions {
+  /**
+   * Discover every recipient before accepting (§1, through the guarded client and its
+   * cache): a site that names no pm endpoint, or whose page answers a final 4xx (§6), is
+   * refused with a sentence naming it; one that cannot be reached now is accepted, its
+   * delivery's `detail` saying so, and retried (§6). Default: off (the message is queued
+   * and the delivery finds out, as before).
+   */
+  checkRecipients?: boolean;
+}
+
 export interface RequestContext {
   /** Path relative to where the server is mounted, starting with `/` (default: the request URL's path). */
   path?: string;
@@ -337,12 +349,6 @@ export interface PmServer {
   conversationsPage(query?: ConversationQuery): Promise<Page<Conversation>>;
   /** One conversation with its messages (all, or with `limit` the latest ones before `before`), or `null`. */
   thread(id: string, query?: { limit?: number; before?: string }): Promise<Thread | null>;
-  /** Chats (the messages with one person, or one set of people: owner/chats.ts), latest activity first: one page. */
-  chatsPage(query?: { site?: string; limit?: number; before?: string }): Promise<Page<Chat>>;
-  /** One chat with its latest messages in time order (at most 100, before the cursor `before`), or `null`. */
-  chat(id: string, query?: { limit?: number; before?: string }): Promise<ChatThread | null>;
-  /** Marks every received message of a chat read or unread. Resolves how many changed. */
-  markChatRead(id: string, read: boolean): Promise<number>;
   /**
    * Marks received messages read or unread: one message, by (sender, message ID) as §2
    * keys it (and only in `site`'s inbox when given), or a whole conversation. Resolves

@@ -46,6 +46,9 @@ export type { Arrival, InboxStatus } from "./api.js";
 // URLs and secrets
 export { canonicalUrl, isIpHost, isMessageId, parseSiteUrl, refusalOf, MAX_MESSAGE_ID_LENGTH } from "./urls.js";
 export type { UrlPolicy } from "./urls.js";
+// recipients checked before a message is accepted (issue 12)
+export { parseRecipientList, RecipientsRefusedError } from "./owner/recipients.js";
+export type { RecipientCheck, RecipientRefusal, RecipientUnreachable } from "./owner/recipients.js";
 export { hashSecret, newSecret } from "./secrets.js";
 
 // §1 discovery and §6 outgoing requests
@@ -71,9 +74,6 @@ export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlo
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
-export { chatKey, chatPeople, CHAT_PAGE } from "./owner/chats.js";
-export type { Chat, ChatThread } from "./owner/chats.js";
-export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content
 export { sanitizeHtml, createSanitizerPool } from "./sanitize.js";

@@ -12,7 +12,6 @@ import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
-import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
 import { siteAddressRefusal } from "./recipients.js";
 
