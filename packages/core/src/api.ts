@@ -251,6 +251,27 @@ export interface ExportDocument {
 }
 
 /**
+ * A correspondent as a person (owner/profiles.ts): the name and photo of the
+ * representative h-card on their site, when it has been read.
+ */
+export interface Person {
+  /** Their site URL. */
+  site: string;
+  /** The h-card's `name`, one line, at most 100 characters. */
+  name?: string;
+  /** Their photo as this server keeps it, for `PmServer.avatar` (changes with the image). */
+  avatar?: string;
+}
+
+/** A photo kept by the server (`PmServer.avatar`): PNG, JPEG, GIF or WebP, at most 256 KiB. */
+export interface AvatarImage {
+  type: "image/png" | "image/jpeg" | "image/gif" | "image/webp";
+  body: Uint8Array;
+  /** Changes with the image (an ETag). */
+  hash: string;
+}
+
+/**
  * Short-lived secrets held by the owner's browser (signed-in sessions, sign-ins under
  * way), stored only as hashes, expiring on their own.
  */
@@ -361,6 +382,15 @@ export interface PmServer {
   inboxStatus(query?: { site?: string }): Promise<InboxStatus>;
   /** The messages `site` received after `after` (a cursor of `inboxStatus` or of a previous call), oldest first: the web inbox's live updates. */
   arrivals(query: { site: string; after: string }): Promise<{ items: Arrival[]; cursor: string; more: boolean }>;
+  /**
+   * The people behind these sites, as kept: never waits for their sites. Those never read,
+   * or not for a day, are read in the background (a few at a time) for the next call.
+   */
+  people(sites: Iterable<string>): Promise<Person[]>;
+  /** Reads these sites' h-cards and photos now, then answers as `people`. */
+  refreshPeople(sites: Iterable<string>): Promise<Person[]>;
+  /** A photo by `Person.avatar`, or `null` (unknown, or replaced since). */
+  avatar(id: string): Promise<AvatarImage | null>;
   /** Every message (and the settings) of one site, or of all. */
   exportAll(query?: { site?: string }): Promise<ExportDocument>;
   /** Deletes every message of one site, or of all: inbox, outbox, pending deliveries and webhooks. Resolves how many messages. */

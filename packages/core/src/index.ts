@@ -30,6 +30,7 @@ export type {
   WritePolicy,
 } from "./api.js";
 export { createPmServer } from "./server.js";
+export type { AvatarImage, Person } from "./api.js";
 // options: one rule each, every default in one place
 export { DEFAULT_GRANT_LIFETIME_SECONDS, MIN_OWNER_TOKEN_LENGTH, PM_SERVER_DEFAULTS, PM_SERVER_OPTION_NAMES, resolvePmServerOptions } from "./options.js";
 export type { ResolvedPmServerOptions, ResolveOptionsContext } from "./options.js";

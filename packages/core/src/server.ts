@@ -15,6 +15,7 @@ import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepar
 import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
 import { arrivals } from "./owner/live.js";
 import { deleteAll, exportAll } from "./owner/export.js";
+import { Profiles } from "./owner/profiles.js";
 import { createOwnerSessions } from "./owner/sessions.js";
 import { createSharedOwnerState } from "./owner/shared-state.js";
 import { applySettingsChange } from "./owner/settings.js";
@@ -73,6 +74,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     maxBodyBytes,
   };
   const owner: OwnerContext = { endpoint, sites: engine.sites, urlPolicy: engine.urlPolicy, store, defaultFlow, now };
+  const profiles = new Profiles({ store, http: engine.http, now, log });
   let closing: Promise<void> | undefined;
   const heldSite = (site: string): string => {
     const canonical = typeof site === "string" && URL.canParse(site) ? new URL(site).href : undefined;
@@ -175,6 +177,9 @@ export function createPmServer(options: PmServerOptions): PmServer {
     deleteConversation: (id) => deleteConversation(owner, id),
     inboxStatus: (query) => inboxStatus(owner, query),
     arrivals: (query) => arrivals(owner, heldSite(query.site), query.after),
+    people: (sites) => profiles.people(sites),
+    refreshPeople: (sites) => profiles.refresh(sites),
+    avatar: (id) => profiles.avatar(id),
     exportAll: (query) => exportAll(owner, policies, query),
     deleteAll: (query) => deleteAll(owner, query),
     sessions: createOwnerSessions(store, now),
@@ -186,6 +191,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await queue?.stop(graceMs);
+        await profiles.close();
         await ownHttp?.close();
         await ownSanitizer?.close();
         await store.close();

@@ -61,6 +61,8 @@ export const MIGRATIONS: readonly ((schema: string, schemaName: string) => strin
   (s) => searchMigration(s),
   // 3: the searchable text as a stored column with its GIN index (search.ts).
   (s) => storedSearchMigration(s),
+  // 4: correspondents' profiles and their photos (core owner/profiles.ts), read by _id only.
+  (s) => ["profiles", "avatars"].map((c) => `CREATE TABLE ${s}.${ident(c)} (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`).join("\n"),
 ];
 
 function literalName(name: string): string {

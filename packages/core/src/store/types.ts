@@ -32,6 +32,8 @@ export const COLLECTIONS = [
   "sessions", // owner sign-in sessions and pending sign-ins, keyed by the hash of their secret
   "webhooks", // notifications of new messages to the owner's webhook, queued and retried like deliveries
   "conversations", // one summary per conversation (§5 thread) of a site, kept in step with inbox and outbox (owner/conversations.ts)
+  "profiles", // one per correspondent site: the name and photo of their h-card (owner/profiles.ts)
+  "avatars", // the photos of profiles, fetched and kept by the server, one per correspondent (owner/profiles.ts)
 ] as const;
 export type CollectionName = (typeof COLLECTIONS)[number];
 

@@ -61,6 +61,8 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
   sessions: [],
   webhooks: ["status"],
   conversations: ["site", "lastKey"],
+  profiles: [],
+  avatars: [],
 };
 
 /**
