@@ -82,6 +82,6 @@ export type { HtmlSanitizer, SanitizeOutcome, SanitizerPool, SanitizerPoolOption
 
 // storage
 export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";
-export type { CollectionName, Doc, Patch, Query, Scalar, SharedStore, Store, TextSearch } from "./store/types.js";
+export type { CollectionName, Doc, DocKey, Patch, Query, Scalar, SharedStore, Store, TextSearch, Write } from "./store/types.js";
 export { createMemoryStore, openNedbStore } from "./store/index.js";
 export type { NedbStoreOptions } from "./store/index.js";

@@ -18,7 +18,7 @@
  * Field names are written into the SQL as quoted literals (an index must see the same
  * expression as the query); core's input checks have already refused `.` and `$`.
  */
-import type { CollectionName, Query, Scalar } from "@indiepm/core";
+import type { CollectionName, DocKey, Query, Scalar, Write } from "@indiepm/core";
 import { encodeString, toJsonb } from "./encoding.js";
 import type { IndexDefinition } from "./indexes.js";
 
@@ -115,6 +115,19 @@ export class Conditions {
   }
 }
 
+/**
+ * The new value of `doc` after `patch` (`update`'s SET): the fields of `unset` removed,
+ * then those of `set` merged in; its parameters added to `conditions`.
+ */
+export function patched(conditions: Conditions, patch: { set?: object; unset?: readonly string[] }): string {
+  const unset = (patch.unset ?? []).map(encodeString);
+  const set = patch.set ?? {};
+  let change = "doc";
+  if (unset.length > 0) change = `(${change} - ${conditions.param(unset)}::text[])`;
+  if (Object.keys(set).length > 0) change = `${change} || ${conditions.param(toJsonb(set))}::jsonb`;
+  return change;
+}
+
 export function orderBy(sql: Sql, sort: Query["sort"]): string {
   if (sort === undefined) return "";
   const direction = sort.order === "asc" ? "ASC" : "DESC";
@@ -141,4 +154,44 @@ export function findStatement(sql: Sql, collection: CollectionName, query: Query
 export function countStatement(sql: Sql, collection: CollectionName, where: Record<string, Scalar> | undefined): Statement {
   const conditions = new Conditions(sql).where(where);
   return { text: `SELECT count(*)::int AS n FROM ${sql.table(collection)}${conditions.clause()}`, params: conditions.params };
+}
+
+/**
+ * `Store.getEach` as one statement: a primary-key lookup per (collection, `_id`), joined by
+ * UNION ALL, each row tagged with its place in the list (`i`). One statement, one snapshot.
+ */
+export function getEachStatement(sql: Sql, keys: readonly DocKey[]): Statement {
+  const params = keys.map(([, id]) => encodeString(id));
+  const text = keys.map(([collection], i) => `SELECT ${i} AS i, doc::text AS doc FROM ${sql.table(collection)} WHERE _id = $${i + 1}`).join(" UNION ALL ");
+  return { text, params };
+}
+
+/**
+ * `Store.writeAfter` as one statement: each write a data-modifying CTE (`w0` the first),
+ * and every write after the first made only when `w0` wrote its row (`EXISTS (SELECT 1
+ * FROM w0)`). An insert whose `_id` is taken does nothing (`ON CONFLICT (_id) DO NOTHING`,
+ * which waits for an insert of the same `_id` under way, as a plain INSERT does); an update
+ * whose `_id` or `expect` does not match changes no row (a compare-and-set as `update`'s:
+ * a row changed meanwhile is checked again as it now is). One statement is one
+ * transaction: what it wrote is kept together or not at all. Its one row counts the rows
+ * each CTE wrote (`w0`, `w1`, …: 0 or 1).
+ */
+export function writeAfterStatement(sql: Sql, writes: readonly Write[]): Statement {
+  const params: unknown[] = [];
+  const ctes = writes.map((write, i) => {
+    const gate = "EXISTS (SELECT 1 FROM w0)";
+    const conditions = new Conditions(sql, params);
+    if ("insert" in write) {
+      const values = `${conditions.param(encodeString(write.doc._id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
+      const rows = i === 0 ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+      return `w${i} AS (INSERT INTO ${sql.table(write.insert)} (_id, doc) ${rows} ON CONFLICT (_id) DO NOTHING RETURNING 1)`;
+    }
+    conditions.parts.push(`_id = ${conditions.param(encodeString(write.id))}`);
+    conditions.where(write.expect);
+    const change = patched(conditions, write.patch);
+    if (i > 0) conditions.parts.push(gate);
+    return `w${i} AS (UPDATE ${sql.table(write.update)} SET doc = ${change}${conditions.clause()} RETURNING 1)`;
+  });
+  const counts = writes.map((_, i) => `(SELECT count(*) FROM w${i})::int AS w${i}`).join(", ");
+  return { text: `WITH ${ctes.join(", ")} SELECT ${counts}`, params };
 }

@@ -6,6 +6,7 @@
 import {
   type CollectionName,
   type Doc,
+  type DocKey,
   DuplicateKeyError,
   type Patch,
   PmError,
@@ -14,6 +15,7 @@ import {
   type SharedStore,
   type Store,
   type TextSearch,
+  type Write,
 } from "@indiepm/core";
 import { checkCollection, checkDocument, checkId, checkPatch, checkQuery, checkWhere, closedStoreError } from "@indiepm/core/store-adapter";
 import { createHash } from "node:crypto";
@@ -23,7 +25,7 @@ import { describeUrl, storeError } from "./errors.js";
 import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
-import { Conditions, countStatement, findStatement, Sql } from "./sql.js";
+import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, writeAfterStatement } from "./sql.js";
 import { isSearched, searchStatement } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
 
@@ -56,6 +58,10 @@ export interface PostgresStore extends Store {
   check(): Promise<void>;
   /** One round trip for many `_id`s (core's `Store.getMany`). */
   getMany<T extends Doc>(collection: CollectionName, ids: readonly string[]): Promise<(T | null)[]>;
+  /** One statement for documents of several collections (core's `Store.getEach`). */
+  getEach(keys: readonly DocKey[]): Promise<(Doc | null)[]>;
+  /** One statement for a write and those made only after it (core's `Store.writeAfter`). */
+  writeAfter(first: Write, then: readonly Write[]): Promise<boolean[]>;
 }
 
 export const POSTGRES_STORE_DEFAULTS = {
@@ -234,6 +240,39 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return ids.map((id) => byId.get(id) ?? null);
       }),
 
+    getEach: (keys: readonly DocKey[]) =>
+      run(async () => {
+        for (const [collection, id] of keys) {
+          checkCollection(collection);
+          checkId(id);
+        }
+        if (keys.length === 0) return [];
+        const statement = getEachStatement(sql, keys);
+        const { rows } = await query<{ i: number; doc: string }>(statement.text, statement.params);
+        const found: (Doc | null)[] = keys.map(() => null);
+        for (const row of rows) found[row.i] = fromJsonb(row.doc) as Doc;
+        return found;
+      }),
+
+    writeAfter: (first: Write, then: readonly Write[]) =>
+      run(async () => {
+        const writes = [first, ...then];
+        for (const write of writes) {
+          if ("insert" in write) {
+            checkCollection(write.insert);
+            checkDocument(write.doc);
+          } else {
+            checkCollection(write.update);
+            checkId(write.id);
+            checkPatch(write.patch);
+            if (write.expect !== undefined) checkWhere(write.expect, "expect");
+          }
+        }
+        const statement = writeAfterStatement(sql, writes);
+        const { rows } = await query<Record<string, number>>(statement.text, statement.params);
+        return writes.map((_, i) => rows[0]?.[`w${i}`] === 1);
+      }),
+
     update: <T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) =>
       run(async () => {
         checkCollection(collection);
@@ -243,11 +282,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         const conditions = new Conditions(sql, [encodeString(id)]);
         conditions.parts.push("_id = $1");
         conditions.where(expect);
-        const unset = (patch.unset ?? []).map(encodeString);
-        const set = patch.set ?? {};
-        let change = "doc";
-        if (unset.length > 0) change = `(${change} - ${conditions.param(unset)}::text[])`;
-        if (Object.keys(set).length > 0) change = `${change} || ${conditions.param(toJsonb(set))}::jsonb`;
+        const change = patched(conditions, patch);
         const result = await query(`UPDATE ${sql.table(collection)} SET doc = ${change}${conditions.clause()}`, conditions.params);
         return result.rowCount === 1;
       }),

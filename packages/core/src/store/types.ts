@@ -80,6 +80,14 @@ export interface TextSearch {
   before?: string;
 }
 
+/** A document's place: its collection and `_id` (`Store.getEach`). */
+export type DocKey = readonly [collection: CollectionName, id: string];
+
+/** One write of `Store.writeAfter`: an insert, or an update (a compare-and-set with `expect`) of one document. */
+export type Write =
+  | { insert: CollectionName; doc: Doc }
+  | { update: CollectionName; id: string; patch: Patch<Doc & Record<string, unknown>>; expect?: Record<string, Scalar> };
+
 export interface Store {
   /** Inserts a new document. @throws DuplicateKeyError when `_id` exists. */
   insert<T extends Doc>(collection: CollectionName, doc: T): Promise<void>;
@@ -132,6 +140,22 @@ export interface Store {
    * answers those as quickly); a database answers in one round trip.
    */
   getMany?<T extends Doc>(collection: CollectionName, ids: readonly string[]): Promise<(T | null)[]>;
+  /**
+   * The documents at these (collection, `_id`) pairs, in the order asked (`null` for each
+   * missing), read at once (PostgreSQL: one statement, so one snapshot). Optional: without
+   * it, one `get` each (store/together.ts `getEach`).
+   */
+  getEach?(keys: readonly DocKey[]): Promise<(Doc | null)[]>;
+  /**
+   * Makes `first`, and only when it was made each of `then`, at once and atomically
+   * (PostgreSQL: one statement; all or none of those made are kept). Each write is made or
+   * not as its own call would be, without an error for "not made": an insert whose `_id`
+   * exists is not made, an update whose document is missing or whose `expect` does not
+   * hold is not. Resolves whether each was made, `first` first. At most one write per
+   * document. Optional: without it, one call each in that order (store/together.ts
+   * `writeAfter`), not atomic: a failure leaves the writes made before it.
+   */
+  writeAfter?(first: Write, then: readonly Write[]): Promise<boolean[]>;
   /**
    * Optional: runs `work` with a store whose inserts and updates are made at once (reads
    * see them) but durable only when `batch` resolves, together, instead of each when its
