@@ -72,6 +72,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     route("POST", "/settings/blocked/add", owner.block),
     route("POST", "/settings/blocked/remove", owner.unblock),
     route("POST", "/settings/webhook", owner.setWebhook),
+    route("POST", "/settings/webhook/test", owner.testWebhook),
     route("POST", "/settings/tokens/revoke", owner.revokeToken),
     route("POST", "/settings/delete-all", owner.deleteAll),
     route("POST", "/settings/*", owner.unknownSetting),

@@ -8,7 +8,9 @@ import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
 import { normalizeProfileUrl } from "./indieauth.js";
 import type { ResolvedInboxOptions } from "./options.js";
-import { composePage, inboxPage, messagePage, replyTargets, settingsPage, threadPage, type ComposeValues, type Frame } from "./pages.js";
+import { createFlash, type FlashData } from "./flash.js";
+import { composePage, inboxPage, messagePage, replyTargets, threadPage, type ComposeValues, type Frame } from "./pages.js";
+import { settingsPage } from "./pages/settings.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
 
@@ -47,20 +49,38 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     return thread;
   }
 
-  async function settingsWithError(session: Session, error: Error): Promise<Response> {
-    const frame = { ...(await frameFor(session)), error: error.message };
-    return page(settingsPage(frame, await pm.settings(session.site), await pm.tokens({ site: session.site })), 400);
-  }
+  // Post/Redirect/Get: a refused form comes back to the page by a redirect carrying its error and values (flash.ts).
+  const flash = createFlash(pm);
 
-  /** A settings form: `change` applies it; its own errors and the engine's `invalid_request` show on the settings page. */
-  // biome-ignore lint/suspicious/noConfusingVoidType: a change that answers nothing (void) falls back to the redirect
-  function settingsForm(change: (form: URLSearchParams, session: Session) => Promise<Response | void>): Handler {
+  /**
+   * A settings form (`name`: its action under settings/): `change` applies it and the
+   * page is shown again by a redirect (a reload re-submits nothing). Its own errors and the
+   * engine's `invalid_request` come back the same way, beside `field` with the values of
+   * `keep` as typed (flash.ts); `plain` turns the engine's sentence into words for people
+   * (the engine's kept as the details line).
+   */
+  function settingsForm(
+    name: string,
+    field: string,
+    keep: string[],
+    // biome-ignore lint/suspicious/noConfusingVoidType: a change that answers nothing (void) falls back to the redirect
+    change: (form: URLSearchParams, session: Session) => Promise<Response | void>,
+    plain?: (error: PmError) => string,
+  ): Handler {
     return async (request, _params, { session }) => {
       const form = await forms.readChecked(request, session.csrf);
       try {
         return (await change(form, session)) ?? redirect(path("settings", "saved"));
       } catch (error) {
-        if (error instanceof WebInboxError || (error instanceof PmError && error.code === "invalid_request")) return settingsWithError(session, error);
+        if (error instanceof WebInboxError || (error instanceof PmError && error.code === "invalid_request")) {
+          const message = error instanceof PmError && plain ? plain(error) : error.message;
+          const data: FlashData = {
+            form: name,
+            error: { field, message, ...(message !== error.message ? { detail: error.message } : {}) },
+            values: Object.fromEntries(keep.map((k) => [k, form.get(k) ?? ""])),
+          };
+          return redirect(await flash.location(session, path("settings"), data));
+        }
         throw error;
       }
     };
@@ -72,6 +92,13 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     if (text.toLowerCase().startsWith(HOST_BLOCK_PREFIX)) return text;
     const url = normalizeProfileUrl(text, { dev: true });
     return wholeHost ? `${HOST_BLOCK_PREFIX}${new URL(url).host}` : url;
+  }
+
+  /** The engine's refusal of a webhook URL ("webhook is refused: …", "webhook is not an absolute URL."), for people. */
+  function webhookSentence(engine: string): string {
+    if (/not an absolute URL/.test(engine)) return "Enter the whole address of your webhook, starting with https://.";
+    const why = /refused: (.*?)\.?$/.exec(engine)?.[1];
+    return why ? `This address cannot be used for a webhook: ${why}.` : "This address cannot be used for a webhook.";
   }
 
   function parseRecipients(text: string): string[] {
@@ -217,38 +244,74 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       return redirect(rest ? path(`c/${thread.id}`, "deleted") : path("", "deleted"));
     }) satisfies Handler,
 
-    settings: (async (_request, _params, { session, query }) =>
-      page(
-        settingsPage(await frameFor(session, query.get("notice")), await pm.settings(session.site), await pm.tokens({ site: session.site })),
-      )) satisfies Handler,
+    settings: (async (_request, _params, { session, query }) => {
+      const [shown, settings, tokens, webhook] = await Promise.all([
+        flash.take(session, query),
+        pm.settings(session.site),
+        pm.tokens({ site: session.site }),
+        pm.webhookStatus(session.site),
+      ]);
+      return page(settingsPage(await frameFor(session, query.get("notice")), settings, tokens, { flash: shown, webhook }));
+    }) satisfies Handler,
 
-    setPolicy: settingsForm(async (form, session) => {
+    /** "Send a test": one POST to the webhook now (PmServer.testWebhook); what it answered comes back by the redirect. */
+    testWebhook: settingsForm("webhook/test", "webhook", [], async (_form, session) => {
+      const result = await pm.testWebhook(session.site);
+      const extra = result.ok ? { ok: true, status: result.status, ms: result.ms } : { ok: false, error: result.error, detail: result.detail, ms: result.ms };
+      return redirect(await flash.location(session, path("settings"), { form: "webhook/test", extra }));
+    }),
+
+    setPolicy: settingsForm("policy", "policy", [], async (form, session) => {
       const value = form.get("policy");
       if (value !== "anyone" && value !== "contacts" && value !== "nobody") throw new WebInboxError("invalid_policy", "Choose who may write to you.");
       await pm.updateSettings(session.site, { policy: value });
     }),
     addContact: settingsForm(
+      "contacts/add",
+      "site",
+      ["site"],
       async (form, session) => void (await pm.updateSettings(session.site, { addContacts: [normalizeProfileUrl(form.get("site") ?? "", { dev: true })] })),
     ),
-    removeContact: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { removeContacts: [form.get("site") ?? ""] }))),
+    removeContact: settingsForm(
+      "contacts/remove",
+      "site",
+      [],
+      async (form, session) => void (await pm.updateSettings(session.site, { removeContacts: [form.get("site") ?? ""] })),
+    ),
     block: settingsForm(
+      "blocked/add",
+      "site",
+      ["site", "scope"],
       async (form, session) => void (await pm.updateSettings(session.site, { block: [blockEntry(form.get("site") ?? "", form.get("scope") === "host")] })),
     ),
-    unblock: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { unblock: [form.get("site") ?? ""] }))),
-    setWebhook: settingsForm(async (form, session) => void (await pm.updateSettings(session.site, { webhook: (form.get("webhook") ?? "").trim() || null }))),
-    revokeToken: settingsForm(async (form, session) => {
+    unblock: settingsForm(
+      "blocked/remove",
+      "site",
+      [],
+      async (form, session) => void (await pm.updateSettings(session.site, { unblock: [form.get("site") ?? ""] })),
+    ),
+    setWebhook: settingsForm(
+      "webhook",
+      "webhook",
+      ["webhook"],
+      async (form, session) => void (await pm.updateSettings(session.site, { webhook: (form.get("webhook") ?? "").trim() || null })),
+      (error) => webhookSentence(error.message),
+    ),
+    revokeToken: settingsForm("tokens/revoke", "id", [], async (form, session) => {
       const id = form.get("id") ?? "";
       const mine = (await pm.tokens({ site: session.site })).some((t) => t.id === id);
       if (!mine || !(await pm.revokeToken(id))) throw new WebInboxError("unknown_token", "There is no such token.");
       return redirect(path("settings", "revoked"));
     }),
-    deleteAll: settingsForm(async (form, session) => {
+    deleteAll: settingsForm("delete-all", "confirm", [], async (form, session) => {
       if (form.get("confirm") !== "yes") throw new WebInboxError("not_confirmed", "Tick the box to confirm that everything is to be deleted.");
       await pm.deleteAll({ site: session.site });
       return redirect(path("", "deleted-all"));
     }),
     /** A settings form that does not exist: checked like the others, then 404. */
-    unknownSetting: settingsForm(async (_form, session) => page(messagePage(await frameFor(session), "Not found", "There is no such page here."), 404)),
+    unknownSetting: settingsForm("unknown", "", [], async (_form, session) =>
+      page(messagePage(await frameFor(session), "Not found", "There is no such page here."), 404),
+    ),
   };
 
   /** The message a read-mark or delete form names (§2: by sender and message ID; two senders may use the same ID). */

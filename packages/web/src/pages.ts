@@ -3,16 +3,7 @@
  * Every page works without JavaScript; `static/app.js` enhances it (live delivery
  * status, the new-message banner, local times).
  */
-import {
-  HOST_BLOCK_PREFIX,
-  sanitizeHtml,
-  type Conversation,
-  type DeliveryView,
-  type GrantedToken,
-  type SiteSettings,
-  type Thread,
-  type ThreadItem,
-} from "@indiepm/core";
+import { sanitizeHtml, type Conversation, type DeliveryView, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
 
 /** What every signed-in page knows. */
@@ -40,7 +31,7 @@ export const NOTICES: Record<string, string> = {
   read: "Marked as read.",
   unread: "Marked as unread.",
   deleted: "Deleted.",
-  revoked: "Token revoked: it now answers 401 invalid_token.",
+  revoked: "Token revoked: that site has to ask again before it can deliver.",
   "deleted-all": "Every message was deleted.",
   "signed-out": "You are signed out.",
   expired: "Your session ended; sign in again.",
@@ -66,7 +57,7 @@ export function timeTag(iso: string | undefined): Html {
   return html`<time datetime="${d.toISOString()}">${text}</time>`;
 }
 
-function csrfField(frame: Frame): Html {
+export function csrfField(frame: Frame): Html {
   return html`<input type="hidden" name="csrf" value="${frame.csrf ?? ""}">`;
 }
 
@@ -328,129 +319,5 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
   </details>
   <div class="form-actions"><button class="primary" type="submit">Send</button><span class="hint kbd-hint">Ctrl+Enter sends</span></div>
 </form>`,
-  );
-}
-
-/**
- * What tightening the policy or blocking a site does to standing tokens already granted
- * (§4, and §7 applied at `deliver` by core's protocol/actions/deliver.ts).
- */
-export const TOKENS_WHEN_TIGHTENED =
-  "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.";
-
-/** How a block-list entry reads: a site, or every site on a host (`host:NAME`). */
-export function blockLabel(entry: string): string {
-  return entry.startsWith(HOST_BLOCK_PREFIX) ? `every site on ${entry.slice(HOST_BLOCK_PREFIX.length)}` : siteLabel(entry);
-}
-
-const POLICY_TEXT = {
-  anyone: ["Anyone", "Every site may write to you (the block list still applies)."],
-  contacts: ["Contacts only", "Sites you wrote to or added, and first contacts vouched for by one of them."],
-  nobody: ["Nobody", "No new messages are accepted."],
-} as const;
-
-export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken[]): Html {
-  const b = frame.base;
-  const configuredContacts = new Set(s.configured.contacts ?? []);
-  const configuredBlocked = new Set(s.configured.blocked ?? []);
-  const contacts = [...new Set([...s.contacts, ...s.wroteTo])].sort();
-  const siteForm = (action: string, field: string, value: string, label: string, cls = "link", what = siteLabel(value)) =>
-    html`<form method="post" action="${b}settings/${action}">${csrfField(frame)}<input type="hidden" name="${field}" value="${value}"><button class="${cls}" type="submit">${label}<span class="visually-hidden"> ${what}</span></button></form>`;
-  return layout(
-    { ...frame, current: "settings" },
-    "Settings",
-    html`<h1>Settings</h1>
-<section class="card" aria-labelledby="policy-h">
-  <h2 id="policy-h">Who may write to you</h2>
-  <form method="post" action="${b}settings/policy">
-    ${csrfField(frame)}
-    <fieldset><legend class="visually-hidden">Who may write to you</legend>
-    ${(Object.keys(POLICY_TEXT) as (keyof typeof POLICY_TEXT)[]).map(
-      (p) =>
-        html`<label class="choice"><input type="radio" name="policy" value="${p}"${s.policy === p ? " checked" : ""}> <span><strong>${POLICY_TEXT[p][0]}</strong><span class="hint">${POLICY_TEXT[p][1]}</span></span></label>`,
-    )}
-    </fieldset>
-    <p class="hint" id="tokens-when-tightened">${TOKENS_WHEN_TIGHTENED}</p>
-    <button type="submit">Save</button>
-  </form>
-</section>
-
-<section class="card" aria-labelledby="contacts-h">
-  <h2 id="contacts-h">Contacts</h2>
-  ${
-    contacts.length === 0
-      ? html`<p class="empty">No contacts yet. Everyone you write to becomes one.</p>`
-      : html`<ul class="sites">${contacts.map(
-          (c) =>
-            html`<li><span class="site">${siteLabel(c)}</span> <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
-              configuredContacts.has(c) ? "" : siteForm("contacts/remove", "site", c, "Remove")
-            }</li>`,
-        )}</ul>`
-  }
-  <form class="inline" method="post" action="${b}settings/contacts/add">
-    ${csrfField(frame)}
-    <label for="contact">Add a contact</label>
-    <span class="row"><input id="contact" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="carol.example"><button type="submit">Add</button></span>
-  </form>
-</section>
-
-<section class="card" aria-labelledby="blocked-h">
-  <h2 id="blocked-h">Blocked sites</h2>
-  <p class="hint">A blocked site is refused (403 forbidden) before anything of it is fetched, whatever else is set here, and so is every message it delivers with a token granted before. An entry can name one site (spam.example/~x) or every site on a host: tick the box below, or write host:spam.example.</p>
-  ${
-    s.blocked.length === 0
-      ? html`<p class="empty">Nobody is blocked.</p>`
-      : html`<ul class="sites">${s.blocked.map(
-          (c) =>
-            html`<li><span class="site">${blockLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock", "link", blockLabel(c))}</li>`,
-        )}</ul>`
-  }
-  <form class="inline" method="post" action="${b}settings/blocked/add">
-    ${csrfField(frame)}
-    <label for="block">Block a site</label>
-    <span class="row"><input id="block" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="spam.example"><button class="danger" type="submit">Block</button></span>
-    <label class="check"><input type="checkbox" name="scope" value="host"> Every site on its host (spam.example/~x too)</label>
-  </form>
-</section>
-
-<section class="card" aria-labelledby="notify-h">
-  <h2 id="notify-h">Notifications</h2>
-  <form method="post" action="${b}settings/webhook">
-    ${csrfField(frame)}
-    <label for="webhook">Webhook URL <span class="optional">(optional)</span></label>
-    <span class="row"><input id="webhook" name="webhook" type="url" value="${s.webhook ?? ""}" placeholder="https://example.com/hooks/pm" aria-describedby="webhook-hint"><button type="submit">Save</button></span>
-    <p class="hint" id="webhook-hint">Each new message is announced there with a small JSON POST (sender, subject, the start of the text), retried like a delivery. Leave empty for none.</p>
-  </form>
-</section>
-
-<section class="card" aria-labelledby="tokens-h">
-  <h2 id="tokens-h">Standing tokens</h2>
-  <p class="hint">Sites that may deliver to you without a new handshake (PROTOCOL.md §4), while your policy and block list let them. A revoked token is refused; that site then has to ask again.</p>
-  ${
-    tokens.length === 0
-      ? html`<p class="empty">No tokens were granted yet.</p>`
-      : html`<div class="table-wrap"><table class="tokens">
-    <thead><tr><th scope="col">Site</th><th scope="col">Granted</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
-    <tbody>${tokens.map(
-      (t) =>
-        html`<tr${t.revokedAt ? html` class="revoked"` : ""}><td class="site">${siteLabel(t.sender)}</td><td>${timeTag(t.createdAt)}</td><td>${timeTag(t.expiresAt)}</td><td>${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td>${
-          t.revokedAt ? html`revoked ${timeTag(t.revokedAt)}` : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger")
-        }</td></tr>`,
-    )}</tbody></table></div>`
-  }
-</section>
-
-<section class="card" aria-labelledby="data-h">
-  <h2 id="data-h">Your data</h2>
-  <p><a class="button" href="${b}export.json" download>Download all messages (JSON)</a></p>
-  <details class="danger-zone"><summary>Delete everything</summary>
-    <form method="post" action="${b}settings/delete-all">
-      ${csrfField(frame)}
-      <p>Every message you received and sent from ${siteLabel(s.site)} is deleted from this server; messages still being delivered stop. Settings and contacts stay.</p>
-      <label class="check"><input type="checkbox" name="confirm" value="yes" required> Yes, delete all my messages</label>
-      <button class="danger" type="submit">Delete everything</button>
-    </form>
-  </details>
-</section>`,
   );
 }

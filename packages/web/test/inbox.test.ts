@@ -353,7 +353,7 @@ describe("the owner's pages", () => {
     expect(page).toContain("spam.example");
     // What tightening does to tokens already granted (the receiver applies §7 at deliver).
     expect(page).toContain(
-      "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused (403 forbidden); a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.",
+      "Standing tokens already granted stay (listed under Standing tokens), but while this policy or the block list refuses a site, every message it delivers with one is refused; a site let in by a vouch in Contacts only mode keeps being accepted. Revoke a token to end it for good.",
     );
     await host.store.insert("secrets", {
       _id: "t".repeat(64),
@@ -378,7 +378,8 @@ describe("the owner's pages", () => {
     expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="indiepm-127\.0\.0\.1_\d+-\d{4}-\d{2}-\d{2}\.json"$/);
     expect((await res.json()).inbox.map((m: { content: string }) => m.content)).toEqual(["keep a copy"]);
     const page = await (await b.fetch(`${host.pmUrl}settings`)).text();
-    expect((await b.post(`${host.pmUrl}settings/delete-all`, { csrf: Browser.csrf(page) })).status).toBe(400);
+    // Not confirmed: back to the settings page with the error beside the box (303), nothing deleted.
+    expect((await b.post(`${host.pmUrl}settings/delete-all`, { csrf: Browser.csrf(page) })).status).toBe(303);
     expect(await host.pm.inbox()).toHaveLength(1);
     expect((await b.post(`${host.pmUrl}settings/delete-all`, { csrf: Browser.csrf(page), confirm: "yes" })).status).toBe(303);
     expect(await host.pm.inbox()).toEqual([]);
@@ -420,8 +421,8 @@ describe("settings: blocking a host (§7 block list, issue 9 item 10)", () => {
     await b.signIn(host);
     const page = await (await b.fetch(`${host.pmUrl}settings`)).text();
     const res = await b.post(`${host.pmUrl}settings/blocked/add`, { csrf: Browser.csrf(page), site: "host:spam.example/~x/" });
-    expect(res.status).toBe(400);
-    expect(await res.text()).toContain("is not a host entry; write host: and a host name");
+    expect(res.status).toBe(303);
+    expect(await (await b.fetch(new URL(res.headers.get("location")!, host.pmUrl).href)).text()).toContain("is not a host entry; write host: and a host name");
   });
 });
 
@@ -479,14 +480,58 @@ describe("the owner's forms refused with a sentence (400, on the page the form c
   it.each<[string, string, Record<string, string>, string]>([
     ["compose naming no site", "compose", { to: " , ", content: "hello" }, "Name at least one site to write to."],
     ["compose with no text", "compose", { to: "http://127.0.0.1:9/a/", content: "  " }, "Write something to send."],
-    ["a policy that is none of the three", "settings/policy", { policy: "everyone" }, "Choose who may write to you."],
-    ["revoking a token that is not this site's", "settings/tokens/revoke", { id: "t".repeat(64) }, "There is no such token."],
-    ["deleting everything without the box ticked", "settings/delete-all", {}, "Tick the box to confirm that everything is to be deleted."],
   ])("%s", async (_case, path, fields, sentence) => {
     const b = new Browser();
     const page = await b.signIn(host);
     const res = await b.post(`${host.pmUrl}${path}`, { csrf: Browser.csrf(page), ...fields });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain(sentence);
+  });
+});
+
+describe("settings forms refused with a sentence: redirected back to the settings page, which says it once (Post/Redirect/Get)", () => {
+  it.each<[string, string, Record<string, string>, string]>([
+    ["a policy that is none of the three", "settings/policy", { policy: "everyone" }, "Choose who may write to you."],
+    ["revoking a token that is not this site's", "settings/tokens/revoke", { id: "t".repeat(64) }, "There is no such token."],
+    ["deleting everything without the box ticked", "settings/delete-all", {}, "Tick the box to confirm that everything is to be deleted."],
+    ["a contact that is no site address", "settings/contacts/add", { site: "not a site!!" }, "not a site!! is not a site address."],
+    ["a webhook that is no URL", "settings/webhook", { webhook: "hooks" }, "Enter the whole address of your webhook, starting with https://."],
+    ["a test without a webhook", "settings/webhook/test", {}, "This site has no webhook to test; save its URL first."],
+  ])("%s", async (_case, path, fields, sentence) => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const res = await b.post(`${host.pmUrl}${path}`, { csrf: Browser.csrf(page), ...fields });
+    expect(res.status).toBe(303);
+    const location = new URL(res.headers.get("location")!, host.pmUrl);
+    expect(location.pathname).toBe("/settings");
+    expect(await (await b.fetch(location.href)).text()).toContain(sentence);
+    // A reload shows the page without it: nothing was posted again, nothing is said again.
+    const again = await (await b.fetch(location.href)).text();
+    expect(again).not.toContain(sentence);
+    expect(again).toContain("<h1>Settings</h1>");
+  });
+
+  it("the field keeps what was typed and is marked invalid, described by the error, and focused", async () => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const res = await b.post(`${host.pmUrl}settings/contacts/add`, { csrf: Browser.csrf(page), site: "not a site!!" });
+    const shown = await (await b.fetch(new URL(res.headers.get("location")!, host.pmUrl).href)).text();
+    expect(shown).toContain(
+      '<input id="contact" name="site" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="carol.example" value="not a site!!" aria-invalid="true" aria-describedby="contact-error" autofocus>',
+    );
+    expect(shown).toMatch(/<p id="contact-error"><span class="visually-hidden">Error: <\/span>not a site!! is not a site address.<\/p>/);
+    expect(shown).toContain("<title>Error: Settings · indiepm</title>");
+    // Only that field: the block field beside it is as it was.
+    expect(shown).toMatch(/<input id="block"[^>]*value="">/);
+  });
+
+  it("another session cannot read the error (the flash is bound to the session that posted)", async () => {
+    const b = new Browser();
+    const page = await b.signIn(host);
+    const res = await b.post(`${host.pmUrl}settings/contacts/add`, { csrf: Browser.csrf(page), site: "secret typed value" });
+    const other = new Browser();
+    await other.signIn(host);
+    const seen = await (await other.fetch(new URL(res.headers.get("location")!, host.pmUrl).href)).text();
+    expect(seen).not.toContain("secret typed value");
   });
 });
