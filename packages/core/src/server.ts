@@ -12,7 +12,8 @@ import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
 import { deleteMessage, listInbox, listOutbox, listTokens, lookupMessage, prepareSend, revokeToken, sentView, type OwnerContext } from "./owner/messages.js";
-import { deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
+import { CONVERSATIONS_PASS, deleteConversation, getThread, inboxStatus, listConversations, markRead } from "./owner/conversations.js";
+import { type FilingPass, lookAtStart } from "./owner/filing.js";
 import { arrivals } from "./owner/live.js";
 import { deleteAll, exportAll } from "./owner/export.js";
 import { Profiles } from "./owner/profiles.js";
@@ -27,6 +28,9 @@ import { checkRecipients, RecipientsRefusedError } from "./owner/recipients.js";
 import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 import { testWebhook, webhookStatus } from "./owner/webhook.js";
+
+/** The filings of older documents `start()` looks for (owner/filing.ts), in the order they depend on each other. */
+const FILING_PASSES: readonly FilingPass[] = [CONVERSATIONS_PASS];
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
 export function createPmServer(options: PmServerOptions): PmServer {
@@ -186,6 +190,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
     ...(store.shared ? { shared: createSharedOwnerState(store, store.shared, now) } : {}),
     async start() {
       queue?.start();
+      // The look for older documents to file (owner/filing.ts), here rather than on the first owner read.
+      await lookAtStart(owner, FILING_PASSES, engine.sites);
     },
     idle: () => queue?.idle() ?? Promise.resolve(),
     close(graceMs = 10_000) {

@@ -25,8 +25,8 @@
  * and itself answers a message held moves them into its conversation: the old summary
  * becomes a pointer (`movedTo`) so a writer that filed under the old ID meanwhile follows
  * it, and a reply written while its parent arrived looks again after its write. Documents
- * written before conversations were stored are filed on the first owner read after
- * opening (`ensureFiled`, one pass over the documents still without one). Deleting one
+ * written before conversations were stored are looked for at start and filed in one pass
+ * over the documents still without one (`ensureFiled`, owner/filing.ts). Deleting one
  * message leaves its replies in their conversation.
  */
 import type { Conversation, ConversationQuery, InboxStatus, MessageKey, Page, Thread, ThreadItem } from "../api.js";
@@ -37,7 +37,10 @@ import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
+import { ensurePass, type Filing, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
+
+export { type Filing, REFILE_CHECK_MS } from "./filing.js";
 
 /**
  * How many of the latest messages per direction and site a search scans when the store
@@ -518,16 +521,14 @@ async function fileUnfiled(store: Store, site: string): Promise<number> {
   return filed;
 }
 
-/**
- * How often a process on a store shared by several (`Store.shared`) looks again for
- * documents without a conversation (one `find` with limit 1 per box): an instance of an
- * older version writing to the same database during a rolling upgrade, or `indiepm
- * migrate` copying into a database in use. A store of one process is looked at once.
- */
-export const REFILE_CHECK_MS = 60_000;
-
-/** Per site: the filing of older documents under way or done, and when it was last looked for (`OwnerContext.filing`). */
-export type Filing = Map<string, { done: Promise<void>; at: number }>;
+/** The filing of documents written before conversations were stored (owner/filing.ts), looked for at start. */
+export const CONVERSATIONS_PASS: FilingPass = {
+  name: "conversations",
+  left: unfiledLeft,
+  file: async (store, site) => {
+    await fileUnfiled(store, site);
+  },
+};
 
 async function unfiledLeft(store: Store, site: string): Promise<boolean> {
   for (const [collection, field] of [
@@ -541,35 +542,11 @@ async function unfiledLeft(store: Store, site: string): Promise<boolean> {
 
 /**
  * Resolves once every document of these sites has its conversation (see `fileUnfiled`):
- * the first owner read of a process files what an older version wrote; on a shared store,
- * later reads look again at most every `REFILE_CHECK_MS`.
+ * looked for at start (`PmServer.start`), else by the first owner read of a process; on a
+ * shared store, later reads look again at most every `REFILE_CHECK_MS` (owner/filing.ts).
  */
-export async function ensureFiled(ctx: { store: Store; filing?: Filing }, sites: Iterable<string>): Promise<void> {
-  const { store } = ctx;
-  ctx.filing ??= new Map();
-  const bySite = ctx.filing;
-  for (const site of sites) {
-    let entry = bySite.get(site);
-    if (entry && (store.shared === undefined || Date.now() - entry.at < REFILE_CHECK_MS)) {
-      await entry.done;
-      continue;
-    }
-    const previous = entry?.done ?? Promise.resolve();
-    const current: { done: Promise<void>; at: number } = { done: Promise.resolve(), at: Date.now() };
-    current.done = (async () => {
-      await previous.catch(() => undefined);
-      // Idempotent: its writes may be made durable together (Store.batch).
-      await (store.batch ? store.batch((batched) => fileUnfiled(batched, site)) : fileUnfiled(store, site));
-      current.at = Date.now();
-    })();
-    entry = current;
-    bySite.set(site, current);
-    // A failure (the store went away) is tried again on the next read.
-    current.done.catch(() => {
-      if (bySite.get(site) === current) bySite.delete(site);
-    });
-    await current.done;
-  }
+export function ensureFiled(ctx: { store: Store; filing?: Filing }, sites: Iterable<string>): Promise<void> {
+  return ensurePass(ctx, CONVERSATIONS_PASS, sites);
 }
 
 // ——— The owner's reads ———
