@@ -21,6 +21,10 @@
  * | `GET /api/conversations?site=&q=&limit=&before=` | owner: conversations (threads, §5), latest activity first |
  * | `GET /api/conversations/{id}?limit=&before=` | owner: one conversation with its messages in order → `Thread` |
  * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
+ * | `GET /api/deliveries?site=&state=failed\|stuck&limit=` | owner: deliveries not delivered (given up, or retrying after a failed try) → `DeliveryProblem[]`, latest change first |
+ * | `GET /api/deliveries/count?site=` | owner: how many → `{failed, stuck}`                       |
+ * | `POST /api/deliveries/{id}/retry` | owner: try a pending, failed or cancelled delivery again now → `DeliveryView` |
+ * | `POST /api/deliveries/{id}/cancel` | owner: never try a pending or failed delivery again → `DeliveryView` (`failed`, error `cancelled`) |
  *
  * The owner API needs `Authorization: Bearer OWNER_TOKEN` and answers errors in the §2
  * shape (`401 invalid_token`, `400 invalid_request`, `404 unknown_message`).
@@ -35,6 +39,8 @@ import type { TrustProxy, TrustProxyValue } from "./http/trust-proxy.js";
 import type { HtmlSanitizer } from "./sanitize.js";
 import type { Store } from "./store/types.js";
 import type { Flow, ProtocolEvent, ReceivedMessage, SendInput, SentMessage } from "./types.js";
+import type { DeliveryView } from "./types.js";
+import type { ErrorCode } from "./errors.js";
 
 // §7 receiver policy and settings: defined with the verdicts that read them.
 export type { SitePolicy, SiteSettings, WritePolicy };
@@ -221,6 +227,44 @@ export interface Conversation {
   lastSender: string;
 }
 
+/**
+ * A delivery the owner should know about (owner/deliveries.ts): `failed` (given up, §6)
+ * or `stuck` (still pending after a failed try, waiting for `nextAttemptAt`).
+ */
+export interface DeliveryProblem {
+  /** Names it for `retryDelivery`/`cancelDelivery` (`POST /api/deliveries/{id}/…`). */
+  id: string;
+  /** The site of this server that wrote the message. */
+  site: string;
+  recipient: string;
+  message: string;
+  state: "failed" | "stuck";
+  /** Failed tries so far. */
+  attempts: number;
+  /** Stuck only: RFC 3339 UTC of the next try. */
+  nextAttemptAt?: string;
+  /** The last failure's code, and the sentence that came with it (for a details line). */
+  error?: ErrorCode;
+  detail?: string;
+  /** Why it has not arrived, in plain words. */
+  reason: string;
+  /** RFC 3339 UTC of the delivery's last change. */
+  updatedAt: string;
+  /** Of the message: its conversation (`thread`), subject, the start of its text, when it was written. */
+  conversation?: string;
+  subject?: string;
+  snippet?: string;
+  createdAt?: string;
+}
+
+export interface DeliveryProblemQuery {
+  site?: string;
+  /** Only these (default both). */
+  state?: "failed" | "stuck";
+  /** At most this many (default 100, at most 1000). */
+  limit?: number;
+}
+
 /** One message of a thread: as received, or as sent with its deliveries. */
 export type ThreadItem = (ReceivedMessage & { direction: "received" }) | (SentMessage & { direction: "sent"; createdAt: string });
 
@@ -382,6 +426,23 @@ export interface PmServer {
   inboxStatus(query?: { site?: string }): Promise<InboxStatus>;
   /** The messages `site` received after `after` (a cursor of `inboxStatus` or of a previous call), oldest first: the web inbox's live updates. */
   arrivals(query: { site: string; after: string }): Promise<{ items: Arrival[]; cursor: string; more: boolean }>;
+  /**
+   * The people behind these sites, as kept: never waits for their sites. Those never read,
+   * or not for a day, are read in the background (a few at a time) for the next call.
+   */
+  people(sites: Iterable<string>): Promise<Person[]>;
+  /** Reads these sites' h-cards and photos now, then answers as `people`. */
+  refreshPeople(sites: Iterable<string>): Promise<Person[]>;
+  /** A photo by `Person.avatar`, or `null` (unknown, or replaced since). */
+  avatar(id: string): Promise<AvatarImage | null>;
+  /** Deliveries not delivered: failed, or stuck retrying (owner/deliveries.ts), the latest change first. */
+  deliveryProblems(query?: DeliveryProblemQuery): Promise<DeliveryProblem[]>;
+  /** How many deliveries failed and how many are stuck, of one site or all (indexed counts, for a navigation badge). */
+  deliveryProblemCounts(query?: { site?: string }): Promise<{ failed: number; stuck: number }>;
+  /** Tries a pending, failed or cancelled delivery again at once; `site`: only one of this site. `null` when there is no such delivery to retry. */
+  retryDelivery(id: string, query?: { site?: string }): Promise<DeliveryView | null>;
+  /** A pending or failed delivery is never tried again (shown `failed`, error `cancelled`). `null` when there is no such delivery to cancel. */
+  cancelDelivery(id: string, query?: { site?: string }): Promise<DeliveryView | null>;
   /**
    * The people behind these sites, as kept: never waits for their sites. Those never read,
    * or not for a day, are read in the background (a few at a time) for the next call.

@@ -6,6 +6,8 @@
 export type {
   Conversation,
   ConversationQuery,
+  DeliveryProblem,
+  DeliveryProblemQuery,
   ExportDocument,
   GrantedToken,
   ListQuery,
@@ -75,6 +77,7 @@ export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlo
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
+export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content
 export { sanitizeHtml, createSanitizerPool } from "./sanitize.js";

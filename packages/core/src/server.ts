@@ -16,6 +16,7 @@ import { CONVERSATIONS_PASS, deleteConversation, getThread, inboxStatus, listCon
 import { type FilingPass, lookAtStart } from "./owner/filing.js";
 import { arrivals } from "./owner/live.js";
 import { deleteAll, exportAll } from "./owner/export.js";
+import { cancelDelivery, countDeliveryProblems, listDeliveryProblems, retryDelivery } from "./owner/deliveries.js";
 import { Profiles } from "./owner/profiles.js";
 import { createOwnerSessions } from "./owner/sessions.js";
 import { createSharedOwnerState } from "./owner/shared-state.js";
@@ -184,6 +185,10 @@ export function createPmServer(options: PmServerOptions): PmServer {
     people: (sites) => profiles.people(sites),
     refreshPeople: (sites) => profiles.refresh(sites),
     avatar: (id) => profiles.avatar(id),
+    deliveryProblems: async (query = {}) => listDeliveryProblems(owner, { ...query, ...(query.site === undefined ? {} : { site: heldSite(query.site) }) }),
+    deliveryProblemCounts: async (query = {}) => countDeliveryProblems(owner, query.site === undefined ? {} : { site: heldSite(query.site) }),
+    retryDelivery: async (id, query = {}) => retryDelivery(owner, () => queue?.wake(), id, query.site === undefined ? undefined : heldSite(query.site)),
+    cancelDelivery: async (id, query = {}) => cancelDelivery(owner, id, query.site === undefined ? undefined : heldSite(query.site)),
     exportAll: (query) => exportAll(owner, policies, query),
     deleteAll: (query) => deleteAll(owner, query),
     sessions: createOwnerSessions(store, now),

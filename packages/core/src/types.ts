@@ -20,6 +20,10 @@ export interface DeliveryView {
   detail?: string;
   /** RFC 3339 UTC of the last change. */
   updatedAt?: string;
+  /** Pending after a failed try ("stuck"): how many tries failed so far. */
+  attempts?: number;
+  /** Pending after a failed try: RFC 3339 UTC of the next one. */
+  nextAttemptAt?: string;
 }
 
 /** A received message (CLI.md `inbox --json`; PROTOCOL.md §5). */

@@ -46,6 +46,8 @@ it("@indiepm/core exports exactly these names", () => {
       "createPmLinkFinder",
       "createPmServer",
       "createSanitizerPool",
+      "deliveryId",
+      "deliveryReason",
       "discoverEndpoint",
       "effectiveSettings",
       "encodeForm",

@@ -38,6 +38,7 @@ export const LOCAL_ERROR_CODES = [
   "expired", // §6: retried for as long as the policy allows and gave up
   "invalid_config", // an option or setting is wrong (start-up only)
   "store_error", // the store refused (locked, corrupt)
+  "cancelled", // the owner cancelled a delivery (it is never tried again)
 ] as const;
 export type LocalErrorCode = (typeof LOCAL_ERROR_CODES)[number];
 

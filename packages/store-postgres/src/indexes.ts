@@ -55,6 +55,9 @@ export const QUERY_SHAPES: readonly (QueryShape & { from: string })[] = [
   { collection: "deliveries", where: ["recipient", "sender", "stage", "status"], from: "actions/grant.ts deliveries awaiting a grant" },
   { collection: "deliveries", where: ["message", "sender"], from: "owner/messages.ts deliveries of a message" },
   { collection: "deliveries", where: ["sender"], from: "owner/export.ts a site's deliveries" },
+  // A site's failed and pending deliveries, the latest change first, and how many failed (owner/deliveries.ts; issue 12).
+  { collection: "deliveries", where: ["sender", "status"], sort: "updatedAt", from: "owner/deliveries.ts a site's failed (or pending) deliveries" },
+  { collection: "deliveries", where: ["sender", "status"], from: "owner/deliveries.ts how many of a site's deliveries failed" },
   // Handshakes: per sender host, and the sweep of finished ones (jobs/dialback.ts, jobs/sweeper.ts).
   { collection: "handshakes", where: ["senderHost", "state"], from: "jobs/dialback.ts active handshakes of a host" },
   { collection: "handshakes", where: ["state"], range: "updatedAt", from: "jobs/sweeper.ts finished handshakes" },
@@ -105,6 +108,7 @@ export const INDEXES: readonly IndexDefinition[] = [
   { collection: "deliveries", eq: ["handshake"] },
   { collection: "deliveries", eq: ["sender", "recipient"] },
   { collection: "deliveries", eq: ["message"] },
+  { collection: "deliveries", eq: ["sender", "status"], order: "updatedAt" },
   { collection: "handshakes", eq: ["state"], order: "nextAttemptAt" },
   { collection: "handshakes", eq: ["state"], order: "updatedAt" },
   { collection: "handshakes", eq: ["senderHost"] },

@@ -99,6 +99,9 @@ describe.skipIf(server.skipReason)("the query shapes of a flow", () => {
       await host.pm.getMessage(first.message);
       await host.pm.tokens();
       await host.pm.exportAll({ site: host.site });
+      // Failures the owner sees (owner/deliveries.ts): a site's failed and stuck deliveries, and how many.
+      await host.pm.deliveryProblems({ site: host.site });
+      await host.pm.deliveryProblemCounts({ site: host.site });
       await host.pm.idle();
     }
 

@@ -82,6 +82,20 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
       return jsonResponse(thread, 200, { link: `<?${params}>; rel="next"` });
     }
     if (path === "/api/export" && method === "GET") return jsonResponse(await server.exportAll(query.site ? { site: query.site } : {}));
+    if (path === "/api/deliveries" && method === "GET") {
+      const state = url.searchParams.get("state");
+      if (state !== null && state !== "failed" && state !== "stuck") throw new PmError("invalid_request", 'state must be "failed" or "stuck".');
+      return jsonResponse(await server.deliveryProblems({ ...(query.site ? { site: query.site } : {}), ...(query.limit ? { limit: query.limit } : {}), ...(state ? { state } : {}) }));
+    }
+    if (path === "/api/deliveries/count" && method === "GET") return jsonResponse(await server.deliveryProblemCounts(query.site ? { site: query.site } : {}));
+    const delivery = /^\/api\/deliveries\/([^/]+)\/(retry|cancel)$/.exec(path);
+    if (delivery && method === "POST") {
+      const id = decodeURIComponent(delivery[1]!);
+      const site = query.site ? { site: query.site } : {};
+      const done = delivery[2] === "retry" ? await server.retryDelivery(id, site) : await server.cancelDelivery(id, site);
+      if (!done) throw new PmError("unknown_message", `No delivery ${id} that can be ${delivery[2] === "retry" ? "retried" : "cancelled"} is held here.`);
+      return jsonResponse(done);
+    }
     const token = /^\/api\/tokens\/([^/]+)$/.exec(path);
     if (token && method === "DELETE") {
       if (!(await server.revokeToken(decodeURIComponent(token[1]!)))) throw new PmError("invalid_request", "No standing token has that id.");

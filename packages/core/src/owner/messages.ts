@@ -112,12 +112,15 @@ async function threadParticipants(ctx: OwnerContext, self: string, inReplyTo: st
 }
 
 export function deliveryView(d: DeliveryDoc): DeliveryView {
+  // A cancelled delivery ended without being delivered: `failed`, error `cancelled` (CLI.md's three states).
+  if (d.status === "cancelled") return { recipient: d.recipient, status: "failed", error: "cancelled", updatedAt: iso(d.updatedAt) };
   return {
     recipient: d.recipient,
     status: d.status,
     ...(d.status === "failed" && d.error ? { error: d.error } : {}),
     ...(d.detail ? { detail: d.detail } : {}),
     updatedAt: iso(d.updatedAt),
+    ...(d.status === "pending" && d.attempts > 0 ? { attempts: d.attempts, nextAttemptAt: iso(d.nextAttemptAt) } : {}),
   };
 }
 

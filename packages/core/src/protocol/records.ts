@@ -46,7 +46,8 @@ export interface DeliveryDoc {
   sender: string;
   recipient: string;
   flow: Flow;
-  status: DeliveryStatus;
+  /** `cancelled`: the owner cancelled it (owner/deliveries.ts); the owner's views show it as `failed` with error `cancelled`. */
+  status: DeliveryStatus | "cancelled";
   stage: DeliveryStage;
   /** Optimistic concurrency: every change expects the `rev` it read and adds one. */
   rev: number;

@@ -171,8 +171,9 @@ async function deliver(engine: Engine, doc: DeliveryDoc, cached = false): Promis
   if (outcome.kind === "ok") {
     // The contact first (§7 "sites it has written to"): whoever sees the delivery delivered sees it too.
     await rememberContact(engine.store, doc.sender, doc.recipient);
+    // Cancelled by the owner while this `deliver` was on its way (owner/deliveries.ts): R has it, so it was delivered.
     await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-      d.status === "pending"
+      d.status === "pending" || d.status === "cancelled"
         ? { status: "delivered", token: undefined, tokenExpiresAt: undefined, error: undefined, detail: undefined, updatedAt: engine.now() }
         : null,
     );
