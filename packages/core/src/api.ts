@@ -20,6 +20,8 @@
  * | `PATCH /api/settings?site=`    | owner: change them (JSON `SettingsChange`) → `SiteSettings`  |
  * | `GET /api/conversations?site=&q=&limit=&before=` | owner: conversations (threads, §5), latest activity first |
  * | `GET /api/conversations/{id}?limit=&before=` | owner: one conversation with its messages in order → `Thread` |
+ * | `GET /api/people?site=&limit=&before=` | owner: chats, one per correspondent (or set of them), latest activity first → `Chat[]` |
+ * | `GET /api/people/{id}?limit=&before=` | owner: one chat with its latest messages in time order → `ChatThread` |
  * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
  * | `GET /api/deliveries?site=&state=failed\|stuck&limit=` | owner: deliveries not delivered (given up, or retrying after a failed try) → `DeliveryProblem[]`, latest change first |
  * | `GET /api/deliveries/count?site=` | owner: how many → `{failed, stuck}`                       |
@@ -33,6 +35,7 @@
  * has a `Link: <…?before=CURSOR>; rel="next"` header naming the next page (RFC 8288), the
  * body staying the array it always was. `before` is opaque: pass on what `next` gave.
  */
+import type { Chat, ChatThread } from "./owner/chats.js";
 import type { SitePolicy, SiteSettings, WritePolicy } from "@indiepm/protocol";
 import type { HttpClient } from "./http/types.js";
 import type { TrustProxy, TrustProxyValue } from "./http/trust-proxy.js";
@@ -414,6 +417,12 @@ export interface PmServer {
   conversationsPage(query?: ConversationQuery): Promise<Page<Conversation>>;
   /** One conversation with its messages (all, or with `limit` the latest ones before `before`), or `null`. */
   thread(id: string, query?: { limit?: number; before?: string }): Promise<Thread | null>;
+  /** Chats (the messages with one person, or one set of people: owner/chats.ts), latest activity first: one page. */
+  chatsPage(query?: { site?: string; limit?: number; before?: string }): Promise<Page<Chat>>;
+  /** One chat with its latest messages in time order (at most 100, before the cursor `before`), or `null`. */
+  chat(id: string, query?: { limit?: number; before?: string }): Promise<ChatThread | null>;
+  /** Marks every received message of a chat read or unread. Resolves how many changed. */
+  markChatRead(id: string, read: boolean): Promise<number>;
   /**
    * Marks received messages read or unread: one message, by (sender, message ID) as §2
    * keys it (and only in `site`'s inbox when given), or a whole conversation. Resolves

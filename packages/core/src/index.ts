@@ -77,6 +77,7 @@ export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlo
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
+export type { Chat, ChatThread } from "./owner/chats.js";
 export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content

@@ -7,6 +7,7 @@ import { PmError, jsonResponse } from "./errors.js";
 import { DuplicateKeyError } from "./store/types.js";
 import { conversationsPage, messageWritten } from "./owner/conversations.js";
 import { inboxPage, outboxPage } from "./owner/messages.js";
+import { chatsPage, getChat, markChatRead } from "./owner/chats.js";
 import { DiscoveryCache } from "./discovery/cache.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
@@ -177,6 +178,9 @@ export function createPmServer(options: PmServerOptions): PmServer {
     },
     conversations: (query) => listConversations(owner, query),
     conversationsPage: (query) => conversationsPage(owner, query),
+    chatsPage: (query) => chatsPage(owner, query),
+    chat: (id, query) => getChat(owner, id, query),
+    markChatRead: (id, read) => markChatRead(owner, id, read),
     thread: (id, query) => getThread(owner, id, query),
     markRead: (target, read) => markRead(owner, target, read),
     deleteConversation: (id) => deleteConversation(owner, id),

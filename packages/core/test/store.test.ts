@@ -377,9 +377,10 @@ describe("nedb store only", () => {
           return created?.fieldName === undefined ? [] : [created.fieldName];
         });
       expect((await indexed("deliveries")).sort()).toEqual(["handshake", "message", "nextAttemptAt", "status"]);
-      expect((await indexed("inbox")).sort()).toEqual(["conversation", "message", "pageKey", "receivedAt", "recipient"]);
-      expect((await indexed("outbox")).sort()).toEqual(["conversation", "message", "pageKey", "sender"]);
+      expect((await indexed("inbox")).sort()).toEqual(["chat", "conversation", "message", "pageKey", "receivedAt", "recipient"]);
+      expect((await indexed("outbox")).sort()).toEqual(["chat", "conversation", "message", "pageKey", "sender"]);
       expect((await indexed("conversations")).sort()).toEqual(["lastKey", "site"]);
+      expect((await indexed("chats")).sort()).toEqual(["lastKey", "site"]);
       expect((await indexed("handshakes")).sort()).toEqual(["senderHost", "state"]);
       expect(await indexed("secrets")).toEqual(["expiresAt"]);
     });

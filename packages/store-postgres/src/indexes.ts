@@ -98,6 +98,15 @@ export const QUERY_SHAPES: readonly (QueryShape & { from: string })[] = [
   { collection: "conversations", where: ["site"], range: "lastKey", sort: "lastKey", from: "owner/conversations.ts a page of a site's conversations" },
   { collection: "conversations", where: [], range: "lastKey", sort: "lastKey", from: "owner/conversations.ts a page of every site's conversations" },
   { collection: "conversations", where: ["site"], from: "owner/export.ts a site's conversations" },
+  // Chats: a site's messages by person (owner/chats.ts, issue 12).
+  { collection: "inbox", where: ["chat", "recipient"], from: "owner/chats.ts filing older documents; a chat's received messages" },
+  { collection: "inbox", where: ["chat", "recipient"], range: "pageKey", sort: "pageKey", from: "owner/chats.ts a page of a chat" },
+  { collection: "inbox", where: ["chat", "read", "recipient"], from: "owner/chats.ts a chat's unread" },
+  { collection: "outbox", where: ["chat", "sender"], from: "owner/chats.ts filing older documents" },
+  { collection: "outbox", where: ["chat", "sender"], range: "pageKey", sort: "pageKey", from: "owner/chats.ts a page of a chat" },
+  { collection: "chats", where: ["site"], range: "lastKey", sort: "lastKey", from: "owner/chats.ts a page of a site's chats" },
+  { collection: "chats", where: [], range: "lastKey", sort: "lastKey", from: "owner/chats.ts a page of every site's chats" },
+  { collection: "chats", where: ["site"], from: "owner/export.ts a site's chats (delete all)" },
   // Webhooks of a site (owner/export.ts).
   { collection: "webhooks", where: ["site"], from: "owner/export.ts a site's webhooks" },
 ];
@@ -133,6 +142,11 @@ export const INDEXES: readonly IndexDefinition[] = [
   { collection: "outbox", eq: [], order: "pageKey" },
   { collection: "conversations", eq: ["site"], order: "lastKey" },
   { collection: "conversations", eq: [], order: "lastKey" },
+  { collection: "inbox", eq: ["recipient", "chat"], order: "pageKey" },
+  { collection: "outbox", eq: ["sender", "chat"], order: "pageKey" },
+  { collection: "inbox", eq: ["recipient", "chat"], partial: { read: null } },
+  { collection: "chats", eq: ["site"], order: "lastKey" },
+  { collection: "chats", eq: [], order: "lastKey" },
   // inboxStatus's unread count: the unread messages alone, by site (a few of a million; counting `read: null` over the inbox took 2.1 s there).
   { collection: "inbox", eq: ["recipient"], partial: { read: null } },
 ];

@@ -63,6 +63,8 @@ export const MIGRATIONS: readonly ((schema: string, schemaName: string) => strin
   (s) => storedSearchMigration(s),
   // 4: correspondents' profiles and their photos (core owner/profiles.ts), read by _id only.
   (s) => ["profiles", "avatars"].map((c) => `CREATE TABLE ${s}.${ident(c)} (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`).join("\n"),
+  // 5: chats, one summary per correspondent (or set of them) of a site (core owner/chats.ts); its indexes are in indexes.ts.
+  (s) => `CREATE TABLE IF NOT EXISTS ${s}.chats (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`,
 ];
 
 function literalName(name: string): string {

@@ -81,6 +81,17 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
       params.set("before", thread.next);
       return jsonResponse(thread, 200, { link: `<?${params}>; rel="next"` });
     }
+    if (path === "/api/people" && method === "GET") return pageResponse(url, await server.chatsPage(query));
+    const person = /^\/api\/people\/([^/]+)$/.exec(path);
+    if (person && method === "GET") {
+      const { site: _site, ...paging } = query;
+      const chat = await server.chat(decodeURIComponent(person[1]!), paging);
+      if (!chat) throw new PmError("unknown_message", "No such chat is held here.");
+      if (chat.next === undefined) return jsonResponse(chat);
+      const params = new URLSearchParams(url.searchParams);
+      params.set("before", chat.next);
+      return jsonResponse(chat, 200, { link: `<?${params}>; rel="next"` });
+    }
     if (path === "/api/export" && method === "GET") return jsonResponse(await server.exportAll(query.site ? { site: query.site } : {}));
     if (path === "/api/deliveries" && method === "GET") {
       const state = url.searchParams.get("state");

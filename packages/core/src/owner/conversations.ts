@@ -38,6 +38,7 @@ import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
 import { ensurePass, type Filing, type FilingPass } from "./filing.js";
+import { chatsChanged, chatWritten } from "./chats.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
 export { type Filing, REFILE_CHECK_MS } from "./filing.js";
@@ -289,9 +290,11 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
       }
     }
   }
-  if (own === id && (await insertFirstSummary(store, site, id, kind, doc))) return;
+  // Its chat's summary (owner/chats.ts): one more write, next to the conversation's.
+  if (own === id && (await insertFirstSummary(store, site, id, kind, doc))) return chatWritten(store, kind, doc);
   if (merged || own === id) await refreshConversation(store, site, id);
   else await addToSummary(store, site, id, kind, doc);
+  await chatWritten(store, kind, doc);
 }
 
 /**
@@ -717,14 +720,17 @@ export async function markRead(ctx: OwnerContext, target: MessageKey | { convers
   }
   let changed = 0;
   const touched = new Map<string, string>();
+  const marked: { kind: "in"; doc: InboxDoc }[] = [];
   for (const doc of docs) {
     if (!!doc.read === read) continue;
     if (await ctx.store.update<InboxDoc>("inbox", doc._id, read ? { set: { read: true } } : { unset: ["read"] })) {
       changed++;
+      marked.push({ kind: "in", doc });
       if (doc.conversation !== undefined) touched.set(doc.conversation, doc.recipient);
     }
   }
   for (const [id, site] of touched) await refreshConversation(ctx.store, site, id);
+  await chatsChanged(ctx.store, marked);
   return changed;
 }
 
@@ -734,9 +740,11 @@ export async function deleteConversation(ctx: OwnerContext, id: string): Promise
   if (!doc) return 0;
   const site = doc.site!;
   let n = 0;
+  const removed: Item[] = [];
   for (;;) {
     const items = await itemsOf(ctx.store, site, id, { limit: FILE_BATCH });
     if (items.length === 0) break;
+    removed.push(...items);
     for (const item of items) {
       if (item.kind === "in") {
         if (await ctx.store.remove("inbox", item.doc._id)) n++;
@@ -748,6 +756,7 @@ export async function deleteConversation(ctx: OwnerContext, id: string): Promise
     }
   }
   await refreshConversation(ctx.store, site, id);
+  await chatsChanged(ctx.store, removed);
   return n;
 }
 
@@ -756,6 +765,7 @@ export async function conversationsChanged(store: Store, docs: readonly { kind: 
   const touched = new Map<string, string>();
   for (const { kind, doc } of docs) if (doc.conversation !== undefined) touched.set(doc.conversation, siteOfDoc(kind, doc));
   for (const [id, site] of touched) await refreshConversation(store, site, id, true);
+  await chatsChanged(store, docs);
 }
 
 /** Unread count (muted correspondents' not counted: owner/live.ts), the latest arrival and its cursor, for the inbox's "new message" indicator. */

@@ -43,6 +43,7 @@ export async function deleteAll(ctx: OwnerContext, query: { site?: string } = {}
     for (const o of await ctx.store.find<OutboxDoc>("outbox", { where: { sender: site } })) if (await ctx.store.remove("outbox", o._id)) n++;
     for (const w of await ctx.store.find<WebhookDoc>("webhooks", { where: { site } })) await ctx.store.remove("webhooks", w._id);
     for (const c of await ctx.store.find<ConversationDoc>("conversations", { where: { site } })) await ctx.store.remove("conversations", c._id);
+    for (const c of await ctx.store.find<{ _id: string }>("chats", { where: { site } })) await ctx.store.remove("chats", c._id);
   }
   await ctx.store.compact?.();
   return n;

@@ -12,6 +12,7 @@ import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
+import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
 import { siteAddressRefusal } from "./recipients.js";
 
@@ -71,6 +72,7 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     createdAt: now,
   };
   Object.assign(outbox, await conversationFields(ctx.store, "out", outbox));
+  outbox.chat = chatKey("out", outbox);
   const deliveries = recipients.map<DeliveryDoc>((recipient) => ({
     _id: keyOf(sender, recipient, message),
     message,

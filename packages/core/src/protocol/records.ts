@@ -27,6 +27,8 @@ export interface OutboxDoc {
   conversation?: string;
   /** Sort key of the outbox pages: `pageKeyOf(createdAt, _id)` (owner/conversations.ts), set with `conversation`. */
   pageKey?: string;
+  /** Its chat (owner/chats.ts `chatKey`), set when written; absent on documents written before chats existed until they are filed. */
+  chat?: string;
 }
 
 /**
@@ -170,6 +172,8 @@ export interface InboxDoc {
   conversation?: string;
   /** Sort key of the inbox pages: `pageKeyOf(receivedAt, _id)` (owner/conversations.ts), set with `conversation`. */
   pageKey?: string;
+  /** Its chat (owner/chats.ts `chatKey`), set when written; absent on documents written before chats existed until they are filed. */
+  chat?: string;
 }
 
 /**

@@ -32,6 +32,7 @@ export const COLLECTIONS = [
   "sessions", // owner sign-in sessions and pending sign-ins, keyed by the hash of their secret
   "webhooks", // notifications of new messages to the owner's webhook, queued and retried like deliveries
   "conversations", // one summary per conversation (§5 thread) of a site, kept in step with inbox and outbox (owner/conversations.ts)
+  "chats", // one summary per chat (the messages with one person, or one set of people) of a site (owner/chats.ts)
   "profiles", // one per correspondent site: the name and photo of their h-card (owner/profiles.ts)
   "avatars", // the photos of profiles, fetched and kept by the server, one per correspondent (owner/profiles.ts)
 ] as const;

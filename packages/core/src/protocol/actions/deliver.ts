@@ -13,6 +13,7 @@ import { type DeliverRequest, tokenVerdict, verdictFor } from "@indiepm/protocol
 import { siteSettings } from "../../settings.js";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
+import { chatKey } from "../../owner/chats.js";
 import { conversationFields, messageWritten } from "../../owner/conversations.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc } from "../records.js";
 
@@ -97,6 +98,7 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
       ...(req.to !== undefined ? { to: req.to } : {}),
     };
     Object.assign(doc, await conversationFields(engine.store, "in", doc));
+    doc.chat = chatKey("in", doc);
     try {
       await engine.store.insert("inbox", doc);
     } catch (error) {

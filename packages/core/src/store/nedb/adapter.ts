@@ -51,9 +51,9 @@ export interface NedbStoreOptions {
 }
 
 const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
-  outbox: ["sender", "message", "conversation", "pageKey"],
+  outbox: ["sender", "message", "conversation", "pageKey", "chat"],
   deliveries: ["status", "nextAttemptAt", "message", "handshake"],
-  inbox: ["recipient", "receivedAt", "message", "conversation", "pageKey"],
+  inbox: ["recipient", "receivedAt", "message", "conversation", "pageKey", "chat"],
   secrets: ["expiresAt"],
   grants: [],
   handshakes: ["state", "senderHost"],
@@ -61,6 +61,7 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
   sessions: [],
   webhooks: ["status"],
   conversations: ["site", "lastKey"],
+  chats: ["site", "lastKey"],
   profiles: [],
   avatars: [],
 };
@@ -73,7 +74,7 @@ const DEFAULT_INDEXES: Readonly<Record<CollectionName, readonly string[]>> = {
  * 100,000 older messages would be quadratic. Queried by equality or by a range (on the
  * sorted field, planner.ts), which no document without the field matches anyway.
  */
-const SPARSE_INDEXES: ReadonlySet<string> = new Set(["conversation", "pageKey", "lastKey"]);
+const SPARSE_INDEXES: ReadonlySet<string> = new Set(["conversation", "pageKey", "lastKey", "chat"]);
 
 /**
  * How long a removed document may stay in its datafile: a remove arms one timer per

@@ -1,0 +1,359 @@
+/**
+ * Chats: a site's messages by the people in them, as messaging apps list them — one row
+ * per correspondent (per set of participants for a group message), latest activity
+ * first, however many threads (§5 conversations) the messages make. Subject-less
+ * messages each start a conversation of their own; with the same person they are one chat.
+ *
+ * The chat of a message is a pure function of it (`chatKey`: the site and the other
+ * sites it names), stored on the inbox or outbox document when it is written (`chat`),
+ * so the messages of one chat are paged by an index (`recipient`/`sender`, `chat`,
+ * `pageKey`). Each chat has a summary in `chats`, paged by `lastKey` like conversations
+ * (owner/conversations.ts), written next to the conversation summary in `messageWritten`:
+ * - the first message of a chat inserts it (one write);
+ * - a later message, newer than the summary's latest, changes it by one compare-and-set
+ *   on `rev` (one read, one write);
+ * - anything else — an older message than the summary's latest, a read mark, a delete, a
+ *   lost compare-and-set — recomputes it from the chat's messages (`refreshChat`: the
+ *   latest of each box and the unread count, all indexed).
+ * The summary holds no text: the list reads the latest message's document by `_id`
+ * (`lastBox`, `lastDoc`), so deleting a message leaves its text nowhere else.
+ * Documents written before chats existed (no `chat` field) are filed on the first owner
+ * read of a process (`ensureChats`), in batches, without reading the rest.
+ */
+import type { Page, ThreadItem } from "../api.js";
+import { PmError } from "../errors.js";
+import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
+import { keyOf } from "../secrets.js";
+import { DuplicateKeyError, type Store } from "../store/types.js";
+import { canonicalUrl } from "../urls.js";
+import { ensureFiled, pageKeyOf, refreshConversation } from "./conversations.js";
+import { ensurePass, type FilingPass } from "./filing.js";
+import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
+
+/** The stored summary of one chat of a site. `_id = chatKey(...)`. */
+export interface ChatDoc {
+  _id: string;
+  /** Optimistic concurrency: every write expects the `rev` it read and adds one. */
+  rev: number;
+  site: string;
+  /** The other sites of the chat, sorted. */
+  people: string[];
+  unread: number;
+  /** Time of the latest message, ms. */
+  lastAt: number;
+  /** Sort key of the chat list: `pageKeyOf(lastAt, _id)`. */
+  lastKey: string;
+  /** The `pageKey` of the latest message's document: what "newer" is compared by. */
+  lastPageKey: string;
+  /** Where the latest message is: its box and document `_id` (its text is read from there). */
+  lastBox: "inbox" | "outbox";
+  lastDoc: string;
+}
+
+/** A chat as the owner API and the web show it. */
+export interface Chat {
+  /** The chat's key (`GET /api/people/{id}`). */
+  id: string;
+  site: string;
+  /** The other sites of the chat, sorted (one for a chat with one person). */
+  people: string[];
+  unread: number;
+  /** RFC 3339 of the latest message. */
+  lastAt: string;
+  /** The latest message (received or sent); absent while it cannot be read (deleted meanwhile). */
+  last?: ThreadItem;
+}
+
+/** One chat with its messages, oldest first: the latest `limit` before the cursor. */
+export interface ChatThread extends Chat {
+  /** Each with the conversation (§5 thread) it belongs to. */
+  items: (ThreadItem & { conversation: string })[];
+  /** The cursor of older messages, when there are more. */
+  next?: string;
+}
+
+/** Messages a page of one chat shows by default, and at most. */
+export const CHAT_PAGE = 100;
+const FILE_BATCH = 500;
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** Pure: the other sites a message names, sorted: for a received one its sender and `to`, for a sent one its recipients; less `site`. */
+export function chatPeople(kind: "in" | "out", doc: InboxDoc | OutboxDoc): string[] {
+  const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
+  const named = kind === "in" ? [doc.sender, (doc as InboxDoc).recipient, ...(doc.to ?? [])] : (doc as OutboxDoc).recipients;
+  return [...new Set(named)].filter((p) => p !== site).sort();
+}
+
+/**
+ * Pure: the chat of a message — the site that holds it and the other sites it names.
+ * A received group message whose `to` was hidden names only its sender: it joins that
+ * person's chat, since the owner cannot see the others.
+ */
+export function chatKey(kind: "in" | "out", doc: InboxDoc | OutboxDoc): string {
+  const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
+  return keyOf("chat", site, ...chatPeople(kind, doc));
+}
+
+const boxOf = (kind: "in" | "out") => (kind === "in" ? "inbox" : "outbox");
+const siteField = (box: "inbox" | "outbox") => (box === "inbox" ? "recipient" : "sender");
+const atOf = (kind: "in" | "out", doc: InboxDoc | OutboxDoc) => (kind === "in" ? (doc as InboxDoc).receivedAt : (doc as OutboxDoc).createdAt);
+
+function summaryOf(id: string, site: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc, unread: number): Omit<ChatDoc, "_id" | "rev"> {
+  const at = atOf(kind, doc);
+  return {
+    site,
+    people: chatPeople(kind, doc),
+    unread,
+    lastAt: at,
+    lastKey: pageKeyOf(at, id),
+    lastPageKey: doc.pageKey ?? pageKeyOf(at, doc._id),
+    lastBox: boxOf(kind),
+    lastDoc: doc._id,
+  };
+}
+
+/**
+ * After a message carrying `chat` and `pageKey` was written (owner/conversations.ts
+ * `messageWritten`): its chat's summary brought up to date, by one insert or one
+ * compare-and-set in the common cases (see the top of this file).
+ */
+export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
+  const id = doc.chat;
+  if (id === undefined || doc.pageKey === undefined) return;
+  const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
+  const unread = kind === "in" && !(doc as InboxDoc).read ? 1 : 0;
+  for (let i = 0; i < 5; i++) {
+    const current = await store.get<ChatDoc>("chats", id);
+    if (current === null) {
+      try {
+        await store.insert<ChatDoc>("chats", { _id: id, rev: 1, ...summaryOf(id, site, kind, doc, unread) });
+        return;
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
+        continue;
+      }
+    }
+    // A summary that already shows a message as new as this one may count it: recomputed.
+    if (current.lastPageKey >= doc.pageKey) break;
+    const fields = summaryOf(id, site, kind, doc, current.unread + unread);
+    if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
+  }
+  await refreshChat(store, site, id);
+}
+
+/** The latest document of a chat in one box, or `null`. */
+async function latestIn(store: Store, box: "inbox" | "outbox", site: string, chat: string): Promise<InboxDoc | OutboxDoc | null> {
+  const [doc] = await store.find<InboxDoc | OutboxDoc>(box, {
+    where: { [siteField(box)]: site, chat },
+    range: { field: "pageKey", lt: "\uffff" },
+    sort: { field: "pageKey", order: "desc" },
+    limit: 1,
+  });
+  return doc ?? null;
+}
+
+/**
+ * Recomputes and stores the summary of one chat from its messages (the latest of each box
+ * and the unread count), by compare-and-set on `rev`; removes it when no message is left.
+ */
+export async function refreshChat(store: Store, site: string, id: string): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const current = await store.get<ChatDoc>("chats", id);
+    const [received, sent, unread] = await Promise.all([
+      latestIn(store, "inbox", site, id),
+      latestIn(store, "outbox", site, id),
+      store.count("inbox", { recipient: site, chat: id, read: null }),
+    ]);
+    const latest =
+      received && (!sent || received.pageKey! > sent.pageKey!)
+        ? { kind: "in" as const, doc: received }
+        : sent
+          ? { kind: "out" as const, doc: sent }
+          : null;
+    if (latest === null) {
+      if (current === null || (await store.remove("chats", id, { rev: current.rev }))) return;
+      continue;
+    }
+    const fields = summaryOf(id, site, latest.kind, latest.doc, unread);
+    if (current === null) {
+      try {
+        await store.insert<ChatDoc>("chats", { _id: id, rev: 1, ...fields });
+        return;
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
+        continue;
+      }
+    }
+    if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(64, 2 ** i)));
+  }
+  throw new Error(`Could not update chat ${id}: too much concurrent change.`);
+}
+
+/** Brings the summaries of these documents' chats up to date after they were changed or removed (read marks, deletes). */
+export async function chatsChanged(store: Store, docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[]): Promise<void> {
+  const touched = new Map<string, string>();
+  for (const { kind, doc } of docs) if (doc.chat !== undefined) touched.set(doc.chat, kind === "in" ? (doc as InboxDoc).recipient : doc.sender);
+  for (const [id, site] of touched) await refreshChat(store, site, id);
+}
+
+// ——— Filing: documents written before chats existed ———
+
+/** Whether some document of `site` has no `chat` yet: one indexed probe per box. */
+async function chatsLeft(store: Store, site: string): Promise<boolean> {
+  for (const box of ["inbox", "outbox"] as const) {
+    if ((await store.find(box, { where: { [siteField(box)]: site, chat: null }, limit: 1 })).length > 0) return true;
+  }
+  return false;
+}
+
+/** Files one site's documents without `chat` (in batches), then recomputes the chats they are in. Idempotent. */
+async function fileChats(store: Store, site: string): Promise<void> {
+  const touched = new Set<string>();
+  for (const box of ["inbox", "outbox"] as const) {
+    const kind = box === "inbox" ? "in" : "out";
+    for (;;) {
+      const batch = await store.find<InboxDoc | OutboxDoc>(box, { where: { [siteField(box)]: site, chat: null }, limit: FILE_BATCH });
+      if (batch.length === 0) break;
+      for (const doc of batch) {
+        const chat = chatKey(kind, doc);
+        touched.add(chat);
+        await store.update<InboxDoc | OutboxDoc>(box, doc._id, { set: { chat } }, { chat: null });
+      }
+    }
+  }
+  for (const id of touched) await refreshChat(store, site, id);
+}
+
+/** The filing of documents written before chats existed (owner/filing.ts). It needs their page keys: run after the conversations pass. */
+export const CHATS_PASS: FilingPass = { name: "chats", left: chatsLeft, file: fileChats };
+
+/**
+ * Resolves once every document of these sites has its chat: conversations are filed first
+ * (`ensureFiled`: the page keys chats are sorted by), then the chats pass (owner/filing.ts:
+ * once per process, on a shared store again at most every `REFILE_CHECK_MS`).
+ */
+export async function ensureChats(ctx: OwnerContext, sites: Iterable<string>): Promise<void> {
+  const list = [...sites];
+  await ensureFiled(ctx, list);
+  await ensurePass(ctx, CHATS_PASS, list);
+}
+
+// ——— The owner's reads ———
+
+function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined {
+  if (site === undefined) return undefined;
+  if (!URL.canParse(site)) throw new PmError("invalid_request", "site is not a URL.");
+  const canonical = canonicalUrl(site);
+  if (!ctx.sites.has(canonical)) throw new PmError("invalid_request", `This server holds no site ${canonical}.`);
+  return canonical;
+}
+
+async function itemOf(store: Store, box: "inbox" | "outbox", doc: InboxDoc | OutboxDoc): Promise<ThreadItem & { conversation: string }> {
+  const conversation = doc.conversation ?? "";
+  if (box === "inbox") return { direction: "received", ...receivedView(doc as InboxDoc), conversation };
+  const o = doc as OutboxDoc;
+  const deliveries = await store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } });
+  return { direction: "sent", ...sentView(o, deliveries), createdAt: iso(o.createdAt), conversation };
+}
+
+/** The latest message of each summary, read by `_id` (at once where the store can: `Store.getMany`). */
+async function latestOf(store: Store, docs: readonly ChatDoc[]): Promise<Map<string, InboxDoc | OutboxDoc>> {
+  const found = new Map<string, InboxDoc | OutboxDoc>();
+  for (const box of ["inbox", "outbox"] as const) {
+    const ids = docs.filter((d) => d.lastBox === box).map((d) => d.lastDoc);
+    if (ids.length === 0) continue;
+    const read = store.getMany ? await store.getMany<InboxDoc | OutboxDoc>(box, ids) : await Promise.all(ids.map((id) => store.get<InboxDoc | OutboxDoc>(box, id)));
+    for (const doc of read) if (doc) found.set(`${box} ${doc._id}`, doc);
+  }
+  return found;
+}
+
+function chatView(doc: ChatDoc, last: ThreadItem | undefined): Chat {
+  return { id: doc._id, site: doc.site, people: doc.people, unread: doc.unread, lastAt: iso(doc.lastAt), ...(last ? { last } : {}) };
+}
+
+/** Chats of one site (or every site), latest activity first: one keyset page (`before`: the `next` of the previous page). */
+export async function chatsPage(ctx: OwnerContext, query: { site?: string; limit?: number; before?: string } = {}): Promise<Page<Chat>> {
+  const site = siteOf(ctx, query.site);
+  await ensureChats(ctx, site === undefined ? ctx.sites : [site]);
+  const limit = listLimit(query);
+  let docs = await ctx.store.find<ChatDoc>("chats", {
+    ...(site ? { where: { site } } : {}),
+    range: { field: "lastKey", lt: query.before === undefined ? "\uffff" : decodeCursor(query.before) },
+    sort: { field: "lastKey", order: "desc" },
+    limit: limit + 1,
+  });
+  if (!site) docs = docs.filter((d) => ctx.sites.has(d.site));
+  const page = docs.slice(0, limit);
+  const latest = await latestOf(ctx.store, page);
+  const items = await Promise.all(
+    page.map(async (doc) => {
+      const last = latest.get(`${doc.lastBox} ${doc.lastDoc}`);
+      return chatView(doc, last ? await itemOf(ctx.store, doc.lastBox, last) : undefined);
+    }),
+  );
+  return { items, ...(docs.length > limit ? { next: encodeCursor(page.at(-1)!.lastKey) } : {}) };
+}
+
+/** The summary of a chat of one of this server's sites, or `null`. */
+async function findChat(ctx: OwnerContext, id: string): Promise<ChatDoc | null> {
+  await ensureChats(ctx, ctx.sites);
+  const doc = await ctx.store.get<ChatDoc>("chats", id);
+  return doc && ctx.sites.has(doc.site) ? doc : null;
+}
+
+/**
+ * One chat with its messages in time order (oldest first): the latest `limit` (default
+ * and at most `CHAT_PAGE`) before the cursor `before`, and `next` when older ones remain.
+ */
+export async function getChat(ctx: OwnerContext, id: string, query: { limit?: number; before?: string } = {}): Promise<ChatThread | null> {
+  const doc = await findChat(ctx, id);
+  if (!doc) return null;
+  const limit = Math.min(CHAT_PAGE, listLimit({ limit: query.limit ?? CHAT_PAGE }));
+  const before = query.before === undefined ? "\uffff" : decodeCursor(query.before);
+  const both = (
+    await Promise.all(
+      (["inbox", "outbox"] as const).map(async (box) =>
+        (
+          await ctx.store.find<InboxDoc | OutboxDoc>(box, {
+            where: { [siteField(box)]: doc.site, chat: id },
+            range: { field: "pageKey", lt: before },
+            sort: { field: "pageKey", order: "desc" },
+            limit: limit + 1,
+          })
+        ).map((d) => ({ box, doc: d })),
+      ),
+    )
+  ).flat();
+  both.sort((a, b) => (a.doc.pageKey! < b.doc.pageKey! ? 1 : -1));
+  const page = both.slice(0, limit).reverse();
+  const items = await Promise.all(page.map(({ box, doc: d }) => itemOf(ctx.store, box, d)));
+  const latest = await latestOf(ctx.store, [doc]);
+  const lastDoc = latest.get(`${doc.lastBox} ${doc.lastDoc}`);
+  return {
+    ...chatView(doc, lastDoc ? await itemOf(ctx.store, doc.lastBox, lastDoc) : undefined),
+    items,
+    ...(both.length > limit ? { next: encodeCursor(page[0]!.doc.pageKey!) } : {}),
+  };
+}
+
+/** Marks every received message of a chat read (or unread); their conversations' and the chat's summaries follow. Resolves how many changed. */
+export async function markChatRead(ctx: OwnerContext, id: string, read: boolean): Promise<number> {
+  const doc = await findChat(ctx, id);
+  if (!doc) return 0;
+  const docs = await ctx.store.find<InboxDoc>("inbox", { where: { recipient: doc.site, chat: id, ...(read ? { read: null } : {}) } });
+  let changed = 0;
+  const conversations = new Set<string>();
+  for (const m of docs) {
+    if (!!m.read === read) continue;
+    if (await ctx.store.update<InboxDoc>("inbox", m._id, read ? { set: { read: true } } : { unset: ["read"] })) {
+      changed++;
+      if (m.conversation !== undefined) conversations.add(m.conversation);
+    }
+  }
+  for (const conversation of conversations) await refreshConversation(ctx.store, doc.site, conversation);
+  if (changed > 0) await refreshChat(ctx.store, doc.site, id);
+  return changed;
+}

@@ -1,0 +1,176 @@
+/**
+ * Chats (issue 12, "conversations by person"): a site's messages by the people in them,
+ * one row per correspondent or set of them, latest activity first — on a real PmServer
+ * over the memory store. Each case is written both as the engine writes messages (the
+ * chat stored at write, its summary kept by `messageWritten`) and as an older version
+ * left them (no `chat`, no conversation: filed on the first owner read); both must list the same.
+ */
+import { describe, expect, it } from "vitest";
+import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
+import { createPmServer } from "../src/server.js";
+import { createMemoryStore } from "../src/store/memory.js";
+import { chatKey } from "../src/owner/chats.js";
+import { conversationFields, messageWritten } from "../src/owner/conversations.js";
+import type { InboxDoc, OutboxDoc } from "../src/protocol/records.js";
+import type { Store } from "../src/store/types.js";
+
+const quiet = { info() {}, warn() {}, error() {} };
+const DAVE = "https://dave.example/";
+
+/** Writes a document as actions/deliver.ts (received) and PmServer.send (sent) do. */
+async function written(store: Store, doc: InboxDoc | OutboxDoc): Promise<void> {
+  const kind = "recipients" in doc ? "out" : "in";
+  Object.assign(doc, await conversationFields(store, kind, doc));
+  doc.chat = chatKey(kind, doc);
+  await store.insert(kind === "in" ? "inbox" : "outbox", doc);
+  await messageWritten(store, kind, doc);
+}
+
+async function setup(docs: (InboxDoc | OutboxDoc)[], how: "written" | "filed") {
+  const store = createMemoryStore();
+  for (const d of docs) {
+    if (how === "written") await written(store, { ...d });
+    else await store.insert("recipients" in d ? "outbox" : "inbox", d);
+  }
+  return { store, pm: createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet }) };
+}
+
+describe.each(["written", "filed"] as const)("chats, %s", (how) => {
+  it("groups by the people in a message: 1:1, a group, a reply in a thread, own sent messages; latest activity first", async () => {
+    const { received, sent } = bobsMessages();
+    const { pm } = await setup(
+      [
+        received("urn:1", ALICE, { name: "Lunch?", to: [BOB, CAROL] }),
+        received("urn:2", ALICE),
+        sent("urn:3", [ALICE, CAROL], { inReplyTo: "urn:1", to: [ALICE, CAROL] }),
+        sent("urn:4", [ALICE]),
+        received("urn:5", CAROL, { inReplyTo: "urn:3", to: [BOB, ALICE] }),
+        received("urn:6", DAVE, { to: [BOB] }),
+      ],
+      how,
+    );
+    const { items } = await pm.chatsPage({ site: BOB });
+    expect(items.map((c) => [c.people, c.last?.message, c.unread])).toEqual([
+      [[DAVE], "urn:6", 1],
+      [[ALICE, CAROL], "urn:5", 2],
+      [[ALICE], "urn:4", 1],
+    ]);
+    // The group's chat holds the thread's received and sent messages, oldest first.
+    const group = (await pm.chat(items[1]!.id))!;
+    expect(group.items.map((i) => [i.direction, i.message])).toEqual([
+      ["received", "urn:1"],
+      ["sent", "urn:3"],
+      ["received", "urn:5"],
+    ]);
+    // Each message names its thread (the /c/ view and the read/delete forms use it).
+    expect(new Set(group.items.map((i) => i.conversation)).size).toBe(1);
+    const alice = (await pm.chat(items[2]!.id))!;
+    expect(alice.items.map((i) => [i.direction, i.message])).toEqual([
+      ["received", "urn:2"],
+      ["sent", "urn:4"],
+    ]);
+  });
+
+  it("makes 25 subject-less messages from one person one row showing the latest text, not 25 conversations", async () => {
+    const { received } = bobsMessages();
+    const docs = Array.from({ length: 25 }, (_, i) => received(`urn:m${i}`, ALICE, { content: `message ${i}` }));
+    const { pm } = await setup(docs, how);
+    expect(await pm.conversations({ site: BOB })).toHaveLength(25);
+    const { items, next } = await pm.chatsPage({ site: BOB });
+    expect(next).toBeUndefined();
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ people: [ALICE], unread: 25, last: { content: "message 24", direction: "received" } });
+    const chat = (await pm.chat(items[0]!.id))!;
+    expect(chat.items.map((i) => i.content)).toEqual(docs.map((d) => d.content));
+    // Paged from the newest: the latest 10, then the 10 before them.
+    const latest = (await pm.chat(items[0]!.id, { limit: 10 }))!;
+    expect(latest.items.map((i) => i.content)).toEqual(docs.slice(15).map((d) => d.content));
+    const older = (await pm.chat(items[0]!.id, { limit: 10, before: latest.next! }))!;
+    expect(older.items.map((i) => i.content)).toEqual(docs.slice(5, 15).map((d) => d.content));
+  });
+
+  it("pages 105 people 100 at a time (keyset: the cursor of the last row)", async () => {
+    const { received } = bobsMessages();
+    const { pm } = await setup(
+      Array.from({ length: 105 }, (_, i) => received(`urn:p${i}`, `https://p${i}.example/`)),
+      how,
+    );
+    const first = await pm.chatsPage({ site: BOB });
+    expect(first.items).toHaveLength(100);
+    expect(first.items[0]!.people).toEqual(["https://p104.example/"]);
+    const second = await pm.chatsPage({ site: BOB, before: first.next! });
+    expect(second.items).toHaveLength(5);
+    expect(second.next).toBeUndefined();
+    expect(new Set([...first.items, ...second.items].map((c) => c.people[0])).size).toBe(105);
+  });
+
+  it("follows read marks, deletes and delete-all", async () => {
+    const { received, sent } = bobsMessages();
+    const { pm } = await setup([received("urn:1", ALICE), received("urn:2", ALICE), sent("urn:3", [ALICE]), received("urn:4", CAROL)], how);
+    const [carol, alice] = (await pm.chatsPage()).items;
+    expect(alice!.unread).toBe(2);
+    expect(await pm.markChatRead(alice!.id, true)).toBe(2);
+    expect((await pm.chat(alice!.id))!.unread).toBe(0);
+    expect(await pm.inboxStatus({ site: BOB })).toMatchObject({ unread: 1 });
+    // A read mark from the thread view reaches the chat too.
+    await pm.markRead({ sender: ALICE, message: "urn:1" }, false);
+    expect((await pm.chat(alice!.id))!.unread).toBe(1);
+    // Deleting the latest message: the one before is the chat's latest.
+    await pm.deleteMessage("urn:3", { site: BOB });
+    expect((await pm.chat(alice!.id))!.last?.message).toBe("urn:2");
+    // Deleting a whole conversation, and the chat goes with its last message.
+    const [c] = await pm.conversations({ q: "urn:4" });
+    await pm.deleteConversation(c!.id);
+    expect(await pm.chat(carol!.id)).toBeNull();
+    expect(await pm.deleteAll({ site: BOB })).toBe(2);
+    expect((await pm.chatsPage()).items).toEqual([]);
+  });
+});
+
+describe("chats: as the engine writes", () => {
+  it("a message older than the chat's latest (clocks, a race) does not become its latest, and is counted once", async () => {
+    const { clock, received } = bobsMessages();
+    const store = createMemoryStore();
+    const newer = received("urn:new", ALICE);
+    clock.ms -= 5000;
+    const older = received("urn:old", ALICE);
+    await written(store, newer);
+    await written(store, older);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet });
+    const [chat] = (await pm.chatsPage()).items;
+    expect(chat).toMatchObject({ unread: 2, last: { message: "urn:new" } });
+    expect((await pm.chat(chat!.id))!.items.map((i) => i.message)).toEqual(["urn:old", "urn:new"]);
+  });
+
+  it("PmServer.send stores the chat: a message to alice joins her chat, a group its own", async () => {
+    const store = createMemoryStore();
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet });
+    await pm.send({ from: BOB, to: [ALICE], content: "one" });
+    await pm.send({ from: BOB, to: [ALICE], content: "two" });
+    await pm.send({ from: BOB, to: [ALICE, CAROL], content: "both" });
+    const { items } = await pm.chatsPage();
+    expect(items.map((c) => [c.people, c.last?.content])).toEqual([
+      [[ALICE, CAROL], "both"],
+      [[ALICE], "two"],
+    ]);
+    expect((await store.find<OutboxDoc>("outbox")).every((d) => d.chat !== undefined)).toBe(true);
+    await pm.close();
+  });
+
+  it("answers GET /api/people and /api/people/{id} for the owner", async () => {
+    const { received } = bobsMessages();
+    const store = createMemoryStore();
+    for (let i = 0; i < 3; i++) await written(store, received(`urn:${i}`, ALICE));
+    const token = "t".repeat(40);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, ownerToken: token });
+    const get = (path: string) => pm.handle(new Request(`http://127.0.0.1:9${path}`, { headers: { authorization: `Bearer ${token}` } }));
+    const list = await get("/api/people?limit=1");
+    expect(list.status).toBe(200);
+    const [chat] = (await list.json()) as { id: string; people: string[] }[];
+    expect(chat!.people).toEqual([ALICE]);
+    const one = await get(`/api/people/${chat!.id}?limit=2`);
+    expect(((await one.json()) as { items: unknown[] }).items).toHaveLength(2);
+    expect(one.headers.get("link")).toMatch(/rel="next"/);
+    expect((await get("/api/people/nothing")).status).toBe(404);
+  });
+});
