@@ -14,6 +14,7 @@ import { HttpAnswer, json, methodNotAllowed, page, redirect } from "./responses.
 import { createRouter, route, type Route } from "./router.js";
 import { createSignIn } from "./sign-in.js";
 import { createStaticFiles } from "./static-files.js";
+import { returnPathOf, safeReturn } from "./return-to.js";
 
 export type { WebInboxOptions } from "./options.js";
 
@@ -88,8 +89,11 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     const session = await signIn.currentSession(request);
     if (!session) {
       if (path.endsWith(".json")) return json({ error: "invalid_token", error_description: "Sign in first." }, 401);
-      if (path === "/" && (method === "GET" || method === "HEAD")) return signIn.form("", undefined, 200, query.get("notice"));
-      return redirect(method === "POST" ? `${base}?notice=expired` : base);
+      if (path === "/" && (method === "GET" || method === "HEAD")) return signIn.form("", undefined, 200, query.get("notice"), safeReturn(query.get("return")));
+      // Sign-in comes back to the page this request was for (return-to.ts); a form posted meanwhile is not sent (app.js keeps its draft).
+      const back = returnPathOf(method, path, query);
+      const params = new URLSearchParams({ ...(method === "POST" ? { notice: "expired" } : {}), ...(back ? { return: back } : {}) });
+      return redirect(params.size > 0 ? `${base}?${params}` : base);
     }
     const found = ownerRoutes(method, path);
     if (found) return found.route.handle(request, found.params, { session, query });

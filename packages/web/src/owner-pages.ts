@@ -3,7 +3,8 @@
  * read marks and deletes, settings, export, and the JSON app.js polls. Each handler is a
  * row of the route table in inbox.ts; forms are read and checked by forms.ts first.
  */
-import { conversationId, HOST_BLOCK_PREFIX, PmError, type Thread } from "@indiepm/core";
+import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, type Thread } from "@indiepm/core";
+import { sendOnce, type SendOnce } from "./compose-keys.js";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
 import { normalizeProfileUrl } from "./indieauth.js";
@@ -101,10 +102,10 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     return why ? `This address cannot be used for a webhook: ${why}.` : "This address cannot be used for a webhook.";
   }
 
-  function parseRecipients(text: string): string[] {
-    const parts = text.split(/[\s,;]+/).filter(Boolean);
-    if (parts.length === 0) throw new WebInboxError("no_recipients", "Name at least one site to write to.");
-    return [...new Set(parts.map((p) => normalizeProfileUrl(p, policy)))];
+  /** The notice after a send: sent, sent with a recipient to be tried again (core owner/recipients.ts), or sent before by this form. */
+  function sentNotice(done: SendOnce): string {
+    if (done.again) return "already-sent";
+    return done.sent.deliveries.some((d) => d.status === "pending" && d.detail) ? "sent-retrying" : "sent";
   }
 
   const pages = {
@@ -163,22 +164,40 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         vouch: (form.get("vouch") ?? "").trim(),
         hide: form.get("hide") === "1",
       };
+      // The form's one-time key (compose-keys.ts): posted twice, it sends once. Shown again with a refusal, it keeps its key.
+      const key = form.get("key") || undefined;
+      const refused = async (values: ComposeValues, error?: string) =>
+        page(composePage({ ...(await frameFor(session)), ...(key ? { composeKey: key } : {}), ...(error ? { error } : {}) }, values), 400);
       try {
-        const to = parseRecipients(v.to);
-        if (v.content.trim() === "") throw new WebInboxError("empty_message", "Write something to send.");
-        const sent = await pm.send({
-          from: session.site,
-          to,
-          content: v.content,
-          ...(v.subject ? { subject: v.subject } : {}),
-          ...(v.html ? { html: v.html } : {}),
-          ...(v.vouch ? { vouch: v.vouch } : {}),
-          ...(v.hide ? { hideRecipients: true } : {}),
-        });
-        return redirect(path(`c/${conversationId(session.site, sent.message)}`, "sent"));
+        // core owner/recipients.ts: site addresses only, and each one discovered before the message is accepted.
+        const to = parseRecipientList(v.to, policy);
+        if (v.content.trim() === "") return refused(v, "Write something to send.");
+        const done = await sendOnce(
+          pm,
+          session.csrf,
+          key ?? null,
+          {
+            from: session.site,
+            to,
+            content: v.content,
+            ...(v.subject ? { subject: v.subject } : {}),
+            ...(v.html ? { html: v.html } : {}),
+            ...(v.vouch ? { vouch: v.vouch } : {}),
+            ...(v.hide ? { hideRecipients: true } : {}),
+          },
+          { checkRecipients: true },
+        );
+        return redirect(path(`c/${conversationId(session.site, done.message)}`, sentNotice(done)));
       } catch (error) {
+        if (error instanceof RecipientsRefusedError) {
+          return refused({ ...v, toError: { messages: error.refusals.map((r) => r.text), detail: error.refusals.map((r) => r.detail).join(" ") } });
+        }
+        if (error instanceof PmError && error.code === "invalid_request" && /^“/.test(error.message)) return refused({ ...v, toError: { messages: [error.message] } });
+        if (error instanceof PmError && error.code === "invalid_request" && /^Name at least one site/.test(error.message)) {
+          return refused({ ...v, toError: { messages: [error.message] } });
+        }
         if (error instanceof WebInboxError || (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large"))) {
-          return page(composePage({ ...(await frameFor(session)), error: error.message }, v), 400);
+          return refused(v, error.message);
         }
         throw error;
       }
@@ -189,26 +208,37 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const thread = await threadOf(session, id!);
       const content = form.get("content") ?? "";
       const last = thread.items.at(-1);
-      if (!last || content.trim() === "") return page(threadPage({ ...(await frameFor(session)), error: "Write something to send." }, thread, content), 400);
+      const key = form.get("key") || undefined;
+      const keyFrame = key ? { composeKey: key } : {};
+      if (!last || content.trim() === "") return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, thread, content), 400);
       // PROTOCOL.md §5: to the participants of the message answered, computed here — never from the form.
       const to = replyTargets(session.site, last);
+      let done: SendOnce;
       try {
         const subject = thread.subject && !/^re:/i.test(thread.subject) ? `Re: ${thread.subject}` : thread.subject;
-        await pm.send({
-          from: session.site,
-          to,
-          content,
-          inReplyTo: last.message,
-          ...(subject ? { subject } : {}),
-          ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
-        });
+        // Sent once per form (compose-keys.ts). Not checked first: the people of a thread are not typed, and a
+        // reply refused for one of them could never be sent to the rest; a delivery that finds no endpoint fails at once.
+        done = await sendOnce(
+          pm,
+          session.csrf,
+          key ?? null,
+          {
+            from: session.site,
+            to,
+            content,
+            inReplyTo: last.message,
+            ...(subject ? { subject } : {}),
+            ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
+          },
+          {},
+        );
       } catch (error) {
         if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(threadPage({ ...(await frameFor(session)), error: error.message }, thread, content), 400);
+          return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: error.message }, thread, content), 400);
         }
         throw error;
       }
-      return redirect(path(`c/${id}`, "sent"));
+      return redirect(path(`c/${id}`, sentNotice(done)));
     }) satisfies Handler,
 
     markConversation: (async (request, { id }, { session }) => {

@@ -5,6 +5,7 @@
  */
 import { sanitizeHtml, type Conversation, type DeliveryView, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
+import { composeKeyField, draftAttribute, fieldError, type FieldError } from "./pages/send.js";
 
 /** What every signed-in page knows. */
 export interface Frame {
@@ -23,10 +24,14 @@ export interface Frame {
   refreshSeconds?: number;
   /** How often app.js asks whether a message arrived, ms. */
   pollMs?: number;
+  /** The one-time key of the page's compose or reply form (compose-keys.ts): the posted one when a refused form is shown again. */
+  composeKey?: string;
 }
 
 export const NOTICES: Record<string, string> = {
   sent: "Sent. Delivery status updates below.",
+  "sent-retrying": "Sent. Delivery status updates below. A recipient could not be reached just now; it will be tried again.",
+  "already-sent": "This message was already sent; it was not sent again.",
   saved: "Saved.",
   read: "Marked as read.",
   unread: "Marked as unread.",
@@ -98,7 +103,7 @@ ${frame.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${fr
 </header>
 <div id="new-message" class="banner" role="status" aria-live="polite" hidden></div>
 <main id="main" tabindex="-1">
-${frame.notice && NOTICES[frame.notice] ? html`<p class="notice" role="status">${NOTICES[frame.notice]}</p>` : ""}
+${frame.notice && NOTICES[frame.notice] ? html`<p class="notice" role="status" data-notice="${frame.notice}">${NOTICES[frame.notice]}</p>` : ""}
 ${frame.error ? html`<p class="error" role="alert">${frame.error}</p>` : ""}
 ${main}
 </main>
@@ -108,7 +113,7 @@ ${status}
 `;
 }
 
-export function signInPage(frame: Frame, p: { preCsrf: string; me: string; sites: readonly string[] }): Html {
+export function signInPage(frame: Frame, p: { preCsrf: string; me: string; sites: readonly string[]; returnTo?: string }): Html {
   return layout(
     frame,
     "Sign in",
@@ -117,6 +122,7 @@ export function signInPage(frame: Frame, p: { preCsrf: string; me: string; sites
   <p>Enter your site's address. You will be sent to the sign-in page your site names (IndieAuth), and come back here.</p>
   <form method="post" action="${frame.base}signin">
     <input type="hidden" name="csrf" value="${p.preCsrf}">
+    ${p.returnTo ? html`<input type="hidden" name="return" value="${p.returnTo}">` : ""}
     <label for="me">Your site</label>
     <input id="me" name="me" type="text" inputmode="url" autocomplete="url" autocapitalize="off" spellcheck="false" required placeholder="example.com" value="${p.me}">
     <button class="primary" type="submit">Sign in</button>
@@ -268,8 +274,8 @@ ${thread.items.map((item, i) => messageItem(frame, thread, item, i, thread.items
 </ol>
 ${
   last && targets.length > 0
-    ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply">
-  ${csrfField(frame)}
+    ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply"${draftAttribute(`reply ${thread.id}`)}>
+  ${csrfField(frame)}${composeKeyField(frame.composeKey)}
   <h2 id="reply-heading">Reply</h2>
   <p class="hint" id="reply-to">To ${targets.map((t, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(t)}</span>`)}: the people in this conversation, no one else.</p>
   <label for="reply-text">Your reply</label>
@@ -288,6 +294,8 @@ export interface ComposeValues {
   html: string;
   vouch: string;
   hide: boolean;
+  /** Why the To field was refused (a recipient that is not a site, or takes no private messages), shown next to it. */
+  toError?: FieldError;
 }
 
 export function composePage(frame: Frame, v: ComposeValues): Html {
@@ -296,12 +304,13 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
     { ...frame, current: "compose" },
     "Write",
     html`<h1>Write a message</h1>
-<form class="compose card" method="post" action="${b}compose">
-  ${csrfField(frame)}
+<form class="compose card" method="post" action="${b}compose"${draftAttribute("compose")}>
+  ${csrfField(frame)}${composeKeyField(frame.composeKey)}
   <p class="from">From <strong>${siteLabel(frame.site ?? "")}</strong></p>
   <label for="to">To</label>
-  <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint">
+  <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint${v.toError ? " to-error" : ""}"${v.toError ? html` aria-invalid="true"` : ""}>
   <p class="hint" id="to-hint">One site or several, separated by commas or spaces. Several make a group: each sees who else it went to.</p>
+  ${fieldError("to-error", v.toError)}
   <label class="check"><input type="checkbox" name="hide" value="1"${v.hide ? " checked" : ""}> Hide the recipients from each other</label>
   <label for="subject">Subject <span class="optional">(optional)</span></label>
   <input id="subject" name="subject" type="text" value="${v.subject}">

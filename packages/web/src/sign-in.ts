@@ -13,6 +13,7 @@ import { authorizationUrl, discoverAuthorizationServer, normalizeProfileUrl, pkc
 import type { ResolvedInboxOptions } from "./options.js";
 import { messagePage, redirectPage, signInPage, siteLabel } from "./pages.js";
 import { page, redirect } from "./responses.js";
+import { safeReturn } from "./return-to.js";
 import { parseCookies, sameSecret, serializeCookie } from "./security.js";
 import { PreSignInTokens, SharedPreSignInTokens, SharedSignInLimiter, SignInLimiter, type FormTokens, type SignInLimit } from "./sign-in-guard.js";
 
@@ -31,8 +32,8 @@ export interface Session {
 export interface SignIn {
   /** The session the request's cookie names, if it is live and its site still held here. */
   currentSession(request: Request): Promise<Session | undefined>;
-  /** The sign-in page, with a fresh single-use form token. */
-  form(me: string, error?: string, status?: number, notice?: string | null): Promise<Response>;
+  /** The sign-in page, with a fresh single-use form token; `returnTo` (return-to.ts) is where the sign-in comes back to. */
+  form(me: string, error?: string, status?: number, notice?: string | null, returnTo?: string): Promise<Response>;
   /** `POST /signin`. */
   start(request: Request, clientAddress: string | undefined): Promise<Response>;
   /** `GET /auth/callback`. */
@@ -56,12 +57,12 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
     return pm.sites.includes(canonical) ? canonical : undefined;
   };
 
-  async function form(me: string, error?: string, status = 200, notice?: string | null): Promise<Response> {
+  async function form(me: string, error?: string, status = 200, notice?: string | null, returnTo?: string): Promise<Response> {
     const pre = await preTokens.issue(Date.now());
     return page(
       signInPage(
         { base, ...(error ? { error } : {}), ...(notice ? { notice } : {}) },
-        { preCsrf: pre, me: me || (pm.sites.length === 1 ? pm.sites[0]! : ""), sites: pm.sites },
+        { preCsrf: pre, me: me || (pm.sites.length === 1 ? pm.sites[0]! : ""), sites: pm.sites, ...(returnTo ? { returnTo } : {}) },
       ),
       status,
       { "set-cookie": cookie(cookieNames.pre, pre, PRE_SIGNIN_LIFETIME_MS / 1000) },
@@ -87,6 +88,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
       const pre = cookieOf(request, cookieNames.pre);
       if (!forms.fromOwnPage(request, fields.get("csrf") ?? "", pre)) forms.refuseCrossSite();
       const entered = fields.get("me") ?? "";
+      const returnTo = safeReturn(fields.get("return"));
       // Counted once the form is the inbox's own (a page elsewhere cannot spend the owner's
       // allowance), before its token is used or anything is fetched.
       // By the engine's rule for a client: an IPv6 address by its /64 (one subscriber).
@@ -104,7 +106,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         );
       }
       // Single use: a replayed form is refused before anything is fetched.
-      if (!(await preTokens.redeem(pre!, Date.now()))) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400);
+      if (!(await preTokens.redeem(pre!, Date.now()))) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400, null, returnTo);
       try {
         const me = normalizeProfileUrl(entered, policy);
         if (!pm.sites.includes(me)) throw new WebInboxError("unknown_site", `This server holds no inbox for ${siteLabel(me)}.`);
@@ -112,13 +114,13 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         const { verifier, challenge } = pkcePair();
         const state = await pm.sessions.create(
           SIGNIN,
-          { me, authorizationEndpoint: server.authorizationEndpoint, issuer: server.issuer ?? null, verifier },
+          { me, authorizationEndpoint: server.authorizationEndpoint, issuer: server.issuer ?? null, verifier, returnTo: returnTo ?? null },
           SIGNIN_LIFETIME_MS,
         );
         const target = authorizationUrl({ authorizationEndpoint: server.authorizationEndpoint, clientId, redirectUri, state, challenge, me });
         return page(redirectPage({ base }, target), 200, { "set-cookie": cookie(cookieNames.signin, state, SIGNIN_LIFETIME_MS / 1000) });
       } catch (error) {
-        if (error instanceof WebInboxError) return form(entered, error.message, 400);
+        if (error instanceof WebInboxError) return form(entered, error.message, 400, null, returnTo);
         throw error;
       }
     },
@@ -134,7 +136,7 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
           throw new WebInboxError("invalid_state", "This sign-in was not started in this browser, or it has expired. Sign in again.");
         const record = await pm.sessions.take(SIGNIN, state);
         if (!record) throw new WebInboxError("invalid_state", "This sign-in has expired or was already used. Sign in again.");
-        const data = record.data as { me: string; authorizationEndpoint: string; issuer: string | null; verifier: string };
+        const data = record.data as { me: string; authorizationEndpoint: string; issuer: string | null; verifier: string; returnTo?: string | null };
         if (query.get("error")) throw new WebInboxError("access_denied", `Your site's sign-in page said no (${query.get("error")!.slice(0, 60)}).`);
         // IndieAuth §5.2.1: where the metadata named an issuer, `iss` must be exactly it.
         if (data.issuer !== null && query.get("iss") !== data.issuer)
@@ -146,7 +148,8 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         const site = siteOf(me);
         if (!site) throw new WebInboxError("unknown_site", `You are ${siteLabel(me)}, but this server holds no inbox for that site.`);
         const secret = await pm.sessions.create(SESSION, { site, csrf: newSecret() }, lifetime * 1000);
-        return redirect(base, [cookie(cookieNames.session, secret, lifetime), clear]);
+        // Back to the page the sign-in interrupted: a path under this inbox only (return-to.ts).
+        return redirect(`${base}${safeReturn(data.returnTo) ?? ""}`, [cookie(cookieNames.session, secret, lifetime), clear]);
       } catch (error) {
         if (!(error instanceof WebInboxError)) throw error;
         const response = await form("", error.message, 400);

@@ -166,10 +166,134 @@
     });
   }
 
+  // drafts — what is typed in a compose or reply form (form[data-draft]) is kept in this
+  // browser (localStorage, per inbox, site and form) until it is sent, and put back into
+  // the empty form when it opens again: after a reload, a crash, or a session that ended
+  // and a sign-in that came back here. The page after a send says so (data-notice="sent",
+  // "sent-retrying", "already-sent"): the draft of the form just posted goes then. A draft
+  // keeps the form's one-time key, and so does the history entry of a form posted: Back
+  // and Send again with the same text posts the same key, and the server answers with the
+  // message already sent instead of sending it twice (compose-keys.ts).
+  function drafts() {
+    let store;
+    try {
+      store = window.localStorage;
+      store.length;
+    } catch {
+      return;
+    }
+    const base = document.querySelector(".brand")?.getAttribute("href") || "/";
+    const me = document.querySelector(".account .me")?.getAttribute("title") || "";
+    const POSTED = "indiepm-draft-posted";
+    const posted = sessionStorage.getItem(POSTED);
+    if (posted) {
+      sessionStorage.removeItem(POSTED);
+      const notice = document.querySelector("[data-notice]")?.getAttribute("data-notice") || "";
+      if (/^(sent|sent-retrying|already-sent)$/.test(notice)) store.removeItem(posted);
+    }
+    if (!me) return;
+    for (const form of document.querySelectorAll("form[data-draft]")) {
+      const name = `indiepm-draft ${location.origin}${base} ${me} ${form.getAttribute("data-draft")}`;
+      const fields = [...form.elements].filter(
+        (el) => el.name && (el instanceof HTMLTextAreaElement || (el instanceof HTMLInputElement && (el.type === "text" || el.type === "url"))),
+      );
+      const key = form.querySelector("input[name=key]");
+      const values = () => Object.fromEntries(fields.map((el) => [el.name, el.value]));
+      const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+      // Back to a form that was posted, showing what was posted: the same key.
+      const earlier = history.state?.posted?.[name];
+      if (key && earlier && same(values(), earlier.values)) key.value = earlier.key;
+      // A kept draft fills a form nobody has typed in yet.
+      let draft = null;
+      try {
+        draft = JSON.parse(store.getItem(name) || "null");
+      } catch {
+        draft = null;
+      }
+      if (draft?.values && fields.every((el) => el.value === el.defaultValue)) {
+        let restored = false;
+        for (const el of fields) {
+          const value = draft.values[el.name];
+          if (!el.value && typeof value === "string" && value) {
+            el.value = value;
+            restored = true;
+          }
+        }
+        if (restored && key && typeof draft.key === "string") key.value = draft.key;
+      }
+      const save = () => {
+        const now = values();
+        if (fields.every((el) => !el.value.trim() || el.value === el.defaultValue)) {
+          store.removeItem(name);
+          return;
+        }
+        try {
+          store.setItem(name, JSON.stringify({ values: now, key: key?.value, savedAt: Date.now() }));
+        } catch {
+          // Storage full or refused: the form still works.
+        }
+      };
+      let timer;
+      form.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(save, 300);
+      });
+      form.addEventListener("submit", () => {
+        clearTimeout(timer);
+        save();
+        sessionStorage.setItem(POSTED, name);
+        const state = history.state && typeof history.state === "object" ? history.state : {};
+        history.replaceState({ ...state, posted: { ...state.posted, [name]: { key: key?.value, values: values() } } }, "");
+      });
+    }
+  }
+
+
+  // ——— By person (issue 12) ———
+  // Relative times (time.rel: "now", "2 min", "14:05", "Tue", "3 Mar", "3 Mar 2025") in the
+  // reader's zone, kept fresh each half minute; the rule of pages/by-person.ts relativeTime.
+  // A conversation opens at its newest message with the reply box in view: the box is
+  // scrolled to the bottom of the window (without this script, the #latest link's target
+  // is placed by CSS scroll-margin). Not when the address names another place on the page.
+  const byPerson = () => {
+    const long = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+    const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const weekday = new Intl.DateTimeFormat("en-GB", { weekday: "short" });
+    const dayMonth = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
+    const dayMonthYear = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
+    const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+    const relative = (at, now) => {
+      const ago = now - at.getTime();
+      if (Math.abs(ago) < 60000) return "now";
+      if (ago > 0 && ago < 3600000) return `${Math.floor(ago / 60000)} min`;
+      const days = Math.round((midnight(now) - midnight(at)) / 86400000);
+      if (days === 0) return hm.format(at);
+      if (days > 0 && days < 7) return weekday.format(at);
+      return (at.getFullYear() === now.getFullYear() ? dayMonth : dayMonthYear).format(at);
+    };
+    const refresh = () => {
+      const now = new Date();
+      for (const el of document.querySelectorAll("time.rel[datetime]")) {
+        const at = new Date(el.getAttribute("datetime"));
+        if (Number.isNaN(at.getTime())) continue;
+        const text = relative(at, now);
+        if (el.textContent !== text) el.textContent = text;
+        el.title = long.format(at);
+      }
+    };
+    refresh();
+    setInterval(refresh, 30000);
+    const reply = document.querySelector("form.reply");
+    if (reply && document.querySelector("ol.messages") && (location.hash === "" || location.hash === "#latest")) {
+      reply.scrollIntoView({ block: "end" });
+    }
+  };
+
   localTimes(document);
   liveDeliveries();
   autoRead();
   newMessageIndicator();
   quickSend();
   singleSubmit();
+  drafts();
 })();

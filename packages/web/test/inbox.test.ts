@@ -54,10 +54,14 @@ describe("signed out", () => {
     expect(page).not.toMatch(/<script>|style="|onclick=/);
   });
 
-  it.each(["/settings", "/compose", "/c/abc"])("GET %s sends to the sign-in page", async (path) => {
+  it.each([
+    ["/settings", "/?return=settings"],
+    ["/compose", "/?return=compose"],
+    ["/c/abc", "/?return=c%2Fabc"],
+  ])("GET %s sends to the sign-in page, which comes back to it (issue 12)", async (path, location) => {
     const res = await new Browser().fetch(new URL(path, host.pmUrl).href);
     expect(res.status).toBe(303);
-    expect(res.headers.get("location")).toBe("/");
+    expect(res.headers.get("location")).toBe(location);
   });
 
   it("JSON status answers 401 without a session", async () => {

@@ -1,0 +1,66 @@
+/**
+ * One-time compose keys (issue 12): every compose and reply form carries a random key
+ * (`key`), and the message it sends takes an ID made from that key and the signed-in
+ * session (an HMAC under the session's own secret form token), so posting the same form
+ * twice — Back and Send again, a double click, a reload of the POST — names the same
+ * message. The store remembers it as it remembers every message: the outbox's unique
+ * key (sender, ID) lets one write win on any instance sharing the store, and the second
+ * post is sent to the message already there instead of sending it again. A form of an
+ * earlier session (signed in again since) makes another ID: nothing of it was sent.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { DuplicateKeyError, PmError, type PmServer, type SendInput, type SendOptions, type SentMessage } from "@indiepm/core";
+
+/** What a key looks like (app.js makes them too, the same way: 18 random bytes, base64url). */
+const KEY = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** How long a second post waits for the first one's message to be written (a double click). */
+const WAIT_FOR_FIRST_MS = 3_000;
+
+/** A new key for a form. */
+export function newComposeKey(): string {
+  return randomBytes(18).toString("base64url");
+}
+
+/** The message ID the form with `key` sends under, in the session whose form token is `csrf`; `undefined` for a missing or malformed key. */
+export function messageIdFor(endpoint: string, csrf: string, key: string | null): string | undefined {
+  if (!key || !KEY.test(key)) return undefined;
+  const h = createHmac("sha256", csrf).update(`indiepm compose key\n${key}`).digest("hex");
+  return new URL(`messages/${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`, endpoint).href;
+}
+
+/** What `sendOnce` did: sent now (`sent`), or found the message this form already sent (`again`). */
+export type SendOnce = { message: string; sent: SentMessage; again?: undefined } | { message: string; again: true; sent?: undefined };
+
+/**
+ * Sends `input` under the ID of `key`, once: a message of `input.from` already sent under
+ * it (or being written by a post of the same form at this moment) is answered as `again`.
+ */
+export async function sendOnce(pm: PmServer, csrf: string, key: string | null, input: SendInput, options: SendOptions): Promise<SendOnce> {
+  const id = messageIdFor(pm.endpoint, csrf, key);
+  if (id === undefined) {
+    const sent = await pm.send(input, options);
+    return { message: sent.message, sent };
+  }
+  if (await sentBefore(pm, input.from, id)) return { message: id, again: true };
+  try {
+    const sent = await pm.send({ ...input, id }, options);
+    return { message: sent.message, sent };
+  } catch (error) {
+    // The same form posted at once: the other post's write won (its deliveries or its message were there first).
+    if (error instanceof DuplicateKeyError || (error instanceof PmError && error.code === "invalid_request")) {
+      const deadline = Date.now() + WAIT_FOR_FIRST_MS;
+      do {
+        if (await sentBefore(pm, input.from, id)) return { message: id, again: true };
+        if (!(error instanceof DuplicateKeyError)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      } while (Date.now() < deadline);
+    }
+    throw error;
+  }
+}
+
+async function sentBefore(pm: PmServer, site: string, id: string): Promise<boolean> {
+  const { sent } = await pm.getMessage(id);
+  return sent !== null && sent.sender === new URL(site).href;
+}

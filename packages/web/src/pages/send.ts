@@ -1,0 +1,31 @@
+/**
+ * What the compose and reply forms carry for sending (issue 12): the one-time key
+ * (compose-keys.ts), the name app.js keeps the form's draft under, and a refusal shown
+ * next to the field it is about — plain sentences, the technical reason in a details line.
+ */
+import { newComposeKey } from "../compose-keys.js";
+import { html, type Html } from "../html.js";
+
+/** A form's refusal for one field: sentences for people, and what was found, for the curious. */
+export interface FieldError {
+  messages: readonly string[];
+  detail?: string;
+}
+
+/** The hidden one-time key of a compose or reply form: `key` as posted (a form shown again), else a new one. */
+export function composeKeyField(key: string | undefined): Html {
+  return html`<input type="hidden" name="key" value="${key ?? newComposeKey()}">`;
+}
+
+/** ` data-draft="…"`: app.js keeps what is typed in the form under this name (per inbox and site) until it is sent. */
+export function draftAttribute(name: string): Html {
+  return html` data-draft="${name}"`;
+}
+
+/** The error of a field, to follow it (its input names `id` in `aria-describedby`). */
+export function fieldError(id: string, error: FieldError | undefined): Html {
+  if (!error) return html``;
+  return html`<div class="field-error" id="${id}" role="alert">${error.messages.map((m) => html`<p>${m}</p>`)}${
+    error.detail ? html`<details><summary>Details</summary><p>${error.detail}</p></details>` : ""
+  }</div>`;
+}
