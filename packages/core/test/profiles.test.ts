@@ -40,15 +40,20 @@ describe("the representative h-card (profileFromPage)", () => {
     ],
     [
       "a url the page also links with rel=me",
-      page(`<div class="h-card"><a class="p-name u-url" href="https://social.example/@bob">Bob on social</a></div>
-            <div class="h-card"><a class="p-name u-url" href="https://other.example/">Someone else</a></div>`, `<link rel="me" href="https://social.example/@bob">`),
+      page(
+        `<div class="h-card"><a class="p-name u-url" href="https://social.example/@bob">Bob on social</a></div>
+            <div class="h-card"><a class="p-name u-url" href="https://other.example/">Someone else</a></div>`,
+        `<link rel="me" href="https://social.example/@bob">`,
+      ),
       { name: "Bob on social" },
     ],
     ["the only h-card, its url the page's", page(`<p class="h-card"><a class="u-url" href="https://bob.example">Bob</a></p>`), { name: "Bob" }],
     ["the only h-card with another url is not the page's", page(`<p class="h-card"><a class="u-url" href="https://carol.example/">Carol</a></p>`), {}],
     [
       "an h-card that is a post's author describes the post, not the page",
-      page(`<article class="h-entry"><div class="p-author h-card"><a class="u-url u-uid p-name" href="/">Bob the author</a></div><p class="e-content">hi</p></article>`),
+      page(
+        `<article class="h-entry"><div class="p-author h-card"><a class="u-url u-uid p-name" href="/">Bob the author</a></div><p class="e-content">hi</p></article>`,
+      ),
       {},
     ],
     [
@@ -141,7 +146,7 @@ describe("Profiles: fetched through the guarded client, kept in the store", () =
     const avatar = await profiles(store).avatar(person!.avatar!);
     expect(avatar).toMatchObject({ type: "image/png" });
     expect(Buffer.from(avatar!.body)).toEqual(Buffer.from(PNG));
-    expect(await profiles(store).avatar(`${profileKey(`${site.origin}/`)}.0000000000000000`)).toBeNull();
+    expect(await profiles(store).avatar(`${profileKey(`${site.origin}/`)}-0000000000000000`)).toBeNull();
     expect(await store.count("profiles")).toBe(1);
   });
 
@@ -149,13 +154,17 @@ describe("Profiles: fetched through the guarded client, kept in the store", () =
     const cdn = await serve((_req, res) => res.writeHead(200, { "content-type": "image/png" }).end(PNG));
     const site = await bobSite(`${cdn.origin}/bob.png`);
     const [person] = await profiles(createMemoryStore()).refresh([`${site.origin}/`]);
-    expect(person!.avatar).toMatch(/^[\w-]+\.[0-9a-f]{16}$/);
+    expect(person!.avatar).toMatch(/^[\w-]+-[0-9a-f]{16}$/);
     expect(cdn.requests).toHaveLength(1);
     expect(cdn.requests[0]!.headers["user-agent"]).toMatch(/^indiepm\//);
   });
 
   it.each([
-    ["an SVG (it can carry script), whatever its Content-Type says", (res: Parameters<Handler>[1]) => res.writeHead(200, { "content-type": "image/png" }).end(SVG), "not a PNG"],
+    [
+      "an SVG (it can carry script), whatever its Content-Type says",
+      (res: Parameters<Handler>[1]) => res.writeHead(200, { "content-type": "image/png" }).end(SVG),
+      "not a PNG",
+    ],
     [
       "a photo larger than PROFILE_LIMITS.photoBytes",
       (res: Parameters<Handler>[1]) => res.writeHead(200, { "content-type": "image/png" }).end(Buffer.concat([PNG, Buffer.alloc(PROFILE_LIMITS.photoBytes)])),
@@ -186,7 +195,9 @@ describe("Profiles: fetched through the guarded client, kept in the store", () =
     const site = await serve((req, res) => {
       if (!up) return res.writeHead(503).end();
       if (req.url === "/me.png") return res.writeHead(200).end(PNG);
-      res.end(page(`<div class="h-card"><a class="u-url u-uid p-name" href="/">Bob</a>${photo ? `<img class="u-photo" src="/me.png" alt="">` : ""}</div>`));
+      return res.end(
+        page(`<div class="h-card"><a class="u-url u-uid p-name" href="/">Bob</a>${photo ? `<img class="u-photo" src="/me.png" alt="">` : ""}</div>`),
+      );
     });
     const store = createMemoryStore();
     const p = profiles(store);

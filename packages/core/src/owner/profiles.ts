@@ -95,7 +95,7 @@ function isHCard(item: Item): boolean {
 }
 
 /** A property's URL or text value (`u-photo` may be `{value, alt}`). */
-function valueOf(property: Property | undefined): string | undefined {
+function propertyText(property: Property | undefined): string | undefined {
   if (typeof property === "string") return property;
   if (property && typeof property === "object" && "value" in property && typeof property.value === "string") return property.value;
   return undefined;
@@ -116,9 +116,9 @@ export function representativeHCard(parsed: Parsed, pageUrls: readonly string[])
     if (isHCard(item)) cards.push(item);
     for (const child of item.children ?? []) if (isHCard(child)) cards.push(child);
   }
-  const urls = (card: Item) => (card.properties.url ?? []).map(valueOf);
+  const urls = (card: Item) => (card.properties.url ?? []).map(propertyText);
   const isPage = (value: unknown) => pageUrls.some((page) => sameUrl(value, page));
-  const byUid = cards.find((card) => (card.properties.uid ?? []).map(valueOf).some(isPage) && urls(card).some(isPage));
+  const byUid = cards.find((card) => (card.properties.uid ?? []).map(propertyText).some(isPage) && urls(card).some(isPage));
   if (byUid) return byUid;
   const me = parsed.rels.me ?? [];
   const byRelMe = cards.find((card) => urls(card).some((url) => me.some((m) => sameUrl(url, m))));
@@ -151,8 +151,8 @@ export function profileFromPage(pageHtml: string, pageUrls: readonly string[]): 
   const parsed = mf2(pageHtml, { baseUrl: pageUrls.at(-1)! });
   const card = representativeHCard(parsed, pageUrls);
   if (!card) return {};
-  const name = cleanName(valueOf(card.properties.name?.[0]));
-  const photo = cleanPhotoUrl(valueOf(card.properties.photo?.[0]));
+  const name = cleanName(propertyText(card.properties.name?.[0]));
+  const photo = cleanPhotoUrl(propertyText(card.properties.photo?.[0]));
   return { ...(name ? { name } : {}), ...(photo ? { photo } : {}) };
 }
 
@@ -208,9 +208,9 @@ export class Profiles {
     return Promise.all(unique.map(async (site) => personOf(site, await this.fetchOnce(site))));
   }
 
-  /** The kept photo of `id` (`Person.avatar`: the profile key, a dot, the hash), or `null`. */
+  /** The kept photo of `id` (`Person.avatar`: the profile key, a hyphen, the hash: one URL path segment), or `null`. */
   async avatar(id: string): Promise<AvatarImage | null> {
-    const [key, hash] = id.split(".");
+    const [, key, hash] = /^([\w-]+)-([0-9a-f]{16})$/.exec(id) ?? [];
     if (!key || !hash) return null;
     const doc = await this.ctx.store.get<AvatarDoc>("avatars", key);
     if (!doc || doc.hash !== hash) return null;
@@ -309,7 +309,7 @@ function personOf(site: string, doc: ProfileDoc | null): Person {
   return {
     site,
     ...(doc?.name ? { name: doc.name } : {}),
-    ...(doc?.avatar ? { avatar: `${doc._id}.${doc.avatar}` } : {}),
+    ...(doc?.avatar ? { avatar: `${doc._id}-${doc.avatar}` } : {}),
   };
 }
 
