@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { launchChromium, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
+import { expectAccessible, launchChromium, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
 
 const main = fileURLToPath(new URL("../../packages/demo/dist/main.js", import.meta.url));
 let child: ChildProcess | undefined;
@@ -48,11 +48,15 @@ describe.skipIf(skipBrowserTests)("pnpm demo: the owners' inboxes", () => {
       const page = await browser.context.newPage();
       const seen = watch(page);
       await page.goto(inbox.url);
+      await expectAccessible(page, `${inbox.who}'s sign-in page`);
       await page.getByLabel("Your site").fill(inbox.site);
       await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Approve" }).waitFor();
+      await expectAccessible(page, `the demo's authorization page for ${inbox.who}`);
       await page.getByRole("button", { name: "Approve" }).click();
       await page.waitForURL(inbox.url);
       await page.getByRole("heading", { name: "Conversations" }).waitFor();
+      await expectAccessible(page, `${inbox.who}'s conversation list`);
       // The demo's two messages are there: alice got bob's reply, bob alice's hello.
       expect(await page.locator("li.conversation").count()).toBeGreaterThan(0);
       expect(seen).toEqual({ dialogs: [], errors: [] });

@@ -10,7 +10,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLoopbackServer } from "@indiepm/test-support";
 import { settled, waitFor, type FourHosts } from "../harness/hosts.js";
-import { screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
+import { expectAccessible, screenshots, skipBrowserTests, watch, type LaunchedBrowser } from "./chromium.js";
 import { startInboxHosts, type InboxHosts } from "./inbox-hosts.js";
 
 let setup: InboxHosts;
@@ -50,9 +50,12 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
   it("signs each owner in with IndieAuth through an authorization server on loopback", { timeout: TIMEOUT }, async () => {
     await alice.goto(aliceInbox);
     expect(await alice.locator("input[name=me]").count()).toBe(1);
+    await expectAccessible(alice, "the sign-in page");
     await screenshots(alice, "sign-in");
     await signIn(alice, aliceInbox, hosts.alice.site.url);
+    await expectAccessible(alice, "alice's empty conversation list");
     await signIn(bob, bobInbox, hosts.bob.site.url);
+    await expectAccessible(bob, "bob's empty conversation list (Express, under /inbox/)");
     // Both sessions live side by side in one browser (cookies are named per inbox).
     await alice.reload();
     await alice.getByRole("heading", { name: "Conversations" }).waitFor();
@@ -70,27 +73,34 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await alice.getByLabel("To").fill(hosts.bob.site.url);
     await alice.getByLabel("Subject").fill("Picnic on Saturday?");
     await alice.getByLabel("Message", { exact: true }).fill("Hi Bob,\n\nShall we have a picnic on Saturday?\n\nAlice");
+    await expectAccessible(alice, "compose, filled in");
     await screenshots(alice, "compose");
     await alice.getByRole("button", { name: "Send", exact: true }).click();
     await alice.waitForURL(/\/c\/[A-Za-z0-9_-]+\?notice=sent$/);
     expect(await lastDelivery(alice)).toContain("sending…");
+    await expectAccessible(alice, "a thread with its delivery pending");
     await alice.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
     await hosts.bob.pm.resume();
     await alice.locator("li.message.sent .delivery.delivered").waitFor({ timeout: 20_000 });
     expect(await alice.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42); // no reload: live
     expect(await lastDelivery(alice)).toContain("delivered");
+    await expectAccessible(alice, "a thread with its delivery shown delivered live");
 
     // It arrives at bob's: unread in his list, and the new-message banner on his open page.
     await bob.locator("#new-message:not([hidden])").waitFor({ timeout: 10_000 });
+    await expectAccessible(bob, "the list with the new-message banner");
     await bob.goto(bobInbox);
     const row = bob.locator("li.conversation.unread", { hasText: "Picnic on Saturday?" });
     await row.waitFor();
+    await expectAccessible(bob, "the list with an unread conversation");
     await screenshots(bob, "inbox");
     await row.locator("a").click();
     await bob.getByRole("heading", { name: "Picnic on Saturday?" }).waitFor();
+    await expectAccessible(bob, "a received thread with the reply form");
     await bob.getByLabel("Your reply").fill("Saturday works. I'll bring the lemonade.");
     await bob.getByRole("button", { name: "Send reply" }).click();
     await bob.locator("li.message.sent .delivery.delivered").waitFor({ timeout: 20_000 });
+    await expectAccessible(bob, "a thread after replying");
     await screenshots(bob, "thread");
 
     // alice's side: the same thread, in order, read from her inbox.
@@ -100,6 +110,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     const bodies = await alice.locator("li.message .body").allTextContents();
     expect(bodies).toEqual(["Hi Bob,\n\nShall we have a picnic on Saturday?\n\nAlice", "Saturday works. I'll bring the lemonade."]);
     expect(await alice.locator("li.message").evaluateAll((els) => els.map((e) => e.className))).toEqual(["message sent", "message received"]);
+    await expectAccessible(alice, "a thread of a sent message and its reply");
     const bobBodies = await bob.locator("li.message .body").allTextContents();
     expect(bobBodies).toEqual(bodies);
     // The reply went to the thread's participants and no one else.
@@ -122,6 +133,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await tabUntil(async () => (await focusedText()) === "Write", "the Write link");
     await alice.keyboard.press("Enter");
     await alice.waitForURL(/\/compose$/);
+    await expectAccessible(alice, "the empty compose page");
     await tabUntil(async () => (await focusedId()) === "to", "the To field");
     await alice.keyboard.type(hosts.bob.site.url);
     await tabUntil(async () => (await focusedId()) === "subject", "the Subject field");
@@ -184,6 +196,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
       const issues = await page.evaluate(inspectDom);
       expect(issues, `${label}: ${issues.join("\n")}`).toEqual([]);
       expect(seen, label).toEqual({ dialogs: [], errors: [] });
+      await expectAccessible(page, `a thread of ${label} XSS payloads`);
       if (label === "received") await screenshots(page, "xss-thread");
       // The text of each payload is there to read, as text.
       const text = await page.locator("main").textContent();
@@ -212,6 +225,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await alice.locator(".thread-actions button", { hasText: "Mark unread" }).waitFor({ timeout: 10_000 });
     expect((await hosts.alice.pm.pm.thread(conversation.id))!.unread).toBe(0);
     expect(await alice.locator("li.message.unread").count()).toBe(0);
+    await expectAccessible(alice, "a thread read by its script");
     expect(seen).toEqual({ dialogs: [], errors: [] });
   });
 
@@ -221,6 +235,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await bob.getByRole("button", { name: "Block", exact: true }).click();
     await bob.waitForURL(/notice=saved/);
     expect(await bob.locator("section", { hasText: "Blocked sites" }).locator(".sites").textContent()).toContain(new URL(hosts.alice.site.url).host);
+    await expectAccessible(bob, "settings with a blocked site");
     await screenshots(bob, "settings");
 
     await alice.goto(`${aliceInbox}compose`);
@@ -229,6 +244,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     await alice.getByRole("button", { name: "Send", exact: true }).click();
     await alice.locator("li.message.sent .delivery.failed").waitFor({ timeout: 20_000 });
     expect(await lastDelivery(alice)).toContain("failed (forbidden)");
+    await expectAccessible(alice, "a thread with a failed delivery");
     expect((await hosts.bob.pm.pm.inbox()).map((m) => m.content)).not.toContain("Are you there?");
   });
 
@@ -250,6 +266,7 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
         ]);
         expect(response.status()).toBe(403);
         await page.getByText("cross-site request refused").waitFor();
+        await expectAccessible(page, "the refused-form page (403)");
       }
       await page.close();
       expect((await hosts.alice.pm.pm.settings(hosts.alice.site.url)).blocked).toEqual([]);
@@ -257,6 +274,24 @@ describe.skipIf(skipBrowserTests)("web inbox in Chromium", () => {
     } finally {
       await evil.close();
     }
+  });
+
+  it("every other page state passes axe-core: not found, a missing conversation, signed out, a sign-in refused", { timeout: TIMEOUT }, async () => {
+    const page = await browser.context.newPage();
+    expect((await page.goto(`${aliceInbox}no-such-page`))!.status()).toBe(404);
+    await expectAccessible(page, "not found");
+    expect((await page.goto(`${aliceInbox}c/no-such-conversation`))!.status()).toBe(404);
+    await expectAccessible(page, "a conversation that is not there");
+    await page.close();
+    // bob signs out (the last test: nothing after it needs his session), then names a site this server does not hold.
+    await bob.goto(bobInbox);
+    await bob.getByRole("button", { name: "Sign out" }).click();
+    await bob.getByText("You are signed out.").waitFor();
+    await expectAccessible(bob, "signed out");
+    await bob.getByLabel("Your site").fill("https://not-held-here.example/");
+    await bob.getByRole("button", { name: "Sign in" }).click();
+    await bob.locator(".error").waitFor();
+    await expectAccessible(bob, "the sign-in page with an error");
   });
 });
 
