@@ -113,6 +113,8 @@ export class Site extends LoopbackHost {
   head = "";
   /** More `Link` header values. */
   links: string[] = [];
+  /** The page's body (an h-card, for the web inbox's names and photos). */
+  body = "<h1>Home</h1>";
   /** More response headers (`cache-control`, for §1 discovery caching). */
   headers: Record<string, string> = {};
 
@@ -125,7 +127,7 @@ export class Site extends LoopbackHost {
       for (const [name, value] of Object.entries(this.headers)) res.setHeader(name, value);
       res.setHeader("content-type", "text/html; charset=utf-8");
       const link = this.mode === "html" ? `<link rel="pm" href="${this.endpoint}">` : "";
-      res.end(`<!doctype html><html><head><title>${this.url}</title>${link}${this.head}</head><body><h1>Home</h1></body></html>`);
+      res.end(`<!doctype html><html><head><title>${this.url}</title>${link}${this.head}</head><body>${this.body}</body></html>`);
     };
   }
 }

@@ -14,6 +14,7 @@ import { HttpAnswer, json, methodNotAllowed, page, redirect } from "./responses.
 import { createRouter, route, type Route } from "./router.js";
 import { createSignIn } from "./sign-in.js";
 import { createStaticFiles } from "./static-files.js";
+import { avatarResponse } from "./people.js";
 import { returnPathOf, safeReturn } from "./return-to.js";
 
 export type { WebInboxOptions } from "./options.js";
@@ -78,6 +79,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     route("POST", "/settings/delete-all", owner.deleteAll),
     route("POST", "/settings/*", owner.unknownSetting),
     route("GET", "/export.json", owner.exportAll),
+    route("GET", "/avatar/:id", (request, { id }) => avatarResponse(inbox.pm, request, id!)),
     route("POST", "/signout", (request, _params, { session }) => signIn.signOut(request, session)),
   ] satisfies Route<OwnerRequest>[]);
 

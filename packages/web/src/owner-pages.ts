@@ -14,6 +14,7 @@ import { composePage, inboxPage, messagePage, replyTargets, threadPage, type Com
 import { settingsPage } from "./pages/settings.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
+import { withContacts, withPeople } from "./people.js";
 
 /** A signed-in owner's request, as a route handler sees it. */
 export interface OwnerRequest {
@@ -119,7 +120,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const q = (query.get("q") ?? "").trim().slice(0, 200);
       const before = query.get("before") ?? undefined;
       const { items: conversations, next } = await pm.conversationsPage({ site: session.site, ...(q ? { q } : {}), ...(before ? { before } : {}) });
-      return page(inboxPage(await frameFor(session, query.get("notice")), { conversations, q, ...(next ? { next } : {}) }));
+      const frame = await withPeople(pm, await frameFor(session, query.get("notice")), conversations.flatMap((c) => c.participants));
+      return page(inboxPage(frame, { conversations, q, ...(next ? { next } : {}) }));
     }) satisfies Handler,
 
     status: (async (_request, _params, { session }) => json(await pm.inboxStatus({ site: session.site }))) satisfies Handler,
@@ -139,7 +141,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       // A GET changes nothing: the page's script reads the conversation by posting its
       // "Mark read" form (without script, the owner presses it). Not right after "Mark unread".
       const autoRead = thread.unread > 0 && query.get("notice") !== "unread";
-      return page(threadPage(await frameFor(session, query.get("notice")), thread, "", autoRead));
+      return page(threadPage(await withPeople(pm, await frameFor(session, query.get("notice")), thread.participants), thread, "", autoRead));
     }) satisfies Handler,
 
     conversationStatus: (async (_request, { id }, { session }) => {
@@ -151,7 +153,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
 
     composeForm: (async (_request, _params, { session, query }) => {
       const to = query.get("to") ?? "";
-      return page(composePage({ ...(await frameFor(session)) }, { to, subject: "", content: "", html: "", vouch: "", hide: false }));
+      return page(composePage(await withContacts(pm, await frameFor(session)), { to, subject: "", content: "", html: "", vouch: "", hide: false }));
     }) satisfies Handler,
 
     compose: (async (request, _params, { session }) => {

@@ -5,6 +5,8 @@
  */
 import { sanitizeHtml, type Conversation, type DeliveryView, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
+import type { Person } from "@indiepm/core";
+import { peopleDatalist, peopleLabel, personLabel, personView } from "./people.js";
 import { composeKeyField, draftAttribute, fieldError, type FieldError } from "./pages/send.js";
 
 /** What every signed-in page knows. */
@@ -24,6 +26,8 @@ export interface Frame {
   refreshSeconds?: number;
   /** How often app.js asks whether a message arrived, ms. */
   pollMs?: number;
+  /** The correspondents the page names, by site: names and photos (people.ts `withPeople`). */
+  people?: ReadonlyMap<string, Person>;
   /** The one-time key of the page's compose or reply form (compose-keys.ts): the posted one when a refused form is shown again. */
   composeKey?: string;
 }
@@ -150,11 +154,6 @@ export function messagePage(frame: Frame, title: string, text: string, back?: { 
   );
 }
 
-function participantsText(list: readonly string[]): Html {
-  if (list.length === 0) return html`<span>yourself</span>`;
-  return html`${list.map((p, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(p)}</span>`)}`;
-}
-
 export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: string; next?: string }): Html {
   const b = frame.base;
   const list =
@@ -163,7 +162,7 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
       : html`<ul class="conversations">${p.conversations.map(
           (c) => html`<li class="conversation${c.unread > 0 ? " unread" : ""}">
   <a href="${b}c/${c.id}">
-    <span class="line1"><span class="who">${participantsText(c.participants)}</span>${timeTag(c.lastAt)}</span>
+    <span class="line1"><span class="who">${peopleLabel(frame, c.participants)}</span>${timeTag(c.lastAt)}</span>
     <span class="line2"><span class="subject">${c.subject ?? "(no subject)"}</span>${c.messages > 1 ? html` <span class="count" title="${c.messages} messages">${c.messages}</span>` : ""}${
       c.unread > 0 ? html` <span class="badge">${c.unread}<span class="visually-hidden"> unread</span></span>` : ""
     }</span>
@@ -208,7 +207,7 @@ function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: numb
   const b = frame.base;
   const mine = item.direction === "sent";
   const recipients = item.direction === "sent" ? (item.to ?? item.deliveries.map((d) => d.recipient)) : (item.to ?? [item.recipient]);
-  const shownTo = recipients.map((r) => (r === frame.site ? "you" : siteLabel(r)));
+  const shownTo = recipients.map((r) => (r === frame.site ? "you" : personView(frame, r).label));
   const answersEarlier = item.inReplyTo && previous && previous.message !== item.inReplyTo ? thread.items.find((i) => i.message === item.inReplyTo) : undefined;
   const id = `m${index}`;
   // Received HTML was sanitized by the engine before it was stored (§5); what this site sent is sanitized here, as the owner typed it.
@@ -217,12 +216,12 @@ function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: numb
   return html`<li class="message ${mine ? "sent" : "received"}${item.direction === "received" && !item.read ? " unread" : ""}" id="${id}">
 <article aria-labelledby="${id}-from">
   <header>
-    <span class="from" id="${id}-from">${mine ? "You" : siteLabel(item.sender)}</span>
+    <span class="from" id="${id}-from">${mine ? "You" : personLabel(frame, item.sender)}</span>
     <span class="to">to ${shownTo.join(", ")}</span>
     ${timeTag(item.direction === "sent" ? item.createdAt : item.receivedAt)}
   </header>
   ${item.name && item.name !== thread.subject ? html`<p class="msg-subject">${item.name}</p>` : ""}
-  ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${siteLabel(answersEarlier.sender)}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
+  ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${personView(frame, answersEarlier.sender).label}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
   ${body}
   ${item.direction === "sent" ? deliveryList(item.message, item.deliveries) : ""}
   <div class="message-actions">
@@ -261,7 +260,7 @@ export function threadPage(frame: Frame, thread: Thread, draft = "", autoRead = 
     html`<nav class="crumbs" aria-label="Breadcrumb"><a href="${b}">← Conversations</a></nav>
 <div class="thread-head">
   <h1>${thread.subject ?? "(no subject)"}</h1>
-  <p class="participants">With ${participantsText(thread.participants)} · ${thread.messages} message${thread.messages === 1 ? "" : "s"}</p>
+  <p class="participants">With ${peopleLabel(frame, thread.participants)} · ${thread.messages} message${thread.messages === 1 ? "" : "s"}</p>
   <div class="thread-actions">
     <form method="post" action="${b}c/${thread.id}/read"${autoRead && unread ? html` data-auto-read` : ""}>${csrfField(frame)}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
     <details class="danger-zone"><summary>Delete conversation</summary>
@@ -277,7 +276,7 @@ ${
     ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply"${draftAttribute(`reply ${thread.id}`)}>
   ${csrfField(frame)}${composeKeyField(frame.composeKey)}
   <h2 id="reply-heading">Reply</h2>
-  <p class="hint" id="reply-to">To ${targets.map((t, i) => html`${i > 0 ? ", " : ""}<span class="site">${siteLabel(t)}</span>`)}: the people in this conversation, no one else.</p>
+  <p class="hint" id="reply-to">To ${peopleLabel(frame, targets, { avatar: false })}: the people in this conversation, no one else.</p>
   <label for="reply-text">Your reply</label>
   <textarea id="reply-text" name="content" rows="4" required aria-describedby="reply-to">${draft}</textarea>
   <div class="form-actions"><button class="primary" type="submit">Send reply</button><span class="hint kbd-hint">Ctrl+Enter sends</span></div>
@@ -308,7 +307,8 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
   ${csrfField(frame)}${composeKeyField(frame.composeKey)}
   <p class="from">From <strong>${siteLabel(frame.site ?? "")}</strong></p>
   <label for="to">To</label>
-  <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint${v.toError ? " to-error" : ""}"${v.toError ? html` aria-invalid="true"` : ""}>
+  <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint${v.toError ? " to-error" : ""}"${v.toError ? html` aria-invalid="true"` : ""}${frame.people?.size ? html` list="to-people" autocomplete="off"` : ""}>
+  ${peopleDatalist(frame, "to-people")}
   <p class="hint" id="to-hint">One site or several, separated by commas or spaces. Several make a group: each sees who else it went to.</p>
   ${fieldError("to-error", v.toError)}
   <label class="check"><input type="checkbox" name="hide" value="1"${v.hide ? " checked" : ""}> Hide the recipients from each other</label>
