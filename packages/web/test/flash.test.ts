@@ -4,7 +4,9 @@
  * bound to the session that made it, good for one read, gone after its lifetime.
  */
 import { createMemoryStore, createPmServer, type PmServer } from "@indiepm/core";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openPostgresStore } from "@indiepm/store-postgres";
+import { type FreshDatabase, freshDatabase, postgresForTests } from "@indiepm/test-support";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createFlash, FLASH_LIFETIME_MS } from "../src/flash.js";
 import { quiet } from "./support.js";
 
@@ -81,5 +83,39 @@ describe("a flash", () => {
     const location = await createFlash(one).location(alice, "/settings", data);
     expect(await createFlash(two).take(alice, query(location))).toEqual(data);
     await Promise.all([one.close(0), two.close(0)]);
+  });
+});
+
+const postgres = await postgresForTests();
+
+describe.skipIf(postgres.skipReason)("a flash on PostgreSQL", () => {
+  let database: FreshDatabase;
+  beforeAll(async () => {
+    database = await freshDatabase();
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it("made by one instance is read once by another on the same database, and by no other session", async () => {
+    const open = async () =>
+      createPmServer({
+        endpoint: "http://127.0.0.1:9/",
+        sites: ["http://127.0.0.1:9/a/"],
+        store: await openPostgresStore(database.url, { schema: "flash", poolSize: 2 }),
+        dev: true,
+        logger: quiet,
+      });
+    const one = await open();
+    const two = await open();
+    try {
+      const location = await createFlash(one).location(alice, "/settings", data);
+      expect(await createFlash(two).take(mallory, query(location))).toBeNull();
+      const again = await createFlash(one).location(alice, "/settings", data);
+      expect(await createFlash(two).take(alice, query(again))).toEqual(data);
+      expect(await createFlash(one).take(alice, query(again))).toBeNull();
+    } finally {
+      await Promise.all([one.close(0), two.close(0)]);
+    }
   });
 });
