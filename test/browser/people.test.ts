@@ -91,7 +91,9 @@ describe.skipIf(skipBrowserTests)("people: names and photos from h-cards", () =>
     await alice.goto(`${setup.aliceInbox}compose`);
     const to = alice.getByLabel("To");
     expect(await to.getAttribute("list")).toBe("to-people");
-    const options = await alice.locator("datalist#to-people option").evaluateAll((els) => els.map((el) => ({ value: (el as HTMLOptionElement).value, label: el.textContent })));
+    const options = await alice
+      .locator("datalist#to-people option")
+      .evaluateAll((els) => els.map((el) => ({ value: (el as HTMLOptionElement).value, label: el.textContent })));
     expect(options).toContainEqual({ value: hosts.bob.site.url, label: `Bob Example (${new URL(hosts.bob.site.url).host})` });
     await expectAccessible(alice, "people: compose with suggestions");
     await screenshots(alice, "people-compose");

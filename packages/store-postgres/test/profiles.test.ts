@@ -25,7 +25,9 @@ describe.skipIf(server.skipReason)("profiles on PostgreSQL", () => {
     site.on("request", (req, res) => {
       if (req.url === "/me.png") return res.writeHead(200, { "content-type": "image/png" }).end(PNG);
       pageRequests++;
-      return res.end(`<!doctype html><div class="h-card"><a class="u-url u-uid p-name" href="/">Bob Example</a><img class="u-photo" src="/me.png" alt=""></div>`);
+      return res.end(
+        `<!doctype html><div class="h-card"><a class="u-url u-uid p-name" href="/">Bob Example</a><img class="u-photo" src="/me.png" alt=""></div>`,
+      );
     });
     siteUrl = await listenLoopback(site);
   });
