@@ -253,8 +253,9 @@ export interface DeliveryProblem {
   reason: string;
   /** RFC 3339 UTC of the delivery's last change. */
   updatedAt: string;
-  /** Of the message: its conversation (`thread`), subject, the start of its text, when it was written. */
+  /** Of the message: its conversation (`thread`), its chat (by person), subject, the start of its text, when it was written. */
   conversation?: string;
+  chat?: string;
   subject?: string;
   snippet?: string;
   createdAt?: string;

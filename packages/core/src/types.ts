@@ -14,7 +14,7 @@ export type DeliveryStatus = "pending" | "delivered" | "failed";
 export interface DeliveryView {
   recipient: string;
   status: DeliveryStatus;
-  /** Only where failed. */
+  /** Where failed; on a stuck delivery (see `attempts`), its last failure's (CLI.md's JSON shows it only where failed). */
   error?: ErrorCode;
   /** Human sentence for a failure or the last retry, for the owner. */
   detail?: string;

@@ -14,6 +14,7 @@ import { HttpAnswer, json, methodNotAllowed, page, redirect } from "./responses.
 import { createRouter, route, type Route } from "./router.js";
 import { createSignIn } from "./sign-in.js";
 import { createStaticFiles } from "./static-files.js";
+import { createFailurePages } from "./failures.js";
 import { avatarResponse } from "./people.js";
 import { returnPathOf, safeReturn } from "./return-to.js";
 
@@ -43,6 +44,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   const signIn = createSignIn(inbox, forms);
   const statics = createStaticFiles();
   const owner = createOwnerPages(inbox, forms);
+  const failures = createFailurePages(inbox.pm, base, forms, owner.frameFor);
 
   // Anyone may reach these; every other page needs a session.
   const publicRoutes = createRouter<{ clientAddress: string | undefined }>([
@@ -79,6 +81,9 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     route("POST", "/settings/delete-all", owner.deleteAll),
     route("POST", "/settings/*", owner.unknownSetting),
     route("GET", "/export.json", owner.exportAll),
+    route("GET", "/deliveries", failures.list),
+    route("POST", "/deliveries/retry", failures.retry),
+    route("POST", "/deliveries/cancel", failures.cancel),
     route("GET", "/avatar/:id", (request, { id }) => avatarResponse(inbox.pm, request, id!)),
     route("POST", "/signout", (request, _params, { session }) => signIn.signOut(request, session)),
   ] satisfies Route<OwnerRequest>[]);

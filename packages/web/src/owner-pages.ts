@@ -12,6 +12,8 @@ import type { ResolvedInboxOptions } from "./options.js";
 import { createFlash, type FlashData } from "./flash.js";
 import { composePage, inboxPage, messagePage, replyTargets, threadPage, type ComposeValues, type Frame } from "./pages.js";
 import { settingsPage } from "./pages/settings.js";
+import { undeliveredFrame } from "./failures.js";
+import { chipState } from "./pages/failures.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
 import { withContacts, withPeople } from "./people.js";
@@ -31,6 +33,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
   const path = (rest: string, notice?: string) => `${base}${rest}${notice ? `${rest.includes("?") ? "&" : "?"}notice=${notice}` : ""}`;
 
   async function frameFor(session: Session, notice?: string | null): Promise<Frame> {
+    const undelivered = undeliveredFrame(pm, session.site); // the navigation's "Not delivered (N)" and the rows' notes, read beside the rest
     const status = await pm.inboxStatus({ site: session.site });
     return {
       base,
@@ -38,6 +41,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       csrf: session.csrf,
       pollMs: inbox.pollSeconds * 1000,
       unread: status.unread,
+      ...(await undelivered),
       ...(status.latestReceivedAt ? { latestReceivedAt: status.latestReceivedAt } : {}),
       ...(notice ? { notice } : {}),
     };
@@ -148,7 +152,9 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const thread = await pm.thread(id!);
       if (!thread || thread.site !== session.site) return json({ error: "unknown_message", error_description: "No such conversation." }, 404);
       const messages = thread.items.flatMap((i) => (i.direction === "sent" ? [{ message: i.message, deliveries: i.deliveries }] : []));
-      return json({ pending: messages.some((m) => m.deliveries.some((d) => d.status === "pending")), messages });
+      // Each delivery with the words its chip shows (pages/failures.ts), for app.js's live updater.
+      const shown = messages.map((m) => ({ ...m, deliveries: m.deliveries.map((d) => ({ ...d, chip: chipState(d) })) }));
+      return json({ pending: messages.some((m) => m.deliveries.some((d) => d.status === "pending")), messages: shown });
     }) satisfies Handler,
 
     composeForm: (async (_request, _params, { session, query }) => {

@@ -5,6 +5,8 @@
  */
 import { sanitizeHtml, type Conversation, type DeliveryView, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
+import type { DeliveryProblem } from "@indiepm/core";
+import { deliveryChips, rowProblem, undeliveredNav } from "./pages/failures.js";
 import type { Person } from "@indiepm/core";
 import { peopleDatalist, peopleLabel, personLabel, personView } from "./people.js";
 import { composeKeyField, draftAttribute, fieldError, type FieldError } from "./pages/send.js";
@@ -19,13 +21,19 @@ export interface Frame {
   unread?: number;
   latestReceivedAt?: string;
   /** Which main navigation entry is current. */
-  current?: "inbox" | "compose" | "settings";
+  current?: "inbox" | "compose" | "settings" | "deliveries";
   notice?: string;
   error?: string;
   /** `<noscript>` refresh while deliveries are pending and JavaScript is off. */
   refreshSeconds?: number;
   /** How often app.js asks whether a message arrived, ms. */
   pollMs?: number;
+  /** Deliveries of the site failed or stuck retrying: the navigation's "Not delivered (N)" (pages/failures.ts). */
+  undelivered?: number;
+  /** Those of each conversation, by its id: the list rows' notes (pages/failures.ts). */
+  undeliveredBy?: ReadonlyMap<string, readonly DeliveryProblem[]>;
+  /** Those of each chat (a person, pages/by-person.ts), by its id. */
+  undeliveredByChat?: ReadonlyMap<string, readonly DeliveryProblem[]>;
   /** The correspondents the page names, by site: names and photos (people.ts `withPeople`). */
   people?: ReadonlyMap<string, Person>;
   /** The one-time key of the page's compose or reply form (compose-keys.ts): the posted one when a refused form is shown again. */
@@ -43,6 +51,10 @@ export const NOTICES: Record<string, string> = {
   revoked: "Token revoked: that site has to ask again before it can deliver.",
   "deleted-all": "Every message was deleted.",
   "signed-out": "You are signed out.",
+  // The Retry now and Cancel forms of a delivery (failures.ts).
+  retrying: "Trying again now.",
+  "delivery-cancelled": "Cancelled: it will not be sent.",
+  "delivery-gone": "That delivery was no longer waiting: it was delivered or cancelled meanwhile.",
   expired: "Your session ended; sign in again.",
 };
 
@@ -95,6 +107,7 @@ ${frame.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${fr
     frame.site
       ? html`<nav aria-label="Main">
     ${nav("inbox", b, html`Inbox${unread > 0 ? html` <span class="badge" id="unread-badge"><span class="visually-hidden">, </span>${unread}<span class="visually-hidden"> unread</span></span>` : ""}`)}
+    ${undeliveredNav(frame)}
     ${nav("compose", `${b}compose`, "Write")}
     ${nav("settings", `${b}settings`, "Settings")}
   </nav>
@@ -167,6 +180,7 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
       c.unread > 0 ? html` <span class="badge">${c.unread}<span class="visually-hidden"> unread</span></span>` : ""
     }</span>
     <span class="snippet">${c.lastSender === frame.site ? html`<span class="you">You:</span> ` : ""}${c.snippet}</span>
+    ${rowProblem(frame.undeliveredBy?.get(c.id))}
   </a>
 </li>`,
         )}</ul>`;
@@ -223,7 +237,7 @@ function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: numb
   ${item.name && item.name !== thread.subject ? html`<p class="msg-subject">${item.name}</p>` : ""}
   ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${personView(frame, answersEarlier.sender).label}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
   ${body}
-  ${item.direction === "sent" ? deliveryList(item.message, item.deliveries) : ""}
+  ${item.direction === "sent" ? deliveryChips(frame, item, `c/${thread.id}`) : ""}
   <div class="message-actions">
     ${
       item.direction === "received"
@@ -252,7 +266,8 @@ export function threadPage(frame: Frame, thread: Thread, draft = "", autoRead = 
   const b = frame.base;
   const last = thread.items.at(-1);
   const targets = last && frame.site ? replyTargets(frame.site, last) : [];
-  const pending = thread.items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending"));
+  // A delivery stuck retrying (pages/failures.ts) waits for its back-off: no refresh every 3 s for it.
+  const pending = thread.items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending" && !d.attempts));
   const unread = thread.items.some((i) => i.direction === "received" && !i.read);
   return layout(
     { ...frame, current: "inbox", ...(pending ? { refreshSeconds: 3 } : {}) },

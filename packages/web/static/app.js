@@ -41,6 +41,10 @@
           for (const d of m.deliveries) {
             const li = [...ul.children].find((x) => x.getAttribute("data-recipient") === d.recipient);
             if (!li) continue;
+            if (d.chip) {
+              failureChip(li, d);
+              continue;
+            }
             li.className = `delivery ${d.status}`;
             const state = li.querySelector(".state");
             const text = (STATE_TEXT[d.status] || d.status) + (d.status === "failed" && d.error ? ` (${d.error})` : "");
@@ -61,6 +65,38 @@
       }
     };
     setTimeout(tick, DELIVERY_POLL_MS);
+  }
+
+  // ——— Failures (issue 12): a delivery chip as the server words it (`chip` of c/ID/status.json,
+  // pages/failures.ts): "not delivered yet · trying again at …" with the reason, Retry now and
+  // Cancel shown beside a stuck or failed one (its forms are in the page, hidden until then).
+  function failureChip(li, d) {
+    const chip = d.chip;
+    li.className = `delivery ${d.status}${chip.stuck ? " stuck" : ""}${chip.cancelled ? " cancelled" : ""}`;
+    const state = li.querySelector(".state");
+    if (state && state.textContent !== chip.text) state.textContent = chip.text;
+    let next = li.querySelector(".next");
+    if (chip.stuck && d.nextAttemptAt) {
+      if (!next) {
+        next = document.createElement("span");
+        next.className = "next";
+        state?.after(next);
+      }
+      const at = new Date(d.nextAttemptAt);
+      next.textContent = ` · trying again at ${Number.isNaN(at.getTime()) ? d.nextAttemptAt : format.format(at)}`;
+    } else next?.remove();
+    let detail = li.querySelector(".detail");
+    if (chip.reason && !detail) {
+      detail = document.createElement("span");
+      detail.className = "detail";
+      (next ?? state)?.after(detail);
+    }
+    if (detail) {
+      if (chip.reason) detail.textContent = chip.reason;
+      else detail.remove();
+    }
+    const actions = li.querySelector(".delivery-actions");
+    if (actions) actions.hidden = !chip.actions;
   }
 
   // "New message" indicator: polls the unread count; no web push, nothing leaves the inbox.

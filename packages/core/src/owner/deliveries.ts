@@ -90,6 +90,12 @@ export function plainReason(error: ErrorCode | undefined, recipient: string): st
   }
 }
 
+/** The message's chat (its correspondents, owner/chats.ts), where it has been filed in one. */
+function chatOf(outbox: OutboxDoc | null): string | undefined {
+  const chat = (outbox as { chat?: unknown } | null)?.chat;
+  return typeof chat === "string" ? chat : undefined;
+}
+
 function stateOf(d: DeliveryDoc): DeliveryProblem["state"] | undefined {
   if (d.status === "failed") return "failed";
   if (d.status === "pending" && d.attempts > 0) return "stuck";
@@ -98,6 +104,7 @@ function stateOf(d: DeliveryDoc): DeliveryProblem["state"] | undefined {
 
 function problemOf(d: DeliveryDoc, outbox: OutboxDoc | null): DeliveryProblem {
   const state = stateOf(d)!;
+  const chat = chatOf(outbox);
   return {
     id: d._id,
     site: d.sender,
@@ -111,6 +118,7 @@ function problemOf(d: DeliveryDoc, outbox: OutboxDoc | null): DeliveryProblem {
     reason: plainReason(d.error, d.recipient),
     updatedAt: iso(d.updatedAt),
     ...(outbox?.conversation ? { conversation: outbox.conversation } : {}),
+    ...(chat ? { chat } : {}),
     ...(outbox?.name !== undefined ? { subject: outbox.name } : {}),
     ...(outbox ? { snippet: outbox.content.slice(0, 140) } : {}),
     ...(outbox ? { createdAt: iso(outbox.createdAt) } : {}),

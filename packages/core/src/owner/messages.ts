@@ -122,7 +122,7 @@ export function deliveryView(d: DeliveryDoc): DeliveryView {
     ...(d.status === "failed" && d.error ? { error: d.error } : {}),
     ...(d.detail ? { detail: d.detail } : {}),
     updatedAt: iso(d.updatedAt),
-    ...(d.status === "pending" && d.attempts > 0 ? { attempts: d.attempts, nextAttemptAt: iso(d.nextAttemptAt) } : {}),
+    ...(d.status === "pending" && d.attempts > 0 ? { attempts: d.attempts, nextAttemptAt: iso(d.nextAttemptAt), ...(d.error ? { error: d.error } : {}) } : {}),
   };
 }
 
