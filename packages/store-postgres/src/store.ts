@@ -26,7 +26,7 @@ import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
 import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, writeAfterStatement } from "./sql.js";
-import { isSearched, searchStatement } from "./search.js";
+import { isSearched, type RunQuery, windowedSearch } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
 
 export interface PostgresStoreOptions {
@@ -340,12 +340,21 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       run(async () => {
         if (!isSearched(collection)) throw new PmError("store_error", `search answers inbox and outbox, not ${String(collection)}.`);
         if (q.where !== undefined) checkWhere(q.where, "where");
-        const statement = searchStatement(sql, collection, q);
-        // Unprepared: planned with the words searched (a prepared statement may settle on one generic plan for rare and common words alike).
-        const { rows } = await pool.query<{ doc: string }>(statement.text, statement.params).catch((error: unknown) => {
+        // Its windows on one connection, each statement unprepared: planned with the words searched (a prepared statement may settle on one generic plan for rare and common words alike).
+        const client = await pool.connect().catch((error: unknown) => {
           throw fail(error);
         });
-        return docs<T>(rows);
+        let failed = false;
+        try {
+          const runQuery: RunQuery = async (text, params) => (await client.query(text, params)).rows;
+          return docs<T>(await windowedSearch(runQuery, sql, collection, q));
+        } catch (error) {
+          failed = true;
+          throw fail(error);
+        } finally {
+          // After a failure the connection may be broken: not given back to the pool.
+          client.release(failed);
+        }
       }),
 
     close() {
