@@ -23,6 +23,8 @@
  * | `GET /api/people?site=&limit=&before=` | owner: chats, one per correspondent (or set of them), latest activity first → `Chat[]` |
  * | `GET /api/people/{id}?limit=&before=` | owner: one chat with its latest messages in time order → `ChatThread` |
  * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
+ * | `GET /api/profiles?site=…&site=…` | owner: the people behind these sites, as kept (h-card name, photo) → `Person[]`; missing or old ones are read in the background |
+ * | `GET /api/avatars/{id}`        | owner: a kept photo by `Person.avatar` (PNG, JPEG, GIF or WebP)  |
  * | `GET /api/deliveries?site=&state=failed\|stuck&limit=` | owner: deliveries not delivered (given up, or retrying after a failed try) → `DeliveryProblem[]`, latest change first |
  * | `GET /api/deliveries/count?site=` | owner: how many → `{failed, stuck}`                       |
  * | `POST /api/deliveries/{id}/retry` | owner: try a pending, failed or cancelled delivery again now → `DeliveryView` |

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../src/store/index.js";
+import { createPmServer } from "../src/server.js";
 import { cleanName, imageType, PROFILE_LIMITS, profileFromPage, Profiles, profileKey, type AvatarDoc, type ProfileDoc } from "../src/owner/profiles.js";
 import type { Lookup } from "../src/http/client.js";
 import type { Store } from "../src/store/types.js";
@@ -263,5 +264,31 @@ describe("Profiles in production mode: the guarded client's §6 checks apply to 
     expect(person).toEqual({ site: `https://allowed.test:${site.port}/`, name: "Bob" });
     expect(inside.connections).toBe(0);
     expect(await store.count("avatars")).toBe(0);
+  });
+});
+
+describe("the owner API: GET /api/profiles and /api/avatars/{id}", () => {
+  it("answers the people of the sites named, and a kept photo by its id", async () => {
+    const site = await bobSite("/me.png", (_req, res) => res.writeHead(200).end(PNG));
+    const token = "owner-token-for-tests-0123456789";
+    const pm = createPmServer({
+      endpoint: "http://127.0.0.1:9/",
+      sites: ["http://127.0.0.1:8/"],
+      store: createMemoryStore(),
+      dev: true,
+      ownerToken: token,
+      logger: quiet,
+    });
+    cleanups.push(() => pm.close());
+    const [person] = await pm.refreshPeople([`${site.origin}/`]);
+    const get = (path: string) => pm.handle(new Request(`http://127.0.0.1:9${path}`, { headers: { authorization: `Bearer ${token}` } }));
+    const listed = await get(`/api/profiles?site=${encodeURIComponent(`${site.origin}/`)}&site=${encodeURIComponent("http://127.0.0.1:7/")}`);
+    expect(await listed.json()).toEqual([person, { site: "http://127.0.0.1:7/" }]);
+    const photo = await get(`/api/avatars/${person!.avatar}`);
+    expect(photo.status).toBe(200);
+    expect(photo.headers.get("content-type")).toBe("image/png");
+    expect(photo.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(Buffer.from(await photo.arrayBuffer())).toEqual(Buffer.from(PNG));
+    expect((await get(`/api/avatars/${profileKey(`${site.origin}/`)}-0000000000000000`)).status).toBe(400);
   });
 });
