@@ -74,7 +74,11 @@ for (const { store, skipReason } of await storesForTests()) {
       // The next try is after the back-off (§6, from 60 s with jitter), not now.
       expect(Date.parse(problem.nextAttemptAt!) - Date.now()).toBeGreaterThan(20_000);
       expect(await counts(h)).toEqual({ failed: 0, stuck: 1 });
-      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({ status: "pending", attempts: 1, nextAttemptAt: problem.nextAttemptAt });
+      expect((await h.alice.pm.pm.getMessage(sent.message)).sent!.deliveries[0]).toMatchObject({
+        status: "pending",
+        attempts: 1,
+        nextAttemptAt: problem.nextAttemptAt,
+      });
       // Only alice's own site's: bob's server has none.
       expect(await h.bob.pm.pm.deliveryProblemCounts()).toEqual({ failed: 0, stuck: 0 });
     });
@@ -176,7 +180,8 @@ for (const { store, skipReason } of await storesForTests()) {
       await h.bob.pm.stop();
       const sent = await send(h, "by API");
       await stuck(h);
-      const call = (path: string, method = "GET", token = OWNER_TOKEN) => fetch(new URL(path, h.alice.pm.url), { method, headers: { authorization: `Bearer ${token}` } });
+      const call = (path: string, method = "GET", token = OWNER_TOKEN) =>
+        fetch(new URL(path, h.alice.pm.url), { method, headers: { authorization: `Bearer ${token}` } });
       expect((await call("api/deliveries", "GET", "not-the-owner-token")).status).toBe(401);
       const listed = (await (await call(`api/deliveries?site=${encodeURIComponent(h.alice.site.url)}&state=stuck`)).json()) as { id: string }[];
       expect(listed).toHaveLength(1);

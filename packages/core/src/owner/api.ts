@@ -105,7 +105,13 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
     if (path === "/api/deliveries" && method === "GET") {
       const state = url.searchParams.get("state");
       if (state !== null && state !== "failed" && state !== "stuck") throw new PmError("invalid_request", 'state must be "failed" or "stuck".');
-      return jsonResponse(await server.deliveryProblems({ ...(query.site ? { site: query.site } : {}), ...(query.limit ? { limit: query.limit } : {}), ...(state ? { state } : {}) }));
+      return jsonResponse(
+        await server.deliveryProblems({
+          ...(query.site ? { site: query.site } : {}),
+          ...(query.limit ? { limit: query.limit } : {}),
+          ...(state ? { state } : {}),
+        }),
+      );
     }
     if (path === "/api/deliveries/count" && method === "GET") return jsonResponse(await server.deliveryProblemCounts(query.site ? { site: query.site } : {}));
     const delivery = /^\/api\/deliveries\/([^/]+)\/(retry|cancel)$/.exec(path);

@@ -155,7 +155,9 @@ export async function listDeliveryProblems(ctx: OwnerContext, query: DeliveryPro
   docs.sort((a, b) => b.updatedAt - a.updatedAt || (a._id < b._id ? -1 : 1));
   const shown = docs.slice(0, limit);
   const ids = shown.map((d) => keyOf(d.sender, d.message));
-  const outboxes = ctx.store.getMany ? await ctx.store.getMany<OutboxDoc>("outbox", ids) : await Promise.all(ids.map((id) => ctx.store.get<OutboxDoc>("outbox", id)));
+  const outboxes = ctx.store.getMany
+    ? await ctx.store.getMany<OutboxDoc>("outbox", ids)
+    : await Promise.all(ids.map((id) => ctx.store.get<OutboxDoc>("outbox", id)));
   return shown.map((d, i) => problemOf(d, outboxes[i] ?? null));
 }
 

@@ -24,7 +24,8 @@ export function undeliveredNav(frame: Frame): Html {
   const count = frame.undelivered ?? 0;
   const here = frame.current === "deliveries";
   if (count === 0 && !here) return html``;
-  return html`<a class="undelivered-nav" href="${frame.base}deliveries"${here ? html` aria-current="page"` : ""}>Not delivered${
+  // On a phone the words are read, not shown (⚠ and the count are): the navigation stays one line.
+  return html`<a class="undelivered-nav" href="${frame.base}deliveries"${here ? html` aria-current="page"` : ""}><span class="undelivered-icon" aria-hidden="true">⚠</span><span class="undelivered-words">Not delivered</span>${
     count > 0 ? html` <span class="badge warn" id="undelivered-badge">(${count})</span>` : ""
   }</a>`;
 }
@@ -105,7 +106,9 @@ export function deliveryChips(frame: Frame, item: ThreadItem & { direction: "sen
     return html`<li class="delivery ${d.status}${s.stuck ? " stuck" : ""}${s.cancelled ? " cancelled" : ""}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${s.text}</span>${
       s.stuck ? html`<span class="next"> · trying again at ${timeTag(d.nextAttemptAt)}</span>` : ""
     }${s.reason ? html`<span class="detail">${s.reason}</span>` : ""}${s.actions ? technical(d.error, d.detail, d.attempts) : ""}${
-      open ? html`<span class="delivery-actions"${s.actions ? "" : html` hidden`}>${actionForms(frame, deliveryId(item.sender, d.recipient, item.message), d.recipient, back)}</span>` : ""
+      open
+        ? html`<span class="delivery-actions"${s.actions ? "" : html` hidden`}>${actionForms(frame, deliveryId(item.sender, d.recipient, item.message), d.recipient, back)}</span>`
+        : ""
     }</li>`;
   })}</ul>`;
 }

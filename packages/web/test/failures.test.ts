@@ -1,0 +1,112 @@
+/**
+ * Issue 12 "Sending", failures you can see, without a browser: the navigation's count, the
+ * Not delivered page, and its Retry now / Cancel forms — CSRF-checked, only for a delivery
+ * of the signed-in site, then a redirect that stays inside the inbox. One pm server holds
+ * alice's and bob's sites (support.ts `startSharedHost`); each writes to a site nobody
+ * answers for, so its delivery is stuck retrying.
+ */
+import { deliveryId } from "@indiepm/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Browser, startSharedHost, type SharedHost } from "./support.js";
+
+/** A site on a port nothing listens on: every try fails to connect (§6: retried). */
+const NOBODY = "http://127.0.0.1:9/";
+
+let host: SharedHost;
+let b: Browser;
+let pmUrl: string;
+let aliceDelivery: string;
+let bobDelivery: string;
+
+async function stuck(site: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await host.pm.deliveryProblemCounts({ site })).stuck === 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no stuck delivery of ${site}`);
+}
+
+const stateOf = async (site: string) => (await host.pm.deliveryProblems({ site })).map((p) => p.state);
+
+describe("the Not delivered page and its forms", () => {
+  beforeAll(async () => {
+    host = await startSharedHost();
+    const alice = host.asInboxHost(host.alice, host.aliceAuth);
+    pmUrl = alice.pmUrl;
+    b = new Browser();
+    const inbox = await b.signIn(alice);
+    expect(inbox).not.toContain("Not delivered");
+    const mine = await host.pm.send({ from: host.alice, to: [NOBODY], content: "hello nobody", subject: "Anyone home?" });
+    const theirs = await host.pm.send({ from: host.bob, to: [NOBODY], content: "bob's own" });
+    aliceDelivery = deliveryId(host.alice, NOBODY, mine.message);
+    bobDelivery = deliveryId(host.bob, NOBODY, theirs.message);
+    await stuck(host.alice);
+    await stuck(host.bob);
+  });
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  it("the navigation counts the signed-in site's deliveries not delivered, and links to the page listing them", async () => {
+    const inbox = await (await b.fetch(pmUrl)).text();
+    expect(inbox).toContain(
+      '<a class="undelivered-nav" href="/deliveries"><span class="undelivered-icon" aria-hidden="true">⚠</span><span class="undelivered-words">Not delivered</span> <span class="badge warn" id="undelivered-badge">(1)</span></a>',
+    );
+    const list = await b.fetch(`${pmUrl}deliveries`);
+    expect(list.status).toBe(200);
+    const text = await list.text();
+    expect(text).toContain("<h1>Not delivered</h1>");
+    expect(text).toContain("Anyone home?");
+    expect(text).toContain("<strong>Not delivered yet.</strong> Trying again at <time");
+    expect(text).toContain("The server of 127.0.0.1:9 could not be reached.");
+    // The technical code only in the details line.
+    expect(text.match(/network_error/g)).toHaveLength(1);
+    expect(text).toContain(`<summary>Details</summary><p><code>network_error</code>`);
+    // One delivery: alice's, not bob's (same server, other site).
+    expect(text).toContain(`value="${aliceDelivery}"`);
+    expect(text).not.toContain(bobDelivery);
+    expect(text).not.toContain("bob's own");
+  });
+
+  it("a form without the page's token is refused, and changes nothing", async () => {
+    const answer = await b.post(`${pmUrl}deliveries/cancel`, { id: aliceDelivery, back: "deliveries" });
+    expect(answer.status).toBe(403);
+    const forged = await b.post(`${pmUrl}deliveries/cancel`, { id: aliceDelivery, csrf: "x", back: "deliveries" }, { from: "https://evil.example" });
+    expect(forged.status).toBe(403);
+    expect(await stateOf(host.alice)).toEqual(["stuck"]);
+  });
+
+  it("another site's delivery on the same server is neither cancelled nor retried from alice's inbox", async () => {
+    const csrf = Browser.csrf(await (await b.fetch(`${pmUrl}deliveries`)).text());
+    for (const action of ["cancel", "retry"]) {
+      const answer = await b.post(`${pmUrl}deliveries/${action}`, { id: bobDelivery, csrf, back: "deliveries" });
+      expect(answer.status).toBe(303);
+      expect(answer.headers.get("location")).toBe("/deliveries?notice=delivery-gone");
+    }
+    expect(await stateOf(host.bob)).toEqual(["stuck"]);
+    const page = await (await b.fetch(`${pmUrl}deliveries?notice=delivery-gone`)).text();
+    expect(page).toContain("That delivery was no longer waiting: it was delivered or cancelled meanwhile.");
+  });
+
+  it("Retry now returns to the page it was pressed on, and only to a page of the inbox", async () => {
+    const csrf = Browser.csrf(await (await b.fetch(`${pmUrl}deliveries`)).text());
+    const fromThread = await b.post(`${pmUrl}deliveries/retry`, { id: aliceDelivery, csrf, back: "c/abc_DEF-1" });
+    expect(fromThread.status).toBe(303);
+    expect(fromThread.headers.get("location")).toBe("/c/abc_DEF-1?notice=retrying");
+    for (const back of ["https://evil.example/", "//evil.example/", "c/../settings", ""]) {
+      const answer = await b.post(`${pmUrl}deliveries/retry`, { id: aliceDelivery, csrf, back });
+      expect(answer.headers.get("location")).toBe("/deliveries?notice=retrying");
+    }
+  });
+
+  it("Cancel: the delivery is cancelled, the count and the list are empty again", async () => {
+    const csrf = Browser.csrf(await (await b.fetch(`${pmUrl}deliveries`)).text());
+    const answer = await b.post(`${pmUrl}deliveries/cancel`, { id: aliceDelivery, csrf, back: "deliveries" });
+    expect(answer.headers.get("location")).toBe("/deliveries?notice=delivery-cancelled");
+    const page = await (await b.fetch(answer.headers.get("location")!.replace(/^\//, pmUrl))).text();
+    expect(page).toContain("Cancelled: it will not be sent.");
+    expect(page).toContain("Every message you sent was delivered or is on its way.");
+    expect(await host.pm.deliveryProblemCounts({ site: host.alice })).toEqual({ failed: 0, stuck: 0 });
+    expect(await (await b.fetch(pmUrl)).text()).not.toContain("Not delivered");
+  });
+});
