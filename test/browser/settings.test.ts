@@ -198,5 +198,14 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
     await failure.getByText("bad_response: The webhook answered 404.").waitFor();
     await expectAccessible(page, "the settings page with the webhook's last failure");
     await screenshots(page, "settings-webhook-failure");
+
+    // Another webhook URL saved: that failure was of the old one, and is not shown.
+    const other = await receiver(204);
+    receivers.push(other);
+    await page.getByLabel("Webhook URL").fill(`${other.url}hook`);
+    await page.locator("form", { has: page.locator("#webhook") }).getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/notice=saved$/);
+    expect(await page.locator("#webhook-failure").count()).toBe(0);
+    await expectAccessible(page, "the settings page after the webhook was changed");
   });
 });

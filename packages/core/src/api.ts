@@ -163,7 +163,16 @@ export type WebhookTestResult = { url: string; at: string; ms: number } & (
 /** A site's queued webhook notifications: how many wait, and the last that failed (given up, or retrying). */
 export interface WebhookStatus {
   pending: number;
-  lastFailure?: { at: string; state: "failed" | "retrying"; error: import("./errors.js").ErrorCode; detail?: string; attempts: number; nextAttemptAt?: string };
+  /** `url`: where it was POSTed (the webhook may have been changed since). */
+  lastFailure?: {
+    at: string;
+    url: string;
+    state: "failed" | "retrying";
+    error: import("./errors.js").ErrorCode;
+    detail?: string;
+    attempts: number;
+    nextAttemptAt?: string;
+  };
 }
 
 /** A change to a site's settings; every field is optional. */

@@ -122,6 +122,7 @@ describe("a webhook's last failure", () => {
       pending: 2,
       lastFailure: {
         at: "2026-12-07T07:30:00Z",
+        url: "http://127.0.0.1:8/hook",
         state: "retrying",
         error: "network_error",
         detail: "connect ECONNREFUSED",

@@ -48,6 +48,7 @@ export async function webhookStatus(engine: Engine, site: string): Promise<Webho
     pending,
     lastFailure: {
       at: iso(last.updatedAt),
+      url: last.url,
       state: last.status === "pending" ? "retrying" : "failed",
       error: last.error!,
       ...(last.detail !== undefined ? { detail: last.detail } : {}),

@@ -201,7 +201,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
   }
   ${webhookTestResult(flash)}
   ${formError(flash, ["webhook/test"])}
-  ${s.webhook ? webhookFailure(view.webhook) : ""}
+  ${s.webhook && view.webhook?.lastFailure?.url === s.webhook ? webhookFailure(view.webhook) : ""}
 </section>
 
 <section class="card" aria-labelledby="tokens-h">
