@@ -6,6 +6,7 @@
  * (sign-in.ts, indieauth.ts); every form is checked against cross-site requests
  * (forms.ts); every answer carries a strict Content-Security-Policy (security.ts).
  */
+import { createByPersonPages } from "./by-person.js";
 import { createForms } from "./forms.js";
 import { resolveInboxOptions, type WebInboxOptions } from "./options.js";
 import { createOwnerPages, type OwnerRequest } from "./owner-pages.js";
@@ -44,6 +45,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   const signIn = createSignIn(inbox, forms);
   const statics = createStaticFiles();
   const owner = createOwnerPages(inbox, forms);
+  const byPerson = createByPersonPages(inbox, forms, owner);
   const failures = createFailurePages(inbox.pm, base, forms, owner.frameFor);
 
   // Anyone may reach these; every other page needs a session.
@@ -58,7 +60,11 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   ]);
 
   const ownerRoutes = createRouter<OwnerRequest>([
-    route("GET", "/", owner.conversations),
+    route("GET", "/", byPerson.home),
+    route("GET", "/p/:id", byPerson.person),
+    route("GET", "/p/:id/status.json", byPerson.personStatus),
+    route("POST", "/p/:id/reply", byPerson.reply),
+    route("POST", "/p/:id/read", byPerson.markRead),
     route("GET", "/status.json", owner.status),
     route("GET", "/compose", owner.composeForm),
     route("POST", "/compose", owner.compose),

@@ -5,6 +5,7 @@
  */
 import { sanitizeHtml, type Conversation, type DeliveryView, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, trusted, type Html, type Part } from "./html.js";
+import { listViews } from "./pages/by-person.js";
 import type { DeliveryProblem } from "@indiepm/core";
 import { deliveryChips, rowProblem, undeliveredNav } from "./pages/failures.js";
 import type { Person } from "@indiepm/core";
@@ -197,10 +198,11 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
   <button type="submit">Search</button>
   ${p.q ? html`<a href="${b}">Clear</a>` : ""}
 </form>
+${p.q ? "" : listViews(frame, "threads")}
 ${list}${
   p.next
     ? html`
-<p class="more"><a class="button" rel="next" href="${b}?${p.q ? `q=${encodeURIComponent(p.q)}&` : ""}before=${encodeURIComponent(p.next)}">Older</a></p>`
+<p class="more"><a class="button" rel="next" href="${b}?${p.q ? `q=${encodeURIComponent(p.q)}&` : "view=threads&"}before=${encodeURIComponent(p.next)}">Older</a></p>`
     : ""
 }`,
   );
@@ -217,7 +219,7 @@ export function deliveryList(message: string, deliveries: readonly DeliveryView[
   )}</ul>`;
 }
 
-function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: number, previous: ThreadItem | undefined): Html {
+export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: number, previous: ThreadItem | undefined): Html {
   const b = frame.base;
   const mine = item.direction === "sent";
   const recipients = item.direction === "sent" ? (item.to ?? item.deliveries.map((d) => d.recipient)) : (item.to ?? [item.recipient]);

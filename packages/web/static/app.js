@@ -18,7 +18,7 @@
   // Times: "2025-11-26 14:32 UTC" becomes the reader's local date and time.
   const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   function localTimes(root) {
-    for (const el of root.querySelectorAll("time[datetime]")) {
+    for (const el of root.querySelectorAll("time[datetime]:not(.rel)")) {
       const date = new Date(el.getAttribute("datetime"));
       if (!Number.isNaN(date.getTime())) {
         el.title = el.textContent;
@@ -325,7 +325,49 @@
     }
   };
 
+
+  // ——— By person (issue 12) ———
+  // Relative times (time.rel: "now", "2 min", "14:05", "Tue", "3 Mar", "3 Mar 2025") in the
+  // reader's zone, kept fresh each half minute; the rule of pages/by-person.ts relativeTime.
+  // A conversation opens at its newest message with the reply box in view: the box is
+  // scrolled to the bottom of the window (without this script, the #latest link's target
+  // is placed by CSS scroll-margin). Not when the address names another place on the page.
+  const byPerson = () => {
+    const long = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+    const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const weekday = new Intl.DateTimeFormat("en-GB", { weekday: "short" });
+    const dayMonth = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
+    const dayMonthYear = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
+    const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+    const relative = (at, now) => {
+      const ago = now - at.getTime();
+      if (Math.abs(ago) < 60000) return "now";
+      if (ago > 0 && ago < 3600000) return `${Math.floor(ago / 60000)} min`;
+      const days = Math.round((midnight(now) - midnight(at)) / 86400000);
+      if (days === 0) return hm.format(at);
+      if (days > 0 && days < 7) return weekday.format(at);
+      return (at.getFullYear() === now.getFullYear() ? dayMonth : dayMonthYear).format(at);
+    };
+    const refresh = () => {
+      const now = new Date();
+      for (const el of document.querySelectorAll("time.rel[datetime]")) {
+        const at = new Date(el.getAttribute("datetime"));
+        if (Number.isNaN(at.getTime())) continue;
+        const text = relative(at, now);
+        if (el.textContent !== text) el.textContent = text;
+        el.title = long.format(at);
+      }
+    };
+    refresh();
+    setInterval(refresh, 30000);
+    const reply = document.querySelector("form.reply");
+    if (reply && document.querySelector("ol.messages") && (location.hash === "" || location.hash === "#latest")) {
+      reply.scrollIntoView({ block: "end" });
+    }
+  };
+
   localTimes(document);
+  byPerson();
   liveDeliveries();
   autoRead();
   newMessageIndicator();

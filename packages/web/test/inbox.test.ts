@@ -220,7 +220,8 @@ describe("the owner's pages", () => {
     const first = await receive({ content: "<script>alert(1)</script> & more", name: `"><img src=x onerror=alert(1)>` });
     await receive({ content: "second", inReplyTo: first });
     const b = new Browser();
-    const inbox = await b.signIn(host);
+    await b.signIn(host);
+    const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
     expect(inbox).toContain("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;");
     expect(inbox).not.toContain("<img src=x");
     expect(inbox).toMatch(/class="badge">2<span class="visually-hidden"> unread/);
@@ -251,10 +252,11 @@ describe("the owner's pages", () => {
   it("lists 100 conversations a page, with an Older link to the next page (issue 11: keyset pages)", async () => {
     for (let i = 0; i < 105; i++) await receive({ content: `message number ${i}.` });
     const b = new Browser();
-    const first = await b.signIn(host);
+    await b.signIn(host);
+    const first = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
     expect(first.match(/<li class="conversation/g)).toHaveLength(100);
     const older = /<a class="button" rel="next" href="([^"]+)">Older<\/a>/.exec(first)?.[1];
-    expect(older).toMatch(/^\/\?before=[A-Za-z0-9_-]+$/);
+    expect(older).toMatch(/^\/\?view=threads&amp;before=[A-Za-z0-9_-]+$/);
     const second = await (await b.fetch(new URL(older!.replaceAll("&amp;", "&"), host.pmUrl).href)).text();
     expect(second.match(/<li class="conversation/g)).toHaveLength(5);
     expect(second).not.toContain(">Older<");
@@ -268,7 +270,8 @@ describe("the owner's pages", () => {
     await receive({ sender: ALICE, content: "from alice", message: id });
     await receive({ sender: MALLORY, content: "from mallory, same ID", message: id });
     const b = new Browser();
-    const inbox = await b.signIn(host);
+    await b.signIn(host);
+    const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
     const link = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
     let thread = await (await b.fetch(`${host.pmUrl}c/${link}`)).text();
     expect(thread).toContain(`name="sender" value="${MALLORY}"`);
@@ -326,7 +329,8 @@ describe("the owner's pages", () => {
     const carol = "https://carol.example/";
     const first = await receive({ content: "Group hello", to: [host.site, carol] });
     const b = new Browser();
-    const inbox = await b.signIn(host);
+    await b.signIn(host);
+    const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
     const id = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
     const thread = await (await b.fetch(`${host.pmUrl}c/${id}`)).text();
     expect(thread).toMatch(/To <span class="site">alice\.example\.org<\/span>, <span class="site">carol\.example<\/span>/);

@@ -40,6 +40,8 @@ export async function startInboxHost(
     authSites?: (site: string) => string[];
     trustProxy?: PmServerOptions["trustProxy"];
     inbox?: Partial<Omit<WebInboxOptions, "server" | "url">>;
+    /** Documents written before the server starts (as an older version left them: filed by the passes it looks for at start). */
+    seed?: (store: Store, site: string) => Promise<void>;
   } = {},
 ): Promise<InboxHost> {
   const siteServer = createServer();
@@ -66,6 +68,7 @@ export async function startInboxHost(
     ownerToken: "owner-token-0123456789abcdef",
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
+  await options.seed?.(store, site);
   await pm.start();
   const inbox = createWebInbox({ server: pm, url: pmUrl, logger: quiet, ...options.inbox });
   pmServer.on("request", inboxHandler(pm, inbox));
