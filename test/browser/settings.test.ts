@@ -8,7 +8,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLoopbackServer, type LoopbackServer } from "@indiepm/test-support";
 import type { FourHosts } from "../harness/hosts.js";
-import { expectAccessible, screenshots, skipBrowserTests, watch } from "./chromium.js";
+import { expectAccessible, screenshots as shoot, skipBrowserTests, watch } from "./chromium.js";
 import { startInboxHosts, type InboxHosts } from "./inbox-hosts.js";
 
 const TIMEOUT = 60_000;
@@ -29,6 +29,12 @@ async function receiver(status: number): Promise<LoopbackServer & { bodies: Reco
     });
   });
   return Object.assign(server, { bodies });
+}
+
+/** Screenshots from the top of the page (a field's autofocus scrolls it; a sticky header would be drawn mid-page). */
+async function screenshots(p: Page, name: string): Promise<void> {
+  await p.evaluate(() => window.scrollTo(0, 0));
+  await shoot(p, name);
 }
 
 /** The POSTs the page makes to the inbox's settings forms (a reload that re-submits would add one). */
@@ -169,7 +175,7 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
     await page.waitForURL(/\/settings\?flash=/);
     const failed = page.locator(".result.failed");
     await failed.waitFor();
-    expect(await failed.locator("p").first().textContent()).toBe("The test did not get through: It answered with an error.");
+    expect(await failed.locator("p").first().textContent()).toBe("The test did not get through. Your webhook answered with an error (500).");
     // The code is there for the curious, in a details line.
     await failed.getByText("Details").click();
     await failed.getByText("server_error: The webhook answered 500.").waitFor();
@@ -193,7 +199,9 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
     const failure = page.locator("#webhook-failure");
     await failure.waitFor();
     // When (the reader's time, by app.js), why in plain words, and that it was given up.
-    expect(await failure.locator("p").first().textContent()).toMatch(/^Last failure .+: It answered with an error\. That notification was given up\.$/);
+    expect(await failure.locator("p").first().textContent()).toMatch(
+      /^Last failure .+: Your webhook answered with an error \(404\)\. That notification was given up\.$/,
+    );
     await failure.getByText("Details").click();
     await failure.getByText("bad_response: The webhook answered 404.").waitFor();
     await expectAccessible(page, "the settings page with the webhook's last failure");
@@ -203,7 +211,10 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
     const other = await receiver(204);
     receivers.push(other);
     await page.getByLabel("Webhook URL").fill(`${other.url}hook`);
-    await page.locator("form", { has: page.locator("#webhook") }).getByRole("button", { name: "Save" }).click();
+    await page
+      .locator("form", { has: page.locator("#webhook") })
+      .getByRole("button", { name: "Save" })
+      .click();
     await page.waitForURL(/notice=saved$/);
     expect(await page.locator("#webhook-failure").count()).toBe(0);
     await expectAccessible(page, "the settings page after the webhook was changed");

@@ -71,23 +71,24 @@ function formError(flash: FlashData | null | undefined, forms: string[]): Html {
   }</div>`;
 }
 
-/** Plain words for why a webhook POST failed, by the engine's error code. */
-export function webhookReason(code: string): string {
+/** Plain words for why a webhook POST failed, by the engine's error code (and the status its detail names). */
+export function webhookReason(code: string, detail = ""): string {
+  const status = /answered (\d{3})\b/.exec(detail)?.[1];
   switch (code) {
     case "network_error":
       return "Nothing answered at that address.";
     case "timeout":
-      return "It took too long to answer.";
+      return "Your webhook took too long to answer.";
     case "address_refused":
       return "That address may not be used (a private or local address, or not https).";
     case "rate_limited":
-      return "It said it was busy and asked to be tried later.";
+      return "Your webhook said it was busy and asked to be tried later.";
     case "expired":
-      return "It kept failing, so the notification was given up.";
+      return "Your webhook kept failing, so the notification was given up.";
     case "invalid_config":
       return "This server cannot send to webhooks as it is set up.";
     default:
-      return "It answered with an error.";
+      return `Your webhook answered with an error${status ? ` (${status})` : ""}.`;
   }
 }
 
@@ -95,13 +96,13 @@ function webhookTestResult(flash: FlashData | null | undefined): Html {
   const t = flash?.form === "webhook/test" ? flash.extra : undefined;
   if (!t) return html``;
   if (t.ok === true) return html`<p class="result ok" role="status">Test sent: your webhook answered ${String(t.status)} in ${String(t.ms)} ms.</p>`;
-  return html`<div class="result failed" role="alert"><p>The test did not get through: ${webhookReason(String(t.error))}</p><details class="tech"><summary>Details</summary><p><code>${String(t.error)}: ${String(t.detail ?? "")}</code></p></details></div>`;
+  return html`<div class="result failed" role="alert"><p>The test did not get through. ${webhookReason(String(t.error), String(t.detail ?? ""))}</p><details class="tech"><summary>Details</summary><p><code>${String(t.error)}: ${String(t.detail ?? "")}</code></p></details></div>`;
 }
 
 function webhookFailure(status: WebhookStatus | undefined): Html {
   const f = status?.lastFailure;
   if (!f) return html``;
-  return html`<div class="last-failure" id="webhook-failure"><p><strong>Last failure</strong> ${timeTag(f.at)}: ${webhookReason(f.error)} ${
+  return html`<div class="last-failure" id="webhook-failure"><p><strong>Last failure</strong> ${timeTag(f.at)}: ${webhookReason(f.error, f.detail)} ${
     f.state === "retrying"
       ? html`It is tried again${f.nextAttemptAt ? html` at ${timeTag(f.nextAttemptAt)}` : ""}${status!.pending > 1 ? ` (${status!.pending} notifications waiting)` : ""}.`
       : "That notification was given up."
@@ -196,7 +197,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
   </form>
   ${
     s.webhook
-      ? html`<form class="webhook-test" method="post" action="${b}settings/webhook/test">${csrfField(frame)}<button type="submit" aria-describedby="webhook-test-hint">Send a test</button> <span class="hint" id="webhook-test-hint">Sends a sample notification to ${siteLabel(s.webhook)} now and shows what it answered.</span></form>`
+      ? html`<form class="webhook-test" method="post" action="${b}settings/webhook/test">${csrfField(frame)}<button type="submit" aria-describedby="webhook-test-hint">Send a test</button><span class="hint" id="webhook-test-hint">Sends a sample notification to ${siteLabel(s.webhook)} now and shows what it answered.</span></form>`
       : ""
   }
   ${webhookTestResult(flash)}
