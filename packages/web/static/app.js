@@ -59,7 +59,9 @@
             if (detail) detail.textContent = detailText;
           }
         }
-        if (status.pending) setTimeout(tick, DELIVERY_POLL_MS);
+        // Only deliveries stuck retrying (failures section below): they wait for their back-off, so look less often.
+        const sending = status.messages.some((m) => m.deliveries.some((d) => d.status === "pending" && !d.chip?.stuck));
+        if (status.pending) setTimeout(tick, sending ? DELIVERY_POLL_MS : DELIVERY_POLL_MS * 10);
       } catch {
         setTimeout(tick, DELIVERY_POLL_MS * 4);
       }
