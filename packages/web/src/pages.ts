@@ -56,7 +56,7 @@ export const NOTICES: Record<string, string> = {
   retrying: "Trying again now.",
   "delivery-cancelled": "Cancelled: it will not be sent.",
   "delivery-gone": "That delivery was no longer waiting: it was delivered or cancelled meanwhile.",
-  expired: "Your session ended; sign in again.",
+  expired: "Your session ended, so that was not sent. Sign in again to go back to where you were.",
 };
 
 /** "bob.example.com" for "https://bob.example.com/", the path kept where there is one. */

@@ -210,9 +210,15 @@
   // and a sign-in that came back here. The page after a send says so (data-notice="sent",
   // "sent-retrying", "already-sent"): the draft of the form just posted goes then. A draft
   // keeps the form's one-time key, and so does the history entry of a form posted: Back
-  // and Send again with the same text posts the same key, and the server answers with the
-  // message already sent instead of sending it twice (compose-keys.ts).
+  // and Send again with the same text posts the same key (whether the browser kept the page
+  // or loaded it again), and the server answers with the message already sent instead of
+  // sending it twice (compose-keys.ts).
   function drafts() {
+    // Back to a page kept whole by the browser (the back/forward cache): a form posted from
+    // it may be posted again (its key says it was sent), so the single-submit guard is lifted.
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) for (const f of document.querySelectorAll("form[data-sending]")) delete f.dataset.sending;
+    });
     let store;
     try {
       store = window.localStorage;
@@ -238,9 +244,8 @@
       const key = form.querySelector("input[name=key]");
       const values = () => Object.fromEntries(fields.map((el) => [el.name, el.value]));
       const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-      // Back to a form that was posted, showing what was posted: the same key.
-      const earlier = history.state?.posted?.[name];
-      if (key && earlier && same(values(), earlier.values)) key.value = earlier.key;
+      // As the server makes them (compose-keys.ts): 18 random bytes, base64url.
+      const newKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18)))).replace(/\+/g, "-").replace(/\//g, "_");
       // A kept draft fills a form nobody has typed in yet.
       let draft = null;
       try {
@@ -278,6 +283,13 @@
       });
       form.addEventListener("submit", () => {
         clearTimeout(timer);
+        // This history entry's form was posted before (Back): the same text goes with the
+        // same key (the server answers with the message already sent); other text, a new key.
+        const earlier = history.state?.posted?.[name];
+        if (key && earlier) {
+          if (same(values(), earlier.values)) key.value = earlier.key;
+          else if (key.value === earlier.key) key.value = newKey();
+        }
         save();
         sessionStorage.setItem(POSTED, name);
         const state = history.state && typeof history.state === "object" ? history.state : {};
@@ -285,47 +297,6 @@
       });
     }
   }
-
-
-  // ——— By person (issue 12) ———
-  // Relative times (time.rel: "now", "2 min", "14:05", "Tue", "3 Mar", "3 Mar 2025") in the
-  // reader's zone, kept fresh each half minute; the rule of pages/by-person.ts relativeTime.
-  // A conversation opens at its newest message with the reply box in view: the box is
-  // scrolled to the bottom of the window (without this script, the #latest link's target
-  // is placed by CSS scroll-margin). Not when the address names another place on the page.
-  const byPerson = () => {
-    const long = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
-    const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    const weekday = new Intl.DateTimeFormat("en-GB", { weekday: "short" });
-    const dayMonth = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
-    const dayMonthYear = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
-    const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-    const relative = (at, now) => {
-      const ago = now - at.getTime();
-      if (Math.abs(ago) < 60000) return "now";
-      if (ago > 0 && ago < 3600000) return `${Math.floor(ago / 60000)} min`;
-      const days = Math.round((midnight(now) - midnight(at)) / 86400000);
-      if (days === 0) return hm.format(at);
-      if (days > 0 && days < 7) return weekday.format(at);
-      return (at.getFullYear() === now.getFullYear() ? dayMonth : dayMonthYear).format(at);
-    };
-    const refresh = () => {
-      const now = new Date();
-      for (const el of document.querySelectorAll("time.rel[datetime]")) {
-        const at = new Date(el.getAttribute("datetime"));
-        if (Number.isNaN(at.getTime())) continue;
-        const text = relative(at, now);
-        if (el.textContent !== text) el.textContent = text;
-        el.title = long.format(at);
-      }
-    };
-    refresh();
-    setInterval(refresh, 30000);
-    const reply = document.querySelector("form.reply");
-    if (reply && document.querySelector("ol.messages") && (location.hash === "" || location.hash === "#latest")) {
-      reply.scrollIntoView({ block: "end" });
-    }
-  };
 
 
   // ——— By person (issue 12) ———

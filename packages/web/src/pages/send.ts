@@ -26,6 +26,6 @@ export function draftAttribute(name: string): Html {
 export function fieldError(id: string, error: FieldError | undefined): Html {
   if (!error) return html``;
   return html`<div class="field-error" id="${id}" role="alert">${error.messages.map((m) => html`<p>${m}</p>`)}${
-    error.detail ? html`<details><summary>Details</summary><p>${error.detail}</p></details>` : ""
+    error.detail ? html`<details class="tech"><summary>Details</summary><p><code>${error.detail}</code></p></details>` : ""
   }</div>`;
 }
