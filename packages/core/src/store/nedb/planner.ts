@@ -17,7 +17,7 @@ const WALK_MIN_CANDIDATES = 256;
 
 /** The documents (as nedb stores them, copied) matching `query`, sorted and limited as it asks. */
 export async function plannedFind(datastore: NedbDatastore, query: Query): Promise<NedbDocument[]> {
-  if (query.limit === 0) return [];
+  if (query.limit === 0 || noneLacks(datastore, query.where)) return [];
   const { query: nedbQuery, candidates } = narrowestFirst(datastore, toNedbQuery(query.where, query.range));
   if (query.sort !== undefined && query.limit !== undefined && candidates > WALK_MIN_CANDIDATES) {
     const walked = await walkSortIndex(datastore, nedbQuery, query as WalkableQuery, candidates);
@@ -113,4 +113,37 @@ function* inKeyOrder(root: IndexNode, descending: boolean, lower: Scalar[], uppe
     else yield* current.data;
     node = second(current);
   }
+}
+
+/**
+ * Whether `where` asks for a field that no document lacks: `{f: null}` (missing or null)
+ * where f's index is sparse (it leaves out the documents without f), holds every document,
+ * and none under `null`. Such a find matches nothing, known from two counts of index trees
+ * instead of matching every candidate: the look for documents an older version left
+ * without a stored field (owner/filing.ts; `conversation: null` walked the site's 90,000
+ * documents at 100,000 messages, 139 ms).
+ */
+export function noneLacks(datastore: NedbDatastore, where: Query["where"]): boolean {
+  const indexes = internals(datastore).indexes;
+  let all: number | undefined;
+  for (const [field, value] of Object.entries(where ?? {})) {
+    const index = indexes[field];
+    if (value !== null || index === undefined || !index.sparse || index.getMatching(null).length > 0) continue;
+    all ??= documentsIn(indexes._id!.tree.tree);
+    if (documentsIn(index.tree.tree) === all) return true;
+  }
+  return false;
+}
+
+/** How many documents an index tree holds (every key's), without recursion. */
+function documentsIn(root: IndexNode): number {
+  if (!Object.hasOwn(root, "key")) return 0; // an empty tree
+  let count = 0;
+  const stack: IndexNode[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    count += node.data.length;
+    if (node.left !== null) stack.push(node.left);
+    if (node.right !== null) stack.push(node.right);
+  }
+  return count;
 }
