@@ -52,7 +52,8 @@ export function createByPersonPages(
         if (!(error instanceof PmError && error.code === "invalid_request")) throw error;
         return redirect(base);
       }
-      const frame = await withPeople(pm, await frameFor(session, query.get("notice")), result.items.flatMap((c) => c.people));
+      const people = result.items.flatMap((c) => c.people);
+      const frame = await withPeople(pm, await frameFor(session, query.get("notice")), people);
       return page(chatsPage(frame, { chats: result.items, now: Date.now(), ...(result.next ? { next: result.next } : {}) }));
     }) satisfies Handler,
 
