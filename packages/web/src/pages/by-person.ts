@@ -12,6 +12,7 @@ import type { Chat, ChatThread, Thread, ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
 import { layout, messageItem, replyTargets, type Frame } from "../pages.js";
 import { peopleLabel, personView } from "../people.js";
+import { rowProblem } from "./failures.js";
 
 /** How much of a message a row shows. */
 const ROW_CHARS = 140;
@@ -98,6 +99,7 @@ function chatRow(frame: Frame, chat: Chat, now: number): Html {
     <span class="line2">${last?.name ? html`<span class="subject">${last.name}</span> ` : ""}<span class="text">${mine ? html`<span class="you">You:</span> ` : ""}${
       last ? rowText(last.content) : ""
     }</span>${chat.unread > 0 ? html` <span class="badge">${chat.unread}<span class="visually-hidden"> unread</span></span>` : ""}</span>
+    ${rowProblem(frame.undeliveredByChat?.get(chat.id))}
   </a>
 </li>`;
 }
@@ -142,7 +144,8 @@ export function personPage(frame: Frame, chat: ChatThread, p: { draft?: string; 
   const answered = p.before === undefined ? last : undefined;
   const targets = answered && frame.site ? replyTargets(frame.site, answered) : [];
   const unread = items.some((i) => i.direction === "received" && !i.read);
-  const pending = items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending"));
+  // A delivery stuck retrying (pages/failures.ts) waits for its back-off: no refresh every 3 s for it (it would take the reply being typed).
+  const pending = items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending" && !d.attempts));
   const csrf = html`<input type="hidden" name="csrf" value="${frame.csrf ?? ""}">`;
   const title = chat.people.length === 0 ? "Yourself" : chat.people.map((s) => personView(frame, s).label).join(", ");
   return layout(
