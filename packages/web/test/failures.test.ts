@@ -99,6 +99,31 @@ describe("the Not delivered page and its forms", () => {
     }
   });
 
+  it("a delivery that failed for good: 'Not delivered.' on the page, on its conversation's row and on its thread's chip, with both buttons", async () => {
+    // A page answering 404 (§6: a final failure at step 1).
+    const gone = `${new URL(host.alice).origin}/~gone/`;
+    const sent = await host.pm.send({ from: host.alice, to: [gone], content: "to a site that is gone", subject: "Still there?" });
+    for (let i = 0; i < 200 && (await host.pm.deliveryProblemCounts({ site: host.alice })).failed === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const [failed] = await host.pm.deliveryProblems({ site: host.alice, state: "failed" });
+    expect(failed).toMatchObject({ state: "failed", error: "discovery_failed" });
+    const page = await (await b.fetch(`${pmUrl}deliveries`)).text();
+    expect(page).toContain("<strong>Not delivered.</strong> It will not be tried again unless you retry.");
+    expect(page).toContain(`The site ${new URL(gone).host} could not be read.`);
+    const threads = await (await b.fetch(`${pmUrl}?view=threads`)).text();
+    expect(threads).toContain(`Not delivered to ${new URL(gone).host}/~gone</span>`);
+    const thread = await (await b.fetch(`${pmUrl}c/${failed!.conversation}`)).text();
+    const chip = thread.slice(thread.indexOf(`data-recipient="${gone}"`));
+    expect(chip).toMatch(
+      /^[^>]*><span class="site">[^<]*<\/span>: <span class="state">not delivered<\/span><span class="detail">The site [^<]* could not be read\.<\/span>/,
+    );
+    expect(thread).toContain(`name="id" value="${deliveryId(host.alice, gone, sent.message)}"`);
+    expect(thread).toContain('class="delivery failed"');
+    // Cancelled, it leaves the count.
+    const csrf = Browser.csrf(thread);
+    await b.post(`${pmUrl}deliveries/cancel`, { id: failed!.id, csrf, back: `c/${failed!.conversation}` });
+    expect((await host.pm.deliveryProblemCounts({ site: host.alice })).failed).toBe(0);
+  });
+
   it("Cancel: the delivery is cancelled, the count and the list are empty again", async () => {
     const csrf = Browser.csrf(await (await b.fetch(`${pmUrl}deliveries`)).text());
     const answer = await b.post(`${pmUrl}deliveries/cancel`, { id: aliceDelivery, csrf, back: "deliveries" });
