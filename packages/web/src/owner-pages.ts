@@ -7,6 +7,7 @@ import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, Recipie
 import { sendOnce, type SendOnce } from "./compose-keys.js";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
+import { createLivePages } from "./live-pages.js";
 import { normalizeProfileUrl } from "./indieauth.js";
 import type { ResolvedInboxOptions } from "./options.js";
 import { createFlash, type FlashData } from "./flash.js";
@@ -34,7 +35,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
 
   async function frameFor(session: Session, notice?: string | null): Promise<Frame> {
     const undelivered = undeliveredFrame(pm, session.site); // the navigation's "Not delivered (N)" and the rows' notes, read beside the rest
-    const status = await pm.inboxStatus({ site: session.site });
+    const [status, settings] = await Promise.all([pm.inboxStatus({ site: session.site }), pm.settings(session.site)]);
     return {
       base,
       site: session.site,
@@ -42,6 +43,9 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       pollMs: inbox.pollSeconds * 1000,
       unread: status.unread,
       ...(await undelivered),
+      cursor: status.cursor,
+      muted: settings.muted ?? [],
+      blocked: settings.blocked,
       ...(status.latestReceivedAt ? { latestReceivedAt: status.latestReceivedAt } : {}),
       ...(notice ? { notice } : {}),
     };
@@ -113,6 +117,9 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     return done.sent.deliveries.some((d) => d.status === "pending" && d.detail) ? "sent-retrying" : "sent";
   }
 
+  // Issue 12 "Live": arrivals in status.json, the live fragment of a thread, mute and block from a conversation.
+  const live = createLivePages(inbox, forms, frameFor);
+
   const pages = {
     frameFor,
 
@@ -128,7 +135,11 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       return page(inboxPage(frame, { conversations, q, ...(next ? { next } : {}) }));
     }) satisfies Handler,
 
-    status: (async (_request, _params, { session }) => json(await pm.inboxStatus({ site: session.site }))) satisfies Handler,
+    status: (async (_request, _params, { session, query }) =>
+      json({ ...(await pm.inboxStatus({ site: session.site })), ...(await live.arrivalsFor(session, query)) })) satisfies Handler,
+    liveItems: (...args: Parameters<Handler>) => live.liveItems(...args),
+    mutePerson: (...args: Parameters<Handler>) => live.mute(...args),
+    blockPerson: (...args: Parameters<Handler>) => live.block(...args),
 
     exportAll: (async (_request, _params, { session }) => {
       const doc = await pm.exportAll({ site: session.site });
@@ -145,7 +156,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       // A GET changes nothing: the page's script reads the conversation by posting its
       // "Mark read" form (without script, the owner presses it). Not right after "Mark unread".
       const autoRead = thread.unread > 0 && query.get("notice") !== "unread";
-      return page(threadPage(await withPeople(pm, await frameFor(session, query.get("notice")), thread.participants), thread, "", autoRead));
+      return page(threadPage({ ...(await withPeople(pm, await frameFor(session, query.get("notice")), thread.participants)), ...live.confirmFrame(query, `c/${id}`) }, thread, "", autoRead));
     }) satisfies Handler,
 
     conversationStatus: (async (_request, { id }, { session }) => {

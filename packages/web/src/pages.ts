@@ -10,6 +10,7 @@ import type { DeliveryProblem } from "@indiepm/core";
 import { deliveryChips, rowProblem, undeliveredNav } from "./pages/failures.js";
 import type { Person } from "@indiepm/core";
 import { peopleDatalist, peopleLabel, personLabel, personView } from "./people.js";
+import { correspondentControls, mutedRow, notificationOffer, peopleConfirmation, type PeopleAction } from "./pages/live.js";
 import { composeKeyField, draftAttribute, fieldError, type FieldError } from "./pages/send.js";
 
 /** What every signed-in page knows. */
@@ -39,6 +40,13 @@ export interface Frame {
   people?: ReadonlyMap<string, Person>;
   /** The one-time key of the page's compose or reply form (compose-keys.ts): the posted one when a refused form is shown again. */
   composeKey?: string;
+  /** Where app.js asks for the messages that arrived since the page was made (`status.json?after=`). */
+  cursor?: string;
+  /** Correspondents muted and the block list (pages/live.ts: header controls, muted rows). */
+  muted?: readonly string[];
+  blocked?: readonly string[];
+  /** The confirmation after a mute or block form, with its Undo (pages/live.ts). */
+  confirm?: { action: PeopleAction; site: string; back: string };
 }
 
 export const NOTICES: Record<string, string> = {
@@ -94,13 +102,13 @@ export function layout(frame: Frame, title: string, main: Part, status = ""): Ht
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>${title} · indiepm</title>
+<title>${unread > 0 ? `(${unread}) ` : ""}${title} · indiepm</title>
 <link rel="stylesheet" href="${b}static/style.css">
 <link rel="icon" href="${b}static/icon.svg" type="image/svg+xml">
 <script src="${b}static/app.js" defer></script>
 ${frame.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${frame.refreshSeconds}"></noscript>` : ""}
 </head>
-<body${frame.site ? html` data-status-url="${b}status.json" data-unread="${unread}" data-latest="${frame.latestReceivedAt ?? ""}" data-poll-ms="${frame.pollMs ?? 10_000}"` : ""}>
+<body${frame.site ? html` data-status-url="${b}status.json" data-unread="${unread}" data-latest="${frame.latestReceivedAt ?? ""}" data-poll-ms="${frame.pollMs ?? 10_000}" data-cursor="${frame.cursor ?? ""}"` : ""}>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <a class="brand" href="${b}"><span class="logo" aria-hidden="true">✉</span> indiepm</a>
@@ -120,9 +128,11 @@ ${frame.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${fr
   }
 </header>
 <div id="new-message" class="banner" role="status" aria-live="polite" hidden></div>
+${frame.site ? notificationOffer() : ""}
 <main id="main" tabindex="-1">
 ${frame.notice && NOTICES[frame.notice] ? html`<p class="notice" role="status" data-notice="${frame.notice}">${NOTICES[frame.notice]}</p>` : ""}
 ${frame.error ? html`<p class="error" role="alert">${frame.error}</p>` : ""}
+${peopleConfirmation(frame)}
 ${main}
 </main>
 ${status}
@@ -174,12 +184,12 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
     p.conversations.length === 0
       ? html`<p class="empty">${p.q ? html`No conversation matches “${p.q}”.` : html`No messages yet. <a href="${b}compose">Write one</a>.`}</p>`
       : html`<ul class="conversations">${p.conversations.map(
-          (c) => html`<li class="conversation${c.unread > 0 ? " unread" : ""}">
+          (c) => html`<li class="conversation${c.unread > 0 ? " unread" : ""}${mutedRow(frame, c.participants) ? " muted" : ""}">
   <a href="${b}c/${c.id}">
     <span class="line1"><span class="who">${peopleLabel(frame, c.participants)}</span>${timeTag(c.lastAt)}</span>
     <span class="line2"><span class="subject">${c.subject ?? "(no subject)"}</span>${c.messages > 1 ? html` <span class="count" title="${c.messages} messages">${c.messages}</span>` : ""}${
       c.unread > 0 ? html` <span class="badge">${c.unread}<span class="visually-hidden"> unread</span></span>` : ""
-    }</span>
+    }${mutedRow(frame, c.participants) ? html` <span class="tag">muted</span>` : ""}</span>
     <span class="snippet">${c.lastSender === frame.site ? html`<span class="you">You:</span> ` : ""}${c.snippet}</span>
     ${rowProblem(frame.undeliveredBy?.get(c.id))}
   </a>
@@ -229,7 +239,7 @@ export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, inde
   // Received HTML was sanitized by the engine before it was stored (§5); what this site sent is sanitized here, as the owner typed it.
   const markup = item.contentHtml === undefined ? undefined : item.direction === "sent" ? sanitizeHtml(item.contentHtml) : item.contentHtml;
   const body = markup ? html`<div class="body rich">${trusted(markup)}</div>` : html`<div class="body text">${item.content}</div>`;
-  return html`<li class="message ${mine ? "sent" : "received"}${item.direction === "received" && !item.read ? " unread" : ""}" id="${id}">
+  return html`<li class="message ${mine ? "sent" : "received"}${item.direction === "received" && !item.read ? " unread" : ""}" id="${id}" data-key="${item.sender} ${item.message}">
 <article aria-labelledby="${id}-from">
   <header>
     <span class="from" id="${id}-from">${mine ? "You" : personLabel(frame, item.sender)}</span>
@@ -261,6 +271,15 @@ export function replyTargets(site: string, last: ThreadItem): string[] {
 }
 
 /**
+ * The latest messages of a conversation as app.js's live list appends them (pages/live.ts):
+ * `<ol data-total>` of the items as `threadPage` renders them, numbered after the ones before.
+ */
+export function liveFragment(frame: Frame, thread: Thread): Html {
+  const offset = Math.max(0, thread.messages - thread.items.length);
+  return html`<ol data-total="${thread.messages}">${thread.items.map((item, i) => messageItem(frame, thread, item, offset + i, thread.items[i - 1]))}</ol>`;
+}
+
+/**
  * One conversation. `autoRead`: its "Mark read" form carries `data-auto-read`, and
  * app.js posts it when the page opens — the GET itself changes nothing.
  */
@@ -277,7 +296,8 @@ export function threadPage(frame: Frame, thread: Thread, draft = "", autoRead = 
     html`<nav class="crumbs" aria-label="Breadcrumb"><a href="${b}">← Conversations</a></nav>
 <div class="thread-head">
   <h1>${thread.subject ?? "(no subject)"}</h1>
-  <p class="participants">With ${peopleLabel(frame, thread.participants)} · ${thread.messages} message${thread.messages === 1 ? "" : "s"}</p>
+  <p class="participants">With ${peopleLabel(frame, thread.participants)} · <span data-live-total>${thread.messages} message${thread.messages === 1 ? "" : "s"}</span></p>
+  ${correspondentControls(frame, thread.participants, `c/${thread.id}`)}
   <div class="thread-actions">
     <form method="post" action="${b}c/${thread.id}/read"${autoRead && unread ? html` data-auto-read` : ""}>${csrfField(frame)}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
     <details class="danger-zone"><summary>Delete conversation</summary>
@@ -285,7 +305,7 @@ export function threadPage(frame: Frame, thread: Thread, draft = "", autoRead = 
     </details>
   </div>
 </div>
-<ol class="messages" data-live-status="${b}c/${thread.id}/status.json" aria-live="polite">
+<ol class="messages" data-live-status="${b}c/${thread.id}/status.json" data-live="${b}c/${thread.id}/live" data-live-match="${thread.id}" aria-live="polite">
 ${thread.items.map((item, i) => messageItem(frame, thread, item, i, thread.items[i - 1]))}
 </ol>
 ${

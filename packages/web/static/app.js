@@ -101,37 +101,216 @@
     if (actions) actions.hidden = !chip.actions;
   }
 
-  // "New message" indicator: polls the unread count; no web push, nothing leaves the inbox.
-  function newMessageIndicator() {
-    const url = document.body.getAttribute("data-status-url");
-    if (!url) return;
-    const every = Math.max(1000, Number(document.body.getAttribute("data-poll-ms")) || INBOX_POLL_MS);
-    let latest = document.body.getAttribute("data-latest") || "";
-    const banner = document.getElementById("new-message");
+  // ——— Live (issue 12) ———
+  // One poll of status.json?after=CURSOR feeds everything that says a message arrived, so
+  // they agree at every moment: the nav badge and the tab title show the unread count (the
+  // server's, muted correspondents not counted), and the banner names the latest arrival
+  // outside the open conversation while anything is unread; all three clear together.
+  // A list with `data-live` (the open thread; a person's page) gets new messages appended:
+  //   data-live="URL"        answers <ol data-total="N"> of the latest li[data-key], rendered
+  //                          and sanitized by the server (inserted as parsed, never built here);
+  //   data-live-match="A B"  conversation IDs and/or sender sites whose arrivals belong to it;
+  //   [data-live-total]      elsewhere on the page: set to "N messages".
+  // Received ones are marked read by posting their own "Mark read" form while the page is
+  // visible (later, when it becomes visible). Browser notifications, once the owner allowed
+  // them ("Notify me of new messages"), name each new message while the tab is hidden.
+  const live = (() => {
+    const body = document.body;
+    const url = body.getAttribute("data-status-url");
     const base = document.querySelector(".brand")?.getAttribute("href") || "./";
-    const tick = async () => {
-      try {
-        const status = await getJson(url);
-        const arrived = (status.latestReceivedAt || "") !== latest && (status.latestReceivedAt || "") > latest;
-        if (arrived && banner) {
-          banner.replaceChildren();
-          const text = document.createElement("span");
-          text.textContent = status.unread === 1 ? "A new message arrived." : `New messages: ${status.unread} unread.`;
-          const link = document.createElement("a");
-          link.href = base;
-          link.textContent = "Show inbox";
-          banner.append(text, link);
-          banner.hidden = false;
-          document.title = `(${status.unread}) ${document.title.replace(/^\(\d+\) /, "")}`;
+    const baseTitle = document.title.replace(/^\(\d+\) /, "");
+    const every = Math.max(1000, Number(body.getAttribute("data-poll-ms")) || INBOX_POLL_MS);
+    let cursor = body.getAttribute("data-cursor") || "";
+    let news = null; // the latest arrival outside the open lists, shown while anything is unread
+    const toMark = new Set(); // appended unread messages, marked read once seen
+
+    const hidden = (text) => {
+      const span = document.createElement("span");
+      span.className = "visually-hidden";
+      span.textContent = text;
+      return span;
+    };
+    const liveLists = () => [...document.querySelectorAll("[data-live]")];
+    const belongs = (list, a) => {
+      const match = (list.getAttribute("data-live-match") || "").split(/\s+/).filter(Boolean);
+      return match.includes(a.conversation) || match.includes(a.sender);
+    };
+
+    function render(unread) {
+      const link = document.querySelector('nav[aria-label="Main"] a');
+      let badge = document.getElementById("unread-badge");
+      if (unread > 0) {
+        if (!badge && link) {
+          badge = document.createElement("span");
+          badge.className = "badge";
+          badge.id = "unread-badge";
+          link.append(badge);
         }
-        latest = status.latestReceivedAt || latest;
+        if (badge && badge.textContent !== `, ${unread} unread`)
+          badge.replaceChildren(hidden(", "), document.createTextNode(String(unread)), hidden(" unread"));
+      } else badge?.remove();
+      body.setAttribute("data-unread", String(unread));
+      const title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
+      if (document.title !== title) document.title = title;
+      const banner = document.getElementById("new-message");
+      if (!banner) return;
+      if (unread > 0 && news) {
+        const text = `New message from ${news.label}. ${unread} unread.`;
+        if (banner.hidden || banner.querySelector(".banner-text")?.textContent !== text) {
+          const span = document.createElement("span");
+          span.className = "banner-text";
+          span.textContent = text;
+          const open = document.createElement("a");
+          open.href = news.href;
+          open.textContent = news.href === base ? "Show inbox" : "Open the conversation";
+          banner.replaceChildren(span, open);
+          banner.hidden = false;
+        }
+      } else {
+        news = null;
+        banner.hidden = true;
+        banner.replaceChildren();
+      }
+    }
+
+    async function append(list) {
+      const response = await fetch(list.getAttribute("data-live"), { credentials: "same-origin", cache: "no-store" });
+      if (!response.ok) return;
+      const fragment = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("ol[data-total]");
+      if (!fragment) return;
+      const have = new Set([...list.querySelectorAll("li[data-key]")].map((li) => li.getAttribute("data-key")));
+      const atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 200;
+      let last = null;
+      for (const li of [...fragment.children]) {
+        const key = li.getAttribute("data-key");
+        if (!key || have.has(key)) continue;
+        const node = document.importNode(li, true);
+        list.append(node);
+        localTimes(node);
+        if (node.classList.contains("unread")) toMark.add(node);
+        last = node;
+      }
+      const total = Number(fragment.getAttribute("data-total"));
+      if (total > 0) for (const el of document.querySelectorAll("[data-live-total]")) el.textContent = `${total} message${total === 1 ? "" : "s"}`;
+      if (last && atEnd) last.scrollIntoView({ block: "nearest" });
+    }
+
+    // Marks the appended messages read (each by its own form), when the page is seen. Resolves whether any changed.
+    async function markSeen() {
+      if (document.visibilityState !== "visible" || toMark.size === 0) return false;
+      let changed = false;
+      for (const li of [...toMark]) {
+        toMark.delete(li);
+        const form = li.querySelector('.message-actions form[action$="m/read"]');
+        const read = form?.querySelector("input[name=read]");
+        if (!form || read?.value !== "1") continue;
+        try {
+          const response = await fetch(form.action, {
+            method: "POST",
+            body: new URLSearchParams(new FormData(form)),
+            credentials: "same-origin",
+            redirect: "manual",
+          });
+          if (response.type !== "opaqueredirect" && !response.ok) continue;
+          li.classList.remove("unread");
+          read.value = "0";
+          const button = form.querySelector("button");
+          if (button) button.textContent = "Mark unread";
+          changed = true;
+        } catch {
+          // Offline: it stays unread.
+        }
+      }
+      return changed;
+    }
+
+    function notify(arrivals) {
+      if (!("Notification" in window) || Notification.permission !== "granted" || document.visibilityState !== "hidden") return;
+      const quiet = localStorage.getItem(`indiepm:${base}:notify-hide`) === "1";
+      for (const a of arrivals) {
+        try {
+          const note = new Notification(a.label, {
+            body: quiet ? "New message" : a.subject ? `${a.subject}: ${a.snippet}` : a.snippet,
+            tag: `${a.sender} ${a.message}`,
+          });
+          note.onclick = () => {
+            window.focus();
+            location.href = a.href;
+            note.close();
+          };
+        } catch {
+          // A browser that shows notifications only from a service worker: none.
+        }
+      }
+    }
+
+    async function refresh() {
+      if (url) render((await getJson(url)).unread);
+    }
+
+    async function tick() {
+      try {
+        const status = await getJson(`${url}?after=${encodeURIComponent(cursor)}`);
+        cursor = status.cursor || cursor;
+        const arrivals = status.arrivals || [];
+        const lists = liveLists();
+        for (const list of lists) if (arrivals.some((a) => belongs(list, a))) await append(list);
+        const loud = arrivals.filter((a) => !a.read && !a.muted);
+        notify(loud);
+        const outside = loud.filter((a) => !lists.some((list) => belongs(list, a)));
+        if (outside.length > 0) news = outside.at(-1);
+        if (await markSeen()) await refresh();
+        else render(status.unread);
+        if (status.more) location.reload();
       } catch {
         // Signed out or offline: try again later.
       }
       setTimeout(tick, every);
-    };
-    setTimeout(tick, every);
-  }
+    }
+
+    function start() {
+      if (!url) return;
+      if (cursor) setTimeout(tick, every);
+      document.addEventListener("visibilitychange", () => {
+        markSeen()
+          .then((changed) => changed && refresh())
+          .catch(() => undefined);
+      });
+    }
+
+    // The offer of browser notifications: shown while the browser has not been asked, asked only on a click.
+    function offer() {
+      const box = document.getElementById("notify-offer");
+      if (!box || !("Notification" in window)) return;
+      const key = `indiepm:${base}:notify-later`;
+      const text = document.getElementById("notify-text");
+      const on = document.getElementById("notify-on");
+      const later = document.getElementById("notify-later");
+      const hideLabel = document.getElementById("notify-hide-label");
+      const hide = document.getElementById("notify-hide");
+      if (Notification.permission === "default" && localStorage.getItem(key) !== "1") box.hidden = false;
+      on?.addEventListener("click", async () => {
+        const answer = await Notification.requestPermission();
+        on.hidden = true;
+        if (later) later.textContent = "Close";
+        if (answer === "granted") {
+          text.textContent = "Notifications are on: each new message shows while this tab is in the background.";
+          if (hideLabel) hideLabel.hidden = false;
+        } else text.textContent = "Notifications are off: this browser did not allow them. You can allow them in its settings for this site.";
+      });
+      later?.addEventListener("click", () => {
+        localStorage.setItem(key, "1");
+        box.hidden = true;
+      });
+      if (hide) {
+        hide.checked = localStorage.getItem(`indiepm:${base}:notify-hide`) === "1";
+        hide.addEventListener("change", () => localStorage.setItem(`indiepm:${base}:notify-hide`, hide.checked ? "1" : "0"));
+      }
+    }
+
+    return { start, refresh, offer };
+  })();
+  // ——— end of Live ———
 
   // An opened conversation is read: post its "Mark read" form (with its CSRF token), then
   // show the page as read. Without this script the owner presses the button.
@@ -161,22 +340,8 @@
       .catch(() => undefined);
   }
 
-  async function refreshBadge() {
-    const url = document.body.getAttribute("data-status-url");
-    const badge = document.getElementById("unread-badge");
-    if (!url || !badge) return;
-    const status = await getJson(url);
-    if (!status.unread) {
-      badge.remove();
-      return;
-    }
-    const hidden = (text) => {
-      const span = document.createElement("span");
-      span.className = "visually-hidden";
-      span.textContent = text;
-      return span;
-    };
-    badge.replaceChildren(hidden(", "), document.createTextNode(String(status.unread)), hidden(" unread"));
+  function refreshBadge() {
+    return live.refresh();
   }
 
   // Ctrl+Enter (or Cmd+Enter) in a message box sends its form.
@@ -343,7 +508,8 @@
   byPerson();
   liveDeliveries();
   autoRead();
-  newMessageIndicator();
+  live.start();
+  live.offer();
   quickSend();
   singleSubmit();
   drafts();
