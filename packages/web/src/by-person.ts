@@ -5,6 +5,7 @@
  * the delivery status of what was sent there. Rows of the route table in inbox.ts.
  */
 import { PmError, type ChatThread } from "@indiepm/core";
+import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
 import type { Forms } from "./forms.js";
 import type { OwnerRequest } from "./owner-pages.js";
 import type { ResolvedInboxOptions } from "./options.js";
@@ -78,25 +79,35 @@ export function createByPersonPages(
       const chat = await chatOf(session, id!);
       const content = form.get("content") ?? "";
       const last = chat.items.at(-1);
-      if (!last || content.trim() === "") return page(personPage({ ...(await frameFor(session)), error: "Write something to send." }, chat, { draft: content }), 400);
+      // The form's one-time key (compose-keys.ts): posted twice, it sends once.
+      const key = form.get("key") || undefined;
+      const keyFrame = key ? { composeKey: key } : {};
+      if (!last || content.trim() === "") return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, chat, { draft: content }), 400);
       const to = replyTargets(session.site, last);
       const subject = last.name && !/^re:/i.test(last.name) ? `Re: ${last.name}` : last.name;
+      let done: SendOnce;
       try {
-        await pm.send({
-          from: session.site,
-          to,
-          content,
-          inReplyTo: last.message,
-          ...(subject ? { subject } : {}),
-          ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
-        });
+        done = await sendOnce(
+          pm,
+          session.csrf,
+          key ?? null,
+          {
+            from: session.site,
+            to,
+            content,
+            inReplyTo: last.message,
+            ...(subject ? { subject } : {}),
+            ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
+          },
+          {},
+        );
       } catch (error) {
         if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(personPage({ ...(await frameFor(session)), error: error.message }, chat, { draft: content }), 400);
+          return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: error.message }, chat, { draft: content }), 400);
         }
         throw error;
       }
-      return redirect(`${base}p/${id}?notice=sent#latest`);
+      return redirect(`${base}p/${id}?notice=${sentNotice(done)}#latest`);
     }) satisfies Handler,
 
     /** `POST /p/:id/read`: every received message of the chat read (or unread, `read=0`). */

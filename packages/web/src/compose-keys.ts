@@ -60,6 +60,12 @@ export async function sendOnce(pm: PmServer, csrf: string, key: string | null, i
   }
 }
 
+/** The notice after a send: sent, sent with a recipient to be tried again (core owner/recipients.ts), or sent before by this form. */
+export function sentNotice(done: SendOnce): "sent" | "sent-retrying" | "already-sent" {
+  if (done.again) return "already-sent";
+  return done.sent.deliveries.some((d) => d.status === "pending" && d.detail) ? "sent-retrying" : "sent";
+}
+
 async function sentBefore(pm: PmServer, site: string, id: string): Promise<boolean> {
   const { sent } = await pm.getMessage(id);
   return sent !== null && sent.sender === new URL(site).href;

@@ -4,7 +4,7 @@
  * row of the route table in inbox.ts; forms are read and checked by forms.ts first.
  */
 import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, type Thread } from "@indiepm/core";
-import { sendOnce, type SendOnce } from "./compose-keys.js";
+import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
 import { createLivePages } from "./live-pages.js";
@@ -111,11 +111,6 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     return why ? `This address cannot be used for a webhook: ${why}.` : "This address cannot be used for a webhook.";
   }
 
-  /** The notice after a send: sent, sent with a recipient to be tried again (core owner/recipients.ts), or sent before by this form. */
-  function sentNotice(done: SendOnce): string {
-    if (done.again) return "already-sent";
-    return done.sent.deliveries.some((d) => d.status === "pending" && d.detail) ? "sent-retrying" : "sent";
-  }
 
   // Issue 12 "Live": arrivals in status.json, the live fragment of a thread, mute and block from a conversation.
   const live = createLivePages(inbox, forms, frameFor);

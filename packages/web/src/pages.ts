@@ -11,7 +11,7 @@ import { deliveryChips, rowProblem, undeliveredNav } from "./pages/failures.js";
 import type { Person } from "@indiepm/core";
 import { peopleDatalist, peopleLabel, personLabel, personView } from "./people.js";
 import { correspondentControls, mutedRow, notificationOffer, peopleConfirmation, type PeopleAction } from "./pages/live.js";
-import { composeKeyField, draftAttribute, fieldError, type FieldError } from "./pages/send.js";
+import { composeKeyField, fieldError, type FieldError } from "./pages/send.js";
 
 /** What every signed-in page knows. */
 export interface Frame {
@@ -310,8 +310,8 @@ ${thread.items.map((item, i) => messageItem(frame, thread, item, i, thread.items
 </ol>
 ${
   last && targets.length > 0
-    ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply"${draftAttribute(`reply ${thread.id}`)}>
-  ${csrfField(frame)}${composeKeyField(frame.composeKey)}
+    ? html`<form class="reply card" method="post" action="${b}c/${thread.id}/reply">
+  ${csrfField(frame)}${composeKeyField(frame.composeKey, `reply ${thread.id}`)}
   <h2 id="reply-heading">Reply</h2>
   <p class="hint" id="reply-to">To ${peopleLabel(frame, targets, { avatar: false })}: the people in this conversation, no one else.</p>
   <label for="reply-text">Your reply</label>
@@ -340,8 +340,8 @@ export function composePage(frame: Frame, v: ComposeValues): Html {
     { ...frame, current: "compose" },
     "Write",
     html`<h1>Write a message</h1>
-<form class="compose card" method="post" action="${b}compose"${draftAttribute("compose")}>
-  ${csrfField(frame)}${composeKeyField(frame.composeKey)}
+<form class="compose card" method="post" action="${b}compose">
+  ${csrfField(frame)}${composeKeyField(frame.composeKey, "compose")}
   <p class="from">From <strong>${siteLabel(frame.site ?? "")}</strong></p>
   <label for="to">To</label>
   <input id="to" name="to" type="text" inputmode="url" autocapitalize="off" spellcheck="false" required value="${v.to}" placeholder="bob.example.com, carol.example" aria-describedby="to-hint${v.toError ? " to-error" : ""}"${v.toError ? html` aria-invalid="true"` : ""}${frame.people?.size ? html` list="to-people" autocomplete="off"` : ""}>

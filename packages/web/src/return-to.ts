@@ -18,13 +18,13 @@ export function safeReturn(value: unknown): string | undefined {
 /**
  * Where to come back to after signing in, for a `method` request of `path` (relative to
  * the inbox, starting with `/`) that found no session: the page itself for a GET; for a
- * form posted from a thread, compose or settings, that page (what was typed is kept by
+ * form posted from a thread, a person's page, compose or settings, that page (what was typed is kept by
  * the browser's draft, app.js). `undefined`: the inbox.
  */
 export function returnPathOf(method: string, path: string, query: URLSearchParams): string | undefined {
   if (method === "POST") {
-    const thread = /^\/c\/([A-Za-z0-9_-]{1,100})(?:\/|$)/.exec(path);
-    if (thread) return `c/${thread[1]}`;
+    const thread = /^\/([cp])\/([A-Za-z0-9_-]{1,100})(?:\/|$)/.exec(path);
+    if (thread) return `${thread[1]}/${thread[2]}`;
     if (path === "/compose") return "compose";
     if (path === "/settings" || path.startsWith("/settings/")) return "settings";
     return undefined;

@@ -369,7 +369,8 @@
     });
   }
 
-  // drafts — what is typed in a compose or reply form (form[data-draft]) is kept in this
+  // drafts — what is typed in a compose or reply form (its key input names the draft:
+  // input[name=key][data-draft]) is kept in this
   // browser (localStorage, per inbox, site and form) until it is sent, and put back into
   // the empty form when it opens again: after a reload, a crash, or a session that ended
   // and a sign-in that came back here. The page after a send says so (data-notice="sent",
@@ -401,12 +402,13 @@
       if (/^(sent|sent-retrying|already-sent)$/.test(notice)) store.removeItem(posted);
     }
     if (!me) return;
-    for (const form of document.querySelectorAll("form[data-draft]")) {
-      const name = `indiepm-draft ${location.origin}${base} ${me} ${form.getAttribute("data-draft")}`;
+    for (const key of document.querySelectorAll("input[name=key][data-draft]")) {
+      const form = key.form;
+      if (!form) continue;
+      const name = `indiepm-draft ${location.origin}${base} ${me} ${key.getAttribute("data-draft")}`;
       const fields = [...form.elements].filter(
         (el) => el.name && (el instanceof HTMLTextAreaElement || (el instanceof HTMLInputElement && (el.type === "text" || el.type === "url"))),
       );
-      const key = form.querySelector("input[name=key]");
       const values = () => Object.fromEntries(fields.map((el) => [el.name, el.value]));
       const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
       // As the server makes them (compose-keys.ts): 18 random bytes, base64url.

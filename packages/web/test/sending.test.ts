@@ -64,7 +64,7 @@ describe("recipients are checked before the message is accepted", () => {
     expect(page).toContain(`value="${bob}"`);
     expect(page).toContain('value="Lunch?"');
     expect(page).toContain(">Shall we?</textarea>");
-    expect(page).toContain(`name="key" value="${KEY}"`);
+    expect(page).toContain(`name="key" value="${KEY}" data-draft="compose"`);
     expect(readable(page)).not.toMatch(/§|invalid_token|forbidden|handshake|no_endpoint/);
     expect(await host.pm.outbox()).toEqual([]);
   });
@@ -129,13 +129,30 @@ describe("one-time compose keys: the same form posted twice sends once", () => {
     const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
     const sent = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), key: KEY, to: carol, content: "To carol" });
     const thread = await (await b.fetch(new URL(sent.headers.get("location")!, host.pmUrl).href)).text();
-    expect(thread).toMatch(/<form class="reply card" method="post" action="\/c\/[A-Za-z0-9_-]+\/reply" data-draft="reply [A-Za-z0-9_-]+">/);
+    expect(thread).toMatch(/<form class="reply card" method="post" action="\/c\/[A-Za-z0-9_-]+\/reply">/);
+    expect(thread).toMatch(/<input type="hidden" name="key" value="[A-Za-z0-9_-]{24}" data-draft="reply [A-Za-z0-9_-]+">/);
     const action = /<form class="reply card" method="post" action="([^"]+)"/.exec(thread)![1]!;
     const replyKey = /<form class="reply card"[\s\S]*?name="key" value="([^"]+)"/.exec(thread)![1]!;
     const fields = { csrf: Browser.csrf(thread), key: replyKey, content: "A reply, once" };
     expect((await b.post(new URL(action, host.pmUrl).href, fields)).headers.get("location")).toMatch(/\?notice=sent$/);
     expect((await b.post(new URL(action, host.pmUrl).href, fields)).headers.get("location")).toMatch(/\?notice=already-sent$/);
     expect((await host.pm.outbox()).filter((m) => m.content === "A reply, once")).toHaveLength(1);
+  });
+
+  it("a person page's reply form posted twice sends one reply", async () => {
+    const b = new Browser();
+    await b.signIn(host);
+    const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
+    await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), key: KEY, to: carol, content: "To carol" });
+    const list = await (await b.fetch(host.pmUrl)).text();
+    const person = /href="(\/p\/[A-Za-z0-9_-]+)#latest"/.exec(list)![1]!;
+    const chat = await (await b.fetch(new URL(person, host.pmUrl).href)).text();
+    expect(chat).toMatch(/<input type="hidden" name="key" value="[A-Za-z0-9_-]{24}" data-draft="reply p [A-Za-z0-9_-]+">/);
+    const replyKey = /<form class="reply card"[\s\S]*?name="key" value="([^"]+)"/.exec(chat)![1]!;
+    const fields = { csrf: Browser.csrf(chat), key: replyKey, content: "From the person page, once" };
+    expect((await b.post(`${host.pmUrl}${person.slice(1)}/reply`, fields)).headers.get("location")).toMatch(/\?notice=sent#latest$/);
+    expect((await b.post(`${host.pmUrl}${person.slice(1)}/reply`, fields)).headers.get("location")).toMatch(/\?notice=already-sent#latest$/);
+    expect((await host.pm.outbox()).filter((m) => m.content === "From the person page, once")).toHaveLength(1);
   });
 
   it("the message ID is bound to the session: the same key in another session is another ID", () => {
@@ -207,6 +224,7 @@ describe("sign-in returns to the page it interrupted", () => {
   it("returnPathOf: a form's page for a POST, the page itself for a GET, nothing for JSON or the inbox", () => {
     const q = new URLSearchParams();
     expect(returnPathOf("POST", "/c/AbC_9/reply", q)).toBe("c/AbC_9");
+    expect(returnPathOf("POST", "/p/AbC_9/reply", q)).toBe("p/AbC_9");
     expect(returnPathOf("POST", "/compose", q)).toBe("compose");
     expect(returnPathOf("POST", "/settings/webhook", q)).toBe("settings");
     expect(returnPathOf("POST", "/m/read", q)).toBeUndefined();

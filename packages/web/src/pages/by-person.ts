@@ -13,6 +13,7 @@ import { html, type Html } from "../html.js";
 import { layout, messageItem, replyTargets, type Frame } from "../pages.js";
 import { peopleLabel, personView } from "../people.js";
 import { rowProblem } from "./failures.js";
+import { composeKeyField } from "./send.js";
 
 /** How much of a message a row shows. */
 const ROW_CHARS = 140;
@@ -175,7 +176,7 @@ ${p.before !== undefined ? html`<p class="more"><a class="button" href="${b}p/${
 ${
   answered && targets.length > 0
     ? html`<form class="reply card" id="latest" method="post" action="${b}p/${chat.id}/reply">
-  ${csrf}
+  ${csrf}${composeKeyField(frame.composeKey, `reply p ${chat.id}`)}
   <h2 id="reply-heading">Reply</h2>
   <p class="hint" id="reply-to">To ${chatPeople(frame, targets)}, answering the latest message.</p>
   <label for="reply-text">Your reply</label>

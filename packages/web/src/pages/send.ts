@@ -1,6 +1,6 @@
 /**
  * What the compose and reply forms carry for sending (issue 12): the one-time key
- * (compose-keys.ts), the name app.js keeps the form's draft under, and a refusal shown
+ * (compose-keys.ts) with the name app.js keeps the form's draft under, and a refusal shown
  * next to the field it is about — plain sentences, the technical reason in a details line.
  */
 import { newComposeKey } from "../compose-keys.js";
@@ -12,14 +12,13 @@ export interface FieldError {
   detail?: string;
 }
 
-/** The hidden one-time key of a compose or reply form: `key` as posted (a form shown again), else a new one. */
-export function composeKeyField(key: string | undefined): Html {
-  return html`<input type="hidden" name="key" value="${key ?? newComposeKey()}">`;
-}
-
-/** ` data-draft="…"`: app.js keeps what is typed in the form under this name (per inbox and site) until it is sent. */
-export function draftAttribute(name: string): Html {
-  return html` data-draft="${name}"`;
+/**
+ * The hidden one-time key of a compose or reply form: `key` as posted (a form shown again),
+ * else a new one. Its `data-draft` names the form's draft: app.js keeps what is typed in
+ * the form under that name (per inbox and site) until it is sent.
+ */
+export function composeKeyField(key: string | undefined, draft: string): Html {
+  return html`<input type="hidden" name="key" value="${key ?? newComposeKey()}" data-draft="${draft}">`;
 }
 
 /** The error of a field, to follow it (its input names `id` in `aria-describedby`). */
