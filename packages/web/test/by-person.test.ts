@@ -96,7 +96,11 @@ describe("the inbox by person", () => {
     expect((await host.pm.inboxStatus()).unread).toBe(25);
     expect(person).toContain("data-auto-read");
     // The reply answers the latest message, to its sender; a smuggled `to` is ignored.
-    const reply = await b.post(`${host.pmUrl}${link.slice(1)}/reply`, { csrf: Browser.csrf(person), content: "One answer to all 25", to: "https://mallory.example/" });
+    const reply = await b.post(`${host.pmUrl}${link.slice(1)}/reply`, {
+      csrf: Browser.csrf(person),
+      content: "One answer to all 25",
+      to: "https://mallory.example/",
+    });
     expect(reply.status).toBe(303);
     expect(reply.headers.get("location")).toBe(`${link}?notice=sent#latest`);
     const [sent] = await host.pm.outbox();
