@@ -157,10 +157,13 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
       .locator("form", { has: page.locator("#webhook") })
       .getByRole("button", { name: "Save" })
       .click();
-    await page.waitForURL(/notice=saved$/);
+    await page.waitForURL(/notice=webhook-saved$/);
+    await page.getByText("Saved. Send a test to check that your webhook takes it.").waitFor();
     await page.getByRole("button", { name: "Send a test" }).click();
     await page.waitForURL(/\/settings\?flash=/);
     await page.getByText(/^Test sent: your webhook answered 204 in \d+ ms\.$/).waitFor();
+    // Focus is on the result (below the fold on a phone): it is read out, and in view.
+    expect(await page.evaluate(() => document.activeElement?.classList.contains("result"))).toBe(true);
     expect(good.bodies).toEqual([{ type: "test", recipient: hosts.alice.site.url, sentAt: expect.any(String), excerpt: expect.any(String) }]);
     await expectAccessible(page, "the settings page after a test that got through");
     await screenshots(page, "settings-webhook-test-ok");
@@ -170,7 +173,7 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
       .locator("form", { has: page.locator("#webhook") })
       .getByRole("button", { name: "Save" })
       .click();
-    await page.waitForURL(/notice=saved$/);
+    await page.waitForURL(/notice=webhook-saved$/);
     await page.getByRole("button", { name: "Send a test" }).click();
     await page.waitForURL(/\/settings\?flash=/);
     const failed = page.locator(".result.failed");
@@ -215,7 +218,7 @@ describe.skipIf(skipBrowserTests)("settings in Chromium (issue 12)", () => {
       .locator("form", { has: page.locator("#webhook") })
       .getByRole("button", { name: "Save" })
       .click();
-    await page.waitForURL(/notice=saved$/);
+    await page.waitForURL(/notice=webhook-saved$/);
     expect(await page.locator("#webhook-failure").count()).toBe(0);
     await expectAccessible(page, "the settings page after the webhook was changed");
   });

@@ -338,7 +338,11 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       "webhook",
       "webhook",
       ["webhook"],
-      async (form, session) => void (await pm.updateSettings(session.site, { webhook: (form.get("webhook") ?? "").trim() || null })),
+      async (form, session) => {
+        const webhook = (form.get("webhook") ?? "").trim() || null;
+        await pm.updateSettings(session.site, { webhook });
+        return redirect(path("settings", webhook ? "webhook-saved" : "saved"));
+      },
       (error) => webhookSentence(error.message),
     ),
     revokeToken: settingsForm("tokens/revoke", "id", [], async (form, session) => {

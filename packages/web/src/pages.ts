@@ -54,6 +54,7 @@ export const NOTICES: Record<string, string> = {
   "sent-retrying": "Sent. Delivery status updates below. A recipient could not be reached just now; it will be tried again.",
   "already-sent": "This message was already sent; it was not sent again.",
   saved: "Saved.",
+  "webhook-saved": "Saved. Send a test to check that your webhook takes it.",
   read: "Marked as read.",
   unread: "Marked as unread.",
   deleted: "Deleted.",

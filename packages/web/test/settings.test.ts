@@ -66,7 +66,7 @@ describe("a settings form refused: the error beside its field, the values kept",
   it("a token that is not this site's: said at the top of the tokens section", async () => {
     const { page } = await post("tokens/revoke", { id: "t".repeat(64) });
     const section = page.slice(page.indexOf('<h2 id="tokens-h">'), page.indexOf('<h2 id="data-h">'));
-    expect(section).toContain('<div class="field-error" role="alert"><p>There is no such token.</p></div>');
+    expect(section).toContain('<div class="field-error" role="alert" tabindex="-1" autofocus><p>There is no such token.</p></div>');
   });
 
   it("saved: the page says so, with no error and the field empty", async () => {

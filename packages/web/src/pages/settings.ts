@@ -66,7 +66,7 @@ export function fieldError(flash: FlashData | null | undefined, form: string, fi
 function formError(flash: FlashData | null | undefined, forms: string[]): Html {
   const error = flash?.form && forms.includes(flash.form) ? flash.error : undefined;
   if (!error) return html``;
-  return html`<div class="field-error" role="alert"><p>${error.message}</p>${
+  return html`<div class="field-error" role="alert" tabindex="-1" autofocus><p>${error.message}</p>${
     error.detail ? html`<details class="tech"><summary>Details</summary><p><code>${error.detail}</code></p></details>` : ""
   }</div>`;
 }
@@ -95,8 +95,9 @@ export function webhookReason(code: string, detail = ""): string {
 function webhookTestResult(flash: FlashData | null | undefined): Html {
   const t = flash?.form === "webhook/test" ? flash.extra : undefined;
   if (!t) return html``;
-  if (t.ok === true) return html`<p class="result ok" role="status">Test sent: your webhook answered ${String(t.status)} in ${String(t.ms)} ms.</p>`;
-  return html`<div class="result failed" role="alert"><p>The test did not get through. ${webhookReason(String(t.error), String(t.detail ?? ""))}</p><details class="tech"><summary>Details</summary><p><code>${String(t.error)}: ${String(t.detail ?? "")}</code></p></details></div>`;
+  if (t.ok === true)
+    return html`<p class="result ok" role="status" tabindex="-1" autofocus>Test sent: your webhook answered ${String(t.status)} in ${String(t.ms)} ms.</p>`;
+  return html`<div class="result failed" role="alert" tabindex="-1" autofocus><p>The test did not get through. ${webhookReason(String(t.error), String(t.detail ?? ""))}</p><details class="tech"><summary>Details</summary><p><code>${String(t.error)}: ${String(t.detail ?? "")}</code></p></details></div>`;
 }
 
 function webhookFailure(status: WebhookStatus | undefined): Html {
