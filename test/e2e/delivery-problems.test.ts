@@ -164,6 +164,23 @@ for (const { store, skipReason } of await storesForTests()) {
       await held.client.close();
     });
 
+    it("Retry now while a try is under way: that try is the retry (on a shared store its lease is left alone, so no second instance runs it beside it)", async () => {
+      const held = heldHttp();
+      const h = await start({ alice: { retry: SLOW_RETRY, http: held.client } });
+      held.holdAt(h.bob.pm.url);
+      const sent = await send(h, "in flight");
+      await held.arrived;
+      const id = deliveryId(h.alice.site.url, h.bob.site.url, sent.message);
+      const before = await h.alice.pm.store.get<{ _id: string; nextAttemptAt: number; rev: number }>("deliveries", id);
+      expect(await h.alice.pm.pm.retryDelivery(id)).toMatchObject({ status: "pending" });
+      const after = await h.alice.pm.store.get<{ _id: string; nextAttemptAt: number; rev: number }>("deliveries", id);
+      if (store === "postgres") expect(after).toEqual(before);
+      held.release();
+      expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+      expect(await bobGot(h)).toEqual(["in flight"]);
+      await held.client.close();
+    });
+
     it("another site's delivery is neither retried nor cancelled through a site that is not its own", async () => {
       const h = await start({ alice: { retry: SLOW_RETRY } });
       await h.bob.pm.stop();

@@ -22,6 +22,7 @@ import type { DeliveryProblem, DeliveryProblemQuery } from "../api.js";
 import type { ErrorCode } from "../errors.js";
 import { mutate } from "../protocol/engine.js";
 import type { DeliveryDoc, OutboxDoc } from "../protocol/records.js";
+import { JOB_LEASE_MS } from "../limits.js";
 import { keyOf } from "../secrets.js";
 import type { DeliveryView } from "../types.js";
 import { deliveryView, type OwnerContext } from "./messages.js";
@@ -172,9 +173,22 @@ export async function countDeliveryProblems(ctx: OwnerContext, query: { site?: s
   return { failed, stuck };
 }
 
+/**
+ * On a store several processes share, a try under way holds the delivery's lease
+ * (jobs/queue.ts `runLeased`): `nextAttemptAt` at most `JOB_LEASE_MS` ahead, `leasedBy` set.
+ * That try is the retry: moving `nextAttemptAt` to now would let another instance take the
+ * lease and run it a second time beside it. (A back-off as short as a lease looks the same,
+ * and is as soon.) On a store of one process the queue never runs a job twice at once.
+ */
+function underWay(ctx: OwnerContext, d: DeliveryDoc, now: number): boolean {
+  return ctx.store.shared !== undefined && d.status === "pending" && d.leasedBy !== undefined && d.nextAttemptAt > now && d.nextAttemptAt - now <= JOB_LEASE_MS;
+}
+
 /** Retry now (see the top of this file). `site`: only a delivery of this site. Resolves the delivery as it is now, or `null` (unknown, delivered, another site's). */
 export async function retryDelivery(ctx: OwnerContext, wake: () => void, id: string, site?: string): Promise<DeliveryView | null> {
   const now = ctx.now();
+  const current = await ctx.store.get<DeliveryDoc>("deliveries", id);
+  if (current && (site === undefined || current.sender === site) && underWay(ctx, current, now)) return deliveryView(current);
   const changed = await mutate<DeliveryDoc>(ctx.store, "deliveries", id, (d) => {
     if (site !== undefined && d.sender !== site) return null;
     if (d.status === "pending") {
