@@ -86,6 +86,16 @@ describe.skipIf(skipBrowserTests)("people: names and photos from h-cards", () =>
     expect(await alice.locator("#reply-to").textContent()).toContain("Bob Example");
     await expectAccessible(alice, "people: thread");
     await screenshots(alice, "people-thread");
+
+    // The person page (from the default view) is headed by him, and his messages carry his photo.
+    await alice.goto(setup.aliceInbox);
+    await alice.locator("li.chat a").first().click();
+    await alice.waitForURL(/\/p\//);
+    expect(await alice.locator("h1 .person .name").textContent()).toBe("Bob Example");
+    expect(await alice.title()).toContain("Bob Example");
+    await expect.poll(() => alice.locator("li.message.received .from img.avatar").evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(48);
+    await expectAccessible(alice, "people: person page");
+    await screenshots(alice, "people-person");
   });
 
   it("To suggests the people corresponded with, by name (a datalist: no script needed)", { timeout: TIMEOUT }, async () => {
