@@ -129,6 +129,20 @@ describe("indiepm send", () => {
     expect(stdout).toBe("");
     expect(stderr).toMatch(/^indiepm send: the server refused: .*\(invalid_request\)\.\n$/);
   });
+
+  it("a recipient whose site names no pm endpoint: refused before it is taken, nothing on stdout, exit 1 (issue 12)", async () => {
+    const nobody = await site("nobody");
+    const before = (await alice.server.outbox()).length;
+    try {
+      const { code, stdout, stderr } = await runMain(["send", "--from", aliceSite.url, "--to", nobody.url, "--json", "hi"], as(alice));
+      expect(code).toBe(1);
+      expect(stdout).toBe("");
+      expect(stderr).toMatch(/^indiepm send: the server refused: 127\.0\.0\.1:\d+ does not take private messages \(.*rel=pm.*\) \(invalid_request\)\.\n$/);
+      expect(await alice.server.outbox()).toHaveLength(before);
+    } finally {
+      await nobody.close();
+    }
+  });
 });
 
 describe("owner API failures", () => {

@@ -6,6 +6,7 @@
  */
 import { PmError, type ChatThread } from "@indiepm/core";
 import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
+import { sendRefusalSentence } from "./pages/send.js";
 import type { Forms } from "./forms.js";
 import type { OwnerRequest } from "./owner-pages.js";
 import type { ResolvedInboxOptions } from "./options.js";
@@ -103,7 +104,7 @@ export function createByPersonPages(
         );
       } catch (error) {
         if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: error.message }, chat, { draft: content }), 400);
+          return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: sendRefusalSentence(error) }, chat, { draft: content }), 400);
         }
         throw error;
       }

@@ -5,6 +5,7 @@
  */
 import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, type Thread } from "@indiepm/core";
 import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
+import { sendRefusalSentence } from "./pages/send.js";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
 import { createLivePages } from "./live-pages.js";
@@ -210,9 +211,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         if (error instanceof PmError && error.code === "invalid_request" && /^Name at least one site/.test(error.message)) {
           return refused({ ...v, toError: { messages: [error.message] } });
         }
-        if (error instanceof WebInboxError || (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large"))) {
-          return refused(v, error.message);
-        }
+        if (error instanceof WebInboxError) return refused(v, error.message);
+        if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) return refused(v, sendRefusalSentence(error));
         throw error;
       }
     }) satisfies Handler,
@@ -248,7 +248,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         );
       } catch (error) {
         if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: error.message }, thread, content), 400);
+          return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: sendRefusalSentence(error) }, thread, content), 400);
         }
         throw error;
       }

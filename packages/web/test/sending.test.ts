@@ -79,6 +79,18 @@ describe("recipients are checked before the message is accepted", () => {
     expect(await host.pm.outbox()).toEqual([]);
   });
 
+  it("a vouch page the engine cannot use is said in plain words, the values kept", async () => {
+    const b = new Browser();
+    await b.signIn(host);
+    const compose = await (await b.fetch(`${host.pmUrl}compose`)).text();
+    const res = await b.post(`${host.pmUrl}compose`, { csrf: Browser.csrf(compose), to: carol, content: "hi", vouch: "not a page" });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain("The vouch page cannot be used: write its whole address, starting with https://.");
+    expect(page).toContain('value="not a page"');
+    expect(await host.pm.outbox()).toEqual([]);
+  });
+
   it("a site that cannot be reached now is accepted, and the page says it will be tried again", async () => {
     const b = new Browser();
     await b.signIn(host);

@@ -28,3 +28,10 @@ export function fieldError(id: string, error: FieldError | undefined): Html {
     error.detail ? html`<details class="tech"><summary>Details</summary><p><code>${error.detail}</code></p></details>` : ""
   }</div>`;
 }
+
+/** The engine's refusal of a message (`PmError` from `PmServer.send`) in words for people: too long, a vouch page it cannot use; the rest as it is. */
+export function sendRefusalSentence(error: { code: string; message: string }): string {
+  if (error.code === "too_large") return "That message is too long: a message holds at most 64 KiB of text.";
+  if (/^vouch\b/.test(error.message)) return "The vouch page cannot be used: write its whole address, starting with https://.";
+  return error.message;
+}
