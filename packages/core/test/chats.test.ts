@@ -5,7 +5,11 @@
  * chat stored at write, its summary kept by `messageWritten`) and as an older version
  * left them (no `chat`, no conversation: filed on the first owner read); both must list the same.
  */
-import { describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openNedbStore } from "../src/store/nedb/adapter.js";
 import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
@@ -26,8 +30,22 @@ async function written(store: Store, doc: InboxDoc | OutboxDoc): Promise<void> {
   await messageWritten(store, kind, doc);
 }
 
-async function setup(docs: (InboxDoc | OutboxDoc)[], how: "written" | "filed") {
-  const store = createMemoryStore();
+type Kind = "memory" | "nedb";
+
+/** A fresh store of either kind (nedb in a folder of its own, removed when the test file ends). */
+async function openStore(kind: Kind): Promise<Store> {
+  if (kind === "memory") return createMemoryStore();
+  const dir = await mkdtemp(join(tmpdir(), "indiepm-chats-"));
+  folders.push(dir);
+  return openNedbStore({ dir });
+}
+const folders: string[] = [];
+afterAll(async () => {
+  for (const dir of folders) await rm(dir, { recursive: true, force: true });
+});
+
+async function setup(docs: (InboxDoc | OutboxDoc)[], how: "written" | "filed", kind: Kind = "memory") {
+  const store = await openStore(kind);
   for (const d of docs) {
     if (how === "written") await written(store, { ...d });
     else await store.insert("recipients" in d ? "outbox" : "inbox", d);
@@ -35,7 +53,12 @@ async function setup(docs: (InboxDoc | OutboxDoc)[], how: "written" | "filed") {
   return { store, pm: createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet }) };
 }
 
-describe.each(["written", "filed"] as const)("chats, %s", (how) => {
+describe.each([
+  ["written", "memory"],
+  ["filed", "memory"],
+  ["written", "nedb"],
+  ["filed", "nedb"],
+] as const)("chats, %s, %s store", (how, kind) => {
   it("groups by the people in a message: 1:1, a group, a reply in a thread, own sent messages; latest activity first", async () => {
     const { received, sent } = bobsMessages();
     const { pm } = await setup(
@@ -48,6 +71,7 @@ describe.each(["written", "filed"] as const)("chats, %s", (how) => {
         received("urn:6", DAVE, { to: [BOB] }),
       ],
       how,
+      kind,
     );
     const { items } = await pm.chatsPage({ site: BOB });
     expect(items.map((c) => [c.people, c.last?.message, c.unread])).toEqual([
@@ -74,7 +98,7 @@ describe.each(["written", "filed"] as const)("chats, %s", (how) => {
   it("makes 25 subject-less messages from one person one row showing the latest text, not 25 conversations", async () => {
     const { received } = bobsMessages();
     const docs = Array.from({ length: 25 }, (_, i) => received(`urn:m${i}`, ALICE, { content: `message ${i}` }));
-    const { pm } = await setup(docs, how);
+    const { pm } = await setup(docs, how, kind);
     expect(await pm.conversations({ site: BOB })).toHaveLength(25);
     const { items, next } = await pm.chatsPage({ site: BOB });
     expect(next).toBeUndefined();
@@ -94,6 +118,7 @@ describe.each(["written", "filed"] as const)("chats, %s", (how) => {
     const { pm } = await setup(
       Array.from({ length: 105 }, (_, i) => received(`urn:p${i}`, `https://p${i}.example/`)),
       how,
+      kind,
     );
     const first = await pm.chatsPage({ site: BOB });
     expect(first.items).toHaveLength(100);
@@ -106,7 +131,7 @@ describe.each(["written", "filed"] as const)("chats, %s", (how) => {
 
   it("follows read marks, deletes and delete-all", async () => {
     const { received, sent } = bobsMessages();
-    const { pm } = await setup([received("urn:1", ALICE), received("urn:2", ALICE), sent("urn:3", [ALICE]), received("urn:4", CAROL)], how);
+    const { pm } = await setup([received("urn:1", ALICE), received("urn:2", ALICE), sent("urn:3", [ALICE]), received("urn:4", CAROL)], how, kind);
     const [carol, alice] = (await pm.chatsPage()).items;
     expect(alice!.unread).toBe(2);
     expect(await pm.markChatRead(alice!.id, true)).toBe(2);
