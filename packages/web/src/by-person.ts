@@ -35,7 +35,10 @@ export function createByPersonPages(
     }
     if (!chat || chat.site !== session.site) {
       throw new HttpAnswer(
-        page(messagePage(await frameFor(session), "Not found", "There is no such conversation in your inbox.", { href: base, label: "Back to the inbox" }), 404),
+        page(
+          messagePage(await frameFor(session), "Not found", "There is no such conversation in your inbox.", { href: base, label: "Back to the inbox" }),
+          404,
+        ),
       );
     }
     return chat;
@@ -63,7 +66,12 @@ export function createByPersonPages(
     person: (async (_request, { id }, { session, query }) => {
       const before = query.get("before") ?? undefined;
       const chat = await chatOf(session, id!, before);
-      return page(personPage(await withPeople(pm, await frameFor(session, query.get("notice")), chat.people), chat, { autoRead: query.get("notice") !== "unread", ...(before ? { before } : {}) }));
+      return page(
+        personPage(await withPeople(pm, await frameFor(session, query.get("notice")), chat.people), chat, {
+          autoRead: query.get("notice") !== "unread",
+          ...(before ? { before } : {}),
+        }),
+      );
     }) satisfies Handler,
 
     /** `GET /p/:id/status.json`: the delivery status of the page's sent messages (app.js, as for a thread). */
@@ -83,7 +91,8 @@ export function createByPersonPages(
       // The form's one-time key (compose-keys.ts): posted twice, it sends once.
       const key = form.get("key") || undefined;
       const keyFrame = key ? { composeKey: key } : {};
-      if (!last || content.trim() === "") return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, chat, { draft: content }), 400);
+      if (!last || content.trim() === "")
+        return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, chat, { draft: content }), 400);
       const to = replyTargets(session.site, last);
       const subject = last.name && !/^re:/i.test(last.name) ? `Re: ${last.name}` : last.name;
       let done: SendOnce;

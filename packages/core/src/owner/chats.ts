@@ -166,11 +166,7 @@ export async function refreshChat(store: Store, site: string, id: string): Promi
       store.count("inbox", { recipient: site, chat: id, read: null }),
     ]);
     const latest =
-      received && (!sent || received.pageKey! > sent.pageKey!)
-        ? { kind: "in" as const, doc: received }
-        : sent
-          ? { kind: "out" as const, doc: sent }
-          : null;
+      received && (!sent || received.pageKey! > sent.pageKey!) ? { kind: "in" as const, doc: received } : sent ? { kind: "out" as const, doc: sent } : null;
     if (latest === null) {
       if (current === null || (await store.remove("chats", id, { rev: current.rev }))) return;
       continue;
@@ -264,7 +260,9 @@ async function latestOf(store: Store, docs: readonly ChatDoc[]): Promise<Map<str
   for (const box of ["inbox", "outbox"] as const) {
     const ids = docs.filter((d) => d.lastBox === box).map((d) => d.lastDoc);
     if (ids.length === 0) continue;
-    const read = store.getMany ? await store.getMany<InboxDoc | OutboxDoc>(box, ids) : await Promise.all(ids.map((id) => store.get<InboxDoc | OutboxDoc>(box, id)));
+    const read = store.getMany
+      ? await store.getMany<InboxDoc | OutboxDoc>(box, ids)
+      : await Promise.all(ids.map((id) => store.get<InboxDoc | OutboxDoc>(box, id)));
     for (const doc of read) if (doc) found.set(`${box} ${doc._id}`, doc);
   }
   return found;
