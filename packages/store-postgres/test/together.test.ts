@@ -13,6 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 
 type Row = Doc & Record<string, unknown>;
+/** A document of any fields, as `Write` takes it. */
+const row = (doc: Row): Doc => doc;
 
 const server = await postgresForTests();
 
@@ -90,8 +92,8 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
 
   it("a first write made makes the writes after it, in one statement", async () => {
     const before = await statements();
-    const made = await store.writeAfter({ insert: "inbox", doc: { _id: "m1", content: "hi\u0000" } }, [
-      { insert: "conversations", doc: { _id: "c1", rev: 1 } },
+    const made = await store.writeAfter({ insert: "inbox", doc: row({ _id: "m1", content: "hi\u0000" }) }, [
+      { insert: "conversations", doc: row({ _id: "c1", rev: 1 }) },
     ]);
     expect(await statements()).toBe(before + 1);
     expect(made).toEqual([true, true]);
@@ -100,8 +102,8 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
 
   it("a first insert whose _id exists makes nothing: the writes after it are not made", async () => {
     const outcome = await both([[{ _id: "m1", content: "stored" }]], async (s) => {
-      const made = await writeAfter(s, { insert: "inbox", doc: { _id: "m1", content: "again" } }, [
-        { insert: "conversations", doc: { _id: "c1", rev: 1 } },
+      const made = await writeAfter(s, { insert: "inbox", doc: row({ _id: "m1", content: "again" }) }, [
+        { insert: "conversations", doc: row({ _id: "c1", rev: 1 }) },
         { update: "inbox", id: "m1", patch: { set: { read: true } } },
       ]);
       return { made, ...(await contents(s)) };
@@ -111,9 +113,9 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
 
   it("after a first write made, an insert whose _id exists is not made and the rest are", async () => {
     const outcome = await both([[], [{ _id: "c1", rev: 4, root: "r" }]], async (s) => {
-      const made = await writeAfter(s, { insert: "inbox", doc: { _id: "m2", content: "x" } }, [
-        { insert: "conversations", doc: { _id: "c1", rev: 1 } },
-        { insert: "conversations", doc: { _id: "c2", rev: 1 } },
+      const made = await writeAfter(s, { insert: "inbox", doc: row({ _id: "m2", content: "x" }) }, [
+        { insert: "conversations", doc: row({ _id: "c1", rev: 1 }) },
+        { insert: "conversations", doc: row({ _id: "c2", rev: 1 }) },
       ]);
       return { made, ...(await contents(s)) };
     });
@@ -136,12 +138,12 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
       ],
     ];
     const outcome = await both(setup, async (s) => {
-      const made = await writeAfter(s, { insert: "inbox", doc: { _id: "m3", content: "x" } }, [
+      const made = await writeAfter(s, { insert: "inbox", doc: row({ _id: "m3", content: "x" }) }, [
         { update: "conversations", id: "c1", patch: { set: { rev: 2, messages: 2 }, unset: ["subject"] }, expect: { rev: 1 } },
         { update: "conversations", id: "c2", patch: { set: { rev: 9 } }, expect: { rev: 8 } },
         { update: "conversations", id: "missing", patch: { set: { rev: 2 } } },
       ]);
-      const first = await writeAfter(s, { update: "conversations", id: "missing", patch: { set: { rev: 2 } } }, [{ insert: "inbox", doc: { _id: "m4" } }]);
+      const first = await writeAfter(s, { update: "conversations", id: "missing", patch: { set: { rev: 2 } } }, [{ insert: "inbox", doc: row({ _id: "m4" }) }]);
       return { made, first, ...(await contents(s)) };
     });
     expect(outcome).toMatchObject({
@@ -161,9 +163,9 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
       CREATE TRIGGER test_refuse BEFORE INSERT ON indiepm.webhooks FOR EACH ROW EXECUTE FUNCTION indiepm.test_refuse();`);
     try {
       await expect(
-        store.writeAfter({ insert: "inbox", doc: { _id: "m5" } }, [
-          { insert: "conversations", doc: { _id: "c5", rev: 1 } },
-          { insert: "webhooks", doc: { _id: "w5" } },
+        store.writeAfter({ insert: "inbox", doc: row({ _id: "m5" }) }, [
+          { insert: "conversations", doc: row({ _id: "c5", rev: 1 }) },
+          { insert: "webhooks", doc: row({ _id: "w5" }) },
         ]),
       ).rejects.toMatchObject({ code: "store_error" });
       expect(await contents(store)).toEqual({ inbox: [], conversations: [] });
@@ -176,7 +178,7 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
     await store.insert("conversations", { _id: "c", rev: 1 });
     const same = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        store.writeAfter({ insert: "inbox", doc: { _id: "m", by: i } }, [{ insert: "conversations", doc: { _id: `c${i}`, rev: 1 } }]),
+        store.writeAfter({ insert: "inbox", doc: row({ _id: "m", by: i }) }, [{ insert: "conversations", doc: row({ _id: `c${i}`, rev: 1 }) }]),
       ),
     );
     expect(same.filter(([m]) => m)).toHaveLength(1);
@@ -186,7 +188,7 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
     expect((await contents(store)).conversations.map((d) => d._id)).toEqual(["c", `c${winner}`]);
     const cas = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        store.writeAfter({ insert: "inbox", doc: { _id: `n${i}` } }, [
+        store.writeAfter({ insert: "inbox", doc: row({ _id: `n${i}` }) }, [
           { update: "conversations", id: "c", patch: { set: { rev: 2, by: i } }, expect: { rev: 1 } },
         ]),
       ),
@@ -197,8 +199,10 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
   });
 
   it("refuses what insert and update refuse", async () => {
-    await expect(store.writeAfter({ insert: "nope" as "inbox", doc: { _id: "a" } }, [])).rejects.toMatchObject({ code: "store_error" });
-    await expect(store.writeAfter({ insert: "inbox", doc: { _id: "a" } }, [{ update: "inbox", id: "a", patch: { set: { _id: "b" } } }])).rejects.toMatchObject({
+    await expect(store.writeAfter({ insert: "nope" as "inbox", doc: row({ _id: "a" }) }, [])).rejects.toMatchObject({ code: "store_error" });
+    await expect(
+      store.writeAfter({ insert: "inbox", doc: row({ _id: "a" }) }, [{ update: "inbox", id: "a", patch: { set: { _id: "b" } } }]),
+    ).rejects.toMatchObject({
       code: "store_error",
     });
     expect(await store.get("inbox", "a")).toBeNull();
@@ -210,10 +214,10 @@ describe("writeAfter's fallback (no Store.writeAfter)", () => {
   it("makes the first, then each after it in order; a failure after the first leaves the first", async () => {
     const memory = createMemoryStore();
     const writes: Write[] = [
-      { insert: "conversations", doc: { _id: "c", rev: 1 } },
+      { insert: "conversations", doc: row({ _id: "c", rev: 1 }) },
       { update: "conversations", id: "c", patch: { set: { _id: "x" } } },
     ];
-    await expect(writeAfter(memory, { insert: "inbox", doc: { _id: "m" } }, writes)).rejects.toMatchObject({ code: "store_error" });
+    await expect(writeAfter(memory, { insert: "inbox", doc: row({ _id: "m" }) }, writes)).rejects.toMatchObject({ code: "store_error" });
     expect(await memory.get("inbox", "m")).toEqual({ _id: "m" });
     expect(await memory.get("conversations", "c")).toEqual({ _id: "c", rev: 1 });
   });

@@ -24,7 +24,7 @@ import type { Page, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
 import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
-import { DuplicateKeyError, type Store } from "../store/types.js";
+import { DuplicateKeyError, type Store, type Write } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { ensureFiled, pageKeyOf, refreshConversation } from "./conversations.js";
 import { ensurePass, type FilingPass } from "./filing.js";
@@ -140,6 +140,24 @@ export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDo
     if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
   }
   await refreshChat(store, site, id);
+}
+
+/**
+ * The write `chatWritten` makes first, from the chat's summary as read before the message
+ * was written (`current`), so it can be made with the message (owner/conversations.ts
+ * `writeMessage`, one statement on PostgreSQL): the insert of a new chat, or the
+ * compare-and-set on `rev` adding a newer message. `undefined` where `chatWritten` would
+ * recompute; a write not made (the summary changed meanwhile) is left to `chatWritten`.
+ */
+export function chatWriteOf(kind: "in" | "out", doc: InboxDoc | OutboxDoc, current: ChatDoc | null): Write | undefined {
+  const id = doc.chat;
+  if (id === undefined || doc.pageKey === undefined) return undefined;
+  const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
+  const unread = kind === "in" && !(doc as InboxDoc).read ? 1 : 0;
+  if (current === null) return { insert: "chats", doc: { _id: id, rev: 1, ...summaryOf(id, site, kind, doc, unread) } as ChatDoc };
+  if (current.lastPageKey >= doc.pageKey) return undefined;
+  const fields = summaryOf(id, site, kind, doc, current.unread + unread);
+  return { update: "chats", id, patch: { set: { ...fields, rev: current.rev + 1 } }, expect: { rev: current.rev } };
 }
 
 /** The latest document of a chat in one box, or `null`. */

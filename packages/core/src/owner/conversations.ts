@@ -31,14 +31,15 @@
  */
 import type { Conversation, ConversationQuery, InboxStatus, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
+import { writeAfter } from "../store/together.js";
 import { LIST_MAX } from "../limits.js";
 import type { ConversationDoc, DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
+import { type ChatDoc, chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
 import { ensurePass, type Filing, type FilingPass } from "./filing.js";
-import { chatsChanged, chatWritten } from "./chats.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
 export { type Filing, REFILE_CHECK_MS } from "./filing.js";
@@ -304,15 +305,56 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
  * recomputes it from the messages. Resolves whether it was written.
  */
 async function insertFirstSummary(store: Store, site: string, id: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean> {
-  const item: Item =
-    kind === "in" ? { kind, doc: doc as InboxDoc, at: (doc as InboxDoc).receivedAt } : { kind, doc: doc as OutboxDoc, at: (doc as OutboxDoc).createdAt };
   try {
-    await store.insert<ConversationDoc>("conversations", { _id: id, rev: 1, ...summaryFields({ id, site, root: doc.message, items: [item] }) });
+    await store.insert<ConversationDoc>("conversations", firstSummary(site, id, kind, doc));
     return true;
   } catch (error) {
     if (error instanceof DuplicateKeyError) return false;
     throw error;
   }
+}
+
+/** The summary of conversation `id` of `site` with this message alone. */
+function firstSummary(site: string, id: string, kind: "in" | "out", doc: InboxDoc | OutboxDoc): ConversationDoc {
+  const item: Item =
+    kind === "in" ? { kind, doc: doc as InboxDoc, at: (doc as InboxDoc).receivedAt } : { kind, doc: doc as OutboxDoc, at: (doc as OutboxDoc).createdAt };
+  return { _id: id, rev: 1, ...summaryFields({ id, site, root: doc.message, items: [item] }) };
+}
+
+/**
+ * Writes a new message carrying `conversationFields` (and its `chat`), and what it brings
+ * to the summaries, as `insert` then `messageWritten` would; resolves `false`, having
+ * written nothing, when a document with its `_id` exists (a duplicate). A message that
+ * starts its conversation (the common case: it answers nothing) is written at once with
+ * its conversation's summary (an insert) and, given its chat's summary as read before
+ * (`chat`), the chat's write (owner/chats.ts `chatWriteOf`): `writeAfter`, one statement on
+ * PostgreSQL, nothing of it kept when any part fails. A summary not written that way (one
+ * already there, a chat changed meanwhile) is then brought up to date as `messageWritten`
+ * does. Any other message is inserted, then `messageWritten`.
+ */
+export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, chat?: ChatDoc | null): Promise<boolean> {
+  const site = siteOfDoc(kind, doc);
+  const id = doc.conversation;
+  const collection = kind === "in" ? "inbox" : "outbox";
+  if (id === undefined || id !== conversationId(site, doc.message)) {
+    try {
+      await store.insert(collection, doc);
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return false;
+      throw error;
+    }
+    await messageWritten(store, kind, doc);
+    return true;
+  }
+  const chatWrite = chat === undefined ? undefined : chatWriteOf(kind, doc, chat);
+  const [written, summarized, chatMade] = await writeAfter(store, { insert: collection, doc }, [
+    { insert: "conversations", doc: firstSummary(site, id, kind, doc) },
+    ...(chatWrite ? [chatWrite] : []),
+  ]);
+  if (!written) return false;
+  if (!summarized) await refreshConversation(store, site, id);
+  if (!chatMade) await chatWritten(store, kind, doc);
+  return true;
 }
 
 /**

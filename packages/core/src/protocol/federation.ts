@@ -50,8 +50,8 @@ export async function handleFederation(ctx: FederationContext, request: Request,
       case "grant":
         return await answerGrant(engine, req);
       case "deliver": {
-        const secret = await checkDeliverToken(engine, req, bearerToken(request.headers.get("authorization")));
-        return await answerDeliver(engine, ctx.policies, req, secret);
+        const read = await checkDeliverToken(engine, req, bearerToken(request.headers.get("authorization")));
+        return await answerDeliver(engine, ctx.policies, req, read);
       }
     }
   } catch (error) {

@@ -7,27 +7,48 @@ import { PmError, jsonResponse } from "../../errors.js";
 import { LAST_USED_RESOLUTION_MS } from "../../limits.js";
 import { escapeHtmlText, outputLimit } from "../../sanitize.js";
 import { hashSecret, keyOf } from "../../secrets.js";
-import { DuplicateKeyError } from "../../store/types.js";
+import { getEach } from "../../store/together.js";
 import type { Engine } from "../engine.js";
-import { type DeliverRequest, tokenVerdict, verdictFor } from "@indiepm/protocol";
-import { siteSettings } from "../../settings.js";
+import { type DeliverRequest, effectiveSettings, tokenVerdict, verdictFor } from "@indiepm/protocol";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
-import { chatKey } from "../../owner/chats.js";
-import { conversationFields, messageWritten } from "../../owner/conversations.js";
-import type { HandshakeDoc, InboxDoc, SecretDoc } from "../records.js";
+import { type ChatDoc, chatKey } from "../../owner/chats.js";
+import { conversationFields, writeMessage } from "../../owner/conversations.js";
+import type { HandshakeDoc, InboxDoc, SecretDoc, SettingsDoc } from "../records.js";
+
+/** What answering a `deliver` reads (`checkDeliverToken`). */
+export interface DeliverReads {
+  /** The bearer token's record, live and bound to this request. */
+  secret: SecretDoc;
+  /** The recipient's stored settings (§7), or `null`. */
+  settings: SettingsDoc | null;
+  /** Whether the message is stored already (a duplicate). */
+  stored: boolean;
+  /** The summary of the chat the message would join (owner/chats.ts), or `null`. */
+  chat: ChatDoc | null;
+}
 
 /**
  * §3 step 6 / §4 step 6 / §5: `deliver`. The bearer token must be live and bound to
  * (S, R) — and to M in the message flow. The message is stored once per (R, S, M): a
  * repeat answers `200 duplicate` and changes nothing.
+ *
+ * Read with the token, at once (`getEach`: one statement on PostgreSQL), is what the
+ * answer needs next: the recipient's settings, whether the message is stored, and the
+ * summary of the chat it would join. Nothing but the token is looked at before it passes,
+ * and the rest in §2's order (answerDeliver).
  */
-export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<SecretDoc> {
+export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<DeliverReads> {
   if (!bearer) throw new PmError("invalid_token", "A deliver needs Authorization: Bearer with the token from request or grant.");
-  const secret = await engine.store.get<SecretDoc>("secrets", hashSecret(bearer));
-  const verdict = tokenVerdict(secret, req, engine.now());
+  const [secret, settings, stored, chat] = await getEach(engine.store, [
+    ["secrets", hashSecret(bearer)],
+    ["settings", req.recipient],
+    ["inbox", keyOf(req.recipient, req.sender, req.message)],
+    ["chats", chatKey("in", { sender: req.sender, recipient: req.recipient, ...(req.to !== undefined ? { to: req.to } : {}) } as InboxDoc)],
+  ]);
+  const verdict = tokenVerdict(secret as SecretDoc | null, req, engine.now());
   if (!verdict.ok) throw new PmError("invalid_token", verdict.why);
-  return secret!;
+  return { secret: secret as SecretDoc, settings: settings as SettingsDoc | null, stored: stored !== null, chat: chat as ChatDoc | null };
 }
 
 /**
@@ -67,9 +88,10 @@ function sanitizedHtml(engine: Engine, id: string, req: DeliverRequest & { conte
   return done;
 }
 
-export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, secret: SecretDoc): Promise<Response> {
+export async function answerDeliver(engine: Engine, policies: Record<string, SitePolicy>, req: DeliverRequest, read: DeliverReads): Promise<Response> {
+  const { secret } = read;
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
-  const settings = await siteSettings(engine.store, policies, req.recipient);
+  const settings = effectiveSettings(req.recipient, policies[req.recipient], read.settings);
   if (!mayDeliver(settings, req.sender, secret)) {
     throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
   }
@@ -79,8 +101,8 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
   if (secret.kind === "message-token" && secret.usedAt !== undefined) return jsonResponse({ status: "duplicate" }, 200);
   const id = keyOf(req.recipient, req.sender, req.message);
   // A message already stored is a duplicate before anything is sanitized: a sender's
-  // retry (after its 10 s time-out) costs a lookup, not another sanitizing.
-  let duplicate = (await engine.store.get("inbox", id)) !== null;
+  // retry (after its 10 s time-out) costs the lookup read with the token, not another sanitizing.
+  let duplicate = read.stored;
   let doc: InboxDoc | undefined;
   if (!duplicate) {
     const contentHtml = req.contentHtml === undefined ? undefined : await sanitizedHtml(engine, id, { ...req, contentHtml: req.contentHtml });
@@ -99,13 +121,8 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     };
     Object.assign(doc, await conversationFields(engine.store, "in", doc));
     doc.chat = chatKey("in", doc);
-    try {
-      await engine.store.insert("inbox", doc);
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError)) throw error;
-      duplicate = true;
-    }
-    if (!duplicate) await messageWritten(engine.store, "in", doc);
+    // With its summaries: one statement on PostgreSQL for a message that starts its conversation. One stored meanwhile is a duplicate.
+    duplicate = !(await writeMessage(engine.store, "in", doc, read.chat));
   }
   if (secret.kind === "message-token") {
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });
