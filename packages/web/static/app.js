@@ -84,8 +84,7 @@
         next.className = "next";
         state?.after(next);
       }
-      const at = new Date(d.nextAttemptAt);
-      next.textContent = ` · trying again at ${Number.isNaN(at.getTime()) ? d.nextAttemptAt : format.format(at)}`;
+      next.textContent = ` · trying again at ${nextTryText(d.nextAttemptAt)}`;
     } else next?.remove();
     let detail = li.querySelector(".detail");
     if (chip.reason && !detail) {
@@ -99,6 +98,23 @@
     }
     const actions = li.querySelector(".delivery-actions");
     if (actions) actions.hidden = !chip.actions;
+  }
+
+  // When a delivery is tried next, as short as it reads: "14:05" today, "Tue 09:00" this week, else the date too.
+  const nextTryFormats = {
+    today: new Intl.DateTimeFormat(undefined, { timeStyle: "short" }),
+    week: new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" }),
+    later: format,
+  };
+  function nextTryText(iso) {
+    const at = new Date(iso);
+    if (Number.isNaN(at.getTime())) return iso;
+    const now = new Date();
+    if (at.toDateString() === now.toDateString()) return nextTryFormats.today.format(at);
+    return at.getTime() - now.getTime() < 6 * 86400000 ? nextTryFormats.week.format(at) : nextTryFormats.later.format(at);
+  }
+  function nextTryTimes(root) {
+    for (const el of root.querySelectorAll("time.next-try[datetime]")) el.textContent = nextTryText(el.getAttribute("datetime"));
   }
 
   // ——— Live (issue 12) ———
@@ -507,6 +523,7 @@
   };
 
   localTimes(document);
+  nextTryTimes(document);
   byPerson();
   liveDeliveries();
   autoRead();

@@ -9,6 +9,18 @@ import { deliveryId, deliveryReason, type DeliveryProblem, type DeliveryView, ty
 import { html, type Html } from "../html.js";
 import { layout, siteLabel, timeTag, type Frame } from "../pages.js";
 
+/**
+ * When a delivery is tried next: "14:05 UTC" on the day it is written (the date too
+ * otherwise); app.js says it in the reader's zone, as short ("14:05", "Tue 09:00").
+ */
+export function nextTryTag(iso: string | undefined, now = Date.now()): Html {
+  const at = iso ? new Date(iso) : undefined;
+  if (!at || Number.isNaN(at.getTime())) return html``;
+  const text = at.toISOString();
+  const sameDay = text.slice(0, 10) === new Date(now).toISOString().slice(0, 10);
+  return html`<time class="next-try" datetime="${text}">${sameDay ? "" : `${text.slice(0, 10)} `}${text.slice(11, 16)} UTC</time>`;
+}
+
 /** Where a retry or cancel form may send the owner back to: this page, or a conversation. */
 export function failuresBack(value: string | null | undefined): string {
   const text = (value ?? "").trim();
@@ -50,7 +62,7 @@ function technical(error: string | undefined, detail: string | undefined, attemp
 function stateLine(state: "failed" | "stuck", nextAttemptAt: string | undefined): Html {
   return state === "failed"
     ? html`<strong>Not delivered.</strong> It will not be tried again unless you retry.`
-    : html`<strong>Not delivered yet.</strong> Trying again at ${timeTag(nextAttemptAt)}.`;
+    : html`<strong>Not delivered yet.</strong> Trying again at ${nextTryTag(nextAttemptAt)}.`;
 }
 
 export function deliveriesPage(frame: Frame, problems: readonly DeliveryProblem[]): Html {
@@ -104,7 +116,7 @@ export function deliveryChips(frame: Frame, item: ThreadItem & { direction: "sen
     const s = chipState(d);
     const open = d.status !== "delivered" && !s.cancelled;
     return html`<li class="delivery ${d.status}${s.stuck ? " stuck" : ""}${s.cancelled ? " cancelled" : ""}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${s.text}</span>${
-      s.stuck ? html`<span class="next"> · trying again at ${timeTag(d.nextAttemptAt)}</span>` : ""
+      s.stuck ? html`<span class="next"> · trying again at ${nextTryTag(d.nextAttemptAt)}</span>` : ""
     }${s.reason ? html`<span class="detail">${s.reason}</span>` : ""}${s.actions ? technical(d.error, d.detail, d.attempts) : ""}${
       open
         ? html`<span class="delivery-actions"${s.actions ? "" : html` hidden`}>${actionForms(frame, deliveryId(item.sender, d.recipient, item.message), d.recipient, back)}</span>`
@@ -119,7 +131,7 @@ export function rowProblem(problems: readonly DeliveryProblem[] | undefined): Ht
   const failed = problems.find((p) => p.state === "failed");
   if (failed) return html`<span class="line3 undelivered-note failed"><span aria-hidden="true">⚠ </span>Not delivered to ${siteLabel(failed.recipient)}</span>`;
   const next = [...problems].sort((a, b) => (a.nextAttemptAt ?? "").localeCompare(b.nextAttemptAt ?? ""))[0]!;
-  return html`<span class="line3 undelivered-note stuck"><span aria-hidden="true">⚠ </span>Not delivered yet to ${siteLabel(next.recipient)} · trying again at ${timeTag(next.nextAttemptAt)}</span>`;
+  return html`<span class="line3 undelivered-note stuck"><span aria-hidden="true">⚠ </span>Not delivered yet to ${siteLabel(next.recipient)} · trying again at ${nextTryTag(next.nextAttemptAt)}</span>`;
 }
 
 /** The problems of each conversation or chat (by its id), for `rowProblem`. */
