@@ -209,6 +209,8 @@ export interface Arrival {
   sender: string;
   message: string;
   conversation?: string;
+  /** Its chat (the messages with one person, owner/chats.ts). */
+  chat?: string;
   receivedAt: string;
   subject?: string;
   /** The start of the text, whole words, at most 100 characters. */

@@ -12,6 +12,7 @@ import type { OwnerRequest } from "./owner-pages.js";
 import type { ResolvedInboxOptions } from "./options.js";
 import { messagePage, replyTargets, type Frame } from "./pages.js";
 import { chatsPage, personPage } from "./pages/by-person.js";
+import { confirmFrame } from "./live-pages.js";
 import { withPeople } from "./people.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
@@ -66,12 +67,8 @@ export function createByPersonPages(
     person: (async (_request, { id }, { session, query }) => {
       const before = query.get("before") ?? undefined;
       const chat = await chatOf(session, id!, before);
-      return page(
-        personPage(await withPeople(pm, await frameFor(session, query.get("notice")), chat.people), chat, {
-          autoRead: query.get("notice") !== "unread",
-          ...(before ? { before } : {}),
-        }),
-      );
+      const frame = { ...(await withPeople(pm, await frameFor(session, query.get("notice")), chat.people)), ...confirmFrame(query, `p/${id}`) };
+      return page(personPage(frame, chat, { autoRead: query.get("notice") !== "unread", ...(before ? { before } : {}) }));
     }) satisfies Handler,
 
     /** `GET /p/:id/status.json`: the delivery status of the page's sent messages (app.js, as for a thread). */

@@ -63,6 +63,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     route("GET", "/", byPerson.home),
     route("GET", "/p/:id", byPerson.person),
     route("GET", "/p/:id/status.json", byPerson.personStatus),
+    route("GET", "/p/:id/live", owner.liveChatItems),
     route("POST", "/p/:id/reply", byPerson.reply),
     route("POST", "/p/:id/read", byPerson.markRead),
     route("GET", "/status.json", owner.status),

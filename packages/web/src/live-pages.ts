@@ -12,7 +12,7 @@ import { PmError } from "@indiepm/core";
 import type { Forms } from "./forms.js";
 import type { ResolvedInboxOptions } from "./options.js";
 import { liveFragment, messagePage, siteLabel, type Frame } from "./pages.js";
-import { peopleConfirmationOf, safeBack } from "./pages/live.js";
+import { liveChatFragment, peopleConfirmationOf, safeBack } from "./pages/live.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
 
@@ -20,6 +20,12 @@ import type { Session } from "./sign-in.js";
 export const LIVE_ITEMS = 20;
 
 type OwnerRequest = { session: Session; query: URLSearchParams };
+
+/** The confirmation a page shows after a mute or block form (`?notice=muted&who=SITE`); `back`: this page, for its Undo. */
+export function confirmFrame(query: URLSearchParams, back: string): Pick<Frame, "confirm"> {
+  const c = peopleConfirmationOf(query);
+  return c ? { confirm: { ...c, back } } : {};
+}
 type Handler = (request: Request, params: Record<string, string>, owner: OwnerRequest) => Promise<Response>;
 
 export function createLivePages(inbox: ResolvedInboxOptions, forms: Forms, frameFor: (session: Session, notice?: string | null) => Promise<Frame>) {
@@ -68,16 +74,19 @@ export function createLivePages(inbox: ResolvedInboxOptions, forms: Forms, frame
       }
     },
 
-    /** The confirmation a page shows after a mute or block form (`?notice=muted&who=SITE`); `back`: this page, for its Undo. */
-    confirmFrame(query: URLSearchParams, back: string): Pick<Frame, "confirm"> {
-      const c = peopleConfirmationOf(query);
-      return c ? { confirm: { ...c, back } } : {};
-    },
+    confirmFrame,
 
     liveItems: (async (_request, { id }, { session }) => {
       const thread = await pm.thread(id!, { limit: LIVE_ITEMS });
       if (!thread || thread.site !== session.site) return page(messagePage({ base }, "Not found", "There is no such conversation in your inbox."), 404);
       return page(liveFragment(await frameFor(session), thread));
+    }) satisfies Handler,
+
+    /** `GET p/:id/live`: the latest messages with a person, as the person page shows them (pages/by-person.ts). */
+    liveChatItems: (async (_request, { id }, { session }) => {
+      const chat = await pm.chat(id!, { limit: LIVE_ITEMS }).catch(() => null);
+      if (!chat || chat.site !== session.site) return page(messagePage({ base }, "Not found", "There is no such conversation in your inbox."), 404);
+      return page(liveChatFragment(await frameFor(session), chat));
     }) satisfies Handler,
 
     mute: personForm((site, on, session) => pm.updateSettings(session.site, on ? { mute: [site] } : { unmute: [site] }), ["muted", "unmuted"]),

@@ -134,6 +134,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     status: (async (_request, _params, { session, query }) =>
       json({ ...(await pm.inboxStatus({ site: session.site })), ...(await live.arrivalsFor(session, query)) })) satisfies Handler,
     liveItems: (...args: Parameters<Handler>) => live.liveItems(...args),
+    liveChatItems: (...args: Parameters<Handler>) => live.liveChatItems(...args),
     mutePerson: (...args: Parameters<Handler>) => live.mute(...args),
     blockPerson: (...args: Parameters<Handler>) => live.block(...args),
 

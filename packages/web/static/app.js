@@ -125,7 +125,7 @@
   // A list with `data-live` (the open thread; a person's page) gets new messages appended:
   //   data-live="URL"        answers <ol data-total="N"> of the latest li[data-key], rendered
   //                          and sanitized by the server (inserted as parsed, never built here);
-  //   data-live-match="A B"  conversation IDs and/or sender sites whose arrivals belong to it;
+  //   data-live-match="A B"  conversation IDs, chat IDs and/or sender sites whose arrivals belong to it;
   //   [data-live-total]      elsewhere on the page: set to "N messages".
   // Received ones are marked read by posting their own "Mark read" form while the page is
   // visible (later, when it becomes visible). Browser notifications, once the owner allowed
@@ -149,7 +149,7 @@
     const liveLists = () => [...document.querySelectorAll("[data-live]")];
     const belongs = (list, a) => {
       const match = (list.getAttribute("data-live-match") || "").split(/\s+/).filter(Boolean);
-      return match.includes(a.conversation) || match.includes(a.sender);
+      return match.includes(a.conversation) || match.includes(a.chat) || match.includes(a.sender);
     };
 
     function render(unread) {

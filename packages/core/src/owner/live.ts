@@ -58,11 +58,7 @@ function snippetOf(content: string): string {
  * call), oldest first, at most `ARRIVALS_MAX`; `cursor` is where the next call starts
  * (`after` itself when nothing arrived). `more`: further ones wait.
  */
-export async function arrivals(
-  ctx: OwnerContext,
-  site: string,
-  after: string,
-): Promise<{ items: Arrival[]; cursor: string; more: boolean }> {
+export async function arrivals(ctx: OwnerContext, site: string, after: string): Promise<{ items: Arrival[]; cursor: string; more: boolean }> {
   const from = decodeCursor(after);
   const docs = await ctx.store.find<InboxDoc>("inbox", {
     where: { recipient: site },
@@ -77,6 +73,7 @@ export async function arrivals(
       sender: d.sender,
       message: d.message,
       ...(d.conversation !== undefined ? { conversation: d.conversation } : {}),
+      ...(d.chat !== undefined ? { chat: d.chat } : {}),
       receivedAt: iso(d.receivedAt),
       ...(d.name ? { subject: d.name } : {}),
       snippet: snippetOf(d.content),
@@ -87,4 +84,3 @@ export async function arrivals(
   const last = page.at(-1)?.pageKey;
   return { items, cursor: last === undefined ? after : encodeCursor(last), more: docs.length > ARRIVALS_MAX };
 }
-

@@ -13,6 +13,7 @@ import { html, type Html } from "../html.js";
 import { layout, messageItem, replyTargets, type Frame } from "../pages.js";
 import { peopleLabel, personView } from "../people.js";
 import { rowProblem } from "./failures.js";
+import { correspondentControls, mutedRow } from "./live.js";
 import { composeKeyField } from "./send.js";
 
 /** How much of a message a row shows. */
@@ -94,12 +95,12 @@ function chatRow(frame: Frame, chat: Chat, now: number): Html {
   const b = frame.base;
   const last = chat.last;
   const mine = last?.direction === "sent";
-  return html`<li class="conversation chat${chat.unread > 0 ? " unread" : ""}">
+  return html`<li class="conversation chat${chat.unread > 0 ? " unread" : ""}${mutedRow(frame, chat.people) ? " muted" : ""}">
   <a href="${b}p/${chat.id}#latest">
     <span class="line1"><span class="who">${chatPeople(frame, chat.people)}</span>${relativeTimeTag(chat.lastAt, now)}</span>
     <span class="line2">${last?.name ? html`<span class="subject">${last.name}</span> ` : ""}<span class="text">${mine ? html`<span class="you">You:</span> ` : ""}${
       last ? rowText(last.content) : ""
-    }</span>${chat.unread > 0 ? html` <span class="badge">${chat.unread}<span class="visually-hidden"> unread</span></span>` : ""}</span>
+    }</span>${chat.unread > 0 ? html` <span class="badge">${chat.unread}<span class="visually-hidden"> unread</span></span>` : ""}${mutedRow(frame, chat.people) ? html` <span class="tag">muted</span>` : ""}</span>
     ${rowProblem(frame.undeliveredByChat?.get(chat.id))}
   </a>
 </li>`;
@@ -155,6 +156,7 @@ export function personPage(frame: Frame, chat: ChatThread, p: { draft?: string; 
     html`<nav class="crumbs" aria-label="Breadcrumb"><a href="${b}">← Conversations</a></nav>
 <div class="thread-head person-head">
   <h1>${chatPeople(frame, chat.people)}</h1>
+  ${correspondentControls(frame, chat.people, `p/${chat.id}`)}
   <div class="thread-actions">
     <form method="post" action="${b}p/${chat.id}/read"${p.autoRead && unread ? html` data-auto-read` : ""}>${csrf}<input type="hidden" name="read" value="${unread ? "1" : "0"}"><button type="submit">Mark ${unread ? "read" : "unread"}</button></form>
   </div>
@@ -164,7 +166,7 @@ ${
     ? html`<p class="more earlier"><a class="button" rel="prev" href="${b}p/${chat.id}?before=${encodeURIComponent(chat.next)}">Earlier messages</a></p>`
     : ""
 }
-<ol class="messages by-person" data-live-status="${b}p/${chat.id}/status.json" aria-live="polite">
+<ol class="messages by-person" data-live-status="${b}p/${chat.id}/status.json"${p.before === undefined ? html` data-live="${b}p/${chat.id}/live" data-live-match="${chat.id}"` : ""} aria-live="polite">
 ${items.map((item, i) => {
   // Each message as its thread shows it; a subject where it changes (as the thread's own, so only a new one is written).
   const previous = items[i - 1];

@@ -5,9 +5,9 @@
  * A muted correspondent's messages arrive and are listed, but raise no unread count,
  * banner or notification; a blocked one's are refused (PROTOCOL.md §7).
  */
-import { blockedBy } from "@indiepm/core";
+import { blockedBy, type ChatThread, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
-import { siteLabel, type Frame } from "../pages.js";
+import { messageItem, siteLabel, type Frame } from "../pages.js";
 
 /** What a confirmation names: the action just done on a correspondent. */
 export type PeopleAction = "muted" | "unmuted" | "blocked" | "unblocked";
@@ -114,6 +114,20 @@ export function mutedSection(frame: Frame): Html {
         )}</ul>`
   }
 </section>`;
+}
+
+/**
+ * The latest messages with a person as app.js's live list appends them to the person page:
+ * each as that page renders it (its thread's, a subject where it changes), in `<ol data-total>`
+ * (no total: the page names none). Ids numbered apart from the page's own (`m0`…).
+ */
+export function liveChatFragment(frame: Frame, chat: ChatThread): Html {
+  const offset = 1_000_000 + (Date.now() % 1_000_000) * 100;
+  return html`<ol data-total="0">${chat.items.map((item, i) => {
+    const previous = chat.items[i - 1];
+    const thread = { id: item.conversation, subject: previous?.name, items: chat.items } as unknown as Thread;
+    return messageItem(frame, thread, item as ThreadItem, offset + i, previous);
+  })}</ol>`;
 }
 
 /** The offer of browser notifications: hidden until app.js finds the browser can show them and the owner has not answered yet. */
