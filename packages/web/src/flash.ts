@@ -14,7 +14,7 @@ import { sameSecret } from "./security.js";
 const KIND = "web-flash";
 /** Long enough for the redirect to be followed, short enough that a stale link shows nothing. */
 export const FLASH_LIFETIME_MS = 5 * 60_000;
-/** At most this many characters of each kept value (a form's field, not a message). */
+/** At most this many characters of each kept value: room for a message (64 KiB of text) if compose or reply keeps one. */
 const MAX_VALUE = 70_000;
 
 /** A form's error, for the field it belongs to. */
