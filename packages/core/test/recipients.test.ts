@@ -22,13 +22,13 @@ const DEV = { dev: true };
 /** How a fake site answers its discovery GET: a page, or a failure thrown. */
 type Answer = { status: number; headers?: Record<string, string>; html?: string } | PmError;
 
-/** An outbound client serving `pages` by URL and counting the GETs of each. */
+/** An outbound client serving `pages` by URL and counting the discovery GETs of each (§1 discovery streams: `stopWhen`). */
 function fakeHttp(pages: Record<string, Answer>): HttpClient & { gets: Record<string, number> } {
   const gets: Record<string, number> = {};
   return {
     gets,
-    async get(url) {
-      gets[url] = (gets[url] ?? 0) + 1;
+    async get(url, options) {
+      if (options?.stopWhen) gets[url] = (gets[url] ?? 0) + 1;
       const answer = pages[url];
       if (answer === undefined) throw new PmError("network_error", `${url}: connection refused`);
       if (answer instanceof PmError) throw answer;
@@ -43,8 +43,10 @@ function fakeHttp(pages: Record<string, Answer>): HttpClient & { gets: Record<st
       };
       return page;
     },
-    async postForm() {
-      throw new PmError("network_error", "not in this test");
+    // Every endpoint is busy: a 503 (retried later, and no sign that a cached endpoint moved).
+    async postForm(url) {
+      const json = { error: "temporarily_unavailable", error_description: "Busy." };
+      return { url, status: 503, headers: new Headers({ "content-type": "application/json" }), text: JSON.stringify(json), json };
     },
   };
 }
@@ -158,6 +160,18 @@ describe("with checkRecipients, each recipient's rel=pm is discovered before the
     }
     expect(cached.http.gets["https://bob.example.com/"]).toBe(1);
     expect(plain.http.gets["https://bob.example.com/"]).toBe(2);
+  });
+
+  it("the delivery then starts from the endpoint the check found (its step 1 makes no GET) where Cache-Control allows", async () => {
+    const { pm, http, store } = serverWith({ "https://bob.example.com/": { ...WITH_PM, headers: { "cache-control": "max-age=600" } } as Answer });
+    await pm.send({ from: SITE, to: ["https://bob.example.com/"], content: "hi" }, { checkRecipients: true });
+    await pm.start();
+    const deadline = Date.now() + 5_000;
+    // The delivery's first try: step 1 from the cache, then its POST to the endpoint answers 503 and it waits.
+    while ((await store.find<{ attempts: number }>("deliveries"))[0]!.attempts === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await store.find<{ attempts: number }>("deliveries"))[0]!.attempts).toBe(1);
+    expect(http.gets["https://bob.example.com/"]).toBe(1);
+    await pm.close();
   });
 
   it("without checkRecipients a message is queued as before (the delivery finds out)", async () => {
