@@ -263,6 +263,21 @@ describe.skipIf(skipBrowserTests)("live inbox in Chromium (issue 12)", () => {
     await alice.locator(".people-notice").getByRole("button", { name: "Undo" }).click();
     await alice.locator(".people-notice", { hasText: `Unmuted ${bobLabel}.` }).waitFor();
     await accessible(alice, "person page after Undo");
+
+    // Muted again, then unmuted from Settings, where every muted site is listed.
+    await alice.getByRole("button", { name: `Mute ${bobLabel}` }).click();
+    await alice.locator(".people-notice", { hasText: `Muted ${bobLabel}.` }).waitFor();
+    await alice.goto(`${aliceInbox}settings`);
+    const section = alice.locator("section", { has: alice.getByRole("heading", { name: "Muted" }) });
+    expect(await section.locator(".sites").textContent()).toContain(bobLabel);
+    await accessible(alice, "settings with a muted site");
+    await screenshots(alice, "live-settings-muted");
+    await section.getByRole("button", { name: `Unmute ${bobLabel}` }).click();
+    await alice.locator(".people-notice", { hasText: `Unmuted ${bobLabel}.` }).waitFor();
+    expect(new URL(alice.url()).pathname).toBe("/settings");
+    expect(await section.textContent()).toContain("Nobody is muted.");
+    expect((await hosts.alice.pm.pm.settings(hosts.alice.site.url)).muted).toEqual([]);
+    await accessible(alice, "settings after unmuting");
   });
 });
 

@@ -296,7 +296,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         pm.tokens({ site: session.site }),
         pm.webhookStatus(session.site),
       ]);
-      return page(settingsPage(await frameFor(session, query.get("notice")), settings, tokens, { flash: shown, webhook }));
+      const frame = { ...(await frameFor(session, query.get("notice"))), ...live.confirmFrame(query, "settings") };
+      return page(settingsPage(frame, settings, tokens, { flash: shown, webhook }));
     }) satisfies Handler,
 
     /** "Send a test": one POST to the webhook now (PmServer.testWebhook); what it answered comes back by the redirect. */

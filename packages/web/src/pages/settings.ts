@@ -8,6 +8,7 @@ import { HOST_BLOCK_PREFIX, type GrantedToken, type SiteSettings, type WebhookSt
 import type { FlashData } from "../flash.js";
 import { html, type Html, type Part } from "../html.js";
 import { csrfField, layout, siteLabel, timeTag, type Frame } from "../pages.js";
+import { mutedSection } from "./live.js";
 
 /**
  * What tightening the policy or blocking a site does to standing tokens already granted
@@ -186,6 +187,8 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
     <label class="check"><input type="checkbox" name="scope" value="host"${flash?.form === "blocked/add" && flash.values?.scope === "host" ? " checked" : ""}> Every site on its host (spam.example/~x too)</label>
   </form>
 </section>
+
+${mutedSection(frame)}
 
 <section class="card" aria-labelledby="notify-h">
   <h2 id="notify-h">Notifications</h2>
