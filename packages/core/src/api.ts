@@ -23,7 +23,7 @@
  * | `GET /api/people?site=&limit=&before=` | owner: chats, one per correspondent (or set of them), latest activity first → `Chat[]` |
  * | `GET /api/people/{id}?limit=&before=` | owner: one chat with its latest messages in time order → `ChatThread` |
  * | `GET /api/export?site=`        | owner: every message as one JSON document → `ExportDocument` |
- * | `GET /api/profiles?site=…&site=…` | owner: the people behind these sites, as kept (h-card name, photo) → `Person[]`; missing or old ones are read in the background |
+ * | `GET /api/profiles?site=…&site=…` | owner: the people behind these sites, as kept (h-card name, photo) → `Person[]`; those never read are read in the background |
  * | `GET /api/avatars/{id}`        | owner: a kept photo by `Person.avatar` (PNG, JPEG, GIF or WebP)  |
  * | `GET /api/deliveries?site=&state=failed\|stuck&limit=` | owner: deliveries not delivered (given up, or retrying after a failed try) → `DeliveryProblem[]`, latest change first |
  * | `GET /api/deliveries/count?site=` | owner: how many → `{failed, stuck}`                       |
@@ -449,15 +449,6 @@ export interface PmServer {
   inboxStatus(query?: { site?: string }): Promise<InboxStatus>;
   /** The messages `site` received after `after` (a cursor of `inboxStatus` or of a previous call), oldest first: the web inbox's live updates. */
   arrivals(query: { site: string; after: string }): Promise<{ items: Arrival[]; cursor: string; more: boolean }>;
-  /**
-   * The people behind these sites, as kept: never waits for their sites. Those never read,
-   * or not for a day, are read in the background (a few at a time) for the next call.
-   */
-  people(sites: Iterable<string>): Promise<Person[]>;
-  /** Reads these sites' h-cards and photos now, then answers as `people`. */
-  refreshPeople(sites: Iterable<string>): Promise<Person[]>;
-  /** A photo by `Person.avatar`, or `null` (unknown, or replaced since). */
-  avatar(id: string): Promise<AvatarImage | null>;
   /** Deliveries not delivered: failed, or stuck retrying (owner/deliveries.ts), the latest change first. */
   deliveryProblems(query?: DeliveryProblemQuery): Promise<DeliveryProblem[]>;
   /** How many deliveries failed and how many are stuck, of one site or all (indexed counts, for a navigation badge). */
@@ -467,8 +458,10 @@ export interface PmServer {
   /** A pending or failed delivery is never tried again (shown `failed`, error `cancelled`). `null` when there is no such delivery to cancel. */
   cancelDelivery(id: string, query?: { site?: string }): Promise<DeliveryView | null>;
   /**
-   * The people behind these sites, as kept: never waits for their sites. Those never read,
-   * or not for a day, are read in the background (a few at a time) for the next call.
+   * The people behind these sites, as kept: never waits for their sites. Those never read
+   * are read in the background (a few at a time) for the next call; a profile is read
+   * again (a day old) when the server discovers that site anyway, never because it was
+   * looked at (the fetch would tell the site when the owner read).
    */
   people(sites: Iterable<string>): Promise<Person[]>;
   /** Reads these sites' h-cards and photos now, then answers as `people`. */

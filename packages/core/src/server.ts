@@ -61,6 +61,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
     random: Math.random,
     log,
     emit: (event) => {
+      // The server deals with a site anyway: its profile is read again if old (owner/profiles.ts).
+      if (event.action === "discover" && event.status === 200 && !sites.includes(event.to)) profiles.noteContact(event.to);
       try {
         onEvent?.(event);
       } catch (error) {

@@ -230,6 +230,32 @@ describe("Profiles: fetched through the guarded client, kept in the store", () =
   });
 });
 
+describe("when a profile is read again", () => {
+  it("not because the owner looked (a fetch timed by reading would tell the site), but when the server deals with the site", async () => {
+    const site = await serve((_req, res) => res.end(page(`<div class="h-card"><a class="u-url u-uid p-name" href="/">Bob</a></div>`)));
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const p = new Profiles({ store: createMemoryStore(), http: client({ dev: true }), now: () => clock, log: quiet });
+    cleanups.push(() => p.close());
+    const url = `${site.origin}/`;
+    const pages = () => site.requests.filter((r) => r.url === "/").length;
+    await p.people([url]);
+    await p.settled();
+    expect(pages()).toBe(1); // never read: read once, in the background
+    clock += 2 * PROFILE_LIMITS.freshMs;
+    await p.people([url]);
+    await p.settled();
+    expect(pages()).toBe(1); // two days old, looked at: not read
+    p.noteContact(url);
+    await p.settled();
+    expect(pages()).toBe(2); // the server discovered the site anyway: read again
+    p.noteContact(url);
+    clock += PROFILE_LIMITS.retryMs + 1;
+    p.noteContact(url);
+    await p.settled();
+    expect(pages()).toBe(2); // fresh now: the store says so, nothing fetched
+  });
+});
+
 describe("Profiles in production mode: the guarded client's §6 checks apply to pages and photos", () => {
   function fakeDns(table: Record<string, string[]>): Lookup {
     return async (hostname: string) => {

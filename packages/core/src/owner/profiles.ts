@@ -11,8 +11,12 @@
  * PNG, JPEG, GIF and WebP, told by their first bytes (never SVG, which can carry script),
  * at most `PROFILE_LIMITS.photoBytes`.
  *
- * Reading never waits for a fetch: `people()` answers from the store and queues a
- * refresh of what is missing or old, a few at a time, in the background.
+ * Reading never waits for a fetch: `people()` answers from the store and queues a read of
+ * a profile never read, a few at a time, in the background. A profile is read again (a
+ * day old, an hour after a failure) when the server deals with that site anyway — it
+ * discovers its endpoint to send to it or to check a message from it (`noteContact`) —
+ * never because the owner opened a page: a fetch timed by the owner's reading would
+ * tell the site when its messages were read.
  */
 import { createHash } from "node:crypto";
 import { mf2 } from "microformats-parser";
@@ -37,6 +41,8 @@ export const PROFILE_LIMITS = {
   concurrency: 2,
   /** Refreshes waiting at most; more are dropped (asked again when next shown). */
   queued: 200,
+  /** Sites `noteContact` remembers having checked (in memory, the oldest forgotten first). */
+  contactsRemembered: 10_000,
   /** Sites one `people()` call reads. */
   sitesPerCall: 500,
 } as const;
@@ -183,29 +189,41 @@ class PhotoRefused extends Error {}
 export class Profiles {
   private readonly running = new Map<string, Promise<ProfileDoc>>();
   private readonly waiting: string[] = [];
+  /** Sites `noteContact` saw lately (in this process), and when: the store is asked about each at most once an hour. */
+  private readonly contacted = new Map<string, number>();
   private active = 0;
   private closed = false;
 
   constructor(private readonly ctx: ProfilesContext) {}
 
-  /** The people behind these sites, from the store (one read); queues a refresh of those missing or old. Never fetches before answering. */
+  /** The people behind these sites, from the store (one read); queues a read of those never read. Never fetches before answering. */
   async people(sites: Iterable<string>): Promise<Person[]> {
     const unique = [...new Set(sites)].slice(0, PROFILE_LIMITS.sitesPerCall);
     const ids = unique.map(profileKey);
     const { store } = this.ctx;
     const docs = store.getMany ? await store.getMany<ProfileDoc>("profiles", ids) : await Promise.all(ids.map((id) => store.get<ProfileDoc>("profiles", id)));
-    const now = this.ctx.now();
     return unique.map((site, i) => {
       const doc = docs[i] ?? null;
-      if (!doc || now - doc.checkedAt > (doc.error ? PROFILE_LIMITS.retryMs : PROFILE_LIMITS.freshMs)) this.schedule(site);
+      if (!doc) this.schedule(site);
       return personOf(site, doc);
     });
+  }
+
+  /** The server deals with `site` (§1 discovery of it): its profile is read again in the background if it is old. Costs nothing on the way. */
+  noteContact(site: string): void {
+    const now = this.ctx.now();
+    const last = this.contacted.get(site);
+    if (last !== undefined && now - last < PROFILE_LIMITS.retryMs) return;
+    this.contacted.delete(site);
+    this.contacted.set(site, now);
+    if (this.contacted.size > PROFILE_LIMITS.contactsRemembered) this.contacted.delete(this.contacted.keys().next().value!);
+    this.schedule(site);
   }
 
   /** Fetches these sites' profiles now (one fetch per site at a time, shared with a refresh under way), then answers as `people`. */
   async refresh(sites: Iterable<string>): Promise<Person[]> {
     const unique = [...new Set(sites)].slice(0, PROFILE_LIMITS.sitesPerCall);
-    return Promise.all(unique.map(async (site) => personOf(site, await this.fetchOnce(site))));
+    return Promise.all(unique.map(async (site) => personOf(site, await this.fetchOnce(site, true))));
   }
 
   /** The kept photo of `id` (`Person.avatar`: the profile key, a hyphen, the hash: one URL path segment), or `null`. */
@@ -249,19 +267,21 @@ export class Profiles {
     }
   }
 
-  private fetchOnce(site: string): Promise<ProfileDoc> {
+  /** `force`: fetch even when the stored profile is recent (else only when missing or old). */
+  private fetchOnce(site: string, force = false): Promise<ProfileDoc> {
     const current = this.running.get(site);
     if (current) return current;
-    const work = this.fetchProfile(site).finally(() => this.running.delete(site));
+    const work = this.fetchProfile(site, force).finally(() => this.running.delete(site));
     this.running.set(site, work);
     return work;
   }
 
   /** Reads the site's page, its h-card and photo, and stores what it found (or why it could not). */
-  private async fetchProfile(site: string): Promise<ProfileDoc> {
+  private async fetchProfile(site: string, force: boolean): Promise<ProfileDoc> {
     const { store, http, now, log } = this.ctx;
     const _id = profileKey(site);
     const before = await store.get<ProfileDoc>("profiles", _id);
+    if (!force && before && now() - before.checkedAt <= (before.error ? PROFILE_LIMITS.retryMs : PROFILE_LIMITS.freshMs)) return before;
     let found: HCardProfile;
     try {
       const page = await http.get(site, { maxBytes: PROFILE_LIMITS.pageBytes });
