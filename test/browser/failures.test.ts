@@ -62,6 +62,7 @@ describe.skipIf(skipBrowserTests)("failed and stuck deliveries in Chromium (issu
     expect(await chip.getAttribute("class")).toBe("delivery pending stuck");
     expect(await chip.locator(".detail").textContent()).toBe(`The server of ${bobHost()} could not be reached.`);
     expect(await chip.locator(".next").textContent()).toMatch(/^ · trying again at .+/);
+    expect(await chip.locator("details.tech").textContent()).toContain("retrying (network_error)");
     expect(await chip.getByRole("button", { name: `Retry now the message to ${bobHost()}` }).isVisible()).toBe(true);
     await expectAccessible(page, "a thread with a delivery not delivered yet (live)");
     await page.reload();

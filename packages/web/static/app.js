@@ -59,9 +59,8 @@
             if (detail) detail.textContent = detailText;
           }
         }
-        // Only deliveries stuck retrying (failures section below): they wait for their back-off, so look less often.
-        const sending = status.messages.some((m) => m.deliveries.some((d) => d.status === "pending" && !d.chip?.stuck));
-        if (status.pending) setTimeout(tick, sending ? DELIVERY_POLL_MS : DELIVERY_POLL_MS * 10);
+        // Only deliveries stuck retrying (failures section below): look again soon after the next try, at most every 15 s.
+        if (status.pending) setTimeout(tick, pollAfterTries(status.messages));
       } catch {
         setTimeout(tick, DELIVERY_POLL_MS * 4);
       }
@@ -98,6 +97,22 @@
     }
     const actions = li.querySelector(".delivery-actions");
     if (actions) actions.hidden = !chip.actions;
+    // The technical details line ("failed (forbidden)", the peer's sentence), closed.
+    let tech = li.querySelector("details.tech");
+    if (chip.code || chip.more) {
+      if (!tech) {
+        tech = document.createElement("details");
+        tech.className = "tech";
+        const summary = document.createElement("summary");
+        summary.textContent = "Details";
+        tech.append(summary, document.createElement("p"));
+        if (actions) actions.before(tech);
+        else li.append(tech);
+      }
+      const code = document.createElement("code");
+      code.textContent = chip.code;
+      tech.querySelector("p")?.replaceChildren(code, document.createTextNode(chip.more));
+    } else tech?.remove();
   }
 
   // When a delivery is tried next, as short as it reads: "14:05" today, "Tue 09:00" this week, else the date too.
@@ -112,6 +127,12 @@
     const now = new Date();
     if (at.toDateString() === now.toDateString()) return nextTryFormats.today.format(at);
     return at.getTime() - now.getTime() < 6 * 86400000 ? nextTryFormats.week.format(at) : nextTryFormats.later.format(at);
+  }
+  function pollAfterTries(messages) {
+    const pending = messages.flatMap((m) => m.deliveries).filter((d) => d.status === "pending");
+    if (pending.length === 0 || pending.some((d) => !d.chip?.stuck)) return DELIVERY_POLL_MS;
+    const next = Math.min(...pending.map((d) => Date.parse(d.nextAttemptAt) || 0));
+    return Math.min(DELIVERY_POLL_MS * 10, Math.max(DELIVERY_POLL_MS, next - Date.now() + 500));
   }
   function nextTryTimes(root) {
     for (const el of root.querySelectorAll("time.next-try[datetime]")) el.textContent = nextTryText(el.getAttribute("datetime"));

@@ -61,7 +61,7 @@ describe("the Not delivered page and its forms", () => {
     expect(text).toContain("The server of 127.0.0.1:9 could not be reached.");
     // The technical code only in the details line.
     expect(text.match(/network_error/g)).toHaveLength(1);
-    expect(text).toContain(`<summary>Details</summary><p><code>network_error</code>`);
+    expect(text).toContain(`<summary>Details</summary><p><code>retrying (network_error)</code>`);
     // One delivery: alice's, not bob's (same server, other site).
     expect(text).toContain(`value="${aliceDelivery}"`);
     expect(text).not.toContain(bobDelivery);

@@ -50,12 +50,24 @@ function actionForms(frame: Frame, id: string, recipient: string, back: string):
   return html`${form("retry", "Retry now", "")}${form("cancel", "Cancel", "danger")}`;
 }
 
-/** What the technical details line says: the code and the peer's sentence. */
-function technical(error: string | undefined, detail: string | undefined, attempts: number | undefined): Html {
-  if (!error && !detail) return html``;
-  return html`<details class="tech"><summary>Details</summary><p><code>${error ?? ""}</code>${detail ? html` ${detail}` : ""}${
-    attempts ? html` (${attempts} failed ${attempts === 1 ? "try" : "tries"})` : ""
-  }</p></details>`;
+/**
+ * The technical details line: "failed (forbidden)" or "retrying (network_error)" (the
+ * chip's words before issue 12), then the peer's sentence and the failed tries.
+ */
+export function technicalText(
+  state: "failed" | "stuck",
+  error: string | undefined,
+  detail: string | undefined,
+  attempts: number | undefined,
+): { code: string; more: string } {
+  if (!error && !detail) return { code: "", more: "" };
+  const tries = attempts ? ` (${attempts} failed ${attempts === 1 ? "try" : "tries"})` : "";
+  return { code: error ? `${state === "failed" ? "failed" : "retrying"} (${error})` : "", more: `${detail ? ` ${detail}` : ""}${tries}` };
+}
+
+function technical(t: { code: string; more: string }): Html {
+  if (!t.code && !t.more) return html``;
+  return html`<details class="tech"><summary>Details</summary><p><code>${t.code}</code>${t.more}</p></details>`;
 }
 
 /** The state line of a failed or stuck delivery. */
@@ -74,7 +86,7 @@ export function deliveriesPage(frame: Frame, problems: readonly DeliveryProblem[
   <p class="meta">To <span class="site">${siteLabel(p.recipient)}</span>${p.createdAt ? html` · written ${timeTag(p.createdAt)}` : ""}</p>
   <p class="state">${stateLine(p.state, p.nextAttemptAt)}</p>
   <p class="reason">${p.reason}</p>
-  ${technical(p.error, p.detail, p.attempts)}
+  ${technical(technicalText(p.state, p.error, p.detail, p.attempts))}
   <div class="undelivered-actions">${actionForms(frame, p.id, p.recipient, "deliveries")}</div>
 </li>`;
   });
@@ -97,12 +109,14 @@ function isStuck(d: DeliveryView): boolean {
 }
 
 /** The chip's words (app.js's live updater shows the same, from `chipState`). */
-export function chipState(d: DeliveryView): { text: string; stuck: boolean; cancelled: boolean; reason: string; actions: boolean } {
+export function chipState(d: DeliveryView): { text: string; stuck: boolean; cancelled: boolean; reason: string; actions: boolean; code: string; more: string } {
   const cancelled = d.status === "failed" && d.error === "cancelled";
   const stuck = isStuck(d);
   const text = cancelled ? "cancelled" : d.status === "failed" ? "not delivered" : stuck ? "not delivered yet" : d.status === "pending" ? "sending…" : d.status;
   const reason = cancelled || d.status === "delivered" || (d.status === "pending" && !stuck) ? "" : deliveryReason(d.error, d.recipient);
-  return { text, stuck, cancelled, reason, actions: (d.status === "failed" && !cancelled) || stuck };
+  const actions = (d.status === "failed" && !cancelled) || stuck;
+  const tech = actions ? technicalText(stuck ? "stuck" : "failed", d.error, d.detail, d.attempts) : { code: "", more: "" };
+  return { text, stuck, cancelled, reason, actions, ...tech };
 }
 
 /**
@@ -117,7 +131,7 @@ export function deliveryChips(frame: Frame, item: ThreadItem & { direction: "sen
     const open = d.status !== "delivered" && !s.cancelled;
     return html`<li class="delivery ${d.status}${s.stuck ? " stuck" : ""}${s.cancelled ? " cancelled" : ""}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${s.text}</span>${
       s.stuck ? html`<span class="next"> · trying again at ${nextTryTag(d.nextAttemptAt)}</span>` : ""
-    }${s.reason ? html`<span class="detail">${s.reason}</span>` : ""}${s.actions ? technical(d.error, d.detail, d.attempts) : ""}${
+    }${s.reason ? html`<span class="detail">${s.reason}</span>` : ""}${s.actions ? technical(s) : ""}${
       open
         ? html`<span class="delivery-actions"${s.actions ? "" : html` hidden`}>${actionForms(frame, deliveryId(item.sender, d.recipient, item.message), d.recipient, back)}</span>`
         : ""
