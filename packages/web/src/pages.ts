@@ -230,7 +230,8 @@ export function deliveryList(message: string, deliveries: readonly DeliveryView[
   )}</ul>`;
 }
 
-export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: number, previous: ThreadItem | undefined): Html {
+/** One message as a thread shows it. `subjectHeading`: its subject, where shown, is a heading (a person's page, pages/by-person.ts: subjects are its sections). */
+export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, index: number, previous: ThreadItem | undefined, subjectHeading = false): Html {
   const b = frame.base;
   const mine = item.direction === "sent";
   const recipients = item.direction === "sent" ? (item.to ?? item.deliveries.map((d) => d.recipient)) : (item.to ?? [item.recipient]);
@@ -247,7 +248,7 @@ export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, inde
     <span class="to">to ${shownTo.join(", ")}</span>
     ${timeTag(item.direction === "sent" ? item.createdAt : item.receivedAt)}
   </header>
-  ${item.name && item.name !== thread.subject ? html`<p class="msg-subject">${item.name}</p>` : ""}
+  ${item.name && item.name !== thread.subject ? (subjectHeading ? html`<h2 class="msg-subject">${item.name}</h2>` : html`<p class="msg-subject">${item.name}</p>`) : ""}
   ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${personView(frame, answersEarlier.sender).label}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
   ${body}
   ${item.direction === "sent" ? deliveryChips(frame, item, `c/${thread.id}`) : ""}

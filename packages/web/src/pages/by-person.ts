@@ -171,7 +171,7 @@ ${items.map((item, i) => {
   // Each message as its thread shows it; a subject where it changes (as the thread's own, so only a new one is written).
   const previous = items[i - 1];
   const thread = { id: item.conversation, subject: previous?.name, items } as unknown as Thread;
-  return messageItem(frame, thread, item as ThreadItem, i, previous);
+  return messageItem(frame, thread, item as ThreadItem, i, previous, true);
 })}
 </ol>
 ${p.before !== undefined ? html`<p class="more"><a class="button" href="${b}p/${chat.id}#latest">Latest messages</a></p>` : ""}
