@@ -22,7 +22,8 @@ describe("indiepmInbox", () => {
     expect(res.text).toContain('action="/inbox/signin"');
     expect(res.headers["set-cookie"]?.[0]).toMatch(/Path=\/inbox\/; Max-Age=3600; HttpOnly; SameSite=Lax$/);
     expect((await request(app).get("/inbox/static/style.css")).status).toBe(200);
-    expect((await request(app).get("/inbox/settings")).headers.location).toBe("/inbox/");
+    // Signed out: to the sign-in page under the mount path, which comes back to the page asked for (issue 12).
+    expect((await request(app).get("/inbox/settings")).headers.location).toBe("/inbox/?return=settings");
     expect((await request(app).get("/pm/")).text).toContain("rel=pm private-messaging endpoint");
     await inbox.close();
   });
