@@ -142,4 +142,31 @@ describe("notifications: the owner's webhook", () => {
     await waitFor(async () => (await bob.pm.store.count("webhooks")) === 0, 5_000, "the webhook job to end");
     answers = [];
   });
+
+  it("announces nothing of a muted correspondent's message, which still arrives (issue 12)", async () => {
+    const posts: unknown[] = [];
+    const hook = await startLoopbackServer((req: IncomingMessage, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        posts.push(JSON.parse(body));
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    extra.push(hook);
+    hosts = await fourHosts();
+    const { alice, bob } = hosts;
+    await bob.pm.pm.updateSettings(bob.site.url, { webhook: `${hook.url}hook`, mute: [alice.site.url] });
+    const quiet = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Muted, still here" });
+    expect((await settled(alice.pm.pm, quiet.message)).deliveries.map((d) => d.status)).toEqual(["delivered"]);
+    expect((await bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["Muted, still here"]);
+    expect(await bob.pm.store.count("webhooks")).toBe(0);
+    // Unmuted: the next one is announced.
+    await bob.pm.pm.updateSettings(bob.site.url, { unmute: [alice.site.url] });
+    const loud = await alice.pm.pm.send({ from: alice.site.url, to: [bob.site.url], content: "Heard again" });
+    await settled(alice.pm.pm, loud.message);
+    await waitFor(() => posts.length >= 1, 10_000, "the webhook of the unmuted message");
+    expect(posts).toEqual([expect.objectContaining({ message: loud.message })]);
+  });
 });
