@@ -430,7 +430,8 @@
       return;
     }
     const base = document.querySelector(".brand")?.getAttribute("href") || "/";
-    const me = document.querySelector(".account .me")?.getAttribute("title") || "";
+    // The signed-in site (several may share one inbox); the forms only exist when signed in.
+    const me = document.querySelector(".account .me")?.getAttribute("title") || document.body.getAttribute("data-site") || "-";
     const POSTED = "indiepm-draft-posted";
     const posted = sessionStorage.getItem(POSTED);
     if (posted) {
@@ -438,7 +439,6 @@
       const notice = document.querySelector("[data-notice]")?.getAttribute("data-notice") || "";
       if (/^(sent|sent-retrying|already-sent)$/.test(notice)) store.removeItem(posted);
     }
-    if (!me) return;
     for (const key of document.querySelectorAll("input[name=key][data-draft]")) {
       const form = key.form;
       if (!form) continue;
