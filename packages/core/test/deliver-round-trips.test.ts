@@ -35,7 +35,7 @@ function counted(store: Store, withTogether: boolean): { store: Store; calls: st
         if (prop === "getEach") calls.push(`getEach ${(a as [string, string][]).map(([c]) => c).join(" ")}`);
         else if (prop === "writeAfter")
           calls.push(
-            `writeAfter ${([a, ...(b as object[])] as object[]).map((w) => ("insert" in w ? `insert:${w.insert}` : `update:${(w as { update: string }).update}`)).join(" ")}`,
+            `writeAfter ${([a, ...(b as object[])] as object[]).map((w) => ("insert" in w ? `insert:${w.insert}` : "merge" in w ? `merge:${w.merge}` : `update:${(w as { update: string }).update}`)).join(" ")}`,
           );
         else calls.push(`${String(prop)} ${String(a)}`);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -79,15 +79,15 @@ async function setup(withTogether: boolean) {
 }
 
 describe("deliver: what it asks of a store that reads and writes together", () => {
-  it("a new message that starts its conversation: one read (token, settings, duplicate check, chat) and one write (message, conversation and chat summaries)", async () => {
+  it("a new message that starts its conversation: one read (token, settings, duplicate check) and one write (message, conversation and chat summaries)", async () => {
     const { calls, pm, deliver } = await setup(true);
     calls.length = 0;
     expect(await deliver("urn:uuid:1")).toEqual({ status: 201, body: { status: "delivered" } });
-    expect(calls).toEqual(["getEach secrets settings inbox chats", "writeAfter insert:inbox insert:conversations insert:chats"]);
-    // The next message from the same person: its chat's summary changed by a compare-and-set in the same write.
+    expect(calls).toEqual(["getEach secrets settings inbox", "writeAfter insert:inbox insert:conversations merge:chats"]);
+    // The next message from the same person: merged into its chat's summary in the same write.
     calls.length = 0;
     expect((await deliver("urn:uuid:2")).status).toBe(201);
-    expect(calls).toEqual(["getEach secrets settings inbox chats", "writeAfter insert:inbox insert:conversations update:chats"]);
+    expect(calls).toEqual(["getEach secrets settings inbox", "writeAfter insert:inbox insert:conversations merge:chats"]);
     await pm.close();
   });
 
@@ -96,7 +96,7 @@ describe("deliver: what it asks of a store that reads and writes together", () =
     await deliver("urn:uuid:1");
     calls.length = 0;
     expect(await deliver("urn:uuid:1")).toEqual({ status: 200, body: { status: "duplicate" } });
-    expect(calls).toEqual(["getEach secrets settings inbox chats"]);
+    expect(calls).toEqual(["getEach secrets settings inbox"]);
     await pm.close();
   });
 
@@ -105,7 +105,7 @@ describe("deliver: what it asks of a store that reads and writes together", () =
     await memory.remove("secrets", hashSecret(TOKEN));
     calls.length = 0;
     expect((await deliver("urn:uuid:1")).status).toBe(401);
-    expect(calls).toEqual(["getEach secrets settings inbox chats"]);
+    expect(calls).toEqual(["getEach secrets settings inbox"]);
     await pm.close();
   });
 

@@ -18,7 +18,7 @@
  * Field names are written into the SQL as quoted literals (an index must see the same
  * expression as the query); core's input checks have already refused `.` and `$`.
  */
-import type { CollectionName, DocKey, Query, Scalar, Write } from "@indiepm/core";
+import type { CollectionName, Doc, DocKey, Query, Scalar, Write } from "@indiepm/core";
 import { encodeString, toJsonb } from "./encoding.js";
 import type { IndexDefinition } from "./indexes.js";
 
@@ -181,6 +181,22 @@ export function writeAfterStatement(sql: Sql, writes: readonly Write[]): Stateme
   const ctes = writes.map((write, i) => {
     const gate = "EXISTS (SELECT 1 FROM w0)";
     const conditions = new Conditions(sql, params);
+    if ("merge" in write) {
+      // Inserted, or merged into the stored row (`cur`) under its row lock: no read before, so no writer is refused.
+      const { _id, ...fields } = write.doc as Doc & Record<string, unknown>;
+      const set: Record<string, unknown> = { ...fields };
+      for (const field of Object.keys(write.add)) delete set[field];
+      const values = `${conditions.param(encodeString(_id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
+      const rows = i === 0 ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+      const stored = `cur.doc->${literal(write.newer)}`;
+      const newer = `(${stored} IS NULL OR jsonb_typeof(${stored}) <> 'string' OR (cur.doc->>${literal(write.newer)}) COLLATE "C" < ${conditions.param(encodeString(String(fields[write.newer])))}::text COLLATE "C")`;
+      const sums = Object.entries(write.add).map(
+        ([field, n]) =>
+          `${literal(field)}::text, COALESCE(CASE WHEN jsonb_typeof(cur.doc->${literal(field)}) = 'number' THEN (cur.doc->>${literal(field)})::numeric END, 0) + ${conditions.param(n)}::numeric`,
+      );
+      const merged = `(CASE WHEN ${newer} THEN cur.doc || ${conditions.param(toJsonb(set))}::jsonb ELSE cur.doc END)${sums.length > 0 ? ` || jsonb_build_object(${sums.join(", ")})` : ""}`;
+      return `w${i} AS (INSERT INTO ${sql.table(write.merge)} AS cur (_id, doc) ${rows} ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1)`;
+    }
     if ("insert" in write) {
       const values = `${conditions.param(encodeString(write.doc._id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
       const rows = i === 0 ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;

@@ -258,7 +258,13 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       run(async () => {
         const writes = [first, ...then];
         for (const write of writes) {
-          if ("insert" in write) {
+          if ("merge" in write) {
+            checkCollection(write.merge);
+            checkDocument(write.doc);
+            if (typeof (write.doc as Doc & Record<string, unknown>)[write.newer] !== "string")
+              throw new PmError("store_error", "A merge's newer field must be a string of its document.");
+            for (const n of Object.values(write.add)) if (!Number.isFinite(n)) throw new PmError("store_error", "A merge adds finite numbers.");
+          } else if ("insert" in write) {
             checkCollection(write.insert);
             checkDocument(write.doc);
           } else {

@@ -198,6 +198,41 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
     expect(await store.get("conversations", "c")).toMatchObject({ rev: 2 });
   });
 
+  it("merge: inserts a missing summary; adds to a stored one, setting its other fields only when newer", async () => {
+    const merge = (last: string, unread: number): Write => ({
+      merge: "conversations",
+      doc: row({ _id: "chat", rev: 1, unread, last, text: `latest ${last}` }),
+      add: { unread, rev: 1 },
+      newer: "last",
+    });
+    const outcome = await both([], async (s) => {
+      const made = [
+        ...(await writeAfter(s, { insert: "inbox", doc: row({ _id: "m1" }) }, [merge("002", 1)])),
+        ...(await writeAfter(s, { insert: "inbox", doc: row({ _id: "m2" }) }, [merge("005", 1)])),
+        ...(await writeAfter(s, { insert: "inbox", doc: row({ _id: "m3" }) }, [merge("003", 0)])),
+        ...(await writeAfter(s, { insert: "inbox", doc: row({ _id: "m3" }) }, [merge("009", 1)])),
+      ];
+      return { made, conversations: (await contents(s)).conversations };
+    });
+    expect(outcome).toEqual({
+      made: [true, true, true, true, true, true, false, false],
+      conversations: [{ _id: "chat", rev: 3, unread: 2, last: "005", text: "latest 005" }],
+    });
+  });
+
+  it("merge: concurrent writers of one summary are all made, each counted once, the newest last", async () => {
+    const n = 16;
+    const made = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        store.writeAfter({ insert: "inbox", doc: row({ _id: `m${i}` }) }, [
+          { merge: "conversations", doc: row({ _id: "chat", rev: 1, unread: 1, last: String(i).padStart(3, "0") }), add: { unread: 1, rev: 1 }, newer: "last" },
+        ]),
+      ),
+    );
+    expect(made.every(([m, c]) => m && c)).toBe(true);
+    expect(await store.get("conversations", "chat")).toEqual({ _id: "chat", rev: n, unread: n, last: String(n - 1).padStart(3, "0") });
+  });
+
   it("refuses what insert and update refuse", async () => {
     await expect(store.writeAfter({ insert: "nope" as "inbox", doc: row({ _id: "a" }) }, [])).rejects.toMatchObject({ code: "store_error" });
     await expect(

@@ -143,21 +143,21 @@ export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDo
 }
 
 /**
- * The write `chatWritten` makes first, from the chat's summary as read before the message
- * was written (`current`), so it can be made with the message (owner/conversations.ts
- * `writeMessage`, one statement on PostgreSQL): the insert of a new chat, or the
- * compare-and-set on `rev` adding a newer message. `undefined` where `chatWritten` would
- * recompute; a write not made (the summary changed meanwhile) is left to `chatWritten`.
+ * The write bringing the chat's summary up to date with a new message, made with the
+ * message itself (owner/conversations.ts `writeMessage`: one statement on PostgreSQL,
+ * atomic, so no recomputation can count the message before this write adds it): a merge
+ * (store/types.ts `Write`), which no concurrent writer of the same chat refuses — the
+ * first message inserts the summary; a later one adds itself to `unread` (when unread)
+ * and `rev`, and becomes the latest where its `pageKey` is newer. Only for a store that
+ * writes it atomically with the message (`Store.writeAfter`); otherwise `chatWritten`.
  */
-export function chatWriteOf(kind: "in" | "out", doc: InboxDoc | OutboxDoc, current: ChatDoc | null): Write | undefined {
+export function chatWriteOf(kind: "in" | "out", doc: InboxDoc | OutboxDoc): Write | undefined {
   const id = doc.chat;
   if (id === undefined || doc.pageKey === undefined) return undefined;
   const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
   const unread = kind === "in" && !(doc as InboxDoc).read ? 1 : 0;
-  if (current === null) return { insert: "chats", doc: { _id: id, rev: 1, ...summaryOf(id, site, kind, doc, unread) } as ChatDoc };
-  if (current.lastPageKey >= doc.pageKey) return undefined;
-  const fields = summaryOf(id, site, kind, doc, current.unread + unread);
-  return { update: "chats", id, patch: { set: { ...fields, rev: current.rev + 1 } }, expect: { rev: current.rev } };
+  const summary: ChatDoc = { _id: id, rev: 1, ...summaryOf(id, site, kind, doc, unread) };
+  return { merge: "chats", doc: summary, add: { unread, rev: 1 }, newer: "lastPageKey" };
 }
 
 /** The latest document of a chat in one box, or `null`. */

@@ -38,7 +38,7 @@ import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
-import { type ChatDoc, chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
+import { chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
 import { ensurePass, type Filing, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
@@ -326,13 +326,13 @@ function firstSummary(site: string, id: string, kind: "in" | "out", doc: InboxDo
  * to the summaries, as `insert` then `messageWritten` would; resolves `false`, having
  * written nothing, when a document with its `_id` exists (a duplicate). A message that
  * starts its conversation (the common case: it answers nothing) is written at once with
- * its conversation's summary (an insert) and, given its chat's summary as read before
- * (`chat`), the chat's write (owner/chats.ts `chatWriteOf`): `writeAfter`, one statement on
- * PostgreSQL, nothing of it kept when any part fails. A summary not written that way (one
- * already there, a chat changed meanwhile) is then brought up to date as `messageWritten`
- * does. Any other message is inserted, then `messageWritten`.
+ * its conversation's summary (an insert) and, on a store that writes them atomically
+ * (`Store.writeAfter`), its chat's (owner/chats.ts `chatWriteOf`): `writeAfter`, one
+ * statement on PostgreSQL, nothing of it kept when any part fails. A summary not written
+ * that way (one already there; a store without `writeAfter`, for the chat) is then brought
+ * up to date as `messageWritten` does. Any other message is inserted, then `messageWritten`.
  */
-export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, chat?: ChatDoc | null): Promise<boolean> {
+export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean> {
   const site = siteOfDoc(kind, doc);
   const id = doc.conversation;
   const collection = kind === "in" ? "inbox" : "outbox";
@@ -346,7 +346,7 @@ export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxD
     await messageWritten(store, kind, doc);
     return true;
   }
-  const chatWrite = chat === undefined ? undefined : chatWriteOf(kind, doc, chat);
+  const chatWrite = store.writeAfter ? chatWriteOf(kind, doc) : undefined;
   const [written, summarized, chatMade] = await writeAfter(store, { insert: collection, doc }, [
     { insert: "conversations", doc: firstSummary(site, id, kind, doc) },
     ...(chatWrite ? [chatWrite] : []),

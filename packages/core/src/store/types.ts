@@ -84,10 +84,18 @@ export interface TextSearch {
 /** A document's place: its collection and `_id` (`Store.getEach`). */
 export type DocKey = readonly [collection: CollectionName, id: string];
 
-/** One write of `Store.writeAfter`: an insert, or an update (a compare-and-set with `expect`) of one document. */
+/**
+ * One write of `Store.writeAfter`: an insert, an update (a compare-and-set with `expect`),
+ * or a merge into a summary kept by additions (`merge`, made without reading it first, so
+ * writers of one summary never refuse each other): `doc` is inserted when its `_id` is
+ * free; otherwise the numbers of `add` are added to the stored fields of those names (a
+ * missing one counts 0) and, when `doc`'s field `newer` (a string) sorts after the stored
+ * one (by code point; or none is stored), every other field of `doc` is set.
+ */
 export type Write =
   | { insert: CollectionName; doc: Doc }
-  | { update: CollectionName; id: string; patch: Patch<Doc & Record<string, unknown>>; expect?: Record<string, Scalar> };
+  | { update: CollectionName; id: string; patch: Patch<Doc & Record<string, unknown>>; expect?: Record<string, Scalar> }
+  | { merge: CollectionName; doc: Doc; add: Record<string, number>; newer: string };
 
 export interface Store {
   /** Inserts a new document. @throws DuplicateKeyError when `_id` exists. */

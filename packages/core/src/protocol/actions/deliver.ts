@@ -12,7 +12,7 @@ import type { Engine } from "../engine.js";
 import { type DeliverRequest, effectiveSettings, tokenVerdict, verdictFor } from "@indiepm/protocol";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
-import { type ChatDoc, chatKey } from "../../owner/chats.js";
+import { chatKey } from "../../owner/chats.js";
 import { conversationFields, writeMessage } from "../../owner/conversations.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc, SettingsDoc } from "../records.js";
 
@@ -24,8 +24,6 @@ export interface DeliverReads {
   settings: SettingsDoc | null;
   /** Whether the message is stored already (a duplicate). */
   stored: boolean;
-  /** The summary of the chat the message would join (owner/chats.ts), or `null`. */
-  chat: ChatDoc | null;
 }
 
 /**
@@ -34,21 +32,19 @@ export interface DeliverReads {
  * repeat answers `200 duplicate` and changes nothing.
  *
  * Read with the token, at once (`getEach`: one statement on PostgreSQL), is what the
- * answer needs next: the recipient's settings, whether the message is stored, and the
- * summary of the chat it would join. Nothing but the token is looked at before it passes,
- * and the rest in §2's order (answerDeliver).
+ * answer needs next: the recipient's settings and whether the message is stored. Nothing
+ * but the token is looked at before it passes, and the rest in §2's order (answerDeliver).
  */
 export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<DeliverReads> {
   if (!bearer) throw new PmError("invalid_token", "A deliver needs Authorization: Bearer with the token from request or grant.");
-  const [secret, settings, stored, chat] = await getEach(engine.store, [
+  const [secret, settings, stored] = await getEach(engine.store, [
     ["secrets", hashSecret(bearer)],
     ["settings", req.recipient],
     ["inbox", keyOf(req.recipient, req.sender, req.message)],
-    ["chats", chatKey("in", { sender: req.sender, recipient: req.recipient, ...(req.to !== undefined ? { to: req.to } : {}) } as InboxDoc)],
   ]);
   const verdict = tokenVerdict(secret as SecretDoc | null, req, engine.now());
   if (!verdict.ok) throw new PmError("invalid_token", verdict.why);
-  return { secret: secret as SecretDoc, settings: settings as SettingsDoc | null, stored: stored !== null, chat: chat as ChatDoc | null };
+  return { secret: secret as SecretDoc, settings: settings as SettingsDoc | null, stored: stored !== null };
 }
 
 /**
@@ -122,7 +118,7 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     Object.assign(doc, await conversationFields(engine.store, "in", doc));
     doc.chat = chatKey("in", doc);
     // With its summaries: one statement on PostgreSQL for a message that starts its conversation. One stored meanwhile is a duplicate.
-    duplicate = !(await writeMessage(engine.store, "in", doc, read.chat));
+    duplicate = !(await writeMessage(engine.store, "in", doc));
   }
   if (secret.kind === "message-token") {
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });
