@@ -87,6 +87,21 @@ describe.skipIf(skipBrowserTests)("sending in Chromium (issue 12)", () => {
     expect(await aliceSent()).toEqual([]);
   });
 
+  it("accepts a site that cannot be reached right now, and says it will be tried again", { timeout: TIMEOUT }, async () => {
+    await openCompose();
+    // A closed port: no answer at all (a site down for a moment), unlike a page that names no endpoint.
+    await page.getByLabel("To").fill("http://127.0.0.1:9/");
+    await page.getByLabel("Message", { exact: true }).fill("For when you are back");
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await page.waitForURL(/\?notice=sent-retrying$/);
+    expect(await page.locator(".notice").textContent()).toBe(
+      "Sent. Delivery status updates below. A recipient could not be reached just now; it will be tried again.",
+    );
+    await expectAccessible(page, "the thread of a message to a site not reached yet");
+    await screenshots(page, "send-retrying");
+    expect(await aliceSent()).toContain("For when you are back");
+  });
+
   it("keeps a draft in the browser across a reload", { timeout: TIMEOUT }, async () => {
     await openCompose();
     await page.getByLabel("To").fill(hosts.bob.site.url);
