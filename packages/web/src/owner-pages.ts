@@ -153,7 +153,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       // A GET changes nothing: the page's script reads the conversation by posting its
       // "Mark read" form (without script, the owner presses it). Not right after "Mark unread".
       const autoRead = thread.unread > 0 && query.get("notice") !== "unread";
-      return page(threadPage({ ...(await withPeople(pm, await frameFor(session, query.get("notice")), thread.participants)), ...live.confirmFrame(query, `c/${id}`) }, thread, "", autoRead));
+      const frame = await withPeople(pm, await frameFor(session, query.get("notice")), thread.participants);
+      return page(threadPage({ ...frame, ...live.confirmFrame(query, `c/${id}`) }, thread, "", autoRead));
     }) satisfies Handler,
 
     conversationStatus: (async (_request, { id }, { session }) => {
