@@ -168,8 +168,9 @@ describe("with checkRecipients, each recipient's rel=pm is discovered before the
     await pm.start();
     const deadline = Date.now() + 5_000;
     // The delivery's first try: step 1 from the cache, then its POST to the endpoint answers 503 and it waits.
-    while ((await store.find<{ attempts: number }>("deliveries"))[0]!.attempts === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect((await store.find<{ attempts: number }>("deliveries"))[0]!.attempts).toBe(1);
+    while ((await store.find<{ _id: string; attempts: number }>("deliveries"))[0]!.attempts === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect((await store.find<{ _id: string; attempts: number }>("deliveries"))[0]!.attempts).toBe(1);
     expect(http.gets["https://bob.example.com/"]).toBe(1);
     await pm.close();
   });
