@@ -92,6 +92,17 @@ describe.skipIf(skipBrowserTests)("failed and stuck deliveries in Chromium (issu
     await expectAccessible(page, "the conversation list with a message not delivered yet");
     await screenshots(page, "failures-list");
 
+    // The person page (the row's link) shows the same chip, also once app.js has polled its status.json.
+    const polled = page.waitForResponse((r) => /\/p\/[^/]+\/status\.json$/.test(new URL(r.url()).pathname), { timeout: 10_000 });
+    await row.getByRole("link").first().click();
+    await page.waitForURL(/\/p\//);
+    await polled;
+    await page.waitForTimeout(200);
+    expect(await lastChip().locator(".state").textContent()).toBe("not delivered yet");
+    expect(await lastChip().getAttribute("class")).toBe("delivery pending stuck");
+    await expectAccessible(page, "the person page with a delivery not delivered yet");
+    await page.goto(setup.aliceInbox);
+
     // The page: next try, reason in plain words, the code only in the details line.
     await nav.click();
     await page.waitForURL(/\/deliveries$/);

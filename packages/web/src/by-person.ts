@@ -16,6 +16,7 @@ import { confirmFrame } from "./live-pages.js";
 import { withPeople } from "./people.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
+import { chipState } from "./pages/failures.js";
 
 type Handler = (request: Request, params: Record<string, string>, owner: OwnerRequest) => Promise<Response>;
 
@@ -75,7 +76,10 @@ export function createByPersonPages(
     personStatus: (async (_request, { id }, { session }) => {
       const chat = await pm.chat(id!).catch(() => null);
       if (!chat || chat.site !== session.site) return json({ error: "unknown_message", error_description: "No such conversation." }, 404);
-      const messages = chat.items.flatMap((i) => (i.direction === "sent" ? [{ message: i.message, deliveries: i.deliveries }] : []));
+      // Each delivery with the words its chip shows (pages/failures.ts), as a thread's status.json has them.
+      const messages = chat.items.flatMap((i) =>
+        i.direction === "sent" ? [{ message: i.message, deliveries: i.deliveries.map((d) => ({ ...d, chip: chipState(d) })) }] : [],
+      );
       return json({ pending: messages.some((m) => m.deliveries.some((d) => d.status === "pending")), messages });
     }) satisfies Handler,
 
