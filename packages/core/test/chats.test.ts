@@ -179,6 +179,9 @@ describe("chats: as the engine writes", () => {
       [[ALICE], "two"],
     ]);
     expect((await store.find<OutboxDoc>("outbox")).every((d) => d.chat !== undefined)).toBe(true);
+    // A page of chats lists a sent latest message without its deliveries (no read per row); the chat has them.
+    expect(items[0]!.last).toMatchObject({ direction: "sent", deliveries: [] });
+    expect((await pm.chat(items[0]!.id))!.items.at(-1)).toMatchObject({ deliveries: [{ recipient: ALICE }, { recipient: CAROL }] });
     await pm.close();
   });
 

@@ -60,7 +60,11 @@ export interface Chat {
   unread: number;
   /** RFC 3339 of the latest message. */
   lastAt: string;
-  /** The latest message (received or sent); absent while it cannot be read (deleted meanwhile). */
+  /**
+   * The latest message (received or sent); absent while it cannot be read (deleted
+   * meanwhile). In a page of chats a sent one is listed without its deliveries (`chat(id)`
+   * has them): a page of 100 is then two reads of messages, not one more per row.
+   */
   last?: ThreadItem;
 }
 
@@ -264,11 +268,11 @@ function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined
   return canonical;
 }
 
-async function itemOf(store: Store, box: "inbox" | "outbox", doc: InboxDoc | OutboxDoc): Promise<ThreadItem & { conversation: string }> {
+async function itemOf(store: Store, box: "inbox" | "outbox", doc: InboxDoc | OutboxDoc, withDeliveries = true): Promise<ThreadItem & { conversation: string }> {
   const conversation = doc.conversation ?? "";
   if (box === "inbox") return { direction: "received", ...receivedView(doc as InboxDoc), conversation };
   const o = doc as OutboxDoc;
-  const deliveries = await store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } });
+  const deliveries = withDeliveries ? await store.find<DeliveryDoc>("deliveries", { where: { sender: o.sender, message: o.message } }) : [];
   return { direction: "sent", ...sentView(o, deliveries), createdAt: iso(o.createdAt), conversation };
 }
 
@@ -307,7 +311,7 @@ export async function chatsPage(ctx: OwnerContext, query: { site?: string; limit
   const items = await Promise.all(
     page.map(async (doc) => {
       const last = latest.get(`${doc.lastBox} ${doc.lastDoc}`);
-      return chatView(doc, last ? await itemOf(ctx.store, doc.lastBox, last) : undefined);
+      return chatView(doc, last ? await itemOf(ctx.store, doc.lastBox, last, false) : undefined);
     }),
   );
   return { items, ...(docs.length > limit ? { next: encodeCursor(page.at(-1)!.lastKey) } : {}) };
