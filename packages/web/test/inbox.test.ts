@@ -14,27 +14,60 @@ beforeEach(async () => {
   host = await startInboxHost();
 });
 afterEach(async () => {
+  held = [];
   await host.close();
 });
 
 const ALICE = "https://alice.example.org/";
 
-async function receive(fields: { sender?: string; content: string; name?: string; contentHtml?: string; to?: string[]; inReplyTo?: string; message?: string }) {
+type Received = {
+  sender?: string;
+  content: string;
+  name?: string;
+  contentHtml?: string;
+  to?: (site: string) => string[];
+  inReplyTo?: string;
+  message?: string;
+};
+
+/** Messages `receive` queued for the next `startHolding`. */
+let held: ((site: string) => Record<string, unknown>)[] = [];
+
+/**
+ * Queues a message received as an older version stored it (no conversation, chat or page
+ * key) and resolves its ID; `startHolding` starts the host again with them in its store.
+ * They are filed by the passes `PmServer.start()` looks for (issue 11, 847e8d3: a raw
+ * insert after start is not looked for again on a store of one process).
+ */
+async function receive(fields: Received) {
   const message = fields.message ?? `urn:uuid:${randomUUID()}`;
-  await host.store.insert("inbox", {
+  const receivedAt = Date.now() + held.length;
+  held.push((site) => ({
     _id: randomUUID(),
     message,
     sender: fields.sender ?? ALICE,
-    recipient: host.site,
+    recipient: site,
     content: fields.content,
     published: "2025-01-01T10:00:00Z",
-    receivedAt: Date.now(),
+    receivedAt,
     ...(fields.name ? { name: fields.name } : {}),
     ...(fields.contentHtml ? { contentHtml: fields.contentHtml } : {}),
-    ...(fields.to ? { to: fields.to } : {}),
+    ...(fields.to ? { to: fields.to(site) } : {}),
     ...(fields.inReplyTo ? { inReplyTo: fields.inReplyTo } : {}),
-  });
+  }));
   return message;
+}
+
+/** Starts the host again, its store holding the messages `receive` queued. */
+async function startHolding(): Promise<void> {
+  const docs = held;
+  held = [];
+  await host.close();
+  host = await startInboxHost({
+    seed: async (store, site) => {
+      for (const doc of docs) await store.insert("inbox", doc(site));
+    },
+  });
 }
 
 describe("signed out", () => {
@@ -219,6 +252,7 @@ describe("the owner's pages", () => {
   it("lists conversations with unread counts; opening one changes nothing, its Mark read form reads it; escapes everything received", async () => {
     const first = await receive({ content: "<script>alert(1)</script> & more", name: `"><img src=x onerror=alert(1)>` });
     await receive({ content: "second", inReplyTo: first });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
@@ -230,6 +264,14 @@ describe("the owner's pages", () => {
     expect(thread).toContain("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more");
     expect(thread).not.toContain("<script>alert");
     expect(thread.indexOf("&lt;script&gt;")).toBeLessThan(thread.indexOf(">second<"));
+    // The default view, by person (issue 12: 93d0a6d), and the person page escape it too.
+    const people = await (await b.fetch(host.pmUrl)).text();
+    expect(people).toMatch(/<span class="text">second<\/span> <span class="badge">2<span class="visually-hidden"> unread/);
+    const person = /href="\/p\/([A-Za-z0-9_-]+)#latest"/.exec(people)![1]!;
+    const personPage = await (await b.fetch(`${host.pmUrl}p/${person}`)).text();
+    expect(personPage).toContain("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;");
+    expect(personPage).toContain("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more");
+    for (const page of [people, personPage]) expect(page).not.toMatch(/<img src=x|<script>alert/);
     // GET never changes state: the answer is complete, and both are still unread.
     expect((await host.pm.inboxStatus()).unread).toBe(2);
     // The page offers the form app.js posts when it opens (test/browser/inbox.test.ts runs it).
@@ -251,6 +293,7 @@ describe("the owner's pages", () => {
 
   it("lists 100 conversations a page, with an Older link to the next page (issue 11: keyset pages)", async () => {
     for (let i = 0; i < 105; i++) await receive({ content: `message number ${i}.` });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const first = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
@@ -269,6 +312,7 @@ describe("the owner's pages", () => {
     const id = "urn:uuid:7d1a5b36-0d51-4c4f-9d0e-3c8f3f1b9a11";
     await receive({ sender: ALICE, content: "from alice", message: id });
     await receive({ sender: MALLORY, content: "from mallory, same ID", message: id });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
@@ -327,13 +371,17 @@ describe("the owner's pages", () => {
 
   it("replies to the thread's participants and no one else", async () => {
     const carol = "https://carol.example/";
-    const first = await receive({ content: "Group hello", to: [host.site, carol] });
+    const first = await receive({ content: "Group hello", to: (site) => [site, carol] });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const inbox = await (await b.fetch(`${host.pmUrl}?view=threads`)).text();
     const id = /href="\/c\/([A-Za-z0-9_-]+)"/.exec(inbox)![1]!;
     const thread = await (await b.fetch(`${host.pmUrl}c/${id}`)).text();
-    expect(thread).toMatch(/To <span class="site">alice\.example\.org<\/span>, <span class="site">carol\.example<\/span>/);
+    // Each named as a person (issue 12, people: 673b6fc), the site as the name until their h-card is read.
+    expect(thread).toContain(
+      'To <span class="person" title="https://alice.example.org/"><span class="name">alice.example.org</span></span>, <span class="person" title="https://carol.example/"><span class="name">carol.example</span></span>: the people in this conversation, no one else.',
+    );
     // A `to` smuggled into the form is ignored: the server computes the recipients.
     await b.post(`${host.pmUrl}c/${id}/reply`, { csrf: Browser.csrf(thread), content: "Hi all", to: "https://mallory.example/" });
     const [reply] = await host.pm.outbox();
@@ -380,6 +428,7 @@ describe("the owner's pages", () => {
 
   it("exports everything as a JSON download, and deletes everything when confirmed", async () => {
     await receive({ content: "keep a copy" });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const res = await b.fetch(`${host.pmUrl}export.json`);
@@ -396,6 +445,7 @@ describe("the owner's pages", () => {
   it("searches", async () => {
     await receive({ content: "the picnic is on" });
     await receive({ content: "budget" });
+    await startHolding();
     const b = new Browser();
     await b.signIn(host);
     const page = await (await b.fetch(`${host.pmUrl}?q=PICNIC`)).text();
