@@ -274,11 +274,12 @@ export function replyTargets(site: string, last: ThreadItem): string[] {
 
 /**
  * The latest messages of a conversation as app.js's live list appends them (pages/live.ts):
- * `<ol data-total>` of the items as `threadPage` renders them, numbered after the ones before.
+ * `<ol data-total>` of the items as `threadPage` renders them, numbered after the ones before;
+ * `data-more` when older messages are left out (app.js then knows some may be missing).
  */
 export function liveFragment(frame: Frame, thread: Thread): Html {
   const offset = Math.max(0, thread.messages - thread.items.length);
-  return html`<ol data-total="${thread.messages}">${thread.items.map((item, i) => messageItem(frame, thread, item, offset + i, thread.items[i - 1]))}</ol>`;
+  return html`<ol data-total="${thread.messages}"${thread.next ? html` data-more` : ""}>${thread.items.map((item, i) => messageItem(frame, thread, item, offset + i, thread.items[i - 1]))}</ol>`;
 }
 
 /**

@@ -216,9 +216,17 @@
       const fragment = new DOMParser().parseFromString(await response.text(), "text/html").querySelector("ol[data-total]");
       if (!fragment) return;
       const have = new Set([...list.querySelectorAll("li[data-key]")].map((li) => li.getAttribute("data-key")));
+      const items = [...fragment.children];
+      // The fragment holds only the latest messages: when older ones were left out and it shares none with the
+      // page, more arrived than it holds and some would be skipped. The page is read again
+      // (a reply being typed is kept by the drafts section).
+      if (have.size > 0 && fragment.hasAttribute("data-more") && !items.some((li) => have.has(li.getAttribute("data-key")))) {
+        window.location.reload();
+        return;
+      }
       const atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 200;
       let last = null;
-      for (const li of [...fragment.children]) {
+      for (const li of items) {
         const key = li.getAttribute("data-key");
         if (!key || have.has(key)) continue;
         const node = document.importNode(li, true);

@@ -123,7 +123,7 @@ export function mutedSection(frame: Frame): Html {
  */
 export function liveChatFragment(frame: Frame, chat: ChatThread): Html {
   const offset = 1_000_000 + (Date.now() % 1_000_000) * 100;
-  return html`<ol data-total="0">${chat.items.map((item, i) => {
+  return html`<ol data-total="0"${chat.next ? html` data-more` : ""}>${chat.items.map((item, i) => {
     const previous = chat.items[i - 1];
     const thread = { id: item.conversation, subject: previous?.name, items: chat.items } as unknown as Thread;
     return messageItem(frame, thread, item as ThreadItem, offset + i, previous);
