@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createMemoryStore, createPmServer } from "@indiepm/core";
+import { createMemoryStore, createPmServer, type Doc } from "@indiepm/core";
 import { CONTENT_SECURITY_POLICY, createWebInbox } from "../src/index.js";
 import { Browser, quiet, startInboxHost, type InboxHost } from "./support.js";
 
@@ -31,7 +31,7 @@ type Received = {
 };
 
 /** Messages `receive` queued for the next `startHolding`. */
-let held: ((site: string) => Record<string, unknown>)[] = [];
+let held: ((site: string) => Doc)[] = [];
 
 /**
  * Queues a message received as an older version stored it (no conversation, chat or page
