@@ -26,7 +26,7 @@ import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
 import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, writeAfterStatement } from "./sql.js";
-import { isSearched, type RunQuery, windowedSearch } from "./search.js";
+import { isSearched, type RunQuery, searchWarmStatements, windowedSearch } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
 
 export interface PostgresStoreOptions {
@@ -176,7 +176,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     } finally {
       await client.end().catch(() => undefined);
     }
-    await warmPool(pool, warm, warmStatements(sql));
+    await warmPool(pool, warm, [...warmStatements(sql), ...searchWarmStatements(sql)]);
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
     throw fail(error);

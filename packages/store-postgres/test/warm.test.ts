@@ -41,6 +41,8 @@ describe.skipIf(server.skipReason)("the pool warmed at open", () => {
       for (const backend of open) {
         expect(backend.state).toBe("idle");
         expect(backend.query).toMatch(/^EXPLAIN SELECT/);
+        // The last planned: a window of the search (search.ts searchWarmStatements), so a first search finds the connection ready too.
+        expect(backend.query).toContain("websearch_to_tsquery");
       }
       await store.find("inbox", { limit: 1 });
       expect(await connections()).toHaveLength(3);
