@@ -169,7 +169,10 @@ describe("chats: as the engine writes", () => {
 
   it("PmServer.send stores the chat: a message to alice joins her chat, a group its own", async () => {
     const store = createMemoryStore();
-    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet });
+    // Each send a moment after the last: two in one millisecond are ordered by their _id (pageKeyOf's tiebreak), not by call order.
+    let last = 0;
+    const now = () => (last = Math.max(Date.now(), last + 1));
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, now });
     await pm.send({ from: BOB, to: [ALICE], content: "one" });
     await pm.send({ from: BOB, to: [ALICE], content: "two" });
     await pm.send({ from: BOB, to: [ALICE, CAROL], content: "both" });
