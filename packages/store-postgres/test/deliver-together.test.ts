@@ -1,0 +1,71 @@
+/**
+ * `deliver` on PostgreSQL (core's protocol/actions/deliver.ts with Store.getEach and
+ * Store.writeAfter): many new messages from one person at once, through two instances on
+ * one database, each stored once with its conversation, and the one chat they share
+ * (issue 12's by-person list) counting every one of them — its summary merged in each
+ * message's own statement, so no writer is refused (bench/postgres-delivery.js sends 8 at once).
+ */
+import { createPmServer, hashSecret, type PmServer } from "@indiepm/core";
+import { freshDatabase, postgresForTests } from "@indiepm/test-support";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPostgresStore, type PostgresStore } from "../src/index.js";
+
+const server = await postgresForTests();
+const ENDPOINT = "https://pm.bob.example/";
+const BOB = "https://bob.example/";
+const ALICE = "https://alice.example/";
+const TOKEN = "standing-token-of-alice-for-bob-0123456789abc";
+const quiet = { info() {}, warn() {}, error() {} };
+
+describe.skipIf(server.skipReason)("deliver on PostgreSQL: one person's messages at once", () => {
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let stores: PostgresStore[];
+  let servers: PmServer[];
+  beforeAll(async () => {
+    database = await freshDatabase();
+    stores = [await openPostgresStore(database.url, { poolSize: 6 }), await openPostgresStore(database.url, { poolSize: 6 })];
+    servers = stores.map((store) => createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, logger: quiet }));
+    const now = Date.now();
+    await stores[0]!.insert("secrets", {
+      _id: hashSecret(TOKEN),
+      kind: "standing-token",
+      sender: ALICE,
+      recipient: BOB,
+      expiresAt: now + 3_600_000,
+      createdAt: now,
+      lastUsedAt: now,
+    });
+  });
+  afterAll(async () => {
+    for (const pm of servers ?? []) await pm.close();
+    await database?.drop();
+  });
+
+  it("48 delivers at once through two instances: each 201, stored once, one chat counting 48 unread", async () => {
+    const n = 48;
+    const answers = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const body = new URLSearchParams({
+          action: "deliver",
+          sender: ALICE,
+          recipient: BOB,
+          message: `urn:uuid:at-once-${i}`,
+          published: "2026-12-07T08:00:00Z",
+          content: `number ${i}`,
+        });
+        const answer = await servers[i % 2]!.handle(
+          new Request(ENDPOINT, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` }, body }),
+        );
+        return answer.status;
+      }),
+    );
+    expect(answers).toEqual(Array.from({ length: n }, () => 201));
+    expect(await stores[1]!.count("inbox")).toBe(n);
+    expect(await stores[1]!.count("conversations")).toBe(n);
+    const chats = await stores[1]!.find<{ _id: string; unread: number; rev: number; lastDoc: string; lastPageKey: string }>("chats");
+    expect(chats).toHaveLength(1);
+    expect(chats[0]).toMatchObject({ unread: n, rev: n });
+    const [latest] = await stores[1]!.find<{ _id: string; pageKey: string }>("inbox", { sort: { field: "pageKey", order: "desc" }, limit: 1 });
+    expect(chats[0]!.lastPageKey).toBe(latest!.pageKey);
+  });
+});
