@@ -30,6 +30,7 @@ import { checkRecipients, RecipientsRefusedError } from "./owner/recipients.js";
 import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 import { testWebhook, webhookStatus } from "./owner/webhook.js";
+import { discoverAttempt, webhookAttempt } from "./protocol/attempt.js";
 
 /** The filings of older documents `start()` looks for (owner/filing.ts), in the order they depend on each other. */
 const FILING_PASSES: readonly FilingPass[] = [CONVERSATIONS_PASS];
@@ -129,7 +130,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
       const { outbox, deliveries } = await prepareSend(owner, input);
       if (options.checkRecipients) {
         // owner/recipients.ts: refused before anything is written; the unreachable are accepted and say so.
-        const { refused, unreachable } = await checkRecipients(engine, outbox.recipients, outbox.flow);
+        const { refused, unreachable } = await checkRecipients(engine, discoverAttempt, outbox.recipients, outbox.flow);
         if (refused.length > 0) throw new RecipientsRefusedError(refused);
         for (const u of unreachable) {
           const d = deliveries.find((x) => x.recipient === u.site);
@@ -170,7 +171,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
       }),
     tokens: (query) => listTokens(owner, query),
     revokeToken: (id) => revokeToken(owner, id),
-    testWebhook: async (site) => testWebhook(engine, policies, heldSite(site)),
+    testWebhook: async (site) => testWebhook(engine, webhookAttempt, policies, heldSite(site)),
     webhookStatus: async (site) => webhookStatus(engine, heldSite(site)),
     settings: async (site) => siteSettings(store, policies, heldSite(site)),
     async updateSettings(site, change) {

@@ -20,7 +20,7 @@
  */
 import type { DeliveryProblem, DeliveryProblemQuery } from "../api.js";
 import type { ErrorCode } from "../errors.js";
-import { mutate } from "../protocol/engine.js";
+import { mutate } from "../store/mutate.js";
 import type { DeliveryDoc, OutboxDoc } from "../protocol/records.js";
 import { JOB_LEASE_MS } from "../limits.js";
 import { keyOf } from "../secrets.js";

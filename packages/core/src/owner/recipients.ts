@@ -10,7 +10,7 @@
  * endpoint found where the page's `Cache-Control` allows.
  */
 import { PmError, type ErrorCode } from "../errors.js";
-import { discoverAttempt } from "../protocol/attempt.js";
+import type { discoverAttempt } from "../protocol/attempt.js";
 import type { Engine } from "../protocol/engine.js";
 import type { Flow } from "../types.js";
 import { hostOf, isIpHost, isLocalhostName, parseSiteUrl, type UrlPolicy } from "../urls.js";
@@ -115,15 +115,17 @@ function refusalText(site: string, code: ErrorCode, detail: string): RecipientRe
 /**
  * Discovers each recipient (`RECIPIENT_CHECKS_AT_ONCE` at a time) and sorts out those that
  * do not take private messages (final, §6) from those that cannot be reached now (retried).
+ * `discover` is attempt.ts `discoverAttempt`, handed in by server.ts (owner/ reaches the
+ * engine through server.ts, test/layout.test.ts).
  */
-export async function checkRecipients(engine: Engine, recipients: readonly string[], flow: Flow): Promise<RecipientCheck> {
+export async function checkRecipients(engine: Engine, discover: typeof discoverAttempt, recipients: readonly string[], flow: Flow): Promise<RecipientCheck> {
   const check: RecipientCheck = { refused: [], unreachable: [] };
   const outcomes = new Array<Awaited<ReturnType<typeof discoverAttempt>>>(recipients.length);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < recipients.length; i = next++) {
       const site = recipients[i]!;
-      outcomes[i] = await discoverAttempt(engine, site, { flow, step: 1, recipient: site }, undefined, { cached: true });
+      outcomes[i] = await discover(engine, site, { flow, step: 1, recipient: site }, undefined, { cached: true });
     }
   };
   await Promise.all(Array.from({ length: Math.min(RECIPIENT_CHECKS_AT_ONCE, recipients.length) }, worker));

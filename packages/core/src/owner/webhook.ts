@@ -9,7 +9,7 @@
  */
 import type { WebhookStatus, WebhookTestResult } from "../api.js";
 import { PmError } from "../errors.js";
-import { webhookAttempt } from "../protocol/attempt.js";
+import type { webhookAttempt } from "../protocol/attempt.js";
 import type { Engine } from "../protocol/engine.js";
 import type { WebhookDoc } from "../protocol/records.js";
 import { siteSettings } from "../settings.js";
@@ -22,12 +22,21 @@ export function webhookTestPayload(site: string, now: number): Record<string, un
   return { type: "test", recipient: site, sentAt: iso(now), excerpt: "A test from your indiepm inbox: this webhook works." };
 }
 
-/** POSTs the test document to the site's webhook once. @throws PmError `invalid_request` when the site has no webhook. */
-export async function testWebhook(engine: Engine, policies: Record<string, SitePolicy>, site: string): Promise<WebhookTestResult> {
+/**
+ * POSTs the test document to the site's webhook once, by `attempt` (attempt.ts
+ * `webhookAttempt`, handed in by server.ts: owner/ reaches the engine through server.ts).
+ * @throws PmError `invalid_request` when the site has no webhook.
+ */
+export async function testWebhook(
+  engine: Engine,
+  attempt: typeof webhookAttempt,
+  policies: Record<string, SitePolicy>,
+  site: string,
+): Promise<WebhookTestResult> {
   const { webhook } = await siteSettings(engine.store, policies, site);
   if (!webhook) throw new PmError("invalid_request", "This site has no webhook to test; save its URL first.");
   const started = engine.now();
-  const outcome = await webhookAttempt(engine, webhook, webhookTestPayload(site, started));
+  const outcome = await attempt(engine, webhook, webhookTestPayload(site, started));
   const base = { url: webhook, at: iso(started), ms: Math.max(0, engine.now() - started) };
   if (outcome.kind === "ok") return { ...base, ok: true, status: outcome.value };
   return { ...base, ok: false, error: outcome.kind === "invalid_token" ? "invalid_token" : outcome.code, detail: outcome.detail };

@@ -8,7 +8,7 @@ import { discoverEndpoint, type Discovery } from "../discovery/discover.js";
 import { PmError, type ErrorCode } from "../errors.js";
 import type { HttpClient, PostAnswer } from "../http/types.js";
 import type { HtmlSanitizer } from "../sanitize.js";
-import { patchFrom, type Changes, type CollectionName, type Store } from "../store/types.js";
+import type { Store } from "../store/types.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
 import type { RetrySchedule } from "@indiepm/protocol";
@@ -80,28 +80,8 @@ export async function postStep(engine: Engine, url: string, form: URLSearchParam
   }
 }
 
-/**
- * Changes a document that carries a `rev`, retrying on concurrent change: `change`
- * gets the current document and returns the fields to set, `undefined` for a field to
- * remove (or `null` to leave it).
- * Resolves the document as written, or `null` when missing or left alone.
- */
-export async function mutate<T extends { _id: string; rev: number }>(
-  store: Store,
-  collection: CollectionName,
-  id: string,
-  change: (doc: T) => Changes<T> | null,
-): Promise<T | null> {
-  for (let i = 0; i < 20; i++) {
-    const doc = await store.get<T>(collection, id);
-    if (!doc) return null;
-    const patch = change(doc);
-    if (!patch) return null;
-    const next = { ...doc, ...patch, rev: doc.rev + 1 };
-    if (await store.update<T>(collection, id, patchFrom<T>({ ...patch, rev: doc.rev + 1 }), { rev: doc.rev })) return next;
-  }
-  throw new Error(`Could not update ${collection} ${id}: too much concurrent change.`);
-}
+/** The compare-and-set on `rev` the protocol modules use: store/mutate.ts (owner/ uses it too). */
+export { mutate } from "../store/mutate.js";
 
 export function errorCodeOf(error: unknown): ErrorCode {
   return error instanceof PmError ? error.code : "network_error";
