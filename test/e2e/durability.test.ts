@@ -5,7 +5,7 @@
  * a restarted pm server reopens its own state, the same data folder or the same
  * PostgreSQL schema. Nothing here is about nedb's files (a torn line, its lock: test/faults).
  */
-import type { Flow } from "@indiepm/core";
+import { PROFILE_ACCEPT, type Flow } from "@indiepm/core";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { startHosts as start, scriptedEndpoint as scripted } from "../harness/scoped.js";
 import { postForm, settled, waitFor, type FourHosts } from "../harness/hosts.js";
@@ -230,11 +230,17 @@ for (const { store, skipReason } of await storesForTests()) {
     });
 
     describe("§6 Retries: a discovery whose final answer is a 4xx other than 408/429, or names no endpoint, is final", () => {
-      /** The site answers `status` (with `Retry-After: 0` for 429/503) to its first `times` requests, then its page. */
+      /**
+       * The site answers `status` (with `Retry-After: 0` for 429/503) to its first `times`
+       * discoveries, then its page; `gets` counts the discoveries. A server's read of a
+       * correspondent's h-card (owner/profiles.ts: it asks for HTML only, PROFILE_ACCEPT) is
+       * not a discovery: it gets the page and is not counted.
+       */
       function answering(site: FourHosts["bob"]["site"], status: number, times: number): { gets: number } {
         const counter = { gets: 0 };
         const page = site.handler;
         site.handler = (req, res) => {
+          if (req.headers.accept === PROFILE_ACCEPT) return page(req, res);
           if (++counter.gets > times) return page(req, res);
           res.statusCode = status;
           if (status === 429 || status === 503) res.setHeader("retry-after", "0");

@@ -60,6 +60,8 @@ export type { Discovery, DiscoveryLimits } from "./discovery/discover.js";
 export { createPmLinkFinder, findPmLink, findPmLinkInHtml, linksInHtml, parseLinkHeader, relHasPm } from "@indiepm/protocol";
 export type { HtmlLink, LinkValue, PmLinkFinder, PmLinkFinderOptions, PmLinkMatch } from "@indiepm/protocol";
 export { createHttpClient, DEFAULT_HTTP_LIMITS, DEFAULT_USER_AGENT } from "./http/client.js";
+/** The `Accept` of a server's read of a correspondent's page for their h-card (not a §1 discovery). */
+export { PROFILE_ACCEPT } from "./owner/profiles.js";
 export type { ClosableHttpClient, HttpClientOptions, Lookup, ResolvedAddress } from "./http/client.js";
 export { canonicalIp, isRefusedAddress, parseIpv4Literal } from "./http/addresses.js";
 export { clientKeyOf } from "./protocol/rate-limit.js";

@@ -23,7 +23,7 @@ import { createOwnerSessions } from "./owner/sessions.js";
 import { createSharedOwnerState } from "./owner/shared-state.js";
 import { applySettingsChange } from "./owner/settings.js";
 import { siteSettings } from "./settings.js";
-import type { Engine } from "./protocol/engine.js";
+import { NO_ENDPOINT_DETAIL, type Engine } from "./protocol/engine.js";
 import { handleFederation, type FederationContext } from "./protocol/federation.js";
 import { MIN_OWNER_TOKEN_LENGTH, resolvePmServerOptions } from "./options.js";
 import { checkRecipients, RecipientsRefusedError } from "./owner/recipients.js";
@@ -63,7 +63,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
     log,
     emit: (event) => {
       // The server deals with a site anyway: its profile is read again if old (owner/profiles.ts).
-      if (event.action === "discover" && event.status === 200 && !sites.includes(event.to)) profiles.noteContact(event.to);
+      // Only a site that takes private messages (its page named an endpoint) is a correspondent.
+      if (event.action === "discover" && event.status === 200 && event.detail !== NO_ENDPOINT_DETAIL && !sites.includes(event.to)) profiles.noteContact(event.to);
       try {
         onEvent?.(event);
       } catch (error) {

@@ -29,6 +29,7 @@ it("@indiepm/core exports exactly these names", () => {
       "MIN_OWNER_TOKEN_LENGTH",
       "PM_SERVER_DEFAULTS",
       "PM_SERVER_OPTION_NAMES",
+      "PROFILE_ACCEPT",
       "PmError",
       "RecipientsRefusedError",
       "WRITE_POLICIES",

@@ -47,6 +47,9 @@ export const PROFILE_LIMITS = {
   sitesPerCall: 500,
 } as const;
 
+/** `Accept` of the read of a site's page for its h-card. */
+export const PROFILE_ACCEPT = "text/html, application/xhtml+xml;q=0.9";
+
 /** The image types an avatar may have, by their magic bytes. */
 export type AvatarType = AvatarImage["type"];
 
@@ -284,7 +287,9 @@ export class Profiles {
     if (!force && before && now() - before.checkedAt <= (before.error ? PROFILE_LIMITS.retryMs : PROFILE_LIMITS.freshMs)) return before;
     let found: HCardProfile;
     try {
-      const page = await http.get(site, { maxBytes: PROFILE_LIMITS.pageBytes });
+      // An h-card is only ever in HTML: the read asks for nothing else (discovery, which takes
+      // any answer for its Link header, asks with GET_ACCEPT).
+      const page = await http.get(site, { maxBytes: PROFILE_LIMITS.pageBytes, headers: { accept: PROFILE_ACCEPT } });
       if (page.status !== 200) throw new Error(`${site} answered ${page.status}`);
       found = profileFromPage(new TextDecoder().decode(page.body), [site, page.url]);
     } catch (error) {

@@ -56,7 +56,7 @@ export async function discoverStep(engine: Engine, site: string, ctx: StepContex
       from: engine.endpoint,
       to: site,
       status: 200,
-      ...(found.endpoint ? { detail: `rel=pm → ${found.endpoint}` } : { detail: "no rel=pm" }),
+      ...(found.endpoint ? { detail: `rel=pm → ${found.endpoint}` } : { detail: NO_ENDPOINT_DETAIL }),
     });
     return found;
   } catch (error) {
@@ -65,6 +65,9 @@ export async function discoverStep(engine: Engine, site: string, ctx: StepContex
     throw error;
   }
 }
+
+/** The `detail` of a `discover` event whose page named no endpoint (§1 step 5). */
+export const NO_ENDPOINT_DETAIL = "no rel=pm";
 
 /** §2: one outgoing federation POST as a traced step. Network failures throw PmError. */
 export async function postStep(engine: Engine, url: string, form: URLSearchParams, ctx: StepContext, headers?: Record<string, string>): Promise<PostAnswer> {
