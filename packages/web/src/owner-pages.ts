@@ -112,7 +112,6 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     return why ? `This address cannot be used for a webhook: ${why}.` : "This address cannot be used for a webhook.";
   }
 
-
   // Issue 12 "Live": arrivals in status.json, the live fragment of a thread, mute and block from a conversation.
   const live = createLivePages(inbox, forms, frameFor);
 
@@ -127,7 +126,11 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const q = (query.get("q") ?? "").trim().slice(0, 200);
       const before = query.get("before") ?? undefined;
       const { items: conversations, next } = await pm.conversationsPage({ site: session.site, ...(q ? { q } : {}), ...(before ? { before } : {}) });
-      const frame = await withPeople(pm, await frameFor(session, query.get("notice")), conversations.flatMap((c) => c.participants));
+      const frame = await withPeople(
+        pm,
+        await frameFor(session, query.get("notice")),
+        conversations.flatMap((c) => c.participants),
+      );
       return page(inboxPage(frame, { conversations, q, ...(next ? { next } : {}) }));
     }) satisfies Handler,
 
@@ -209,7 +212,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         if (error instanceof RecipientsRefusedError) {
           return refused({ ...v, toError: { messages: error.refusals.map((r) => r.text), detail: error.refusals.map((r) => r.detail).join(" ") } });
         }
-        if (error instanceof PmError && error.code === "invalid_request" && /^“/.test(error.message)) return refused({ ...v, toError: { messages: [error.message] } });
+        if (error instanceof PmError && error.code === "invalid_request" && /^“/.test(error.message))
+          return refused({ ...v, toError: { messages: [error.message] } });
         if (error instanceof PmError && error.code === "invalid_request" && /^Name at least one site/.test(error.message)) {
           return refused({ ...v, toError: { messages: [error.message] } });
         }
@@ -226,7 +230,8 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const last = thread.items.at(-1);
       const key = form.get("key") || undefined;
       const keyFrame = key ? { composeKey: key } : {};
-      if (!last || content.trim() === "") return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, thread, content), 400);
+      if (!last || content.trim() === "")
+        return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, thread, content), 400);
       // PROTOCOL.md §5: to the participants of the message answered, computed here — never from the form.
       const to = replyTargets(session.site, last);
       let done: SendOnce;

@@ -106,7 +106,8 @@ export function createSignIn(inbox: ResolvedInboxOptions, forms: Forms): SignIn 
         );
       }
       // Single use: a replayed form is refused before anything is fetched.
-      if (!(await preTokens.redeem(pre!, Date.now()))) return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400, null, returnTo);
+      if (!(await preTokens.redeem(pre!, Date.now())))
+        return form(entered, "This sign-in form was already used or has expired. Sign in again.", 400, null, returnTo);
       try {
         const me = normalizeProfileUrl(entered, policy);
         if (!pm.sites.includes(me)) throw new WebInboxError("unknown_site", `This server holds no inbox for ${siteLabel(me)}.`);

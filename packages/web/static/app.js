@@ -457,7 +457,10 @@
       const values = () => Object.fromEntries(fields.map((el) => [el.name, el.value]));
       const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
       // As the server makes them (compose-keys.ts): 18 random bytes, base64url.
-      const newKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18)))).replace(/\+/g, "-").replace(/\//g, "_");
+      const newKey = () =>
+        btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(18))))
+          .replace(/\+/g, "-")
+          .replace(/\//g, "_");
       // A kept draft fills a form nobody has typed in yet.
       let draft = null;
       try {
@@ -509,7 +512,6 @@
       });
     }
   }
-
 
   // ——— By person (issue 12) ———
   // Relative times (time.rel: "now", "2 min", "14:05", "Tue", "3 Mar", "3 Mar 2025") in the

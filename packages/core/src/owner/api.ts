@@ -98,7 +98,12 @@ export async function handleOwnerApi(server: PmServer, ownerToken: string | unde
       const image = await server.avatar(decodeURIComponent(avatar[1]!));
       if (!image) throw new PmError("invalid_request", "No such photo is kept here (unknown, or replaced since).");
       return new Response(new Uint8Array(image.body), {
-        headers: { "content-type": image.type, "x-content-type-options": "nosniff", "cache-control": "private, max-age=2592000, immutable", etag: `"${image.hash}"` },
+        headers: {
+          "content-type": image.type,
+          "x-content-type-options": "nosniff",
+          "cache-control": "private, max-age=2592000, immutable",
+          etag: `"${image.hash}"`,
+        },
       });
     }
     if (path === "/api/export" && method === "GET") return jsonResponse(await server.exportAll(query.site ? { site: query.site } : {}));
