@@ -4,6 +4,7 @@
  * purpose and check that `idle()` still waits for it, so a "nothing happened" check built
  * on it cannot pass because it looked too early.
  */
+import { PROFILE_ACCEPT } from "@indiepm/core";
 import { describe, expect, it } from "vitest";
 import { scriptedEndpoint as scripted, startHosts as start } from "../harness/scoped.js";
 import { postForm, storeCounts } from "../harness/hosts.js";
@@ -17,20 +18,30 @@ describe("PmServer.idle()", () => {
     const aliceEndpoint = await scripted();
     h.alice.site.endpoint = aliceEndpoint.url;
     const message = `${aliceEndpoint.url}messages/1`;
+    // alice's page is read by bob's discovery (§3 step 3) and, since it names an endpoint, by his read of her h-card (PROFILE_ACCEPT).
+    const reads = { discoveries: 0, profiles: 0 };
+    const page = h.alice.site.handler;
+    h.alice.site.handler = (req, res) => {
+      if (req.headers.accept !== PROFILE_ACCEPT) return void (reads.discoveries++, page(req, res));
+      // The h-card read answered late too: idle() waits for it (the profile is stored when it resolves).
+      reads.profiles++;
+      setTimeout(() => page(req, res), 4 * DEFER_MS);
+    };
     const startedAt = Date.now();
     expect((await postForm(h.bob.pm.url, { action: "notify", sender: h.alice.site.url, recipient: h.bob.site.url, message })).status).toBe(202);
     // Answered before any of the dialback: stored, nothing fetched or sent yet.
     expect(await h.bob.pm.store.find("handshakes", {})).toEqual([expect.objectContaining({ state: "active" })]);
-    expect({ aliceSite: h.alice.site.requests, aliceEndpoint: aliceEndpoint.received }).toEqual({ aliceSite: 0, aliceEndpoint: [] });
+    expect({ reads, aliceEndpoint: aliceEndpoint.received }).toEqual({ reads: { discoveries: 0, profiles: 0 }, aliceEndpoint: [] });
     await h.bob.pm.pm.idle();
-    // Discovery, verify and request, each 80 ms late, all made and the handshake ended.
+    // Discovery, verify and request, each 80 ms late, all made and the handshake ended; and the read of alice's h-card it started.
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(3 * DEFER_MS);
-    expect({ aliceSite: h.alice.site.requests, actions: aliceEndpoint.received.map((r) => r.action) }).toEqual({
-      aliceSite: 1,
+    expect({ reads, actions: aliceEndpoint.received.map((r) => r.action) }).toEqual({
+      reads: { discoveries: 1, profiles: 1 },
       actions: ["verify", "request"],
     });
     expect(await h.bob.pm.store.find("handshakes", {})).toEqual([expect.objectContaining({ state: "done" })]);
     expect(await storeCounts(h.bob.pm.store)).toMatchObject({ handshakes: 1, secrets: 1, inbox: 0 });
+    expect(await h.bob.pm.store.count("profiles")).toBe(1);
   });
 
   it("waits for the wake an answer deferred with setImmediate (§3 step 5 `request`, then step 6)", async () => {

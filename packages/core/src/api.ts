@@ -482,9 +482,10 @@ export interface PmServer {
    * Resolves once stored work has settled: no dialback (§3/§4 steps 3–4), delivery or
    * webhook running, none due now by `now()` (work that is due is started, not left to
    * its timer), no wake pending that an answer already given deferred, no sweep under
-   * way. Work due later (a §6 back-off) does not count, and neither do requests still
-   * being answered. For tests and tools that read the store once "nothing more will
-   * happen": await it, then look. Resolves at once when not started or closing.
+   * way, no read of a correspondent's h-card running or waiting (owner/profiles.ts).
+   * Work due later (a §6 back-off) does not count, and neither do requests still being
+   * answered. For tests and tools that read the store once "nothing more will happen":
+   * await it, then look. Resolves at once when not started or closing.
    */
   idle(): Promise<void>;
   /** Stops taking work, lets what is under way finish (at most `graceMs`, default 10 s), closes the store. */

@@ -206,7 +206,11 @@ export function createPmServer(options: PmServerOptions): PmServer {
       // The look for older documents to file (owner/filing.ts), here rather than on the first owner read.
       await lookAtStart(owner, FILING_PASSES, engine.sites);
     },
-    idle: () => queue?.idle() ?? Promise.resolve(),
+    idle: async () => {
+      await queue?.idle();
+      // The reads of correspondents' h-cards a discovery started (owner/profiles.ts noteContact) are work too.
+      await profiles.settled();
+    },
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await queue?.stop(graceMs);
