@@ -266,6 +266,24 @@ describe("Profiles in production mode: the guarded client's §6 checks apply to 
   }
   const production = () => client({ dev: false, lookup: fakeDns({ "allowed.test": ["127.0.0.1"] }), ca: TEST_TLS.cert, allowedAddresses: ["127.0.0.1"] });
 
+  it.each([
+    [302, undefined],
+    [307, undefined],
+    [301, "Stranger"],
+    [308, "Stranger"],
+  ])("a site page redirecting (%i) to another origin: its h-card is the site's only for a permanent move (§6 Identity)", async (status, name) => {
+    const stranger = await serve((_req, res) =>
+      res.writeHead(200, { "content-type": "text/html" }).end(page(`<div class="h-card"><a class="u-url u-uid p-name" href="/">Stranger</a></div>`)),
+    );
+    const site = await serve((_req, res) => res.writeHead(status, { location: `${stranger.origin}/` }).end());
+    const store = createMemoryStore();
+    const [person] = await profiles(store).refresh([`${site.origin}/`]);
+    expect(person).toEqual({ site: `${site.origin}/`, ...(name ? { name } : {}) });
+    const [doc] = await store.find<ProfileDoc>("profiles");
+    if (name) expect(doc!.error).toBeUndefined();
+    else expect(doc!.error).toContain(`temporary redirect (${status}) to another origin`);
+  });
+
   it("a site page redirecting to 127.0.0.1 is refused: nothing is kept", async () => {
     const inside = await serve((_req, res) => res.end(page(`<div class="h-card"><a class="u-url u-uid p-name" href="/">Inside</a></div>`)), { tls: true });
     const site = await serve((_req, res) => res.writeHead(302, { location: `https://127.0.0.1:${inside.port}/` }).end(), { tls: true });

@@ -21,6 +21,7 @@
 import { createHash } from "node:crypto";
 import { mf2 } from "microformats-parser";
 import type { AvatarImage, Logger, Person } from "../api.js";
+import { identityRedirectRefusal } from "../discovery/identity.js";
 import type { HttpClient } from "../http/types.js";
 import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
@@ -291,6 +292,10 @@ export class Profiles {
       // any answer for its Link header, asks with GET_ACCEPT).
       const page = await http.get(site, { maxBytes: PROFILE_LIMITS.pageBytes, headers: { accept: PROFILE_ACCEPT } });
       if (page.status !== 200) throw new Error(`${site} answered ${page.status}`);
+      // §6 Identity, as for discovery: a page behind a temporary redirect to another origin
+      // (an open redirect on the site) does not speak for the site; its h-card is not theirs.
+      const moved = page.hops ? identityRedirectRefusal(page.hops) : page.redirects.length > 1 ? `${site} redirected to ${page.url}` : undefined;
+      if (moved) throw new Error(moved);
       found = profileFromPage(new TextDecoder().decode(page.body), [site, page.url]);
     } catch (error) {
       // Keep what was known: a site down for an hour has not changed its name.
