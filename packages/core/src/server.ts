@@ -64,7 +64,8 @@ export function createPmServer(options: PmServerOptions): PmServer {
     emit: (event) => {
       // The server deals with a site anyway: its profile is read again if old (owner/profiles.ts).
       // Only a site that takes private messages (its page named an endpoint) is a correspondent.
-      if (event.action === "discover" && event.status === 200 && event.detail !== NO_ENDPOINT_DETAIL && !sites.includes(event.to)) profiles.noteContact(event.to);
+      if (event.action === "discover" && event.status === 200 && event.detail !== NO_ENDPOINT_DETAIL && !sites.includes(event.to))
+        profiles.noteContact(event.to);
       try {
         onEvent?.(event);
       } catch (error) {
