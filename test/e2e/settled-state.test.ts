@@ -7,7 +7,7 @@
 import { PROFILE_ACCEPT } from "@indiepm/core";
 import { describe, expect, it } from "vitest";
 import { scriptedEndpoint as scripted, startHosts as start } from "../harness/scoped.js";
-import { postForm, storeCounts } from "../harness/hosts.js";
+import { postForm, settled, storeCounts } from "../harness/hosts.js";
 import { movableClock, yes } from "../harness/rogue.js";
 
 const DEFER_MS = 80;
@@ -18,14 +18,14 @@ describe("PmServer.idle()", () => {
     const aliceEndpoint = await scripted();
     h.alice.site.endpoint = aliceEndpoint.url;
     const message = `${aliceEndpoint.url}messages/1`;
-    // alice's page is read by bob's discovery (§3 step 3) and, since it names an endpoint, by his read of her h-card (PROFILE_ACCEPT).
+    // alice's page is read by bob's discovery (§3 step 3), and by nothing else: a notify alone
+    // makes no correspondent (anyone may name any site as sender), so bob reads no h-card.
     const reads = { discoveries: 0, profiles: 0 };
     const page = h.alice.site.handler;
     h.alice.site.handler = (req, res) => {
-      if (req.headers.accept !== PROFILE_ACCEPT) return void (reads.discoveries++, page(req, res));
-      // The h-card read answered late too: idle() waits for it (the profile is stored when it resolves).
-      reads.profiles++;
-      setTimeout(() => page(req, res), 4 * DEFER_MS);
+      if (req.headers.accept === PROFILE_ACCEPT) reads.profiles++;
+      else reads.discoveries++;
+      page(req, res);
     };
     const startedAt = Date.now();
     expect((await postForm(h.bob.pm.url, { action: "notify", sender: h.alice.site.url, recipient: h.bob.site.url, message })).status).toBe(202);
@@ -33,14 +33,32 @@ describe("PmServer.idle()", () => {
     expect(await h.bob.pm.store.find("handshakes", {})).toEqual([expect.objectContaining({ state: "active" })]);
     expect({ reads, aliceEndpoint: aliceEndpoint.received }).toEqual({ reads: { discoveries: 0, profiles: 0 }, aliceEndpoint: [] });
     await h.bob.pm.pm.idle();
-    // Discovery, verify and request, each 80 ms late, all made and the handshake ended; and the read of alice's h-card it started.
+    // Discovery, verify and request, each 80 ms late, all made and the handshake ended.
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(3 * DEFER_MS);
     expect({ reads, actions: aliceEndpoint.received.map((r) => r.action) }).toEqual({
-      reads: { discoveries: 1, profiles: 1 },
+      reads: { discoveries: 1, profiles: 0 },
       actions: ["verify", "request"],
     });
     expect(await h.bob.pm.store.find("handshakes", {})).toEqual([expect.objectContaining({ state: "done" })]);
     expect(await storeCounts(h.bob.pm.store)).toMatchObject({ handshakes: 1, secrets: 1, inbox: 0 });
+    expect(await h.bob.pm.store.count("profiles")).toBe(0);
+  });
+
+  it("waits for the read of a correspondent's h-card that a stored message started, answered late", async () => {
+    const h = await start();
+    // bob stores alice's message, so alice is a correspondent: bob reads her h-card, which answers late.
+    let profileReads = 0;
+    const page = h.alice.site.handler;
+    h.alice.site.handler = (req, res) => {
+      if (req.headers.accept !== PROFILE_ACCEPT) return page(req, res);
+      profileReads++;
+      setTimeout(() => page(req, res), 4 * DEFER_MS);
+    };
+    const sent = await h.alice.pm.pm.send({ from: h.alice.site.url, to: [h.bob.site.url], content: "x", flow: "message" });
+    expect((await settled(h.alice.pm.pm, sent.message)).deliveries[0]!.status).toBe("delivered");
+    await h.bob.pm.pm.idle();
+    // Only bob read alice's h-card (alice read bob's, on bob's site); idle() waited for it to be stored.
+    expect(profileReads).toBe(1);
     expect(await h.bob.pm.store.count("profiles")).toBe(1);
   });
 

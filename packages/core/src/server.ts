@@ -62,10 +62,10 @@ export function createPmServer(options: PmServerOptions): PmServer {
     random: Math.random,
     log,
     emit: (event) => {
-      // The server deals with a site anyway: its profile is read again if old (owner/profiles.ts).
-      // Only a site that takes private messages (its page named an endpoint) is a correspondent.
-      if (event.action === "discover" && event.status === 200 && event.detail !== NO_ENDPOINT_DETAIL && !sites.includes(event.to))
-        profiles.noteContact(event.to);
+      // A recipient whose page named an endpoint (this server writes to it) is a correspondent;
+      // a discovery of a sender (§3/§4 step 3) is not: anyone may name any site as sender.
+      if (event.action === "discover" && event.status === 200 && event.detail !== NO_ENDPOINT_DETAIL && event.to === event.recipient)
+        engine.correspondent?.(event.to);
       try {
         onEvent?.(event);
       } catch (error) {
@@ -73,6 +73,10 @@ export function createPmServer(options: PmServerOptions): PmServer {
       }
     },
     wake: () => queue?.wake(),
+    // The server deals with the site anyway: its profile is read if missing or old (owner/profiles.ts).
+    correspondent: (site) => {
+      if (!sites.includes(site)) profiles.noteContact(site);
+    },
     handshakeLocks: new Map(),
     discoveryCache: new DiscoveryCache(),
     sanitizing: new Map(),

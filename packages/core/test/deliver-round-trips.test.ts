@@ -83,7 +83,10 @@ describe("deliver: what it asks of a store that reads and writes together", () =
     const { calls, pm, deliver } = await setup(true);
     calls.length = 0;
     expect(await deliver("urn:uuid:1")).toEqual({ status: 201, body: { status: "delivered" } });
-    expect(calls).toEqual(["getEach secrets settings inbox", "writeAfter insert:inbox insert:conversations merge:chats"]);
+    await pm.idle();
+    // After the answer, apart from it: the sender is now a correspondent, whose h-card is read
+    // once in the background and kept (owner/profiles.ts: a get, then a put of what was found).
+    expect(calls).toEqual(["getEach secrets settings inbox", "writeAfter insert:inbox insert:conversations merge:chats", "get profiles", "put profiles"]);
     // The next message from the same person: merged into its chat's summary in the same write.
     calls.length = 0;
     expect((await deliver("urn:uuid:2")).status).toBe(201);

@@ -30,6 +30,13 @@ export interface Engine {
   emit(event: ProtocolEvent): void;
   /** Asks the queue to look for due work now. */
   wake(): void;
+  /**
+   * A site became a correspondent: a message from it was stored (§5), or this server's page
+   * discovery for a recipient found its endpoint. The server may then read who they are
+   * (owner/profiles.ts). A site that only named itself in a request is not one: reading it
+   * would let any stranger make this server fetch any page.
+   */
+  correspondent?(site: string): void;
   /** Per (S, R, E_R): the chain that serializes this engine's §4 handshakes (jobs/delivery.ts). */
   handshakeLocks: Map<string, Promise<void>>;
   /** §1: the endpoints recipients' pages let us reuse, for §3/§4 step 1 only (discovery/cache.ts, protocol/attempt.ts). */

@@ -128,6 +128,7 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     // message in a busy conversation (bench/delivery.js: one append instead of two).
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { lastUsedAt: now } });
   }
+  if (!duplicate && doc) engine.correspondent?.(req.sender);
   // A muted correspondent's message is stored and listed, but announced nowhere (owner/live.ts).
   if (!duplicate && doc && settings.webhook && !settings.muted?.includes(req.sender)) await enqueueWebhook(engine, settings.webhook, doc);
   return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
