@@ -67,14 +67,28 @@ async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string, cached
 
 /** §4: deliver with a standing token held for (S → R at E_R), else start (or join) a handshake. */
 async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
+  const ready = await withStandingToken(engine, doc, endpoint);
+  if (ready !== undefined) return ready ? deliver(engine, ready, cached) : undefined;
+  let granted: DeliveryDoc | null | undefined;
+  await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, async () => {
+    // The handshake this delivery waited behind may have ended with a token meanwhile (its
+    // code then used, so nothing left to join): take it rather than start another.
+    granted = await withStandingToken(engine, doc, endpoint);
+    if (granted === undefined) await authorize(engine, doc, endpoint, cached);
+  });
+  if (granted) await deliver(engine, granted, cached);
+}
+
+/**
+ * With a standing token for (S → R at E_R) that is not about to expire: the delivery moved
+ * on to step 6 (`null` when it was no longer waiting for that); `undefined` without one.
+ */
+async function withStandingToken(engine: Engine, doc: DeliveryDoc, endpoint: string): Promise<DeliveryDoc | null | undefined> {
   const grant = await engine.store.get<GrantDoc>("grants", keyOf(doc.sender, doc.recipient, endpoint));
-  if (grant && grant.expiresAt - engine.now() > TOKEN_RENEW_MARGIN_MS) {
-    const ready = await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
-      d.status === "pending" && d.stage === "discover" ? { stage: "deliver", endpoint, updatedAt: engine.now() } : null,
-    );
-    return ready ? deliver(engine, ready, cached) : undefined;
-  }
-  await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, () => authorize(engine, doc, endpoint, cached));
+  if (!grant || grant.expiresAt - engine.now() <= TOKEN_RENEW_MARGIN_MS) return undefined;
+  return mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
+    d.status === "pending" && d.stage === "discover" ? { stage: "deliver", endpoint, updatedAt: engine.now() } : null,
+  );
 }
 
 /** §4 step 2: issue code C for (S, R, E_R) and send `authorize`; deliveries to the same R join one handshake. */
