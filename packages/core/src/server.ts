@@ -7,7 +7,7 @@ import { PmError, jsonResponse } from "./errors.js";
 import { DuplicateKeyError } from "./store/types.js";
 import { conversationsPage, messageWritten } from "./owner/conversations.js";
 import { inboxPage, outboxPage } from "./owner/messages.js";
-import { chatsPage, getChat, markChatRead } from "./owner/chats.js";
+import { CHATS_PASS, chatsPage, getChat, markChatRead } from "./owner/chats.js";
 import { DiscoveryCache } from "./discovery/cache.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
@@ -32,8 +32,8 @@ import { createSanitizerPool } from "./sanitize.js";
 import { testWebhook, webhookStatus } from "./owner/webhook.js";
 import { discoverAttempt, webhookAttempt } from "./protocol/attempt.js";
 
-/** The filings of older documents `start()` looks for (owner/filing.ts), in the order they depend on each other. */
-const FILING_PASSES: readonly FilingPass[] = [CONVERSATIONS_PASS];
+/** The filings of older documents `start()` looks for (owner/filing.ts); each files a site after those it names in `after`. */
+const FILING_PASSES: readonly FilingPass[] = [CONVERSATIONS_PASS, CHATS_PASS];
 
 /** Creates a pm server. Call `start()` to resume stored work; `handle()` answers HTTP. */
 export function createPmServer(options: PmServerOptions): PmServer {

@@ -17,8 +17,9 @@
  *   latest of each box and the unread count, all indexed).
  * The summary holds no text: the list reads the latest message's document by `_id`
  * (`lastBox`, `lastDoc`), so deleting a message leaves its text nowhere else.
- * Documents written before chats existed (no `chat` field) are filed on the first owner
- * read of a process (`ensureChats`), in batches, without reading the rest.
+ * Documents written before chats existed (no `chat` field) are looked for at start and
+ * filed in batches, without reading the rest (`CHATS_PASS`, owner/filing.ts); the owner's
+ * reads wait for it (`ensureChats`).
  */
 import type { Page, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
@@ -26,7 +27,7 @@ import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Store, type Write } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
-import { ensureFiled, pageKeyOf, refreshConversation } from "./conversations.js";
+import { CONVERSATIONS_PASS, pageKeyOf, refreshConversation } from "./conversations.js";
 import { ensurePass, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
@@ -244,18 +245,28 @@ async function fileChats(store: Store, site: string): Promise<void> {
   for (const id of touched) await refreshChat(store, site, id);
 }
 
-/** The filing of documents written before chats existed (owner/filing.ts). It needs their page keys: run after the conversations pass. */
-export const CHATS_PASS: FilingPass = { name: "chats", left: chatsLeft, file: fileChats };
+/**
+ * The filing of documents written before chats existed (owner/filing.ts), looked for at
+ * start (server.ts `FILING_PASSES`). It needs their page keys: it files a site after the
+ * conversations pass (`after`, a getter: this module and conversations.ts import each
+ * other, so `CONVERSATIONS_PASS` may not be defined yet when this one is).
+ */
+export const CHATS_PASS: FilingPass = {
+  name: "chats",
+  left: chatsLeft,
+  file: fileChats,
+  get after() {
+    return [CONVERSATIONS_PASS];
+  },
+};
 
 /**
- * Resolves once every document of these sites has its chat: conversations are filed first
- * (`ensureFiled`: the page keys chats are sorted by), then the chats pass (owner/filing.ts:
- * once per process, on a shared store again at most every `REFILE_CHECK_MS`).
+ * Resolves once every document of these sites has its chat, and so its conversation and
+ * page key (`CHATS_PASS` comes after the conversations pass): once per process, on a
+ * shared store again at most every `REFILE_CHECK_MS` (owner/filing.ts).
  */
-export async function ensureChats(ctx: OwnerContext, sites: Iterable<string>): Promise<void> {
-  const list = [...sites];
-  await ensureFiled(ctx, list);
-  await ensurePass(ctx, CHATS_PASS, list);
+export function ensureChats(ctx: OwnerContext, sites: Iterable<string>): Promise<void> {
+  return ensurePass(ctx, CHATS_PASS, sites);
 }
 
 // ——— The owner's reads ———

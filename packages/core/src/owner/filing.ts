@@ -3,7 +3,9 @@
  * `conversation`, owner/conversations.ts) get it in one pass, run by whichever process
  * looks first. A pass says how to look for what is left (`left`: an indexed probe, e.g.
  * `find(box, {where: {recipient: site, conversation: null}, limit: 1})`) and how to file it
- * (`file`: idempotent, since several processes may run it at once).
+ * (`file`: idempotent, since several processes may run it at once). A pass that needs what
+ * another writes (chats are sorted by the page keys the conversations pass writes) names it
+ * in `after`: it files a site only once that pass has nothing left there.
  *
  * Each process looks once per (pass, site) — at `PmServer.start()` (`lookAtStart`), so the
  * first owner read of a process does not pay the look on a connection just opened (issue
@@ -23,6 +25,8 @@ export interface FilingPass {
   left(store: Store, site: string): Promise<boolean>;
   /** Files what is left of `site`. Idempotent; may run in several processes at once, and inside `Store.batch`. */
   file(store: Store, site: string): Promise<void>;
+  /** The passes whose filing of a site must be done before this one files it (their look and its are made at once). */
+  readonly after?: readonly FilingPass[];
 }
 
 /**
@@ -55,6 +59,8 @@ function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site
   const key = `${pass.name} ${site}`;
   const previous = entries.get(key);
   if (previous && !previous.failed && (store.shared === undefined || Date.now() - previous.at < REFILE_CHECK_MS)) return previous;
+  // The entries of the passes it comes after, as they stand (a look of their own where there is none).
+  const before = (pass.after ?? []).map((other) => entryFor(ctx, other, site));
   let answered!: () => void;
   const current: Entry = { looked: new Promise<void>((resolve) => (answered = resolve)), done: Promise.resolve(), at: Date.now() };
   current.done = (async () => {
@@ -62,6 +68,8 @@ function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site
       await previous?.done.catch(() => undefined);
       const left = await pass.left(store, site);
       answered();
+      // The passes it builds on finish this site first; one that failed fails this one too (the next read looks at both again).
+      if (left) for (const entry of before) await entry.done;
       // Idempotent: its writes may be made durable together (Store.batch).
       if (left) await (store.batch ? store.batch((batched) => pass.file(batched, site)) : pass.file(store, site));
       current.at = Date.now();
@@ -80,15 +88,19 @@ function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site
   return current;
 }
 
-/** Resolves once nothing is left for `pass` in these sites (see the top of this file). */
+/** Resolves once nothing is left for `pass`, nor for the passes it comes `after`, in these sites (see the top of this file). */
 export async function ensurePass(ctx: { store: Store; filing?: Filing }, pass: FilingPass, sites: Iterable<string>): Promise<void> {
-  for (const site of sites) await entryFor(ctx, pass, site).done;
+  for (const site of sites) {
+    for (const before of pass.after ?? []) await ensurePass(ctx, before, [site]);
+    await entryFor(ctx, pass, site).done;
+  }
 }
 
 /**
  * At start: looks for what each pass left in each site, all at once, and resolves when
- * every look is answered. Filing found needed goes on in the background and the reads
- * await it (`ensurePass`); a look that fails is made again by the first read.
+ * every look is answered. Filing found needed goes on in the background, each pass's after
+ * those it comes `after`, and the reads await it (`ensurePass`); a look that fails is made
+ * again by the first read.
  */
 export async function lookAtStart(ctx: { store: Store; filing?: Filing }, passes: readonly FilingPass[], sites: Iterable<string>): Promise<void> {
   const list = [...sites];
