@@ -13,10 +13,11 @@ import { openNedbStore } from "../src/store/nedb/adapter.js";
 import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
-import { chatKey } from "../src/owner/chats.js";
+import { type ChatDoc, chatKey } from "../src/owner/chats.js";
 import { conversationFields, messageWritten } from "../src/owner/conversations.js";
 import type { InboxDoc, OutboxDoc } from "../src/protocol/records.js";
-import type { Store } from "../src/store/types.js";
+import { PmError } from "../src/errors.js";
+import type { CollectionName, Doc, Patch, Scalar, Store } from "../src/store/types.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const DAVE = "https://dave.example/";
@@ -203,5 +204,70 @@ describe("chats: as the engine writes", () => {
     expect(((await one.json()) as { items: unknown[] }).items).toHaveLength(2);
     expect(one.headers.get("link")).toMatch(/rel="next"/);
     expect((await get("/api/people/nothing")).status).toBe(404);
+  });
+});
+
+/** A clock whose every reading is a moment after the last: sends made at once are ordered as they were called (pageKeyOf's tiebreak is the _id). */
+function increasing() {
+  let last = 0;
+  return () => (last = Math.max(Date.now(), last + 1));
+}
+
+describe.each(["memory", "nedb"] as const)("chats: many writers of one chat at once, %s store", (kind) => {
+  it("50 sends to alice at once: each answered, one chat at rev 50 holding all 50, the last one latest", async () => {
+    const store = await openStore(kind);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
+    const n = 50;
+    const sent = await Promise.allSettled(Array.from({ length: n }, (_, i) => pm.send({ from: BOB, to: [ALICE], content: `number ${i}` })));
+    expect(sent.filter((s) => s.status === "rejected")).toEqual([]);
+    const { items } = await pm.chatsPage();
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ people: [ALICE], unread: 0, last: { content: `number ${n - 1}` } });
+    // One write of the summary per message, none lost or made twice.
+    expect((await store.get<ChatDoc>("chats", items[0]!.id))!.rev).toBe(n);
+    const chat = (await pm.chat(items[0]!.id))!;
+    expect(chat.items.map((i) => i.content)).toEqual(Array.from({ length: n }, (_, i) => `number ${i}`));
+    await pm.close();
+  });
+});
+
+describe("chats: a summary other writers keep changing", () => {
+  /** The memory store where, before each of the first `losses` updates of a chat summary, another writer changes it (its `rev`). */
+  function busy(losses: number, change = true) {
+    const memory = createMemoryStore();
+    const store: Store = Object.assign(Object.create(memory) as Store, {
+      async update<T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) {
+        if (collection === "chats" && losses > 0) {
+          losses--;
+          if (!change) return false;
+          const current = await memory.get<ChatDoc>("chats", id);
+          if (current) await memory.update<ChatDoc>("chats", id, { set: { rev: current.rev + 1 } });
+        }
+        return memory.update<T>(collection, id, patch, expect);
+      },
+    });
+    return { memory, store };
+  }
+
+  it("a send whose chat write loses 60 times in a row to other writers is answered, the chat showing it", async () => {
+    const { memory, store } = busy(60);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
+    await pm.send({ from: BOB, to: [ALICE], content: "one" });
+    await pm.send({ from: BOB, to: [ALICE], content: "two" });
+    const { items } = await pm.chatsPage();
+    expect(items.map((c) => [c.people, c.last?.content])).toEqual([[[ALICE], "two"]]);
+    // Written once by each send, changed 60 times by the others.
+    expect((await memory.get<ChatDoc>("chats", items[0]!.id))!.rev).toBe(62);
+    await pm.close();
+  });
+
+  it("a store refusing writes of a summary nobody changes is an error, not a wait without end", async () => {
+    const { store } = busy(Number.POSITIVE_INFINITY, false);
+    const pm = createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
+    await pm.send({ from: BOB, to: [ALICE], content: "one" });
+    const refused = await pm.send({ from: BOB, to: [ALICE], content: "two" }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(PmError);
+    expect(refused).toMatchObject({ code: "store_error" });
+    await pm.close();
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Chats (issue 12, core owner/chats.ts) on PostgreSQL: summaries written by two stores at
  * once (two processes on one database) count every message once and show the latest;
- * keyset pages of 105 people; documents of an older version filed on the first read.
+ * keyset pages of 105 people; documents of an older version filed on the first read; many
+ * sends to one person at once, each chat write a merge that no other writer refuses.
  */
 import { createPmServer, type PmServer } from "@indiepm/core";
 import { freshDatabase, postgresForTests } from "@indiepm/test-support";
@@ -9,11 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatKey } from "../../core/src/owner/chats.js";
 import { conversationFields, messageWritten } from "../../core/src/owner/conversations.js";
 import type { InboxDoc } from "../../core/src/protocol/records.js";
+import type { CollectionName, Doc, Patch, Scalar, Store } from "../../core/src/store/types.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 
 const server = await postgresForTests();
 const BOB = "https://bob.example.com/";
 const ALICE = "https://alice.example.org/";
+const CAROL = "https://carol.example/";
 const quiet = { info() {}, warn() {}, error() {} };
 
 let clock = 1_700_000_000_000;
@@ -77,5 +80,30 @@ describe.skipIf(server.skipReason)("chats on PostgreSQL", () => {
       ALICE,
     ]);
     expect(second.next).toBeUndefined();
+  });
+
+  it("50 sends to carol at once through two processes: each answered, one chat at rev 50 holding all 50, merged without a compare-and-set", async () => {
+    // The chat's compare-and-sets counted: a merge needs none, so there is none to lose.
+    let chatUpdates = 0;
+    const counted = (store: PostgresStore): Store =>
+      Object.assign(Object.create(store) as Store, {
+        update<T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) {
+          if (collection === "chats") chatUpdates++;
+          return store.update<T>(collection, id, patch, expect);
+        },
+      });
+    let last = 0;
+    const now = () => (last = Math.max(Date.now(), last + 1));
+    const senders = [a, b].map((store) =>
+      createPmServer({ endpoint: "http://127.0.0.1:9/", sites: [BOB], store: counted(store), dev: true, logger: quiet, now }),
+    );
+    const n = 50;
+    const sent = await Promise.allSettled(Array.from({ length: n }, (_, i) => senders[i % 2]!.send({ from: BOB, to: [CAROL], content: `number ${i}` })));
+    expect(sent.filter((s) => s.status === "rejected")).toEqual([]);
+    const carol = (await pm.chatsPage({ site: BOB })).items.find((c) => c.people[0] === CAROL)!;
+    expect(carol).toMatchObject({ people: [CAROL], unread: 0, last: { content: `number ${n - 1}` } });
+    expect((await a.get<{ _id: string; rev: number }>("chats", carol.id))!.rev).toBe(n);
+    expect((await pm.chat(carol.id))!.items.map((i) => i.content)).toEqual(Array.from({ length: n }, (_, i) => `number ${i}`));
+    expect(chatUpdates).toBe(0);
   });
 });

@@ -11,10 +11,13 @@
  * (owner/conversations.ts), written next to the conversation summary in `messageWritten`:
  * - the first message of a chat inserts it (one write);
  * - a later message, newer than the summary's latest, changes it by one compare-and-set
- *   on `rev` (one read, one write);
+ *   on `rev` (one read, one write) — or, where the store merges (`Store.writeAfter`,
+ *   PostgreSQL), by a merge no concurrent writer refuses (`chatWriteOf`), made in the
+ *   message's own statement when it is received (unread) and after it when it is sent;
  * - anything else — an older message than the summary's latest, a read mark, a delete, a
  *   lost compare-and-set — recomputes it from the chat's messages (`refreshChat`: the
- *   latest of each box and the unread count, all indexed).
+ *   latest of each box and the unread count, all indexed), trying again for as long as
+ *   other writers change the summary meanwhile: no write of a summary fails for them.
  * The summary holds no text: the list reads the latest message's document by `_id`
  * (`lastBox`, `lastDoc`), so deleting a message leaves its text nowhere else.
  * Documents written before chats existed (no `chat` field) are looked for at start and
@@ -120,14 +123,22 @@ function summaryOf(id: string, site: string, kind: "in" | "out", doc: InboxDoc |
 
 /**
  * After a message carrying `chat` and `pageKey` was written (owner/conversations.ts
- * `messageWritten`): its chat's summary brought up to date, by one insert or one
- * compare-and-set in the common cases (see the top of this file).
+ * `messageWritten`): its chat's summary brought up to date. A message that adds nothing to
+ * `unread` (a sent one) is merged where the store merges (`chatWriteOf`, one statement on
+ * PostgreSQL, which no concurrent writer refuses): made apart from the message's own write,
+ * a merge is exact only when it adds nothing a recomputation counts. Otherwise one insert or
+ * one compare-and-set in the common cases (see the top of this file), and a recomputation,
+ * which does not give up, once those lose to other writers.
  */
 export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
   const id = doc.chat;
   if (id === undefined || doc.pageKey === undefined) return;
   const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
   const unread = kind === "in" && !(doc as InboxDoc).read ? 1 : 0;
+  if (unread === 0 && store.writeAfter) {
+    await store.writeAfter(chatWriteOf(kind, doc)!, []);
+    return;
+  }
   for (let i = 0; i < 5; i++) {
     const current = await store.get<ChatDoc>("chats", id);
     if (current === null) {
@@ -154,7 +165,8 @@ export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDo
  * (store/types.ts `Write`), which no concurrent writer of the same chat refuses — the
  * first message inserts the summary; a later one adds itself to `unread` (when unread)
  * and `rev`, and becomes the latest where its `pageKey` is newer. Only for a store that
- * writes it atomically with the message (`Store.writeAfter`); otherwise `chatWritten`.
+ * writes it atomically with the message (`Store.writeAfter`); otherwise `chatWritten`
+ * (which merges by itself, after the message, only what adds nothing to `unread`).
  */
 export function chatWriteOf(kind: "in" | "out", doc: InboxDoc | OutboxDoc): Write | undefined {
   const id = doc.chat;
@@ -176,13 +188,27 @@ async function latestIn(store: Store, box: "inbox" | "outbox", site: string, cha
   return doc ?? null;
 }
 
+/** Lost writes in a row after which a summary that did not change meanwhile means a store refusing writes, not other writers. */
+const UNEXPLAINED_LOSSES = 3;
+
 /**
  * Recomputes and stores the summary of one chat from its messages (the latest of each box
  * and the unread count), by compare-and-set on `rev`; removes it when no message is left.
+ * It does not give up for concurrent writers: each write it loses is one another made, so
+ * it tries again (after a random pause, up to 64 ms) for as long as the summary keeps
+ * changing, and ends as those writers do; only losses the summary does not explain
+ * (`UNEXPLAINED_LOSSES`: the store refuses) are an error.
  */
 export async function refreshChat(store: Store, site: string, id: string): Promise<void> {
-  for (let i = 0; i < 40; i++) {
+  let seen: string | undefined;
+  let unexplained = 0;
+  for (let i = 0; ; i++) {
     const current = await store.get<ChatDoc>("chats", id);
+    const read = JSON.stringify(current);
+    unexplained = i > 0 && read === seen ? unexplained + 1 : 0;
+    if (unexplained >= UNEXPLAINED_LOSSES)
+      throw new PmError("store_error", `Could not update chat ${id}: the store refused its writes though nothing changed it.`);
+    seen = read;
     const [received, sent, unread] = await Promise.all([
       latestIn(store, "inbox", site, id),
       latestIn(store, "outbox", site, id),
@@ -192,22 +218,19 @@ export async function refreshChat(store: Store, site: string, id: string): Promi
       received && (!sent || received.pageKey! > sent.pageKey!) ? { kind: "in" as const, doc: received } : sent ? { kind: "out" as const, doc: sent } : null;
     if (latest === null) {
       if (current === null || (await store.remove("chats", id, { rev: current.rev }))) return;
-      continue;
+    } else {
+      const fields = summaryOf(id, site, latest.kind, latest.doc, unread);
+      if (current === null) {
+        try {
+          await store.insert<ChatDoc>("chats", { _id: id, rev: 1, ...fields });
+          return;
+        } catch (error) {
+          if (!(error instanceof DuplicateKeyError)) throw error;
+        }
+      } else if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
     }
-    const fields = summaryOf(id, site, latest.kind, latest.doc, unread);
-    if (current === null) {
-      try {
-        await store.insert<ChatDoc>("chats", { _id: id, rev: 1, ...fields });
-        return;
-      } catch (error) {
-        if (!(error instanceof DuplicateKeyError)) throw error;
-        continue;
-      }
-    }
-    if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
     await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(64, 2 ** i)));
   }
-  throw new Error(`Could not update chat ${id}: too much concurrent change.`);
 }
 
 /** Brings the summaries of these documents' chats up to date after they were changed or removed (read marks, deletes). */

@@ -265,9 +265,10 @@ export async function conversationFields(store: Store, kind: "in" | "out", doc: 
  * messages were filed under and answers a message held (or names an unknown parent), they
  * move into its conversation; when the unknown root it was filed under arrived meanwhile
  * answering another message, it moves itself; then its conversation's summary is brought
- * up to date (`addToSummary`).
+ * up to date (`addToSummary`), and its chat's (owner/chats.ts `chatWritten`) unless
+ * `chatMade` (merged with the message's own write, `writeMessage`).
  */
-export async function messageWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
+export async function messageWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, chatMade = false): Promise<void> {
   if (doc.conversation === undefined) return;
   const site = siteOfDoc(kind, doc);
   let id = doc.conversation;
@@ -291,11 +292,12 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
       }
     }
   }
+  if (!(own === id && (await insertFirstSummary(store, site, id, kind, doc)))) {
+    if (merged || own === id) await refreshConversation(store, site, id);
+    else await addToSummary(store, site, id, kind, doc);
+  }
   // Its chat's summary (owner/chats.ts): one more write, next to the conversation's.
-  if (own === id && (await insertFirstSummary(store, site, id, kind, doc))) return chatWritten(store, kind, doc);
-  if (merged || own === id) await refreshConversation(store, site, id);
-  else await addToSummary(store, site, id, kind, doc);
-  await chatWritten(store, kind, doc);
+  if (!chatMade) await chatWritten(store, kind, doc);
 }
 
 /**
@@ -330,23 +332,30 @@ function firstSummary(site: string, id: string, kind: "in" | "out", doc: InboxDo
  * (`Store.writeAfter`), its chat's (owner/chats.ts `chatWriteOf`): `writeAfter`, one
  * statement on PostgreSQL, nothing of it kept when any part fails. A summary not written
  * that way (one already there; a store without `writeAfter`, for the chat) is then brought
- * up to date as `messageWritten` does. Any other message is inserted, then `messageWritten`.
+ * up to date as `messageWritten` does. Any other message is inserted (with its chat's merge,
+ * where the store makes them at once), then `messageWritten`.
  */
 export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean> {
   const site = siteOfDoc(kind, doc);
   const id = doc.conversation;
   const collection = kind === "in" ? "inbox" : "outbox";
+  const chatWrite = store.writeAfter ? chatWriteOf(kind, doc) : undefined;
   if (id === undefined || id !== conversationId(site, doc.message)) {
-    try {
-      await store.insert(collection, doc);
-    } catch (error) {
-      if (error instanceof DuplicateKeyError) return false;
-      throw error;
+    if (chatWrite) {
+      // Its chat's merge in its own statement: no recomputation can count it before the merge adds it.
+      const [written] = await writeAfter(store, { insert: collection, doc }, [chatWrite]);
+      if (!written) return false;
+    } else {
+      try {
+        await store.insert(collection, doc);
+      } catch (error) {
+        if (error instanceof DuplicateKeyError) return false;
+        throw error;
+      }
     }
-    await messageWritten(store, kind, doc);
+    await messageWritten(store, kind, doc, chatWrite !== undefined);
     return true;
   }
-  const chatWrite = store.writeAfter ? chatWriteOf(kind, doc) : undefined;
   const [written, summarized, chatMade] = await writeAfter(store, { insert: collection, doc }, [
     { insert: "conversations", doc: firstSummary(site, id, kind, doc) },
     ...(chatWrite ? [chatWrite] : []),
