@@ -2,7 +2,7 @@
  * Issue 12 "Sending": deliveries that failed or are stuck, for the signed-in owner. Rows of
  * the route table in inbox.ts:
  * - `GET deliveries`: the Not delivered page (pages/failures.ts);
- * - `POST deliveries/retry` and `deliveries/cancel` (`id`, `back`: `deliveries` or `c/ID`):
+ * - `POST deliveries/retry` and `deliveries/cancel` (`id`, `back`: the page they were on):
  *   CSRF-checked, only a delivery of the signed-in site, then a redirect back (POST, then GET).
  * Beside them what every page shows (`undeliveredFrame`): the navigation's count and the
  * list rows' notes.
@@ -12,6 +12,7 @@ import type { Forms } from "./forms.js";
 import type { Frame } from "./pages.js";
 import { deliveriesPage, failuresBack, problemsBy } from "./pages/failures.js";
 import { page, redirect } from "./responses.js";
+import { withNotice } from "./return-to.js";
 import type { Session } from "./sign-in.js";
 
 type OwnerRequest = { session: Session; query: URLSearchParams };
@@ -41,7 +42,7 @@ export function createFailurePages(pm: PmServer, base: string, forms: Forms, fra
       const back = failuresBack(form.get("back"));
       const id = form.get("id") ?? "";
       const changed = id ? await run(id, session.site) : null;
-      return redirect(`${base}${back}?notice=${changed ? done : "delivery-gone"}`);
+      return redirect(`${base}${withNotice(back, changed ? done : "delivery-gone")}`);
     };
   }
 

@@ -19,6 +19,7 @@ import { chipState } from "./pages/failures.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
 import { withContacts, withPeople } from "./people.js";
+import { backPath } from "./return-to.js";
 
 /** A signed-in owner's request, as a route handler sees it. */
 export interface OwnerRequest {
@@ -283,16 +284,18 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const { form, thread, item } = found;
       const read = form.get("read") !== "0";
       await pm.markRead({ sender: item.sender, message: item.message, site: session.site }, read);
-      return redirect(path(`c/${thread.id}`, read ? "read" : "unread"));
+      // Back to the page the form was on (its thread, or the person's page).
+      return redirect(path(backPath(form.get("back"), `c/${thread.id}`), read ? "read" : "unread"));
     }) satisfies Handler,
 
     deleteMessage: (async (request, _params, { session }) => {
       const found = await messageIn(request, session);
       if (found instanceof Response) return found;
-      const { thread, item } = found;
+      const { form, thread, item } = found;
       await pm.deleteMessage(item.message, { site: session.site, sender: item.sender });
-      const rest = await pm.thread(thread.id);
-      return redirect(rest ? path(`c/${thread.id}`, "deleted") : path("", "deleted"));
+      // Back to the page the form was on while it shows anything still; else the inbox.
+      const back = backPath(form.get("back"), `c/${thread.id}`);
+      return redirect(path((await stillShown(back, session)) ? back : "", "deleted"));
     }) satisfies Handler,
 
     settings: (async (_request, _params, { session, query }) => {
@@ -369,6 +372,14 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       page(messagePage(await frameFor(session), "Not found", "There is no such page here."), 404),
     ),
   };
+
+  /** Whether the page at `back` (a thread, or a person's page) still has messages to show. */
+  async function stillShown(back: string, session: Session): Promise<boolean> {
+    const [, kind, id] = /^([cp])\/([A-Za-z0-9_-]+)/.exec(back) ?? [];
+    if (kind === "c") return (await pm.thread(id!, { limit: 1 }))?.site === session.site;
+    if (kind === "p") return ((await pm.chat(id!, { limit: 1 }).catch(() => null))?.items.length ?? 0) > 0;
+    return true;
+  }
 
   /** The message a read-mark or delete form names (§2: by sender and message ID; two senders may use the same ID). */
   async function messageIn(request: Request, session: Session) {

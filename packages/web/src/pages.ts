@@ -47,6 +47,8 @@ export interface Frame {
   blocked?: readonly string[];
   /** The confirmation after a mute or block form, with its Undo (pages/live.ts). */
   confirm?: { action: PeopleAction; site: string; back: string };
+  /** The page's path under the inbox, where the forms of its messages return (`back`, return-to.ts); a thread's own when absent. */
+  here?: string;
 }
 
 export const NOTICES: Record<string, string> = {
@@ -238,6 +240,7 @@ export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, inde
   const shownTo = recipients.map((r) => (r === frame.site ? "you" : personView(frame, r).label));
   const answersEarlier = item.inReplyTo && previous && previous.message !== item.inReplyTo ? thread.items.find((i) => i.message === item.inReplyTo) : undefined;
   const id = `m${index}`;
+  const back = html`<input type="hidden" name="back" value="${frame.here ?? `c/${thread.id}`}">`;
   // Received HTML was sanitized by the engine before it was stored (§5); what this site sent is sanitized here, as the owner typed it.
   const markup = item.contentHtml === undefined ? undefined : item.direction === "sent" ? sanitizeHtml(item.contentHtml) : item.contentHtml;
   const body = markup ? html`<div class="body rich">${trusted(markup)}</div>` : html`<div class="body text">${item.content}</div>`;
@@ -251,15 +254,15 @@ export function messageItem(frame: Frame, thread: Thread, item: ThreadItem, inde
   ${item.name && item.name !== thread.subject ? (subjectHeading ? html`<h2 class="msg-subject">${item.name}</h2>` : html`<p class="msg-subject">${item.name}</p>`) : ""}
   ${answersEarlier ? html`<p class="in-reply">In reply to ${answersEarlier.direction === "sent" ? "your" : `${personView(frame, answersEarlier.sender).label}'s`} message of ${timeTag(answersEarlier.published)}</p>` : ""}
   ${body}
-  ${item.direction === "sent" ? deliveryChips(frame, item, `c/${thread.id}`) : ""}
+  ${item.direction === "sent" ? deliveryChips(frame, item, frame.here ?? `c/${thread.id}`) : ""}
   <div class="message-actions">
     ${
       item.direction === "received"
-        ? html`<form method="post" action="${b}m/read">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}"><input type="hidden" name="read" value="${item.read ? "0" : "1"}"><button class="link" type="submit">Mark ${item.read ? "unread" : "read"}</button></form>`
+        ? html`<form method="post" action="${b}m/read">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}">${back}<input type="hidden" name="read" value="${item.read ? "0" : "1"}"><button class="link" type="submit">Mark ${item.read ? "unread" : "read"}</button></form>`
         : ""
     }
     <details class="danger-zone"><summary>Delete</summary>
-      <form method="post" action="${b}m/delete">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}"><button class="danger" type="submit">Delete this message</button></form>
+      <form method="post" action="${b}m/delete">${csrfField(frame)}<input type="hidden" name="message" value="${item.message}"><input type="hidden" name="sender" value="${item.sender}"><input type="hidden" name="conversation" value="${thread.id}">${back}<button class="danger" type="submit">Delete this message</button></form>
     </details>
   </div>
 </article>

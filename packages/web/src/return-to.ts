@@ -16,6 +16,20 @@ export function safeReturn(value: unknown): string | undefined {
 }
 
 /**
+ * Where a form posted from a page of the inbox sends the owner back to: its `back` field
+ * when `safeReturn` takes it, else `fallback`. The one rule of every form that returns to
+ * the page it was on (mute and block, Retry now and Cancel, a message's Mark read and Delete).
+ */
+export function backPath(value: string | null | undefined, fallback: string): string {
+  return safeReturn((value ?? "").trim()) ?? fallback;
+}
+
+/** `path` (relative to the inbox) with `notice=NOTICE` added to its query. */
+export function withNotice(path: string, notice: string): string {
+  return `${path}${path.includes("?") ? "&" : "?"}notice=${notice}`;
+}
+
+/**
  * Where to come back to after signing in, for a `method` request of `path` (relative to
  * the inbox, starting with `/`) that found no session: the page itself for a GET; for a
  * form posted from a thread, a person's page, compose or settings, that page (what was typed is kept by

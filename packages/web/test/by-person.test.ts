@@ -141,3 +141,60 @@ describe("the inbox by person", () => {
     expect(await (await b.fetch(`${host.pmUrl}p/nothing-here`)).text()).toContain("There is no such conversation in your inbox.");
   });
 });
+
+/** The hidden fields of each form posting to `action` on `page`, in page order. */
+function formsTo(page: string, action: string): Record<string, string>[] {
+  const forms = page.split("<form").filter((f) => f.includes(`action="${action}"`));
+  return forms.map((f) =>
+    Object.fromEntries([...f.slice(0, f.indexOf("</form>")).matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!])),
+  );
+}
+
+describe("the person page's actions return to the person page (issue 12)", () => {
+  it("Mark read, Mark unread, Delete, Retry now and Cancel come back to /p/ID (a thread's to its thread; a page gone: the inbox)", async () => {
+    const { host } = await hostWith([{ content: "First of two." }, { content: "Second of two." }]);
+    const b = new Browser();
+    const inbox = await b.signIn(host);
+    const link = /href="\/(p\/[A-Za-z0-9_-]+)#latest"/.exec(inbox)![1]!;
+    let person = await (await b.fetch(`${host.pmUrl}${link}`)).text();
+    const csrf = Browser.csrf(person);
+    const reads = formsTo(person, "/m/read");
+    expect(reads).toHaveLength(2);
+    for (const form of [...reads, ...formsTo(person, "/m/delete")]) expect(form.back).toBe(link);
+    // Read, then unread, from the person page: back there, saying so.
+    const read = await b.post(`${host.pmUrl}m/read`, { ...reads[0]!, csrf });
+    expect(read.status).toBe(303);
+    expect(read.headers.get("location")).toBe(`/${link}?notice=read`);
+    const unread = await b.post(`${host.pmUrl}m/read`, { ...reads[0]!, csrf, read: "0" });
+    expect(unread.headers.get("location")).toBe(`/${link}?notice=unread`);
+    // An earlier page of the person is returned to as it was; a path leaving the inbox is not taken.
+    const earlier = await b.post(`${host.pmUrl}m/read`, { ...reads[0]!, csrf, back: `${link}?before=abc_1` });
+    expect(earlier.headers.get("location")).toBe(`/${link}?before=abc_1&notice=read`);
+    for (const back of ["https://evil.example/", "//evil.example/", `${link}/../../x`]) {
+      const answer = await b.post(`${host.pmUrl}m/read`, { ...reads[0]!, csrf, back });
+      expect(answer.headers.get("location")).toBe(`/c/${reads[0]!.conversation}?notice=read`);
+    }
+    // The thread's own forms still return to the thread.
+    const thread = await (await b.fetch(`${host.pmUrl}c/${reads[0]!.conversation}`)).text();
+    expect(formsTo(thread, "/m/read")[0]!.back).toBe(`c/${reads[0]!.conversation}`);
+
+    // A reply from the person page: its delivery's Retry now and Cancel come back there too (and so do the live list's forms).
+    await b.post(`${host.pmUrl}${link}/reply`, { csrf, content: "My answer." });
+    person = await (await b.fetch(`${host.pmUrl}${link}`)).text();
+    const [retry] = formsTo(person, "/deliveries/retry");
+    expect(retry).toMatchObject({ back: link });
+    expect(formsTo(person, "/deliveries/cancel")[0]).toMatchObject({ back: link });
+    const retried = await b.post(`${host.pmUrl}deliveries/retry`, { ...retry!, csrf });
+    expect(retried.headers.get("location")).toBe(`/${link}?notice=retrying`);
+    const live = await (await b.fetch(`${host.pmUrl}${link}/live`)).text();
+    expect(new Set([...formsTo(live, "/m/delete"), ...formsTo(live, "/deliveries/retry")].map((f) => f.back))).toEqual(new Set([link]));
+
+    // Delete: back to the person page while it shows anything; the last message gone, the inbox.
+    const deletes = formsTo(person, "/m/delete");
+    expect(deletes).toHaveLength(3);
+    for (const [i, form] of deletes.entries()) {
+      const answer = await b.post(`${host.pmUrl}m/delete`, { ...form, csrf });
+      expect(answer.headers.get("location")).toBe(i < deletes.length - 1 ? `/${link}?notice=deleted` : "/?notice=deleted");
+    }
+  });
+});

@@ -150,6 +150,8 @@ export function personPage(frame: Frame, chat: ChatThread, p: { draft?: string; 
   const pending = items.some((i) => i.direction === "sent" && i.deliveries.some((d) => d.status === "pending" && !d.attempts));
   const csrf = html`<input type="hidden" name="csrf" value="${frame.csrf ?? ""}">`;
   const title = chat.people.length === 0 ? "Yourself" : chat.people.map((s) => personView(frame, s).label).join(", ");
+  // The messages' forms (Mark read, Delete, Retry now, Cancel) come back to this page, at these messages.
+  const here = { ...frame, here: `p/${chat.id}${p.before === undefined ? "" : `?before=${encodeURIComponent(p.before)}`}` };
   return layout(
     { ...frame, current: "inbox", ...(pending ? { refreshSeconds: 3 } : {}) },
     title,
@@ -171,7 +173,7 @@ ${items.map((item, i) => {
   // Each message as its thread shows it; a subject where it changes (as the thread's own, so only a new one is written).
   const previous = items[i - 1];
   const thread = { id: item.conversation, subject: previous?.name, items } as unknown as Thread;
-  return messageItem(frame, thread, item as ThreadItem, i, previous, true);
+  return messageItem(here, thread, item as ThreadItem, i, previous, true);
 })}
 </ol>
 ${p.before !== undefined ? html`<p class="more"><a class="button" href="${b}p/${chat.id}#latest">Latest messages</a></p>` : ""}

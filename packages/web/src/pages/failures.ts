@@ -8,6 +8,7 @@
 import { deliveryId, deliveryReason, type DeliveryProblem, type DeliveryView, type ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
 import { layout, siteLabel, timeTag, type Frame } from "../pages.js";
+import { backPath } from "../return-to.js";
 
 /**
  * When a delivery is tried next: "14:05 UTC" on the day it is written (the date too
@@ -21,10 +22,9 @@ export function nextTryTag(iso: string | undefined, now = Date.now()): Html {
   return html`<time class="next-try" datetime="${text}">${sameDay ? "" : `${text.slice(0, 10)} `}${text.slice(11, 16)} UTC</time>`;
 }
 
-/** Where a retry or cancel form may send the owner back to: this page, or a conversation. */
+/** Where a retry or cancel form sends the owner back to: the page it was on (this one, a thread, a person's page: return-to.ts `backPath`), else this page. */
 export function failuresBack(value: string | null | undefined): string {
-  const text = (value ?? "").trim();
-  return text === "deliveries" || /^c\/[A-Za-z0-9_-]+$/.test(text) ? text : "deliveries";
+  return backPath(value, "deliveries");
 }
 
 function csrf(frame: Frame): Html {

@@ -8,15 +8,15 @@
 import { blockedBy, type ChatThread, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
 import { messageItem, siteLabel, type Frame } from "../pages.js";
+import { backPath } from "../return-to.js";
 
 /** What a confirmation names: the action just done on a correspondent. */
 export type PeopleAction = "muted" | "unmuted" | "blocked" | "unblocked";
 export const PEOPLE_ACTIONS: readonly PeopleAction[] = ["muted", "unmuted", "blocked", "unblocked"];
 
-/** A path under the inbox a form may return to (`c/ID`, a person page, `settings`): nothing that leaves it. */
+/** A path under the inbox a form may return to (`c/ID`, a person page, `settings`): nothing that leaves it (return-to.ts `backPath`); else the inbox. */
 export function safeBack(value: string | null | undefined): string {
-  const text = (value ?? "").trim();
-  return /^[A-Za-z0-9_~.%-]+(\/[A-Za-z0-9_~.%-]+)*$/.test(text) && !text.split("/").includes("..") ? text : "";
+  return backPath(value, "");
 }
 
 /** The confirmation a page shows after `?notice=ACTION&who=SITE` (set by the mute and block forms' redirect). */
@@ -123,10 +123,11 @@ export function mutedSection(frame: Frame): Html {
  */
 export function liveChatFragment(frame: Frame, chat: ChatThread): Html {
   const offset = 1_000_000 + (Date.now() % 1_000_000) * 100;
+  const here = { ...frame, here: `p/${chat.id}` }; // their forms return to the person page, as its own messages' do
   return html`<ol data-total="0"${chat.next ? html` data-more` : ""}>${chat.items.map((item, i) => {
     const previous = chat.items[i - 1];
     const thread = { id: item.conversation, subject: previous?.name, items: chat.items } as unknown as Thread;
-    return messageItem(frame, thread, item as ThreadItem, offset + i, previous);
+    return messageItem(here, thread, item as ThreadItem, offset + i, previous);
   })}</ol>`;
 }
 
