@@ -461,9 +461,10 @@ export interface PmServer {
    * The people behind these sites, as kept: never waits for their sites. Those never read
    * are read in the background (a few at a time) for the next call; a profile is read
    * again (a day old) when the server discovers that site anyway, never because it was
-   * looked at (the fetch would tell the site when the owner read).
+   * looked at (the fetch would tell the site when the owner read). `read: false`: none is
+   * read, even if never read (sites the owner blocked: nothing of them is fetched).
    */
-  people(sites: Iterable<string>): Promise<Person[]>;
+  people(sites: Iterable<string>, options?: { read?: boolean }): Promise<Person[]>;
   /** Reads these sites' h-cards and photos now, then answers as `people`. */
   refreshPeople(sites: Iterable<string>): Promise<Person[]>;
   /** A photo by `Person.avatar`, or `null` (unknown, or replaced since). */

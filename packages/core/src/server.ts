@@ -195,7 +195,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     deleteConversation: (id) => deleteConversation(owner, id),
     inboxStatus: (query) => inboxStatus(owner, query),
     arrivals: (query) => arrivals(owner, heldSite(query.site), query.after),
-    people: (sites) => profiles.people(sites),
+    people: (sites, options) => profiles.people(sites, options),
     refreshPeople: (sites) => profiles.refresh(sites),
     avatar: (id) => profiles.avatar(id),
     deliveryProblems: async (query = {}) => listDeliveryProblems(owner, { ...query, ...(query.site === undefined ? {} : { site: heldSite(query.site) }) }),

@@ -11,6 +11,7 @@ import type { PmServer } from "@indiepm/core";
 import type { Forms } from "./forms.js";
 import type { Frame } from "./pages.js";
 import { deliveriesPage, failuresBack, problemsBy } from "./pages/failures.js";
+import { withPeople } from "./people.js";
 import { page, redirect } from "./responses.js";
 import { withNotice } from "./return-to.js";
 import type { Session } from "./sign-in.js";
@@ -48,8 +49,13 @@ export function createFailurePages(pm: PmServer, base: string, forms: Forms, fra
 
   return {
     list: (async (_request, _params, { session, query }) => {
-      const frame = await frameFor(session, query.get("notice"));
-      return page(deliveriesPage(frame, await pm.deliveryProblems({ site: session.site, limit: 500 })));
+      const [frame, problems] = await Promise.all([frameFor(session, query.get("notice")), pm.deliveryProblems({ site: session.site, limit: 500 })]);
+      const named = await withPeople(
+        pm,
+        frame,
+        problems.map((p) => p.recipient),
+      );
+      return page(deliveriesPage(named, problems));
     }) satisfies Handler,
     retry: action((id, site) => pm.retryDelivery(id, { site }), "retrying"),
     cancel: action((id, site) => pm.cancelDelivery(id, { site }), "delivery-cancelled"),

@@ -306,7 +306,11 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         pm.webhookStatus(session.site),
       ]);
       const frame = { ...(await frameFor(session, query.get("notice"))), ...live.confirmFrame(query, "settings") };
-      return page(settingsPage(frame, settings, tokens, { flash: shown, webhook }));
+      // The lists name people (people.ts); a blocked site first, as kept: nothing of it is fetched.
+      const blockedSites = settings.blocked.filter((e) => !e.startsWith(HOST_BLOCK_PREFIX));
+      const blocked = await withPeople(pm, frame, blockedSites, { read: false });
+      const named = await withPeople(pm, blocked, [...settings.contacts, ...settings.wroteTo, ...(settings.muted ?? []), ...tokens.map((t) => t.sender)]);
+      return page(settingsPage(named, settings, tokens, { flash: shown, webhook }));
     }) satisfies Handler,
 
     /** "Send a test": one POST to the webhook now (PmServer.testWebhook); what it answered comes back by the redirect. */

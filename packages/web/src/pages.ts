@@ -194,7 +194,7 @@ export function inboxPage(frame: Frame, p: { conversations: Conversation[]; q: s
       c.unread > 0 ? html` <span class="badge">${c.unread}<span class="visually-hidden"> unread</span></span>` : ""
     }${mutedRow(frame, c.participants) ? html` <span class="tag">muted</span>` : ""}</span>
     <span class="snippet">${c.lastSender === frame.site ? html`<span class="you">You:</span> ` : ""}${c.snippet}</span>
-    ${rowProblem(frame.undeliveredBy?.get(c.id))}
+    ${rowProblem(frame, frame.undeliveredBy?.get(c.id))}
   </a>
 </li>`,
         )}</ul>`;

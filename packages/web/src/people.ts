@@ -95,12 +95,13 @@ export function peopleDatalist(frame: Frame, id: string): Html {
 /**
  * In a handler, before rendering: `frame` with the people of `sites` (one store read;
  * the engine refreshes missing or old profiles in the background, never making the page
- * wait for a correspondent's site).
+ * wait for a correspondent's site). `read: false`: only what is kept, nothing fetched
+ * (sites the owner blocked).
  */
-export async function withPeople(pm: PmServer, frame: Frame, sites: Iterable<string>): Promise<Frame> {
+export async function withPeople(pm: PmServer, frame: Frame, sites: Iterable<string>, options: { read?: boolean } = {}): Promise<Frame> {
   const people = new Map<string, Person>(frame.people ?? []);
   const wanted = [...new Set(sites)].filter((s) => s !== frame.site && !people.has(s));
-  if (wanted.length > 0) for (const person of await pm.people(wanted)) people.set(person.site, person);
+  if (wanted.length > 0) for (const person of await pm.people(wanted, options)) people.set(person.site, person);
   return { ...frame, people };
 }
 

@@ -6,6 +6,7 @@
  * answers for, so its delivery is stuck retrying.
  */
 import { deliveryId } from "@indiepm/core";
+import { startLoopbackServer } from "@indiepm/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser, startSharedHost, type SharedHost } from "./support.js";
 
@@ -135,3 +136,44 @@ describe("the Not delivered page and its forms", () => {
     expect(await (await b.fetch(pmUrl)).text()).not.toContain("Not delivered");
   });
 });
+
+describe("the Not delivered page names people, not hosts (issue 12)", () => {
+  it("the recipient's h-card name with the site beside it on the page and its buttons, on the list row and the thread's chip", async () => {
+    // carol's site has an h-card and no pm endpoint: a message to her is not delivered.
+    const carol = await startLoopbackServer((_req, res) => {
+      res
+        .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        .end(`<!doctype html><title>Carol</title><div class="h-card"><a class="p-name u-url" href="${carol.url}">Carol Person</a></div>`);
+    });
+    const shared = await startSharedHost();
+    try {
+      const b = new Browser();
+      await b.signIn(shared.asInboxHost(shared.alice, shared.aliceAuth));
+      expect((await shared.pm.refreshPeople([carol.url]))[0]).toMatchObject({ name: "Carol Person" });
+      await shared.pm.send({ from: shared.alice, to: [carol.url], content: "are you there?", subject: "Carol?" });
+      for (let i = 0; i < 200; i++) {
+        const { failed, stuck } = await shared.pm.deliveryProblemCounts({ site: shared.alice });
+        if (failed + stuck > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const host = new URL(carol.url).host;
+      const page = await (await b.fetch(`${pmUrlOf(shared)}deliveries`)).text();
+      expect(page).toContain(
+        `<p class="meta">To <span class="person" title="${carol.url}"><span class="name">Carol Person</span> <span class="host">${host}</span></span>`,
+      );
+      expect(page).toContain(`Retry now<span class="visually-hidden"> the message to Carol Person</span>`);
+      const threads = await (await b.fetch(`${pmUrlOf(shared)}?view=threads`)).text();
+      expect(threads).toMatch(/Not delivered (yet )?to Carol Person/);
+      const [problem] = await shared.pm.deliveryProblems({ site: shared.alice });
+      const thread = await (await b.fetch(`${pmUrlOf(shared)}c/${problem!.conversation}`)).text();
+      expect(thread).toContain(`data-recipient="${carol.url}"><span class="site">Carol Person</span>: `);
+    } finally {
+      await shared.close();
+      await carol.close();
+    }
+  });
+});
+
+function pmUrlOf(shared: SharedHost): string {
+  return shared.asInboxHost(shared.alice, shared.aliceAuth).pmUrl;
+}

@@ -4,6 +4,7 @@
  * the values typed kept, and the engine's own sentence in a details line; the page after
  * says it once. Over real HTTP on loopback, signed in with IndieAuth (support.ts).
  */
+import { startLoopbackServer } from "@indiepm/test-support";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Browser, startInboxHost, type InboxHost } from "./support.js";
 
@@ -75,5 +76,52 @@ describe("a settings form refused: the error beside its field, the values kept",
     expect(page).toMatch(/<p class="notice" role="status"[^>]*>Saved.<\/p>/);
     expect(page).not.toContain("aria-invalid");
     expect(page).toContain("<title>Settings · indiepm</title>");
+  });
+});
+
+/** A site whose page carries its h-card (named `name`, its URL the site's); `requests()`: how often it was asked. */
+async function namedSite(name: string) {
+  let requests = 0;
+  const server = await startLoopbackServer((_req, res) => {
+    requests++;
+    res
+      .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+      .end(`<!doctype html><title>${name}</title><div class="h-card"><a class="p-name u-url" href="${server.url}">${name}</a></div>`);
+  });
+  return { url: server.url, host: new URL(server.url).host, requests: () => requests, close: () => server.close() };
+}
+
+describe("the lists of Settings name people, not hosts (issue 12)", () => {
+  it("contacts, muted and blocked show the h-card name with the site beside it, and their buttons say whom; a blocked site never read is not fetched", async () => {
+    const [carol, dave, spam] = await Promise.all([namedSite("Carol Person"), namedSite("Dave Blocked"), namedSite("Spammer")]);
+    try {
+      await post("contacts/add", { site: carol.url });
+      expect((await host.pm.refreshPeople([carol.url, dave.url])).map((p) => p.name)).toEqual(["Carol Person", "Dave Blocked"]);
+      expect((await b.post(`${host.pmUrl}people/mute`, { csrf, site: carol.url, on: "1", back: "settings" })).status).toBe(303);
+      await post("blocked/add", { site: dave.url });
+      await post("blocked/add", { site: spam.url });
+      const { page } = await post("blocked/add", { site: "host:spam.example" });
+      await host.pm.idle();
+      const section = (from: string, to: string) => page.slice(page.indexOf(`<h2 id="${from}">`), page.indexOf(`<h2 id="${to}">`));
+      const named = (site: { url: string; host: string }, name: string) =>
+        new RegExp(
+          `<span class="person" title="${site.url}"><span class="avatar[^>]*>[A-Z]+</span><span class="name">${name}</span> <span class="host">${site.host}</span></span>`,
+        );
+      const contacts = section("contacts-h", "blocked-h");
+      expect(contacts).toMatch(named(carol, "Carol Person"));
+      expect(contacts).toContain('Remove<span class="visually-hidden"> Carol Person</span>');
+      const muted = section("muted-h", "notify-h");
+      expect(muted).toMatch(named(carol, "Carol Person"));
+      expect(muted).toContain('Unmute<span class="visually-hidden"> Carol Person</span>');
+      const blocked = section("blocked-h", "muted-h");
+      expect(blocked).toMatch(named(dave, "Dave Blocked"));
+      expect(blocked).toContain('Unblock<span class="visually-hidden"> Dave Blocked</span>');
+      // Never read, and blocked: the site, and nothing asked of it; a host entry in words.
+      expect(blocked).toContain(`<span class="name">${spam.host}</span>`);
+      expect(spam.requests()).toBe(0);
+      expect(blocked).toContain('<span class="site">every site on spam.example</span>');
+    } finally {
+      await Promise.all([carol.close(), dave.close(), spam.close()]);
+    }
   });
 });

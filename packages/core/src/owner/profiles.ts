@@ -200,15 +200,15 @@ export class Profiles {
 
   constructor(private readonly ctx: ProfilesContext) {}
 
-  /** The people behind these sites, from the store (one read); queues a read of those never read. Never fetches before answering. */
-  async people(sites: Iterable<string>): Promise<Person[]> {
+  /** The people behind these sites, from the store (one read); queues a read of those never read (unless `read: false`). Never fetches before answering. */
+  async people(sites: Iterable<string>, options: { read?: boolean } = {}): Promise<Person[]> {
     const unique = [...new Set(sites)].slice(0, PROFILE_LIMITS.sitesPerCall);
     const ids = unique.map(profileKey);
     const { store } = this.ctx;
     const docs = store.getMany ? await store.getMany<ProfileDoc>("profiles", ids) : await Promise.all(ids.map((id) => store.get<ProfileDoc>("profiles", id)));
     return unique.map((site, i) => {
       const doc = docs[i] ?? null;
-      if (!doc) this.schedule(site);
+      if (!doc && options.read !== false) this.schedule(site);
       return personOf(site, doc);
     });
   }

@@ -101,7 +101,7 @@ function chatRow(frame: Frame, chat: Chat, now: number): Html {
     <span class="line2">${last?.name ? html`<span class="subject">${last.name}</span> ` : ""}<span class="text">${mine ? html`<span class="you">You:</span> ` : ""}${
       last ? rowText(last.content) : ""
     }</span>${chat.unread > 0 ? html` <span class="badge">${chat.unread}<span class="visually-hidden"> unread</span></span>` : ""}${mutedRow(frame, chat.people) ? html` <span class="tag">muted</span>` : ""}</span>
-    ${rowProblem(frame.undeliveredByChat?.get(chat.id))}
+    ${rowProblem(frame, frame.undeliveredByChat?.get(chat.id))}
   </a>
 </li>`;
 }

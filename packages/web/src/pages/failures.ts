@@ -7,7 +7,8 @@
  */
 import { deliveryId, deliveryReason, type DeliveryProblem, type DeliveryView, type ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
-import { layout, siteLabel, timeTag, type Frame } from "../pages.js";
+import { layout, timeTag, type Frame } from "../pages.js";
+import { personLabel, personView } from "../people.js";
 import { backPath } from "../return-to.js";
 
 /**
@@ -44,7 +45,7 @@ export function undeliveredNav(frame: Frame): Html {
 
 /** Retry now and Cancel for one delivery, each naming its recipient for screen readers. */
 function actionForms(frame: Frame, id: string, recipient: string, back: string): Html {
-  const who = html`<span class="visually-hidden"> the message to ${siteLabel(recipient)}</span>`;
+  const who = html`<span class="visually-hidden"> the message to ${personView(frame, recipient).label}</span>`;
   const form = (action: "retry" | "cancel", label: string, cls: string) =>
     html`<form class="inline-form" method="post" action="${frame.base}deliveries/${action}">${csrf(frame)}<input type="hidden" name="id" value="${id}"><input type="hidden" name="back" value="${back}"><button type="submit" class="${cls}">${label}${who}</button></form>`;
   return html`${form("retry", "Retry now", "")}${form("cancel", "Cancel", "danger")}`;
@@ -83,7 +84,7 @@ export function deliveriesPage(frame: Frame, problems: readonly DeliveryProblem[
     const what = p.subject ?? p.snippet ?? "(the message was deleted)";
     return html`<li class="card undelivered-item ${p.state}">
   <p class="what">${p.conversation ? html`<a href="${b}c/${p.conversation}">${what}</a>` : what}</p>
-  <p class="meta">To <span class="site">${siteLabel(p.recipient)}</span>${p.createdAt ? html` · written ${timeTag(p.createdAt)}` : ""}</p>
+  <p class="meta">To ${personLabel(frame, p.recipient, { avatar: false })}${p.createdAt ? html` · written ${timeTag(p.createdAt)}` : ""}</p>
   <p class="state">${stateLine(p.state, p.nextAttemptAt)}</p>
   <p class="reason">${p.reason}</p>
   ${technical(technicalText(p.state, p.error, p.detail, p.attempts))}
@@ -129,7 +130,7 @@ export function deliveryChips(frame: Frame, item: ThreadItem & { direction: "sen
   return html`<ul class="deliveries" data-message="${item.message}" aria-label="Delivery">${item.deliveries.map((d) => {
     const s = chipState(d);
     const open = d.status !== "delivered" && !s.cancelled;
-    return html`<li class="delivery ${d.status}${s.stuck ? " stuck" : ""}${s.cancelled ? " cancelled" : ""}" data-recipient="${d.recipient}"><span class="site">${siteLabel(d.recipient)}</span>: <span class="state">${s.text}</span>${
+    return html`<li class="delivery ${d.status}${s.stuck ? " stuck" : ""}${s.cancelled ? " cancelled" : ""}" data-recipient="${d.recipient}"><span class="site">${personView(frame, d.recipient).label}</span>: <span class="state">${s.text}</span>${
       s.stuck ? html`<span class="next"> · trying again at ${nextTryTag(d.nextAttemptAt)}</span>` : ""
     }${s.reason ? html`<span class="detail">${s.reason}</span>` : ""}${s.actions ? technical(s) : ""}${
       open
@@ -140,12 +141,13 @@ export function deliveryChips(frame: Frame, item: ThreadItem & { direction: "sen
 }
 
 /** A conversation row's note when one of its messages was not delivered (the worst of them: failed before stuck). */
-export function rowProblem(problems: readonly DeliveryProblem[] | undefined): Html {
+export function rowProblem(frame: Frame, problems: readonly DeliveryProblem[] | undefined): Html {
   if (!problems || problems.length === 0) return html``;
+  const who = (site: string) => personView(frame, site).label;
   const failed = problems.find((p) => p.state === "failed");
-  if (failed) return html`<span class="line3 undelivered-note failed"><span aria-hidden="true">⚠ </span>Not delivered to ${siteLabel(failed.recipient)}</span>`;
+  if (failed) return html`<span class="line3 undelivered-note failed"><span aria-hidden="true">⚠ </span>Not delivered to ${who(failed.recipient)}</span>`;
   const next = [...problems].sort((a, b) => (a.nextAttemptAt ?? "").localeCompare(b.nextAttemptAt ?? ""))[0]!;
-  return html`<span class="line3 undelivered-note stuck"><span aria-hidden="true">⚠ </span>Not delivered yet to ${siteLabel(next.recipient)} · trying again at ${nextTryTag(next.nextAttemptAt)}</span>`;
+  return html`<span class="line3 undelivered-note stuck"><span aria-hidden="true">⚠ </span>Not delivered yet to ${who(next.recipient)} · trying again at ${nextTryTag(next.nextAttemptAt)}</span>`;
 }
 
 /** The problems of each conversation or chat (by its id), for `rowProblem`. */

@@ -8,6 +8,7 @@
 import { blockedBy, type ChatThread, type Thread, type ThreadItem } from "@indiepm/core";
 import { html, type Html } from "../html.js";
 import { messageItem, siteLabel, type Frame } from "../pages.js";
+import { personLabel, personView } from "../people.js";
 import { backPath } from "../return-to.js";
 
 /** What a confirmation names: the action just done on a correspondent. */
@@ -110,7 +111,7 @@ export function mutedSection(frame: Frame): Html {
       ? html`<p class="empty">Nobody is muted.</p>`
       : html`<ul class="sites">${muted.map(
           (site) =>
-            html`<li><span class="site">${siteLabel(site)}</span>${personForm(frame, "mute", false, site, "settings", html`Unmute<span class="visually-hidden"> ${siteLabel(site)}</span>`, "link")}</li>`,
+            html`<li>${personLabel(frame, site)}${personForm(frame, "mute", false, site, "settings", html`Unmute<span class="visually-hidden"> ${personView(frame, site).label}</span>`, "link")}</li>`,
         )}</ul>`
   }
 </section>`;

@@ -9,6 +9,7 @@ import type { FlashData } from "../flash.js";
 import { html, type Html, type Part } from "../html.js";
 import { csrfField, layout, siteLabel, timeTag, type Frame } from "../pages.js";
 import { mutedSection } from "./live.js";
+import { personLabel, personView } from "../people.js";
 
 /**
  * What tightening the policy or blocking a site does to standing tokens already granted
@@ -20,6 +21,16 @@ export const TOKENS_WHEN_TIGHTENED =
 /** How a block-list entry reads: a site, or every site on a host (`host:NAME`). */
 export function blockLabel(entry: string): string {
   return entry.startsWith(HOST_BLOCK_PREFIX) ? `every site on ${entry.slice(HOST_BLOCK_PREFIX.length)}` : siteLabel(entry);
+}
+
+/** A block-list entry as the list shows it: a person (people.ts), or the words for a whole host. */
+function blockedEntry(frame: Frame, entry: string): Html {
+  return entry.startsWith(HOST_BLOCK_PREFIX) ? html`<span class="site">${blockLabel(entry)}</span>` : personLabel(frame, entry);
+}
+
+/** How a Remove or Unblock button names its entry for screen readers: the person's name (or site), or the host's words. */
+function entryName(frame: Frame, entry: string): string {
+  return entry.startsWith(HOST_BLOCK_PREFIX) ? blockLabel(entry) : personView(frame, entry).label;
 }
 
 const POLICY_TEXT = {
@@ -117,7 +128,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
   const configuredContacts = new Set(s.configured.contacts ?? []);
   const configuredBlocked = new Set(s.configured.blocked ?? []);
   const contacts = [...new Set([...s.contacts, ...s.wroteTo])].sort();
-  const siteForm = (action: string, field: string, value: string, label: string, cls = "link", what: Part = siteLabel(value)) =>
+  const siteForm = (action: string, field: string, value: string, label: string, cls = "link", what: Part = entryName(frame, value)) =>
     html`<form method="post" action="${b}settings/${action}">${csrfField(frame)}<input type="hidden" name="${field}" value="${value}"><button class="${cls}" type="submit">${label}<span class="visually-hidden"> ${what}</span></button></form>`;
   const policyError = fieldError(flash, "policy", "policy", "policy-choices");
   const contact = fieldError(flash, "contacts/add", "site", "contact");
@@ -154,7 +165,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
       ? html`<p class="empty">No contacts yet. Everyone you write to becomes one.</p>`
       : html`<ul class="sites">${contacts.map(
           (c) =>
-            html`<li><span class="site">${siteLabel(c)}</span> <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
+            html`<li>${personLabel(frame, c)} <span class="tag">${configuredContacts.has(c) ? "configured" : s.wroteTo.includes(c) && !s.contacts.includes(c) ? "you wrote to them" : "added"}</span>${
               configuredContacts.has(c) ? "" : siteForm("contacts/remove", "site", c, "Remove")
             }</li>`,
         )}</ul>`
@@ -176,7 +187,7 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
       ? html`<p class="empty">Nobody is blocked.</p>`
       : html`<ul class="sites">${s.blocked.map(
           (c) =>
-            html`<li><span class="site">${blockLabel(c)}</span>${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock", "link", blockLabel(c))}</li>`,
+            html`<li>${blockedEntry(frame, c)}${configuredBlocked.has(c) ? html` <span class="tag">configured</span>` : siteForm("blocked/remove", "site", c, "Unblock")}</li>`,
         )}</ul>`
   }
   <form class="inline" method="post" action="${b}settings/blocked/add">
@@ -221,8 +232,10 @@ ${mutedSection(frame)}
     <thead><tr><th scope="col">Site</th><th scope="col">Granted</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
     <tbody>${tokens.map(
       (t) =>
-        html`<tr${t.revokedAt ? html` class="revoked"` : ""}><th scope="row" class="site">${siteLabel(t.sender)}</th><td data-label="Granted">${timeTag(t.createdAt)}</td><td data-label="Expires">${timeTag(t.expiresAt)}</td><td data-label="Last used">${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td class="action">${
-          t.revokedAt ? html`revoked ${timeTag(t.revokedAt)}` : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger", `token for ${siteLabel(t.sender)}`)
+        html`<tr${t.revokedAt ? html` class="revoked"` : ""}><th scope="row">${personLabel(frame, t.sender)}</th><td data-label="Granted">${timeTag(t.createdAt)}</td><td data-label="Expires">${timeTag(t.expiresAt)}</td><td data-label="Last used">${t.lastUsedAt ? timeTag(t.lastUsedAt) : "never"}</td><td class="action">${
+          t.revokedAt
+            ? html`revoked ${timeTag(t.revokedAt)}`
+            : siteForm("tokens/revoke", "id", t.id, "Revoke", "danger", `token for ${personView(frame, t.sender).label}`)
         }</td></tr>`,
     )}</tbody></table></div>`
   }
