@@ -112,6 +112,48 @@ describe.skipIf(skipBrowserTests)("people: names and photos from h-cards", () =>
     await screenshots(alice, "people-compose");
   });
 
+  it("To suggests for the recipient being typed, not the first only (app.js; without it the datalist as the server wrote it)", {
+    timeout: TIMEOUT,
+  }, async () => {
+    await alice.goto(`${setup.aliceInbox}compose`);
+    const to = alice.getByLabel("To");
+    const bob = hosts.bob.site.url;
+    const label = `Bob Example (${new URL(bob).host})`;
+    const suggestion = (site: string) =>
+      alice
+        .locator(`datalist#to-people option[data-site="${site}"]`)
+        .evaluate((el: HTMLOptionElement) => ({ value: el.value, label: el.label, disabled: el.disabled }));
+    // The first recipient: the server's suggestions as they are.
+    await to.fill("B");
+    expect(await suggestion(bob)).toEqual({ value: bob, label, disabled: false });
+    // Another after a comma: each suggestion is what is already typed, then that person's site (picking one adds them).
+    await to.fill("carol.example, B");
+    expect(await suggestion(bob)).toEqual({ value: `carol.example, ${bob}`, label: `carol.example, ${label}`, disabled: false });
+    await expectAccessible(alice, "people: To suggesting a second recipient");
+    // An https site is written without its scheme, as typed, unless the entry starts with one (Chromium matches what is typed within the value).
+    await alice.evaluate(() => {
+      const option = document.createElement("option");
+      option.value = "https://dora.example/";
+      option.textContent = "Dora (dora.example)";
+      document.getElementById("to-people")!.append(option);
+    });
+    await to.fill("carol.example; do");
+    expect(await suggestion("https://dora.example/")).toEqual({
+      value: "carol.example; dora.example/",
+      label: "carol.example; Dora (dora.example)",
+      disabled: false,
+    });
+    await to.fill("carol.example https://do");
+    expect((await suggestion("https://dora.example/")).value).toBe("carol.example https://dora.example/");
+    // Someone already typed is not suggested again.
+    await to.fill(`${bob}, `);
+    expect(await suggestion(bob)).toMatchObject({ value: `${bob}, ${bob}`, disabled: true });
+    await expectAccessible(alice, "people: To with one recipient typed");
+    // One entry again: the server's suggestions again.
+    await to.fill("");
+    expect(await suggestion(bob)).toEqual({ value: bob, label, disabled: false });
+  });
+
   it("the photo came from alice's inbox: the browser never asked bob's site or the photo's host", () => {
     const avatarRequests = asked.filter((url) => url.includes("/avatar/"));
     expect(avatarRequests.length).toBeGreaterThan(0);

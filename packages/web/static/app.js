@@ -553,8 +553,57 @@
     }
   };
 
+  // ——— To: suggestions for each recipient (issue 12, people) ———
+  // The To field's <datalist> (people.ts peopleDatalist) suggests whole values: without this
+  // script it helps with the first recipient only. While another is typed after a separator
+  // (commas, spaces or semicolons, as core's parseRecipientList splits), each suggestion is
+  // what is already typed followed by that person's site, so picking one adds them and keeps
+  // the rest; people already typed are not suggested again. Chromium matches an option by its
+  // value or label containing what is typed, so the label is prefixed too (found by name), and
+  // an https site is written without its scheme unless the entry starts with one.
+  const toSuggestions = () => {
+    const input = document.querySelector("input#to[list]");
+    const list = input && document.getElementById(input.getAttribute("list"));
+    if (!list) return;
+    const key = (site) =>
+      site
+        .trim()
+        .toLowerCase()
+        .replace(/^https?:\/\//, "")
+        .replace(/\/$/, "");
+    const update = () => {
+      const text = input.value;
+      const prefix = /^[\s\S]*[\s,;]/.exec(text)?.[0] ?? "";
+      const entry = text.slice(prefix.length).toLowerCase();
+      const withScheme = /^https?:/.test(entry) || (entry.length >= 4 && "https://".startsWith(entry));
+      const typed = new Set(
+        prefix
+          .split(/[\s,;]+/)
+          .filter(Boolean)
+          .map(key),
+      );
+      for (const option of list.querySelectorAll("option")) {
+        // The server's value and label, kept before the first change.
+        if (option.dataset.site === undefined) {
+          option.dataset.site = option.value;
+          option.dataset.label = option.label;
+        }
+        const site = option.dataset.site;
+        const written = !prefix || withScheme || !/^https:\/\//i.test(site) ? site : site.slice("https://".length);
+        option.value = prefix + written;
+        if (prefix) option.label = prefix + option.dataset.label;
+        else option.removeAttribute("label");
+        option.disabled = typed.has(key(site));
+      }
+    };
+    input.addEventListener("input", update);
+    input.addEventListener("focus", update); // a draft put back (drafts section) fires no input
+    update();
+  };
+
   localTimes(document);
   nextTryTimes(document);
+  toSuggestions();
   byPerson();
   liveDeliveries();
   autoRead();
