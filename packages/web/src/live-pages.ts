@@ -11,7 +11,8 @@
 import { PmError } from "@indiepm/core";
 import type { Forms } from "./forms.js";
 import type { ResolvedInboxOptions } from "./options.js";
-import { liveFragment, messagePage, siteLabel, type Frame } from "./pages.js";
+import { liveFragment, messagePage, type Frame } from "./pages.js";
+import { personView, withPeople } from "./people.js";
 import { liveChatFragment, peopleConfirmationOf, safeBack } from "./pages/live.js";
 import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
@@ -61,10 +62,13 @@ export function createLivePages(inbox: ResolvedInboxOptions, forms: Forms, frame
       if (!after) return {};
       try {
         const { items, cursor, more } = await pm.arrivals({ site: session.site, after });
+        // The banner and the notification name people, as the pages do (people.ts); a poll
+        // reads only what is kept: it never makes the server fetch a correspondent's page.
+        const frame = await withPeople(pm, { base, site: session.site }, items.map((a) => a.sender), { read: false });
         return {
           cursor,
           more,
-          arrivals: items.map((a) => ({ ...a, label: siteLabel(a.sender), href: a.conversation ? `${base}c/${a.conversation}` : base })),
+          arrivals: items.map((a) => ({ ...a, label: personView(frame, a.sender).label, href: a.conversation ? `${base}c/${a.conversation}` : base })),
         };
       } catch (error) {
         if (error instanceof PmError && error.code === "invalid_request") {

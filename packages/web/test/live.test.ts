@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { conversationId } from "@indiepm/core";
+import { startLoopbackServer } from "@indiepm/test-support";
 import { safeBack } from "../src/pages/live.js";
 import { Browser, startInboxHost, type InboxHost } from "./support.js";
 
@@ -21,7 +22,7 @@ afterEach(async () => {
 const ALICE = "https://alice.example.org/";
 
 /** A message as deliver writes it: filed in its conversation, with its page key. */
-async function arrive(content: string): Promise<{ message: string; conversation: string }> {
+async function arrive(content: string, sender = ALICE): Promise<{ message: string; conversation: string }> {
   const message = `urn:uuid:${randomUUID()}`;
   const _id = randomUUID();
   const receivedAt = Date.now();
@@ -29,7 +30,7 @@ async function arrive(content: string): Promise<{ message: string; conversation:
   await host.store.insert("inbox", {
     _id,
     message,
-    sender: ALICE,
+    sender,
     recipient: host.site,
     content,
     published: "2025-01-01T10:00:00Z",
@@ -90,6 +91,32 @@ describe("status.json?after=CURSOR", () => {
     expect(again.arrivals).toEqual([]);
     // Without after: the status as before, with the cursor.
     expect(Object.keys(await (await b.fetch(`${host.pmUrl}status.json`)).json()).sort()).toEqual(["cursor", "latestReceivedAt", "unread"]);
+  });
+
+  it("labels an arrival with its sender's h-card name where one is kept, without reading anyone's page", async () => {
+    let reads = 0;
+    const carol = await startLoopbackServer((_req, res) => {
+      reads++;
+      res
+        .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        .end(`<!doctype html><title>Carol</title><div class="h-card"><a class="p-name u-url" href="${carol.url}">Carol Person</a></div>`);
+    });
+    try {
+      expect((await host.pm.refreshPeople([carol.url]))[0]).toMatchObject({ name: "Carol Person" });
+      const b = new Browser();
+      const page = await b.signIn(host);
+      const cursor = /data-cursor="([^"]+)"/.exec(page)![1]!;
+      reads = 0;
+      await arrive("From carol", carol.url);
+      await arrive("From alice, whose page was never read");
+      const status = await (await b.fetch(`${host.pmUrl}status.json?after=${cursor}`)).json();
+      const labels = Object.fromEntries(status.arrivals.map((a: { snippet: string; label: string }) => [a.snippet, a.label]));
+      expect(labels).toEqual({ "From carol": "Carol Person", "From alice, whose page was never read": "alice.example.org" });
+      await host.pm.idle();
+      expect(reads).toBe(0);
+    } finally {
+      await carol.close();
+    }
   });
 
   it("refuses a cursor it did not give, as JSON", async () => {
