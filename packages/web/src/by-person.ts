@@ -5,12 +5,11 @@
  * the delivery status of what was sent there. Rows of the route table in inbox.ts.
  */
 import { PmError, type ChatThread } from "@indiepm/core";
-import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
-import { sendRefusalSentence } from "./pages/send.js";
+import { sendReply, sentNotice } from "./compose-keys.js";
 import type { Forms } from "./forms.js";
 import type { OwnerRequest } from "./owner-pages.js";
 import type { ResolvedInboxOptions } from "./options.js";
-import { messagePage, replyTargets, type Frame } from "./pages.js";
+import { messagePage, type Frame } from "./pages.js";
 import { chatsPage, personPage } from "./pages/by-person.js";
 import { confirmFrame } from "./live-pages.js";
 import { withPeople } from "./people.js";
@@ -94,31 +93,10 @@ export function createByPersonPages(
       const keyFrame = key ? { composeKey: key } : {};
       if (!last || content.trim() === "")
         return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, chat, { draft: content }), 400);
-      const to = replyTargets(session.site, last);
-      const subject = last.name && !/^re:/i.test(last.name) ? `Re: ${last.name}` : last.name;
-      let done: SendOnce;
-      try {
-        done = await sendOnce(
-          pm,
-          session.csrf,
-          key ?? null,
-          {
-            from: session.site,
-            to,
-            content,
-            inReplyTo: last.message,
-            ...(subject ? { subject } : {}),
-            ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
-          },
-          {},
-        );
-      } catch (error) {
-        if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: sendRefusalSentence(error) }, chat, { draft: content }), 400);
-        }
-        throw error;
-      }
-      return redirect(`${base}p/${id}?notice=${sentNotice(done)}#latest`);
+      const reply = await sendReply(pm, session, key ?? null, last, last.name, content);
+      if (reply.refused !== undefined)
+        return page(personPage({ ...(await frameFor(session)), ...keyFrame, error: reply.refused }, chat, { draft: content }), 400);
+      return redirect(`${base}p/${id}?notice=${sentNotice(reply.done)}#latest`);
     }) satisfies Handler,
 
     /** `POST /p/:id/read`: every received message of the chat read (or unread, `read=0`). */

@@ -9,7 +9,9 @@
  * earlier session (signed in again since) makes another ID: nothing of it was sent.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { DuplicateKeyError, PmError, type PmServer, type SendInput, type SendOptions, type SentMessage } from "@indiepm/core";
+import { DuplicateKeyError, PmError, type PmServer, type SendInput, type SendOptions, type SentMessage, type ThreadItem } from "@indiepm/core";
+import { replyTargets } from "./pages.js";
+import { sendRefusalSentence } from "./pages/send.js";
 
 /** What a key looks like (app.js makes them too, the same way: 18 random bytes, base64url). */
 const KEY = /^[A-Za-z0-9_-]{22,64}$/;
@@ -69,4 +71,38 @@ export function sentNotice(done: SendOnce): "sent" | "sent-retrying" | "already-
 async function sentBefore(pm: PmServer, site: string, id: string): Promise<boolean> {
   const { sent } = await pm.getMessage(id);
   return sent !== null && sent.sender === new URL(site).href;
+}
+
+/**
+ * A reply form's send, for a thread and for a person's page alike: to the participants of
+ * `last`, the message answered (PROTOCOL.md §5: computed here, never from the form), with
+ * "Re: " before `subject` where it has none; once per form key. Not checked first: the
+ * people of a thread are not typed, and a reply refused for one of them could never be sent
+ * to the rest (a delivery that finds no endpoint fails at once). A refusal of the message
+ * itself comes back as its sentence for the owner.
+ */
+export async function sendReply(
+  pm: PmServer,
+  session: { site: string; csrf: string },
+  key: string | null,
+  last: ThreadItem,
+  subject: string | undefined,
+  content: string,
+): Promise<{ done: SendOnce; refused?: undefined } | { refused: string; done?: undefined }> {
+  const to = replyTargets(session.site, last);
+  const re = subject && !/^re:/i.test(subject) ? `Re: ${subject}` : subject;
+  const input: SendInput = {
+    from: session.site,
+    to,
+    content,
+    inReplyTo: last.message,
+    ...(re ? { subject: re } : {}),
+    ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
+  };
+  try {
+    return { done: await sendOnce(pm, session.csrf, key, input, {}) };
+  } catch (error) {
+    if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) return { refused: sendRefusalSentence(error) };
+    throw error;
+  }
 }

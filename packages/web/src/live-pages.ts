@@ -64,7 +64,12 @@ export function createLivePages(inbox: ResolvedInboxOptions, forms: Forms, frame
         const { items, cursor, more } = await pm.arrivals({ site: session.site, after });
         // The banner and the notification name people, as the pages do (people.ts); a poll
         // reads only what is kept: it never makes the server fetch a correspondent's page.
-        const frame = await withPeople(pm, { base, site: session.site }, items.map((a) => a.sender), { read: false });
+        const frame = await withPeople(
+          pm,
+          { base, site: session.site },
+          items.map((a) => a.sender),
+          { read: false },
+        );
         return {
           cursor,
           more,

@@ -4,7 +4,7 @@
  * row of the route table in inbox.ts; forms are read and checked by forms.ts first.
  */
 import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, type Thread } from "@indiepm/core";
-import { sendOnce, sentNotice, type SendOnce } from "./compose-keys.js";
+import { sendOnce, sendReply, sentNotice } from "./compose-keys.js";
 import { sendRefusalSentence } from "./pages/send.js";
 import { WebInboxError } from "./errors.js";
 import type { Forms } from "./forms.js";
@@ -12,7 +12,7 @@ import { createLivePages } from "./live-pages.js";
 import { normalizeProfileUrl } from "./indieauth.js";
 import type { ResolvedInboxOptions } from "./options.js";
 import { createFlash, type FlashData } from "./flash.js";
-import { composePage, inboxPage, messagePage, replyTargets, threadPage, type ComposeValues, type Frame } from "./pages.js";
+import { composePage, inboxPage, messagePage, threadPage, type ComposeValues, type Frame } from "./pages.js";
 import { settingsPage } from "./pages/settings.js";
 import { undeliveredFrame } from "./failures.js";
 import { chipState } from "./pages/failures.js";
@@ -233,34 +233,9 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
       const keyFrame = key ? { composeKey: key } : {};
       if (!last || content.trim() === "")
         return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: "Write something to send." }, thread, content), 400);
-      // PROTOCOL.md §5: to the participants of the message answered, computed here — never from the form.
-      const to = replyTargets(session.site, last);
-      let done: SendOnce;
-      try {
-        const subject = thread.subject && !/^re:/i.test(thread.subject) ? `Re: ${thread.subject}` : thread.subject;
-        // Sent once per form (compose-keys.ts). Not checked first: the people of a thread are not typed, and a
-        // reply refused for one of them could never be sent to the rest; a delivery that finds no endpoint fails at once.
-        done = await sendOnce(
-          pm,
-          session.csrf,
-          key ?? null,
-          {
-            from: session.site,
-            to,
-            content,
-            inReplyTo: last.message,
-            ...(subject ? { subject } : {}),
-            ...(last.to === undefined && to.length > 1 ? { hideRecipients: true } : {}),
-          },
-          {},
-        );
-      } catch (error) {
-        if (error instanceof PmError && (error.code === "invalid_request" || error.code === "too_large")) {
-          return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: sendRefusalSentence(error) }, thread, content), 400);
-        }
-        throw error;
-      }
-      return redirect(path(`c/${id}`, sentNotice(done)));
+      const reply = await sendReply(pm, session, key ?? null, last, thread.subject, content);
+      if (reply.refused !== undefined) return page(threadPage({ ...(await frameFor(session)), ...keyFrame, error: reply.refused }, thread, content), 400);
+      return redirect(path(`c/${id}`, sentNotice(reply.done)));
     }) satisfies Handler,
 
     markConversation: (async (request, { id }, { session }) => {

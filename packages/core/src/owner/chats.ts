@@ -29,8 +29,7 @@ import { PmError } from "../errors.js";
 import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Store, type Write } from "../store/types.js";
-import { canonicalUrl } from "../urls.js";
-import { CONVERSATIONS_PASS, pageKeyOf, refreshConversation } from "./conversations.js";
+import { CONVERSATIONS_PASS, pageKeyOf, refreshConversation, siteOf } from "./conversations.js";
 import { ensurePass, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
@@ -293,14 +292,6 @@ export function ensureChats(ctx: OwnerContext, sites: Iterable<string>): Promise
 }
 
 // ——— The owner's reads ———
-
-function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined {
-  if (site === undefined) return undefined;
-  if (!URL.canParse(site)) throw new PmError("invalid_request", "site is not a URL.");
-  const canonical = canonicalUrl(site);
-  if (!ctx.sites.has(canonical)) throw new PmError("invalid_request", `This server holds no site ${canonical}.`);
-  return canonical;
-}
 
 async function itemOf(store: Store, box: "inbox" | "outbox", doc: InboxDoc | OutboxDoc, withDeliveries = true): Promise<ThreadItem & { conversation: string }> {
   const conversation = doc.conversation ?? "";

@@ -605,7 +605,8 @@ export function ensureFiled(ctx: { store: Store; filing?: Filing }, sites: Itera
 
 // ——— The owner's reads ———
 
-function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined {
+/** A site named by an owner's query, canonical, and held here; `undefined` for none. @throws PmError `invalid_request` */
+export function siteOf(ctx: OwnerContext, site: string | undefined): string | undefined {
   if (site === undefined) return undefined;
   if (!URL.canParse(site)) throw new PmError("invalid_request", "site is not a URL.");
   const canonical = canonicalUrl(site);
