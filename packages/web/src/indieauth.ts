@@ -12,11 +12,23 @@ import { createHash } from "node:crypto";
 import { linksInHtml, newSecret, parseLinkHeader, refusalOf, type FetchedPage, type HttpClient, type UrlPolicy } from "@indiepm/core";
 import { WebInboxError } from "./errors.js";
 
-/** Where the owner's site sends them to sign in. */
+/** Where the owner's site sends them to sign in, and where its tokens are issued and checked. */
 export interface AuthorizationServer {
   authorizationEndpoint: string;
   /** From the metadata document; the response's `iss` must equal it. Absent for `rel=authorization_endpoint`. */
   issuer?: string;
+  /** The metadata document's URL (`rel=indieauth-metadata`), when the site has one. */
+  metadataUrl?: string;
+  /**
+   * IndieAuth §5.3.3 / §4.1.1 `token_endpoint`: from the metadata document, else the page's
+   * `rel=token_endpoint` (older servers). Absent when the site names none, or one the URL
+   * policy refuses (signing in needs no token endpoint, so that is not an error here).
+   */
+  tokenEndpoint?: string;
+  /** IndieAuth §6.1 `introspection_endpoint` (metadata only). */
+  introspectionEndpoint?: string;
+  /** IndieAuth §7 `revocation_endpoint` (metadata only). */
+  revocationEndpoint?: string;
 }
 
 const LIMITS = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 } as const;
@@ -42,9 +54,10 @@ export function normalizeProfileUrl(input: string, policy: UrlPolicy): string {
 
 /**
  * Pure (IndieAuth §4.1): from the fetched profile page, the metadata URL (`Link` header
- * first, then `<link>`), else the `rel=authorization_endpoint` of older servers.
+ * first, then `<link>`), else the `rel=authorization_endpoint` and `rel=token_endpoint`
+ * of older servers.
  */
-export function authorizationLinksFromPage(page: FetchedPage): { metadata?: string; authorizationEndpoint?: string } {
+export function authorizationLinksFromPage(page: FetchedPage): { metadata?: string; authorizationEndpoint?: string; tokenEndpoint?: string } {
   const headerLinks = parseLinkHeader(page.headers.get("link"));
   const fromHeader = (rel: string) => {
     const link = headerLinks.find((l) => l.rel.includes(rel));
@@ -58,7 +71,9 @@ export function authorizationLinksFromPage(page: FetchedPage): { metadata?: stri
   const metadata = fromHeader("indieauth-metadata") ?? fromHtml("indieauth-metadata");
   if (metadata) return { metadata };
   const authorizationEndpoint = fromHeader("authorization_endpoint") ?? fromHtml("authorization_endpoint");
-  return authorizationEndpoint ? { authorizationEndpoint } : {};
+  if (!authorizationEndpoint) return {};
+  const tokenEndpoint = fromHeader("token_endpoint") ?? fromHtml("token_endpoint");
+  return tokenEndpoint ? { authorizationEndpoint, tokenEndpoint } : { authorizationEndpoint };
 }
 
 /** Pure (IndieAuth §4.1.1): the authorization server from its metadata document. */
@@ -75,7 +90,14 @@ export function processMetadata(json: unknown, metadataUrl: string, policy: UrlP
   if (new URL(issuer).origin !== new URL(metadataUrl).origin) {
     throw new WebInboxError("discovery_failed", `The IndieAuth metadata at ${metadataUrl} names an issuer on another origin.`);
   }
-  return { authorizationEndpoint: checkEndpoint(endpoint, policy), issuer };
+  const server: AuthorizationServer = { authorizationEndpoint: checkEndpoint(endpoint, policy), issuer, metadataUrl };
+  const tokenEndpoint = optionalEndpoint(doc.token_endpoint, policy);
+  const introspectionEndpoint = optionalEndpoint(doc.introspection_endpoint, policy);
+  const revocationEndpoint = optionalEndpoint(doc.revocation_endpoint, policy);
+  if (tokenEndpoint) server.tokenEndpoint = tokenEndpoint;
+  if (introspectionEndpoint) server.introspectionEndpoint = introspectionEndpoint;
+  if (revocationEndpoint) server.revocationEndpoint = revocationEndpoint;
+  return server;
 }
 
 function checkEndpoint(url: string, policy: UrlPolicy): string {
@@ -83,6 +105,13 @@ function checkEndpoint(url: string, policy: UrlPolicy): string {
   const refusal = refusalOf(parsed, policy);
   if (refusal) throw new WebInboxError("no_authorization_endpoint", `The authorization endpoint ${url} cannot be used: ${refusal}.`);
   return parsed.href;
+}
+
+/** An endpoint other than the authorization endpoint: absent when missing, malformed or refused by the policy. */
+function optionalEndpoint(value: unknown, policy: UrlPolicy): string | undefined {
+  if (typeof value !== "string" || !URL.canParse(value)) return undefined;
+  const parsed = new URL(value);
+  return refusalOf(parsed, policy) ? undefined : parsed.href;
 }
 
 async function fetchPage(http: HttpClient, url: string, what: string): Promise<FetchedPage> {
@@ -112,7 +141,12 @@ export async function discoverAuthorizationServer(http: HttpClient, profileUrl: 
     }
     return processMetadata(json, links.metadata, policy);
   }
-  if (links.authorizationEndpoint) return { authorizationEndpoint: checkEndpoint(links.authorizationEndpoint, policy) };
+  if (links.authorizationEndpoint) {
+    const server: AuthorizationServer = { authorizationEndpoint: checkEndpoint(links.authorizationEndpoint, policy) };
+    const tokenEndpoint = optionalEndpoint(links.tokenEndpoint, policy);
+    if (tokenEndpoint) server.tokenEndpoint = tokenEndpoint;
+    return server;
+  }
   throw new WebInboxError(
     "no_authorization_endpoint",
     `${profileUrl} advertises no IndieAuth authorization endpoint (rel="indieauth-metadata" or rel="authorization_endpoint").`,
