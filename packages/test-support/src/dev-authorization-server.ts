@@ -2,7 +2,16 @@
  * A small IndieAuth authorization server for demos and tests, on loopback: it serves the
  * metadata document (IndieAuth §4.1.1), an authorization page where whoever holds the
  * browser approves a sign-in as one of the sites it was given (§5.2: PKCE S256 required,
- * `state` and `iss` returned), and redeems codes for the profile URL (§5.3.2–§5.3.3).
+ * `state` and `iss` returned, the `scope` asked shown), redeems codes for the profile URL
+ * (§5.3.2) and, when a scope was asked, for an access token at its token endpoint
+ * (§5.3.3). Its token endpoint also answers a GET with `Authorization: Bearer` with the
+ * token's `{ me, client_id, scope }` (the verification Micropub endpoints use), and
+ * tokens are revoked at its revocation endpoint (§7.1) or with `revoke(token)`.
+ *
+ * Micropub clients written before PKCE (micropub-helper 1.6) send no `code_challenge`
+ * and sign in with a `me` that is not a site (a DM profile URL): with `legacyClients`,
+ * such a request is accepted and its code redeemed without a verifier; a `me` hint that
+ * is not one of its sites lets the page offer all of them.
  *
  * It checks no password: anyone who reaches it may sign in as its sites. It is for
  * `pnpm demo` and the browser tests, never for a site on the internet. A site names it
@@ -23,8 +32,15 @@ export interface DevAuthorizationServerOptions {
   sites: string[];
   /** Port on 127.0.0.1 (default 0: any free one). */
   port?: number;
-  /** Approve at once, without the page (tests of the flow that need no clicking). */
+  /**
+   * Approve at once, without the page (tests of the flow that need no clicking): as the
+   * `me` hint when it is one of its sites; for a hint that is not (a DM profile URL,
+   * `…/me/<slug>/`), the site whose slug — host with `.` → `-`, `-port`, `-path` — is in
+   * it, else the first site.
+   */
   autoApprove?: boolean;
+  /** Accept authorization requests without PKCE (micropub-helper 1.6): their codes are redeemed without a verifier. */
+  legacyClients?: boolean;
 }
 
 export interface DevAuthorizationServer {
@@ -32,12 +48,22 @@ export interface DevAuthorizationServer {
   readonly url: string;
   readonly metadataUrl: string;
   readonly authorizationEndpoint: string;
-  /** `Link` header value naming it for a site (rel=indieauth-metadata and rel=authorization_endpoint). */
+  /** IndieAuth §5.3.3 (POST: code → access token) and the token check (GET with Bearer). */
+  readonly tokenEndpoint: string;
+  /** IndieAuth §7.1 (POST `token=…`). */
+  readonly revocationEndpoint: string;
+  /** `Link` header value naming it for a site (rel=indieauth-metadata, rel=authorization_endpoint, rel=token_endpoint). */
   readonly linkHeader: string;
   /** The same as `<link>` elements for a page's head. */
   readonly linkElements: string;
   /** Sites it signs in; may be changed. */
   sites: string[];
+  /** An access token issued at once, without the browser (tests). */
+  issueToken(p: { me: string; scope: string; clientId?: string }): string;
+  /** Revokes an access token: the token endpoint no longer knows it. */
+  revoke(token: string): void;
+  /** Requests its token endpoint answered (GET checks and POST redemptions), for tests that count them. */
+  readonly tokenRequests: number;
   close(): Promise<void>;
 }
 
@@ -61,12 +87,36 @@ const sameSecret = (a: string, b: string) => timingSafeEqual(createHash("sha256"
 interface Code {
   clientId: string;
   redirectUri: string;
-  challenge: string;
+  /** Absent only for a legacy client (no PKCE). */
+  challenge: string | undefined;
   me: string;
+  /** The scope asked for, space-separated; "" for sign-in only. */
+  scope: string;
   expiresAt: number;
 }
 
+interface Token {
+  me: string;
+  scope: string;
+  clientId: string;
+}
+
 const CODE_LIFETIME_MS = 60_000;
+const MAX_TOKENS = 10_000;
+
+/** The DM profile slug of a site, as indiepm makes it (written again here: this package shares no code with @indiepm/web). */
+function profileSlug(site: string): string {
+  const url = new URL(site);
+  return (
+    [url.hostname, url.port, url.pathname === "/" ? "" : url.pathname]
+      .filter(Boolean)
+      .join("-")
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/-{2,}/g, "-")
+      .replace(/^-|-$/g, "") || "site"
+  );
+}
 /** The approve form redirects to the client: CSP form-action covers redirects, so its origin is allowed too. */
 const pageCsp = (formTarget?: string) =>
   `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTarget ? ` ${formTarget}` : ""}; frame-ancestors 'none'; base-uri 'none'`;
@@ -95,7 +145,10 @@ function redirectTo(url: string): Response {
 /** The request parameters of §5.2, checked; an error sentence when they are wrong. */
 function authorizationRequest(
   params: URLSearchParams,
-): { ok: true; clientId: string; redirectUri: string; state: string; challenge: string; me: string | null } | { ok: false; why: string } {
+  legacyClients: boolean,
+):
+  | { ok: true; clientId: string; redirectUri: string; state: string; challenge: string | undefined; scope: string; me: string | null }
+  | { ok: false; why: string } {
   const get = (name: string) => params.get(name) ?? "";
   if (get("response_type") !== "code") return { ok: false, why: "response_type must be code." };
   const clientId = get("client_id");
@@ -104,37 +157,66 @@ function authorizationRequest(
   // §4.2.2: a redirect_uri on another origin than client_id would need the client's metadata; this one refuses it.
   if (new URL(clientId).origin !== new URL(redirectUri).origin) return { ok: false, why: "redirect_uri must be on the client_id's origin." };
   if (!get("state")) return { ok: false, why: "state is missing." };
-  if (get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(get("code_challenge")))
+  const legacy = legacyClients && !params.has("code_challenge") && !params.has("code_challenge_method");
+  if (!legacy && (get("code_challenge_method") !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(get("code_challenge"))))
     return { ok: false, why: "PKCE with code_challenge_method=S256 is required." };
+  const scope = get("scope").split(/\s+/).filter(Boolean).join(" ");
+  if (scope.length > 1000) return { ok: false, why: "The scope is too long." };
   return {
     ok: true,
     clientId: new URL(clientId).href,
     redirectUri: new URL(redirectUri).href,
     state: get("state"),
-    challenge: get("code_challenge"),
+    challenge: legacy ? undefined : get("code_challenge"),
+    scope,
     me: params.get("me"),
   };
 }
 
 export async function startDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
   const codes = new Map<string, Code>();
+  const tokens = new Map<string, Token>();
+  let tokenRequests = 0;
+  const legacyClients = options.legacyClients ?? false;
   const httpServer: Server = createServer();
   const url = await listenLoopback(httpServer, options.port ?? 0);
   const metadataUrl = `${url}.well-known/oauth-authorization-server`;
   const authorizationEndpoint = `${url}auth`;
+  const tokenEndpoint = `${url}token`;
+  const revocationEndpoint = `${url}revoke`;
+  const issue = (token: Token): string => {
+    const accessToken = randomBytes(24).toString("base64url");
+    if (tokens.size >= MAX_TOKENS) tokens.delete(tokens.keys().next().value!);
+    tokens.set(accessToken, token);
+    return accessToken;
+  };
   const self: DevAuthorizationServer = {
     url,
     metadataUrl,
     authorizationEndpoint,
-    linkHeader: `<${metadataUrl}>; rel="indieauth-metadata", <${authorizationEndpoint}>; rel="authorization_endpoint"`,
-    linkElements: `<link rel="indieauth-metadata" href="${metadataUrl}"><link rel="authorization_endpoint" href="${authorizationEndpoint}">`,
+    tokenEndpoint,
+    revocationEndpoint,
+    linkHeader: `<${metadataUrl}>; rel="indieauth-metadata", <${authorizationEndpoint}>; rel="authorization_endpoint", <${tokenEndpoint}>; rel="token_endpoint"`,
+    linkElements: `<link rel="indieauth-metadata" href="${metadataUrl}"><link rel="authorization_endpoint" href="${authorizationEndpoint}"><link rel="token_endpoint" href="${tokenEndpoint}">`,
     sites: options.sites.map((s) => new URL(s).href),
+    issueToken: (p) => issue({ me: new URL(p.me).href, scope: p.scope, clientId: p.clientId ?? "https://client.example/" }),
+    revoke: (token) => void tokens.delete(token),
+    get tokenRequests() {
+      return tokenRequests;
+    },
     close: () => closeServer(httpServer),
   };
 
-  const approve = (req: { clientId: string; redirectUri: string; state: string; challenge: string }, me: string): Response => {
+  const approve = (req: { clientId: string; redirectUri: string; state: string; challenge: string | undefined; scope: string }, me: string): Response => {
     const code = randomBytes(24).toString("base64url");
-    codes.set(code, { clientId: req.clientId, redirectUri: req.redirectUri, challenge: req.challenge, me, expiresAt: Date.now() + CODE_LIFETIME_MS });
+    codes.set(code, {
+      clientId: req.clientId,
+      redirectUri: req.redirectUri,
+      challenge: req.challenge,
+      me,
+      scope: req.scope,
+      expiresAt: Date.now() + CODE_LIFETIME_MS,
+    });
     const back = new URL(req.redirectUri);
     back.searchParams.set("code", code);
     back.searchParams.set("state", req.state);
@@ -150,7 +232,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
       return json({
         issuer: url,
         authorization_endpoint: authorizationEndpoint,
-        token_endpoint: `${url}token`,
+        token_endpoint: tokenEndpoint,
+        revocation_endpoint: revocationEndpoint,
+        revocation_endpoint_auth_methods_supported: ["none"],
+        scopes_supported: ["create", "profile", "email"],
         response_types_supported: ["code"],
         grant_types_supported: ["authorization_code"],
         code_challenge_methods_supported: ["S256"],
@@ -158,18 +243,25 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
       });
     }
     if (pathname === "/auth" && request.method === "GET") {
-      const req = authorizationRequest(searchParams);
+      const req = authorizationRequest(searchParams, legacyClients);
       if (!req.ok) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>${req.why}</p>`, 400);
       const hinted = req.me && URL.canParse(req.me) ? new URL(req.me).href : undefined;
       if (options.autoApprove && hinted && self.sites.includes(hinted)) return approve(req, hinted);
+      if (options.autoApprove && hinted && self.sites.length > 0) {
+        // A DM profile URL (…/me/<slug>/): the site it is the profile of, else the first.
+        const path = new URL(hinted).pathname;
+        return approve(req, self.sites.find((s) => path.includes(`/me/${profileSlug(s)}/`)) ?? self.sites[0]!);
+      }
       const choices = hinted && self.sites.includes(hinted) ? [hinted] : self.sites;
-      const hidden = (["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method"] as const).map(
-        (n) => html`<input type="hidden" name="${n}" value="${searchParams.get(n) ?? ""}">`,
-      );
+      const hidden = (["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope"] as const)
+        .filter((n) => searchParams.has(n))
+        .map((n) => html`<input type="hidden" name="${n}" value="${searchParams.get(n) ?? ""}">`);
+      const scopes = req.scope.split(" ").filter(Boolean);
       return page(
         "Sign in",
         html`<h1>Sign in to ${new URL(req.clientId).host}?</h1>
 <p><small>Development authorization server: it signs in whoever is at this browser, no password. For demos and tests only.</small></p>
+${scopes.length > 0 ? html`<p>It asks for an access token that allows: <strong class="scope">${scopes.join(", ")}</strong>.</p>` : ""}
 <form method="post" action="/auth/approve">${hidden}
 <fieldset style="border:0;padding:0"><legend>Sign in as</legend>
 ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${i === 0 ? " checked" : ""}> ${s}</label>`)}
@@ -182,7 +274,7 @@ ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${
     }
     if (pathname === "/auth/approve" && request.method === "POST") {
       const form = new URLSearchParams(await request.text());
-      const req = authorizationRequest(form);
+      const req = authorizationRequest(form, legacyClients);
       if (!req.ok) return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>${req.why}</p>`, 400);
       if (form.get("decision") !== "approve") {
         const back = new URL(req.redirectUri);
@@ -196,9 +288,17 @@ ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${
         return page("Sign-in refused", html`<h1>Sign-in refused</h1><p>This server signs in only ${self.sites.join(", ")}.</p>`, 400);
       return approve(req, new URL(me).href);
     }
-    if (pathname === "/auth" && request.method === "POST") {
-      // §5.3.2: redeeming the code for the profile URL.
+    if ((pathname === "/auth" || pathname === "/token") && request.method === "POST") {
+      // §5.3.2 at the authorization endpoint: the code for the profile URL; §5.3.3 at the token endpoint: for an access token.
       const form = new URLSearchParams(await request.text());
+      if (pathname === "/token") {
+        tokenRequests++;
+        // The revocation of IndieAuth before §7.1: action=revoke at the token endpoint.
+        if (form.get("action") === "revoke") {
+          tokens.delete(form.get("token") ?? "");
+          return json({});
+        }
+      }
       const code = codes.get(form.get("code") ?? "");
       codes.delete(form.get("code") ?? "");
       const bad = (description: string) => json({ error: "invalid_grant", error_description: description }, 400);
@@ -206,9 +306,27 @@ ${choices.map((s, i) => html`<label><input type="radio" name="me" value="${s}"${
       if (!code || code.expiresAt < Date.now()) return bad("The code is unknown, used or expired.");
       if (form.get("client_id") !== code.clientId || form.get("redirect_uri") !== code.redirectUri)
         return bad("client_id or redirect_uri differ from the request's.");
-      const verifier = form.get("code_verifier") ?? "";
-      if (!sameSecret(pkceChallenge(verifier), code.challenge)) return bad("The code_verifier does not match the code_challenge.");
-      return json({ me: code.me });
+      if (code.challenge !== undefined) {
+        const verifier = form.get("code_verifier") ?? "";
+        if (!sameSecret(pkceChallenge(verifier), code.challenge)) return bad("The code_verifier does not match the code_challenge.");
+      }
+      if (pathname === "/auth") return json({ me: code.me });
+      if (!code.scope) return bad("The authorization request asked for no scope, so its code gives no access token (IndieAuth §5.3.3).");
+      const accessToken = issue({ me: code.me, scope: code.scope, clientId: code.clientId });
+      return json({ access_token: accessToken, token_type: "Bearer", scope: code.scope, me: code.me });
+    }
+    if (pathname === "/token" && request.method === "GET") {
+      // The token check of Micropub endpoints: who the token is for, and what it allows.
+      tokenRequests++;
+      const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
+      const token = tokens.get(bearer);
+      if (!token) return json({ error: "invalid_token", error_description: "The access token is unknown or revoked." }, 401);
+      return json({ me: token.me, client_id: token.clientId, scope: token.scope });
+    }
+    if (pathname === "/revoke" && request.method === "POST") {
+      // §7.1: always 200, whether the token was known or not.
+      tokens.delete(new URLSearchParams(await request.text()).get("token") ?? "");
+      return new Response(null, { status: 200 });
     }
     return page("Not found", html`<h1>Not found</h1>`, 404);
   }
