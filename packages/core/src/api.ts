@@ -175,6 +175,44 @@ export interface WebhookStatus {
   };
 }
 
+/** A site's Microsub channel as the owner saves it (`PmServer.setMicrosub`). */
+export interface MicrosubTargetInput {
+  /** The channel's Micropub endpoint (held to the URL rules of §6). */
+  micropub: string;
+  /** The channel token (IndieAuth, scope `create`) or API key: a secret, never shown again. */
+  token: string;
+  via: "indieauth" | "api-key";
+  /** The channel's profile URL, when an IndieAuth authorization named one. */
+  me?: string;
+  /** The web inbox's URL: each pushed entry's `url` is its conversation there. */
+  inboxUrl: string;
+}
+
+/** A site's Microsub channel as the owner sees it: never the key, only its last 4 characters. */
+export interface MicrosubStatus {
+  micropub: string;
+  via: "indieauth" | "api-key";
+  me?: string;
+  /** The key's last 4 characters ("" for a key shorter than 8). */
+  keyEnd: string;
+  savedAt: string;
+  /** The last push the channel took. */
+  lastPushAt?: string;
+  /** The channel refused the key (401/403): nothing is pushed until it is saved again. */
+  refusedAt?: string;
+  /** Pushes waiting (queued, or retrying). */
+  pending: number;
+  /** The last push that failed since the target was saved, unless a later one got through. */
+  lastFailure?: {
+    at: string;
+    state: "failed" | "retrying";
+    error: import("./errors.js").ErrorCode;
+    detail?: string;
+    attempts: number;
+    nextAttemptAt?: string;
+  };
+}
+
 /** A change to a site's settings; every field is optional. */
 export interface SettingsChange {
   policy?: WritePolicy;
@@ -425,6 +463,12 @@ export interface PmServer {
   testWebhook(site: string): Promise<WebhookTestResult>;
   /** The site's queued webhook notifications: how many wait, and the last failure. */
   webhookStatus(site: string): Promise<WebhookStatus>;
+  /** The site's Microsub channel (owner/microsub.ts): its address, the key's last 4 characters, the last push and failure; `null` without one. */
+  microsub(site: string): Promise<MicrosubStatus | null>;
+  /** Saves the site's Microsub channel, replacing any; each new message is then pushed there as jf2. @throws PmError `invalid_request` naming the field */
+  setMicrosub(site: string, target: MicrosubTargetInput): Promise<MicrosubStatus>;
+  /** Removes it and the pushes queued for it. `true` when there was one. */
+  clearMicrosub(site: string): Promise<boolean>;
   /** Conversations (§5 threads), latest activity first. */
   conversations(query?: ConversationQuery): Promise<Conversation[]>;
   /** As `conversations`, with the cursor of the next page. */

@@ -30,6 +30,8 @@ export type {
   WebhookStatus,
   WebhookTestResult,
   WritePolicy,
+  MicrosubStatus,
+  MicrosubTargetInput,
 } from "./api.js";
 export { createPmServer } from "./server.js";
 export type { AvatarImage, Person } from "./api.js";
@@ -78,6 +80,7 @@ export type { JobKind, JobLimits } from "@indiepm/protocol";
 export { allowsSender, blockedBy, effectiveSettings, HOST_BLOCK_PREFIX, parseBlockEntry, WRITE_POLICIES } from "@indiepm/protocol";
 export { pageLinksTo, vouchingContact } from "./protocol/vouch.js";
 export { webhookPayload } from "./protocol/jobs/webhook.js";
+export { JF2_CONTENT_TYPE, MICROSUB_REFUSED, microsubEntry } from "./protocol/jobs/microsub.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 export type { Chat, ChatThread } from "./owner/chats.js";
 export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";

@@ -9,6 +9,7 @@ import { conversationsPage, messageWritten } from "./owner/conversations.js";
 import { inboxPage, outboxPage } from "./owner/messages.js";
 import { CHATS_PASS, chatsPage, getChat, markChatRead } from "./owner/chats.js";
 import { DiscoveryCache } from "./discovery/cache.js";
+import { DeliverReadCache } from "./protocol/deliver-reads.js";
 import { createHttpClient } from "./http/client.js";
 import { WorkQueue } from "./protocol/jobs/queue.js";
 import { handleOwnerApi } from "./owner/api.js";
@@ -30,6 +31,7 @@ import { checkRecipients, RecipientsRefusedError } from "./owner/recipients.js";
 import { RateLimiter, SharedRateLimiter } from "./protocol/rate-limit.js";
 import { createSanitizerPool } from "./sanitize.js";
 import { testWebhook, webhookStatus } from "./owner/webhook.js";
+import { clearMicrosub, microsubStatus, setMicrosub } from "./owner/microsub.js";
 import { discoverAttempt, webhookAttempt } from "./protocol/attempt.js";
 
 /** The filings of older documents `start()` looks for (owner/filing.ts); each files a site after those it names in `after`. */
@@ -79,6 +81,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     },
     handshakeLocks: new Map(),
     discoveryCache: new DiscoveryCache(),
+    ...(store.writeIfUnchanged ? { deliverReads: new DeliverReadCache() } : {}),
     sanitizing: new Map(),
   };
   queue = new WorkQueue(engine);
@@ -179,6 +182,13 @@ export function createPmServer(options: PmServerOptions): PmServer {
     revokeToken: (id) => revokeToken(owner, id),
     testWebhook: async (site) => testWebhook(engine, webhookAttempt, policies, heldSite(site)),
     webhookStatus: async (site) => webhookStatus(engine, heldSite(site)),
+    microsub: async (site) => microsubStatus(store, heldSite(site)),
+    async setMicrosub(site, target) {
+      const key = heldSite(site);
+      await setMicrosub(store, engine.urlPolicy, key, target, engine.now());
+      return (await microsubStatus(store, key))!;
+    },
+    clearMicrosub: async (site) => clearMicrosub(store, heldSite(site)),
     settings: async (site) => siteSettings(store, policies, heldSite(site)),
     async updateSettings(site, change) {
       const key = heldSite(site);

@@ -9,3 +9,5 @@ export { freshDatabase, postgresForTests, postgresServerSkipReason, startPostgre
 export type { FreshDatabase, PostgresForTests, PostgresServer } from "./postgres.js";
 export { startDevAuthorizationServer } from "./dev-authorization-server.js";
 export type { DevAuthorizationServer, DevAuthorizationServerOptions } from "./dev-authorization-server.js";
+export { startMicrosubReceiver } from "./microsub-receiver.js";
+export type { MicrosubReceiver, MicrosubReceiverOptions, ReceivedEntry } from "./microsub-receiver.js";

@@ -12,7 +12,7 @@ import { PmError } from "../errors.js";
 import { isLocalhostName, refusalOf, type UrlPolicy } from "../urls.js";
 import { canonicalIp, isRefusedAddress } from "./addresses.js";
 import { createDnsLookup, type DnsLookup, type Lookup } from "./resolver.js";
-import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./types.js";
+import type { FetchedPage, HttpClient, HttpGetOptions, HttpPostJsonOptions, HttpPostOptions, PostAnswer, RedirectHop } from "./types.js";
 
 /** Sent with every request, so site owners can tell who fetched their page. */
 export const DEFAULT_USER_AGENT = "indiepm/0.1 (+https://github.com/indiepm)";
@@ -143,8 +143,8 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     return post(url, form.toString(), "application/x-www-form-urlencoded", opts);
   }
 
-  function postJson(url: string, body: unknown, opts: HttpPostOptions = {}): Promise<PostAnswer> {
-    return post(url, JSON.stringify(body), "application/json", opts);
+  function postJson(url: string, body: unknown, opts: HttpPostJsonOptions = {}): Promise<PostAnswer> {
+    return post(url, JSON.stringify(body), opts.contentType ?? "application/json", opts);
   }
 
   async function post(url: string, body: string, contentType: string, opts: HttpPostOptions): Promise<PostAnswer> {

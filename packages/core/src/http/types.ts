@@ -72,5 +72,10 @@ export interface HttpClient {
    * POST a JSON document (the owner's webhook); limits and checks as `postForm`.
    * Optional so that clients written before it still fit; without it webhooks fail.
    */
-  postJson?(url: string, body: unknown, options?: HttpPostOptions): Promise<PostAnswer>;
+  postJson?(url: string, body: unknown, options?: HttpPostJsonOptions): Promise<PostAnswer>;
+}
+
+/** A JSON POST's options: a POST's, and the body's media type when it is a JSON type other than `application/json` (Micropub's `application/jf2+json`). */
+export interface HttpPostJsonOptions extends HttpPostOptions {
+  contentType?: string;
 }

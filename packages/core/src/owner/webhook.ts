@@ -48,7 +48,8 @@ export async function testWebhook(
  * Delivered notifications are removed (jobs/webhook.ts), so what is left is all there is.
  */
 export async function webhookStatus(engine: Engine, site: string): Promise<WebhookStatus> {
-  const docs = await engine.store.find<WebhookDoc>("webhooks", { where: { site } });
+  // The same collection queues pushes to a Microsub channel (kind "microsub", owner/microsub.ts): not the webhook's.
+  const docs = (await engine.store.find<WebhookDoc>("webhooks", { where: { site } })).filter((d) => d.kind === undefined);
   let last: WebhookDoc | undefined;
   for (const d of docs) if (d.error !== undefined && (!last || d.updatedAt > last.updatedAt)) last = d;
   const pending = docs.filter((d) => d.status === "pending").length;

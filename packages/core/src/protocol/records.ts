@@ -222,6 +222,32 @@ export interface SettingsDoc {
   webhook?: string;
   /** Correspondents muted by the owner (owner/live.ts): listed, never counted as unread news. */
   muted?: string[];
+  /** Where each new message is pushed as jf2: a Microsub channel's Micropub endpoint (owner/microsub.ts). */
+  microsub?: MicrosubTargetDoc;
+}
+
+/**
+ * A site's Microsub channel (owner/microsub.ts, jobs/microsub.ts): its Micropub endpoint and
+ * the channel token or API key that lets indiepm post there. The secret is kept as given
+ * (it is sent with every push, so it cannot be hashed, like a grant's token); it is never
+ * shown, exported or logged: the owner sees only its last 4 characters.
+ */
+export interface MicrosubTargetDoc {
+  /** The channel's Micropub endpoint. */
+  micropub: string;
+  /** The channel token (IndieAuth, scope `create`) or API key, sent as `Authorization: Bearer`. */
+  token: string;
+  /** How it was had: an IndieAuth authorization, or a key pasted by the owner. */
+  via: "indieauth" | "api-key";
+  /** The channel's profile URL the authorization named (`me` of the token answer). */
+  me?: string;
+  /** The web inbox's URL: a pushed entry's `url` is its conversation there. */
+  inboxUrl: string;
+  savedAt: number;
+  /** The last push the channel took (2xx). */
+  lastPushAt?: number;
+  /** When the channel refused the key (401/403): nothing more is queued until the owner saves a target again. */
+  refusedAt?: number;
 }
 
 /**
@@ -239,6 +265,8 @@ export interface SessionDoc {
 /** One notification of a new message to the owner's webhook, retried like a delivery (§6). `_id = keyOf("webhook", recipient, sender, message)`. */
 export interface WebhookDoc {
   _id: string;
+  /** `"microsub"`: a push to the site's Microsub channel (jobs/microsub.ts, `_id = keyOf("microsub", recipient, sender, message)`); absent: the webhook. */
+  kind?: "microsub";
   site: string;
   url: string;
   payload: Record<string, unknown>;

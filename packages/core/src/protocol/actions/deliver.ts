@@ -1,6 +1,7 @@
 /**
  * `action=deliver`, answered by the recipient's endpoint E_R: PROTOCOL.md §3 step 6,
- * §4 step 6 and §5 (the message). Stores the message and queues its webhook (jobs/webhook.ts).
+ * §4 step 6 and §5 (the message). Stores the message and queues its webhook (jobs/webhook.ts)
+ * and its push to a Microsub channel (jobs/microsub.ts).
  */
 import type { SitePolicy, SiteSettings } from "../../api.js";
 import { PmError, jsonResponse } from "../../errors.js";
@@ -12,6 +13,7 @@ import type { Engine } from "../engine.js";
 import { type DeliverRequest, effectiveSettings, tokenVerdict, verdictFor } from "@indiepm/protocol";
 import { vouchingContact } from "../vouch.js";
 import { enqueueWebhook } from "../jobs/webhook.js";
+import { enqueueMicrosub } from "../jobs/microsub.js";
 import { chatKey } from "../../owner/chats.js";
 import { conversationFields, writeMessage } from "../../owner/conversations.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc, SettingsDoc } from "../records.js";
@@ -131,5 +133,6 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
   if (!duplicate && doc) engine.correspondent?.(req.sender);
   // A muted correspondent's message is stored and listed, but announced nowhere (owner/live.ts).
   if (!duplicate && doc && settings.webhook && !settings.muted?.includes(req.sender)) await enqueueWebhook(engine, settings.webhook, doc);
+  if (!duplicate && doc && read.settings?.microsub && !settings.muted?.includes(req.sender)) await enqueueMicrosub(engine, read.settings.microsub, doc);
   return duplicate ? jsonResponse({ status: "duplicate" }, 200) : jsonResponse({ status: "delivered" }, 201);
 }

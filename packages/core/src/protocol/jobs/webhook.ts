@@ -12,6 +12,7 @@ import { DuplicateKeyError } from "../../store/types.js";
 import { planRetry, webhookAttempt } from "../attempt.js";
 import { mutate, type Engine } from "../engine.js";
 import type { InboxDoc, WebhookDoc } from "../records.js";
+import { runMicrosub } from "./microsub.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -54,6 +55,7 @@ export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): 
 
 /** Run by the work queue: one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
 export async function runWebhook(engine: Engine, doc: WebhookDoc): Promise<void> {
+  if (doc.kind === "microsub") return runMicrosub(engine, doc);
   if (doc.status !== "pending") return;
   const now = engine.now();
   const firstTriedAt = doc.firstTriedAt ?? now;
