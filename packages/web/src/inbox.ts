@@ -7,6 +7,7 @@
  * (forms.ts); every answer carries a strict Content-Security-Policy (security.ts).
  */
 import { createByPersonPages } from "./by-person.js";
+import { microsubRoutes } from "./microsub.js";
 import { createForms } from "./forms.js";
 import { resolveInboxOptions, type WebInboxOptions } from "./options.js";
 import { createOwnerPages, type OwnerRequest } from "./owner-pages.js";
@@ -87,6 +88,7 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     route("POST", "/settings/blocked/remove", owner.unblock),
     route("POST", "/settings/webhook", owner.setWebhook),
     route("POST", "/settings/webhook/test", owner.testWebhook),
+    ...microsubRoutes(inbox, forms),
     route("POST", "/settings/tokens/revoke", owner.revokeToken),
     route("POST", "/settings/delete-all", owner.deleteAll),
     route("POST", "/settings/*", owner.unknownSetting),

@@ -20,6 +20,7 @@ import { HttpAnswer, json, page, redirect } from "./responses.js";
 import type { Session } from "./sign-in.js";
 import { withContacts, withPeople } from "./people.js";
 import { backPath } from "./return-to.js";
+import { profileUrl } from "./micropub/profile.js";
 
 /** A signed-in owner's request, as a route handler sees it. */
 export interface OwnerRequest {
@@ -274,18 +275,19 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
     }) satisfies Handler,
 
     settings: (async (_request, _params, { session, query }) => {
-      const [shown, settings, tokens, webhook] = await Promise.all([
+      const [shown, settings, tokens, webhook, microsub] = await Promise.all([
         flash.take(session, query),
         pm.settings(session.site),
         pm.tokens({ site: session.site }),
         pm.webhookStatus(session.site),
+        pm.microsub(session.site),
       ]);
       const frame = { ...(await frameFor(session, query.get("notice"))), ...live.confirmFrame(query, "settings") };
       // The lists name people (people.ts); a blocked site first, as kept: nothing of it is fetched.
       const blockedSites = settings.blocked.filter((e) => !e.startsWith(HOST_BLOCK_PREFIX));
       const blocked = await withPeople(pm, frame, blockedSites, { read: false });
       const named = await withPeople(pm, blocked, [...settings.contacts, ...settings.wroteTo, ...(settings.muted ?? []), ...tokens.map((t) => t.sender)]);
-      return page(settingsPage(named, settings, tokens, { flash: shown, webhook }));
+      return page(settingsPage(named, settings, tokens, { flash: shown, webhook, microsub }, profileUrl(inbox.url.href, pm.sites, session.site)));
     }) satisfies Handler,
 
     /** "Send a test": one POST to the webhook now (PmServer.testWebhook); what it answered comes back by the redirect. */

@@ -57,6 +57,8 @@ export const NOTICES: Record<string, string> = {
   "already-sent": "This message was already sent; it was not sent again.",
   saved: "Saved.",
   "webhook-saved": "Saved. Send a test to check that your webhook takes it.",
+  "microsub-saved": "Saved. Each new message is now posted to your Microsub channel.",
+  "microsub-removed": "Removed: nothing more is posted to your Microsub channel.",
   read: "Marked as read.",
   unread: "Marked as unread.",
   deleted: "Deleted.",

@@ -4,11 +4,12 @@
  * redirected back here (owner-pages.ts); a refused one comes back with its error beside
  * its field and the value typed kept (flash.ts), so a reload re-submits nothing.
  */
-import { HOST_BLOCK_PREFIX, type GrantedToken, type SiteSettings, type WebhookStatus } from "@indiepm/core";
+import { HOST_BLOCK_PREFIX, type GrantedToken, type MicrosubStatus, type SiteSettings, type WebhookStatus } from "@indiepm/core";
 import type { FlashData } from "../flash.js";
 import { html, type Html, type Part } from "../html.js";
 import { csrfField, layout, siteLabel, timeTag, type Frame } from "../pages.js";
 import { mutedSection } from "./live.js";
+import { microsubSection } from "./microsub.js";
 import { personLabel, personView } from "../people.js";
 
 /**
@@ -43,6 +44,8 @@ const POLICY_TEXT = {
 export interface SettingsView {
   flash?: FlashData | null;
   webhook?: WebhookStatus;
+  /** The site's Microsub channel (pages/microsub.ts), `null` without one. */
+  microsub?: MicrosubStatus | null;
 }
 
 /** A form's error beside its field: the attributes for the input, and the message after it. */
@@ -122,7 +125,24 @@ function webhookFailure(status: WebhookStatus | undefined): Html {
   }</p><details class="tech"><summary>Details</summary><p><code>${f.error}${f.detail ? `: ${f.detail}` : ""}</code> (${f.attempts} ${f.attempts === 1 ? "try" : "tries"})</p></details></div>`;
 }
 
-export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken[], view: SettingsView = {}): Html {
+/**
+ * "Write from Micropub apps" (issue 13): the site's DM profile URL (micropub/profile.ts)
+ * to copy, and what signing in to an app with it does.
+ */
+function micropubSection(profile: string): Html {
+  return html`<section class="card" aria-labelledby="micropub-h">
+  <h2 id="micropub-h">Write from Micropub apps</h2>
+  <label for="micropub-profile">Your private-message address for Micropub apps</label>
+  <input id="micropub-profile" type="text" readonly value="${profile}" aria-describedby="micropub-how">
+  <ul class="hint" id="micropub-how">
+    <li>Sign in to Quill, Indigenous or the Micro.blog apps with this address instead of your site's; you sign in with your site as usual.</li>
+    <li>What you write there goes only to the people you pick (your contacts are the app's syndication targets, or tag people with their site's address), as a private message. Nothing is published on your site.</li>
+    <li>Known to work: Quill's requests and apps built on micropub-helper.</li>
+  </ul>
+</section>`;
+}
+
+export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken[], view: SettingsView = {}, micropubProfile?: string): Html {
   const b = frame.base;
   const flash = view.flash;
   const configuredContacts = new Set(s.configured.contacts ?? []);
@@ -201,6 +221,8 @@ export function settingsPage(frame: Frame, s: SiteSettings, tokens: GrantedToken
 
 ${mutedSection(frame)}
 
+${micropubProfile ? micropubSection(micropubProfile) : ""}
+
 <section class="card" aria-labelledby="notify-h">
   <h2 id="notify-h">Notifications</h2>
   <form method="post" action="${b}settings/webhook">
@@ -219,6 +241,8 @@ ${mutedSection(frame)}
   ${formError(flash, ["webhook/test"])}
   ${s.webhook && view.webhook?.lastFailure?.url === s.webhook ? webhookFailure(view.webhook) : ""}
 </section>
+
+${microsubSection(frame, view.microsub, flash)}
 
 <section class="card" aria-labelledby="tokens-h">
   <h2 id="tokens-h">Standing tokens</h2>
