@@ -19,6 +19,10 @@ import { createStaticFiles } from "./static-files.js";
 import { createFailurePages } from "./failures.js";
 import { avatarResponse } from "./people.js";
 import { returnPathOf, safeReturn } from "./return-to.js";
+import { createSiteDiscovery } from "./micropub/discovery.js";
+import { createProfilePages } from "./micropub/profile.js";
+import { createMicropubEndpoint } from "./micropub/endpoint.js";
+import { createTokenVerifier } from "./micropub/tokens.js";
 
 export type { WebInboxOptions } from "./options.js";
 
@@ -48,6 +52,10 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
   const owner = createOwnerPages(inbox, forms);
   const byPerson = createByPersonPages(inbox, forms, owner);
   const failures = createFailurePages(inbox.pm, base, forms, owner.frameFor);
+  // The sites' own IndieAuth, kept a few minutes: the DM profile pages and Micropub's token checks share it.
+  const siteAuth = createSiteDiscovery({ http: inbox.http, policy: inbox.policy });
+  const profiles = createProfilePages(inbox, siteAuth);
+  const micropub = createMicropubEndpoint(inbox, createTokenVerifier({ http: inbox.http, policy: inbox.policy, discovery: siteAuth }));
 
   // Anyone may reach these; every other page needs a session.
   const publicRoutes = createRouter<{ clientAddress: string | undefined }>([
@@ -58,6 +66,14 @@ export function createWebInbox(options: WebInboxOptions): WebInbox {
     ),
     route("GET", "/auth/callback", (request) => signIn.finish(request)),
     route("POST", "/signin", (request, _params, { clientAddress }) => signIn.start(request, clientAddress)),
+    // The DM profile URLs (micropub/profile.ts): public, for Micropub apps to sign in with.
+    route("GET", "/me", profiles.withSlash),
+    route("GET", "/me/", profiles.index),
+    route("GET", "/me/:id", profiles.withSlash),
+    route("GET", "/me/:id/", profiles.profile),
+    // Each profile's Micropub endpoint (micropub/endpoint.ts): bearer tokens of the site's own IndieAuth, no session.
+    route("GET", "/me/:id/micropub", micropub.get),
+    route("POST", "/me/:id/micropub", micropub.post),
   ]);
 
   const ownerRoutes = createRouter<OwnerRequest>([
