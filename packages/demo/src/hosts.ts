@@ -131,10 +131,10 @@ export async function startDemo(options: { dataDir: string; portBase: number; on
   const bobPmUrl = await listen(bobPmServer, port(4));
 
   // A small IndieAuth authorization server on loopback that both sites name (Link header),
-  // so each owner can sign in to their web inbox with their own site.
-  const auth = await startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl], port: port(5) }).catch(() =>
-    startDevAuthorizationServer({ sites: [aliceSiteUrl, bobSiteUrl] }),
-  );
+  // so each owner can sign in to their web inbox with their own site, and Micropub apps with
+  // the DM profile URLs (legacyClients: micropub-helper 1.6 and older apps send no PKCE).
+  const authOptions = { sites: [aliceSiteUrl, bobSiteUrl], legacyClients: true };
+  const auth = await startDevAuthorizationServer({ ...authOptions, port: port(5) }).catch(() => startDevAuthorizationServer(authOptions));
 
   // The two sites, built by Eleventy with the rel=pm plugin now that the endpoints are known.
   const sitesDir = join(options.dataDir, "sites");

@@ -109,6 +109,11 @@ export async function main(argv: string[]): Promise<number> {
   out(`  ${demo.inboxes.bob}   Bob's inbox: sign in as ${demo.bobSite.url}`);
   out(`  (${demo.auth.url} is the demo's IndieAuth authorization server; it asks for no password.)`);
   out();
+  out("Write from a Micropub app (Quill, Indigenous, micropub-helper): sign in to it with a DM profile URL;");
+  out("the people you pick in its syndication list get the post as a private message:");
+  out(`  ${demo.inboxes.alice}me/   Alice's DM profile URL`);
+  out(`  ${demo.inboxes.bob}me/   Bob's DM profile URL`);
+  out();
   out("Look around (Ctrl-C to stop):");
   out(`  ${demo.aliceSite.url}   Alice's page (view source: rel=pm)`);
   out(`  curl -i ${demo.bobSite.url}   Bob's page (the Link header)`);
