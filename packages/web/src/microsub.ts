@@ -50,7 +50,7 @@ export function createMicrosubPages(inbox: ResolvedInboxOptions, forms: Forms) {
   const { pm, base, http, policy, clientId } = inbox;
   const flash = createFlash(pm);
   const redirectUri = new URL("settings/microsub/callback", inbox.url).href;
-  const settings = (notice?: string) => `${base}settings${notice ? `?notice=${notice}` : ""}#microsub-h`;
+  const settings = (notice?: string) => `${base}settings${notice ? `?notice=${notice}` : ""}`;
 
   /** A refusal, back on Settings beside `field`, the address kept. */
   async function refused(session: Session, field: "channel" | "key", error: WebInboxError | PmError, channel: string): Promise<Response> {

@@ -63,7 +63,7 @@ describe("authorizing indiepm at the channel (IndieAuth, scope create)", () => {
     });
     expect(authUrl.searchParams.get("code_challenge")).toMatch(/^[\w-]{43}$/);
     expect(callback.status).toBe(303);
-    expect(callback.headers.get("location")).toBe("/settings?notice=microsub-saved#microsub-h");
+    expect(callback.headers.get("location")).toBe("/settings?notice=microsub-saved");
     const [token] = channel.tokens();
     expect(await host.pm.microsub(host.site)).toMatchObject({
       micropub: channel.micropubUrl,
@@ -127,7 +127,7 @@ describe("authorizing indiepm at the channel (IndieAuth, scope create)", () => {
 describe("an API key", () => {
   it("is saved with the Micropub endpoint and never shown again: only its last 4 characters", async () => {
     const { location, page } = await post("key", { channel: channel.micropubUrl, key: KEY });
-    expect(location).toBe("/settings?notice=microsub-saved#microsub-h");
+    expect(location).toBe("/settings?notice=microsub-saved");
     expect(page).toContain(`with the API key ending in <code>k3y9</code>.`);
     expect(page).not.toContain(KEY.slice(0, -4));
     expect(await host.pm.microsub(host.site)).toMatchObject({ micropub: channel.micropubUrl, via: "api-key", keyEnd: "k3y9" });
@@ -168,7 +168,7 @@ describe("the status line and removal", () => {
   it("Remove ends it", async () => {
     await post("key", { channel: channel.micropubUrl, key: KEY });
     const { location, page } = await post("remove", {});
-    expect(location).toBe("/settings?notice=microsub-removed#microsub-h");
+    expect(location).toBe("/settings?notice=microsub-removed");
     expect(page).toContain("Removed: nothing more is posted to your Microsub channel.");
     expect(page).not.toContain('id="microsub-status"');
     expect(await host.pm.microsub(host.site)).toBeNull();
