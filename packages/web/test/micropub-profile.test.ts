@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createWebInbox } from "../src/index.js";
 import { micropubUrl, profileSlug, profileUrl, siteOfSlug } from "../src/micropub/profile.js";
 import { CONTENT_SECURITY_POLICY } from "../src/security.js";
-import { quiet, startInboxHost, startSharedHost } from "./support.js";
+import { Browser, quiet, startInboxHost, startSharedHost } from "./support.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -135,6 +135,21 @@ describe("one site", () => {
     closers.push(() => inbox.close());
     const response = await inbox.handle(new Request(`${host.pmUrl}me/`));
     expect(response.status).toBe(503);
+  });
+});
+
+describe("Settings: Write from Micropub apps", () => {
+  it("shows the signed-in site's DM profile URL to copy, and that URL is its profile", async () => {
+    const host = await startInboxHost();
+    closers.push(host.close);
+    const browser = new Browser();
+    await browser.signIn(host);
+    const settings = await (await browser.fetch(`${host.pmUrl}settings`)).text();
+    expect(settings).toContain("Write from Micropub apps");
+    const shown = /id="micropub-profile" type="text" readonly value="([^"]+)"/.exec(settings)?.[1];
+    expect(shown).toBe(profileUrl(host.pmUrl, host.pm.sites, host.site));
+    const { header } = await linksOf(await fetch(shown!));
+    expect(header.micropub).toBe(`${shown}micropub`);
   });
 });
 
