@@ -112,6 +112,11 @@ describe("q=config and q=syndicate-to (Micropub §3.7): contacts are the destina
     expect((await res.json()).error).toBe(error);
   });
 
+  it("a token in the query string is no token (only the header is read for a query)", async () => {
+    const res = await fetch(`${endpoint}?q=config&access_token=${token}`);
+    expect(res.status).toBe(401);
+  });
+
   it("a query without a token is refused: 401 unauthorized, WWW-Authenticate Bearer", async () => {
     const res = await query("config", null);
     expect(res.status).toBe(401);

@@ -132,9 +132,9 @@ export function createMicropubEndpoint(
     get: (request, params, { clientAddress }) =>
       guarded(async () => {
         const site = await siteFor(params, clientAddress);
-        const token = headerToken(request);
+        // The header only: a token in the query string would be kept in every log on the way (RFC 6750 §2.3).
+        await authorize(site, headerToken(request));
         const query = new URL(request.url).searchParams;
-        await authorize(site, token ?? query.get("access_token") ?? undefined);
         const q = query.get("q");
         if (q === "config") return answer(await micropubConfig(pm, site), 200);
         if (q === "syndicate-to") return answer({ "syndicate-to": await syndicationTargets(pm, site) }, 200);
