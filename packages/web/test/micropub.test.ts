@@ -191,6 +191,26 @@ const accepted: Accepted[] = [
     content: "From the form",
   },
   {
+    name: "form: content[html] (Quill's editor) and the older syndicate-to[] name",
+    body: () => ({
+      form: [
+        ["h", "entry"],
+        ["content[html]", "<p>Hi <em>there</em></p>"],
+        ["syndicate-to[]", bob],
+      ],
+    }),
+    to: () => [bob],
+    content: "Hi there",
+    html: "<p>Hi <em>there</em></p>",
+  },
+  {
+    name: "JSON: content {value, html} keeps the app's own text",
+    body: () => ({ json: { type: ["h-entry"], properties: { content: [{ value: "Plain words", html: "<p>Rich words</p>" }], "mp-syndicate-to": [bob] } } }),
+    to: () => [bob],
+    content: "Plain words",
+    html: "<p>Rich words</p>",
+  },
+  {
     name: "JSON: name is the subject, mp-syndicate-to the recipients, visibility private",
     body: () => ({
       json: { type: ["h-entry"], properties: { name: ["Lunch"], content: ["Friday at noon?"], "mp-syndicate-to": [bob], visibility: ["private"] } },
