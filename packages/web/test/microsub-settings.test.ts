@@ -135,6 +135,12 @@ describe("an API key", () => {
     expect(exported).not.toContain(KEY.slice(4));
   });
 
+  it("an endpoint carrying its key in the query (Ekster's older ?source_id= URLs) is shown without it", async () => {
+    const { page } = await post("key", { channel: `${channel.micropubUrl}?source_id=s3cr3t-source`, key: KEY });
+    expect(page).toContain(`New messages are posted to <strong>${new URL(channel.micropubUrl).host}/micropub</strong>`);
+    expect(page).not.toContain("s3cr3t-source");
+  });
+
   it("empty, or not one word: said beside the key field, the address kept and the key not", async () => {
     const empty = await post("key", { channel: channel.micropubUrl, key: "" });
     expect(empty.page).toContain("Paste the channel&#39;s API key, or choose Authorize.");

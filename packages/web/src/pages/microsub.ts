@@ -32,12 +32,18 @@ export function microsubReason(code: string, detail = ""): string {
   }
 }
 
+/** The endpoint as shown: host and path, never its query (Ekster's older channel URLs carry their key as `?source_id=`). */
+function withoutQuery(url: string): string {
+  const u = new URL(url);
+  return siteLabel(`${u.origin}${u.pathname}`);
+}
+
 function status(s: MicrosubStatus): Html {
   const how = s.via === "indieauth" ? html`authorized${s.me ? html` as <strong>${siteLabel(s.me)}</strong>` : ""}` : html`with the API key`;
   const key = s.keyEnd ? html` ending in <code>${s.keyEnd}</code>` : "";
   const f = s.lastFailure;
   return html`<div class="microsub-status" id="microsub-status">
-  <p>New messages are posted to <strong>${siteLabel(s.micropub)}</strong>, ${how}${key}.</p>
+  <p>New messages are posted to <strong>${withoutQuery(s.micropub)}</strong>, ${how}${key}.</p>
   <p>${s.lastPushAt ? html`Last message posted ${timeTag(s.lastPushAt)}.` : "No message posted yet."}${s.pending > 0 ? ` ${s.pending} waiting.` : ""}</p>
   ${
     s.refusedAt
@@ -65,7 +71,7 @@ export function microsubSection(frame: Frame, s: MicrosubStatus | null | undefin
   <form method="post" action="${b}settings/microsub/authorize">
     ${csrfField(frame)}
     <label for="microsub-channel">Channel address</label>
-    <input id="microsub-channel" name="channel" type="url" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="https://aperture.example/channel" value="${channel.value ?? s?.me ?? s?.micropub ?? ""}"${channel.attrs}>
+    <input id="microsub-channel" name="channel" type="url" inputmode="url" autocapitalize="off" spellcheck="false" required placeholder="https://aperture.example/channel" value="${channel.value ?? s?.me ?? (s && !new URL(s.micropub).search ? s.micropub : "")}"${channel.attrs}>
     ${channel.message}
     <p class="hint" id="microsub-channel-hint">To authorize: the channel's address, which apps sign in with. With an API key: the channel's Micropub endpoint.</p>
     <p class="row"><button type="submit">Authorize</button></p>

@@ -147,6 +147,7 @@ async function fail(engine: Engine, doc: WebhookDoc, target: MicrosubTargetDoc, 
   await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
     d.status === "pending" ? { status: "failed", error: code, detail, updatedAt: engine.now() } : null,
   );
-  // The channel's address and why; never its key.
-  engine.log.warn("microsub push failed", { site: doc.site, url: target.micropub, error: code, detail });
+  // The channel's address and why; never its key (nor a query, where Ekster's older URLs carry one).
+  const url = new URL(target.micropub);
+  engine.log.warn("microsub push failed", { site: doc.site, url: `${url.origin}${url.pathname}`, error: code, detail });
 }
