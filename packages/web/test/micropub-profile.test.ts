@@ -115,16 +115,20 @@ describe("one site", () => {
   });
 
   it.each([
-    ["names no IndieAuth", [] as string[], "could not be found"],
-    ["names no token endpoint", ['<AUTH>; rel="authorization_endpoint"'], "names no IndieAuth token endpoint"],
-  ])("a site that %s: a 503 page that says so, no links", async (_, links, words) => {
+    ["names no IndieAuth", [] as string[], "could not be found", "no_authorization_endpoint"],
+    ["names no token endpoint", ['<AUTH>; rel="authorization_endpoint"'], "names no IndieAuth token endpoint", 'no rel="token_endpoint"'],
+  ])("a site that %s: a 503 page that says so, what went wrong in a details line, no links", async (_, links, words, detail) => {
     const host = await startInboxHost();
     closers.push(host.close);
     host.siteHead.links = links.map((l) => l.replace("AUTH", host.auth.authorizationEndpoint));
     const response = await fetch(`${host.pmUrl}me/`);
     expect(response.status).toBe(503);
     expect(response.headers.get("link")).toBeNull();
-    expect(await response.text()).toContain(words);
+    const text = await response.text();
+    const [sentence, details] = text.split('<details class="tech">');
+    expect(sentence).toContain(words);
+    expect(sentence).not.toContain(detail.replace(/"/g, "&quot;"));
+    expect(details).toContain(detail.replace(/"/g, "&quot;"));
   });
 
   it("a site that is down: 503, not 500", async () => {

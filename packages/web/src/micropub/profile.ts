@@ -11,9 +11,10 @@
  */
 import { html } from "../html.js";
 import type { ResolvedInboxOptions } from "../options.js";
-import { messagePage, siteLabel } from "../pages.js";
+import { layout, messagePage, siteLabel } from "../pages.js";
 import { page, redirect } from "../responses.js";
 import type { AuthorizationServer } from "../indieauth.js";
+import { WebInboxError } from "../errors.js";
 import type { SiteDiscovery } from "./discovery.js";
 
 /** A site's slug before collisions: host (`.`→`-`), `-port`, `-path`, in `[a-z0-9_-]`. */
@@ -156,18 +157,32 @@ export function createProfilePages(inbox: Pick<ResolvedInboxOptions, "pm" | "url
     } catch (error) {
       inbox.logger?.warn("DM profile: the site's IndieAuth could not be discovered", { site, error: error instanceof Error ? error.message : String(error) });
       return unavailable(
-        `${name}'s sign-in (IndieAuth) could not be found just now, so Micropub apps cannot sign in with this address. ${error instanceof Error ? error.message : ""}`,
+        `${name}'s sign-in (IndieAuth) could not be found just now, so Micropub apps cannot sign in with this address. Try again in a few minutes.`,
+        error instanceof WebInboxError ? `${error.code}: ${error.message}` : String(error),
       );
     }
     if (!server.tokenEndpoint) {
-      return unavailable(`${name} names no IndieAuth token endpoint, so Micropub apps cannot get a token for this address. The owner can add one to the site.`);
+      return unavailable(
+        `${name} names no IndieAuth token endpoint, so Micropub apps cannot get a token for this address. The owner can add one to the site.`,
+        server.metadataUrl ? `no token_endpoint in ${server.metadataUrl}` : `no rel="token_endpoint" at ${site}`,
+      );
     }
     const links = profileLinks(server, micropubUrl(inbox.url.href, sites, site));
     return page(profilePage(base, { site, profile, links }), 200, { link: linkHeader(links) });
   }
 
-  function unavailable(text: string): Response {
-    return page(messagePage({ base }, "Not available just now", text.trim()), 503, { "retry-after": "60" });
+  /** 503: a sentence for people, what went wrong only in a details line. */
+  function unavailable(text: string, detail: string): Response {
+    const title = "Not available just now";
+    return page(
+      layout(
+        { base },
+        title,
+        html`<section class="card narrow"><h1>${title}</h1><p>${text}</p><details class="tech"><summary>Details</summary><p><code>${detail}</code></p></details></section>`,
+      ),
+      503,
+      { "retry-after": "60" },
+    );
   }
 
   return {
