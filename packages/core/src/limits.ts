@@ -75,8 +75,23 @@ export const QUEUE_ERROR_RETRY_MS = 1_000;
  * Several processes on one store (`Store.shared`, jobs/queue.ts): a job is taken by moving
  * its `nextAttemptAt` this far ahead (its lease), renewed every third of it while the job
  * runs. A process that dies holding one leaves the job to the others once this has passed.
+ * A holder starts a request only with `LEASE_STEP_MS` + `LEASE_MARGIN_MS` of it left
+ * (renewing first if need be) and cuts a request under way `LEASE_MARGIN_MS` before its
+ * lease's end, so no two processes have the same job's request out at once.
  */
 export const JOB_LEASE_MS = 30_000;
+/**
+ * The longest one request of a job may take: the guarded client's POST limit (§6, 10 s;
+ * a discovery GET has 5 s). A client with longer limits is cut by the lease's signal.
+ */
+export const LEASE_STEP_MS = 10_000;
+/**
+ * How long before its lease's end a holder stops: no request starts that could still run
+ * then, and one under way is aborted then. It covers the lag of the holder's timers and a
+ * difference between the instances' clocks (the lease's end is the holder's clock, the
+ * taker compares its own): the guarantee holds while clocks differ by less than this.
+ */
+export const LEASE_MARGIN_MS = 5_000;
 /**
  * A delivery is written before its message (`PmServer.send`: so a crash between the two
  * leaves no message in the outbox that nothing delivers). For this long after a delivery

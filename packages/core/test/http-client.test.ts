@@ -301,6 +301,22 @@ describe("postForm (§2, §6 limits)", () => {
     expect(error.code).toBe("timeout");
   });
 
+  it("is cut by the caller's signal (a job's lease) long before its own limit, throwing the signal's reason as it is", async () => {
+    let closed!: () => void;
+    const cut = new Promise<void>((resolve) => (closed = resolve));
+    const server = await serve((_req, res) => void res.on("close", closed));
+    const reason = new Error("the lease runs out");
+    const started = Date.now();
+    const post = new AbortController();
+    setTimeout(() => post.abort(reason), 100);
+    await expect(client({ dev: true }).postForm(server.origin, new URLSearchParams(), { signal: post.signal })).rejects.toBe(reason);
+    await cut; // the server saw the connection go
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const get = new AbortController();
+    setTimeout(() => get.abort(reason), 100);
+    await expect(client({ dev: true }).get(server.origin, { signal: get.signal })).rejects.toBe(reason);
+  });
+
   it("refuses http in production", async () => {
     const server = await serve((_req, res) => res.end("{}"));
     const error = await pmError(client({ dev: false }).postForm(server.origin, new URLSearchParams()));

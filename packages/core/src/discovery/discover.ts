@@ -54,7 +54,14 @@ const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
  *   redirects), `address_refused` (§6, or an endpoint the URL rules refuse), `timeout`,
  *   `network_error`, as the client reports them.
  */
-export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy: UrlPolicy, limits: Partial<DiscoveryLimits> = {}): Promise<Discovery> {
+export async function discoverEndpoint(
+  siteUrl: string,
+  http: HttpClient,
+  policy: UrlPolicy,
+  limits: Partial<DiscoveryLimits> = {},
+  /** Cuts the GET short (a job's lease, protocol/jobs/queue.ts): the client then throws its reason. */
+  signal?: AbortSignal,
+): Promise<Discovery> {
   let finder: PmLinkFinder | undefined;
   let bodyMatters: boolean | undefined;
   const stopWhen: HttpGetOptions["stopWhen"] = (chunk, response) => {
@@ -65,7 +72,7 @@ export async function discoverEndpoint(siteUrl: string, http: HttpClient, policy
     finder ??= createPmLinkFinder(finderOptionsFor(response.headers));
     return finder.write(chunk);
   };
-  const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, ...limits, stopWhen });
+  const page = await http.get(siteUrl, { ...DISCOVERY_LIMITS, ...limits, stopWhen, ...(signal ? { signal } : {}) });
   return endpointFromResponse(page, policy, finder?.end());
 }
 

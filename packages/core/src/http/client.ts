@@ -109,7 +109,8 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
     const timeoutMs = opts.timeoutMs ?? settings.getTimeoutMs;
     const maxBytes = opts.maxBytes ?? settings.getMaxBytes;
     const maxRedirects = opts.maxRedirects ?? settings.maxRedirects;
-    const signal = AbortSignal.timeout(timeoutMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
     let current = checkTarget(url, policy);
     const visited: string[] = [];
     const hops: RedirectHop[] = [];
@@ -135,7 +136,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
         return { ...info, body: read.body, truncated: read.truncated, redirects: visited, hops };
       }
     } catch (error) {
-      throw asPmError(error, signal, current, timeoutMs);
+      throw asPmError(error, timeout, current, timeoutMs, opts.signal);
     }
   }
 
@@ -150,7 +151,8 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
   async function post(url: string, body: string, contentType: string, opts: HttpPostOptions): Promise<PostAnswer> {
     const timeoutMs = opts.timeoutMs ?? settings.postTimeoutMs;
     const maxBytes = opts.maxBytes ?? settings.postMaxBytes;
-    const signal = AbortSignal.timeout(timeoutMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
     const target = checkTarget(url, policy);
     try {
       const response = await fetch(target, {
@@ -171,7 +173,7 @@ export function createHttpClient(options: HttpClientOptions): ClosableHttpClient
       const text = new TextDecoder().decode(read.body);
       return { url: target.href, status: response.status, headers: copyHeaders(response), text, json: parseJson(text) };
     } catch (error) {
-      throw asPmError(error, signal, target, timeoutMs);
+      throw asPmError(error, timeout, target, timeoutMs, opts.signal);
     }
   }
 
@@ -356,12 +358,14 @@ class ConsumerError {
   constructor(readonly error: unknown) {}
 }
 
-function asPmError(error: unknown, signal: AbortSignal, url: URL, timeoutMs: number): unknown {
+/** What a failed request throws: a `PmError`, or the reason of the caller's `signal` (`HttpGetOptions.signal`) when that cut it. */
+function asPmError(error: unknown, timeout: AbortSignal, url: URL, timeoutMs: number, caller?: AbortSignal): unknown {
   if (error instanceof ConsumerError) return error.error;
+  if (caller?.aborted) return caller.reason;
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
     if (e instanceof PmError) return e;
   }
-  if (signal.aborted) {
+  if (timeout.aborted) {
     return new PmError("timeout", `${url.host} did not answer within ${timeoutMs} ms (${url.href}).`, { cause: error });
   }
   const code = errorCode(error);

@@ -19,10 +19,14 @@ export interface HttpGetOptions {
    * redirects.
    */
   stopWhen?: (chunk: Uint8Array, response: { url: string; status: number; headers: Headers }) => boolean;
+  /** The caller's abort (a job's lease, protocol/jobs/queue.ts): when it fires the request is cut and its `reason` is thrown as it is. */
+  signal?: AbortSignal;
 }
 
 export interface HttpPostOptions {
   headers?: Record<string, string>;
+  /** The caller's abort (a job's lease, protocol/jobs/queue.ts): when it fires the request is cut and its `reason` is thrown as it is. */
+  signal?: AbortSignal;
   /** §6: 10 s for a POST's answer. */
   timeoutMs?: number;
   /** §6: 64 KiB of answer read. */

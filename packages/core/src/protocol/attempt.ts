@@ -10,9 +10,14 @@
  *    `Retry-After` can lengthen but never shorten, the horizon, the attempt cap).
  *
  * Each job module only applies the result to its own document.
+ *
+ * A job passes its `Lease` (jobs/queue.ts) to each attempt: a request starts only once
+ * `lease.ensure()` says the lease outlasts it, and carries `lease.signal`, which cuts it
+ * before the lease could run out. A `LeaseLost` is not an outcome: it is thrown on, and
+ * the job's try ends without writing.
  */
 import type { Discovery } from "../discovery/discover.js";
-import { discoverStep, postStep, type Engine, type StepContext } from "./engine.js";
+import { discoverStep, LeaseLost, NO_LEASE, postStep, type Engine, type Lease, type StepContext } from "./engine.js";
 import { classifyAnswer, classifyFailure, classifyWebhookAnswer, type Failure, type JobKind, nextTry, type Outcome } from "@indiepm/protocol";
 
 /** A try that succeeded, with what came back. */
@@ -33,16 +38,19 @@ export async function discoverAttempt(
   ctx: StepContext,
   /** A further check of what was found (§6 Identity at step 3); a `Failure` it returns is the outcome. */
   check?: (found: Discovery) => Failure | undefined,
-  options: { cached?: boolean } = {},
+  options: { cached?: boolean; lease?: Lease } = {},
 ): Promise<(Success<string> & { cached: boolean }) | Failure> {
   if (options.cached) {
     const endpoint = engine.discoveryCache.get(site, engine.now());
     if (endpoint !== undefined) return { kind: "ok", value: endpoint, cached: true };
   }
+  const lease = options.lease ?? NO_LEASE;
+  await lease.ensure();
   let found: Discovery;
   try {
-    found = await discoverStep(engine, site, ctx);
+    found = await discoverStep(engine, site, ctx, lease.signal);
   } catch (error) {
+    if (error instanceof LeaseLost) throw error;
     if (options.cached) engine.discoveryCache.delete(site);
     return classifyFailure(error);
   }
@@ -65,6 +73,13 @@ export function staleCachedEndpoint(engine: Engine, site: string, failure: Failu
   return !(failure.kind === "retry" && (failure.code === "rate_limited" || failure.code === "server_error" || failure.code === "temporarily_unavailable"));
 }
 
+/** How an attempt's request runs: its extra headers, and the job's lease (ensured first, its signal carried), or only a signal (a step whose lease the job ensured itself). */
+export interface StepOptions {
+  headers?: Record<string, string>;
+  lease?: Lease;
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * §2: one federation POST, traced, and what its answer means. `expected` are the success
  * statuses of the action; `json` is the answer's body on success.
@@ -75,27 +90,31 @@ export async function postAttempt(
   form: URLSearchParams,
   ctx: StepContext,
   expected: readonly number[],
-  headers?: Record<string, string>,
+  options: StepOptions = {},
 ): Promise<Success<unknown> | Failure> {
+  await options.lease?.ensure();
   let outcome: Outcome;
   let json: unknown;
   try {
-    const answer = await postStep(engine, url, form, ctx, headers);
+    const answer = await postStep(engine, url, form, ctx, options.headers, options.lease?.signal ?? options.signal);
     outcome = classifyAnswer(answer, expected, engine.now());
     json = answer.json;
   } catch (error) {
+    if (error instanceof LeaseLost) throw error;
     return classifyFailure(error);
   }
   return outcome.kind === "ok" ? { kind: "ok", value: json } : outcome;
 }
 
-/** The owner's webhook: one JSON POST through the guarded client (§6 "Outgoing requests"). */
-export async function webhookAttempt(engine: Engine, url: string, payload: unknown): Promise<Success<number> | Failure> {
+/** The owner's webhook: one JSON POST through the guarded client (§6 "Outgoing requests"); `lease`: the job's (the owner's test has none). */
+export async function webhookAttempt(engine: Engine, url: string, payload: unknown, lease: Lease = NO_LEASE): Promise<Success<number> | Failure> {
+  if (!engine.http.postJson) return { kind: "final", code: "invalid_config", detail: "The outbound HTTP client cannot POST JSON (it has no postJson)." };
+  await lease.ensure();
   try {
-    if (!engine.http.postJson) return { kind: "final", code: "invalid_config", detail: "The outbound HTTP client cannot POST JSON (it has no postJson)." };
-    const outcome = classifyWebhookAnswer(await engine.http.postJson(url, payload), engine.now());
+    const outcome = classifyWebhookAnswer(await engine.http.postJson(url, payload, lease.signal ? { signal: lease.signal } : {}), engine.now());
     return outcome.kind === "ok" ? { kind: "ok", value: outcome.status } : outcome;
   } catch (error) {
+    if (error instanceof LeaseLost) throw error;
     return classifyFailure(error);
   }
 }

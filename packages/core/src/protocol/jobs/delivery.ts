@@ -7,7 +7,7 @@
 import type { ErrorCode } from "../../errors.js";
 import { hashSecret, keyOf, newSecret } from "../../secrets.js";
 import { discoverAttempt, planRetry, postAttempt, staleCachedEndpoint } from "../attempt.js";
-import { mutate, type Engine, type StepContext } from "../engine.js";
+import { mutate, NO_LEASE, type Engine, type Lease, type StepContext } from "../engine.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
 import { changeSettings } from "../../settings.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "../records.js";
@@ -16,8 +16,12 @@ import { CODE_LIFETIME_MS, TOKEN_RENEW_MARGIN_MS, UNSTORED_MESSAGE_GRACE_MS, UNS
 
 const ctxOf = (d: DeliveryDoc, step: number): StepContext => ({ flow: d.flow, step, message: d.message, sender: d.sender, recipient: d.recipient });
 
-/** Takes one due delivery one stage further (§3/§4). Never throws for protocol failures. */
-export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<void> {
+/**
+ * Takes one due delivery one stage further (§3/§4). Never throws for protocol failures.
+ * `lease`: the job's (jobs/queue.ts), which each of its requests needs; a `LeaseLost`
+ * ends the try as it is.
+ */
+export async function runDelivery(engine: Engine, doc: DeliveryDoc, lease: Lease = NO_LEASE): Promise<void> {
   if (doc.status !== "pending") return;
   const now = engine.now();
   if (doc.firstTriedAt === undefined) {
@@ -25,7 +29,7 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
   }
   switch (doc.stage) {
     case "discover":
-      return startDelivery(engine, doc);
+      return startDelivery(engine, doc, lease);
     case "awaiting-request":
     case "awaiting-grant":
       // §6: no request/grant within the wait counts as a retryable failure.
@@ -34,7 +38,7 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
         detail: `${doc.endpoint ?? "the recipient's endpoint"} did not come back with ${doc.stage === "awaiting-request" ? "request" : "grant"} in time.`,
       });
     case "deliver":
-      return deliver(engine, doc);
+      return deliver(engine, doc, lease);
   }
 }
 
@@ -44,14 +48,19 @@ export async function runDelivery(engine: Engine, doc: DeliveryDoc): Promise<voi
  * Step 1 may reuse an endpoint R's page let us cache (§1); `cached` says it did, and a
  * failure at it then sends the delivery back to step 1 afresh instead of settling.
  */
-async function startDelivery(engine: Engine, doc: DeliveryDoc): Promise<void> {
-  const found = await discoverAttempt(engine, doc.recipient, ctxOf(doc, 1), undefined, { cached: true });
+async function startDelivery(engine: Engine, doc: DeliveryDoc, lease: Lease): Promise<void> {
+  const found = await discoverAttempt(engine, doc.recipient, ctxOf(doc, 1), undefined, { cached: true, lease });
   if (found.kind !== "ok") return settle(engine, doc, "discover", found);
-  return doc.flow === "message" ? notify(engine, doc, found.value, found.cached) : authorizeOrDeliver(engine, doc, found.value, found.cached);
+  return doc.flow === "message" ? notify(engine, doc, found.value, found.cached, lease) : authorizeOrDeliver(engine, doc, found.value, found.cached, lease);
 }
 
-/** §3 step 2: `notify`. The delivery waits for `request` before the POST, so an early one is not missed. */
-async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
+/**
+ * §3 step 2: `notify`. The delivery waits for `request` before the POST, so an early one is
+ * not missed. That wait is written as the delivery's `nextAttemptAt`, which ends the lease:
+ * so the lease is ensured before it, and the POST runs on what is left (its signal still cuts it).
+ */
+async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean, lease: Lease): Promise<void> {
+  await lease.ensure();
   const waiting = await mutate<DeliveryDoc>(engine.store, "deliveries", doc._id, (d) =>
     d.status === "pending" && d.stage === "discover"
       ? { stage: "awaiting-request", endpoint, nextAttemptAt: engine.now() + engine.retry.handshakeTimeoutMs, updatedAt: engine.now() }
@@ -59,24 +68,24 @@ async function notify(engine: Engine, doc: DeliveryDoc, endpoint: string, cached
   );
   if (!waiting) return;
   const form = encodeForm({ action: "notify", sender: doc.sender, recipient: doc.recipient, message: doc.message, vouch: doc.vouch });
-  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
+  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202], { signal: lease.signal });
   if (outcome.kind === "ok") return;
   if (cached && staleCachedEndpoint(engine, doc.recipient, outcome)) return rediscover(engine, waiting, "awaiting-request", outcome);
   return settle(engine, waiting, "awaiting-request", outcome);
 }
 
 /** §4: deliver with a standing token held for (S → R at E_R), else start (or join) a handshake. */
-async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
+async function authorizeOrDeliver(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean, lease: Lease): Promise<void> {
   const ready = await withStandingToken(engine, doc, endpoint);
-  if (ready !== undefined) return ready ? deliver(engine, ready, cached) : undefined;
+  if (ready !== undefined) return ready ? deliver(engine, ready, lease, cached) : undefined;
   let granted: DeliveryDoc | null | undefined;
   await withLock(engine, `${doc.sender} ${doc.recipient} ${endpoint}`, async () => {
     // The handshake this delivery waited behind may have ended with a token meanwhile (its
     // code then used, so nothing left to join): take it rather than start another.
     granted = await withStandingToken(engine, doc, endpoint);
-    if (granted === undefined) await authorize(engine, doc, endpoint, cached);
+    if (granted === undefined) await authorize(engine, doc, endpoint, cached, lease);
   });
-  if (granted) await deliver(engine, granted, cached);
+  if (granted) await deliver(engine, granted, lease, cached);
 }
 
 /**
@@ -91,8 +100,12 @@ async function withStandingToken(engine: Engine, doc: DeliveryDoc, endpoint: str
   );
 }
 
-/** §4 step 2: issue code C for (S, R, E_R) and send `authorize`; deliveries to the same R join one handshake. */
-async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean): Promise<void> {
+/**
+ * §4 step 2: issue code C for (S, R, E_R) and send `authorize`; deliveries to the same R
+ * join one handshake. As for `notify`, the wait written before the POST ends the lease,
+ * so it is ensured before the code is issued.
+ */
+async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cached: boolean, lease: Lease): Promise<void> {
   const now = engine.now();
   const open = await engine.store.find<SecretDoc>("secrets", {
     where: { kind: "code", sender: doc.sender, recipient: doc.recipient, endpoint },
@@ -107,6 +120,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cac
     );
     return;
   }
+  await lease.ensure();
   const code = newSecret();
   const codeDoc: SecretDoc = {
     _id: hashSecret(code),
@@ -126,7 +140,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cac
   );
   if (!waiting) return;
   const form = encodeForm({ action: "authorize", sender: doc.sender, recipient: doc.recipient, code, vouch: doc.vouch });
-  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202]);
+  const outcome = await postAttempt(engine, endpoint, form, ctxOf(doc, 2), [202], { signal: lease.signal });
   if (outcome.kind === "ok") return;
   // The handshake did not start: no one may join it any more.
   await engine.store.update<SecretDoc>("secrets", codeDoc._id, { set: { awaitUntil: now, revokedAt: engine.now() } });
@@ -139,7 +153,7 @@ async function authorize(engine: Engine, doc: DeliveryDoc, endpoint: string, cac
 }
 
 /** §3/§4 step 6: `deliver` with the token from step 4; `cached`: its endpoint came from the §1 cache just now. */
-async function deliver(engine: Engine, doc: DeliveryDoc, cached = false): Promise<void> {
+async function deliver(engine: Engine, doc: DeliveryDoc, lease: Lease, cached = false): Promise<void> {
   const now = engine.now();
   const outbox = await engine.store.get<OutboxDoc>("outbox", keyOf(doc.sender, doc.message));
   if (!outbox) {
@@ -181,7 +195,7 @@ async function deliver(engine: Engine, doc: DeliveryDoc, cached = false): Promis
     "in-reply-to": outbox.inReplyTo,
     to: outbox.to,
   });
-  const outcome = await postAttempt(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { authorization: `Bearer ${token}` });
+  const outcome = await postAttempt(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { headers: { authorization: `Bearer ${token}` }, lease });
   if (outcome.kind === "ok") {
     // The contact first (§7 "sites it has written to"): whoever sees the delivery delivered sees it too.
     await rememberContact(engine.store, doc.sender, doc.recipient);

@@ -7,7 +7,7 @@
 import { PmError, type ErrorCode } from "../../errors.js";
 import { hashSecret, newSecret } from "../../secrets.js";
 import { discoverAttempt, planRetry, postAttempt } from "../attempt.js";
-import { mutate, type Engine, type StepContext } from "../engine.js";
+import { mutate, NO_LEASE, type Engine, type Lease, type StepContext } from "../engine.js";
 import { identityRedirectRefusal } from "../../discovery/identity.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
 import { senderHostOf } from "../rate-limit.js";
@@ -51,27 +51,36 @@ export async function startDialback(
  * §3/§4 steps 3–4, run by the queue: discover E_S' from S (this, not the notify, proves
  * who speaks for S), `verify`, then issue T and send `request` or `grant`. Every try
  * follows the shared lifecycle (protocol/attempt.ts): retried with back-off for at most
- * an hour (retry.ts `JOB_LIMITS.handshake`; the sender notifies again anyway).
+ * an hour (retry.ts `JOB_LIMITS.handshake`; the sender notifies again anyway). `lease`: the
+ * job's (jobs/queue.ts), which each request needs; a `LeaseLost` ends the try as it is.
  */
-export async function runDialback(engine: Engine, doc: HandshakeDoc): Promise<void> {
+export async function runDialback(engine: Engine, doc: HandshakeDoc, lease: Lease = NO_LEASE): Promise<void> {
   if (doc.state !== "active") return;
   const flow = doc.kind === "notify" ? "message" : "token";
   const ctx: StepContext = { flow, step: 3, sender: doc.sender, recipient: doc.recipient, ...(doc.message ? { message: doc.message } : {}) };
   // §6 Identity: a temporary redirect to another origin does not speak for S (final, nothing verified).
-  const found = await discoverAttempt(engine, doc.sender, ctx, (d) => {
-    const why = identityRedirectRefusal(d.chain);
-    return why === undefined ? undefined : { kind: "final", code: "discovery_failed", detail: why };
-  });
+  const found = await discoverAttempt(
+    engine,
+    doc.sender,
+    ctx,
+    (d) => {
+      const why = identityRedirectRefusal(d.chain);
+      return why === undefined ? undefined : { kind: "final", code: "discovery_failed", detail: why };
+    },
+    { lease },
+  );
   if (found.kind !== "ok") return settle(engine, doc, found);
   const endpoint = found.value;
 
   const verify = encodeForm({ action: "verify", sender: doc.sender, recipient: doc.recipient, message: doc.message, code: doc.code });
-  const verified = await postAttempt(engine, endpoint, verify, ctx, [200]);
+  const verified = await postAttempt(engine, endpoint, verify, ctx, [200], { lease });
   if (verified.kind !== "ok") return settle(engine, doc, verified);
   if ((verified.value as { valid?: unknown } | undefined)?.valid !== true) {
     return end(engine, doc, "failed", "bad_response", `${endpoint} answered verify without "valid": true.`);
   }
 
+  // Ensured before T is issued, so no token is made for a request that cannot start.
+  await lease.ensure();
   const now = engine.now();
   const token = newSecret();
   // §7: a sender a vouch admitted may deliver on this token in contacts mode (mayDeliver).
@@ -110,7 +119,7 @@ export async function runDialback(engine: Engine, doc: HandshakeDoc): Promise<vo
           token,
           expires_in: String(engine.grantLifetimeSeconds),
         });
-  const answered = await postAttempt(engine, endpoint, step4, { ...ctx, step: 4 }, [202]);
+  const answered = await postAttempt(engine, endpoint, step4, { ...ctx, step: 4 }, [202], { lease });
   if (answered.kind === "ok") return end(engine, doc, "done");
   const mayHaveBeenTaken = answered.kind === "retry" && (answered.code === "network_error" || answered.code === "timeout");
   if (secret.kind === "standing-token" && !mayHaveBeenTaken) {

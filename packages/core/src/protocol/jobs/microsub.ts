@@ -18,7 +18,7 @@ import { keyOf } from "../../secrets.js";
 import { changeSettings } from "../../settings.js";
 import { DuplicateKeyError } from "../../store/types.js";
 import { planRetry, type Success } from "../attempt.js";
-import { mutate, type Engine } from "../engine.js";
+import { LeaseLost, mutate, NO_LEASE, type Engine, type Lease } from "../engine.js";
 import type { InboxDoc, MicrosubTargetDoc, SettingsDoc, WebhookDoc } from "../records.js";
 import { classifyFailure, classifyWebhookAnswer, type Failure } from "@indiepm/protocol";
 
@@ -82,24 +82,29 @@ export async function microsubAttempt(
   engine: Engine,
   target: Pick<MicrosubTargetDoc, "micropub" | "token">,
   entry: unknown,
+  /** The job's (jobs/queue.ts): ensured before the POST, its signal carried; a `LeaseLost` is thrown on. */
+  lease: Lease = NO_LEASE,
 ): Promise<Success<number> | Failure> {
+  if (!engine.http.postJson) return { kind: "final", code: "invalid_config", detail: "The outbound HTTP client cannot POST JSON (it has no postJson)." };
+  await lease.ensure();
   try {
-    if (!engine.http.postJson) return { kind: "final", code: "invalid_config", detail: "The outbound HTTP client cannot POST JSON (it has no postJson)." };
     const answer = await engine.http.postJson(target.micropub, entry, {
       contentType: JF2_CONTENT_TYPE,
       headers: { authorization: `Bearer ${target.token}`, accept: "application/json" },
+      ...(lease.signal ? { signal: lease.signal } : {}),
     });
     if (answer.status === 401 || answer.status === 403) return { kind: "final", code: "invalid_token", detail: `The channel answered ${answer.status}.` };
     const outcome = classifyWebhookAnswer(answer, engine.now());
     if (outcome.kind === "ok") return { kind: "ok", value: outcome.status };
     return { ...outcome, detail: `The channel answered ${answer.status}.` };
   } catch (error) {
+    if (error instanceof LeaseLost) throw error;
     return classifyFailure(error);
   }
 }
 
 /** Run by the work queue (through jobs/webhook.ts): one try of the shared lifecycle, as a webhook's. */
-export async function runMicrosub(engine: Engine, doc: WebhookDoc): Promise<void> {
+export async function runMicrosub(engine: Engine, doc: WebhookDoc, lease: Lease = NO_LEASE): Promise<void> {
   if (doc.status !== "pending") return;
   const { recipient, sender, message } = doc.payload as { recipient: string; sender: string; message: string };
   const [settings, m] = await Promise.all([
@@ -116,7 +121,7 @@ export async function runMicrosub(engine: Engine, doc: WebhookDoc): Promise<void
   const firstTriedAt = doc.firstTriedAt ?? now;
   if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
   const profile = await engine.store.get<ProfileDoc>("profiles", profileKey(sender));
-  const outcome = await microsubAttempt(engine, target, microsubEntry(m, target.inboxUrl, microsubAuthor(sender, profile)));
+  const outcome = await microsubAttempt(engine, target, microsubEntry(m, target.inboxUrl, microsubAuthor(sender, profile)), lease);
   if (outcome.kind === "ok") {
     await engine.store.remove("webhooks", doc._id);
     await noteTarget(engine, doc.site, target, { lastPushAt: engine.now() });

@@ -6,12 +6,14 @@
  *
  * On a store several processes share (`Store.shared`, issue 11) each job is leased before
  * it runs (`runLeased` below), so one process at a time runs it, and work any process adds
- * wakes this one (`SharedStore.onWork`). Without it (nedb, memory) nothing of that runs:
- * one process, and `#running` keeps a job from running twice in it.
+ * wakes this one (`SharedStore.onWork`); the job gets its `Lease`, which each of its requests
+ * needs (no two processes have one job's request out at once). Without it (nedb, memory)
+ * nothing of that runs: one process, `#running` keeps a job from running twice in it, and
+ * the job gets `NO_LEASE`.
  */
-import { JOB_LEASE_MS, QUEUE_BATCH, QUEUE_CONCURRENCY, QUEUE_ERROR_RETRY_MS, SHARED_QUEUE_POLL_MS } from "../../limits.js";
+import { JOB_LEASE_MS, LEASE_MARGIN_MS, LEASE_STEP_MS, QUEUE_BATCH, QUEUE_CONCURRENCY, QUEUE_ERROR_RETRY_MS, SHARED_QUEUE_POLL_MS } from "../../limits.js";
 import type { Changes, SharedStore } from "../../store/types.js";
-import { mutate, type Engine } from "../engine.js";
+import { LeaseLost, mutate, NO_LEASE, type Engine, type Lease } from "../engine.js";
 import type { DeliveryDoc, HandshakeDoc, WebhookDoc } from "../records.js";
 import { runDelivery } from "./delivery.js";
 import { runDialback } from "./dialback.js";
@@ -30,14 +32,14 @@ export class WorkQueue {
   #stopped = true;
   /** Callers of `idle()` waiting for a tick or a work item to end. */
   #waiters: (() => void)[] = [];
-  readonly #leaseMs: number;
+  readonly #lease: LeaseTimes;
   /** Ends the `onWork` subscription (shared stores, while started). */
   #unsubscribe: (() => void) | undefined;
 
-  constructor(engine: Engine, concurrency = QUEUE_CONCURRENCY, leaseMs = JOB_LEASE_MS) {
+  constructor(engine: Engine, concurrency = QUEUE_CONCURRENCY, lease: LeaseTimes = LEASE_TIMES) {
     this.#engine = engine;
     this.#concurrency = concurrency;
-    this.#leaseMs = leaseMs;
+    this.#lease = lease;
     this.#sweeper = new Sweeper(engine.store, () => engine.now(), engine.log);
   }
 
@@ -80,7 +82,7 @@ export class WorkQueue {
               "deliveries",
               doc,
               (d) => d.status === "pending",
-              (d) => runDelivery(this.#engine, d),
+              (d, lease) => runDelivery(this.#engine, d, lease),
             ),
           );
         for (const doc of handshakes)
@@ -89,7 +91,7 @@ export class WorkQueue {
               "handshakes",
               doc,
               (d) => d.state === "active",
-              (d) => runDialback(this.#engine, d),
+              (d, lease) => runDialback(this.#engine, d, lease),
             ),
           );
         const webhooks = await this.#engine.store.find<WebhookDoc>("webhooks", { where: { status: "pending" }, ...due });
@@ -99,7 +101,7 @@ export class WorkQueue {
               "webhooks",
               doc,
               (d) => d.status === "pending",
-              (d) => runWebhook(this.#engine, d),
+              (d, lease) => runWebhook(this.#engine, d, lease),
             ),
           );
       } while (this.#again);
@@ -118,11 +120,11 @@ export class WorkQueue {
     }
   }
 
-  /** Runs a due job: at once on a store of one process; on a shared store only once its lease is taken (`runLeased`). */
-  #leased<T extends LeasedJob>(collection: JobCollection, doc: T, pending: (doc: T) => boolean, run: (doc: T) => Promise<void>): Promise<void> {
+  /** Runs a due job: at once on a store of one process (`NO_LEASE`); on a shared store only once its lease is taken (`runLeased`). */
+  #leased<T extends LeasedJob>(collection: JobCollection, doc: T, pending: (doc: T) => boolean, run: (doc: T, lease: Lease) => Promise<void>): Promise<void> {
     const shared = this.#engine.store.shared;
-    if (!shared) return run(doc);
-    return runLeased(this.#engine, shared, collection, doc, pending, run, this.#leaseMs);
+    if (!shared) return run(doc, NO_LEASE);
+    return runLeased(this.#engine, shared, collection, doc, pending, run, this.#lease);
   }
 
   #run(key: string, task: () => Promise<void>): void {
@@ -230,6 +232,15 @@ type JobCollection = "deliveries" | "handshakes" | "webhooks";
 /** What the three jobs share: a `rev` (`mutate`), when they are due, and who holds their lease. */
 type LeasedJob = { _id: string; rev: number; nextAttemptAt: number; leasedBy?: string };
 
+/** How a lease is kept (limits.ts): its length, how long before its end the holder stops, and the longest request it must outlast. Tests shorten them. */
+export interface LeaseTimes {
+  leaseMs: number;
+  marginMs: number;
+  stepMs: number;
+}
+
+export const LEASE_TIMES: Readonly<LeaseTimes> = Object.freeze({ leaseMs: JOB_LEASE_MS, marginMs: LEASE_MARGIN_MS, stepMs: LEASE_STEP_MS });
+
 /**
  * Several processes on one store: runs a due job only if this process takes its lease.
  * The lease is a compare-and-set on the document (`mutate`, by `rev`): still `pending`
@@ -241,6 +252,18 @@ type LeasedJob = { _id: string; rev: number; nextAttemptAt: number; leasedBy?: s
  * writes stay valid). Every write a job ends a try with sets `nextAttemptAt` (a back-off,
  * the §6 wait, now) or a final status, which ends the lease. A process that dies, or a job
  * that throws, leaves the lease to run out: the job is due again then, for any process.
+ *
+ * No two processes have a request of one job out at once (issue 11): another process may
+ * take the job once the lease's end has passed by its clock, so the holder (the `Lease` the
+ * job gets) starts a request only while the lease it last wrote has `stepMs` + `marginMs`
+ * left, renewing first when it has less (`ensure`), and aborts a request under way
+ * `marginMs` before that end (`signal`) unless a renewal moved it. A renewal that fails
+ * (the database unreachable) changes neither: the holder only knows the end it wrote. A job
+ * that cannot keep its lease (`LeaseLost`) ends its try writing nothing, and is due again
+ * at the lease's end. This holds while the instances' clocks differ by less than `marginMs`
+ * (less the holder's timer lag); on one machine they do not differ. A job whose own write
+ * ends the lease before a request (notify's and authorize's wait for step 3–5) ensures it
+ * before that write, and its request runs on what was left.
  */
 export async function runLeased<T extends LeasedJob>(
   engine: Engine,
@@ -248,35 +271,77 @@ export async function runLeased<T extends LeasedJob>(
   collection: JobCollection,
   doc: T,
   pending: (doc: T) => boolean,
-  run: (doc: T) => Promise<void>,
-  leaseMs = JOB_LEASE_MS,
+  run: (doc: T, lease: Lease) => Promise<void>,
+  times: LeaseTimes = LEASE_TIMES,
 ): Promise<void> {
+  const { leaseMs, marginMs, stepMs } = times;
+  if (!(stepMs + marginMs < leaseMs)) throw new Error(`A job's lease (${leaseMs} ms) must outlast one request (${stepMs} ms) and the margin (${marginMs} ms).`);
   const now = engine.now();
   let held = now + leaseMs;
   const taken = await mutate<T>(engine.store, collection, doc._id, (d) =>
     pending(d) && d.nextAttemptAt <= now ? ({ nextAttemptAt: held, leasedBy: shared.instance } as Changes<T>) : null,
   );
   if (!taken) return;
-  let renewing = false;
-  const renew = async (): Promise<void> => {
-    if (renewing) return;
-    renewing = true;
-    const next = engine.now() + leaseMs;
-    try {
-      const patch = { set: { nextAttemptAt: next } as Partial<T> };
-      if (await engine.store.update<T>(collection, doc._id, patch, { nextAttemptAt: held, leasedBy: shared.instance })) held = next;
-      else clearInterval(timer); // the job moved on (or the lease was lost): nothing more to hold
-    } catch (error) {
-      engine.log.warn("could not renew a job's lease", { collection, id: doc._id, error: error instanceof Error ? error.message : String(error) });
-    } finally {
-      renewing = false;
-    }
+  const what = `${collection} ${doc._id}`;
+  const stop = new AbortController();
+  let expiry: NodeJS.Timeout | undefined;
+  /** Cuts whatever request is under way `marginMs` before the end of the lease as last written. */
+  const armExpiry = () => {
+    clearTimeout(expiry);
+    const end = held;
+    expiry = setTimeout(
+      () => {
+        stop.abort(new LeaseLost(`The lease of ${what} could not be renewed before ${new Date(end).toISOString()}: its try stops ${marginMs} ms before.`));
+        // No request of this try may start any more: holding the job longer would only keep it from the others.
+        clearInterval(timer);
+      },
+      Math.max(0, end - marginMs - engine.now()),
+    );
+    expiry.unref();
   };
+  /** False once a renewal found the lease gone (the job moved on, or another process took it): nothing more to renew. */
+  let renewable = true;
+  let renewal: Promise<void> | undefined;
+  const renew = (): Promise<void> =>
+    (renewal ??= (async () => {
+      const next = engine.now() + leaseMs;
+      try {
+        const patch = { set: { nextAttemptAt: next } as Partial<T> };
+        if (await engine.store.update<T>(collection, doc._id, patch, { nextAttemptAt: held, leasedBy: shared.instance })) {
+          held = next;
+          if (!stop.signal.aborted) armExpiry();
+        } else {
+          renewable = false;
+          clearInterval(timer);
+        }
+      } catch (error) {
+        engine.log.warn("could not renew a job's lease", { collection, id: doc._id, error: error instanceof Error ? error.message : String(error) });
+      } finally {
+        renewal = undefined;
+      }
+    })());
   const timer = setInterval(() => void renew(), Math.max(1, Math.floor(leaseMs / 3)));
   timer.unref();
+  armExpiry();
+  const lease: Lease = {
+    signal: stop.signal,
+    async ensure() {
+      if (!stop.signal.aborted && held - engine.now() < stepMs + marginMs && renewable) await renew();
+      if (stop.signal.aborted) throw stop.signal.reason;
+      const left = held - engine.now();
+      if (left < stepMs + marginMs) {
+        throw new LeaseLost(`The lease of ${what} has ${Math.max(0, left)} ms left and could not be renewed: no request starts that could outlast it.`);
+      }
+    },
+  };
   try {
-    await run(taken);
+    await run(taken, lease);
+  } catch (error) {
+    if (!(error instanceof LeaseLost)) throw error;
+    // Nothing written: the job is due again at the lease's end, for whichever process takes it.
+    engine.log.warn("gave up a job's try: its lease could not be kept", { collection, id: doc._id, detail: error.message });
   } finally {
     clearInterval(timer);
+    clearTimeout(expiry);
   }
 }

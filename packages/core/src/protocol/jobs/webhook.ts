@@ -10,7 +10,7 @@ import { WEBHOOK_EXCERPT_CHARS } from "../../limits.js";
 import { keyOf } from "../../secrets.js";
 import { DuplicateKeyError } from "../../store/types.js";
 import { planRetry, webhookAttempt } from "../attempt.js";
-import { mutate, type Engine } from "../engine.js";
+import { mutate, NO_LEASE, type Engine, type Lease } from "../engine.js";
 import type { InboxDoc, WebhookDoc } from "../records.js";
 import { runMicrosub } from "./microsub.js";
 
@@ -53,14 +53,14 @@ export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): 
   engine.wake();
 }
 
-/** Run by the work queue: one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
-export async function runWebhook(engine: Engine, doc: WebhookDoc): Promise<void> {
-  if (doc.kind === "microsub") return runMicrosub(engine, doc);
+/** Run by the work queue (`lease`: the job's, jobs/queue.ts): one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
+export async function runWebhook(engine: Engine, doc: WebhookDoc, lease: Lease = NO_LEASE): Promise<void> {
+  if (doc.kind === "microsub") return runMicrosub(engine, doc, lease);
   if (doc.status !== "pending") return;
   const now = engine.now();
   const firstTriedAt = doc.firstTriedAt ?? now;
   if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
-  const outcome = await webhookAttempt(engine, doc.url, doc.payload);
+  const outcome = await webhookAttempt(engine, doc.url, doc.payload, lease);
   if (outcome.kind === "ok") return finish(engine, doc, "delivered");
   if (outcome.kind !== "retry") return finish(engine, doc, "failed", outcome.kind === "final" ? outcome.code : "bad_response", outcome.detail);
   const plan = planRetry(engine, "webhook", { attempts: doc.attempts, firstTriedAt }, outcome);
