@@ -83,6 +83,8 @@ export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { JF2_CONTENT_TYPE, MICROSUB_REFUSED, microsubEntry } from "./protocol/jobs/microsub.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 export type { Chat, ChatThread } from "./owner/chats.js";
+// What a deliver was answered from, given back to its write (Store.writeIfUnchanged).
+export type { GivenDoc } from "./store/types.js";
 export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content
@@ -91,6 +93,6 @@ export type { HtmlSanitizer, SanitizeOutcome, SanitizerPool, SanitizerPoolOption
 
 // storage
 export { COLLECTIONS, DuplicateKeyError } from "./store/types.js";
-export type { CollectionName, Doc, DocKey, Patch, Query, Scalar, SharedStore, Store, TextSearch, Write } from "./store/types.js";
+export type { CollectionName, ConversationSearch, Doc, DocKey, Patch, Query, Scalar, SharedStore, Store, TextSearch, Write } from "./store/types.js";
 export { createMemoryStore, openNedbStore } from "./store/index.js";
 export type { NedbStoreOptions } from "./store/index.js";

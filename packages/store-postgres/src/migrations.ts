@@ -12,6 +12,7 @@ import { PmError } from "@indiepm/core";
 import type pg from "pg";
 import { lockKey } from "./shared.js";
 import { INDEXES } from "./indexes.js";
+import { conversationSearchMigration } from "./conversation-search.js";
 import { searchMigration, storedSearchMigration } from "./search.js";
 import { ident, indexName, type Sql } from "./sql.js";
 
@@ -65,6 +66,8 @@ export const MIGRATIONS: readonly ((schema: string, schemaName: string) => strin
   (s) => ["profiles", "avatars"].map((c) => `CREATE TABLE ${s}.${ident(c)} (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`).join("\n"),
   // 5: chats, one summary per correspondent (or set of them) of a site (core owner/chats.ts); its indexes are in indexes.ts.
   (s) => `CREATE TABLE IF NOT EXISTS ${s}.chats (_id text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL);`,
+  // 6: each message's conversation as text, indexed, for the search by conversation (conversation-search.ts).
+  (s) => conversationSearchMigration(s),
 ];
 
 function literalName(name: string): string {

@@ -14,6 +14,7 @@ import {
   type Scalar,
   type SharedStore,
   type Store,
+  type ConversationSearch,
   type TextSearch,
   type Write,
 } from "@indiepm/core";
@@ -26,6 +27,7 @@ import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
 import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, writeAfterStatement } from "./sql.js";
+import { conversationSearchWarmStatements, searchConversations } from "./conversation-search.js";
 import { isSearched, type RunQuery, searchWarmStatements, windowedSearch } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
 
@@ -176,7 +178,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     } finally {
       await client.end().catch(() => undefined);
     }
-    await warmPool(pool, warm, [...warmStatements(sql), ...searchWarmStatements(sql)]);
+    await warmPool(pool, warm, [...warmStatements(sql), ...conversationSearchWarmStatements(sql), ...searchWarmStatements(sql)]);
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
     throw fail(error);
@@ -201,6 +203,25 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     }
   }
   const docs = <T>(rows: { doc: string }[]) => rows.map((row) => fromJsonb(row.doc) as T);
+  /**
+   * A search's statements on one connection, each unprepared: planned with the words searched
+   * (a prepared statement may settle on one generic plan for rare and common words alike).
+   */
+  async function onOneConnection<R>(work: (run: RunQuery) => Promise<R>): Promise<R> {
+    const client = await pool.connect().catch((error: unknown) => {
+      throw fail(error);
+    });
+    let failed = false;
+    try {
+      return await work(async (text, params) => (await client.query(text, params)).rows);
+    } catch (error) {
+      failed = true;
+      throw fail(error);
+    } finally {
+      // After a failure the connection may be broken: not given back to the pool.
+      client.release(failed);
+    }
+  }
 
   const shared = createShared({ pool, lockPool, listenConfig: connection, sql, schemaName: o.schema, run, fail });
 
@@ -346,21 +367,14 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       run(async () => {
         if (!isSearched(collection)) throw new PmError("store_error", `search answers inbox and outbox, not ${String(collection)}.`);
         if (q.where !== undefined) checkWhere(q.where, "where");
-        // Its windows on one connection, each statement unprepared: planned with the words searched (a prepared statement may settle on one generic plan for rare and common words alike).
-        const client = await pool.connect().catch((error: unknown) => {
-          throw fail(error);
-        });
-        let failed = false;
-        try {
-          const runQuery: RunQuery = async (text, params) => (await client.query(text, params)).rows;
-          return docs<T>(await windowedSearch(runQuery, sql, collection, q));
-        } catch (error) {
-          failed = true;
-          throw fail(error);
-        } finally {
-          // After a failure the connection may be broken: not given back to the pool.
-          client.release(failed);
-        }
+        return docs<T>(await onOneConnection((runQuery) => windowedSearch(runQuery, sql, collection, q)));
+      }),
+
+    searchConversations: <T extends Doc>(q: ConversationSearch) =>
+      run(async () => {
+        if (!Array.isArray(q.sites) || !q.sites.every((site) => typeof site === "string"))
+          throw new PmError("store_error", "searchConversations takes sites as strings.");
+        return docs<T>(await onOneConnection((runQuery) => searchConversations(runQuery, sql, q)));
       }),
 
     close() {

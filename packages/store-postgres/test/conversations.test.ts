@@ -126,7 +126,7 @@ describe.skipIf(server.skipReason)("conversations on PostgreSQL", () => {
       );
     }
     // The same store without `search` (core then scans the latest messages); its close leaves `a` open.
-    const { search: _, ...withoutSearch } = a;
+    const { search: _, searchConversations: __, ...withoutSearch } = a;
     const scanning = createPmServer({
       endpoint: "http://127.0.0.1:9/",
       sites: [BOB],

@@ -625,7 +625,10 @@ function matches(item: Item, needle: string): boolean {
   return fields.some((f) => f.toLowerCase().includes(needle));
 }
 
-/** Conversations with a message matching `q`: from the store's `search`, or by scanning the latest `CONVERSATION_WINDOW` messages. */
+/**
+ * Conversations with a message matching `q`, for a store without `searchConversations`:
+ * from the store's `search`, or by scanning the latest `CONVERSATION_WINDOW` messages.
+ */
 async function searchConversations(ctx: OwnerContext, sites: readonly string[], q: string, wanted: number): Promise<Set<string>> {
   const { store } = ctx;
   const boxes = sites.flatMap((site) =>
@@ -688,7 +691,10 @@ export async function conversationsPage(ctx: OwnerContext, query: ConversationQu
   const before = query.before === undefined ? "\uffff" : decodeCursor(query.before);
   const q = query.q?.trim();
   let docs: ConversationDoc[];
-  if (q) {
+  if (q && ctx.store.searchConversations) {
+    // The page asked of the store at once: conversations with a match, latest activity first.
+    docs = await ctx.store.searchConversations<ConversationDoc>({ sites, text: q, limit: limit + 1, ...(query.before === undefined ? {} : { before }) });
+  } else if (q) {
     const ids = await searchConversations(ctx, sites, q, limit + 1);
     const live = new Map<string, ConversationDoc>();
     for (const doc of await liveConversations(ctx.store, [...ids])) {

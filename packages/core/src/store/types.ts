@@ -81,6 +81,21 @@ export interface TextSearch {
   before?: string;
 }
 
+/**
+ * `Store.searchConversations`: the summaries in `conversations` of these sites (their
+ * `site`) with a string `lastKey`, each with at least one message filed under it whose
+ * text matches `text` as `Store.search` matches it: a received message (`inbox`) whose
+ * `recipient` is the summary's site, or a sent one (`outbox`) whose `sender` is, with
+ * `conversation` the summary's `_id`. Latest activity first (by `lastKey`).
+ */
+export interface ConversationSearch {
+  sites: readonly string[];
+  text: string;
+  limit: number;
+  /** Only summaries whose `lastKey` sorts before this one (the next page). */
+  before?: string;
+}
+
 /** A document's place: its collection and `_id` (`Store.getEach`). */
 export type DocKey = readonly [collection: CollectionName, id: string];
 
@@ -143,6 +158,14 @@ export interface Store {
    * (`CONVERSATION_WINDOW` per site and direction, owner/conversations.ts).
    */
   search?<T extends Doc>(collection: "inbox" | "outbox", query: TextSearch): Promise<T[]>;
+  /**
+   * The owner's search as one page of conversations (`ConversationSearch`), answered
+   * without reading every match (PostgreSQL: the latest conversations looked through for
+   * a match, or a rare word's matches). Optional: without it the engine asks `search`
+   * (or scans) per site and direction and reads the summaries found
+   * (owner/conversations.ts).
+   */
+  searchConversations?<T extends Doc>(query: ConversationSearch): Promise<T[]>;
   /**
    * The documents with these `_id`s, in the order asked (`null` for each missing), read
    * at once. Optional: without it, one `get` per ID (a store in this process's memory
