@@ -162,6 +162,17 @@ for (const { store, skipReason } of await storesForTests()) {
       expect(JSON.stringify(await h.bob.pm.pm.settings(h.bob.site.url))).not.toContain(KEY.slice(4));
     });
 
+    it("a muted correspondent's message is stored but not posted, as the webhook does not announce it", async () => {
+      const h = await startHosts();
+      const r = await receiver();
+      await connect(h, r);
+      await h.bob.pm.pm.updateSettings(h.bob.site.url, { mute: [h.alice.site.url] });
+      await settled(h.alice.pm.pm, (await send(h, "muted")).message);
+      await h.idle();
+      expect((await h.bob.pm.pm.inbox()).map((m) => m.content)).toEqual(["muted"]);
+      expect(r.requests()).toHaveLength(0);
+    });
+
     it("removing the channel drops what was queued for it", async () => {
       const h = await startHosts();
       const r = await receiver();
