@@ -189,3 +189,40 @@ for (const { store, skipReason } of await storesForTests()) {
     });
   });
 }
+
+describe("the loopback channel itself follows Aperture's contract", () => {
+  const post = (r: MicrosubReceiver, type: string, body: string, token?: string) =>
+    fetch(r.micropubUrl, { method: "POST", body, headers: { "content-type": type, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+
+  it("takes jf2 as is, and form and JSON Micropub as jf2, with the key; none is 401, an unknown one 403", async () => {
+    const r = await receiver();
+    expect((await post(r, "application/x-www-form-urlencoded", "h=entry&content=hi", undefined)).status).toBe(401);
+    expect((await post(r, "application/x-www-form-urlencoded", "h=entry&content=hi", "wrong")).status).toBe(403);
+    const jf2 = await post(r, JF2_CONTENT_TYPE, JSON.stringify({ type: "entry", content: { text: "one" }, url: "https://x.example/1" }), KEY);
+    expect(jf2.status).toBe(201);
+    expect(jf2.headers.get("location")).toMatch(/\/entry\/[0-9a-f]{32}$/);
+    expect((await post(r, "application/x-www-form-urlencoded", "h=entry&content=two&category[]=a&category[]=b", KEY)).status).toBe(201);
+    expect((await post(r, "application/json", JSON.stringify({ type: ["h-entry"], properties: { content: ["three"], name: ["Three"] } }), KEY)).status).toBe(
+      201,
+    );
+    expect((await post(r, JF2_CONTENT_TYPE, JSON.stringify({ content: "no type" }), KEY)).status).toBe(400);
+    expect(r.entries().map((e) => e.entry)).toEqual([
+      { type: "entry", content: { text: "one" }, url: "https://x.example/1" },
+      { type: "entry", content: { text: "two" }, category: ["a", "b"] },
+      { type: "entry", content: { text: "three" }, name: "Three" },
+    ]);
+    // One entry per url: the same url again replaces it.
+    await post(r, JF2_CONTENT_TYPE, JSON.stringify({ type: "entry", content: { text: "one again" }, url: "https://x.example/1" }), KEY);
+    expect(r.entries()).toHaveLength(3);
+    expect(r.entries()[0]).toMatchObject({ posts: 2, entry: { content: { text: "one again" } } });
+    expect(r.posts()).toBe(4);
+  });
+
+  it("stops and starts again on the same port", async () => {
+    const r = await receiver();
+    await r.stop();
+    await expect(post(r, JF2_CONTENT_TYPE, "{}", KEY)).rejects.toThrow();
+    await r.start();
+    expect((await post(r, JF2_CONTENT_TYPE, JSON.stringify({ type: "entry" }), KEY)).status).toBe(201);
+  });
+});
