@@ -83,6 +83,8 @@ export { webhookPayload } from "./protocol/jobs/webhook.js";
 export { JF2_CONTENT_TYPE, MICROSUB_REFUSED, microsubEntry } from "./protocol/jobs/microsub.js";
 export { conversationId, CONVERSATION_WINDOW } from "./owner/conversations.js";
 export type { Chat, ChatThread } from "./owner/chats.js";
+// What a deliver was answered from, given back to its write (Store.writeIfUnchanged).
+export type { GivenDoc } from "./store/types.js";
 export { deliveryId, plainReason as deliveryReason } from "./owner/deliveries.js";
 
 // §5/§6 content

@@ -18,7 +18,7 @@
  * Field names are written into the SQL as quoted literals (an index must see the same
  * expression as the query); core's input checks have already refused `.` and `$`.
  */
-import type { CollectionName, Doc, DocKey, Query, Scalar, Write } from "@indiepm/core";
+import type { CollectionName, Doc, DocKey, GivenDoc, Query, Scalar, Write } from "@indiepm/core";
 import { encodeString, toJsonb } from "./encoding.js";
 import type { IndexDefinition } from "./indexes.js";
 
@@ -175,11 +175,15 @@ export function getEachStatement(sql: Sql, keys: readonly DocKey[]): Statement {
  * a row changed meanwhile is checked again as it now is). One statement is one
  * transaction: what it wrote is kept together or not at all. Its one row counts the rows
  * each CTE wrote (`w0`, `w1`, …: 0 or 1).
+ *
+ * With `given` (`Store.writeIfUnchanged`), a first CTE `g` says whether each given
+ * document is stored as given (`doc = …::jsonb`, by primary key; `null`: no row), the
+ * first write is made only when it does, and the row says so in `given`.
  */
-export function writeAfterStatement(sql: Sql, writes: readonly Write[]): Statement {
+export function writeAfterStatement(sql: Sql, writes: readonly Write[], given?: readonly GivenDoc[]): Statement {
   const params: unknown[] = [];
   const ctes = writes.map((write, i) => {
-    const gate = "EXISTS (SELECT 1 FROM w0)";
+    const gate = i === 0 ? "(SELECT ok FROM g)" : "EXISTS (SELECT 1 FROM w0)";
     const conditions = new Conditions(sql, params);
     if ("merge" in write) {
       // Inserted, or merged into the stored row (`cur`) under its row lock: no read before, so no writer is refused.
@@ -187,7 +191,7 @@ export function writeAfterStatement(sql: Sql, writes: readonly Write[]): Stateme
       const set: Record<string, unknown> = { ...fields };
       for (const field of Object.keys(write.add)) delete set[field];
       const values = `${conditions.param(encodeString(_id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
-      const rows = i === 0 ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+      const rows = i === 0 && !given ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
       const stored = `cur.doc->${literal(write.newer)}`;
       const newer = `(${stored} IS NULL OR jsonb_typeof(${stored}) <> 'string' OR (cur.doc->>${literal(write.newer)}) COLLATE "C" < ${conditions.param(encodeString(String(fields[write.newer])))}::text COLLATE "C")`;
       const sums = Object.entries(write.add).map(
@@ -199,15 +203,25 @@ export function writeAfterStatement(sql: Sql, writes: readonly Write[]): Stateme
     }
     if ("insert" in write) {
       const values = `${conditions.param(encodeString(write.doc._id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
-      const rows = i === 0 ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+      const rows = i === 0 && !given ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
       return `w${i} AS (INSERT INTO ${sql.table(write.insert)} (_id, doc) ${rows} ON CONFLICT (_id) DO NOTHING RETURNING 1)`;
     }
     conditions.parts.push(`_id = ${conditions.param(encodeString(write.id))}`);
     conditions.where(write.expect);
     const change = patched(conditions, write.patch);
-    if (i > 0) conditions.parts.push(gate);
+    if (i > 0 || given) conditions.parts.push(gate);
     return `w${i} AS (UPDATE ${sql.table(write.update)} SET doc = ${change}${conditions.clause()} RETURNING 1)`;
   });
   const counts = writes.map((_, i) => `(SELECT count(*) FROM w${i})::int AS w${i}`).join(", ");
-  return { text: `WITH ${ctes.join(", ")} SELECT ${counts}`, params };
+  if (!given) return { text: `WITH ${ctes.join(", ")} SELECT ${counts}`, params };
+  // `g`: whether each given document is stored as given (by its primary key), in the writes' snapshot.
+  const values = new Conditions(sql, params);
+  const checks = given.map(([collection, id, doc]) => {
+    const key = `_id = ${values.param(encodeString(id))}::text`;
+    return doc === null
+      ? `NOT EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key})`
+      : `EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key} AND doc = ${values.param(toJsonb(doc))}::jsonb)`;
+  });
+  const ok = checks.length === 0 ? "true" : checks.join(" AND ");
+  return { text: `WITH g AS (SELECT ${ok} AS ok), ${ctes.join(", ")} SELECT (SELECT ok FROM g) AS given, ${counts}`, params };
 }

@@ -133,6 +133,27 @@ function prepared(text: string, values: unknown[]): pg.QueryConfig {
   return { name, text, values };
 }
 
+/** The writes of `writeAfter` and `writeIfUnchanged`, checked as their own calls check them. */
+function checkWrites(writes: readonly Write[]): void {
+  for (const write of writes) {
+    if ("merge" in write) {
+      checkCollection(write.merge);
+      checkDocument(write.doc);
+      if (typeof (write.doc as Doc & Record<string, unknown>)[write.newer] !== "string")
+        throw new PmError("store_error", "A merge's newer field must be a string of its document.");
+      for (const n of Object.values(write.add)) if (!Number.isFinite(n)) throw new PmError("store_error", "A merge adds finite numbers.");
+    } else if ("insert" in write) {
+      checkCollection(write.insert);
+      checkDocument(write.doc);
+    } else {
+      checkCollection(write.update);
+      checkId(write.id);
+      checkPatch(write.patch);
+      if (write.expect !== undefined) checkWhere(write.expect, "expect");
+    }
+  }
+}
+
 /**
  * Opens the store: connects, creates or upgrades the schema (migrations.ts), and returns
  * the store. Fails with one `PmError("store_error")` sentence when the database cannot be
@@ -278,25 +299,24 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     writeAfter: (first: Write, then: readonly Write[]) =>
       run(async () => {
         const writes = [first, ...then];
-        for (const write of writes) {
-          if ("merge" in write) {
-            checkCollection(write.merge);
-            checkDocument(write.doc);
-            if (typeof (write.doc as Doc & Record<string, unknown>)[write.newer] !== "string")
-              throw new PmError("store_error", "A merge's newer field must be a string of its document.");
-            for (const n of Object.values(write.add)) if (!Number.isFinite(n)) throw new PmError("store_error", "A merge adds finite numbers.");
-          } else if ("insert" in write) {
-            checkCollection(write.insert);
-            checkDocument(write.doc);
-          } else {
-            checkCollection(write.update);
-            checkId(write.id);
-            checkPatch(write.patch);
-            if (write.expect !== undefined) checkWhere(write.expect, "expect");
-          }
-        }
+        checkWrites(writes);
         const statement = writeAfterStatement(sql, writes);
         const { rows } = await query<Record<string, number>>(statement.text, statement.params);
+        return writes.map((_, i) => rows[0]?.[`w${i}`] === 1);
+      }),
+
+    writeIfUnchanged: (given, first, then) =>
+      run(async () => {
+        const writes = [first, ...then];
+        checkWrites(writes);
+        for (const [collection, id, doc] of given) {
+          checkCollection(collection);
+          checkId(id);
+          if (doc !== null) checkDocument(doc);
+        }
+        const statement = writeAfterStatement(sql, writes, given);
+        const { rows } = await query<Record<string, number | boolean>>(statement.text, statement.params);
+        if (rows[0]?.given !== true) return null;
         return writes.map((_, i) => rows[0]?.[`w${i}`] === 1);
       }),
 

@@ -2,11 +2,13 @@
  * `Store.getEach` and `Store.writeAfter` (core's store/types.ts) on PostgreSQL: one
  * statement each, what a `deliver` costs the database (core's protocol/actions/deliver.ts:
  * the token, the settings and the duplicate check read together; the message and its
- * summaries written together). Each outcome is also checked against core's one-call-each
- * fallback on the memory store (store/together.ts), so both stores answer alike.
+ * summaries written together), and `Store.writeIfUnchanged` (a later `deliver`'s one
+ * statement: its writes made only while the token and settings it checked are stored as
+ * read). Each outcome is also checked against core's one-call-each fallback on the memory
+ * store (store/together.ts), so both stores answer alike.
  */
-import { createMemoryStore, type Doc, type Store, type Write } from "@indiepm/core";
-import { getEach, writeAfter } from "../../core/src/store/together.js";
+import { createMemoryStore, type Doc, type GivenDoc, type Store, type Write } from "@indiepm/core";
+import { getEach, writeAfter, writeIfUnchanged } from "../../core/src/store/together.js";
 import { type FreshDatabase, freshDatabase, postgresForTests } from "@indiepm/test-support";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -231,6 +233,76 @@ describe.skipIf(server.skipReason)("getEach and writeAfter", () => {
     );
     expect(made.every(([m, c]) => m && c)).toBe(true);
     expect(await store.get("conversations", "chat")).toEqual({ _id: "chat", rev: n, unread: n, last: String(n - 1).padStart(3, "0") });
+  });
+
+  /** `writeIfUnchanged` on PostgreSQL's own, or on core's fallback (a get each, compared, then writeAfter). */
+  const unchanged = (s: Store, given: readonly GivenDoc[], first: Write, then: readonly Write[]) =>
+    s === store ? store.writeIfUnchanged!(given, first, then) : writeIfUnchanged(s, given, first, then);
+  const token: Row = { _id: "t1", kind: "standing-token", sender: "https://alice.example/", lastUsedAt: 1_765_000_000_000, note: "nul\u0000 kept" };
+  const settings: Row = { _id: "https://bob.example/", policy: "anyone", contacts: ["https://carol.example/"], rev: 2 };
+
+  it("writeIfUnchanged: made as writeAfter when each given document is stored as given (or, given null, none is), in one statement", async () => {
+    const made = await both([[], [], [settings]], async (s) => {
+      await s.insert("secrets", token);
+      const before = await statements();
+      const answer = await unchanged(
+        s,
+        [
+          ["secrets", "t1", { ...token }],
+          ["settings", "https://bob.example/", row({ ...settings, contacts: ["https://carol.example/"] })],
+          ["inbox", "m0", null],
+        ],
+        { insert: "inbox", doc: row({ _id: "m1", content: "hi" }) },
+        [{ insert: "conversations", doc: row({ _id: "c1", rev: 1 }) }],
+      );
+      if (s === store) expect((await statements()) - before).toBe(1);
+      // A repeat: stored as given still, the insert not made (its _id taken), nor what follows it.
+      const again = await unchanged(s, [["secrets", "t1", token]], { insert: "inbox", doc: row({ _id: "m1", content: "again" }) }, [
+        { insert: "conversations", doc: row({ _id: "c2", rev: 1 }) },
+      ]);
+      return { answer, again, ...(await contents(s)) };
+    });
+    expect(made).toMatchObject({ answer: [true, true], again: [false, false], inbox: [{ _id: "m1", content: "hi" }], conversations: [{ _id: "c1" }] });
+  });
+
+  it.each([
+    ["a field of a given document changed", (t: Row) => [["secrets", "t1", { ...t, lastUsedAt: 1_765_000_060_000 }]]],
+    ["a field of a given document removed", (t: Row) => [["secrets", "t1", { ...t, note: undefined, extra: 1 }]]],
+    ["a given document missing", () => [["secrets", "t9", token]]],
+    ["a document stored where none was given", () => [["secrets", "t1", null]]],
+    [
+      "the second of two given documents changed",
+      (t: Row) => [
+        ["secrets", "t1", t],
+        ["settings", "https://bob.example/", { ...settings, policy: "contacts" }],
+      ],
+    ],
+  ] as [string, (t: Row) => GivenDoc[]][])("writeIfUnchanged: null and nothing written when %s", async (_, given) => {
+    const outcome = await both([[], [], [settings]], async (s) => {
+      await s.insert("secrets", token);
+      // The given documents as the store now holds them differ: neither the first write nor any after it is made.
+      const answer = await unchanged(s, given(JSON.parse(JSON.stringify(token)) as Row), { insert: "inbox", doc: row({ _id: "m1" }) }, [
+        { merge: "conversations", doc: row({ _id: "chat", unread: 1, last: "1" }), add: { unread: 1 }, newer: "last" },
+      ]);
+      return { answer, ...(await contents(s)) };
+    });
+    expect(outcome).toEqual({ answer: null, inbox: [], conversations: [] });
+  });
+
+  it("writeIfUnchanged: an update or a merge first is gated too", async () => {
+    const outcome = await both([[{ _id: "m1", read: false }]], async (s) => {
+      await s.insert("secrets", token);
+      const refused = await unchanged(s, [["secrets", "t1", null]], { update: "inbox", id: "m1", patch: { set: { read: true } } }, []);
+      const mergeRefused = await unchanged(
+        s,
+        [["secrets", "t1", null]],
+        { merge: "conversations", doc: row({ _id: "c", n: 1, k: "a" }), add: { n: 1 }, newer: "k" },
+        [],
+      );
+      const made = await unchanged(s, [["secrets", "t1", token]], { update: "inbox", id: "m1", patch: { set: { read: true } } }, []);
+      return { refused, mergeRefused, made, ...(await contents(s)) };
+    });
+    expect(outcome).toEqual({ refused: null, mergeRefused: null, made: [true], inbox: [{ _id: "m1", read: true }], conversations: [] });
   });
 
   it("refuses what insert and update refuse", async () => {

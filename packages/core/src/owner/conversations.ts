@@ -31,11 +31,11 @@
  */
 import type { Conversation, ConversationQuery, InboxStatus, MessageKey, Page, Thread, ThreadItem } from "../api.js";
 import { PmError } from "../errors.js";
-import { writeAfter } from "../store/together.js";
+import { writeAfter, writeIfUnchanged } from "../store/together.js";
 import { LIST_MAX } from "../limits.js";
 import type { ConversationDoc, DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
-import { DuplicateKeyError, type Query, type Store } from "../store/types.js";
+import { DuplicateKeyError, type GivenDoc, type Query, type Store, type Write } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
 import { chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
@@ -334,17 +334,30 @@ function firstSummary(site: string, id: string, kind: "in" | "out", doc: InboxDo
  * that way (one already there; a store without `writeAfter`, for the chat) is then brought
  * up to date as `messageWritten` does. Any other message is inserted (with its chat's merge,
  * where the store makes them at once), then `messageWritten`.
+ *
+ * With `given` (what a `deliver` was answered from), the message's first write is made only
+ * while those documents are stored as given (`Store.writeIfUnchanged`, in the same
+ * statement): `null`, nothing written, when one is not.
  */
-export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean> {
+export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean>;
+export async function writeMessage(
+  store: Store,
+  kind: "in" | "out",
+  doc: InboxDoc | OutboxDoc,
+  given: readonly GivenDoc[] | undefined,
+): Promise<boolean | null>;
+export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, given?: readonly GivenDoc[]): Promise<boolean | null> {
   const site = siteOfDoc(kind, doc);
   const id = doc.conversation;
   const collection = kind === "in" ? "inbox" : "outbox";
   const chatWrite = store.writeAfter ? chatWriteOf(kind, doc) : undefined;
+  const write = (first: Write, then: readonly Write[]) => (given ? writeIfUnchanged(store, given, first, then) : writeAfter(store, first, then));
   if (id === undefined || id !== conversationId(site, doc.message)) {
-    if (chatWrite) {
+    if (chatWrite || given) {
       // Its chat's merge in its own statement: no recomputation can count it before the merge adds it.
-      const [written] = await writeAfter(store, { insert: collection, doc }, [chatWrite]);
-      if (!written) return false;
+      const made = await write({ insert: collection, doc }, chatWrite ? [chatWrite] : []);
+      if (made === null) return null;
+      if (!made[0]) return false;
     } else {
       try {
         await store.insert(collection, doc);
@@ -356,10 +369,12 @@ export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxD
     await messageWritten(store, kind, doc, chatWrite !== undefined);
     return true;
   }
-  const [written, summarized, chatMade] = await writeAfter(store, { insert: collection, doc }, [
+  const made = await write({ insert: collection, doc }, [
     { insert: "conversations", doc: firstSummary(site, id, kind, doc) },
     ...(chatWrite ? [chatWrite] : []),
   ]);
+  if (made === null) return null;
+  const [written, summarized, chatMade] = made;
   if (!written) return false;
   if (!summarized) await refreshConversation(store, site, id);
   if (!chatMade) await chatWritten(store, kind, doc);

@@ -2,10 +2,13 @@
  * Reads and writes made together where the store can (`Store.getEach`, `Store.writeAfter`:
  * one statement each on PostgreSQL), one call each where it cannot (nedb and memory answer
  * from this process's memory, where a call costs no round trip). What a `deliver` costs a
- * database (protocol/actions/deliver.ts): one read and one write.
+ * database (protocol/actions/deliver.ts): one read and one write; with a token an earlier
+ * `deliver` read, the write alone (`Store.writeIfUnchanged`: made only while what was read
+ * is stored unchanged).
  */
+import { isDeepStrictEqual } from "node:util";
 import { PmError } from "../errors.js";
-import { type Doc, type DocKey, DuplicateKeyError, type Scalar, type Store, type Write } from "./types.js";
+import { type Doc, type DocKey, DuplicateKeyError, type GivenDoc, type Scalar, type Store, type Write } from "./types.js";
 
 /** The documents at these places, in order (`null` for each missing): `store.getEach`, else one `get` each. */
 export function getEach(store: Store, keys: readonly DocKey[]): Promise<(Doc | null)[]> {
@@ -70,4 +73,17 @@ export async function writeAfter(store: Store, first: Write, then: readonly Writ
   const made = [true];
   for (const write of then) made.push(await writeOne(store, write));
   return made;
+}
+
+/**
+ * `first` and `then` as `writeAfter` makes them, only while each document of `given` is
+ * stored as given: `store.writeIfUnchanged` (checked with the writes, atomically), else
+ * one `get` each, compared, then `writeAfter` (not atomic). `null` when one differs.
+ */
+export async function writeIfUnchanged(store: Store, given: readonly GivenDoc[], first: Write, then: readonly Write[]): Promise<boolean[] | null> {
+  if (store.writeIfUnchanged) return store.writeIfUnchanged(given, first, then);
+  for (const [collection, id, doc] of given) {
+    if (!isDeepStrictEqual(await store.get(collection, id), doc)) return null;
+  }
+  return writeAfter(store, first, then);
 }

@@ -100,6 +100,12 @@ export interface ConversationSearch {
 export type DocKey = readonly [collection: CollectionName, id: string];
 
 /**
+ * A document as it was read (`Store.writeIfUnchanged`): its collection, its `_id`, and the
+ * document, or `null` for none stored.
+ */
+export type GivenDoc = readonly [collection: CollectionName, id: string, doc: Doc | null];
+
+/**
  * One write of `Store.writeAfter`: an insert, an update (a compare-and-set with `expect`),
  * or a merge into a summary kept by additions (`merge`, made without reading it first, so
  * writers of one summary never refuse each other): `doc` is inserted when its `_id` is
@@ -188,6 +194,16 @@ export interface Store {
    * `writeAfter`), not atomic: a failure leaves the writes made before it.
    */
   writeAfter?(first: Write, then: readonly Write[]): Promise<boolean[]>;
+  /**
+   * `writeAfter`, made only while each document of `given` is stored exactly as given
+   * (`null`: none stored), checked in the same statement as the writes (PostgreSQL: one
+   * statement). Resolves `null`, nothing written, when one differs. What a `deliver` needs
+   * when the token and settings it was answered from were read by an earlier one
+   * (protocol/actions/deliver.ts): one statement instead of a read and a write. Optional:
+   * without it, one `get` each and a deep comparison before the writes, not atomic
+   * (store/together.ts `writeIfUnchanged`).
+   */
+  writeIfUnchanged?(given: readonly GivenDoc[], first: Write, then: readonly Write[]): Promise<boolean[] | null>;
   /**
    * Optional: runs `work` with a store whose inserts and updates are made at once (reads
    * see them) but durable only when `batch` resolves, together, instead of each when its

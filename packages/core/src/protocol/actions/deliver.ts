@@ -17,6 +17,7 @@ import { enqueueMicrosub } from "../jobs/microsub.js";
 import { chatKey } from "../../owner/chats.js";
 import { conversationFields, writeMessage } from "../../owner/conversations.js";
 import type { HandshakeDoc, InboxDoc, SecretDoc, SettingsDoc } from "../records.js";
+import type { GivenDoc } from "../../store/types.js";
 
 /** What answering a `deliver` reads (`checkDeliverToken`). */
 export interface DeliverReads {
@@ -24,8 +25,14 @@ export interface DeliverReads {
   secret: SecretDoc;
   /** The recipient's stored settings (§7), or `null`. */
   settings: SettingsDoc | null;
-  /** Whether the message is stored already (a duplicate). */
+  /** Whether the message is stored already (a duplicate); `false` when not read (`given`). */
   stored: boolean;
+  /**
+   * Present when the token and settings are those an earlier `deliver` read
+   * (protocol/deliver-reads.ts): the message is written only while they are stored as
+   * given, and `reread` reads them as they are when they are not.
+   */
+  given?: { docs: readonly GivenDoc[]; reread(): Promise<DeliverReads> };
 }
 
 /**
@@ -36,17 +43,40 @@ export interface DeliverReads {
  * Read with the token, at once (`getEach`: one statement on PostgreSQL), is what the
  * answer needs next: the recipient's settings and whether the message is stored. Nothing
  * but the token is looked at before it passes, and the rest in §2's order (answerDeliver).
+ *
+ * A standing token that passed lately, with a plain-text message (nothing to sanitize, so
+ * no need to know of a duplicate first), is checked against its record as then read
+ * (`engine.deliverReads`), and nothing is read: the message's write is made only while
+ * the token and settings are still stored so (`given`), else all is read again.
  */
-export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined): Promise<DeliverReads> {
+export async function checkDeliverToken(engine: Engine, req: DeliverRequest, bearer: string | undefined, fresh = false): Promise<DeliverReads> {
   if (!bearer) throw new PmError("invalid_token", "A deliver needs Authorization: Bearer with the token from request or grant.");
+  const hash = hashSecret(bearer);
+  const known = engine.deliverReads;
+  if (known && !fresh && req.contentHtml === undefined) {
+    const reads = known.get(hash, req.recipient, engine.now());
+    if (reads && tokenVerdict(reads.secret, req, engine.now()).ok) {
+      const docs: GivenDoc[] = [
+        ["secrets", hash, reads.secret],
+        ["settings", req.recipient, reads.settings],
+      ];
+      return { ...reads, stored: false, given: { docs, reread: () => checkDeliverToken(engine, req, bearer, true) } };
+    }
+  }
   const [secret, settings, stored] = await getEach(engine.store, [
-    ["secrets", hashSecret(bearer)],
+    ["secrets", hash],
     ["settings", req.recipient],
     ["inbox", keyOf(req.recipient, req.sender, req.message)],
   ]);
   const verdict = tokenVerdict(secret as SecretDoc | null, req, engine.now());
-  if (!verdict.ok) throw new PmError("invalid_token", verdict.why);
-  return { secret: secret as SecretDoc, settings: settings as SettingsDoc | null, stored: stored !== null };
+  if (!verdict.ok) {
+    known?.forget(hash);
+    throw new PmError("invalid_token", verdict.why);
+  }
+  const reads = { secret: secret as SecretDoc, settings: settings as SettingsDoc | null };
+  // Only standing tokens (a message token is used once) for a site held here: a stranger cannot grow the cache.
+  if (known && reads.secret.kind !== "message-token" && engine.sites.has(req.recipient)) known.set(hash, req.recipient, reads, engine.now());
+  return { ...reads, stored: stored !== null };
 }
 
 /**
@@ -91,6 +121,8 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
   if (!engine.sites.has(req.recipient)) throw new PmError("unknown_recipient", `This server holds no inbox for ${req.recipient}.`);
   const settings = effectiveSettings(req.recipient, policies[req.recipient], read.settings);
   if (!mayDeliver(settings, req.sender, secret)) {
+    // A refusal is of what is stored now, never of what an earlier deliver read.
+    if (read.given) return answerDeliver(engine, policies, req, await read.given.reread());
     throw new PmError("forbidden", `${req.recipient} does not accept messages from ${req.sender}.`);
   }
   const now = engine.now();
@@ -120,7 +152,13 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     Object.assign(doc, await conversationFields(engine.store, "in", doc));
     doc.chat = chatKey("in", doc);
     // With its summaries: one statement on PostgreSQL for a message that starts its conversation. One stored meanwhile is a duplicate.
-    duplicate = !(await writeMessage(engine.store, "in", doc));
+    const written = await writeMessage(engine.store, "in", doc, read.given?.docs);
+    if (written === null && read.given) {
+      // The token or the settings changed since they were read: answered from them as they are now.
+      engine.deliverReads?.forget(secret._id);
+      return answerDeliver(engine, policies, req, await read.given.reread());
+    }
+    duplicate = !written;
   }
   if (secret.kind === "message-token") {
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { usedAt: now, usedFor: req.message, lastUsedAt: now } }, { usedAt: null });
@@ -129,6 +167,8 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     // "Last used" is for the owner's eye: a minute's resolution saves a store write per
     // message in a busy conversation (bench/delivery.js: one append instead of two).
     await engine.store.update<SecretDoc>("secrets", secret._id, { set: { lastUsedAt: now } });
+    // Its record changed: the next deliver reads it again rather than find it changed.
+    engine.deliverReads?.forget(secret._id);
   }
   if (!duplicate && doc) engine.correspondent?.(req.sender);
   // A muted correspondent's message is stored and listed, but announced nowhere (owner/live.ts).
