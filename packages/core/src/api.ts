@@ -9,7 +9,7 @@
  * | ------------------------------ | ------------------------------------------------------------ |
  * | `POST /`                       | the federation endpoint (PROTOCOL.md §2–§5)                  |
  * | `GET /`                        | a short page saying this is a pm endpoint                    |
- * | `POST /api/messages`           | owner: send (JSON `SendInput`; recipients checked first, `SendOptions.checkRecipients`) → 202 `{message, deliveries}` |
+ * | `POST /api/messages`           | owner: send (JSON `SendInput`; at most `MAX_RECIPIENTS` recipients, then each checked, `SendOptions.checkRecipients`) → 202 `{message, deliveries}` |
  * | `GET /api/messages/{id}`       | owner: one message by ID (URI-encoded) → `MessageLookup`     |
  * | `DELETE /api/messages/{id}?sender=&site=` | owner: delete it (`sender`: whose message; needed when the ID is held from several) → `{deleted: N}` |
  * | `GET /api/inbox?site=&limit=&before=`  | owner: received messages, newest arrival first       |
@@ -429,7 +429,8 @@ export interface PmServer {
   handle(request: Request, context?: RequestContext): Promise<Response>;
   /**
    * Stores the message and one pending delivery per recipient, then starts delivering.
-   * With `checkRecipients` (the owner API and the web inbox), each recipient is discovered
+   * A message naming more than `MAX_RECIPIENTS` sites (each once) is refused first, before
+   * anything is looked up (`TooManyRecipientsError`, `invalid_request`). With `checkRecipients` (the owner API and the web inbox), each recipient is discovered
    * first (owner/recipients.ts): one that does not take private messages refuses the
    * message (`RecipientsRefusedError`, `invalid_request`).
    */

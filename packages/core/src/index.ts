@@ -52,7 +52,9 @@ export type { Arrival, InboxStatus } from "./api.js";
 export { canonicalUrl, isIpHost, isMessageId, parseSiteUrl, refusalOf, MAX_MESSAGE_ID_LENGTH } from "./urls.js";
 export type { UrlPolicy } from "./urls.js";
 // recipients checked before a message is accepted (issue 12)
-export { parseRecipientList, RecipientsRefusedError } from "./owner/recipients.js";
+export { parseRecipientList, RecipientsRefusedError, TooManyRecipientsError } from "./owner/recipients.js";
+// one recipient cap for every way of sending
+export { MAX_RECIPIENTS } from "./limits.js";
 export type { RecipientCheck, RecipientRefusal, RecipientUnreachable } from "./owner/recipients.js";
 export { hashSecret, newSecret } from "./secrets.js";
 

@@ -108,6 +108,19 @@ export const UNSTORED_MESSAGE_RETRY_MS = 500;
  */
 export const SHARED_QUEUE_POLL_MS = 60_000;
 
+// Sending (owner/messages.ts prepareSend, owner/recipients.ts)
+
+/**
+ * The most recipients one message may have, however it is written (the owner API and the
+ * CLI, the web compose and reply, a Micropub post), each site counted once. Every recipient
+ * costs this server a discovery (its page fetched before the message is accepted, 5 s at
+ * most, `RECIPIENT_CHECKS_AT_ONCE` at a time) and then a delivery with its handshake, so
+ * the figure bounds what one owner request can make the server do: 100 is at most 13
+ * rounds of discovery (about a minute when every page is slow), and beyond any private
+ * conversation people hold by hand — past it, a message is a mailing list, which this is not.
+ */
+export const MAX_RECIPIENTS = 100;
+
 // The owner's lists (owner/messages.ts, owner/conversations.ts) and sessions (owner/sessions.ts)
 
 /** Items a list answers when the query names no `limit`. */

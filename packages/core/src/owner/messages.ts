@@ -14,7 +14,7 @@ import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
 import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
-import { siteAddressRefusal } from "./recipients.js";
+import { capRecipients, siteAddressRefusal } from "./recipients.js";
 
 export interface OwnerContext {
   endpoint: string;
@@ -51,6 +51,8 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
   if (recipients.length === 0 && input.inReplyTo) recipients = await threadParticipants(ctx, sender, input.inReplyTo);
   recipients = recipients.filter((r) => r !== sender);
   if (recipients.length === 0) throw bad("to: name at least one recipient site.");
+  // Before any recipient is looked up (PmServer.send's checkRecipients) or anything written.
+  capRecipients(recipients);
 
   const now = ctx.now();
   const message = input.id ?? new URL(`messages/${randomUUID()}`, ctx.endpoint).href;

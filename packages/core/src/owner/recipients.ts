@@ -10,6 +10,7 @@
  * endpoint found where the page's `Cache-Control` allows.
  */
 import { PmError, type ErrorCode } from "../errors.js";
+import { MAX_RECIPIENTS } from "../limits.js";
 import type { discoverAttempt } from "../protocol/attempt.js";
 import type { Engine } from "../protocol/engine.js";
 import type { Flow } from "../types.js";
@@ -46,6 +47,29 @@ export class RecipientsRefusedError extends PmError {
   constructor(readonly refusals: readonly RecipientRefusal[]) {
     super("invalid_request", refusals.map((r) => `${r.text.replace(/\.$/, "")} (${r.detail.replace(/\.$/, "")}).`).join(" "));
   }
+}
+
+/**
+ * A message naming more than `MAX_RECIPIENTS` sites (each counted once): refused before
+ * anything is looked up or written, whether or not the recipients are checked.
+ */
+export class TooManyRecipientsError extends PmError {
+  override name = "TooManyRecipientsError";
+  /** The most a message may have: `MAX_RECIPIENTS`. */
+  readonly limit = MAX_RECIPIENTS;
+  /** @param given how many sites the message named, each once. */
+  constructor(readonly given: number) {
+    super("invalid_request", `A message goes to at most ${MAX_RECIPIENTS} people; this one names ${given}.`);
+  }
+}
+
+/**
+ * The one recipient cap (limits.ts `MAX_RECIPIENTS`): `recipients` are canonical site
+ * URLs, duplicates already removed.
+ * @throws TooManyRecipientsError past it.
+ */
+export function capRecipients(recipients: readonly string[]): void {
+  if (recipients.length > MAX_RECIPIENTS) throw new TooManyRecipientsError(recipients.length);
 }
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
