@@ -13,6 +13,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PmServer } from "../src/api.js";
 import { MAX_RECIPIENTS } from "../src/limits.js";
+import type { InboxDoc } from "../src/protocol/records.js";
 import { TooManyRecipientsError } from "../src/owner/recipients.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
@@ -77,6 +78,24 @@ describe("a message goes to at most MAX_RECIPIENTS (100) sites", () => {
     expect(error.message).toBe("A message goes to at most 100 people; this one names 101.");
     await nothingWritten();
     expect(sites.requests).toHaveLength(0);
+  });
+
+  it("a reply naming nobody goes to its thread's people (§5): a group of 101 others is refused too", async () => {
+    const group = people(101);
+    const received: InboxDoc = {
+      _id: "received-1",
+      message: "http://127.0.0.1:9/messages/party",
+      sender: group[0]!,
+      recipient: ALICE,
+      to: [ALICE, ...group.slice(1)],
+      content: "Party on Friday?",
+      published: "2026-12-07T10:00:00Z",
+      receivedAt: Date.now(),
+    };
+    await store.insert("inbox", received);
+    const error = await refusal(pm.send({ from: ALICE, inReplyTo: received.message, content: "Count me in" }));
+    expect(error.message).toBe("A message goes to at most 100 people; this one names 101.");
+    await nothingWritten();
   });
 
   it("exactly 100 sites are taken: each page fetched once, one delivery each", async () => {

@@ -3,7 +3,7 @@
  * read marks and deletes, settings, export, and the JSON app.js polls. Each handler is a
  * row of the route table in inbox.ts; forms are read and checked by forms.ts first.
  */
-import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, type Thread } from "@indiepm/core";
+import { conversationId, HOST_BLOCK_PREFIX, parseRecipientList, PmError, RecipientsRefusedError, TooManyRecipientsError, type Thread } from "@indiepm/core";
 import { sendOnce, sendReply, sentNotice } from "./compose-keys.js";
 import { sendRefusalSentence } from "./pages/send.js";
 import { WebInboxError } from "./errors.js";
@@ -214,6 +214,7 @@ export function createOwnerPages(inbox: ResolvedInboxOptions, forms: Forms) {
         if (error instanceof RecipientsRefusedError) {
           return refused({ ...v, toError: { messages: error.refusals.map((r) => r.text), detail: error.refusals.map((r) => r.detail).join(" ") } });
         }
+        if (error instanceof TooManyRecipientsError) return refused({ ...v, toError: { messages: [error.message] } });
         if (error instanceof PmError && error.code === "invalid_request" && /^“/.test(error.message))
           return refused({ ...v, toError: { messages: [error.message] } });
         if (error instanceof PmError && error.code === "invalid_request" && /^Name at least one site/.test(error.message)) {

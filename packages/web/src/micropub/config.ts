@@ -5,7 +5,7 @@
  * contact's site URL; `visibility: ["private"]` makes Quill show its visibility selector
  * with the one value this endpoint takes. And the limits the endpoint keeps, in one place.
  */
-import { BODY_LIMITS, blockedBy, type PmServer } from "@indiepm/core";
+import { BODY_LIMITS, blockedBy, MAX_RECIPIENTS, type PmServer } from "@indiepm/core";
 import { siteLabel } from "../pages.js";
 
 export const MICROPUB_LIMITS = Object.freeze({
@@ -16,11 +16,10 @@ export const MICROPUB_LIMITS = Object.freeze({
    */
   maxBodyBytes: BODY_LIMITS.webForm,
   /**
-   * Recipients of one post. The web compose takes what its form holds; a post from an app
-   * names them by contacts' uids or person tags, and each is looked up (its site fetched)
-   * before the message is accepted, so a post naming hundreds is refused outright.
+   * Recipients of one post: the engine's one cap for every way of sending (core limits.ts
+   * `MAX_RECIPIENTS`), which `PmServer.send` keeps before any recipient is looked up.
    */
-  maxRecipients: 100,
+  maxRecipients: MAX_RECIPIENTS,
   /** Requests a minute per client address, counted before the token is checked (each check may ask the site's token endpoint). */
   requestsPerClientPerMinute: 60,
   /** Posts a minute per site (each may make this server look up its recipients). */

@@ -13,7 +13,16 @@
  * post of a site after.
  */
 import { createHash } from "node:crypto";
-import { conversationId, parseRecipientList, PmError, RecipientsRefusedError, type PmServer, type SendInput, type ThreadItem } from "@indiepm/core";
+import {
+  conversationId,
+  parseRecipientList,
+  PmError,
+  RecipientsRefusedError,
+  TooManyRecipientsError,
+  type PmServer,
+  type SendInput,
+  type ThreadItem,
+} from "@indiepm/core";
 import type { ResolvedInboxOptions } from "../options.js";
 import { replyTargets } from "../pages.js";
 import { sendRefusalSentence } from "../pages/send.js";
@@ -185,9 +194,6 @@ export function createMicropubEndpoint(
         "Nobody to send this to: pick someone in the syndication list (your contacts), tag a person by the URL of their site, or reply to a message of your inbox. Nothing was sent.",
       );
     }
-    if (to.length > MICROPUB_LIMITS.maxRecipients) {
-      throw invalid(`A message goes to at most ${MICROPUB_LIMITS.maxRecipients} people; this one names ${to.length}. Nothing was sent.`);
-    }
     const subject = post.subject ?? (parent?.name && !/^re:/i.test(parent.name) ? `Re: ${parent.name}` : parent?.name);
     return {
       send: {
@@ -244,6 +250,8 @@ export function createMicropubEndpoint(
       message = (await pm.send(input, { checkRecipients: check })).message;
     } catch (error) {
       if (error instanceof RecipientsRefusedError) throw invalid(`${error.refusals.map((r) => r.text).join(" ")} Nothing was sent.`);
+      // The engine's recipient cap (core MAX_RECIPIENTS), kept before anyone is looked up.
+      if (error instanceof TooManyRecipientsError) throw invalid(`${error.message} Nothing was sent.`);
       if (error instanceof PmError && error.code === "too_large") throw invalid(sendRefusalSentence(error));
       if (error instanceof PmError && error.code === "invalid_request") throw invalid(sendRefusalSentence(error));
       throw error;
