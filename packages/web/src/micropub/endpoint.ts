@@ -12,8 +12,8 @@
  * counted before its token is checked (a check may ask the site's token endpoint); every
  * post of a site after.
  */
-import { createHash } from "node:crypto";
 import {
+  clientKeyOf,
   conversationId,
   parseRecipientList,
   PmError,
@@ -115,7 +115,8 @@ export function createMicropubEndpoint(
     const site = siteOfSlug(pm.sites, params.id ?? "");
     if (site === undefined)
       throw new Refused(refusal("not_found", "There is no Micropub endpoint at this address: check the DM profile URL in your inbox's Settings.", 404));
-    if (clientAddress) await overLimit(perClient, `client ${createHash("sha256").update(clientAddress).digest("base64url")}`, "requests from this address");
+    // Keyed as every limit of this server (core clientKeyOf): an IPv6 client by its /64, clients of unknown address together.
+    await overLimit(perClient, `client ${clientKeyOf(clientAddress ?? "")}`, "requests from this address");
     return site;
   }
 

@@ -80,7 +80,7 @@ function formValues(form: URLSearchParams): Values {
 function fromJson(doc: unknown): ParsedPost {
   if (!isObject(doc)) return refuse('The JSON body must be an object: {"type": ["h-entry"], "properties": {…}}.');
   if (doc.action !== undefined) return refuse(actionSentence(doc.action));
-  const types = Array.isArray(doc.type) ? doc.type : [doc.type];
+  const types = doc.type === undefined ? ["h-entry"] : Array.isArray(doc.type) ? doc.type : [doc.type];
   if (types.length !== 1 || types[0] !== "h-entry") return refuse(`Only h-entry posts can be sent as private messages, not ${describe(types[0])}.`);
   if (doc.properties !== undefined && !isObject(doc.properties)) return refuse("properties must be an object of arrays.");
   const values: Values = new Map();
@@ -93,9 +93,9 @@ function fromValues(values: Values, syntax: "form" | "json"): ParsedPost {
   if (syntax === "form") {
     const action = one(values, "action");
     if (action !== undefined) return refuse(actionSentence(action));
-    const h = one(values, "h");
-    if (h !== "entry")
-      return refuse(h === undefined ? "Say what to create: h=entry." : `Only h-entry posts can be sent as private messages, not h-${describe(h)}.`);
+    // Micropub §3.3: "If no type is specified, the default type h-entry SHOULD be used."
+    const h = one(values, "h") ?? "entry";
+    if (h !== "entry") return refuse(`Only h-entry posts can be sent as private messages, not h-${describe(h)}.`);
     const token = values.get("access_token");
     if (token && (token.length > 1 || typeof token[0] !== "string")) return refuse("access_token is given more than once.");
     accessToken = token?.[0] as string | undefined;
@@ -106,6 +106,11 @@ function fromValues(values: Values, syntax: "form" | "json"): ParsedPost {
   const visibility = values.get("visibility");
   if (visibility && (visibility.length !== 1 || visibility[0] !== "private")) {
     return refuse(`Everything sent here is a private message: visibility must be "private", not ${describe(visibility[0])}. Nothing was published.`);
+  }
+  // Quill's and Indiekit's draft (post-status, a Micropub extension): a message goes to its people at once, so a draft is not sent.
+  const status = values.get("post-status");
+  if (status && (status.length !== 1 || status[0] !== "published")) {
+    return refuse("Drafts are not kept here: a post is sent to the people it names at once, so send it when it is ready. Nothing was sent.");
   }
 
   const content = values.get("content") ?? [];
@@ -189,7 +194,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** A value quoted in a sentence: at most 40 characters. */
 function describe(value: unknown): string {
-  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
+  let text: string;
+  try {
+    text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    // Nested past the stack (a JSON body may be 10,000s of arrays deep): named by its kind.
+    text = Array.isArray(value) ? "[…]" : "{…}";
+  }
   return `“${text.length > 40 ? `${text.slice(0, 39)}…` : text}”`;
 }
 
@@ -198,14 +209,16 @@ const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"'
 /**
  * The plain text of `content`'s HTML when no `value` came with it (every message carries
  * text; the HTML is its formatted version, as the web compose's two fields): block ends
- * become line breaks, tags go, entities are decoded. Only ever shown escaped.
+ * become line breaks, tags go, entities are decoded. Only ever shown escaped. Read before
+ * the token is checked, so in time linear in its length whatever it holds: no pattern
+ * here is tried again from each of a long run of `<`, `<script` or spaces (the spaces
+ * before a line end are matched from the first of a run only).
  */
 export function textOfHtml(html: string): string {
-  return html
-    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, "")
+  const lines = withoutScripts(html)
     .replace(/<br\s*\/?>/gi, "\n")
-    .replace(/<\/(p|div|li|h[1-6]|blockquote|pre|tr)\s*>/gi, "\n")
-    .replace(/<[^>]*>/g, "")
+    .replace(/<\/(p|div|li|h[1-6]|blockquote|pre|tr)\s*>/gi, "\n");
+  return withoutTags(lines)
     .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
       if (name[0] === "#") {
         const code = name[1] === "x" || name[1] === "X" ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
@@ -213,7 +226,42 @@ export function textOfHtml(html: string): string {
       }
       return ENTITIES[name.toLowerCase()] ?? whole;
     })
-    .replace(/[ \t]+\n/g, "\n")
+    .replace(/(?<![ \t])[ \t]+\n/g, "\n")
     .replace(/\n{3,}/g, "\n\n")
     .trim();
+}
+
+/** `<script>…</script>` and `<style>…</style>` gone with what they hold; one never closed is left to `withoutTags`. Once an end tag is not found, none is looked for again. */
+function withoutScripts(html: string): string {
+  const open = /<(script|style)\b/gi;
+  const unclosed = new Set<string>();
+  let text = "";
+  let at = 0;
+  for (let m = open.exec(html); m !== null; m = open.exec(html)) {
+    const name = m[1]!.toLowerCase();
+    if (unclosed.has(name)) continue;
+    const close = new RegExp(`<\\/${name}\\s*>`, "gi");
+    close.lastIndex = open.lastIndex;
+    const end = close.exec(html);
+    if (end === null) {
+      unclosed.add(name);
+      continue;
+    }
+    text += html.slice(at, m.index);
+    at = open.lastIndex = end.index + end[0].length;
+  }
+  return text + html.slice(at);
+}
+
+/** Every `<…>` gone; a `<` with no `>` after it, and what follows, kept. */
+function withoutTags(html: string): string {
+  let text = "";
+  let at = 0;
+  for (let open = html.indexOf("<"); open !== -1; open = html.indexOf("<", at)) {
+    const close = html.indexOf(">", open);
+    if (close === -1) break;
+    text += html.slice(at, open);
+    at = close + 1;
+  }
+  return text + html.slice(at);
 }
