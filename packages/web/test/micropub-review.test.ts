@@ -12,7 +12,8 @@ import { closeServer, listenLoopback } from "@indiepm/test-support";
 import { MICROPUB_LIMITS } from "../src/micropub/config.js";
 import { textOfHtml } from "../src/micropub/post.js";
 import { micropubUrl } from "../src/micropub/profile.js";
-import { startInboxHost, type InboxHost } from "./support.js";
+import { conversationId } from "@indiepm/core";
+import { startInboxHost, startSharedHost, type InboxHost } from "./support.js";
 
 let host: InboxHost;
 let endpoint: string;
@@ -194,5 +195,73 @@ describe("what the spec and the apps send that the first tests did not", () => {
       ["post-status", "published"],
     ]);
     expect(res.status, await res.clone().text()).toBe(201);
+  });
+});
+
+describe("judged fine on review, kept so", () => {
+  it.each([
+    ["the site over https when it is http", (site: string) => site.replace(/^http:/, "https:")],
+    ["the site with a user name before its host", (site: string) => site.replace("://", "://alice@")],
+    ["a page under the site", (site: string) => `${site}notes/`],
+  ])("a token whose me is %s is for someone else: 403 forbidden, nothing sent", async (_label, me) => {
+    const res = await form(
+      [
+        ["h", "entry"],
+        ["content", "hi"],
+        ["mp-syndicate-to[]", bob],
+      ],
+      host.auth.issueToken({ me: me(host.site), scope: "create" }),
+    );
+    expect(res.status).toBe(403);
+    expect((await res.json()).error).toBe("forbidden");
+    await nothingSent();
+  });
+
+  it.each([
+    ["application/json; charset=utf-8", JSON.stringify({ type: ["h-entry"], properties: { content: ["é ✓"], "mp-syndicate-to": ["BOB"] } })],
+    ["Application/JSON", JSON.stringify({ type: ["h-entry"], properties: { content: ["é ✓"], "mp-syndicate-to": ["BOB"] } })],
+    ["application/x-www-form-urlencoded; charset=UTF-8", "h=entry&content=%C3%A9+%E2%9C%93&mp-syndicate-to=BOB"],
+  ])("Content-Type %s is read, as UTF-8", async (type, body) => {
+    const res = await post(type, body.replace("BOB", type.includes("form") ? encodeURIComponent(bob) : bob));
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect((await host.pm.outbox())[0]?.content).toBe("é ✓");
+  });
+
+  it("visibility given twice, private and public, is refused", async () => {
+    const res = await form([
+      ["h", "entry"],
+      ["content", "hi"],
+      ["mp-syndicate-to[]", bob],
+      ["visibility", "private"],
+      ["visibility", "public"],
+    ]);
+    expect(res.status).toBe(400);
+    await nothingSent();
+  });
+});
+
+describe("two sites on one server (judged fine, kept so)", () => {
+  it("alice cannot answer bob's thread or message: in-reply-to names no message of hers, nothing sent", async () => {
+    const shared = await startSharedHost();
+    try {
+      const pmUrl = new URL("/", shared.pm.endpoint).href;
+      const sent = await shared.pm.send({ from: shared.bob, to: [bob], content: "bob's own" });
+      const thread = `${pmUrl}c/${conversationId(shared.bob, sent.message)}`;
+      expect((await shared.pm.thread(conversationId(shared.bob, sent.message)))?.items).toHaveLength(1);
+      const aliceEndpoint = micropubUrl(pmUrl, shared.pm.sites, shared.alice);
+      const aliceToken = shared.aliceAuth.issueToken({ me: shared.alice, scope: "create" });
+      for (const inReplyTo of [thread, sent.message]) {
+        const res = await fetch(aliceEndpoint, {
+          method: "POST",
+          headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ h: "entry", content: "peek", "in-reply-to": inReplyTo }),
+        });
+        expect(res.status).toBe(400);
+        expect((await res.json()).error_description).toMatch(/names no message in your inbox/);
+      }
+      expect((await shared.pm.outbox()).map((m) => m.sender)).toEqual([shared.bob]);
+    } finally {
+      await shared.close();
+    }
   });
 });
