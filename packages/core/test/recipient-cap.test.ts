@@ -93,7 +93,7 @@ describe("a message goes to at most MAX_RECIPIENTS (100) sites", () => {
       receivedAt: Date.now(),
     };
     await store.insert("inbox", received);
-    const error = await refusal(pm.send({ from: ALICE, inReplyTo: received.message, content: "Count me in" }));
+    const error = await refusal(pm.send({ from: ALICE, to: [], inReplyTo: received.message, content: "Count me in" }));
     expect(error.message).toBe("A message goes to at most 100 people; this one names 101.");
     await nothingWritten();
   });
