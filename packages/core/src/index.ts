@@ -53,6 +53,7 @@ export { canonicalUrl, isIpHost, isMessageId, parseSiteUrl, refusalOf, MAX_MESSA
 export type { UrlPolicy } from "./urls.js";
 // recipients checked before a message is accepted (issue 12)
 export { parseRecipientList, RecipientsRefusedError, TooManyRecipientsError } from "./owner/recipients.js";
+export { MessageTooLargeError } from "./owner/messages.js";
 // one recipient cap for every way of sending
 export { MAX_RECIPIENTS } from "./limits.js";
 export type { RecipientCheck, RecipientRefusal, RecipientUnreachable } from "./owner/recipients.js";

@@ -30,6 +30,7 @@ it("@indiepm/core exports exactly these names", () => {
       "MAX_REQUEST_BODY_BYTES",
       "MICROSUB_REFUSED",
       "MIN_OWNER_TOKEN_LENGTH",
+      "MessageTooLargeError",
       "PM_SERVER_DEFAULTS",
       "PM_SERVER_OPTION_NAMES",
       "PROFILE_ACCEPT",

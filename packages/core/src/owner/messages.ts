@@ -15,6 +15,7 @@ import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls
 import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
 import { capRecipients, siteAddressRefusal } from "./recipients.js";
+import { deliverFormExcess } from "../protocol/deliver-form.js";
 
 export interface OwnerContext {
   endpoint: string;
@@ -25,6 +26,21 @@ export interface OwnerContext {
   now(): number;
   /** This server's filing of documents written before conversations were stored (owner/conversations.ts `ensureFiled`), made on first use. */
   filing?: Filing;
+}
+
+/**
+ * §2: the message's `deliver` would be over the 256 KiB body a receiver takes (its text
+ * within 64 KiB, but with its HTML, subject and recipients percent-encoded): refused
+ * before it is accepted, as no receiver could take it.
+ */
+export class MessageTooLargeError extends PmError {
+  override name = "MessageTooLargeError";
+  constructor(readonly excessBytes: number) {
+    super(
+      "too_large",
+      `The message is too long to deliver: with its formatting it comes to ${Math.ceil(excessBytes / 1024)} KiB more than the 256 KiB a receiver takes. Shorten it or send it with less formatting.`,
+    );
+  }
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -73,6 +89,9 @@ export async function prepareSend(ctx: OwnerContext, input: SendInput): Promise<
     flow,
     createdAt: now,
   };
+  // §2: a receiver takes at most 256 KiB of form; HTML beside 64 KiB of text can pass it once encoded.
+  const excess = deliverFormExcess(outbox, recipients);
+  if (excess > 0) throw new MessageTooLargeError(excess);
   Object.assign(outbox, await conversationFields(ctx.store, "out", outbox));
   outbox.chat = chatKey("out", outbox);
   const deliveries = recipients.map<DeliveryDoc>((recipient) => ({

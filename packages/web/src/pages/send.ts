@@ -3,6 +3,7 @@
  * (compose-keys.ts) with the name app.js keeps the form's draft under, and a refusal shown
  * next to the field it is about — plain sentences, the technical reason in a details line.
  */
+import { MessageTooLargeError } from "@indiepm/core";
 import { newComposeKey } from "../compose-keys.js";
 import { html, type Html } from "../html.js";
 
@@ -31,6 +32,7 @@ export function fieldError(id: string, error: FieldError | undefined): Html {
 
 /** The engine's refusal of a message (`PmError` from `PmServer.send`) in words for people: too long, a vouch page it cannot use; the rest as it is. */
 export function sendRefusalSentence(error: { code: string; message: string }): string {
+  if (error instanceof MessageTooLargeError) return error.message;
   if (error.code === "too_large") return "That message is too long: a message holds at most 64 KiB of text.";
   if (/^vouch\b/.test(error.message)) return "The vouch page cannot be used: write its whole address, starting with https://.";
   return error.message;

@@ -6,6 +6,7 @@
  */
 import type { ErrorCode } from "../../errors.js";
 import { hashSecret, keyOf, newSecret } from "../../secrets.js";
+import { deliverForm } from "../deliver-form.js";
 import { discoverAttempt, planRetry, postAttempt, staleCachedEndpoint } from "../attempt.js";
 import { mutate, NO_LEASE, type Engine, type Lease, type StepContext } from "../engine.js";
 import { encodeForm, type Failure } from "@indiepm/protocol";
@@ -183,18 +184,7 @@ async function deliver(engine: Engine, doc: DeliveryDoc, lease: Lease, cached = 
     engine.wake();
     return;
   }
-  const form = encodeForm({
-    action: "deliver",
-    sender: doc.sender,
-    recipient: doc.recipient,
-    message: doc.message,
-    published: outbox.published,
-    content: outbox.content,
-    "content-html": outbox.contentHtml,
-    name: outbox.name,
-    "in-reply-to": outbox.inReplyTo,
-    to: outbox.to,
-  });
+  const form = deliverForm(outbox, doc.recipient);
   const outcome = await postAttempt(engine, doc.endpoint, form, ctxOf(doc, 6), [201, 200], { headers: { authorization: `Bearer ${token}` }, lease });
   if (outcome.kind === "ok") {
     // The contact first (§7 "sites it has written to"): whoever sees the delivery delivered sees it too.

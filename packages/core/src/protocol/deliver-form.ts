@@ -1,0 +1,32 @@
+/**
+ * §5: the form of `action=deliver` for one recipient of a message, built in one place:
+ * the delivery job POSTs it (jobs/delivery.ts), and the owner's send checks before it
+ * accepts a message that the form fits the §2 body limit (owner/messages.ts), so a
+ * message is never accepted that no receiver may take.
+ */
+import { encodeForm, MAX_BODY_BYTES } from "@indiepm/protocol";
+import type { OutboxDoc } from "./records.js";
+
+type Parts = Pick<OutboxDoc, "sender" | "message" | "published" | "content" | "contentHtml" | "name" | "inReplyTo" | "to">;
+
+export function deliverForm(outbox: Parts, recipient: string): URLSearchParams {
+  return encodeForm({
+    action: "deliver",
+    sender: outbox.sender,
+    recipient,
+    message: outbox.message,
+    published: outbox.published,
+    content: outbox.content,
+    "content-html": outbox.contentHtml,
+    name: outbox.name,
+    "in-reply-to": outbox.inReplyTo,
+    to: outbox.to,
+  });
+}
+
+/** §2: the encoded form's bytes (percent-encoded: ASCII, one byte a character) over `MAX_BODY_BYTES`, for the longest recipient; 0 when it fits. */
+export function deliverFormExcess(outbox: Parts, recipients: readonly string[]): number {
+  let longest = 0;
+  for (const recipient of recipients) longest = Math.max(longest, deliverForm(outbox, recipient).toString().length);
+  return Math.max(0, longest - MAX_BODY_BYTES);
+}
