@@ -12,7 +12,7 @@
  *
  * Skips (saying why) where PostgreSQL's binaries or the built CLI are missing; fails in CI.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -50,8 +50,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (SKIP) return;
+  // With INDIEPM_CLUSTER_KEEP, what the tap saw (each request to the peer: when, how answered, over which connection) is kept beside the logs.
+  if (process.env.INDIEPM_CLUSTER_KEEP && cluster) await writeFile(join(dir, "peer-tap.json"), JSON.stringify(await cluster.peerTap.records()));
   await cluster?.stop();
-  // env INDIEPM_CLUSTER_KEEP keeps the processes' logs (instance-N.log, peer.log) and nginx's files.
+  // env INDIEPM_CLUSTER_KEEP keeps the processes' logs (instance-N.log, peer.log), nginx's files and peer-tap.json.
   if (process.env.INDIEPM_CLUSTER_KEEP) console.log(`kept ${dir}`);
   else await rm(dir, { recursive: true, force: true });
 }, 120_000);

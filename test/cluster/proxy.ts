@@ -14,10 +14,13 @@
  * a stored message is a `200 duplicate`); an owner's `POST /api/messages` resent after it
  * was sent could write the message twice. A process that refused a connection is left out
  * for `fail_timeout` (2 s) by nginx; there are no active health checks in open-source nginx.
+ * Both end a request upstream when its client goes before the answer (nginx's default
+ * `proxy_ignore_client_abort off`; a sender's time-out), logging it 499 when the client went:
+ * a record spans the exchange as the sender had it.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
-import { Agent, request as httpRequest, type IncomingMessage, type Server } from "node:http";
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";
 import { closedPort, closeServer, listenLoopback } from "@indiepm/test-support";
 import { createServer } from "node:http";
@@ -32,6 +35,8 @@ export interface ProxyRecord {
   /** ms since the epoch. */
   start: number;
   end: number;
+  /** The node proxy's: the client's port (one connection, so one sending process). */
+  clientPort?: number;
 }
 
 export interface RoundRobinProxy {
@@ -135,25 +140,34 @@ export async function startNodeProxy(upstreams: string[]): Promise<RoundRobinPro
     const headers = { ...req.headers };
     headers["x-forwarded-for"] = [req.headers["x-forwarded-for"], req.socket.remoteAddress].filter(Boolean).join(", ");
     let answer: { status: number; headers: IncomingMessage["headers"]; body: Buffer } | undefined;
+    // As nginx (proxy_ignore_client_abort off): a client that goes before its answer (its
+    // time-out) ends the request upstream too, logged 499 when it went.
+    let goneAt: number | undefined;
+    let upstream: ClientRequest | undefined;
+    res.once("close", () => {
+      if (res.writableFinished) return;
+      goneAt = Date.now();
+      upstream?.destroy();
+    });
     // Each upstream at most once, starting with the next in turn; on to the next only when nothing was sent.
     for (let tried = 0; tried < upstreams.length && !answer; tried++) {
       const target = new URL(req.url ?? "/", upstreams[next++ % upstreams.length]);
       try {
         answer = await new Promise((resolve, reject) => {
-          const out = httpRequest(target, { method: req.method, headers, agent }, (up) => {
+          const out = (upstream = httpRequest(target, { method: req.method, headers, agent }, (up) => {
             const parts: Buffer[] = [];
             up.on("data", (c: Buffer) => parts.push(c));
             up.on("end", () => resolve({ status: up.statusCode ?? 502, headers: up.headers, body: Buffer.concat(parts) }));
             up.on("error", reject);
-          });
+          }));
           out.on("error", reject);
           out.end(body);
         });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ECONNREFUSED") break;
+        if (goneAt !== undefined || (error as NodeJS.ErrnoException).code !== "ECONNREFUSED") break;
       }
     }
-    const status = answer?.status ?? 502;
+    const status = goneAt !== undefined ? 499 : (answer?.status ?? 502);
     if (answer) {
       const { connection: _c, "keep-alive": _k, "transfer-encoding": _t, ...passed } = answer.headers;
       res.writeHead(status, passed);
@@ -161,7 +175,15 @@ export async function startNodeProxy(upstreams: string[]): Promise<RoundRobinPro
     } else {
       res.writeHead(502, { "content-type": "text/plain" }).end("no upstream answered");
     }
-    records.push({ method: req.method ?? "GET", path: req.url ?? "/", status, body: body.toString("utf8"), start, end: Date.now() });
+    records.push({
+      method: req.method ?? "GET",
+      path: req.url ?? "/",
+      status,
+      body: body.toString("utf8"),
+      start,
+      end: goneAt ?? Date.now(),
+      clientPort: req.socket.remotePort ?? 0,
+    });
   });
   const url = await listenLoopback(server);
   return {
