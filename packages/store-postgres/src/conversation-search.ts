@@ -7,13 +7,14 @@
  * then read the ~500 summaries they named to keep the 51 latest (174–238 ms at 1,000,000
  * messages). The page is asked here at once, in one of two ways:
  * - **A walk** (a word in many messages): the sites' conversations newest first
- *   (`conversations_site_by_lastKey` or `conversations_by_lastKey`), a span at a time, each
- *   span's conversations checked at once for a match: the GIN bitmap of the words AND the
- *   bitmap of those conversations' messages (migration 6's `<collection>_search_conversation`,
- *   text, so a lookup compares strings, not jsonb), so only matching messages are read. The
- *   first span is a few pages' worth; the next spans the conversations that should hold the
- *   matches still wanted, at the rate seen. `kayak` (1 % of messages) at 1,000,000: about
- *   1,500 conversations walked for 51 (16–18 ms for the span, warm).
+ *   (`conversations_site_by_lastKey` or `conversations_by_lastKey`), a span at a time (one
+ *   statement for the span's IDs, one for its hits), each span's conversations checked at
+ *   once for a match: the GIN bitmap of the words AND the bitmap of those conversations'
+ *   messages (migration 6's `<collection>_search_conversation`, text, so a lookup compares
+ *   strings, not jsonb), so only matching messages are read. The first span is sized from
+ *   the planner's estimates (the words' share of messages, messages per conversation), the
+ *   next ones from the rate seen. `kayak` (1 % of messages) at 1,000,000: one span of about
+ *   2,200 conversations for the 51 (BENCHMARKS.md, PostgreSQL, a search).
  * - **Direct** (a word in few messages, at the planner's estimate): every match's
  *   conversation, their summaries sorted by `lastKey`, the page kept. Also what a walk ends
  *   in once it has looked at more conversations than the words have matches (a word whose
