@@ -62,9 +62,11 @@ export interface ConversationWalk {
   margin: number;
   /** A span walks at most this many times the conversations walked before it. */
   growth: number;
+  /** The most conversations a span walks (its IDs are one statement's parameter). */
+  maxSpan: number;
 }
 
-export const CONVERSATION_WALK: ConversationWalk = { directMatches: 2000, minSpan: 100, margin: 1.25, growth: 4 };
+export const CONVERSATION_WALK: ConversationWalk = { directMatches: 2000, minSpan: 100, margin: 1.25, growth: 4, maxSpan: 10_000 };
 
 /** The lastKey of a summary: its three ordering keys, as sql.ts orders a field (table alias `t`). */
 function lastKey(s: string, t: string): { rank: string; num: string; str: string } {
@@ -244,7 +246,7 @@ export async function searchConversations(
     const wanted = limit - found.length;
     // After the first span, at most `growth` times the conversations walked so far: the rate seen in a few is a rough guess.
     const guess = Math.ceil((wanted / rate) * walk.margin);
-    const span = Math.max(walk.minSpan, walked === 0 ? guess : Math.min(guess, walked * walk.growth));
+    const span = Math.min(walk.maxSpan, Math.max(walk.minSpan, walked === 0 ? guess : Math.min(guess, walked * walk.growth)));
     // Walking more conversations than the words have matches costs more than reading the matches.
     if (walked + span > matches) return [...found, ...(await direct(high, wanted))];
     const spanned = spanStatement(sql, sites, high, span);

@@ -35,9 +35,9 @@ const PEOPLE = Array.from({ length: 12 }, (_, n) => `https://p${n}.example/`);
 const quiet = { info() {}, warn() {}, error() {} };
 
 /** Always a walk: spans of at least 3 conversations, up to 4 times the last. */
-const WALK: ConversationWalk = { directMatches: 0, minSpan: 3, margin: 1.25, growth: 4 };
-/** Always a walk, in spans far shorter than the matches wanted need: many spans, and some searches end direct. */
-const TINY: ConversationWalk = { directMatches: 0, minSpan: 1, margin: 0.2, growth: 2 };
+const WALK: ConversationWalk = { directMatches: 0, minSpan: 3, margin: 1.25, growth: 4, maxSpan: 10_000 };
+/** Always a walk, in spans far shorter than the matches wanted need (at most 6): many spans, and some searches end direct. */
+const TINY: ConversationWalk = { directMatches: 0, minSpan: 1, margin: 0.2, growth: 2, maxSpan: 6 };
 
 type Written = { kind: "in"; doc: InboxDoc } | { kind: "out"; doc: OutboxDoc };
 
@@ -204,7 +204,7 @@ describe.skipIf(server.skipReason)("the search as a page of conversations (Postg
   it("answers as every match read, for every word, limit, cursor and set of sites, however the search is cut", async () => {
     const cursor = (await everyMatch({ sites: SITES, text: "coffee", limit: 12 })).at(-1)!;
     const cursorKey = (await store.get<ConversationDoc>("conversations", cursor))!.lastKey!;
-    const seen = { direct: 0, walks: 0, spans: 0, walkThenDirect: 0 };
+    const seen = { direct: 0, walks: 0, spans: 0, walkThenDirect: 0, capped: 0, over: 0 };
     for (const text of [
       "kayak",
       "lantern",
@@ -224,7 +224,13 @@ describe.skipIf(server.skipReason)("the search as a page of conversations (Postg
             const expected = await everyMatch(query);
             for (const walk of [CONVERSATION_WALK, WALK, TINY]) {
               const steps: string[] = [];
-              const got = ids(await searchConversations(run, sql, query, walk, (step) => steps.push(step.kind)));
+              const got = ids(
+                await searchConversations(run, sql, query, walk, (step) => {
+                  steps.push(step.kind);
+                  if (step.kind === "walk" && step.span === walk.maxSpan) seen.capped++;
+                  if (step.kind === "walk" && step.span > walk.maxSpan) seen.over++;
+                }),
+              );
               expect(got, `${text} ${sites.length} sites limit ${limit} before ${before} steps ${steps}`).toEqual(expected);
               const spans = steps.filter((s) => s === "walk").length;
               if (spans === 0) seen.direct++;
@@ -241,6 +247,9 @@ describe.skipIf(server.skipReason)("the search as a page of conversations (Postg
     expect(seen.walks).toBeGreaterThan(0);
     expect(seen.spans).toBeGreaterThanOrEqual(4);
     expect(seen.walkThenDirect).toBeGreaterThan(0);
+    // Spans at TINY's most (6 conversations), never beyond.
+    expect(seen.capped).toBeGreaterThan(0);
+    expect(seen.over).toBe(0);
   });
 
   it("through the engine, pages as the scan of a store without a search (nedb), cursor by cursor, and its first page as the search before it", async () => {
