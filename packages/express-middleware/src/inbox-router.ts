@@ -13,7 +13,7 @@ import type { Router } from "express";
 import { WebInboxError, createWebInbox, type WebInbox, type WebInboxOptions } from "@indiepm/web";
 import { configError, isPlainObject, looksLikeMiddlewareCall, shown } from "./validate.js";
 import { errorLogger, warningLogger, webHandler } from "./web-bridge.js";
-import { MAX_REQUEST_BODY_BYTES, TRUST_PROXY_OFF } from "@indiepm/core/node";
+import { BODY_LIMITS, MAX_REQUEST_BODY_BYTES, TRUST_PROXY_OFF } from "@indiepm/core/node";
 
 const FACTORY = "indiepmInbox";
 
@@ -52,6 +52,8 @@ export function indiepmInbox(...args: unknown[]): IndiePmInboxRouter {
       log: errorLogger(logger),
       warn: warningLogger(logger),
       factory: "indiepmInbox()",
+      // The inbox's forms and its Micropub endpoints (issue 13) hold bodies to BODY_LIMITS.webForm.
+      allowedBodies: `a message written in the inbox or posted by a Micropub app may be up to ${BODY_LIMITS.webForm / 1024} KiB, and the Micropub app is then shown that HTML page instead of Micropub's JSON error`,
       trustProxy: server.trustProxy ?? TRUST_PROXY_OFF,
       started: Promise.resolve(true),
       baseUrl: new URL(inbox.url).origin,

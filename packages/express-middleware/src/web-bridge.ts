@@ -78,6 +78,11 @@ export interface BridgeOptions {
   warn: Log;
   /** The factory, as the warning about the app's body parsers names it: `indiepm()`, `indiepmInbox()`. */
   factory: string;
+  /**
+   * What that warning says the router's requests may carry, after "though" (default: the
+   * federation endpoint's, "PROTOCOL.md §2 allows bodies of up to 256 KiB").
+   */
+  allowedBodies?: string;
 }
 
 /**
@@ -87,10 +92,10 @@ export interface BridgeOptions {
  * never gets here: the parser answers it with an HTML 413. Only a warning can reach the
  * owner, so it is logged at the first request that shows a parser ran first.
  */
-function parserFirstWarning(factory: string, mountPath: string, maxBodyBytes: number): string {
+function parserFirstWarning(factory: string, mountPath: string, maxBodyBytes: number, allowedBodies = "PROTOCOL.md §2 allows bodies of up to 256 KiB"): string {
   return (
     `A body parser of the app (express.urlencoded(), express.json() or the like) runs before ${factory} on requests to ${mountPath}: ` +
-    `a request it reads that is over its own limit (100 kB by default) gets its HTML 413 and never reaches ${factory}, though PROTOCOL.md §2 allows bodies of up to 256 KiB (this router reads up to ${maxBodyBytes} bytes). ` +
+    `a request it reads that is over its own limit (100 kB by default) gets its HTML 413 and never reaches ${factory}, though ${allowedBodies} (this router reads up to ${maxBodyBytes} bytes). ` +
     `Mount ${factory} before the body parser (app.use("${mountPath}", ${factory.replace("()", "({ … })")}) above app.use(express.urlencoded())), or apply the parser to your own routes only.`
   );
 }
@@ -119,7 +124,7 @@ export function webHandler(
       }
       if (!warnedParserFirst && parserRanFirst(req)) {
         warnedParserFirst = true;
-        options.warn(parserFirstWarning(options.factory, req.baseUrl || "/", options.maxBodyBytes));
+        options.warn(parserFirstWarning(options.factory, req.baseUrl || "/", options.maxBodyBytes, options.allowedBodies));
       }
       const body = bodyAlreadyRead(req) ? rebuildBody(req) : undefined;
       const origin = options.baseUrl ?? originOf(req);
