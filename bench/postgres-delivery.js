@@ -22,7 +22,8 @@
  * Both databases are in one cluster (postgres-server.js). Besides the ratio: server CPU
  * per request (the Node process only), and the statements each `deliver` costs the
  * database (pg_stat_database transactions over the measured requests: every statement
- * outside a transaction is one).
+ * outside a transaction is one) and the CPU time its PostgreSQL backends spent per request
+ * (/proc, when the cluster runs on this machine).
  *
  *   pnpm build && node bench/postgres-delivery.js [--rounds 9] [--requests 600]
  *
@@ -206,6 +207,38 @@ async function commits(admin, name) {
   return Number((await admin.query("SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1", [name])).rows[0].n);
 }
 
+/**
+ * The CPU time of the PostgreSQL backends serving database `name` (user + system, from
+ * /proc: the cluster is on this machine), looked at after every slice: `look()` notes each
+ * backend's time, `us()` sums the last noted time of every backend seen, so a connection
+ * the pool closed (30 s idle) keeps what it used. `null` where /proc cannot be read (a
+ * remote server).
+ */
+function backendCpu(admin, name) {
+  const seen = new Map();
+  let readable = true;
+  return {
+    async look() {
+      if (!readable) return;
+      const { readFile } = await import("node:fs/promises");
+      const pids = (await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name])).rows.map((r) => r.pid);
+      for (const pid of pids) {
+        try {
+          // utime and stime: fields 14 and 15, counted after the command name in parentheses.
+          const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          seen.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS);
+        } catch (error) {
+          if (error.code !== "ENOENT") readable = false;
+        }
+      }
+    },
+    us: () => (readable ? [...seen.values()].reduce((a, b) => a + b, 0) : null),
+  };
+}
+// USER_HZ: 100 on Linux for /proc/<pid>/stat.
+const CLOCK_TICKS = 100;
+
 const round = (n, digits = 2) => Number(n.toFixed(digits));
 
 /**
@@ -236,7 +269,11 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
       for (const t of [subject, baseline]) await load(pools.get(t), t, n, concurrency);
       const samples = { subject: [], baseline: [], ratio: [], cpuRatio: [], subjectCpuUs: [], baselineCpuUs: [] };
       const statements = new Map();
-      for (const t of [subject, baseline]) statements.set(t, { before: await commits(admin, t.name), requests: 0 });
+      const dbCpu = new Map([subject, baseline].map((t) => [t, backendCpu(admin, t.name)]));
+      for (const t of [subject, baseline]) {
+        await dbCpu.get(t).look();
+        statements.set(t, { before: await commits(admin, t.name), requests: 0, cpuBefore: dbCpu.get(t).us() });
+      }
       for (let r = 0; r < rounds; r++) {
         const total = new Map([subject, baseline].map((t) => [t, { seconds: 0, cpuUs: 0, count: 0 }]));
         for (let i = 0; i < slices; i++) {
@@ -247,6 +284,7 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
             sum.cpuUs += (await t.cpu()) - cpuBefore;
             sum.seconds += slice / perSecond;
             sum.count += slice;
+            await dbCpu.get(t).look();
           }
         }
         const [ts, tb] = [total.get(subject), total.get(baseline)];
@@ -266,6 +304,9 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
       ]) {
         const st = statements.get(t);
         perDeliver[key] = ((await commits(admin, t.name)) - st.before) / st.requests;
+        await dbCpu.get(t).look();
+        const cpuAfter = dbCpu.get(t).us();
+        perDeliver[`${key}DbCpuUs`] = cpuAfter === null || st.cpuBefore === null ? null : (cpuAfter - st.cpuBefore) / st.requests;
       }
       await Promise.all([...pools.values()].map((p) => p.close()));
       const suffix = concurrency === 1 ? "Sequential" : "";
@@ -277,6 +318,8 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
       figures[`pgDeliveryBaselineCpuUs${suffix}`] = round(median(samples.baselineCpuUs), 0);
       figures[`pgDeliveryStatements${suffix}`] = round(perDeliver.subject, 1);
       figures[`pgDeliveryBaselineStatements${suffix}`] = round(perDeliver.baseline, 1);
+      figures[`pgDeliveryDbCpuUs${suffix}`] = perDeliver.subjectDbCpuUs === null ? null : round(perDeliver.subjectDbCpuUs, 0);
+      figures[`pgDeliveryBaselineDbCpuUs${suffix}`] = perDeliver.baselineDbCpuUs === null ? null : round(perDeliver.baselineDbCpuUs, 0);
       rows.push({ concurrency, samples, perDeliver });
     }
     // Every 201 stored exactly one message on each side.
@@ -291,7 +334,7 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
           `load average ${load0.join(", ")}; stored ${stored.subject.toLocaleString("en")} / ${stored.baseline.toLocaleString("en")} messages)\n`,
       );
       console.log(
-        `${"senders".padEnd(9)}${pad("engine/s", 9)}${pad("Express/s", 10)}${pad("ratio", 7)}${pad("target", 8)}${pad("CPU µs/req", 13)}${pad("CPU ×", 7)}${pad("SQL/req", 10)}  per-round ratios`,
+        `${"senders".padEnd(9)}${pad("engine/s", 9)}${pad("Express/s", 10)}${pad("ratio", 7)}${pad("target", 8)}${pad("CPU µs/req", 13)}${pad("CPU ×", 7)}${pad("SQL/req", 10)}${pad("DB µs/req", 12)}  per-round ratios`,
       );
       for (const { concurrency, samples, perDeliver } of rows) {
         const ratio = median(samples.ratio);
@@ -302,12 +345,13 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
           )}${pad(`${median(samples.subjectCpuUs).toFixed(0)}/${median(samples.baselineCpuUs).toFixed(0)}`, 13)}${pad(median(samples.cpuRatio).toFixed(2), 7)}${pad(
             `${perDeliver.subject.toFixed(1)}/${perDeliver.baseline.toFixed(1)}`,
             10,
-          )}  ${samples.ratio.map((x) => x.toFixed(2)).join(" ")}  ${ratio >= TARGET_RATIO ? "ok" : "UNDER"}`,
+          )}${pad(perDeliver.subjectDbCpuUs === null ? "—" : `${perDeliver.subjectDbCpuUs.toFixed(0)}/${perDeliver.baselineDbCpuUs.toFixed(0)}`, 12)}  ${samples.ratio.map((x) => x.toFixed(2)).join(" ")}  ${ratio >= TARGET_RATIO ? "ok" : "UNDER"}`,
         );
       }
       console.log(
         `\nratio: engine deliveries/s ÷ baseline's (target ≥ ${TARGET_RATIO}). CPU: the server process's time per request (not PostgreSQL's), engine/baseline. ` +
-          `SQL/req: statements (transactions) per deliver in each one's database, engine/baseline.`,
+          `SQL/req: statements (transactions) per deliver in each one's database, engine/baseline. ` +
+          `DB: CPU time of the PostgreSQL backends serving each one's database per deliver (from /proc), engine/baseline.`,
       );
     }
   } finally {
