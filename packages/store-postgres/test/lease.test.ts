@@ -17,9 +17,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DiscoveryCache } from "../../core/src/discovery/cache.js";
 import type { Engine } from "../../core/src/protocol/engine.js";
 import { runDelivery } from "../../core/src/protocol/jobs/delivery.js";
+import { runDialback } from "../../core/src/protocol/jobs/dialback.js";
 import { runLeased, type LeaseTimes } from "../../core/src/protocol/jobs/queue.js";
 import { runWebhook } from "../../core/src/protocol/jobs/webhook.js";
-import type { DeliveryDoc, GrantDoc, OutboxDoc, WebhookDoc } from "../../core/src/protocol/records.js";
+import type { DeliveryDoc, GrantDoc, HandshakeDoc, OutboxDoc, WebhookDoc } from "../../core/src/protocol/records.js";
 import { keyOf } from "../../core/src/secrets.js";
 import type { HtmlSanitizer } from "../../core/src/sanitize.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
@@ -31,6 +32,8 @@ import { openPostgresStore, type PostgresStore } from "../src/index.js";
  * stays 10 s: longer than a step, as a client's may be.
  */
 const TIMES: LeaseTimes = { leaseMs: 6_000, marginMs: 1_000, stepMs: 1_000 };
+/** For a discovery, whose GET has 5 s of its own (§1): a margin of 2.5 s cuts it at 3.5 s, before that limit. */
+const GET_TIMES: LeaseTimes = { leaseMs: 6_000, marginMs: 2_500, stepMs: 1_000 };
 const SENDER = "http://127.0.0.1:9/alice/";
 const RECIPIENT = "http://127.0.0.1:9/bob/";
 const MESSAGE = "http://127.0.0.1:9/alice/m/1";
@@ -63,7 +66,8 @@ async function startPeer() {
     } catch {
       return; // cut while sending: recorded, nothing to answer
     }
-    record.action = req.headers["content-type"]?.startsWith("application/json") ? "webhook" : (new URLSearchParams(body).get("action") ?? "?");
+    record.action =
+      req.method === "GET" ? "GET" : req.headers["content-type"]?.startsWith("application/json") ? "webhook" : (new URLSearchParams(body).get("action") ?? "?");
     if (holding.has(record.from)) return void held.push(res);
     res.writeHead(record.action === "deliver" ? 201 : 200, { "content-type": "application/json" }).end("{}");
   });
@@ -219,22 +223,25 @@ describe.skipIf(SKIP)("the job lease when its holder cannot renew it (PostgreSQL
     peer.hold(a.name);
     const runningA = deliverOn(a, doc);
     const sentA = await until("A's deliver at the peer", () => peer.seen.find((s) => s.from === a.name));
-    // The lease as A last wrote it; then the database goes away, and every renewal fails.
-    const leaseEnd = (await readDelivery(a)).nextAttemptAt;
-    expect((await readDelivery(a)).leasedBy).toBe(a.id);
+    // The database goes away (well before the first renewal, at a third of the lease): every renewal fails.
     await pg.stop();
 
-    // A's deliver is cut a margin before the lease's end (the peer sees its connection close),
-    // not at the client's 10 s limit; A's try ends there, writing nothing.
+    // A's deliver is cut (the peer sees its connection close) and A's try ends, writing nothing.
     const endA = await until("A's deliver to end", () => sentA.end, 15_000);
-    expect(endA).toBeLessThan(leaseEnd);
-    expect(endA).toBeGreaterThanOrEqual(leaseEnd - TIMES.marginMs - 100);
-    await runningA;
-
-    // The database back once the lease has run out: the delivery is as A took it, due for anyone.
-    await until("the lease's end", () => Date.now() > leaseEnd);
+    const outcomeA = await runningA.then(
+      () => "its try ended",
+      (error: Error) => error.message,
+    );
+    // The database back once the lease has run out: the delivery is as A took it, due for anyone
+    // at the end of the lease A last wrote; A's deliver ended a margin before that end, not at
+    // the client's 10 s limit.
+    await until("past the lease's end", () => Date.now() > endA + TIMES.marginMs + 200);
     await pg.start();
-    expect(await readDelivery(b)).toMatchObject({ status: "pending", stage: "deliver", attempts: 0, leasedBy: a.id, nextAttemptAt: leaseEnd });
+    const left = await readDelivery(b);
+    expect(left).toMatchObject({ status: "pending", stage: "deliver", attempts: 0, leasedBy: a.id });
+    expect(endA).toBeLessThan(left.nextAttemptAt);
+    expect(endA).toBeGreaterThanOrEqual(left.nextAttemptAt - TIMES.marginMs - 100);
+    expect(outcomeA).toBe("its try ended");
 
     const runs = await takeOver(b, doc);
     await Promise.all(runs);
@@ -336,5 +343,49 @@ describe.skipIf(SKIP)("the job lease when its holder cannot renew it (PostgreSQL
     await pg.start();
     // Nothing written: due again at the lease's end, for any instance.
     expect(await a.store.get<WebhookDoc>("webhooks", webhook._id)).toMatchObject({ status: "pending", attempts: 0, nextAttemptAt: leaseEnd, leasedBy: a.id });
+  }, 60_000);
+
+  it("cuts a discovery under way too: a dialback's GET of the sender's page ends before the lease's end, and the try writes nothing", async () => {
+    const a = await instance("dialback", "instance A");
+    const now = Date.now();
+    const handshake: HandshakeDoc = {
+      _id: "handshake-1",
+      kind: "notify",
+      // §3 step 3: the page of the sender named in the notify, here the peer's, which does not answer A.
+      sender: peer.url,
+      recipient: SENDER,
+      message: `${peer.url}m/1`,
+      state: "active",
+      rev: 1,
+      attempts: 0,
+      nextAttemptAt: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await a.store.insert("handshakes", handshake);
+    peer.hold(a.name);
+    const runningA = runLeased(
+      a.engine,
+      a.store.shared,
+      "handshakes",
+      handshake,
+      (d: HandshakeDoc) => d.state === "active",
+      (d, lease) => runDialback(a.engine, d, lease),
+      GET_TIMES,
+    );
+    const getA = await until("A's GET of the sender's page", () => peer.seen.find((s) => s.from === a.name));
+    await pg.stop();
+    const ended = await until("A's GET to end", () => getA.end, 15_000);
+    const outcomeA = await runningA.then(
+      () => "its try ended",
+      (error: Error) => error.message,
+    );
+    await pg.start();
+    // Cut at the margin before the lease's end (2.5 s), not at discovery's own 5 s limit (§1); nothing written.
+    const left = (await a.store.get<HandshakeDoc>("handshakes", handshake._id))!;
+    expect(left).toMatchObject({ state: "active", attempts: 0, leasedBy: a.id });
+    expect(ended).toBeLessThan(left.nextAttemptAt - GET_TIMES.marginMs + 300);
+    expect(outcomeA).toBe("its try ended");
+    expect(peer.seen.map((s) => s.action)).toEqual(["GET"]);
   }, 60_000);
 });
