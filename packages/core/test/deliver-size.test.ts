@@ -3,14 +3,13 @@
  * `content-html`, `name` and `to` have no cap of their own: HTML beside 64 KiB of text,
  * percent-encoded (`<` is three bytes), can make a `deliver` that no receiver takes. The
  * owner's send refuses such a message before it is accepted (`too_large`, a sentence for
- * people), measured on the very form the delivery job POSTs (protocol/deliver-form.ts);
+ * people), measured on the very form the delivery job POSTs (@indiepm/protocol deliver-form.ts);
  * a message whose form fits, to its longest recipient, is accepted.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MAX_BODY_BYTES } from "@indiepm/protocol";
+import { deliverForm, MAX_BODY_BYTES } from "@indiepm/protocol";
 import type { PmServer } from "../src/api.js";
 import { MessageTooLargeError } from "../src/owner/messages.js";
-import { deliverForm } from "../src/protocol/deliver-form.js";
 import type { OutboxDoc } from "../src/protocol/records.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";

@@ -43,6 +43,8 @@ export { escapeAttribute, linkHeaderNamesPm, pmLinkElement, pmLinkHeaderValue, r
 
 // §2–§5 requests
 export { encodeForm, isFormContentType, parseForm } from "./form.js";
+export { deliverForm, deliverFormExcess } from "./deliver-form.js";
+export type { DeliverMessage } from "./deliver-form.js";
 export type { FormParams } from "./form.js";
 export {
   ACTIONS,

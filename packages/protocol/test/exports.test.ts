@@ -34,6 +34,8 @@ it("@indiepm/protocol exports exactly these names", () => {
       "closestName",
       "codeIsLive",
       "createPmLinkFinder",
+      "deliverForm",
+      "deliverFormExcess",
       "describeValue",
       "effectiveSettings",
       "encodeForm",

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { GrantedToken, ListQuery, MessageLookup, Page } from "../api.js";
 import { PmError } from "../errors.js";
-import { isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "@indiepm/protocol";
+import { deliverFormExcess, isRfc3339, MAX_CONTENT_BYTES, utf8Length } from "@indiepm/protocol";
 import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/records.js";
 import { LIST_DEFAULT, LIST_MAX } from "../limits.js";
 import { keyOf } from "../secrets.js";
@@ -15,7 +15,6 @@ import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls
 import { chatKey } from "./chats.js";
 import { conversationFields, conversationsChanged, ensureFiled, type Filing } from "./conversations.js";
 import { capRecipients, siteAddressRefusal } from "./recipients.js";
-import { deliverFormExcess } from "../protocol/deliver-form.js";
 
 export interface OwnerContext {
   endpoint: string;

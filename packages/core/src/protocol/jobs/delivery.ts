@@ -6,10 +6,9 @@
  */
 import type { ErrorCode } from "../../errors.js";
 import { hashSecret, keyOf, newSecret } from "../../secrets.js";
-import { deliverForm } from "../deliver-form.js";
 import { discoverAttempt, planRetry, postAttempt, staleCachedEndpoint } from "../attempt.js";
 import { mutate, NO_LEASE, type Engine, type Lease, type StepContext } from "../engine.js";
-import { encodeForm, type Failure } from "@indiepm/protocol";
+import { deliverForm, encodeForm, type Failure } from "@indiepm/protocol";
 import { changeSettings } from "../../settings.js";
 import type { DeliveryDoc, DeliveryStage, GrantDoc, OutboxDoc, SecretDoc } from "../records.js";
 import type { Store } from "../../store/types.js";
