@@ -111,7 +111,7 @@ export interface ChannelToken {
   me?: string;
 }
 
-/** Pure (IndieAuth §5.3.3): the access token of the token endpoint's answer; it must carry scope `create`. */
+/** Pure (IndieAuth §5.3.3): the access token of the token endpoint's answer; it must carry scope `create` (or leave `scope` out: the one asked). */
 export function processTokenResponse(status: number, json: unknown, endpoint: string): ChannelToken {
   const body = (json && typeof json === "object" ? json : {}) as Record<string, unknown>;
   if (status !== 200 || typeof body.access_token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(body.access_token)) {
@@ -123,7 +123,8 @@ export function processTokenResponse(status: number, json: unknown, endpoint: st
   }
   if (typeof body.token_type === "string" && body.token_type.toLowerCase() !== "bearer")
     throw new WebInboxError("redeem_failed", `The channel's token endpoint ${endpoint} gave a ${body.token_type.slice(0, 40)} token, not a Bearer token.`);
-  const scope = typeof body.scope === "string" ? body.scope.split(/\s+/).filter(Boolean) : [];
+  // RFC 6749 §5.1: `scope` may be left out when it is the one asked (`create`), as Indiekit's token endpoint does.
+  const scope = body.scope === undefined ? ["create"] : typeof body.scope === "string" ? body.scope.split(/\s+/).filter(Boolean) : [];
   // Aperture grants "post" apps "create"; a token without it could not post into the channel.
   if (!scope.includes("create") && !scope.includes("post"))
     throw new WebInboxError("redeem_failed", `The channel's token endpoint ${endpoint} did not grant the create scope, so indiepm could not post there.`);

@@ -19,6 +19,8 @@ describe("a token endpoint's answer", () => {
     });
     // Aperture answers no token_type; "post" is its older name of create.
     expect(processTokenResponse(200, { access_token: "abc123", scope: "post" }, ENDPOINT)).toEqual({ accessToken: "abc123", scope: ["post"] });
+    // RFC 6749 §5.1: no `scope` means the one asked for, `create` (Indiekit's token endpoint leaves it out so).
+    expect(processTokenResponse(200, { access_token: "abc123", token_type: "Bearer" }, ENDPOINT)).toEqual({ accessToken: "abc123", scope: ["create"] });
   });
 
   it.each([
@@ -33,7 +35,8 @@ describe("a token endpoint's answer", () => {
     ["a token of 5,000 characters", 200, { access_token: "x".repeat(5000), scope: "create" }, "gave no access token"],
     ["another token type", 200, { access_token: "abc", token_type: "mac", scope: "create" }, "gave a mac token, not a Bearer token."],
     ["no create scope", 200, { access_token: "abc", scope: "read follow" }, "did not grant the create scope"],
-    ["no scope at all", 200, { access_token: "abc" }, "did not grant the create scope"],
+    ["an empty scope", 200, { access_token: "abc", scope: "" }, "did not grant the create scope"],
+    ["a scope that is not a string", 200, { access_token: "abc", scope: ["create"] }, "did not grant the create scope"],
     ["not JSON", 200, undefined, "gave no access token"],
   ])("refuses %s", (_name, status, json, sentence) => {
     expect(() => processTokenResponse(status, json, ENDPOINT)).toThrow(sentence);
