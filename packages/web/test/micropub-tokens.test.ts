@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import { createHttpClient, type ClosableHttpClient } from "@indiepm/core";
 import { closedPort, closeServer, listenLoopback, startDevAuthorizationServer, startLoopbackServer, type DevAuthorizationServer } from "@indiepm/test-support";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSiteDiscovery, DISCOVERY_DEFAULTS } from "../src/micropub/discovery.js";
 import { createTokenVerifier, processTokenAnswer, scopeIncludes, TOKEN_CACHE_DEFAULTS } from "../src/micropub/tokens.js";
 import { pkcePair } from "../src/indieauth.js";
@@ -226,6 +226,39 @@ describe("kept, bounded", () => {
     const before = auth.tokenRequests;
     await v.verify(site, first, "create");
     expect(auth.tokenRequests).toBe(before + 1);
+  });
+
+  it("made-up tokens are asked about at most 8 at a time per site: the rest are 503 without asking, and the site is asked again once one ends", async () => {
+    expect(TOKEN_CACHE_DEFAULTS.maxInFlight).toBe(8);
+    // A token endpoint that holds every request until released, counting them.
+    let asked = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = await startLoopbackServer((_req, res) => {
+      asked++;
+      void released.then(() => res.writeHead(401, { "content-type": "application/json" }).end('{"error":"invalid_token"}'));
+    });
+    try {
+      siteLinks = `<${auth.authorizationEndpoint}>; rel="authorization_endpoint", <${slow.url}token>; rel="token_endpoint"`;
+      const v = verifier();
+      const checks = Array.from({ length: 20 }, (_, i) => v.verify(site, `made-up-${i}`, "create"));
+      const early = await Promise.all(checks.slice(8));
+      expect(early.every((c) => !c.ok && c.status === 503 && c.error === "temporarily_unavailable")).toBe(true);
+      // The first eight reach the token endpoint once the site's page is read; no ninth does.
+      await vi.waitFor(() => expect(asked).toBe(8));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(asked).toBe(8);
+      release();
+      const held = await Promise.all(checks.slice(0, 8));
+      expect(held.every((c) => !c.ok && c.status === 401)).toBe(true);
+      // Nothing under way any more: the next made-up token is asked about.
+      expect(await v.verify(site, "made-up-next", "create")).toMatchObject({ ok: false, status: 401 });
+      expect(asked).toBe(9);
+    } finally {
+      await slow.close();
+    }
   });
 
   it("the site changes its token endpoint: after the discovery is kept (5 min), tokens are checked at the new one", async () => {

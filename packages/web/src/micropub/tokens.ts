@@ -11,7 +11,10 @@
  * signed in with, and when its scope includes the one asked (`create`; the legacy
  * `post` scope counts as `create`, as Indiekit takes it). Answers are kept by the
  * SHA-256 of the site and token, bounded in entries and time, refusals more briefly;
- * a token endpoint that cannot be reached is never taken as a yes.
+ * a token endpoint that cannot be reached is never taken as a yes. Tokens nobody has seen
+ * are asked about at most `maxInFlight` at a time per site: a crowd of strangers sending
+ * made-up tokens cannot make this server flood the owner's own IndieAuth server (the rest
+ * are answered 503, without asking).
  */
 import { createHash } from "node:crypto";
 import type { HttpClient, UrlPolicy } from "@indiepm/core";
@@ -50,9 +53,11 @@ export interface TokenVerifierOptions {
   refusalTtlMs?: number;
   /** Most tokens kept (default 1,000). */
   maxEntries?: number;
+  /** Most token checks under way at once for one site (default 8). */
+  maxInFlight?: number;
 }
 
-export const TOKEN_CACHE_DEFAULTS = { ttlMs: 2 * 60_000, refusalTtlMs: 30_000, maxEntries: 1_000 } as const;
+export const TOKEN_CACHE_DEFAULTS = { ttlMs: 2 * 60_000, refusalTtlMs: 30_000, maxEntries: 1_000, maxInFlight: 8 } as const;
 
 /** The longest token looked at; longer ones are refused without asking anyone. */
 const MAX_TOKEN_LENGTH = 4096;
@@ -100,6 +105,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const discovery = options.discovery ?? createSiteDiscovery({ http: options.http, policy: options.policy, now });
   const kept = new Map<string, { answer: Answer; expiresAt: number }>();
   const pending = new Map<string, Promise<Answer>>();
+  const maxInFlight = options.maxInFlight ?? TOKEN_CACHE_DEFAULTS.maxInFlight;
+  /** Checks under way per site (only the server's own sites are asked about, so this map is as small as they are). */
+  const inFlight = new Map<string, number>();
 
   const keep = (key: string, answer: Answer, lifetime: number) => {
     kept.delete(key);
@@ -137,6 +145,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (entry && entry.expiresAt > now()) return entry.answer;
     const running = pending.get(key);
     if (running) return running;
+    const busy = inFlight.get(site) ?? 0;
+    if (busy >= maxInFlight) return unavailable(`Too many access tokens of ${siteLabel(site)} are being checked at once; try again in a moment.`);
+    inFlight.set(site, busy + 1);
     const started = ask(site, token)
       .then((answer) => {
         // An endpoint that could not be reached is asked again next time.
@@ -145,7 +156,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         else kept.delete(key);
         return answer;
       })
-      .finally(() => pending.delete(key));
+      .finally(() => {
+        pending.delete(key);
+        const left = (inFlight.get(site) ?? 1) - 1;
+        if (left > 0) inFlight.set(site, left);
+        else inFlight.delete(site);
+      });
     pending.set(key, started);
     return started;
   }
