@@ -7,7 +7,7 @@ import { PmError, jsonResponse } from "./errors.js";
 import { DuplicateKeyError } from "./store/types.js";
 import { conversationsPage, messageWritten } from "./owner/conversations.js";
 import { inboxPage, outboxPage } from "./owner/messages.js";
-import { CHATS_PASS, chatsPage, getChat, markChatRead } from "./owner/chats.js";
+import { CHATS_PASS, ChatWrites, chatsPage, getChat, markChatRead } from "./owner/chats.js";
 import { DiscoveryCache } from "./discovery/cache.js";
 import { DeliverReadCache } from "./protocol/deliver-reads.js";
 import { createHttpClient } from "./http/client.js";
@@ -51,11 +51,13 @@ export function createPmServer(options: PmServerOptions): PmServer {
   // Likewise the sanitizer's workers (started on the first received HTML).
   const ownSanitizer = resolved.sanitizer ? undefined : createSanitizerPool();
   let queue: WorkQueue | undefined;
+  const chatWrites = new ChatWrites();
   const engine: Engine = {
     endpoint,
     sites: new Set(sites),
     urlPolicy: { dev },
     store,
+    chatWrites,
     http: resolved.http ?? ownHttp!,
     retry,
     grantLifetimeSeconds,
@@ -91,7 +93,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
     rateLimiter: store.shared ? new SharedRateLimiter(store.shared, rateLimits) : new RateLimiter(rateLimits),
     maxBodyBytes,
   };
-  const owner: OwnerContext = { endpoint, sites: engine.sites, urlPolicy: engine.urlPolicy, store, defaultFlow, now };
+  const owner: OwnerContext = { endpoint, sites: engine.sites, urlPolicy: engine.urlPolicy, store, defaultFlow, now, chatWrites };
   const profiles = new Profiles({ store, http: engine.http, now, log });
   let closing: Promise<void> | undefined;
   const heldSite = (site: string): string => {
@@ -151,6 +153,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
       // nothing delivers. A delivery run before its message is stored waits for it
       // (jobs/delivery.ts, UNSTORED_MESSAGE_GRACE_MS): another process may run it at once.
       const written: string[] = [];
+      const stamp = chatWrites.stamp(store);
       try {
         for (const d of deliveries) {
           await store.insert("deliveries", d);
@@ -164,7 +167,7 @@ export function createPmServer(options: PmServerOptions): PmServer {
         if (error instanceof DuplicateKeyError) for (const id of written) await store.remove("deliveries", id).catch(() => false);
         throw error;
       }
-      await messageWritten(store, "out", outbox);
+      await messageWritten(store, "out", outbox, false, chatWrites, stamp);
       queue?.wake();
       return sentView(outbox, deliveries);
     },

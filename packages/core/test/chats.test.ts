@@ -17,6 +17,7 @@ import { type ChatDoc, chatKey } from "../src/owner/chats.js";
 import { conversationFields, messageWritten } from "../src/owner/conversations.js";
 import type { InboxDoc, OutboxDoc } from "../src/protocol/records.js";
 import { PmError } from "../src/errors.js";
+import { hashSecret, keyOf } from "../src/secrets.js";
 import type { CollectionName, Doc, Patch, Scalar, Store } from "../src/store/types.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -229,7 +230,129 @@ describe.each(["memory", "nedb"] as const)("chats: many writers of one chat at o
     expect(chat.items.map((i) => i.content)).toEqual(Array.from({ length: n }, (_, i) => `number ${i}`));
     await pm.close();
   });
+
+  it("200 delivers from alice at once while bob sends her 50 (one chat, as a peer in a burst): each answered, the summary written without a lost write or a recount", async () => {
+    const { store, lost, recounts } = countingLosses(await openStore(kind));
+    const now = Date.now();
+    // alice's standing token (§4), used within the minute: no "last used" write is due.
+    await store.insert("secrets", {
+      _id: hashSecret(TOKEN),
+      kind: "standing-token",
+      sender: ALICE,
+      recipient: BOB,
+      expiresAt: now + 3_600_000,
+      createdAt: now,
+      lastUsedAt: now,
+    });
+    const pm = createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
+    const deliver = async (i: number) => {
+      const body = new URLSearchParams({
+        action: "deliver",
+        sender: ALICE,
+        recipient: BOB,
+        message: `urn:in:${i}`,
+        published: "2026-12-07T07:00:00Z",
+        content: `in ${i}`,
+      });
+      const headers = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` };
+      return (await pm.handle(new Request(ENDPOINT, { method: "POST", headers, body }))).status;
+    };
+    const [statuses, sent] = await Promise.all([
+      Promise.all(Array.from({ length: 200 }, (_, i) => deliver(i))),
+      Promise.allSettled(Array.from({ length: 50 }, (_, i) => pm.send({ from: BOB, to: [ALICE], content: `out ${i}` }))),
+    ]);
+    expect(statuses.filter((s) => s !== 201)).toEqual([]);
+    expect(sent.filter((s) => s.status === "rejected")).toEqual([]);
+    // This process is the summary's only writer: its writes of it are made one at a time, none
+    // refused, and a message older than the summary's latest is added to it, not recounted.
+    expect(lost()).toBe(0);
+    expect(recounts()).toBe(0);
+    const { items } = await pm.chatsPage();
+    expect(items).toHaveLength(1);
+    const all = [...(await store.find<InboxDoc>("inbox")), ...(await store.find<OutboxDoc>("outbox"))].sort((a, b) => (a.pageKey! < b.pageKey! ? -1 : 1));
+    expect(items[0]).toMatchObject({ people: [ALICE], unread: 200, last: { message: all.at(-1)!.message } });
+    await pm.close();
+  });
 });
+
+describe("chats: a recount while a message is being stored", () => {
+  it("a message stored while its chat is marked read (recounted) is counted as the recount found it, not once more", async () => {
+    // The memory store, where the insert of inbox message `urn:in:2` resolves only when `release` is called (a slow append).
+    const memory = createMemoryStore();
+    let release = () => {};
+    let held = () => {};
+    const stored = new Promise<void>((resolve) => (held = resolve));
+    const store: Store = Object.assign(Object.create(memory) as Store, {
+      async insert<T extends Doc>(collection: CollectionName, doc: T) {
+        await memory.insert(collection, doc);
+        if (collection === "inbox" && (doc as unknown as InboxDoc).message === "urn:in:2") {
+          held();
+          await new Promise<void>((resolve) => (release = resolve));
+        }
+      },
+    });
+    const now = Date.now();
+    await store.insert("secrets", {
+      _id: hashSecret(TOKEN),
+      kind: "standing-token",
+      sender: ALICE,
+      recipient: BOB,
+      expiresAt: now + 3_600_000,
+      createdAt: now,
+      lastUsedAt: now,
+    });
+    const pm = createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
+    const deliver = async (i: number) => {
+      const headers = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` };
+      const body = new URLSearchParams({
+        action: "deliver",
+        sender: ALICE,
+        recipient: BOB,
+        message: `urn:in:${i}`,
+        published: "2026-12-07T07:00:00Z",
+        content: `in ${i}`,
+      });
+      return (await pm.handle(new Request(ENDPOINT, { method: "POST", headers, body }))).status;
+    };
+    expect(await deliver(1)).toBe(201);
+    const second = deliver(2);
+    await stored;
+    const [chat] = (await pm.chatsPage()).items;
+    // The chat marked read now, and so recounted: it counts urn:in:2 (read), whose own write of the summary is still to come.
+    expect(await pm.markChatRead(chat!.id, true)).toBe(2);
+    release();
+    expect(await second).toBe(201);
+    expect(await store.get<ChatDoc>("chats", chat!.id)).toMatchObject({ unread: 0, lastDoc: keyOf(BOB, ALICE, "urn:in:2") });
+    await pm.close();
+  });
+});
+
+const ENDPOINT = "http://127.0.0.1:9/";
+const TOKEN = "standing-token-of-alice-for-bob-0123456789abc";
+
+/** `store`, counting the compare-and-sets of a chat summary it refused (`lost`) and the counts of unread messages (`recounts`: `refreshChat`). */
+function countingLosses(inner: Store): { store: Store; lost: () => number; recounts: () => number } {
+  let lost = 0;
+  let recounts = 0;
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== "function") return value;
+      if (prop === "count")
+        return (...args: Parameters<Store["count"]>) => {
+          if (args[0] === "inbox") recounts++;
+          return target.count(...args);
+        };
+      if (prop !== "update") return value.bind(target);
+      return async (...args: Parameters<Store["update"]>) => {
+        const made = await target.update(...args);
+        if (args[0] === "chats" && !made) lost++;
+        return made;
+      };
+    },
+  });
+  return { store, lost: () => lost, recounts: () => recounts };
+}
 
 describe("chats: a summary other writers keep changing", () => {
   /** The memory store where, before each of the first `losses` updates of a chat summary, another writer changes it (its `rev`). */

@@ -18,6 +18,9 @@
  *   lost compare-and-set — recomputes it from the chat's messages (`refreshChat`: the
  *   latest of each box and the unread count, all indexed), trying again for as long as
  *   other writers change the summary meanwhile: no write of a summary fails for them.
+ * On a store one process holds (nedb, memory: no `Store.shared`) that process is the only
+ * writer of its summaries, and it writes each chat's one write at a time (`ChatWrites`), so
+ * its compare-and-sets never lose to each other.
  * The summary holds no text: the list reads the latest message's document by `_id`
  * (`lastBox`, `lastDoc`), so deleting a message leaves its text nowhere else.
  * Documents written before chats existed (no `chat` field) are looked for at start and
@@ -127,9 +130,10 @@ function summaryOf(id: string, site: string, kind: "in" | "out", doc: InboxDoc |
  * PostgreSQL, which no concurrent writer refuses): made apart from the message's own write,
  * a merge is exact only when it adds nothing a recomputation counts. Otherwise one insert or
  * one compare-and-set in the common cases (see the top of this file), and a recomputation,
- * which does not give up, once those lose to other writers.
+ * which does not give up, once those lose to other writers. On a store one process holds,
+ * with `writes` (the server's `ChatWrites`), made one at a time per chat.
  */
-export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<void> {
+export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, writes?: ChatWrites, stamp?: number): Promise<void> {
   const id = doc.chat;
   if (id === undefined || doc.pageKey === undefined) return;
   const site = kind === "in" ? (doc as InboxDoc).recipient : doc.sender;
@@ -138,6 +142,93 @@ export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDo
     await store.writeAfter(chatWriteOf(kind, doc)!, []);
     return;
   }
+  if (writes === undefined || store.shared) return summaryWritten(store, site, id, kind, doc, unread, false, writes);
+  // The message is stored: a recomputation of its chat begun from now on counts it.
+  const stored = writes.begun;
+  await writes.oneAtATime(id, (recounted) =>
+    recounted > stored ? Promise.resolve() : summaryWritten(store, site, id, kind, doc, unread, stamp !== undefined && stamp === writes.begun, writes),
+  );
+}
+
+/**
+ * One engine's writes of chat summaries on a store one process holds (no `Store.shared`:
+ * nedb, memory; made by `createPmServer`, passed as `writes`). The engine is then the
+ * summaries' only writer, and it makes its writes of one chat one after the other
+ * (`oneAtATime`): none of its compare-and-sets loses to another, and a message costs one
+ * read and one write of the summary. Recomputations (`recompute`) are numbered (`begun`): a
+ * message whose chat was recomputed after it was stored is counted, and writes nothing; one
+ * older than the summary's latest is added to `unread` alone when no recomputation ran from
+ * before it was stored (`stamp`) until its turn, so none counted it; otherwise recomputed.
+ *
+ * Made at once, a burst in one chat (a peer receiving 1,000 messages of one sender, ~100 at
+ * a time, while sending it 1,000: one chat) lost to each other and fell back to
+ * recomputing, whose every try counts the chat's unread messages; and each recomputation
+ * made the summary's latest a message newer than those still waiting, which recomputed in
+ * turn: `deliver`s were answered 10-80 s late, the process busy counting. Several processes
+ * on one store (PostgreSQL) are left to compare-and-sets and merges (`chatWriteOf`).
+ */
+export class ChatWrites {
+  /** Per chat with writes under way (so bounded by them): the end of the last write queued, and the number of its last recomputation begun. */
+  readonly #chats = new Map<string, { tail: Promise<void>; recounted: number }>();
+  #begun = 0;
+  #running = 0;
+
+  /** How many recomputations were begun. */
+  get begun(): number {
+    return this.#begun;
+  }
+
+  /**
+   * Taken before a message is stored, for `chatWritten`: the recomputations begun, or
+   * `undefined` when one is under way (it may count the message or not).
+   */
+  stamp(store: Store): number | undefined {
+    return store.shared || this.#running > 0 ? undefined : this.#begun;
+  }
+
+  /** Runs `write` of chat `id`'s summary after the writes of it under way, telling it the number of the last recomputation of the chat begun meanwhile, or 0. */
+  oneAtATime(id: string, write: (recounted: number) => Promise<void>): Promise<void> {
+    const entry = this.#chats.get(id) ?? { tail: Promise.resolve(), recounted: 0 };
+    const done = entry.tail.then(() => write(entry.recounted));
+    const settled = done.catch(() => undefined);
+    entry.tail = settled;
+    this.#chats.set(id, entry);
+    void settled.then(() => {
+      if (entry.tail === settled) this.#chats.delete(id);
+    });
+    return done;
+  }
+
+  /** `recount` of chat `id`, numbered. */
+  async recomputed(id: string, recount: () => Promise<void>): Promise<void> {
+    this.#begun++;
+    this.#running++;
+    const entry = this.#chats.get(id);
+    if (entry) entry.recounted = this.#begun;
+    try {
+      await recount();
+    } finally {
+      this.#running--;
+    }
+  }
+}
+
+/**
+ * `chatWritten`'s insert or compare-and-set, and its recomputation when those lose or the
+ * message is not the latest. `uncounted`: on a store one process holds, no recomputation
+ * ran since before the message was stored (`chatStamp`), so the summary does not count it:
+ * an older message than its latest is added to `unread` alone.
+ */
+async function summaryWritten(
+  store: Store,
+  site: string,
+  id: string,
+  kind: "in" | "out",
+  doc: InboxDoc | OutboxDoc,
+  unread: number,
+  uncounted: boolean,
+  writes: ChatWrites | undefined,
+): Promise<void> {
   for (let i = 0; i < 5; i++) {
     const current = await store.get<ChatDoc>("chats", id);
     if (current === null) {
@@ -149,12 +240,14 @@ export async function chatWritten(store: Store, kind: "in" | "out", doc: InboxDo
         continue;
       }
     }
-    // A summary that already shows a message as new as this one may count it: recomputed.
-    if (current.lastPageKey >= doc.pageKey) break;
-    const fields = summaryOf(id, site, kind, doc, current.unread + unread);
-    if (await store.update<ChatDoc>("chats", id, { set: { ...fields, rev: current.rev + 1 } }, { rev: current.rev })) return;
+    const older = current.lastPageKey >= doc.pageKey!;
+    // A summary that already shows a message as new as this one may count it: recomputed (unless `uncounted`).
+    if (older && !uncounted) break;
+    if (older && unread === 0) return;
+    const set = older ? { unread: current.unread + unread } : summaryOf(id, site, kind, doc, current.unread + unread);
+    if (await store.update<ChatDoc>("chats", id, { set: { ...set, rev: current.rev + 1 } }, { rev: current.rev })) return;
   }
-  await refreshChat(store, site, id);
+  await recompute(store, site, id, writes);
 }
 
 /**
@@ -196,9 +289,20 @@ const UNEXPLAINED_LOSSES = 3;
  * It does not give up for concurrent writers: each write it loses is one another made, so
  * it tries again (after a random pause, up to 64 ms) for as long as the summary keeps
  * changing, and ends as those writers do; only losses the summary does not explain
- * (`UNEXPLAINED_LOSSES`: the store refuses) are an error.
+ * (`UNEXPLAINED_LOSSES`: the store refuses) are an error. On a store one process holds,
+ * after this process's other writes of the summary (`oneAtATime`).
  */
-export async function refreshChat(store: Store, site: string, id: string): Promise<void> {
+export function refreshChat(store: Store, site: string, id: string, writes?: ChatWrites): Promise<void> {
+  if (writes === undefined || store.shared) return recount(store, site, id);
+  return writes.oneAtATime(id, () => recompute(store, site, id, writes));
+}
+
+/** `refreshChat` without waiting its turn: for `summaryWritten`, which holds it. */
+function recompute(store: Store, site: string, id: string, writes: ChatWrites | undefined): Promise<void> {
+  return writes === undefined || store.shared ? recount(store, site, id) : writes.recomputed(id, () => recount(store, site, id));
+}
+
+async function recount(store: Store, site: string, id: string): Promise<void> {
   let seen: string | undefined;
   let unexplained = 0;
   for (let i = 0; ; i++) {
@@ -233,10 +337,10 @@ export async function refreshChat(store: Store, site: string, id: string): Promi
 }
 
 /** Brings the summaries of these documents' chats up to date after they were changed or removed (read marks, deletes). */
-export async function chatsChanged(store: Store, docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[]): Promise<void> {
+export async function chatsChanged(store: Store, docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[], writes?: ChatWrites): Promise<void> {
   const touched = new Map<string, string>();
   for (const { kind, doc } of docs) if (doc.chat !== undefined) touched.set(doc.chat, kind === "in" ? (doc as InboxDoc).recipient : doc.sender);
-  for (const [id, site] of touched) await refreshChat(store, site, id);
+  for (const [id, site] of touched) await refreshChat(store, site, id, writes);
 }
 
 // ——— Filing: documents written before chats existed ———
@@ -250,7 +354,7 @@ async function chatsLeft(store: Store, site: string): Promise<boolean> {
 }
 
 /** Files one site's documents without `chat` (in batches), then recomputes the chats they are in. Idempotent. */
-async function fileChats(store: Store, site: string): Promise<void> {
+async function fileChats(store: Store, site: string, ctx?: { chatWrites?: ChatWrites }): Promise<void> {
   const touched = new Set<string>();
   for (const box of ["inbox", "outbox"] as const) {
     const kind = box === "inbox" ? "in" : "out";
@@ -264,7 +368,7 @@ async function fileChats(store: Store, site: string): Promise<void> {
       }
     }
   }
-  for (const id of touched) await refreshChat(store, site, id);
+  for (const id of touched) await refreshChat(store, site, id, ctx?.chatWrites);
 }
 
 /**
@@ -399,6 +503,6 @@ export async function markChatRead(ctx: OwnerContext, id: string, read: boolean)
     }
   }
   for (const conversation of conversations) await refreshConversation(ctx.store, doc.site, conversation);
-  if (changed > 0) await refreshChat(ctx.store, doc.site, id);
+  if (changed > 0) await refreshChat(ctx.store, doc.site, id, ctx.chatWrites);
   return changed;
 }

@@ -38,7 +38,7 @@ import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type GivenDoc, type Query, type Store, type Write } from "../store/types.js";
 import { canonicalUrl } from "../urls.js";
 import { latestCursor, mutedUnread } from "./live.js";
-import { chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
+import { type ChatWrites, chatsChanged, chatWriteOf, chatWritten } from "./chats.js";
 import { ensurePass, type Filing, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
@@ -266,9 +266,17 @@ export async function conversationFields(store: Store, kind: "in" | "out", doc: 
  * move into its conversation; when the unknown root it was filed under arrived meanwhile
  * answering another message, it moves itself; then its conversation's summary is brought
  * up to date (`addToSummary`), and its chat's (owner/chats.ts `chatWritten`) unless
- * `chatMade` (merged with the message's own write, `writeMessage`).
+ * `chatMade` (merged with the message's own write, `writeMessage`). `writes`: the server's
+ * (chats.ts `ChatWrites`), with its `stamp` as taken before the message was stored.
  */
-export async function messageWritten(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, chatMade = false): Promise<void> {
+export async function messageWritten(
+  store: Store,
+  kind: "in" | "out",
+  doc: InboxDoc | OutboxDoc,
+  chatMade = false,
+  writes?: ChatWrites,
+  stamp?: number,
+): Promise<void> {
   if (doc.conversation === undefined) return;
   const site = siteOfDoc(kind, doc);
   let id = doc.conversation;
@@ -297,7 +305,7 @@ export async function messageWritten(store: Store, kind: "in" | "out", doc: Inbo
     else await addToSummary(store, site, id, kind, doc);
   }
   // Its chat's summary (owner/chats.ts): one more write, next to the conversation's.
-  if (!chatMade) await chatWritten(store, kind, doc);
+  if (!chatMade) await chatWritten(store, kind, doc, writes, stamp);
 }
 
 /**
@@ -339,18 +347,26 @@ function firstSummary(site: string, id: string, kind: "in" | "out", doc: InboxDo
  * while those documents are stored as given (`Store.writeIfUnchanged`, in the same
  * statement): `null`, nothing written, when one is not.
  */
-export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc): Promise<boolean>;
+export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, given?: undefined, writes?: ChatWrites): Promise<boolean>;
 export async function writeMessage(
   store: Store,
   kind: "in" | "out",
   doc: InboxDoc | OutboxDoc,
   given: readonly GivenDoc[] | undefined,
+  writes?: ChatWrites,
 ): Promise<boolean | null>;
-export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxDoc | OutboxDoc, given?: readonly GivenDoc[]): Promise<boolean | null> {
+export async function writeMessage(
+  store: Store,
+  kind: "in" | "out",
+  doc: InboxDoc | OutboxDoc,
+  given?: readonly GivenDoc[],
+  writes?: ChatWrites,
+): Promise<boolean | null> {
   const site = siteOfDoc(kind, doc);
   const id = doc.conversation;
   const collection = kind === "in" ? "inbox" : "outbox";
   const chatWrite = store.writeAfter ? chatWriteOf(kind, doc) : undefined;
+  const stamp = writes?.stamp(store);
   const write = (first: Write, then: readonly Write[]) => (given ? writeIfUnchanged(store, given, first, then) : writeAfter(store, first, then));
   if (id === undefined || id !== conversationId(site, doc.message)) {
     if (chatWrite || given) {
@@ -366,7 +382,7 @@ export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxD
         throw error;
       }
     }
-    await messageWritten(store, kind, doc, chatWrite !== undefined);
+    await messageWritten(store, kind, doc, chatWrite !== undefined, writes, stamp);
     return true;
   }
   const made = await write({ insert: collection, doc }, [
@@ -377,7 +393,7 @@ export async function writeMessage(store: Store, kind: "in" | "out", doc: InboxD
   const [written, summarized, chatMade] = made;
   if (!written) return false;
   if (!summarized) await refreshConversation(store, site, id);
-  if (!chatMade) await chatWritten(store, kind, doc);
+  if (!chatMade) await chatWritten(store, kind, doc, writes, stamp);
   return true;
 }
 
@@ -803,7 +819,7 @@ export async function markRead(ctx: OwnerContext, target: MessageKey | { convers
     }
   }
   for (const [id, site] of touched) await refreshConversation(ctx.store, site, id);
-  await chatsChanged(ctx.store, marked);
+  await chatsChanged(ctx.store, marked, ctx.chatWrites);
   return changed;
 }
 
@@ -829,16 +845,20 @@ export async function deleteConversation(ctx: OwnerContext, id: string): Promise
     }
   }
   await refreshConversation(ctx.store, site, id);
-  await chatsChanged(ctx.store, removed);
+  await chatsChanged(ctx.store, removed, ctx.chatWrites);
   return n;
 }
 
 /** Brings the summaries of these documents' conversations up to date after they were removed. */
-export async function conversationsChanged(store: Store, docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[]): Promise<void> {
+export async function conversationsChanged(
+  store: Store,
+  docs: readonly { kind: "in" | "out"; doc: InboxDoc | OutboxDoc }[],
+  writes?: ChatWrites,
+): Promise<void> {
   const touched = new Map<string, string>();
   for (const { kind, doc } of docs) if (doc.conversation !== undefined) touched.set(doc.conversation, siteOfDoc(kind, doc));
   for (const [id, site] of touched) await refreshConversation(store, site, id, true);
-  await chatsChanged(store, docs);
+  await chatsChanged(store, docs, writes);
 }
 
 /** Unread count (muted correspondents' not counted: owner/live.ts), the latest arrival and its cursor, for the inbox's "new message" indicator. */

@@ -16,6 +16,7 @@
  * document that such a writer adds after it.
  */
 import type { Store } from "../store/types.js";
+import type { ChatWrites } from "./chats.js";
 
 /** One kind of filing of older documents. */
 export interface FilingPass {
@@ -23,8 +24,8 @@ export interface FilingPass {
   readonly name: string;
   /** Whether some document of `site` still lacks what the pass writes. An indexed probe: every process runs it. */
   left(store: Store, site: string): Promise<boolean>;
-  /** Files what is left of `site`. Idempotent; may run in several processes at once, and inside `Store.batch`. */
-  file(store: Store, site: string): Promise<void>;
+  /** Files what is left of `site`. Idempotent; may run in several processes at once, and inside `Store.batch`. `ctx`: the server's, whose state it may use. */
+  file(store: Store, site: string, ctx?: { chatWrites?: ChatWrites }): Promise<void>;
   /** The passes whose filing of a site must be done before this one files it (their look and its are made at once). */
   readonly after?: readonly FilingPass[];
 }
@@ -52,7 +53,7 @@ interface Entry {
 export type Filing = Map<string, Entry>;
 
 /** The entry of (pass, site): the one there, or a new look (and filing) when there is none or a shared store's is stale. */
-function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site: string): Entry {
+function entryFor(ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites }, pass: FilingPass, site: string): Entry {
   const { store } = ctx;
   ctx.filing ??= new Map();
   const entries = ctx.filing;
@@ -71,7 +72,7 @@ function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site
       // The passes it builds on finish this site first; one that failed fails this one too (the next read looks at both again).
       if (left) for (const entry of before) await entry.done;
       // Idempotent: its writes may be made durable together (Store.batch).
-      if (left) await (store.batch ? store.batch((batched) => pass.file(batched, site)) : pass.file(store, site));
+      if (left) await (store.batch ? store.batch((batched) => pass.file(batched, site, ctx)) : pass.file(store, site, ctx));
       current.at = Date.now();
     } catch (error) {
       current.failed = true;
@@ -89,7 +90,7 @@ function entryFor(ctx: { store: Store; filing?: Filing }, pass: FilingPass, site
 }
 
 /** Resolves once nothing is left for `pass`, nor for the passes it comes `after`, in these sites (see the top of this file). */
-export async function ensurePass(ctx: { store: Store; filing?: Filing }, pass: FilingPass, sites: Iterable<string>): Promise<void> {
+export async function ensurePass(ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites }, pass: FilingPass, sites: Iterable<string>): Promise<void> {
   for (const site of sites) {
     for (const before of pass.after ?? []) await ensurePass(ctx, before, [site]);
     await entryFor(ctx, pass, site).done;
@@ -102,7 +103,11 @@ export async function ensurePass(ctx: { store: Store; filing?: Filing }, pass: F
  * those it comes `after`, and the reads await it (`ensurePass`); a look that fails is made
  * again by the first read.
  */
-export async function lookAtStart(ctx: { store: Store; filing?: Filing }, passes: readonly FilingPass[], sites: Iterable<string>): Promise<void> {
+export async function lookAtStart(
+  ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites },
+  passes: readonly FilingPass[],
+  sites: Iterable<string>,
+): Promise<void> {
   const list = [...sites];
   await Promise.all(passes.flatMap((pass) => list.map((site) => entryFor(ctx, pass, site).looked)));
 }

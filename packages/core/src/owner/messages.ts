@@ -10,6 +10,7 @@ import type { DeliveryDoc, InboxDoc, OutboxDoc, SecretDoc } from "../protocol/re
 import { LIST_DEFAULT, LIST_MAX } from "../limits.js";
 import { keyOf } from "../secrets.js";
 import type { Store } from "../store/types.js";
+import type { ChatWrites } from "./chats.js";
 import type { DeliveryView, Flow, ReceivedMessage, SendInput, SentMessage } from "../types.js";
 import { canonicalUrl, isMessageId, parseSiteUrl, type UrlPolicy } from "../urls.js";
 import { chatKey } from "./chats.js";
@@ -25,6 +26,8 @@ export interface OwnerContext {
   now(): number;
   /** This server's filing of documents written before conversations were stored (owner/conversations.ts `ensureFiled`), made on first use. */
   filing?: Filing;
+  /** This server's writes of chat summaries (owner/chats.ts `ChatWrites`), the engine's. */
+  chatWrites?: ChatWrites;
 }
 
 /**
@@ -298,7 +301,7 @@ export async function deleteMessage(ctx: OwnerContext, id: string, query: { site
       removed.push({ kind: "in", doc: m });
     }
   }
-  await conversationsChanged(ctx.store, removed);
+  await conversationsChanged(ctx.store, removed, ctx.chatWrites);
   return n;
 }
 

@@ -10,6 +10,7 @@ import type { HttpClient, PostAnswer } from "../http/types.js";
 import type { HtmlSanitizer } from "../sanitize.js";
 import type { Store } from "../store/types.js";
 import type { DeliverReadCache } from "./deliver-reads.js";
+import type { ChatWrites } from "../owner/chats.js";
 import type { Flow, ProtocolEvent } from "../types.js";
 import type { UrlPolicy } from "../urls.js";
 import type { RetrySchedule } from "@indiepm/protocol";
@@ -46,6 +47,8 @@ export interface Engine {
   discoveryCache: DiscoveryCache;
   /** Per received message: its `content-html` being sanitized, which a retried `deliver` waits for (actions/deliver.ts). */
   sanitizing: Map<string, { html: string; done: Promise<string> }>;
+  /** This server's writes of chat summaries, one at a time per chat on a store one process holds (owner/chats.ts); the owner side's too. */
+  chatWrites?: ChatWrites;
 }
 
 /**

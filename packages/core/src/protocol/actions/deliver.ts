@@ -152,7 +152,7 @@ export async function answerDeliver(engine: Engine, policies: Record<string, Sit
     Object.assign(doc, await conversationFields(engine.store, "in", doc));
     doc.chat = chatKey("in", doc);
     // With its summaries: one statement on PostgreSQL for a message that starts its conversation. One stored meanwhile is a duplicate.
-    const written = await writeMessage(engine.store, "in", doc, read.given?.docs);
+    const written = await writeMessage(engine.store, "in", doc, read.given?.docs, engine.chatWrites);
     if (written === null && read.given) {
       // The token or the settings changed since they were read: answered from them as they are now.
       engine.deliverReads?.forget(secret._id);
