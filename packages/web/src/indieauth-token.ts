@@ -9,7 +9,7 @@
  */
 import { linksInHtml, parseLinkHeader, refusalOf, type FetchedPage, type HttpClient, type UrlPolicy } from "@indiepm/core";
 import { WebInboxError } from "./errors.js";
-import { authorizationLinksFromPage, authorizationUrl, processMetadata } from "./indieauth.js";
+import { authorizationLinksFromPage, authorizationUrl, postCodeRedemption, processMetadata } from "./indieauth.js";
 
 const LIMITS = { maxRedirects: 5, timeoutMs: 5_000, maxBytes: 1024 * 1024 } as const;
 
@@ -137,22 +137,6 @@ export async function redeemForToken(
   http: HttpClient,
   p: { tokenEndpoint: string; code: string; clientId: string; redirectUri: string; verifier: string },
 ): Promise<ChannelToken> {
-  const form = new URLSearchParams({
-    grant_type: "authorization_code",
-    code: p.code,
-    client_id: p.clientId,
-    redirect_uri: p.redirectUri,
-    code_verifier: p.verifier,
-  });
-  let answer;
-  try {
-    answer = await http.postForm(p.tokenEndpoint, form, { headers: { accept: "application/json" } });
-  } catch (error) {
-    throw new WebInboxError(
-      "redeem_failed",
-      `The channel's token endpoint ${p.tokenEndpoint} could not be reached: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
+  const answer = await postCodeRedemption(http, p.tokenEndpoint, p, `The channel's token endpoint ${p.tokenEndpoint}`);
   return processTokenResponse(answer.status, answer.json, p.tokenEndpoint);
 }

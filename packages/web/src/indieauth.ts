@@ -203,6 +203,21 @@ export async function redeemCode(
   http: HttpClient,
   p: { authorizationEndpoint: string; code: string; clientId: string; redirectUri: string; verifier: string },
 ): Promise<string> {
+  const answer = await postCodeRedemption(http, p.authorizationEndpoint, p, `The authorization endpoint ${p.authorizationEndpoint}`);
+  return processProfileResponse(answer.status, answer.json, p.authorizationEndpoint);
+}
+
+/**
+ * IndieAuth §5.3.1: the code, with its PKCE verifier, POSTed to `endpoint` (the
+ * authorization endpoint for the profile, §5.3.2, or the token endpoint for an access
+ * token, §5.3.3); unreachable is `redeem_failed`, a sentence starting with `who`.
+ */
+export async function postCodeRedemption(
+  http: HttpClient,
+  endpoint: string,
+  p: { code: string; clientId: string; redirectUri: string; verifier: string },
+  who: string,
+): Promise<{ status: number; json: unknown }> {
   const form = new URLSearchParams({
     grant_type: "authorization_code",
     code: p.code,
@@ -210,17 +225,11 @@ export async function redeemCode(
     redirect_uri: p.redirectUri,
     code_verifier: p.verifier,
   });
-  let answer;
   try {
-    answer = await http.postForm(p.authorizationEndpoint, form, { headers: { accept: "application/json" } });
+    return await http.postForm(endpoint, form, { headers: { accept: "application/json" } });
   } catch (error) {
-    throw new WebInboxError(
-      "redeem_failed",
-      `The authorization endpoint ${p.authorizationEndpoint} could not be reached: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
+    throw new WebInboxError("redeem_failed", `${who} could not be reached: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  return processProfileResponse(answer.status, answer.json, p.authorizationEndpoint);
 }
 
 /**

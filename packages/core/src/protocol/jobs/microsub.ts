@@ -16,11 +16,11 @@ import type { ErrorCode } from "../../errors.js";
 import { profileKey, type ProfileDoc } from "../../owner/profiles.js";
 import { keyOf } from "../../secrets.js";
 import { changeSettings } from "../../settings.js";
-import { DuplicateKeyError } from "../../store/types.js";
-import { planRetry, type Success } from "../attempt.js";
+import type { Success } from "../attempt.js";
 import { LeaseLost, mutate, NO_LEASE, type Engine, type Lease } from "../engine.js";
 import type { InboxDoc, MicrosubTargetDoc, SettingsDoc, WebhookDoc } from "../records.js";
 import { classifyFailure, classifyWebhookAnswer, type Failure } from "@indiepm/protocol";
+import { firstTry, queueNotice, retryNotice } from "./webhook.js";
 
 /** The media type of a jf2 document (Aperture takes it as the entry itself). */
 export const JF2_CONTENT_TYPE = "application/jf2+json";
@@ -56,25 +56,13 @@ export function microsubEntry(m: InboxDoc, inboxUrl: string, author: Record<stri
 /** Queues the push of `m` to `target`; once per message. Nothing while the channel refuses the key. */
 export async function enqueueMicrosub(engine: Engine, target: MicrosubTargetDoc, m: InboxDoc): Promise<void> {
   if (target.refusedAt !== undefined) return;
-  const now = engine.now();
-  try {
-    await engine.store.insert<WebhookDoc>("webhooks", {
-      _id: keyOf("microsub", m.recipient, m.sender, m.message),
-      kind: "microsub",
-      site: m.recipient,
-      url: target.micropub,
-      payload: { recipient: m.recipient, sender: m.sender, message: m.message },
-      status: "pending",
-      rev: 0,
-      attempts: 0,
-      nextAttemptAt: now,
-      createdAt: now,
-      updatedAt: now,
-    });
-  } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
-  }
-  engine.wake();
+  await queueNotice(engine, {
+    _id: keyOf("microsub", m.recipient, m.sender, m.message),
+    kind: "microsub",
+    site: m.recipient,
+    url: target.micropub,
+    payload: { recipient: m.recipient, sender: m.sender, message: m.message },
+  });
 }
 
 /** One jf2 POST to the channel through the guarded client: 2xx is taken, 401/403 refused the key (final), 429/5xx/network retried, the rest final. */
@@ -117,9 +105,8 @@ export async function runMicrosub(engine: Engine, doc: WebhookDoc, lease: Lease 
     await engine.store.remove("webhooks", doc._id);
     return;
   }
-  const now = engine.now();
-  const firstTriedAt = doc.firstTriedAt ?? now;
-  if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
+  const first = await firstTry(engine, doc);
+  doc = first.doc;
   const profile = await engine.store.get<ProfileDoc>("profiles", profileKey(sender));
   const outcome = await microsubAttempt(engine, target, microsubEntry(m, target.inboxUrl, microsubAuthor(sender, profile)), lease);
   if (outcome.kind === "ok") {
@@ -132,13 +119,8 @@ export async function runMicrosub(engine: Engine, doc: WebhookDoc, lease: Lease 
     if (code === "invalid_token") await noteTarget(engine, doc.site, target, { refusedAt: engine.now() });
     return fail(engine, doc, target, code, outcome.detail);
   }
-  const plan = planRetry(engine, "webhook", { attempts: doc.attempts, firstTriedAt }, outcome);
-  if (plan.kind === "give-up") return fail(engine, doc, target, outcome.code, plan.detail);
-  await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
-    d.status === "pending" && d.rev === doc.rev
-      ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: outcome.code, detail: outcome.detail, updatedAt: engine.now() }
-      : null,
-  );
+  const gave = await retryNotice(engine, doc, first.firstTriedAt, outcome);
+  if (gave) return fail(engine, doc, target, outcome.code, gave.gaveUp);
 }
 
 /** Records on the target what happened, if it is still the one pushed to (not saved again since). */

@@ -12,6 +12,7 @@ import { DuplicateKeyError } from "../../store/types.js";
 import { planRetry, webhookAttempt } from "../attempt.js";
 import { mutate, NO_LEASE, type Engine, type Lease } from "../engine.js";
 import type { InboxDoc, WebhookDoc } from "../records.js";
+import type { Failure } from "@indiepm/protocol";
 import { runMicrosub } from "./microsub.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -33,13 +34,19 @@ export function webhookPayload(m: InboxDoc): Record<string, unknown> {
 
 /** Queues the notification of `m` for `url`; once per message. */
 export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): Promise<void> {
+  await queueNotice(engine, { _id: keyOf("webhook", m.recipient, m.sender, m.message), site: m.recipient, url, payload: webhookPayload(m) });
+}
+
+/**
+ * Queues one notice of the `webhooks` collection (a webhook's, or a Microsub push,
+ * jobs/microsub.ts) as a pending job due now, once per `_id` (a repeat is a no-op), and
+ * wakes the queue.
+ */
+export async function queueNotice(engine: Engine, notice: Pick<WebhookDoc, "_id" | "kind" | "site" | "url" | "payload">): Promise<void> {
   const now = engine.now();
   try {
     await engine.store.insert<WebhookDoc>("webhooks", {
-      _id: keyOf("webhook", m.recipient, m.sender, m.message),
-      site: m.recipient,
-      url,
-      payload: webhookPayload(m),
+      ...notice,
       status: "pending",
       rev: 0,
       attempts: 0,
@@ -53,23 +60,41 @@ export async function enqueueWebhook(engine: Engine, url: string, m: InboxDoc): 
   engine.wake();
 }
 
-/** Run by the work queue (`lease`: the job's, jobs/queue.ts): one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
-export async function runWebhook(engine: Engine, doc: WebhookDoc, lease: Lease = NO_LEASE): Promise<void> {
-  if (doc.kind === "microsub") return runMicrosub(engine, doc, lease);
-  if (doc.status !== "pending") return;
-  const now = engine.now();
-  const firstTriedAt = doc.firstTriedAt ?? now;
+/** The notice's first try, recorded once (§6 "Retries" counts from it). */
+export async function firstTry(engine: Engine, doc: WebhookDoc): Promise<{ doc: WebhookDoc; firstTriedAt: number }> {
+  const firstTriedAt = doc.firstTriedAt ?? engine.now();
   if (doc.firstTriedAt === undefined) doc = (await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, () => ({ firstTriedAt }))) ?? doc;
-  const outcome = await webhookAttempt(engine, doc.url, doc.payload, lease);
-  if (outcome.kind === "ok") return finish(engine, doc, "delivered");
-  if (outcome.kind !== "retry") return finish(engine, doc, "failed", outcome.kind === "final" ? outcome.code : "bad_response", outcome.detail);
+  return { doc, firstTriedAt };
+}
+
+/** After a retryable failure: the next try per §6 written on the notice, or the detail of giving up (nothing written). */
+export async function retryNotice(
+  engine: Engine,
+  doc: WebhookDoc,
+  firstTriedAt: number,
+  outcome: Failure & { kind: "retry" },
+): Promise<{ gaveUp: string } | undefined> {
   const plan = planRetry(engine, "webhook", { attempts: doc.attempts, firstTriedAt }, outcome);
-  if (plan.kind === "give-up") return finish(engine, doc, "failed", outcome.code, plan.detail);
+  if (plan.kind === "give-up") return { gaveUp: plan.detail };
   await mutate<WebhookDoc>(engine.store, "webhooks", doc._id, (d) =>
     d.status === "pending" && d.rev === doc.rev
       ? { attempts: d.attempts + 1, nextAttemptAt: plan.at, error: outcome.code, detail: outcome.detail, updatedAt: engine.now() }
       : null,
   );
+  return undefined;
+}
+
+/** Run by the work queue (`lease`: the job's, jobs/queue.ts): one try of the shared lifecycle; 2xx ends it (the document is removed), 5xx/429/network retry, other answers fail. */
+export async function runWebhook(engine: Engine, doc: WebhookDoc, lease: Lease = NO_LEASE): Promise<void> {
+  if (doc.kind === "microsub") return runMicrosub(engine, doc, lease);
+  if (doc.status !== "pending") return;
+  const first = await firstTry(engine, doc);
+  doc = first.doc;
+  const outcome = await webhookAttempt(engine, doc.url, doc.payload, lease);
+  if (outcome.kind === "ok") return finish(engine, doc, "delivered");
+  if (outcome.kind !== "retry") return finish(engine, doc, "failed", outcome.kind === "final" ? outcome.code : "bad_response", outcome.detail);
+  const gave = await retryNotice(engine, doc, first.firstTriedAt, outcome);
+  if (gave) return finish(engine, doc, "failed", outcome.code, gave.gaveUp);
 }
 
 async function finish(engine: Engine, doc: WebhookDoc, status: "delivered" | "failed", code?: ErrorCode, detail?: string): Promise<void> {
