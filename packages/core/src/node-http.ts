@@ -185,8 +185,10 @@ export async function toWebRequest(req: IncomingMessage, options: ToWebRequestOp
 
 /**
  * Writes a web-standard `Response` to a node:http response: status, headers (each
- * `Set-Cookie` kept apart) and the body streamed with back-pressure. When the client
- * goes away the body is cancelled.
+ * `Set-Cookie` kept apart) and the body. A body that is whole at once (every answer built
+ * from a string or bytes: the §2 JSON, pages) goes out in one write with its
+ * `Content-Length`; a body still coming after its first chunk is streamed (chunked), with
+ * back-pressure. When the client goes away the body is cancelled.
  */
 export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
@@ -208,11 +210,26 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
   };
   res.once("close", onClose);
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    const first = await reader.read();
+    if (first.done) {
+      if (!res.destroyed) res.end();
+      return;
+    }
+    // Whole when its end is already there: the next read settles before the next turn of the event loop.
+    const next = reader.read();
+    next.catch(() => undefined);
+    const settled = await Promise.race([next, new Promise<"later">((resolve) => setImmediate(resolve, "later"))]);
+    if (settled !== "later" && settled.done) {
       if (res.destroyed) return;
-      if (!res.write(value)) {
+      if (!res.hasHeader("content-length") && !res.hasHeader("transfer-encoding")) res.setHeader("content-length", first.value.byteLength);
+      res.end(first.value);
+      return;
+    }
+    let chunk: ReadableStreamReadResult<Uint8Array> = first;
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined = next;
+    for (;;) {
+      if (res.destroyed) return;
+      if (!res.write(chunk.value)) {
         await new Promise<void>((resolve) => {
           const settle = (): void => {
             res.off("drain", settle);
@@ -223,11 +240,18 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
           res.on("close", settle);
         });
       }
+      chunk = await (pending ?? reader.read());
+      pending = undefined;
+      if (chunk.done) break;
     }
     if (!res.destroyed) res.end();
   } finally {
     res.off("close", onClose);
-    reader.releaseLock();
+    try {
+      reader.releaseLock();
+    } catch {
+      // A read still pending (the client went away mid-body): the body was cancelled.
+    }
   }
 }
 
