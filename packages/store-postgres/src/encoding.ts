@@ -36,6 +36,21 @@ export function toJsonb(value: unknown): string {
   return NEEDS_ENCODING.test(text) ? JSON.stringify(mapStrings(value, encodeString)) : text;
 }
 
+/**
+ * `toJsonb` of a document given to `Store.writeIfUnchanged` as it was read: the same
+ * object is given by every `deliver` that a kept read answers (core's deliver-reads.ts),
+ * so its text is made once and kept while the object lives.
+ */
+const givenTexts = new WeakMap<object, string>();
+export function givenJsonb(doc: object): string {
+  let text = givenTexts.get(doc);
+  if (text === undefined) {
+    text = toJsonb(doc);
+    givenTexts.set(doc, text);
+  }
+  return text;
+}
+
 /** The value of stored JSON text (the driver's jsonb parser). */
 export function fromJsonb(text: string): unknown {
   const value: unknown = JSON.parse(text);

@@ -19,7 +19,7 @@
  * expression as the query); core's input checks have already refused `.` and `$`.
  */
 import type { CollectionName, Doc, DocKey, GivenDoc, Query, Scalar, Write } from "@indiepm/core";
-import { encodeString, toJsonb } from "./encoding.js";
+import { encodeString, givenJsonb, toJsonb } from "./encoding.js";
 import type { IndexDefinition } from "./indexes.js";
 
 /** `"name"`, quoted as an SQL identifier. */
@@ -166,62 +166,196 @@ export function getEachStatement(sql: Sql, keys: readonly DocKey[]): Statement {
   return { text, params };
 }
 
+/** A merge of `Store.writeAfter` (core's store/types.ts `Write`). */
+type Merge = Extract<Write, { merge: CollectionName }>;
+
+/** One call of `Store.writeAfter` (no `given`) or `Store.writeIfUnchanged`, as a batch holds it. */
+export interface WriteCall {
+  readonly writes: readonly Write[];
+  readonly given?: readonly GivenDoc[] | undefined;
+}
+
+/** Where a call's answer is in the statement's one row: `given` (with `given`) and a column per write (0 or 1). */
+export interface WriteColumns {
+  readonly given?: string;
+  readonly writes: readonly string[];
+}
+
+export interface WriteStatement extends Statement {
+  /** One per call, in the order given. */
+  readonly columns: readonly WriteColumns[];
+}
+
+/** The row a write makes or changes: its collection and `_id`. */
+export function writeKey(write: Write): string {
+  if ("merge" in write) return `${write.merge}\u0000${write.doc._id}`;
+  if ("insert" in write) return `${write.insert}\u0000${write.doc._id}`;
+  return `${write.update}\u0000${write.id}`;
+}
+
 /**
- * `Store.writeAfter` as one statement: each write a data-modifying CTE (`w0` the first),
- * and every write after the first made only when `w0` wrote its row (`EXISTS (SELECT 1
- * FROM w0)`). An insert whose `_id` is taken does nothing (`ON CONFLICT (_id) DO NOTHING`,
- * which waits for an insert of the same `_id` under way, as a plain INSERT does); an update
- * whose `_id` or `expect` does not match changes no row (a compare-and-set as `update`'s:
- * a row changed meanwhile is checked again as it now is). One statement is one
- * transaction: what it wrote is kept together or not at all. Its one row counts the rows
- * each CTE wrote (`w0`, `w1`, …: 0 or 1).
- *
- * With `given` (`Store.writeIfUnchanged`), a first CTE `g` says whether each given
- * document is stored as given (`doc = …::jsonb`, by primary key; `null`: no row), the
- * first write is made only when it does, and the row says so in `given`.
+ * Whether `call` can join the calls of `keys` (what `batchKeys` noted of them) in one
+ * statement: no row of it is written by one of them, except a merge into a row they only
+ * merge into, by the same `newer` (those are made as one merge, `writeStatement`). A
+ * statement may change a row once: two inserts or updates of one row in it would not see
+ * each other.
  */
-export function writeAfterStatement(sql: Sql, writes: readonly Write[], given?: readonly GivenDoc[]): Statement {
+export function joinsBatch(keys: ReadonlyMap<string, string | null>, call: WriteCall): boolean {
+  return call.writes.every((write) => {
+    const seen = keys.get(writeKey(write));
+    return seen === undefined || ("merge" in write && seen === write.newer);
+  });
+}
+
+/** Notes the rows of `call` in `keys` (a merge by its `newer`, any other write `null`). */
+export function batchKeys(keys: Map<string, string | null>, call: WriteCall): void {
+  for (const write of call.writes) keys.set(writeKey(write), "merge" in write ? write.newer : null);
+}
+
+/**
+ * Calls of `Store.writeAfter` and `Store.writeIfUnchanged` as one statement, so one
+ * transaction: what it wrote is kept together or not at all. Each call's writes are
+ * data-modifying CTEs (`w<call>_<write>`; call 0's first is `w0_0`), every write after a
+ * call's first made only when its first wrote its row (`EXISTS (SELECT 1 FROM w…_0)`).
+ * An insert whose `_id` is taken does nothing (`ON CONFLICT (_id) DO NOTHING`, which waits
+ * for an insert of the same `_id` under way, as a plain INSERT does); an update whose
+ * `_id` or `expect` does not match changes no row (a compare-and-set as `update`'s: a row
+ * changed meanwhile is checked again as it now is). The one row counts the rows each
+ * write made (0 or 1), named in `columns`.
+ *
+ * With `given` (`Store.writeIfUnchanged`), a CTE `g<call>` says whether each given
+ * document is stored as given (`doc = …::jsonb`, by primary key; `null`: no row), the
+ * call's first write is made only when it is, and the row says so.
+ *
+ * The calls write different rows (`joinsBatch`), except merges into one row (the chat of
+ * one correspondent, by many deliveries at once): those are one merge (`mergeAll`), the
+ * same as making the merges of the calls whose first write was made one after another,
+ * by ascending `newer`.
+ */
+export function writeStatement(sql: Sql, calls: readonly WriteCall[]): WriteStatement {
   const params: unknown[] = [];
-  const ctes = writes.map((write, i) => {
-    const gate = i === 0 ? "(SELECT ok FROM g)" : "EXISTS (SELECT 1 FROM w0)";
-    const conditions = new Conditions(sql, params);
-    if ("merge" in write) {
-      // Inserted, or merged into the stored row (`cur`) under its row lock: no read before, so no writer is refused.
-      const { _id, ...fields } = write.doc as Doc & Record<string, unknown>;
-      const set: Record<string, unknown> = { ...fields };
-      for (const field of Object.keys(write.add)) delete set[field];
-      const values = `${conditions.param(encodeString(_id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
-      const rows = i === 0 && !given ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
-      const stored = `cur.doc->${literal(write.newer)}`;
-      const newer = `(${stored} IS NULL OR jsonb_typeof(${stored}) <> 'string' OR (cur.doc->>${literal(write.newer)}) COLLATE "C" < ${conditions.param(encodeString(String(fields[write.newer])))}::text COLLATE "C")`;
-      const sums = Object.entries(write.add).map(
-        ([field, n]) =>
-          `${literal(field)}::text, COALESCE(CASE WHEN jsonb_typeof(cur.doc->${literal(field)}) = 'number' THEN (cur.doc->>${literal(field)})::numeric END, 0) + ${conditions.param(n)}::numeric`,
-      );
-      const merged = `(CASE WHEN ${newer} THEN cur.doc || ${conditions.param(toJsonb(set))}::jsonb ELSE cur.doc END)${sums.length > 0 ? ` || jsonb_build_object(${sums.join(", ")})` : ""}`;
-      return `w${i} AS (INSERT INTO ${sql.table(write.merge)} AS cur (_id, doc) ${rows} ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1)`;
+  const p = (value: unknown) => new Conditions(sql, params).param(value);
+  const ctes: string[] = [];
+  const selects: string[] = [];
+  const columns: WriteColumns[] = [];
+  // Merges into one row by more than one call: made after every call's first write, together.
+  const mergers = new Map<string, { write: Merge; gate: string }[]>();
+  for (const call of calls) for (const write of call.writes) if ("merge" in write) mergers.set(writeKey(write), []);
+  for (const call of calls) for (const write of call.writes) if ("merge" in write) mergers.get(writeKey(write))!.push({ write, gate: "" });
+  for (const [key, list] of mergers) if (list.length < 2) mergers.delete(key);
+
+  for (const [j, { writes, given }] of calls.entries()) {
+    if (given) {
+      // `g`: whether each given document is stored as given (by its primary key), in the writes' snapshot.
+      const checks = given.map(([collection, id, doc]) => {
+        const key = `_id = ${p(encodeString(id))}::text`;
+        return doc === null
+          ? `NOT EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key})`
+          : `EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key} AND doc = ${p(givenJsonb(doc))}::jsonb)`;
+      });
+      ctes.push(`g${j} AS (SELECT ${checks.length === 0 ? "true" : checks.join(" AND ")} AS ok)`);
+      selects.push(`(SELECT ok FROM g${j}) AS given${j}`);
     }
-    if ("insert" in write) {
-      const values = `${conditions.param(encodeString(write.doc._id))}::text, ${conditions.param(toJsonb(write.doc))}::jsonb`;
-      const rows = i === 0 && !given ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
-      return `w${i} AS (INSERT INTO ${sql.table(write.insert)} (_id, doc) ${rows} ON CONFLICT (_id) DO NOTHING RETURNING 1)`;
+    const names: string[] = [];
+    for (const [i, write] of writes.entries()) {
+      const name = `w${j}_${i}`;
+      names.push(name);
+      const gate = i > 0 ? `EXISTS (SELECT 1 FROM w${j}_0)` : given ? `(SELECT ok FROM g${j})` : undefined;
+      const together = "merge" in write ? mergers.get(writeKey(write)) : undefined;
+      if (together) {
+        // Made with the other merges into its row (below): here only whether this call's part is made.
+        const member = together.find((m) => m.write === write)!;
+        if (i === 0) {
+          ctes.push(`${name} AS (SELECT 1 AS one WHERE ${gate ?? "true"})`);
+          member.gate = `EXISTS (SELECT 1 FROM ${name})`;
+          selects.push(`(SELECT count(*) FROM ${name})::int AS ${name}`);
+        } else {
+          member.gate = gate!;
+          selects.push(`(CASE WHEN ${gate} THEN 1 ELSE 0 END) AS ${name}`);
+        }
+        continue;
+      }
+      ctes.push(`${name} AS (${writeCte(sql, params, write, gate)})`);
+      selects.push(`(SELECT count(*) FROM ${name})::int AS ${name}`);
     }
-    conditions.parts.push(`_id = ${conditions.param(encodeString(write.id))}`);
-    conditions.where(write.expect);
-    const change = patched(conditions, write.patch);
-    if (i > 0 || given) conditions.parts.push(gate);
-    return `w${i} AS (UPDATE ${sql.table(write.update)} SET doc = ${change}${conditions.clause()} RETURNING 1)`;
+    columns.push({ ...(given ? { given: `given${j}` } : {}), writes: names });
+  }
+  let n = 0;
+  for (const list of [...mergers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, list]) => list)) {
+    ctes.push(...mergeAll(sql, params, `m${n++}`, list));
+  }
+  return { text: `WITH ${ctes.join(", ")} SELECT ${selects.join(", ")}`, params, columns };
+}
+
+/** `doc`'s field as a number, 0 when missing or not a number (a merge's addition). */
+function storedNumber(doc: string, field: string): string {
+  return `COALESCE(CASE WHEN jsonb_typeof(${doc}->${literal(field)}) = 'number' THEN (${doc}->>${literal(field)})::numeric END, 0)`;
+}
+
+/** Whether the stored row's `newer` field sorts before `value` (by code point), or it has none that is a string. */
+function storedIsOlder(field: string, value: string): string {
+  const stored = `cur.doc->${literal(field)}`;
+  return `(${stored} IS NULL OR jsonb_typeof(${stored}) <> 'string' OR (cur.doc->>${literal(field)}) COLLATE "C" < ${value} COLLATE "C")`;
+}
+
+/** A merge's fields set when it is newer, from its document `doc` (SQL): all but `_id` and those it adds to. */
+function mergeSet(write: Merge, doc: string): string {
+  return `(${doc} - ARRAY[${["_id", ...Object.keys(write.add)].map(literal).join(", ")}]::text[])`;
+}
+
+/** One write as the body of its CTE, its parameters added to `params`, made only where `gate` holds (none: always). */
+function writeCte(sql: Sql, params: unknown[], write: Write, gate: string | undefined): string {
+  const conditions = new Conditions(sql, params);
+  const p = (value: unknown) => conditions.param(value);
+  if ("merge" in write) {
+    // Inserted, or merged into the stored row (`cur`) under its row lock: no read before, so no writer is refused.
+    const values = `${p(encodeString(write.doc._id))}::text, ${p(toJsonb(write.doc))}::jsonb`;
+    const rows = gate === undefined ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+    const newer = storedIsOlder(write.newer, `${p(encodeString(String((write.doc as Doc & Record<string, unknown>)[write.newer])))}::text`);
+    const sums = Object.entries(write.add).map(([field, n]) => `${literal(field)}::text, ${storedNumber("cur.doc", field)} + ${p(n)}::numeric`);
+    const merged = `(CASE WHEN ${newer} THEN cur.doc || ${mergeSet(write, "EXCLUDED.doc")} ELSE cur.doc END)${sums.length > 0 ? ` || jsonb_build_object(${sums.join(", ")})` : ""}`;
+    return `INSERT INTO ${sql.table(write.merge)} AS cur (_id, doc) ${rows} ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1`;
+  }
+  if ("insert" in write) {
+    const values = `${p(encodeString(write.doc._id))}::text, ${p(toJsonb(write.doc))}::jsonb`;
+    const rows = gate === undefined ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
+    return `INSERT INTO ${sql.table(write.insert)} (_id, doc) ${rows} ON CONFLICT (_id) DO NOTHING RETURNING 1`;
+  }
+  conditions.parts.push(`_id = ${p(encodeString(write.id))}`);
+  conditions.where(write.expect);
+  const change = patched(conditions, write.patch);
+  if (gate !== undefined) conditions.parts.push(gate);
+  return `UPDATE ${sql.table(write.update)} SET doc = ${change}${conditions.clause()} RETURNING 1`;
+}
+
+/**
+ * The merges of several calls into one row as one merge (CTEs `<name>_in`, the parts
+ * whose call made its first write, and `<name>`): as if each part were merged in turn by
+ * ascending `newer` (a part whose `newer` equals an earlier one's sets nothing, as a
+ * merge not newer than the stored row). No row stored: the first part's document, the
+ * others' numbers added and their fields set in that order. A row stored: every part's
+ * numbers added, and the fields of each part newer than the row set in that order.
+ */
+function mergeAll(sql: Sql, params: unknown[], name: string, parts: readonly { write: Merge; gate: string }[]): string[] {
+  const p = (value: unknown) => new Conditions(sql, params).param(value);
+  const [{ write: first }] = parts as [(typeof parts)[number]];
+  const fields = [...new Set(parts.flatMap(({ write }) => Object.keys(write.add)))];
+  const rows = parts.map(({ write, gate }, k) => {
+    const adds = fields.map((field, f) => `${p(write.add[field] ?? 0)}::numeric AS a${f}`);
+    const newer = `${p(encodeString(String((write.doc as Doc & Record<string, unknown>)[write.newer])))}::text COLLATE "C" AS newer`;
+    const doc = `${p(toJsonb(write.doc))}::jsonb`;
+    return `SELECT ${k} AS k, ${doc} AS doc, ${mergeSet(write, doc)} AS set, ${newer}${adds.map((a) => `, ${a}`).join("")} WHERE ${gate}`;
   });
-  const counts = writes.map((_, i) => `(SELECT count(*) FROM w${i})::int AS w${i}`).join(", ");
-  if (!given) return { text: `WITH ${ctes.join(", ")} SELECT ${counts}`, params };
-  // `g`: whether each given document is stored as given (by its primary key), in the writes' snapshot.
-  const values = new Conditions(sql, params);
-  const checks = given.map(([collection, id, doc]) => {
-    const key = `_id = ${values.param(encodeString(id))}::text`;
-    return doc === null
-      ? `NOT EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key})`
-      : `EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key} AND doc = ${values.param(toJsonb(doc))}::jsonb)`;
-  });
-  const ok = checks.length === 0 ? "true" : checks.join(" AND ");
-  return { text: `WITH g AS (SELECT ${ok} AS ok), ${ctes.join(", ")} SELECT (SELECT ok FROM g) AS given, ${counts}`, params };
+  // The fields of the parts newer than `than`, each value from the latest part naming it.
+  const setsAfter = (than: (x: string) => string) =>
+    `COALESCE((SELECT jsonb_object_agg(e.key, e.value ORDER BY r.newer, r.k) FROM (SELECT DISTINCT ON (x.newer) x.newer, x.k, x.set FROM ${name}_in x WHERE ${than("x.newer")} ORDER BY x.newer, x.k) r CROSS JOIN LATERAL jsonb_each(r.set) e), '{}'::jsonb)`;
+  const sums = (base: string, except: string) =>
+    fields.map((field, f) => `${literal(field)}::text, ${storedNumber(base, field)} + (SELECT COALESCE(sum(a${f}), 0) FROM ${name}_in${except})`).join(", ");
+  const withSums = (doc: string, base: string, except: string) => (fields.length > 0 ? `${doc} || jsonb_build_object(${sums(base, except)})` : doc);
+  const inserted = withSums(`f.doc || ${setsAfter((x) => `${x} > f.newer`)}`, "f.doc", " WHERE k <> f.k");
+  const merged = withSums(`cur.doc || ${setsAfter((x) => storedIsOlder(first.newer, x))}`, "cur.doc", "");
+  return [
+    `${name}_in AS (${rows.join(" UNION ALL ")})`,
+    `${name} AS (INSERT INTO ${sql.table(first.merge)} AS cur (_id, doc) SELECT ${p(encodeString(first.doc._id))}::text, ${inserted} FROM (SELECT * FROM ${name}_in ORDER BY newer, k LIMIT 1) f ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1)`,
+  ];
 }

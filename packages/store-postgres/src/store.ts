@@ -26,7 +26,8 @@ import { describeUrl, storeError } from "./errors.js";
 import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
-import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, writeAfterStatement } from "./sql.js";
+import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, type WriteCall, writeStatement } from "./sql.js";
+import { WRITE_BATCH_DEFAULTS, WriteBatches } from "./batch.js";
 import { conversationSearchWarmStatements, searchConversations } from "./conversation-search.js";
 import { isSearched, type RunQuery, searchWarmStatements, windowedSearch } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
@@ -47,6 +48,13 @@ export interface PostgresStoreOptions {
    * process then find them ready. Default 4 (at most `poolSize`); 0 opens them on demand.
    */
   warmConnections?: number;
+  /**
+   * Statements of `writeAfter` and `writeIfUnchanged` (a `deliver`'s write) under way at
+   * once at most. Calls made while one is under way go to the database together, as one
+   * statement, when it ends (batch.ts: group commit); another starts beside it only when
+   * it has taken 20 ms. Default 4.
+   */
+  writeStatements?: number;
   /** Called with the shape of every `find` and `count` (indexes.ts), e.g. to check a flow's queries are all indexed. */
   onQuery?: (shape: QueryShape) => void;
 }
@@ -73,6 +81,7 @@ export const POSTGRES_STORE_DEFAULTS = {
   connectTimeoutMs: 5_000,
   lockWaitMs: 60_000,
   warmConnections: 4,
+  writeStatements: WRITE_BATCH_DEFAULTS.statements,
 } as const;
 
 const OPTION_NAMES = [...Object.keys(POSTGRES_STORE_DEFAULTS), "onQuery"];
@@ -86,6 +95,7 @@ interface Resolved {
   connectTimeoutMs: number;
   lockWaitMs: number;
   warmConnections: number;
+  writeStatements: number;
   onQuery: ((shape: QueryShape) => void) | undefined;
 }
 
@@ -104,7 +114,7 @@ function resolveOptions(url: string, options: PostgresStoreOptions): Resolved {
   if (typeof all.schema !== "string" || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(all.schema)) {
     throw new PmError("store_error", "The option schema must be a plain PostgreSQL name: letters, digits and _, not starting with a digit, at most 63.");
   }
-  for (const name of ["poolSize", "statementTimeoutMs", "connectTimeoutMs", "lockWaitMs"] as const) {
+  for (const name of ["poolSize", "statementTimeoutMs", "connectTimeoutMs", "lockWaitMs", "writeStatements"] as const) {
     const value = all[name];
     if (!Number.isInteger(value) || value < 1) throw new PmError("store_error", `The option ${name} must be a whole number, 1 or more.`);
   }
@@ -121,12 +131,16 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
 /**
  * A named prepared statement: parsed and planned once per connection (bench/store-driver.js
  * measured 1.2–1.6 times the operations per second of unnamed ones). The texts are few (one
- * per collection and query shape), so each connection keeps a bounded set.
+ * per collection and query shape; a batch of writes, one per shape of the calls in it), and
+ * at most `MAX_PREPARED` are named, so each connection keeps a bounded set; a text seen
+ * after that is sent unnamed (parsed and planned each time).
  */
+const MAX_PREPARED = 500;
 const statementNames = new Map<string, string>();
 function prepared(text: string, values: unknown[]): pg.QueryConfig {
   let name = statementNames.get(text);
   if (name === undefined) {
+    if (statementNames.size >= MAX_PREPARED) return { text, values };
     name = `indiepm_${createHash("sha256").update(text).digest("base64url").slice(0, 20)}`;
     statementNames.set(text, name);
   }
@@ -244,6 +258,24 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     }
   }
 
+  // Calls of writeAfter and writeIfUnchanged made at once, as one statement (batch.ts: group commit).
+  const batches = new WriteBatches(
+    async (calls) => {
+      const statement = writeStatement(sql, calls);
+      const { rows } = await pool.query<Record<string, number | boolean>>(prepared(statement.text, statement.params));
+      const row = rows[0] ?? {};
+      return statement.columns.map((columns) => ({
+        given: columns.given === undefined ? undefined : row[columns.given] === true,
+        made: columns.writes.map((name) => row[name] === 1),
+      }));
+    },
+    { ...WRITE_BATCH_DEFAULTS, statements: o.writeStatements },
+  );
+  const write = (call: WriteCall) =>
+    batches.write(call).catch((error: unknown) => {
+      throw fail(error);
+    });
+
   const shared = createShared({ pool, lockPool, listenConfig: connection, sql, schemaName: o.schema, run, fail });
 
   const store: PostgresStore = {
@@ -300,9 +332,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       run(async () => {
         const writes = [first, ...then];
         checkWrites(writes);
-        const statement = writeAfterStatement(sql, writes);
-        const { rows } = await query<Record<string, number>>(statement.text, statement.params);
-        return writes.map((_, i) => rows[0]?.[`w${i}`] === 1);
+        return (await write({ writes })).made as boolean[];
       }),
 
     writeIfUnchanged: (given, first, then) =>
@@ -314,10 +344,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
           checkId(id);
           if (doc !== null) checkDocument(doc);
         }
-        const statement = writeAfterStatement(sql, writes, given);
-        const { rows } = await query<Record<string, number | boolean>>(statement.text, statement.params);
-        if (rows[0]?.given !== true) return null;
-        return writes.map((_, i) => rows[0]?.[`w${i}`] === 1);
+        const result = await write({ writes, given });
+        return result.given ? (result.made as boolean[]) : null;
       }),
 
     update: <T extends Doc>(collection: CollectionName, id: string, patch: Patch<T>, expect?: Record<string, Scalar>) =>
