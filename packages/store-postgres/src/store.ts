@@ -8,6 +8,7 @@ import {
   type Doc,
   type DocKey,
   DuplicateKeyError,
+  type GivenDoc,
   type Patch,
   PmError,
   type Query,
@@ -72,6 +73,8 @@ export interface PostgresStore extends Store {
   getEach(keys: readonly DocKey[]): Promise<(Doc | null)[]>;
   /** One statement for a write and those made only after it (core's `Store.writeAfter`). */
   writeAfter(first: Write, then: readonly Write[]): Promise<boolean[]>;
+  /** `writeAfter` made only while the given documents are stored as given, in the same statement (core's `Store.writeIfUnchanged`). */
+  writeIfUnchanged(given: readonly GivenDoc[], first: Write, then: readonly Write[]): Promise<boolean[] | null>;
 }
 
 export const POSTGRES_STORE_DEFAULTS = {
