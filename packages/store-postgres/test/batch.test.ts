@@ -239,6 +239,15 @@ describe.skipIf(server.skipReason)("writes made at once, as one statement", () =
     }
   });
 
+  it("calls still waiting for their statement when the store is closed are made before it closes", async () => {
+    const other = await openPostgresStore(database.url, { warmConnections: 0 });
+    const writes = Array.from({ length: 20 }, (_, i) => other.writeAfter({ insert: "inbox", doc: row({ _id: `z${i}` }) }, []));
+    await other.close();
+    expect(await Promise.all(writes)).toEqual(Array.from({ length: 20 }, () => [true]));
+    expect(await store.count("inbox")).toBe(20);
+    await expect(other.writeAfter({ insert: "inbox", doc: row({ _id: "late" }) }, [])).rejects.toMatchObject({ code: "store_error" });
+  });
+
   it("only failures caused by what was written are tried call by call, not an unreachable or slow database", () => {
     for (const code of ["23505", "23514", "40P01", "40001", "22P02", "P0001", "54000", "21000"]) expect(retriedAlone({ code })).toBe(true);
     for (const code of ["57014", "57P01", "08006", "53300", "ECONNREFUSED", undefined]) expect(retriedAlone({ code })).toBe(false);
