@@ -25,7 +25,7 @@
  * conversation, as the conversation's page does not show it either.
  */
 import type { ConversationSearch } from "@indiepm/core";
-import { encodeString, toJsonb } from "./encoding.js";
+import { encodeString, fromJsonb, toJsonb } from "./encoding.js";
 import type { RunQuery } from "./search.js";
 import { SEARCH_COLUMNS, SEARCHED } from "./search.js";
 import type { Sql } from "./sql.js";
@@ -260,6 +260,53 @@ export async function searchConversations(
     high = rows.at(-1)!.key;
     rate = found.length > 0 ? found.length / walked : rate / 8;
   }
+}
+
+/**
+ * How many of the newest conversations `warmConversationSearch` walks on each warmed
+ * connection at open: about what a word in 1 % of messages walks at 1,000,000 messages
+ * (2,386 for `kayak` in bench/postgres-inbox.js).
+ */
+export const WARM_SPAN = 2000;
+
+/**
+ * A search run, not only planned, on each warmed connection at open (warm.ts), so that a
+ * fresh process's first search costs about what a later one does. Planning alone left each
+ * new backend to pay in its first search for its first touch of every shared-buffer page it
+ * reads, its executor's first use of the indexes, and the growth of its own memory for the
+ * bitmaps: at 1,000,000 messages, a walk's hits statement took 108 ms on a new connection
+ * against 24–41 ms on the same connection after (BENCHMARKS.md, PostgreSQL, the search). So
+ * each warmed connection runs a walk's two statements (spanStatement, spanHitsStatement) over
+ * the `span` newest conversations of the sites found among the newest summaries (the shape
+ * of the engine's search of all its sites), for the host of the newest conversation's last
+ * correspondent: a real search, planned as a walk of a word in some of the messages is (the
+ * words' bitmap AND the span's conversations'). Nothing is kept but what PostgreSQL keeps
+ * itself (no answer is cached), and the owner's words are never known here.
+ * Resolves the statements it ran, for tests.
+ */
+export async function warmConversationSearch(run: RunQuery, sql: Sql, span: number = WARM_SPAN): Promise<{ kind: "newest" | "span" | "hits"; rows: number }[]> {
+  const ran: { kind: "newest" | "span" | "hits"; rows: number }[] = [];
+  const key = lastKey(sql.schema, "c");
+  const newest = await run<{ site: string | null; sender: string | null }>(
+    `SELECT (c.doc->'site')::text AS site, (c.doc->'lastSender')::text AS sender FROM ${sql.table("conversations")} c WHERE ${key.rank} = 3 AND ${key.num} IS NULL ${newestFirst(sql, "c")} LIMIT 100`,
+    [],
+  );
+  ran.push({ kind: "newest", rows: newest.length });
+  const text = (json: string | null) => {
+    const value = json === null ? undefined : fromJsonb(json);
+    return typeof value === "string" ? value : undefined;
+  };
+  const sites = [...new Set(newest.map((row) => text(row.site)).filter((site) => site !== undefined))];
+  if (sites.length === 0) return ran;
+  const spanned = spanStatement(sql, sites, undefined, span);
+  const ids = (await run<{ _id: string }>(spanned.text, spanned.params)).map((row) => row._id);
+  ran.push({ kind: "span", rows: ids.length });
+  // A correspondent, not the owner: the owner's own site is in nearly every message.
+  const sender = newest.map((row) => text(row.sender)).find((s) => s !== undefined && !sites.includes(s) && URL.canParse(s));
+  if (ids.length === 0 || sender === undefined) return ran;
+  const hits = spanHitsStatement(sql, sites, new URL(sender).hostname, ids, 1);
+  ran.push({ kind: "hits", rows: (await run(hits.text, hits.params)).length });
+  return ran;
 }
 
 /** What warm.ts plans on each warmed connection for this search: a span and a direct read, for one site and for two. */

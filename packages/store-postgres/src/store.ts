@@ -29,7 +29,7 @@ import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
 import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, type WriteCall, writeStatement } from "./sql.js";
 import { WRITE_BATCH_DEFAULTS, WriteBatches } from "./batch.js";
-import { conversationSearchWarmStatements, searchConversations } from "./conversation-search.js";
+import { conversationSearchWarmStatements, searchConversations, warmConversationSearch } from "./conversation-search.js";
 import { isSearched, type RunQuery, searchWarmStatements, windowedSearch } from "./search.js";
 import { warmPool, warmStatements } from "./warm.js";
 
@@ -216,7 +216,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     } finally {
       await client.end().catch(() => undefined);
     }
-    await warmPool(pool, warm, [...warmStatements(sql), ...conversationSearchWarmStatements(sql), ...searchWarmStatements(sql)]);
+    await warmPool(pool, warm, [...warmStatements(sql), ...conversationSearchWarmStatements(sql), ...searchWarmStatements(sql)], (runQuery) =>
+      warmConversationSearch(runQuery, sql),
+    );
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
     throw fail(error);

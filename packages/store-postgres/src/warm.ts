@@ -9,10 +9,14 @@
  * instead of closing them after 30 s idle. Measured at 1,000,000 messages on two cores
  * under a load average of 9: the first page 105–270 ms without, 32–47 ms with 4
  * or 10 warmed; open 120–260 ms without, +100–300 ms with 4, +300–600 ms with 10.
+ * Each also runs a search over the newest conversations first (conversation-search.ts
+ * warmConversationSearch): planning alone left a fresh process's first search at about
+ * twice a later one's.
  */
 import type { CollectionName, Query } from "@indiepm/core";
 import type pg from "pg";
 import { QUERY_SHAPES } from "./indexes.js";
+import type { RunQuery } from "./search.js";
 import { findStatement, type Sql, type Statement } from "./sql.js";
 
 /** One statement per table of QUERY_SHAPES: its first shape, with placeholder values. */
@@ -31,12 +35,22 @@ export function warmStatements(sql: Sql): Statement[] {
   return [...byCollection.values()];
 }
 
-/** Opens `count` connections of `pool` and plans `statements` on each; resolves when all are back in the pool. */
-export async function warmPool(pool: pg.Pool, count: number, statements: readonly Statement[]): Promise<void> {
+/**
+ * Opens `count` connections of `pool`, runs `execute` on each (statements run, not only
+ * planned: conversation-search.ts warmConversationSearch), then plans `statements` on each;
+ * resolves when all are back in the pool.
+ */
+export async function warmPool(
+  pool: pg.Pool,
+  count: number,
+  statements: readonly Statement[],
+  execute: (run: RunQuery) => Promise<unknown> = async () => undefined,
+): Promise<void> {
   const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
   try {
     await Promise.all(
       clients.map(async (client) => {
+        await execute(async (text, params) => (await client.query(text, params)).rows);
         for (const statement of statements) await client.query(`EXPLAIN ${statement.text}`, statement.params);
       }),
     );

@@ -22,6 +22,7 @@ import {
   searchConversations,
   spanHitsStatement,
   spanStatement,
+  warmConversationSearch,
 } from "../src/conversation-search.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 import type { RunQuery } from "../src/search.js";
@@ -297,6 +298,25 @@ describe.skipIf(server.skipReason)("the search as a page of conversations (Postg
       await onNedb.close();
       await onPostgres.close();
     }
+  });
+
+  it("the warm-up at open (warmConversationSearch) walks the newest conversations of the sites and looks for the newest correspondent's host in them", async () => {
+    const words: unknown[] = [];
+    const recording: RunQuery = async (text, params) => {
+      if (text.startsWith("WITH hits")) words.push(params[1]);
+      return run(text, params);
+    };
+    // Read with the test's own client: the engine's test before closed the store.
+    const summaries = (await run<{ doc: string }>("SELECT doc::text AS doc FROM cs.conversations", []))
+      .map((row) => JSON.parse(row.doc) as ConversationDoc)
+      .filter((c) => c.lastKey !== undefined);
+    expect(await warmConversationSearch(recording, sql, 100)).toEqual([
+      { kind: "newest", rows: 100 },
+      { kind: "span", rows: Math.min(100, summaries.length) },
+      { kind: "hits", rows: 1 },
+    ]);
+    const newest = summaries.sort((a, b) => (a.lastKey! < b.lastKey! ? 1 : -1)).find((c) => !SITES.includes(c.lastSender!))!;
+    expect(words).toEqual([new URL(newest.lastSender!).hostname]);
   });
 
   it("each statement is answered from indexes on a large inbox: the walk looks up its conversations' messages by conversation, direct reads the words' matches", async () => {

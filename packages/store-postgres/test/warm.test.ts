@@ -3,12 +3,21 @@
  * having planned a statement of every table, before `openPostgresStore` resolves, and
  * stay open; 0 leaves the pool to open connections on demand.
  * Proved able to fail: without the warmPool call in store.ts, the first test finds no
- * connection of the store open.
+ * connection of the store open; without warmPool's `execute` argument there, the search
+ * over the newest conversations runs on none; without its skipping of the owner's own
+ * site, it looks for bob.example.com.
  */
 import { type FreshDatabase, freshDatabase, postgresForTests } from "@indiepm/test-support";
 import pg from "pg";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { warmConversationSearch } from "../src/conversation-search.js";
 import { openPostgresStore } from "../src/index.js";
+
+// The warm-up's search, watched: each call and what it ran.
+vi.mock("../src/conversation-search.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../src/conversation-search.js")>();
+  return { ...actual, warmConversationSearch: vi.fn(actual.warmConversationSearch) };
+});
 
 const server = await postgresForTests();
 
@@ -51,6 +60,50 @@ describe.skipIf(server.skipReason)("the pool warmed at open", () => {
     }
     // A backend leaves pg_stat_activity a moment after its client hangs up.
     await expect.poll(async () => (await connections()).length, { timeout: 5_000 }).toBe(0);
+  });
+
+  it("runs a search over the newest conversations on each warmed connection before open resolves, each statement valid SQL", async () => {
+    const BOB = "https://bob.example.com/";
+    const seeding = await openPostgresStore(database.url, { warmConnections: 0 });
+    for (const [i, sender] of ["https://alice.example/", "https://carol.example/"].entries()) {
+      const pageKey = `00000000000000${i}.m${i}`;
+      await seeding.insert("conversations", { _id: `c${i}`, site: BOB, lastKey: pageKey, lastSender: sender, messages: 1 });
+      await seeding.insert("inbox", { _id: `m${i}`, message: `urn:m${i}`, sender, recipient: BOB, content: "hello", conversation: `c${i}`, pageKey });
+    }
+    // The newest conversation last written by the owner: their own site is not what the warm-up looks for.
+    await seeding.insert("conversations", { _id: "c2", site: BOB, lastKey: "000000000000002.m2", lastSender: BOB, messages: 1 });
+    await seeding.close();
+    const actual = await vi.importActual<typeof import("../src/conversation-search.js")>("../src/conversation-search.js");
+    const words: unknown[] = [];
+    const warm = vi.mocked(warmConversationSearch);
+    warm.mockClear();
+    warm.mockImplementation((run, sql, span) =>
+      actual.warmConversationSearch(
+        (text, params) => {
+          if (text.startsWith("WITH hits")) words.push(params[1]);
+          return run(text, params);
+        },
+        sql,
+        span,
+      ),
+    );
+    const store = await openPostgresStore(database.url, { warmConnections: 2 });
+    try {
+      expect(warm).toHaveBeenCalledTimes(2);
+      // Each on a connection of its own, through every statement: the newest summaries, the span, its hits for carol.example (the newest correspondent).
+      const ran = await Promise.all(warm.mock.results.map((result) => result.value));
+      expect(ran).toEqual(
+        [0, 1].map(() => [
+          { kind: "newest", rows: 3 },
+          { kind: "span", rows: 3 },
+          { kind: "hits", rows: 1 },
+        ]),
+      );
+      expect(words).toEqual(["carol.example", "carol.example"]);
+    } finally {
+      warm.mockImplementation(actual.warmConversationSearch);
+      await store.close();
+    }
   });
 
   it("warmConnections 0 opens none before the first call; more than poolSize opens poolSize", async () => {
