@@ -133,14 +133,14 @@ function matching(sql: Sql, p: Parts, sites: readonly string[], text: string, ex
 
 /**
  * One span of a walk, first statement: the next `span` summaries of the sites before `high`,
- * newest first, as (`_id`, `key`, `site`).
+ * newest first, as (`_id`, `key`): the IDs for the hits, the last key for the next span.
  */
 export function spanStatement(sql: Sql, sites: readonly string[], high: string | undefined, span: number): { text: string; params: unknown[] } {
   const s = sql.schema;
   const p = parts();
   const where = summariesOf(sql, p, sites, high);
   return {
-    text: `SELECT c._id, ${lastKey(s, "c").str} AS key, ${s}.indiepm_str(c.doc->'site') COLLATE "C" AS site FROM ${sql.table("conversations")} c WHERE ${where} ${newestFirst(sql, "c")} LIMIT ${p.param(span)}`,
+    text: `SELECT c._id, ${lastKey(s, "c").str} AS key FROM ${sql.table("conversations")} c WHERE ${where} ${newestFirst(sql, "c")} LIMIT ${p.param(span)}`,
     params: p.params,
   };
 }
