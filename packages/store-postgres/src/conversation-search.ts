@@ -263,20 +263,20 @@ export async function searchConversations(
 }
 
 /**
- * How many of the newest conversations `warmConversationSearch` walks on each warmed
- * connection at open: about what a word in 1 % of messages walks at 1,000,000 messages
+ * How many of the newest conversations `warmConversationSearch` walks on the connection
+ * kept for searches at open: about what a word in 1 % of messages walks at 1,000,000 messages
  * (2,386 for `kayak` in bench/postgres-inbox.js).
  */
 export const WARM_SPAN = 2000;
 
 /**
- * A search run, not only planned, on each warmed connection at open (warm.ts), so that a
- * fresh process's first search costs about what a later one does. Planning alone left each
+ * A search run, not only planned, at open on the connection store.ts keeps for the owner's
+ * searches (warm.ts), so that a fresh process's first search costs about what a later one does. Planning alone left each
  * new backend to pay in its first search for its first touch of every shared-buffer page it
  * reads, its executor's first use of the indexes, and the growth of its own memory for the
  * bitmaps: at 1,000,000 messages, a walk's hits statement took 108 ms on a new connection
  * against 24–41 ms on the same connection after (BENCHMARKS.md, PostgreSQL, the search). So
- * each warmed connection runs a walk's two statements (spanStatement, spanHitsStatement) over
+ * that connection runs a walk's two statements (spanStatement, spanHitsStatement) over
  * the `span` newest conversations of the sites found among the newest summaries (the shape
  * of the engine's search of all its sites), for the host of the newest conversation's last
  * correspondent: a real search, planned as a walk of a word in some of the messages is (the

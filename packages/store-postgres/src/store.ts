@@ -46,7 +46,9 @@ export interface PostgresStoreOptions {
   lockWaitMs?: number;
   /**
    * Connections opened and warmed at open and kept open (warm.ts): the first calls of a
-   * process then find them ready. Default 4 (at most `poolSize`); 0 opens them on demand.
+   * process then find them ready. Default 5 (at most `poolSize`); 0 opens them on demand.
+   * With a `poolSize` of 2 or more, one of them is kept for the owner's searches (and has
+   * run a search at open), the others serve the rest.
    */
   warmConnections?: number;
   /**
@@ -83,7 +85,7 @@ export const POSTGRES_STORE_DEFAULTS = {
   statementTimeoutMs: 10_000,
   connectTimeoutMs: 5_000,
   lockWaitMs: 60_000,
-  warmConnections: 4,
+  warmConnections: 5,
   writeStatements: WRITE_BATCH_DEFAULTS.statements,
 } as const;
 
@@ -204,6 +206,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   lockPool.on("error", () => undefined);
   const sql = new Sql(o.schema);
   const fail = (error: unknown) => storeError(error, o.where);
+  /**
+   * The connection kept for the owner's searches (`search`, `searchConversations`), warmed
+   * with a search at open: a search reads thousands of pages, each of which costs a backend
+   * more the first time it touches it (warm.ts, conversation-search.ts
+   * warmConversationSearch). A search finding it busy takes one from the pool.
+   */
+  let searchClient: pg.PoolClient | undefined;
+  let searchBusy = false;
+  function dropSearchClient() {
+    const client = searchClient;
+    searchClient = undefined;
+    if (client !== undefined && !searchBusy) client.release(true);
+  }
 
   try {
     // A connection of its own, without the client-side query_timeout: a migration may wait for another instance's, or build an index, for long.
@@ -216,9 +231,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     } finally {
       await client.end().catch(() => undefined);
     }
-    await warmPool(pool, warm, [...warmStatements(sql), ...conversationSearchWarmStatements(sql), ...searchWarmStatements(sql)], (runQuery) =>
-      warmConversationSearch(runQuery, sql),
+    searchClient = await warmPool(
+      pool,
+      warm,
+      [...warmStatements(sql), ...conversationSearchWarmStatements(sql), ...searchWarmStatements(sql)],
+      // One warmed connection kept for the owner's searches, when the pool has others for the rest.
+      warm >= 1 && o.poolSize >= 2 ? (runQuery) => warmConversationSearch(runQuery, sql) : undefined,
     );
+    // Dropped by the server (a restart): searches go to the pool from then on.
+    searchClient?.on("error", dropSearchClient);
   } catch (error) {
     await Promise.all([pool.end(), lockPool.end()]).catch(() => undefined);
     throw fail(error);
@@ -248,9 +269,13 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
    * (a prepared statement may settle on one generic plan for rare and common words alike).
    */
   async function onOneConnection<R>(work: (run: RunQuery) => Promise<R>): Promise<R> {
-    const client = await pool.connect().catch((error: unknown) => {
-      throw fail(error);
-    });
+    const kept = searchBusy ? undefined : searchClient;
+    const client =
+      kept ??
+      (await pool.connect().catch((error: unknown) => {
+        throw fail(error);
+      }));
+    if (kept !== undefined) searchBusy = true;
     let failed = false;
     try {
       return await work(async (text, params) => (await client.query(text, params)).rows);
@@ -258,8 +283,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       failed = true;
       throw fail(error);
     } finally {
-      // After a failure the connection may be broken: not given back to the pool.
-      client.release(failed);
+      // After a failure the connection may be broken: not given back to the pool (nor kept).
+      if (kept === undefined) client.release(failed);
+      else {
+        searchBusy = false;
+        if (failed || searchClient !== kept) {
+          if (searchClient === kept) searchClient = undefined;
+          kept.release(true);
+        }
+      }
     }
   }
 
@@ -438,6 +470,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         await Promise.race([Promise.allSettled([...inFlight]), bound]);
         clearTimeout(waited);
         await shared.close();
+        const kept = searchClient;
+        searchClient = undefined;
+        kept?.release();
         // A pool ends once every connection is back; one still out with a task that never ends is not waited for.
         let ended: NodeJS.Timeout | undefined;
         await Promise.race([Promise.all([pool.end(), lockPool.end()]), new Promise<void>((resolve) => (ended = setTimeout(resolve, 1_000)))]);

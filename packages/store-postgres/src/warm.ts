@@ -9,9 +9,11 @@
  * instead of closing them after 30 s idle. Measured at 1,000,000 messages on two cores
  * under a load average of 9: the first page 105–270 ms without, 32–47 ms with 4
  * or 10 warmed; open 120–260 ms without, +100–300 ms with 4, +300–600 ms with 10.
- * Each also runs a search over the newest conversations first (conversation-search.ts
- * warmConversationSearch): planning alone left a fresh process's first search at about
- * twice a later one's.
+ * One of them is kept out of the pool for the owner's searches, and runs a search over the
+ * newest conversations first (conversation-search.ts warmConversationSearch): planning
+ * alone left a fresh process's first search at about twice a later one's, and a search
+ * from the pool could land on a connection opened since (for work at start), new to every
+ * page it reads.
  */
 import type { CollectionName, Query } from "@indiepm/core";
 import type pg from "pg";
@@ -36,25 +38,31 @@ export function warmStatements(sql: Sql): Statement[] {
 }
 
 /**
- * Opens `count` connections of `pool`, runs `execute` on each (statements run, not only
- * planned: conversation-search.ts warmConversationSearch), then plans `statements` on each;
- * resolves when all are back in the pool.
+ * Opens `count` connections of `pool` and plans `statements` on each. With `keep`, the first
+ * one first runs `keep` (statements run, not only planned: conversation-search.ts
+ * warmConversationSearch) and is not given back to the pool but resolved, for the caller to
+ * hold (store.ts keeps it for the owner's searches) and release; the others are back in the
+ * pool when this resolves.
  */
 export async function warmPool(
   pool: pg.Pool,
   count: number,
   statements: readonly Statement[],
-  execute: (run: RunQuery) => Promise<unknown> = async () => undefined,
-): Promise<void> {
+  keep?: (run: RunQuery) => Promise<unknown>,
+): Promise<pg.PoolClient | undefined> {
   const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
+  const kept = keep === undefined ? undefined : clients[0];
+  let failed = true;
   try {
     await Promise.all(
       clients.map(async (client) => {
-        await execute(async (text, params) => (await client.query(text, params)).rows);
+        if (client === kept) await keep!(async (text, params) => (await client.query(text, params)).rows);
         for (const statement of statements) await client.query(`EXPLAIN ${statement.text}`, statement.params);
       }),
     );
+    failed = false;
+    return kept;
   } finally {
-    for (const client of clients) client.release();
+    for (const client of clients) if (client !== kept || failed) client.release();
   }
 }

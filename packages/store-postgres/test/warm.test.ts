@@ -3,9 +3,10 @@
  * having planned a statement of every table, before `openPostgresStore` resolves, and
  * stay open; 0 leaves the pool to open connections on demand.
  * Proved able to fail: without the warmPool call in store.ts, the first test finds no
- * connection of the store open; without warmPool's `execute` argument there, the search
- * over the newest conversations runs on none; without its skipping of the owner's own
- * site, it looks for bob.example.com.
+ * connection of the store open; without warmPool's `keep` argument there, the search over
+ * the newest conversations runs on none and searches run where the finds did; without its
+ * skipping of the owner's own site, it looks for bob.example.com; without the kept
+ * connection's error listener, its termination is an unhandled error.
  */
 import { type FreshDatabase, freshDatabase, postgresForTests } from "@indiepm/test-support";
 import pg from "pg";
@@ -62,17 +63,22 @@ describe.skipIf(server.skipReason)("the pool warmed at open", () => {
     await expect.poll(async () => (await connections()).length, { timeout: 5_000 }).toBe(0);
   });
 
-  it("runs a search over the newest conversations on each warmed connection before open resolves, each statement valid SQL", async () => {
-    const BOB = "https://bob.example.com/";
+  const BOB = "https://bob.example.com/";
+  /** Two conversations of alice and carol, and a newer one last written by the owner. */
+  async function seedConversations() {
     const seeding = await openPostgresStore(database.url, { warmConnections: 0 });
     for (const [i, sender] of ["https://alice.example/", "https://carol.example/"].entries()) {
       const pageKey = `00000000000000${i}.m${i}`;
       await seeding.insert("conversations", { _id: `c${i}`, site: BOB, lastKey: pageKey, lastSender: sender, messages: 1 });
       await seeding.insert("inbox", { _id: `m${i}`, message: `urn:m${i}`, sender, recipient: BOB, content: "hello", conversation: `c${i}`, pageKey });
     }
-    // The newest conversation last written by the owner: their own site is not what the warm-up looks for.
+    // The owner's own site is not what the warm-up looks for.
     await seeding.insert("conversations", { _id: "c2", site: BOB, lastKey: "000000000000002.m2", lastSender: BOB, messages: 1 });
     await seeding.close();
+  }
+
+  it("runs a search over the newest conversations on the connection kept for searches before open resolves, each statement valid SQL", async () => {
+    await seedConversations();
     const actual = await vi.importActual<typeof import("../src/conversation-search.js")>("../src/conversation-search.js");
     const words: unknown[] = [];
     const warm = vi.mocked(warmConversationSearch);
@@ -89,19 +95,46 @@ describe.skipIf(server.skipReason)("the pool warmed at open", () => {
     );
     const store = await openPostgresStore(database.url, { warmConnections: 2 });
     try {
-      expect(warm).toHaveBeenCalledTimes(2);
-      // Each on a connection of its own, through every statement: the newest summaries, the span, its hits for carol.example (the newest correspondent).
-      const ran = await Promise.all(warm.mock.results.map((result) => result.value));
-      expect(ran).toEqual(
-        [0, 1].map(() => [
-          { kind: "newest", rows: 3 },
-          { kind: "span", rows: 3 },
-          { kind: "hits", rows: 1 },
-        ]),
-      );
-      expect(words).toEqual(["carol.example", "carol.example"]);
+      expect(warm).toHaveBeenCalledTimes(1);
+      // Through every statement: the newest summaries, the span, its hits for carol.example (the newest correspondent).
+      expect(await warm.mock.results[0]!.value).toEqual([
+        { kind: "newest", rows: 3 },
+        { kind: "span", rows: 3 },
+        { kind: "hits", rows: 1 },
+      ]);
+      expect(words).toEqual(["carol.example"]);
     } finally {
       warm.mockImplementation(actual.warmConversationSearch);
+      await store.close();
+    }
+  });
+
+  it("answers searches on the connection kept for them and other calls from the pool; once it is dropped, searches from the pool", async () => {
+    await seedConversations();
+    const store = await openPostgresStore(database.url, { warmConnections: 2 });
+    const search = () => store.searchConversations!({ sites: [BOB], text: "hello", limit: 5 });
+    try {
+      // The pool hands out its last connection back first: without a kept one, the search would run where the find did.
+      await store.find("inbox", { where: { recipient: BOB }, limit: 1 });
+      expect(await search()).toHaveLength(2);
+      await store.find("inbox", { where: { recipient: BOB }, limit: 1 });
+      expect(await search()).toHaveLength(2);
+      const last = (await connections()).map((backend) => backend.query);
+      expect(last.filter((query) => query.startsWith("WITH hits"))).toHaveLength(1);
+      expect(last.filter((query) => query.startsWith('SELECT doc::text AS doc FROM "indiepm"."inbox"'))).toHaveLength(1);
+      // The kept connection dropped by the server (as in a restart): the next searches are answered from the pool.
+      const { rows } = await client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'indiepm' AND query LIKE 'WITH hits%'",
+      );
+      await client.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
+      // Its client learns of it a moment later, while idle: an error event, which must not go unhandled (the process would end).
+      await expect.poll(async () => (await connections()).length).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // (Should the event come later still, the one search in between fails and drops it.)
+      await expect.poll(() => search().then((found) => found.length, () => -1)).toBe(2);
+      expect(await search()).toHaveLength(2);
+      expect(await connections()).toHaveLength(1);
+    } finally {
       await store.close();
     }
   });
