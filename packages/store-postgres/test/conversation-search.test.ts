@@ -314,9 +314,12 @@ describe.skipIf(server.skipReason)("the search as a page of conversations (Postg
       { kind: "newest", rows: 100 },
       { kind: "span", rows: Math.min(100, summaries.length) },
       { kind: "hits", rows: 1 },
+      { kind: "search", rows: expect.any(Number) },
     ]);
     const newest = summaries.sort((a, b) => (a.lastKey! < b.lastKey! ? 1 : -1)).find((c) => !SITES.includes(c.lastSender!))!;
-    expect(words).toEqual([new URL(newest.lastSender!).hostname]);
+    const host = new URL(newest.lastSender!).hostname;
+    expect(words[0]).toBe(host);
+    expect(words.every((w) => w === host)).toBe(true);
   });
 
   it("each statement is answered from indexes on a large inbox: the walk looks up its conversations' messages by conversation, direct reads the words' matches", async () => {
