@@ -51,18 +51,30 @@ export async function warmPool(
   keep?: (run: RunQuery) => Promise<unknown>,
 ): Promise<pg.PoolClient | undefined> {
   const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
-  const kept = keep === undefined ? undefined : clients[0];
+  let kept = keep === undefined ? undefined : clients[0];
+  const closed = new Set<pg.PoolClient>();
   let failed = true;
   try {
     await Promise.all(
       clients.map(async (client) => {
-        if (client === kept) await keep!(async (text, params) => (await client.query(text, params)).rows);
+        if (client === kept) {
+          try {
+            await keep!(async (text, params) => (await client.query(text, params)).rows);
+          } catch {
+            // A warm-up, not the store's work: a search that fails at open (a timeout on a
+            // huge inbox) leaves searches to the pool; the connection, maybe broken, is closed.
+            kept = undefined;
+            closed.add(client);
+            client.release(true);
+            return;
+          }
+        }
         for (const statement of statements) await client.query(`EXPLAIN ${statement.text}`, statement.params);
       }),
     );
     failed = false;
     return kept;
   } finally {
-    for (const client of clients) if (client !== kept || failed) client.release();
+    for (const client of clients) if (!closed.has(client) && (client !== kept || failed)) client.release();
   }
 }

@@ -111,6 +111,25 @@ describe.skipIf(server.skipReason)("the pool warmed at open", () => {
     }
   });
 
+  it("opens when the warm-up search fails, its connection closed, and answers searches from the pool", async () => {
+    await seedConversations();
+    const warm = vi.mocked(warmConversationSearch);
+    const actual = await vi.importActual<typeof import("../src/conversation-search.js")>("../src/conversation-search.js");
+    warm.mockImplementationOnce(async (run) => {
+      await run("SELECT pg_sleep(0.05)", []);
+      throw new Error("canceling statement due to statement timeout");
+    });
+    const store = await openPostgresStore(database.url, { warmConnections: 2 });
+    try {
+      // The failed warm-up's connection closed; the other warmed one kept in the pool.
+      expect(await connections()).toHaveLength(1);
+      expect(await store.searchConversations!({ sites: [BOB], text: "hello", limit: 5 })).toHaveLength(2);
+    } finally {
+      warm.mockImplementation(actual.warmConversationSearch);
+      await store.close();
+    }
+  });
+
   it("answers searches on the connection kept for them and other calls from the pool; once it is dropped, searches from the pool", async () => {
     await seedConversations();
     const store = await openPostgresStore(database.url, { warmConnections: 2 });
