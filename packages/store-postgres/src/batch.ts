@@ -5,10 +5,11 @@
  * (sql.ts `writeStatement`) when it ends. A statement costs the database far more than
  * the rows it writes (measured on this store's inbox: 8 rows by one statement cost 0.15 ms
  * of backend CPU each, by 8 statements 0.41 ms each), so under load the writes of many
- * `deliver`s cost little more than one's, and one at a time nothing waits. A statement
- * that takes long (a row lock another instance holds, a busy server) does not hold the
- * rest up: once the latest started `waitMs` ago, another starts beside it, up to
- * `statements` at once.
+ * `deliver`s cost little more than one's, and one at a time nothing waits. Another
+ * statement starts beside one under way, up to `statements` at once, when `fill` calls
+ * wait (worth a statement of their own: the database's second core is then used, not
+ * left idle while the first runs), or when the latest started `waitMs` ago (a row lock
+ * another instance holds, a busy server: it does not hold the rest up).
  *
  * Each call keeps what it promises alone: its writes are made or not as they would be by
  * a statement of their own (its `given` checked, its first write gating the others), and
@@ -32,11 +33,18 @@ export interface WriteBatchLimits {
   readonly statements: number;
   /** How long the latest statement may be under way before another starts beside it, ms. */
   readonly waitMs: number;
+  /** Calls waiting that start another statement beside those under way at once. */
+  readonly fill: number;
   /** Calls in one statement at most (the statement's size and its planning grow with it). */
   readonly calls: number;
 }
 
-export const WRITE_BATCH_DEFAULTS: WriteBatchLimits = { statements: 4, waitMs: 20, calls: 16 };
+/**
+ * bench/postgres-delivery.js, 8 senders, 5 rounds, alternating (BENCHMARKS.md): with `fill`
+ * 4 the ratio was 0.80–0.89 (4 runs), with none 0.79–0.81, with 6 0.78–0.81, with 3
+ * 0.60–0.81; a second statement at once for any call, 0.65–0.70.
+ */
+export const WRITE_BATCH_DEFAULTS: WriteBatchLimits = { statements: 4, waitMs: 20, fill: 4, calls: 16 };
 
 /** SQLSTATE classes of failures caused by what a statement wrote, not by the database: 21, 22, 23, 40, 54, P0. */
 const ROW_CAUSED = /^(21|22|23|40|54|P0)/;
@@ -76,13 +84,14 @@ export class WriteBatches {
   }
 
   /**
-   * Starts a statement for the waiting calls when none is under way, or when the latest
-   * started `waitMs` ago and fewer than `statements` are; otherwise looks again then.
+   * Starts a statement for the waiting calls when none is under way; or, while fewer than
+   * `statements` are, when `fill` calls wait or the latest started `waitMs` ago; otherwise
+   * looks again then.
    */
   #next(): void {
     while (this.#waiting.length > 0 && this.#underWay < this.#limits.statements) {
       const since = performance.now() - this.#latestStart;
-      if (this.#underWay > 0 && since < this.#limits.waitMs) {
+      if (this.#underWay > 0 && since < this.#limits.waitMs && this.#waiting.length < this.#limits.fill) {
         this.#timer ??= setTimeout(() => {
           this.#timer = undefined;
           this.#next();

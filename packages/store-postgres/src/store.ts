@@ -54,8 +54,8 @@ export interface PostgresStoreOptions {
   /**
    * Statements of `writeAfter` and `writeIfUnchanged` (a `deliver`'s write) under way at
    * once at most. Calls made while one is under way go to the database together, as one
-   * statement, when it ends (batch.ts: group commit); another starts beside it only when
-   * it has taken 20 ms. Default 4.
+   * statement, when it ends (batch.ts: group commit); another starts beside it when 4
+   * calls wait or it has taken 20 ms. Default 4.
    */
   writeStatements?: number;
   /** Called with the shape of every `find` and `count` (indexes.ts), e.g. to check a flow's queries are all indexed. */
