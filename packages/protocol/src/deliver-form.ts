@@ -5,20 +5,10 @@
  * receiver may take.
  */
 import { encodeForm } from "./form.js";
-import { MAX_BODY_BYTES } from "./params.js";
+import { type DeliverRequest, MAX_BODY_BYTES } from "./params.js";
 
-/** What a sender stores of a message, as §5 names its parameters. */
-export interface DeliverMessage {
-  sender: string;
-  message: string;
-  published: string;
-  content: string;
-  contentHtml?: string;
-  name?: string;
-  inReplyTo?: string;
-  /** The recipients shown (a group conversation); absent: `recipient` alone. */
-  to?: string[];
-}
+/** What a sender stores of a message: §5's parameters but the recipient's (one form per recipient). */
+export type DeliverMessage = Omit<DeliverRequest, "action" | "recipient">;
 
 export function deliverForm(outbox: DeliverMessage, recipient: string): URLSearchParams {
   return encodeForm({
@@ -35,9 +25,15 @@ export function deliverForm(outbox: DeliverMessage, recipient: string): URLSearc
   });
 }
 
-/** §2: the encoded form's bytes (percent-encoded: ASCII, one byte a character) over `MAX_BODY_BYTES`, for the longest recipient; 0 when it fits. */
+/**
+ * §2: the encoded form's bytes (percent-encoded: ASCII, one byte a character) over
+ * `MAX_BODY_BYTES`, for the longest recipient; 0 when it fits. The forms differ only in
+ * `recipient`'s value, so the form is encoded once and the longest encoded recipient added.
+ */
 export function deliverFormExcess(outbox: DeliverMessage, recipients: readonly string[]): number {
+  if (recipients.length === 0) return 0;
+  const rest = deliverForm(outbox, "").toString().length;
   let longest = 0;
-  for (const recipient of recipients) longest = Math.max(longest, deliverForm(outbox, recipient).toString().length);
-  return Math.max(0, longest - MAX_BODY_BYTES);
+  for (const recipient of recipients) longest = Math.max(longest, new URLSearchParams({ r: recipient }).toString().length - "r=".length);
+  return Math.max(0, rest + longest - MAX_BODY_BYTES);
 }
