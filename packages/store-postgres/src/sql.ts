@@ -240,8 +240,12 @@ export function writeStatement(sql: Sql, calls: readonly WriteCall[]): WriteStat
   const columns: WriteColumns[] = [];
   // Merges into one row by more than one call: made after every call's first write, together.
   const mergers = new Map<string, { write: Merge; gate: string }[]>();
-  for (const call of calls) for (const write of call.writes) if ("merge" in write) mergers.set(writeKey(write), []);
-  for (const call of calls) for (const write of call.writes) if ("merge" in write) mergers.get(writeKey(write))!.push({ write, gate: "" });
+  for (const call of calls)
+    for (const write of call.writes) {
+      if (!("merge" in write)) continue;
+      const key = writeKey(write);
+      mergers.set(key, [...(mergers.get(key) ?? []), { write, gate: "" }]);
+    }
   for (const [key, list] of mergers) if (list.length < 2) mergers.delete(key);
 
   for (const [j, { writes, given }] of calls.entries()) {

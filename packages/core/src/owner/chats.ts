@@ -33,7 +33,7 @@ import type { DeliveryDoc, InboxDoc, OutboxDoc } from "../protocol/records.js";
 import { keyOf } from "../secrets.js";
 import { DuplicateKeyError, type Store, type Write } from "../store/types.js";
 import { CONVERSATIONS_PASS, pageKeyOf, refreshConversation, siteOf } from "./conversations.js";
-import { ensurePass, type FilingPass } from "./filing.js";
+import { ensurePass, type FilingContext, type FilingPass } from "./filing.js";
 import { decodeCursor, encodeCursor, listLimit, receivedView, sentView, type OwnerContext } from "./messages.js";
 
 /** The stored summary of one chat of a site. `_id = chatKey(...)`. */
@@ -354,7 +354,7 @@ async function chatsLeft(store: Store, site: string): Promise<boolean> {
 }
 
 /** Files one site's documents without `chat` (in batches), then recomputes the chats they are in. Idempotent. */
-async function fileChats(store: Store, site: string, ctx?: { chatWrites?: ChatWrites }): Promise<void> {
+async function fileChats(store: Store, site: string, ctx?: FilingContext): Promise<void> {
   const touched = new Set<string>();
   for (const box of ["inbox", "outbox"] as const) {
     const kind = box === "inbox" ? "in" : "out";

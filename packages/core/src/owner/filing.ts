@@ -18,6 +18,13 @@
 import type { Store } from "../store/types.js";
 import type { ChatWrites } from "./chats.js";
 
+/** What a filing runs with: the server's store, its filings made so far, and its writes of chat summaries. */
+export interface FilingContext {
+  store: Store;
+  filing?: Filing;
+  chatWrites?: ChatWrites;
+}
+
 /** One kind of filing of older documents. */
 export interface FilingPass {
   /** Names the pass: the per-process state is kept per (pass, site). */
@@ -25,7 +32,7 @@ export interface FilingPass {
   /** Whether some document of `site` still lacks what the pass writes. An indexed probe: every process runs it. */
   left(store: Store, site: string): Promise<boolean>;
   /** Files what is left of `site`. Idempotent; may run in several processes at once, and inside `Store.batch`. `ctx`: the server's, whose state it may use. */
-  file(store: Store, site: string, ctx?: { chatWrites?: ChatWrites }): Promise<void>;
+  file(store: Store, site: string, ctx?: FilingContext): Promise<void>;
   /** The passes whose filing of a site must be done before this one files it (their look and its are made at once). */
   readonly after?: readonly FilingPass[];
 }
@@ -53,7 +60,7 @@ interface Entry {
 export type Filing = Map<string, Entry>;
 
 /** The entry of (pass, site): the one there, or a new look (and filing) when there is none or a shared store's is stale. */
-function entryFor(ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites }, pass: FilingPass, site: string): Entry {
+function entryFor(ctx: FilingContext, pass: FilingPass, site: string): Entry {
   const { store } = ctx;
   ctx.filing ??= new Map();
   const entries = ctx.filing;
@@ -90,7 +97,7 @@ function entryFor(ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites 
 }
 
 /** Resolves once nothing is left for `pass`, nor for the passes it comes `after`, in these sites (see the top of this file). */
-export async function ensurePass(ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites }, pass: FilingPass, sites: Iterable<string>): Promise<void> {
+export async function ensurePass(ctx: FilingContext, pass: FilingPass, sites: Iterable<string>): Promise<void> {
   for (const site of sites) {
     for (const before of pass.after ?? []) await ensurePass(ctx, before, [site]);
     await entryFor(ctx, pass, site).done;
@@ -103,11 +110,7 @@ export async function ensurePass(ctx: { store: Store; filing?: Filing; chatWrite
  * those it comes `after`, and the reads await it (`ensurePass`); a look that fails is made
  * again by the first read.
  */
-export async function lookAtStart(
-  ctx: { store: Store; filing?: Filing; chatWrites?: ChatWrites },
-  passes: readonly FilingPass[],
-  sites: Iterable<string>,
-): Promise<void> {
+export async function lookAtStart(ctx: FilingContext, passes: readonly FilingPass[], sites: Iterable<string>): Promise<void> {
   const list = [...sites];
   await Promise.all(passes.flatMap((pass) => list.map((site) => entryFor(ctx, pass, site).looked)));
 }
