@@ -233,30 +233,9 @@ describe.each(["memory", "nedb"] as const)("chats: many writers of one chat at o
 
   it("200 delivers from alice at once while bob sends her 50 (one chat, as a peer in a burst): each answered, the summary written without a lost write or a recount", async () => {
     const { store, lost, recounts } = countingLosses(await openStore(kind));
-    const now = Date.now();
-    // alice's standing token (§4), used within the minute: no "last used" write is due.
-    await store.insert("secrets", {
-      _id: hashSecret(TOKEN),
-      kind: "standing-token",
-      sender: ALICE,
-      recipient: BOB,
-      expiresAt: now + 3_600_000,
-      createdAt: now,
-      lastUsedAt: now,
-    });
+    await standingToken(store);
     const pm = createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
-    const deliver = async (i: number) => {
-      const body = new URLSearchParams({
-        action: "deliver",
-        sender: ALICE,
-        recipient: BOB,
-        message: `urn:in:${i}`,
-        published: "2026-12-07T07:00:00Z",
-        content: `in ${i}`,
-      });
-      const headers = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` };
-      return (await pm.handle(new Request(ENDPOINT, { method: "POST", headers, body }))).status;
-    };
+    const deliver = (i: number) => deliverFromAlice(pm, i);
     const [statuses, sent] = await Promise.all([
       Promise.all(Array.from({ length: 200 }, (_, i) => deliver(i))),
       Promise.allSettled(Array.from({ length: 50 }, (_, i) => pm.send({ from: BOB, to: [ALICE], content: `out ${i}` }))),
@@ -291,29 +270,9 @@ describe("chats: a recount while a message is being stored", () => {
         }
       },
     });
-    const now = Date.now();
-    await store.insert("secrets", {
-      _id: hashSecret(TOKEN),
-      kind: "standing-token",
-      sender: ALICE,
-      recipient: BOB,
-      expiresAt: now + 3_600_000,
-      createdAt: now,
-      lastUsedAt: now,
-    });
+    await standingToken(store);
     const pm = createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, dev: true, logger: quiet, now: increasing() });
-    const deliver = async (i: number) => {
-      const headers = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` };
-      const body = new URLSearchParams({
-        action: "deliver",
-        sender: ALICE,
-        recipient: BOB,
-        message: `urn:in:${i}`,
-        published: "2026-12-07T07:00:00Z",
-        content: `in ${i}`,
-      });
-      return (await pm.handle(new Request(ENDPOINT, { method: "POST", headers, body }))).status;
-    };
+    const deliver = (i: number) => deliverFromAlice(pm, i);
     expect(await deliver(1)).toBe(201);
     const second = deliver(2);
     await stored;
@@ -329,6 +288,34 @@ describe("chats: a recount while a message is being stored", () => {
 
 const ENDPOINT = "http://127.0.0.1:9/";
 const TOKEN = "standing-token-of-alice-for-bob-0123456789abc";
+
+/** alice's standing token for bob (§4), used within the minute: no "last used" write is due. */
+async function standingToken(store: Store): Promise<void> {
+  const now = Date.now();
+  await store.insert("secrets", {
+    _id: hashSecret(TOKEN),
+    kind: "standing-token",
+    sender: ALICE,
+    recipient: BOB,
+    expiresAt: now + 3_600_000,
+    createdAt: now,
+    lastUsedAt: now,
+  });
+}
+
+/** §5 `deliver` of alice's message `urn:in:<i>` to bob with the standing token; its status. */
+async function deliverFromAlice(pm: { handle(request: Request): Promise<Response> }, i: number): Promise<number> {
+  const body = new URLSearchParams({
+    action: "deliver",
+    sender: ALICE,
+    recipient: BOB,
+    message: `urn:in:${i}`,
+    published: "2026-12-07T07:00:00Z",
+    content: `in ${i}`,
+  });
+  const headers = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` };
+  return (await pm.handle(new Request(ENDPOINT, { method: "POST", headers, body }))).status;
+}
 
 /** `store`, counting the compare-and-sets of a chat summary it refused (`lost`) and the counts of unread messages (`recounts`: `refreshChat`). */
 function countingLosses(inner: Store): { store: Store; lost: () => number; recounts: () => number } {
