@@ -87,21 +87,6 @@ describe.each(mountings)("$name", ({ inboxAt, parsers }) => {
     await hosts.close();
   });
 
-  /** What a person does at the authorization server's page: approve as alice. Returns where it sends the browser back (code, state, iss). */
-  async function approveAsAlice(authUrl: string): Promise<URL> {
-    const page = await (await fetch(authUrl)).text();
-    const fields = Object.fromEntries(
-      [...page.matchAll(/<input type="(?:hidden|radio)" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, "&")]),
-    );
-    const back = await fetch(`${auth.url}auth/approve`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(auth.url).origin, "sec-fetch-site": "same-origin" },
-      body: new URLSearchParams({ ...fields, me: alice, decision: "approve" }),
-      redirect: "manual",
-    });
-    return new URL(back.headers.get("location") ?? "", auth.url);
-  }
-
   async function bobsInbox(): Promise<{ sender: string; content: string; name?: string }[]> {
     const res = await fetch(`${hosts.bob.pm.url}api/inbox`, { headers: { authorization: `Bearer ${OWNER_TOKEN}` } });
     const body = await res.json();
@@ -136,7 +121,7 @@ describe.each(mountings)("$name", ({ inboxAt, parsers }) => {
     const authUrl = await mp.getAuthUrl();
     expect(mp.options.micropubEndpoint).toBe(`${profile}micropub`);
     expect(mp.options.tokenEndpoint).toBe(auth.tokenEndpoint);
-    expect(await mp.getToken((await approveAsAlice(authUrl)).searchParams.get("code")!)).toMatch(/\S{16,}/);
+    expect(await mp.getToken((await auth.approveAs(authUrl, alice)).searchParams.get("code")!)).toMatch(/\S{16,}/);
 
     const config = await mp.query("config");
     expect(config.visibility).toEqual(["private"]);
@@ -252,7 +237,7 @@ describe.each(mountings)("$name", ({ inboxAt, parsers }) => {
       const signInPage = await (await b.fetch(inboxUrl)).text();
       const started = await b.post(`${inboxUrl}signin`, { csrf: csrfOf(signInPage), me: alice });
       const authUrl = refreshTarget(await started.text());
-      const callback = await approveAsAlice(authUrl);
+      const callback = await auth.approveAs(authUrl, alice);
       expect(callback.href.startsWith(inboxUrl)).toBe(true);
       const signedIn = await b.fetch(callback.href);
       expect(signedIn.status).toBe(303);

@@ -43,17 +43,7 @@ async function profileOfAlice(): Promise<string> {
 
 /** What a person does at the authorization server's page: approve as alice. Returns the code the app's redirect carries. */
 async function approveAsAlice(authUrl: string, state: string): Promise<string> {
-  const page = await (await fetch(authUrl)).text();
-  const fields = Object.fromEntries(
-    [...page.matchAll(/<input type="(?:hidden|radio)" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, "&")]),
-  );
-  const back = await fetch(`${auth.url}auth/approve`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(auth.url).origin, "sec-fetch-site": "same-origin" },
-    body: new URLSearchParams({ ...fields, me: alice, decision: "approve" }),
-    redirect: "manual",
-  });
-  const location = new URL(back.headers.get("location") ?? "", auth.url);
+  const location = await auth.approveAs(authUrl, alice);
   expect(`${location.origin}${location.pathname}`).toBe(app.redirectUri);
   expect(location.searchParams.get("state")).toBe(state);
   return location.searchParams.get("code")!;

@@ -64,6 +64,12 @@ export interface DevAuthorizationServer {
   revoke(token: string): void;
   /** Requests its token endpoint answered (GET checks and POST redemptions), for tests that count them. */
   readonly tokenRequests: number;
+  /**
+   * What a person does at its approve page, without a browser: reads the page an app sent
+   * them to (`authorizationUrl`), approves as `me`, and resolves where the server sends the
+   * browser back (the app's redirect URI with `code`, `state`, `iss`).
+   */
+  approveAs(authorizationUrl: string, me: string): Promise<URL>;
   close(): Promise<void>;
 }
 
@@ -203,6 +209,19 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     revoke: (token) => void tokens.delete(token),
     get tokenRequests() {
       return tokenRequests;
+    },
+    async approveAs(authorizationUrl, me) {
+      const page = await (await fetch(authorizationUrl)).text();
+      const fields = Object.fromEntries(
+        [...page.matchAll(/<input type="(?:hidden|radio)" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replace(/&amp;/g, "&")]),
+      );
+      const back = await fetch(`${url}auth/approve`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(url).origin, "sec-fetch-site": "same-origin" },
+        body: new URLSearchParams({ ...fields, me, decision: "approve" }),
+        redirect: "manual",
+      });
+      return new URL(back.headers.get("location") ?? "", url);
     },
     close: () => closeServer(httpServer),
   };
