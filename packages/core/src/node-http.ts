@@ -12,6 +12,7 @@
  * (http/trust-proxy.ts, the one place of that rule).
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { WholeRequest, WholeResponse } from "@indiepm/protocol";
 import type { Logger, PmServer } from "./api.js";
 import { PmError, errorResponse } from "./errors.js";
 import { BODY_LIMITS, MAX_REQUEST_BODY_BYTES } from "./http/body-limits.js";
@@ -180,14 +181,16 @@ export async function toWebRequest(req: IncomingMessage, options: ToWebRequestOp
   if (body.byteLength === 0) return new Request(url, { method, headers });
   // A view on a SharedArrayBuffer is not a BodyInit; copy only then.
   const bytes = body.buffer instanceof ArrayBuffer ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body);
-  return new Request(url, { method, headers, body: bytes });
+  // Held as read: no stream is made unless a handler asks for `body` (protocol's whole-body.ts).
+  return new WholeRequest(url, { method, headers }, bytes);
 }
 
 /**
  * Writes a web-standard `Response` to a node:http response: status, headers (each
- * `Set-Cookie` kept apart) and the body. A body that is whole at once (every answer built
- * from a string or bytes: the §2 JSON, pages) goes out in one write with its
- * `Content-Length`; a body still coming after its first chunk is streamed (chunked), with
+ * `Set-Cookie` kept apart) and the body. A body that is whole at once goes out in one
+ * write with its `Content-Length`: a `WholeResponse`'s bytes as they are (every §2 JSON
+ * answer and page, no stream made), any other body when its end comes with its first
+ * chunk; a body still coming after its first chunk is streamed (chunked), with
  * back-pressure. When the client goes away the body is cancelled.
  */
 export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
@@ -200,6 +203,14 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
   }
   if (cookies.length > 0) res.setHeader("set-cookie", cookies);
 
+  // A body held whole (every §2 answer, pages): written as it is, no stream made.
+  const whole = response instanceof WholeResponse ? response.wholeBody() : undefined;
+  if (whole !== undefined) {
+    if (res.destroyed) return;
+    if (!res.hasHeader("content-length") && !res.hasHeader("transfer-encoding")) res.setHeader("content-length", whole.byteLength);
+    res.end(whole);
+    return;
+  }
   if (!response.body) {
     res.end();
     return;

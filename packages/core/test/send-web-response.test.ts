@@ -5,8 +5,10 @@
  */
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
+import { jsonResponse, WholeRequest, WholeResponse } from "@indiepm/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { sendWebResponse } from "../src/node-http.js";
+import { readLimited } from "../src/http/read-body.js";
+import { sendWebResponse, toWebRequest } from "../src/node-http.js";
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -67,6 +69,31 @@ describe("sendWebResponse", () => {
     expect(writes).toEqual([1]);
   });
 
+  it("sends a §2 answer (a WholeResponse) from its bytes: one write, its Content-Length, no stream made", async () => {
+    let streams = 0;
+    const { port, writes } = await serve(() => {
+      const answer = jsonResponse({ status: "delivered" }, 201);
+      const body = Object.getOwnPropertyDescriptor(WholeResponse.prototype, "body")!.get!;
+      Object.defineProperty(answer, "body", { get: () => (streams++, body.call(answer)) });
+      return answer;
+    });
+    const { text } = await rawGet(port, () => false);
+    expect(text.toLowerCase()).toContain("content-length: 22\r\n");
+    expect(text.endsWith('\r\n\r\n{"status":"delivered"}')).toBe(true);
+    expect(writes).toEqual([1]);
+    expect(streams).toBe(0);
+  });
+
+  it("sends a WholeResponse whose body stream was asked for as any response", async () => {
+    const { port } = await serve(() => {
+      const answer = new WholeResponse("asked", { status: 200 });
+      void answer.body;
+      return answer;
+    });
+    const { text } = await rawGet(port, () => false);
+    expect(text.endsWith("\r\n\r\nasked")).toBe(true);
+  });
+
   it("keeps an empty body and a body-less answer bodiless", async () => {
     const { port } = await serve(() => new Response(null, { status: 204 }));
     const { text } = await rawGet(port, () => false);
@@ -118,5 +145,27 @@ describe("sendWebResponse", () => {
     );
     await rawGet(port, (text) => text.length > 4096);
     await expect.poll(() => cancelled, { timeout: 5_000 }).toBe(true);
+  });
+});
+
+describe("toWebRequest", () => {
+  it("holds a body it read as a WholeRequest, which readLimited takes without a stream", async () => {
+    let got: { kind: boolean; text: string; over: unknown } | undefined;
+    server = createServer(async (req, res) => {
+      const request = await toWebRequest(req, { maxBodyBytes: 1024 });
+      const body = Object.getOwnPropertyDescriptor(WholeRequest.prototype, "body")!.get!;
+      let streams = 0;
+      Object.defineProperty(request, "body", { get: () => (streams++, body.call(request)) });
+      const text = new TextDecoder().decode(await readLimited(request, 1024));
+      const over = await readLimited((await toWebRequest(req, { maxBodyBytes: 1024, body: new TextEncoder().encode("x".repeat(20)) })) as Request, 10).catch(
+        (e) => e.code,
+      );
+      got = { kind: request instanceof WholeRequest && streams === 0, text, over };
+      res.end();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const port = (server!.address() as { port: number }).port;
+    await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "action=deliver" });
+    expect(got).toEqual({ kind: true, text: "action=deliver", over: "too_large" });
   });
 });

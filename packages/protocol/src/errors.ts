@@ -4,6 +4,7 @@
  * same `PmError`. Every refusal is a `PmError` with one of these codes, so the edges
  * (Express, node:http) turn it into the §2 JSON answer without knowing why it happened.
  */
+import { WholeResponse } from "./whole-body.js";
 
 /** PROTOCOL.md §2, the error table: code → HTTP status. */
 export const ERROR_STATUS = {
@@ -98,7 +99,7 @@ export function errorResponse(error: unknown): Response {
   if (code === "invalid_token") headers.set("www-authenticate", 'Bearer error="invalid_token"');
   if (code === "rate_limited") headers.set("retry-after", String(Math.max(1, Math.ceil(pm?.retryAfter ?? 60))));
   if (code === "temporarily_unavailable" && pm?.retryAfter !== undefined) headers.set("retry-after", String(Math.max(1, Math.ceil(pm.retryAfter))));
-  return new Response(JSON.stringify(body), { status: ERROR_STATUS[code], headers });
+  return new WholeResponse(JSON.stringify(body), { status: ERROR_STATUS[code], headers });
 }
 
 /** Seconds a client is asked to wait when the store cannot be reached (a database restarting). */
@@ -123,5 +124,5 @@ export function jsonResponse(body: unknown, status = 200, init: HeadersInit = {}
   const headers = new Headers(init);
   headers.set("content-type", "application/json; charset=utf-8");
   if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
-  return new Response(JSON.stringify(body), { status, headers });
+  return new WholeResponse(JSON.stringify(body), { status, headers });
 }

@@ -26,6 +26,9 @@ export type { UrlPolicy } from "./urls.js";
 export { ERROR_STATUS, errorResponse, isProtocolErrorCode, jsonResponse, LOCAL_ERROR_CODES, PmError } from "./errors.js";
 export type { ErrorBody, ErrorCode, LocalErrorCode, PmErrorOptions, ProtocolErrorCode } from "./errors.js";
 
+// Requests and answers whose body is whole in memory (what every §2 answer is)
+export { WholeRequest, WholeResponse } from "./whole-body.js";
+
 // §1 discovery: the Link header (step 2) and the HTML (steps 3–4)
 export { findPmLink, parseLinkHeader } from "./discovery/link-header.js";
 export type { LinkValue } from "./discovery/link-header.js";

@@ -22,6 +22,8 @@ it("@indiepm/protocol exports exactly these names", () => {
       "MIN_RETRY_DELAY_MS",
       "PmError",
       "WRITE_POLICIES",
+      "WholeRequest",
+      "WholeResponse",
       "allowsSender",
       "backoffDelay",
       "bearerToken",
