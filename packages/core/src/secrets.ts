@@ -3,7 +3,7 @@
  * CSPRNG as base64url (43 characters), kept only as SHA-256 hashes, compared in
  * constant time.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** A new code or token: 32 bytes from the CSPRNG, base64url, 43 characters. */
 export function newSecret(): string {
@@ -12,7 +12,7 @@ export function newSecret(): string {
 
 /** The only form in which an issued secret is stored (hex SHA-256). */
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  return hash("sha256", secret, "hex");
 }
 
 /**
@@ -27,5 +27,5 @@ export function secretMatches(presented: string, storedHash: string): boolean {
 
 /** A stable key for composite identities (recipient, sender, message …). */
 export function keyOf(...parts: string[]): string {
-  return createHash("sha256").update(JSON.stringify(parts), "utf8").digest("base64url");
+  return hash("sha256", JSON.stringify(parts), "base64url");
 }

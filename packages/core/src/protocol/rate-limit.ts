@@ -14,7 +14,7 @@
  * (`SharedRateLimiter`): the same rule, the windows kept by the store (`SharedStore.hit`),
  * so a client spreading its requests over the instances behind a load balancer meets one limit.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { canonicalIp } from "../http/addresses.js";
 import { MAX_RATE_LIMIT_KEYS, RATE_LIMIT_WINDOW_MS } from "../limits.js";
 import type { SharedStore } from "../store/types.js";
@@ -53,7 +53,7 @@ export function senderHostOf(site: string): string {
 }
 
 function digest(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("base64url");
+  return hash("sha256", text, "base64url");
 }
 
 /** What federation.ts asks: `RateLimiter` (one process) or `SharedRateLimiter` (several on one store). */
