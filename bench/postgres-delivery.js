@@ -30,6 +30,7 @@
  * `runPostgresDeliveryBench()` returns the figures for bench/run.js.
  */
 import { fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createHash, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -239,6 +240,22 @@ function backendCpu(admin, name) {
 // USER_HZ: 100 on Linux for /proc/<pid>/stat.
 const CLOCK_TICKS = 100;
 
+/**
+ * The whole machine's CPU time so far, busy and all (ticks, the first line of /proc/stat;
+ * idle and iowait are not busy), or null where it cannot be read. Over a slice, busy ÷ all
+ * is how much of the cores the server, its database and the load generator kept busy: a
+ * server that leaves cores idle while its deliveries wait is latency-bound, not CPU-bound.
+ */
+function machineCpu() {
+  try {
+    const ticks = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const all = ticks.reduce((a, b) => a + b, 0);
+    return { busy: all - ticks[3] - (ticks[4] ?? 0), all };
+  } catch {
+    return null;
+  }
+}
+
 const round = (n, digits = 2) => Number(n.toFixed(digits));
 
 /**
@@ -267,7 +284,7 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
       const slice = Math.ceil(n / slices);
       const pools = new Map([subject, baseline].map((t) => [t, new Pool(t.url, { connections: concurrency, pipelining: 1 })]));
       for (const t of [subject, baseline]) await load(pools.get(t), t, n, concurrency);
-      const samples = { subject: [], baseline: [], ratio: [], cpuRatio: [], subjectCpuUs: [], baselineCpuUs: [] };
+      const samples = { subject: [], baseline: [], ratio: [], cpuRatio: [], subjectCpuUs: [], baselineCpuUs: [], subjectBusy: [], baselineBusy: [] };
       const statements = new Map();
       const dbCpu = new Map([subject, baseline].map((t) => [t, backendCpu(admin, t.name)]));
       for (const t of [subject, baseline]) {
@@ -275,15 +292,21 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
         statements.set(t, { before: await commits(admin, t.name), requests: 0, cpuBefore: dbCpu.get(t).us() });
       }
       for (let r = 0; r < rounds; r++) {
-        const total = new Map([subject, baseline].map((t) => [t, { seconds: 0, cpuUs: 0, count: 0 }]));
+        const total = new Map([subject, baseline].map((t) => [t, { seconds: 0, cpuUs: 0, count: 0, busy: 0, all: 0 }]));
         for (let i = 0; i < slices; i++) {
           for (const t of (r + i) % 2 === 0 ? [subject, baseline] : [baseline, subject]) {
             const cpuBefore = await t.cpu();
+            const machineBefore = machineCpu();
             const perSecond = await load(pools.get(t), t, slice, concurrency);
+            const machineAfter = machineCpu();
             const sum = total.get(t);
             sum.cpuUs += (await t.cpu()) - cpuBefore;
             sum.seconds += slice / perSecond;
             sum.count += slice;
+            if (machineBefore && machineAfter) {
+              sum.busy += machineAfter.busy - machineBefore.busy;
+              sum.all += machineAfter.all - machineBefore.all;
+            }
             await dbCpu.get(t).look();
           }
         }
@@ -294,6 +317,10 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
         samples.subjectCpuUs.push(ts.cpuUs / ts.count);
         samples.baselineCpuUs.push(tb.cpuUs / tb.count);
         samples.cpuRatio.push(ts.cpuUs / ts.count / (tb.cpuUs / tb.count));
+        if (ts.all > 0 && tb.all > 0) {
+          samples.subjectBusy.push(ts.busy / ts.all);
+          samples.baselineBusy.push(tb.busy / tb.all);
+        }
         for (const t of [subject, baseline]) statements.get(t).requests += total.get(t).count;
       }
       // Two cpu() questions per slice are not statements; the counts cover only the database.
@@ -315,6 +342,8 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
       figures[`pgDeliveryBaselinePerSecond${suffix}`] = round(median(samples.baseline), 0);
       figures[`pgDeliveryCpuRatio${suffix}`] = round(median(samples.cpuRatio));
       figures[`pgDeliveryCpuUs${suffix}`] = round(median(samples.subjectCpuUs), 0);
+      figures[`pgDeliveryBusy${suffix}`] = samples.subjectBusy.length === 0 ? null : round(median(samples.subjectBusy));
+      figures[`pgDeliveryBaselineBusy${suffix}`] = samples.baselineBusy.length === 0 ? null : round(median(samples.baselineBusy));
       figures[`pgDeliveryBaselineCpuUs${suffix}`] = round(median(samples.baselineCpuUs), 0);
       figures[`pgDeliveryStatements${suffix}`] = round(perDeliver.subject, 1);
       figures[`pgDeliveryBaselineStatements${suffix}`] = round(perDeliver.baseline, 1);
@@ -334,7 +363,7 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
           `load average ${load0.join(", ")}; stored ${stored.subject.toLocaleString("en")} / ${stored.baseline.toLocaleString("en")} messages)\n`,
       );
       console.log(
-        `${"senders".padEnd(9)}${pad("engine/s", 9)}${pad("Express/s", 10)}${pad("ratio", 7)}${pad("target", 8)}${pad("CPU µs/req", 13)}${pad("CPU ×", 7)}${pad("SQL/req", 10)}${pad("DB µs/req", 12)}  per-round ratios`,
+        `${"senders".padEnd(9)}${pad("engine/s", 9)}${pad("Express/s", 10)}${pad("ratio", 7)}${pad("target", 8)}${pad("CPU µs/req", 13)}${pad("CPU ×", 7)}${pad("SQL/req", 10)}${pad("DB µs/req", 12)}${pad("busy %", 9)}  per-round ratios`,
       );
       for (const { concurrency, samples, perDeliver } of rows) {
         const ratio = median(samples.ratio);
@@ -345,13 +374,17 @@ export async function runPostgresDeliveryBench({ rounds = 9, requests = 600, sli
           )}${pad(`${median(samples.subjectCpuUs).toFixed(0)}/${median(samples.baselineCpuUs).toFixed(0)}`, 13)}${pad(median(samples.cpuRatio).toFixed(2), 7)}${pad(
             `${perDeliver.subject.toFixed(1)}/${perDeliver.baseline.toFixed(1)}`,
             10,
-          )}${pad(perDeliver.subjectDbCpuUs === null ? "—" : `${perDeliver.subjectDbCpuUs.toFixed(0)}/${perDeliver.baselineDbCpuUs.toFixed(0)}`, 12)}  ${samples.ratio.map((x) => x.toFixed(2)).join(" ")}  ${ratio >= TARGET_RATIO ? "ok" : "UNDER"}`,
+          )}${pad(perDeliver.subjectDbCpuUs === null ? "—" : `${perDeliver.subjectDbCpuUs.toFixed(0)}/${perDeliver.baselineDbCpuUs.toFixed(0)}`, 12)}${pad(
+            samples.subjectBusy.length === 0 ? "—" : `${(100 * median(samples.subjectBusy)).toFixed(0)}/${(100 * median(samples.baselineBusy)).toFixed(0)}`,
+            9,
+          )}  ${samples.ratio.map((x) => x.toFixed(2)).join(" ")}  ${ratio >= TARGET_RATIO ? "ok" : "UNDER"}`,
         );
       }
       console.log(
         `\nratio: engine deliveries/s ÷ baseline's (target ≥ ${TARGET_RATIO}). CPU: the server process's time per request (not PostgreSQL's), engine/baseline. ` +
           `SQL/req: statements (transactions) per deliver in each one's database, engine/baseline. ` +
-          `DB: CPU time of the PostgreSQL backends serving each one's database per deliver (from /proc), engine/baseline.`,
+          `DB: CPU time of the PostgreSQL backends serving each one's database per deliver (from /proc), engine/baseline. ` +
+          `busy: share of the machine's cores busy (server, database and load generator; /proc/stat) during each one's slices, engine/baseline.`,
       );
     }
   } finally {
