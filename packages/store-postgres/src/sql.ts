@@ -231,31 +231,181 @@ export function batchKeys(keys: Map<string, string | null>, call: WriteCall): vo
  * one correspondent, by many deliveries at once): those are one merge (`mergeAll`), the
  * same as making the merges of the calls whose first write was made one after another,
  * by ascending `newer`.
+ *
+ * Built afresh each time; `WriteStatements` keeps the text of each shape of batch.
  */
 export function writeStatement(sql: Sql, calls: readonly WriteCall[]): WriteStatement {
-  const params: unknown[] = [];
-  const p = (value: unknown) => new Conditions(sql, params).param(value);
+  return buildWrites(sql, calls, mergeGroups(calls)).statement;
+}
+
+/**
+ * `writeStatement`, its text (and `columns`) kept per shape of batch: what the text is
+ * made of (each call's given collections and which are `null`, each write's kind,
+ * collection, `add` and `newer` fields, which merges into one row go together), not the
+ * documents and `_id`s, which are parameters. A batch of a shape seen only reads its
+ * parameters (`Template.gets`); the text is the one its first batch was built with, the
+ * same a fresh build makes. At most `MAX_SHAPES` are kept, the least recently used going
+ * first (which deliveries land together is up to those who send them). Batches with an
+ * update, or one write object twice, are built afresh each time.
+ */
+export class WriteStatements {
+  static readonly MAX_SHAPES = 256;
+  readonly #sql: Sql;
+  readonly #shapes = new Map<string, Template>();
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  statement(calls: readonly WriteCall[]): WriteStatement {
+    const merges = mergeGroups(calls);
+    const key = merges.groupOf === undefined ? undefined : shapeKey(calls, merges.groupOf);
+    if (key === undefined) return buildWrites(this.#sql, calls, merges).statement;
+    const template = this.#shapes.get(key);
+    if (template !== undefined) {
+      this.#shapes.delete(key);
+      this.#shapes.set(key, template);
+      const batch: Batch = { calls, groups: merges.groups };
+      const params = new Array<unknown>(template.gets.length);
+      for (let n = 0; n < params.length; n++) params[n] = template.gets[n]!(batch);
+      return { text: template.text, params, columns: template.columns };
+    }
+    const built = buildWrites(this.#sql, calls, merges);
+    if (built.gets.length !== built.statement.params.length) return built.statement;
+    if (this.#shapes.size >= WriteStatements.MAX_SHAPES) this.#shapes.delete(this.#shapes.keys().next().value!);
+    this.#shapes.set(key, { text: built.statement.text, columns: built.statement.columns, gets: built.gets });
+    return built.statement;
+  }
+
+  /** Shapes kept (tests). */
+  get size(): number {
+    return this.#shapes.size;
+  }
+}
+
+/** What a batch's parameters are read from: its calls, and its merges into one row by more than one call (`mergeGroups`). */
+interface Batch {
+  readonly calls: readonly WriteCall[];
+  readonly groups: readonly (readonly Merge[])[];
+}
+
+/** How one parameter is read from a batch. */
+type Get = (batch: Batch) => unknown;
+
+/** A shape's statement: its text and columns, and how each parameter is read from a batch of that shape. */
+interface Template {
+  readonly text: string;
+  readonly columns: readonly WriteColumns[];
+  readonly gets: readonly Get[];
+}
+
+/** The parameters of a statement as it is built: each value, and how it is read from a batch of the same shape. */
+class Params {
+  readonly values: unknown[] = [];
+  readonly gets: Get[] = [];
+  readonly #batch: Batch;
+
+  constructor(batch: Batch) {
+    this.#batch = batch;
+  }
+
+  /** `$n` of the value `get` reads from the batch. */
+  add(get: Get): string {
+    this.gets.push(get);
+    this.values.push(get(this.#batch));
+    return `$${this.values.length}`;
+  }
+}
+
+interface MergeGroups {
+  /** Merges into one row by more than one call, in the order of the calls and their writes; by row (`writeKey`), ascending. */
+  readonly groups: readonly (readonly Merge[])[];
+  /** The group of each merge in one; `undefined` when a write object is in the batch twice. */
+  readonly groupOf: ReadonlyMap<Write, number> | undefined;
+}
+
+function mergeGroups(calls: readonly WriteCall[]): MergeGroups {
+  let byRow: Map<string, Merge[]> | undefined;
+  let merges = 0;
+  for (const call of calls)
+    for (const write of call.writes) {
+      if (!("merge" in write)) continue;
+      merges++;
+      byRow ??= new Map();
+      const key = writeKey(write);
+      const list = byRow.get(key);
+      if (list === undefined) byRow.set(key, [write]);
+      else list.push(write);
+    }
+  const groupOf = new Map<Write, number>();
+  if (byRow === undefined || byRow.size === merges) return { groups: [], groupOf };
+  const groups = [...byRow.entries()]
+    .filter(([, list]) => list.length >= 2)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, list]) => list);
+  for (const [g, list] of groups.entries())
+    for (const write of list) {
+      if (groupOf.has(write)) return { groups, groupOf: undefined };
+      groupOf.set(write, g);
+    }
+  return { groups, groupOf };
+}
+
+/** `s` in a shape key: its length, `:`, itself (so no two sequences of names read alike). */
+const name = (s: string) => `${s.length}:${s}`;
+
+/**
+ * Everything of `calls` the text of their statement is made of, as a string (`undefined`
+ * with an update: those are not kept). Each part starts with a letter saying what it is,
+ * counts end with `,`, names are `name`s: two batches have the same key only if they have
+ * the same shape.
+ */
+function shapeKey(calls: readonly WriteCall[], groupOf: ReadonlyMap<Write, number>): string | undefined {
+  let key = "";
+  for (const { writes, given } of calls) {
+    if (given) {
+      key += `g${given.length},`;
+      for (const [collection, , doc] of given) key += `${name(collection)}${doc === null ? "0" : "1"}`;
+    } else key += "n";
+    key += `w${writes.length},`;
+    for (const write of writes) {
+      if ("insert" in write) key += `i${name(write.insert)}`;
+      else if ("merge" in write) {
+        const g = groupOf.get(write);
+        key += `${g === undefined ? "m" : `t${g},`}${name(write.merge)}${name(write.newer)}`;
+        const fields = Object.keys(write.add);
+        key += `a${fields.length},`;
+        for (const field of fields) key += name(field);
+      } else return undefined;
+    }
+  }
+  return key;
+}
+
+interface Built {
+  readonly statement: WriteStatement;
+  readonly gets: readonly Get[];
+}
+
+function buildWrites(sql: Sql, calls: readonly WriteCall[], merges: MergeGroups): Built {
+  const params = new Params({ calls, groups: merges.groups });
+  const p = (get: Get) => params.add(get);
   const ctes: string[] = [];
   const selects: string[] = [];
   const columns: WriteColumns[] = [];
   // Merges into one row by more than one call: made after every call's first write, together.
-  const mergers = new Map<string, { write: Merge; gate: string }[]>();
-  for (const call of calls)
-    for (const write of call.writes) {
-      if (!("merge" in write)) continue;
-      const key = writeKey(write);
-      mergers.set(key, [...(mergers.get(key) ?? []), { write, gate: "" }]);
-    }
-  for (const [key, list] of mergers) if (list.length < 2) mergers.delete(key);
+  const together = merges.groups.map((list) => list.map((write) => ({ write, gate: "" })));
+  const groupOf = new Map<Write, number>();
+  for (const [g, list] of merges.groups.entries()) for (const write of list) groupOf.set(write, g);
 
   for (const [j, { writes, given }] of calls.entries()) {
     if (given) {
       // `g`: whether each given document is stored as given (by its primary key), in the writes' snapshot.
-      const checks = given.map(([collection, id, doc]) => {
-        const key = `_id = ${p(encodeString(id))}::text`;
+      const checks = given.map(([collection, , doc], k) => {
+        const key = `_id = ${p((b) => encodeString(b.calls[j]!.given![k]![1]))}::text`;
         return doc === null
           ? `NOT EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key})`
-          : `EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key} AND doc = ${p(givenJsonb(doc))}::jsonb)`;
+          : `EXISTS (SELECT 1 FROM ${sql.table(collection)} WHERE ${key} AND doc = ${p((b) => givenJsonb(b.calls[j]!.given![k]![2]!))}::jsonb)`;
       });
       ctes.push(`g${j} AS (SELECT ${checks.length === 0 ? "true" : checks.join(" AND ")} AS ok)`);
       selects.push(`(SELECT ok FROM g${j}) AS given${j}`);
@@ -265,10 +415,10 @@ export function writeStatement(sql: Sql, calls: readonly WriteCall[]): WriteStat
       const name = `w${j}_${i}`;
       names.push(name);
       const gate = i > 0 ? `EXISTS (SELECT 1 FROM w${j}_0)` : given ? `(SELECT ok FROM g${j})` : undefined;
-      const together = "merge" in write ? mergers.get(writeKey(write)) : undefined;
-      if (together) {
+      const g = "merge" in write ? groupOf.get(write) : undefined;
+      if (g !== undefined) {
         // Made with the other merges into its row (below): here only whether this call's part is made.
-        const member = together.find((m) => m.write === write)!;
+        const member = together[g]!.find((m) => m.write === write)!;
         if (i === 0) {
           ctes.push(`${name} AS (SELECT 1 AS one WHERE ${gate ?? "true"})`);
           member.gate = `EXISTS (SELECT 1 FROM ${name})`;
@@ -279,16 +429,13 @@ export function writeStatement(sql: Sql, calls: readonly WriteCall[]): WriteStat
         }
         continue;
       }
-      ctes.push(`${name} AS (${writeCte(sql, params, write, gate)})`);
+      ctes.push(`${name} AS (${writeCte(sql, params, write, (b) => b.calls[j]!.writes[i]!, gate)})`);
       selects.push(`(SELECT count(*) FROM ${name})::int AS ${name}`);
     }
     columns.push({ ...(given ? { given: `given${j}` } : {}), writes: names });
   }
-  let n = 0;
-  for (const list of [...mergers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, list]) => list)) {
-    ctes.push(...mergeAll(sql, params, `m${n++}`, list));
-  }
-  return { text: `WITH ${ctes.join(", ")} SELECT ${selects.join(", ")}`, params, columns };
+  for (const [g, parts] of together.entries()) ctes.push(...mergeAll(sql, params, `m${g}`, parts, (b, k) => b.groups[g]![k]!));
+  return { statement: { text: `WITH ${ctes.join(", ")} SELECT ${selects.join(", ")}`, params: params.values, columns }, gets: params.gets };
 }
 
 /** `doc`'s field as a number, 0 when missing or not a number (a merge's addition). */
@@ -307,29 +454,42 @@ function mergeSet(write: Merge, doc: string): string {
   return `(${doc} - ARRAY[${["_id", ...Object.keys(write.add)].map(literal).join(", ")}]::text[])`;
 }
 
-/** One write as the body of its CTE, its parameters added to `params`, made only where `gate` holds (none: always). */
-function writeCte(sql: Sql, params: unknown[], write: Write, gate: string | undefined): string {
-  const conditions = new Conditions(sql, params);
-  const p = (value: unknown) => conditions.param(value);
+/**
+ * One write as the body of its CTE, its parameters added to `params` (read from a batch
+ * by `at`), made only where `gate` holds (none: always).
+ */
+function writeCte(sql: Sql, params: Params, write: Write, at: (batch: Batch) => Write, gate: string | undefined): string {
+  const p = (get: Get) => params.add(get);
   if ("merge" in write) {
+    const merge = at as (batch: Batch) => Merge;
     // Inserted, or merged into the stored row (`cur`) under its row lock: no read before, so no writer is refused.
-    const values = `${p(encodeString(write.doc._id))}::text, ${p(toJsonb(write.doc))}::jsonb`;
+    const values = `${p((b) => encodeString(merge(b).doc._id))}::text, ${p((b) => toJsonb(merge(b).doc))}::jsonb`;
     const rows = gate === undefined ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
-    const newer = storedIsOlder(write.newer, `${p(encodeString(String((write.doc as Doc & Record<string, unknown>)[write.newer])))}::text`);
-    const sums = Object.entries(write.add).map(([field, n]) => `${literal(field)}::text, ${storedNumber("cur.doc", field)} + ${p(n)}::numeric`);
+    const newer = storedIsOlder(write.newer, `${p((b) => newerOf(merge(b)))}::text`);
+    const sums = Object.keys(write.add).map(
+      (field) => `${literal(field)}::text, ${storedNumber("cur.doc", field)} + ${p((b) => merge(b).add[field])}::numeric`,
+    );
     const merged = `(CASE WHEN ${newer} THEN cur.doc || ${mergeSet(write, "EXCLUDED.doc")} ELSE cur.doc END)${sums.length > 0 ? ` || jsonb_build_object(${sums.join(", ")})` : ""}`;
     return `INSERT INTO ${sql.table(write.merge)} AS cur (_id, doc) ${rows} ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1`;
   }
   if ("insert" in write) {
-    const values = `${p(encodeString(write.doc._id))}::text, ${p(toJsonb(write.doc))}::jsonb`;
+    const insert = at as (batch: Batch) => Extract<Write, { insert: CollectionName }>;
+    const values = `${p((b) => encodeString(insert(b).doc._id))}::text, ${p((b) => toJsonb(insert(b).doc))}::jsonb`;
     const rows = gate === undefined ? `VALUES (${values})` : `SELECT ${values} WHERE ${gate}`;
     return `INSERT INTO ${sql.table(write.insert)} (_id, doc) ${rows} ON CONFLICT (_id) DO NOTHING RETURNING 1`;
   }
-  conditions.parts.push(`_id = ${p(encodeString(write.id))}`);
+  // An update's parameters are only values (no `gets`): a batch with one is not kept (`WriteStatements`).
+  const conditions = new Conditions(sql, params.values);
+  conditions.parts.push(`_id = ${conditions.param(encodeString(write.id))}`);
   conditions.where(write.expect);
   const change = patched(conditions, write.patch);
   if (gate !== undefined) conditions.parts.push(gate);
   return `UPDATE ${sql.table(write.update)} SET doc = ${change}${conditions.clause()} RETURNING 1`;
+}
+
+/** A merge's `newer` value, as compared (a string: `checkWrites`). */
+function newerOf(write: Merge): string {
+  return encodeString(String((write.doc as Doc & Record<string, unknown>)[write.newer]));
 }
 
 /**
@@ -340,14 +500,14 @@ function writeCte(sql: Sql, params: unknown[], write: Write, gate: string | unde
  * others' numbers added and their fields set in that order. A row stored: every part's
  * numbers added, and the fields of each part newer than the row set in that order.
  */
-function mergeAll(sql: Sql, params: unknown[], name: string, parts: readonly { write: Merge; gate: string }[]): string[] {
-  const p = (value: unknown) => new Conditions(sql, params).param(value);
+function mergeAll(sql: Sql, params: Params, name: string, parts: readonly { write: Merge; gate: string }[], at: (batch: Batch, k: number) => Merge): string[] {
+  const p = (get: Get) => params.add(get);
   const [{ write: first }] = parts as [(typeof parts)[number]];
   const fields = [...new Set(parts.flatMap(({ write }) => Object.keys(write.add)))];
   const rows = parts.map(({ write, gate }, k) => {
-    const adds = fields.map((field, f) => `${p(write.add[field] ?? 0)}::numeric AS a${f}`);
-    const newer = `${p(encodeString(String((write.doc as Doc & Record<string, unknown>)[write.newer])))}::text COLLATE "C" AS newer`;
-    const doc = `${p(toJsonb(write.doc))}::jsonb`;
+    const adds = fields.map((field, f) => `${p((b) => at(b, k).add[field] ?? 0)}::numeric AS a${f}`);
+    const newer = `${p((b) => newerOf(at(b, k)))}::text COLLATE "C" AS newer`;
+    const doc = `${p((b) => toJsonb(at(b, k).doc))}::jsonb`;
     return `SELECT ${k} AS k, ${doc} AS doc, ${mergeSet(write, doc)} AS set, ${newer}${adds.map((a) => `, ${a}`).join("")} WHERE ${gate}`;
   });
   // The fields of the parts newer than `than`, each value from the latest part naming it.
@@ -360,6 +520,6 @@ function mergeAll(sql: Sql, params: unknown[], name: string, parts: readonly { w
   const merged = withSums(`cur.doc || ${setsAfter((x) => storedIsOlder(first.newer, x))}`, "cur.doc", "");
   return [
     `${name}_in AS (${rows.join(" UNION ALL ")})`,
-    `${name} AS (INSERT INTO ${sql.table(first.merge)} AS cur (_id, doc) SELECT ${p(encodeString(first.doc._id))}::text, ${inserted} FROM (SELECT * FROM ${name}_in ORDER BY newer, k LIMIT 1) f ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1)`,
+    `${name} AS (INSERT INTO ${sql.table(first.merge)} AS cur (_id, doc) SELECT ${p((b) => encodeString(at(b, 0).doc._id))}::text, ${inserted} FROM (SELECT * FROM ${name}_in ORDER BY newer, k LIMIT 1) f ON CONFLICT (_id) DO UPDATE SET doc = ${merged} RETURNING 1)`,
   ];
 }

@@ -27,7 +27,7 @@ import { describeUrl, storeError } from "./errors.js";
 import { type QueryShape, shapeOf } from "./indexes.js";
 import { migrate } from "./migrations.js";
 import { createShared } from "./shared.js";
-import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, type WriteCall, writeStatement } from "./sql.js";
+import { Conditions, countStatement, findStatement, getEachStatement, patched, Sql, type WriteCall, WriteStatements } from "./sql.js";
 import { WRITE_BATCH_DEFAULTS, WriteBatches } from "./batch.js";
 import { conversationSearchWarmStatements, searchConversations, warmConversationSearch } from "./conversation-search.js";
 import { isSearched, type RunQuery, searchWarmStatements, windowedSearch } from "./search.js";
@@ -296,9 +296,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   }
 
   // Calls of writeAfter and writeIfUnchanged made at once, as one statement (batch.ts: group commit).
+  const writeStatements = new WriteStatements(sql);
   const batches = new WriteBatches(
     async (calls) => {
-      const statement = writeStatement(sql, calls);
+      const statement = writeStatements.statement(calls);
       const { rows } = await pool.query<Record<string, number | boolean>>(prepared(statement.text, statement.params));
       const row = rows[0] ?? {};
       return statement.columns.map((columns) => ({
