@@ -84,19 +84,13 @@ function pathOf(url: URL): string {
 function originOf(req: IncomingMessage, baseUrl?: string): string {
   if (baseUrl !== undefined) return new URL(baseUrl).origin;
   const host = req.headers.host;
-  if (host === lastHost.host) return lastHost.origin;
-  let origin = "http://localhost";
   if (host && URL.canParse(`http://${host}/`)) {
     const url = new URL(`http://${host}/`);
     // Only a bare authority: `Host: a@b` or `Host: a/b` would otherwise slip through.
-    if (url.host.toLowerCase() === host.toLowerCase()) origin = url.origin;
+    if (url.host.toLowerCase() === host.toLowerCase()) return url.origin;
   }
-  lastHost = { host, origin };
-  return origin;
+  return "http://localhost";
 }
-
-/** The last `Host` seen and its origin: nearly every request to one server names the same host, and parsing it twice cost a URL each. */
-let lastHost: { host: string | undefined; origin: string } = { host: undefined, origin: "http://localhost" };
 
 function toHeaders(incoming: IncomingHttpHeaders): Headers {
   const headers = new Headers();
