@@ -11,13 +11,14 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openNedbStore } from "../src/store/nedb/adapter.js";
 import { ALICE, BOB, CAROL, bobsMessages } from "./support/messages.js";
+import { insertStandingToken } from "./support/standing-token.js";
 import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { type ChatDoc, chatKey } from "../src/owner/chats.js";
 import { conversationFields, messageWritten } from "../src/owner/conversations.js";
 import type { InboxDoc, OutboxDoc } from "../src/protocol/records.js";
 import { PmError } from "../src/errors.js";
-import { hashSecret, keyOf } from "../src/secrets.js";
+import { keyOf } from "../src/secrets.js";
 import type { CollectionName, Doc, Patch, Scalar, Store } from "../src/store/types.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -291,16 +292,7 @@ const TOKEN = "standing-token-of-alice-for-bob-0123456789abc";
 
 /** alice's standing token for bob (§4), used within the minute: no "last used" write is due. */
 async function standingToken(store: Store): Promise<void> {
-  const now = Date.now();
-  await store.insert("secrets", {
-    _id: hashSecret(TOKEN),
-    kind: "standing-token",
-    sender: ALICE,
-    recipient: BOB,
-    expiresAt: now + 3_600_000,
-    createdAt: now,
-    lastUsedAt: now,
-  });
+  await insertStandingToken(store, TOKEN, ALICE, BOB);
 }
 
 /** §5 `deliver` of alice's message `urn:in:<i>` to bob with the standing token; its status. */

@@ -13,6 +13,7 @@ import { createPmServer } from "../src/server.js";
 import { createMemoryStore } from "../src/store/memory.js";
 import { getEach, writeAfter, writeIfUnchanged } from "../src/store/together.js";
 import type { Doc, GivenDoc, Store, Write } from "../src/store/types.js";
+import { insertStandingToken } from "./support/standing-token.js";
 
 type Row = Doc & Record<string, unknown>;
 
@@ -59,17 +60,8 @@ function counted(store: Store, withTogether: boolean, withGiven = false): { stor
 
 async function setup(withTogether: boolean, withGiven = false) {
   const memory = createMemoryStore();
-  const now = Date.now();
   // A standing token (§4) used within the minute: no "last used" write is due.
-  await memory.insert("secrets", {
-    _id: hashSecret(TOKEN),
-    kind: "standing-token",
-    sender: ALICE,
-    recipient: BOB,
-    expiresAt: now + 3_600_000,
-    createdAt: now,
-    lastUsedAt: now,
-  });
+  await insertStandingToken(memory, TOKEN, ALICE, BOB);
   const { store, calls } = counted(memory, withTogether, withGiven);
   const pm = createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, logger: quiet });
   const deliver = async (message: string, more: Record<string, string> = {}) => {

@@ -9,6 +9,7 @@ import { createPmServer, hashSecret, type PmServer } from "@indiepm/core";
 import { freshDatabase, postgresForTests } from "@indiepm/test-support";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { insertStandingToken } from "../../core/test/support/standing-token.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 
 const server = await postgresForTests();
@@ -30,16 +31,7 @@ describe.skipIf(server.skipReason)("deliver on PostgreSQL: a later one answered 
     servers = stores.map((store) => createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, logger: quiet }));
     admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
-    const now = Date.now();
-    await stores[0]!.insert("secrets", {
-      _id: hashSecret(TOKEN),
-      kind: "standing-token",
-      sender: ALICE,
-      recipient: BOB,
-      expiresAt: now + 3_600_000,
-      createdAt: now,
-      lastUsedAt: now,
-    });
+    await insertStandingToken(stores[0]!, TOKEN, ALICE, BOB);
   });
   afterAll(async () => {
     await admin?.end();

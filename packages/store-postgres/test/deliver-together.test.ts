@@ -6,9 +6,10 @@
  * message's own statement, so no writer is refused (bench/postgres-delivery.js sends 8 at once);
  * likewise many replies to one message, which start no conversation.
  */
-import { createPmServer, hashSecret, type PmServer } from "@indiepm/core";
+import { createPmServer, type PmServer } from "@indiepm/core";
 import { freshDatabase, postgresForTests } from "@indiepm/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { insertStandingToken } from "../../core/test/support/standing-token.js";
 import { openPostgresStore, type PostgresStore } from "../src/index.js";
 
 const server = await postgresForTests();
@@ -26,16 +27,7 @@ describe.skipIf(server.skipReason)("deliver on PostgreSQL: one person's messages
     database = await freshDatabase();
     stores = [await openPostgresStore(database.url, { poolSize: 6 }), await openPostgresStore(database.url, { poolSize: 6 })];
     servers = stores.map((store) => createPmServer({ endpoint: ENDPOINT, sites: [BOB], store, logger: quiet }));
-    const now = Date.now();
-    await stores[0]!.insert("secrets", {
-      _id: hashSecret(TOKEN),
-      kind: "standing-token",
-      sender: ALICE,
-      recipient: BOB,
-      expiresAt: now + 3_600_000,
-      createdAt: now,
-      lastUsedAt: now,
-    });
+    await insertStandingToken(stores[0]!, TOKEN, ALICE, BOB);
   });
   afterAll(async () => {
     for (const pm of servers ?? []) await pm.close();
