@@ -95,11 +95,15 @@ export function errorResponse(error: unknown): Response {
     error: code,
     error_description: pm ? pm.message : "The server failed unexpectedly; the failure was logged.",
   };
-  const headers = new Headers({ "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  const response = new WholeResponse(JSON.stringify(body), {
+    status: ERROR_STATUS[code],
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+  const { headers } = response;
   if (code === "invalid_token") headers.set("www-authenticate", 'Bearer error="invalid_token"');
   if (code === "rate_limited") headers.set("retry-after", String(Math.max(1, Math.ceil(pm?.retryAfter ?? 60))));
   if (code === "temporarily_unavailable" && pm?.retryAfter !== undefined) headers.set("retry-after", String(Math.max(1, Math.ceil(pm.retryAfter))));
-  return new WholeResponse(JSON.stringify(body), { status: ERROR_STATUS[code], headers });
+  return response;
 }
 
 /** Seconds a client is asked to wait when the store cannot be reached (a database restarting). */
@@ -121,8 +125,9 @@ function storeUnavailable(error: unknown): PmError | undefined {
 
 /** A JSON answer with the §2 content type. */
 export function jsonResponse(body: unknown, status = 200, init: HeadersInit = {}): Response {
-  const headers = new Headers(init);
-  headers.set("content-type", "application/json; charset=utf-8");
-  if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
-  return new WholeResponse(JSON.stringify(body), { status, headers });
+  // The answer's own headers, set in place: one Headers, not one copied into another.
+  const response = new WholeResponse(JSON.stringify(body), { status, headers: init });
+  response.headers.set("content-type", "application/json; charset=utf-8");
+  if (!response.headers.has("cache-control")) response.headers.set("cache-control", "no-store");
+  return response;
 }
